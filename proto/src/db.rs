@@ -1,0 +1,469 @@
+//! The database rules over a [`Store`]: what `add` accepts, tangle indexes, erase, delete and
+//! ghosts (protocol.md §6.2).
+//!
+//! [`Db::add`] follows the reference's `add(msg, tangleID)`:
+//! 1. a msg already stored is returned as is, unless the stored copy was erased and the new
+//!    one has data (it then replaces it);
+//! 2. the tangles to validate against are the one given, or, when none is given, the msg's
+//!    own (a root: itself; otherwise every tangle it lists — the reference refuses to infer
+//!    from several, `ppppp msg check` validates against each);
+//! 3. a moot needs no account;
+//! 4. otherwise the account must be known, and the signer must be among its keys at the
+//!    msg's `accountTips`;
+//! 5. a msg with data whose ID is a ghost of the tangle is refused;
+//! 6. the msg is validated ([`crate::validate`]), account msgs get the account rules
+//!    ([`crate::account`]), and the msg is appended.
+//!
+//! Tangles are loaded from the store on first use and then kept current, so validating the
+//! next msg of a feed costs a few map lookups, not a rebuild from all records as in the
+//! reference.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use thiserror::Error;
+
+use crate::account::{self, AccountMsgError};
+use crate::ids::{AccountId, MsgId, TangleId};
+use crate::msg::{Account, Msg};
+use crate::store::{Ghosts, Record, Store};
+use crate::tangle::{SlicePart, Tangle};
+use crate::validate::{self, Digest, Sigkeys, ValidationError, Verifier};
+
+/// How many `(account, accountTips)` key sets [`Db`] remembers.
+const SIGKEYS_CACHE_MAX: usize = 4096;
+
+/// Why [`Db::add`] refused a msg (or failed).
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum AddError<E: std::error::Error + 'static> {
+    /// The msg breaks a validation rule.
+    #[error("Invalid msg: {0}")]
+    Invalid(#[source] ValidationError),
+    /// The msg's account is not known locally.
+    #[error(
+        "Unknown account tangle owning this msg: Account tangle \"{account}\" is locally unknown"
+    )]
+    UnknownAccount {
+        /// The account.
+        account: AccountId,
+    },
+    /// The msg was deleted as a ghost of this tangle and must not come back with data.
+    #[error("Refusing a ghost msg to come back")]
+    Ghost,
+    /// An account msg breaks an account rule.
+    #[error("Invalid account msg: {0}")]
+    InvalidAccountMsg(#[source] AccountMsgError),
+    /// The store failed; the msg was not added.
+    #[error("store failure: {0}")]
+    Store(#[source] E),
+}
+
+impl<E: std::error::Error + 'static> AddError<E> {
+    /// The innermost reason, as one line.
+    #[must_use]
+    pub fn reason(&self) -> String {
+        match self {
+            Self::Invalid(err) => err.to_string(),
+            Self::InvalidAccountMsg(err) => err.to_string(),
+            Self::UnknownAccount { account } => {
+                format!("Account tangle \"{account}\" is locally unknown")
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
+/// What [`Db::add`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Added {
+    /// The msg was new and is now stored with this sequence number.
+    Appended(u64),
+    /// An erased copy was replaced by this one, which has data.
+    ReplacedErased(u64),
+    /// The msg was already stored; nothing changed (and it was not validated again).
+    AlreadyStored,
+}
+
+/// Store errors, for operations that are not adds.
+pub type StoreResult<T, S> = Result<T, <S as Store>::Error>;
+
+/// The database: a store plus the rules and indexes.
+#[derive(Debug)]
+pub struct Db<S: Store> {
+    store: S,
+    tangles: BTreeMap<TangleId, Tangle>,
+    verifier: Verifier,
+    sigkeys: BTreeMap<(AccountId, Vec<MsgId>), (u64, Sigkeys)>,
+}
+
+impl<S: Store> Db<S> {
+    /// The database over `store`.
+    pub fn new(store: S) -> Self {
+        Self {
+            store,
+            tangles: BTreeMap::new(),
+            verifier: Verifier::new(),
+            sigkeys: BTreeMap::new(),
+        }
+    }
+
+    /// The store, for reads.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The store, for writes that bypass the rules (flush, compaction). Changing msgs through
+    /// it leaves the tangle indexes stale; call [`Db::forget_tangles`] afterwards.
+    pub fn store_mut(&mut self) -> &mut S {
+        &mut self.store
+    }
+
+    /// Gives the store back.
+    pub fn into_store(self) -> S {
+        self.store
+    }
+
+    /// Drops every cached tangle (they reload from the store on next use).
+    pub fn forget_tangles(&mut self) {
+        self.tangles.clear();
+        self.sigkeys.clear();
+    }
+
+    /// The msg `id`, if stored.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub fn get(&self, id: &MsgId) -> StoreResult<Option<Arc<Msg>>, S> {
+        Ok(self.store.get(id)?.map(|record| record.msg))
+    }
+
+    /// The record of `id`, if stored.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub fn record(&self, id: &MsgId) -> StoreResult<Option<Record>, S> {
+        self.store.get(id)
+    }
+
+    /// The tangle `id` (empty if nothing of it is stored).
+    ///
+    /// # Errors
+    /// Store failures while loading it.
+    pub fn tangle(&mut self, id: &TangleId) -> StoreResult<&Tangle, S> {
+        self.load_tangle(id)?;
+        Ok(self
+            .tangles
+            .get(id)
+            .expect("invariant: load_tangle inserted it"))
+    }
+
+    /// A tangle already loaded by [`Db::tangle`].
+    pub(crate) fn cached_tangle(&self, id: &TangleId) -> &Tangle {
+        self.tangles
+            .get(id)
+            .expect("invariant: the caller loaded this tangle first")
+    }
+
+    fn load_tangle(&mut self, id: &TangleId) -> StoreResult<(), S> {
+        if self.tangles.contains_key(id) {
+            return Ok(());
+        }
+        let mut tangle = Tangle::new(*id);
+        if let Some(root) = self.store.get(id)? {
+            tangle.insert(*id, &root.msg);
+        }
+        for member in self.store.tangle_members(id)? {
+            if let Some(record) = self.store.get(&member)? {
+                tangle.insert(member, &record.msg);
+            }
+        }
+        self.tangles.insert(*id, tangle);
+        Ok(())
+    }
+
+    /// The keys allowed to sign for `account` at `tips` (the reference's
+    /// `getSigkeysInAccount`: the account tangle up to the tips, or all of it for `None`).
+    ///
+    /// # Errors
+    /// Store failures.
+    pub fn sigkeys(
+        &mut self,
+        account: &AccountId,
+        tips: Option<&[MsgId]>,
+    ) -> StoreResult<Sigkeys, S> {
+        let tips: Vec<MsgId> = tips.map(<[MsgId]>::to_vec).unwrap_or_default();
+        let version = self.tangle(account)?.version();
+        let key = (*account, tips);
+        if let Some((cached_version, keys)) = self.sigkeys.get(&key)
+            && *cached_version == version
+        {
+            return Ok(keys.clone());
+        }
+        let slice = self.tangle(account)?.slice(&[], &key.1);
+        let mut msgs = Vec::with_capacity(slice.len());
+        for (id, part) in slice {
+            if part == SlicePart::Full
+                && let Some(msg) = self.get(&id)?
+            {
+                msgs.push(msg);
+            }
+        }
+        let keys = account::sigkeys(msgs.iter().map(AsRef::as_ref));
+        if self.sigkeys.len() >= SIGKEYS_CACHE_MAX {
+            self.sigkeys.clear();
+        }
+        self.sigkeys.insert(key, (version, keys.clone()));
+        Ok(keys)
+    }
+
+    /// Validates and stores `msg`, in `tangle` if given (see the module docs).
+    ///
+    /// # Errors
+    /// [`AddError`] when the msg is refused or the store fails; nothing is stored then.
+    pub fn add(&mut self, msg: Msg, tangle: Option<TangleId>) -> Result<Added, AddError<S::Error>> {
+        let digest = Digest::of(&msg);
+        let id = digest.id;
+        let replacing = match self.store.get(&id).map_err(AddError::Store)? {
+            Some(stored) if stored.msg.data.is_null() && msg.has_data() => true,
+            Some(_) => return Ok(Added::AlreadyStored),
+            None => false,
+        };
+        let primary: Vec<TangleId> = match tangle {
+            Some(tangle) => vec![tangle],
+            None if msg.is_root() => vec![id],
+            None => msg.metadata.tangles.keys().copied().collect(),
+        };
+        if msg.is_moot() {
+            for tangle in &primary {
+                self.validate_in(&msg, &digest, tangle, &Sigkeys::new())?;
+            }
+        } else {
+            self.verify_full(&msg, &digest, &primary, tangle.is_some())?;
+        }
+        for tangle in &primary {
+            self.remove_ghost(tangle, &id).map_err(AddError::Store)?;
+        }
+        let msg = Arc::new(msg);
+        let seq = if replacing {
+            self.store.replace(id, Arc::clone(&msg))
+        } else {
+            self.store.append(id, Arc::clone(&msg))
+        }
+        .map_err(AddError::Store)?;
+        self.index(id, &msg);
+        Ok(if replacing {
+            Added::ReplacedErased(seq)
+        } else {
+            Added::Appended(seq)
+        })
+    }
+
+    /// Steps 4–6 of the module docs for a msg that is not a moot.
+    fn verify_full(
+        &mut self,
+        msg: &Msg,
+        digest: &Digest,
+        primary: &[TangleId],
+        hinted: bool,
+    ) -> Result<(), AddError<S::Error>> {
+        let id = digest.id;
+        let account = match msg.metadata.account {
+            Account::OwnTangle if msg.is_root() => Some(id),
+            Account::OwnTangle => msg.metadata.tangles.keys().next().copied(),
+            Account::Any => None,
+            Account::Id(account) => Some(account),
+        };
+        let sigkeys = match account {
+            None => Sigkeys::new(),
+            Some(account) if account == id => Sigkeys::new(),
+            Some(account) => {
+                if !self.tangle(&account).map_err(AddError::Store)?.has_root() {
+                    return Err(AddError::UnknownAccount { account });
+                }
+                self.sigkeys(&account, msg.metadata.account_tips.as_deref())
+                    .map_err(AddError::Store)?
+            }
+        };
+        if msg.has_data() {
+            for tangle in primary {
+                if self
+                    .store
+                    .ghosts(tangle)
+                    .map_err(AddError::Store)?
+                    .contains_key(&id)
+                {
+                    return Err(AddError::Ghost);
+                }
+            }
+        }
+        for tangle in primary {
+            self.validate_in(msg, digest, tangle, &sigkeys)?;
+        }
+        if hinted {
+            for (tangle, link) in &msg.metadata.tangles {
+                if primary.contains(tangle) {
+                    continue;
+                }
+                let view = self.tangle(tangle).map_err(AddError::Store)?;
+                validate::validate_secondary(link, view).map_err(AddError::Invalid)?;
+            }
+        }
+        if msg.metadata.account == Account::OwnTangle {
+            let account = account.unwrap_or(id);
+            self.check_account_msg(msg, &id, &account)?;
+        }
+        Ok(())
+    }
+
+    fn validate_in(
+        &mut self,
+        msg: &Msg,
+        digest: &Digest,
+        tangle: &TangleId,
+        sigkeys: &Sigkeys,
+    ) -> Result<(), AddError<S::Error>> {
+        self.load_tangle(tangle).map_err(AddError::Store)?;
+        let cached = self.tangles.get(tangle).expect("invariant: just loaded");
+        let result = if *tangle == digest.id && !cached.has(&digest.id) {
+            // The msg roots this tangle: validate it against the tangle it will create.
+            let mut view = cached.clone();
+            view.insert(digest.id, msg);
+            validate::validate(msg, digest, &view, sigkeys, &mut self.verifier)
+        } else {
+            validate::validate(msg, digest, cached, sigkeys, &mut self.verifier)
+        };
+        result.map_err(AddError::Invalid)
+    }
+
+    fn check_account_msg(
+        &mut self,
+        msg: &Msg,
+        id: &MsgId,
+        account: &AccountId,
+    ) -> Result<(), AddError<S::Error>> {
+        let heads: Vec<MsgId> = msg
+            .metadata
+            .tangles
+            .get(account)
+            .map(|link| link.prev.clone())
+            .unwrap_or_default();
+        let past = self
+            .tangle(account)
+            .map_err(AddError::Store)?
+            .past_of(&heads);
+        let mut history = Vec::with_capacity(past.len());
+        for past_id in past {
+            if let Some(past_msg) = self.get(&past_id).map_err(AddError::Store)? {
+                history.push(past_msg);
+            }
+        }
+        account::check_account_msg(msg, id, account, history.iter().map(AsRef::as_ref))
+            .map_err(AddError::InvalidAccountMsg)
+    }
+
+    /// Brings cached tangles up to date with a stored msg.
+    fn index(&mut self, id: MsgId, msg: &Msg) {
+        for tangle in msg.metadata.tangles.keys() {
+            if let Some(cached) = self.tangles.get_mut(tangle) {
+                cached.insert(id, msg);
+            }
+        }
+        if let Some(cached) = self.tangles.get_mut(&id) {
+            cached.insert(id, msg);
+        }
+    }
+
+    /// Erases `id` (data becomes null, metadata stays); returns whether it had data.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub fn erase(&mut self, id: &MsgId) -> StoreResult<bool, S> {
+        let Some(record) = self.store.get(id)? else {
+            return Ok(false);
+        };
+        if !self.store.erase(id)? {
+            return Ok(false);
+        }
+        for tangle in record
+            .msg
+            .metadata
+            .tangles
+            .keys()
+            .chain(std::iter::once(id))
+        {
+            if let Some(cached) = self.tangles.get_mut(tangle) {
+                cached.set_has_data(id, false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Deletes `id`; returns whether it was stored.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub fn delete(&mut self, id: &MsgId) -> StoreResult<bool, S> {
+        let Some(record) = self.store.get(id)? else {
+            return Ok(false);
+        };
+        if !self.store.delete(id)? {
+            return Ok(false);
+        }
+        for tangle in record
+            .msg
+            .metadata
+            .tangles
+            .keys()
+            .chain(std::iter::once(id))
+        {
+            if let Some(cached) = self.tangles.get_mut(tangle) {
+                cached.remove(id);
+            }
+        }
+        Ok(true)
+    }
+
+    /// The ghosts of `tangle`.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub fn ghosts(&self, tangle: &TangleId) -> StoreResult<Ghosts, S> {
+        self.store.ghosts(tangle)
+    }
+
+    /// Remembers `id` (at `depth`) as a ghost of `tangle`, then forgets ghosts more than
+    /// `span` below the deepest one (the reference's ghost file rule).
+    ///
+    /// # Errors
+    /// Store failures.
+    pub fn add_ghost(
+        &mut self,
+        tangle: &TangleId,
+        id: MsgId,
+        depth: u64,
+        span: u64,
+    ) -> StoreResult<(), S> {
+        let mut ghosts = self.store.ghosts(tangle)?;
+        ghosts.insert(id, depth);
+        let deepest = ghosts.values().copied().max().unwrap_or(0);
+        ghosts.retain(|_, ghost_depth| ghost_depth.saturating_add(span) > deepest);
+        self.store.set_ghosts(tangle, &ghosts)
+    }
+
+    fn remove_ghost(&mut self, tangle: &TangleId, id: &MsgId) -> StoreResult<(), S> {
+        let mut ghosts = self.store.ghosts(tangle)?;
+        if ghosts.remove(id).is_some() {
+            self.store.set_ghosts(tangle, &ghosts)?;
+        }
+        Ok(())
+    }
+
+    /// Makes every write so far durable.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub fn flush(&mut self) -> StoreResult<(), S> {
+        self.store.flush()
+    }
+}

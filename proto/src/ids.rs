@@ -1,0 +1,273 @@
+//! Identifiers: 32-byte values written in base58 (Bitcoin alphabet), stored inline.
+//!
+//! Every identifier in PPPPP is the base58 encoding of 32 bytes: msg IDs (the first 32 bytes of
+//! SHA-512 over canonical metadata), tangle IDs and account IDs (both are msg IDs of a root), and
+//! Ed25519 public keys ("sigkeys"). They are compared, sorted, hashed into bloom filters and
+//! collated as *strings*, so we keep the string form inline (no allocation, `Copy`) and order
+//! values by it. Byte order of the ASCII string equals JavaScript's default (UTF-16 code unit)
+//! string order, which is what the reference uses for `prev` and `accountTips` sorting.
+//! protocol.md §2.1, §3.2.
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use thiserror::Error;
+
+/// Longest base58 encoding of 32 bytes (2^256 - 1 needs 44 digits).
+const B58_LEN_MAX: usize = 44;
+/// Shortest base58 encoding of 32 bytes (32 zero bytes become 32 `1`s).
+const B58_LEN_MIN: usize = 32;
+
+/// Why a string is not a valid 32-byte base58 identifier.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum IdError {
+    /// The string contains characters outside the base58 alphabet.
+    #[error("{0:?} is not a base58 string")]
+    NotBase58(String),
+    /// The string decodes, but not to 32 bytes.
+    #[error("{input:?} decodes to {len} bytes, not 32")]
+    WrongLength {
+        /// The offending string.
+        input: String,
+        /// How many bytes it decodes to.
+        len: usize,
+    },
+}
+
+/// Decodes a base58 string, returning how many bytes it holds (or the bytes, if exactly 32).
+///
+/// # Errors
+/// [`IdError`] when the string is not base58 or does not decode to 32 bytes.
+pub fn decode_32(input: &str) -> Result<[u8; 32], IdError> {
+    // A 32-byte value is at most 44 digits; decoding a longer string into a small buffer
+    // would fail anyway, but we want the exact length for the error message.
+    let bytes = bs58::decode(input)
+        .into_vec()
+        .map_err(|_| IdError::NotBase58(input.to_owned()))?;
+    let len = bytes.len();
+    <[u8; 32]>::try_from(bytes).map_err(|_| IdError::WrongLength {
+        input: input.to_owned(),
+        len,
+    })
+}
+
+/// Counts the bytes a base58 string decodes to; `None` if it is not base58.
+#[must_use]
+pub fn decoded_len(input: &str) -> Option<usize> {
+    bs58::decode(input).into_vec().ok().map(|bytes| bytes.len())
+}
+
+/// The inline storage shared by all identifier newtypes.
+#[derive(Clone, Copy)]
+struct B58 {
+    len: u8,
+    text: [u8; B58_LEN_MAX],
+}
+
+impl B58 {
+    fn from_bytes(bytes: &[u8; 32]) -> Self {
+        let mut text = [0u8; B58_LEN_MAX];
+        let len = bs58::encode(bytes)
+            .onto(&mut text[..])
+            .expect("invariant: 32 bytes always fit in 44 base58 digits");
+        debug_assert!((B58_LEN_MIN..=B58_LEN_MAX).contains(&len));
+        Self {
+            len: u8::try_from(len).expect("invariant: len <= 44"),
+            text,
+        }
+    }
+
+    fn parse(input: &str) -> Result<Self, IdError> {
+        if input.len() > B58_LEN_MAX || input.len() < B58_LEN_MIN {
+            // Still report the decoded length exactly, as the reference does.
+            return match decoded_len(input) {
+                None => Err(IdError::NotBase58(input.to_owned())),
+                Some(len) => Err(IdError::WrongLength {
+                    input: input.to_owned(),
+                    len,
+                }),
+            };
+        }
+        let bytes = decode_32(input)?;
+        let parsed = Self::from_bytes(&bytes);
+        // Base58 has exactly one spelling per byte string, so the round trip is exact.
+        debug_assert_eq!(parsed.as_str(), input);
+        Ok(parsed)
+    }
+
+    fn as_str(&self) -> &str {
+        let text = self.text.get(..usize::from(self.len)).unwrap_or_default();
+        std::str::from_utf8(text).expect("invariant: base58 digits are ASCII")
+    }
+
+    fn to_bytes(self) -> [u8; 32] {
+        decode_32(self.as_str()).expect("invariant: stored text is a valid 32-byte base58 string")
+    }
+}
+
+macro_rules! b58_newtype {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy)]
+        pub struct $name(B58);
+
+        impl $name {
+            /// Encodes 32 raw bytes.
+            #[must_use]
+            pub fn from_bytes(bytes: &[u8; 32]) -> Self {
+                Self(B58::from_bytes(bytes))
+            }
+
+            /// Parses a base58 string that must decode to exactly 32 bytes.
+            ///
+            /// # Errors
+            /// [`IdError`] otherwise.
+            pub fn parse(input: &str) -> Result<Self, IdError> {
+                B58::parse(input).map(Self)
+            }
+
+            /// The base58 text.
+            #[must_use]
+            pub fn as_str(&self) -> &str {
+                self.0.as_str()
+            }
+
+            /// The 32 decoded bytes.
+            #[must_use]
+            pub fn to_bytes(self) -> [u8; 32] {
+                self.0.to_bytes()
+            }
+        }
+
+        impl PartialEq for $name {
+            fn eq(&self, other: &Self) -> bool {
+                self.as_str() == other.as_str()
+            }
+        }
+        impl Eq for $name {}
+        impl PartialOrd for $name {
+            fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+                Some(self.cmp(other))
+            }
+        }
+        impl Ord for $name {
+            /// String order, which for base58 (ASCII) text equals JavaScript's default sort.
+            fn cmp(&self, other: &Self) -> Ordering {
+                self.as_str().cmp(other.as_str())
+            }
+        }
+        impl std::hash::Hash for $name {
+            fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+                self.as_str().hash(state);
+            }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({})", stringify!($name), self.as_str())
+            }
+        }
+        impl FromStr for $name {
+            type Err = IdError;
+            fn from_str(input: &str) -> Result<Self, IdError> {
+                Self::parse(input)
+            }
+        }
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                self.as_str()
+            }
+        }
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+                Self::parse(&text).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+b58_newtype!(
+    /// A msg ID: base58 of the first 32 bytes of SHA-512 over the msg's canonical metadata.
+    ///
+    /// Tangle IDs and account IDs are msg IDs too (of the tangle's root and of the account's
+    /// root msg); see [`TangleId`] and [`AccountId`].
+    MsgId
+);
+
+b58_newtype!(
+    /// An Ed25519 public key in base58: a msg's `sigkey`, and also a peer's network identity.
+    PubKey
+);
+
+b58_newtype!(
+    /// A data hash: base58 of the first 32 bytes of SHA-512 over the canonical JSON of `data`.
+    DataHash
+);
+
+/// A tangle is named by the msg ID of its root.
+pub type TangleId = MsgId;
+
+/// An account is named by the msg ID of its root (the account tangle's ID).
+pub type AccountId = MsgId;
+
+impl PubKey {
+    /// The same 32 bytes read as a msg ID. Only meaningful where the protocol mixes the two
+    /// (it never does for validation); kept for tooling that prints keys beside IDs.
+    #[must_use]
+    pub fn as_msg_id(self) -> MsgId {
+        MsgId(self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_bytes_are_ones() {
+        let id = MsgId::from_bytes(&[0u8; 32]);
+        assert_eq!(id.as_str(), "11111111111111111111111111111111");
+        assert_eq!(id.to_bytes(), [0u8; 32]);
+    }
+
+    #[test]
+    fn parse_rejects_wrong_length_and_alphabet() {
+        assert_eq!(
+            MsgId::parse("19p"),
+            Err(IdError::WrongLength {
+                input: "19p".into(),
+                len: 3
+            })
+        );
+        assert!(matches!(MsgId::parse("0OIl"), Err(IdError::NotBase58(_))));
+        let long = "2".repeat(45);
+        assert!(matches!(
+            MsgId::parse(&long),
+            Err(IdError::WrongLength { .. })
+        ));
+    }
+
+    #[test]
+    fn order_is_string_order() {
+        let low = MsgId::from_bytes(&[0u8; 32]);
+        let high = MsgId::from_bytes(&[255u8; 32]);
+        assert_eq!(low.cmp(&high), low.as_str().cmp(high.as_str()));
+        assert_eq!(
+            high.as_str(),
+            "JEKNVnkbo3jma5nREBBJCDoXFVeKkD56V3xKrvRmWxFG"
+        );
+    }
+}

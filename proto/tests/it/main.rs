@@ -1,0 +1,5 @@
+//! Integration tests of `proto`: conformance with the JS reference's vectors, and properties.
+
+mod props;
+mod support;
+mod vectors;

@@ -1,0 +1,1 @@
+use proptest as _;
