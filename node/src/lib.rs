@@ -1,1 +1,6 @@
-//! placeholder
+//! The PPPPP peer: actors around `proto`, the disk store, transports, and the `ppppp`
+//! command-line program.
+//!
+//! - [`cli`]: the `ppppp` program (the only place that uses `anyhow`).
+
+pub mod cli;

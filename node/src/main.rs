@@ -1,1 +1,5 @@
-fn main() {}
+//! The `ppppp` command-line program.
+
+fn main() -> std::process::ExitCode {
+    node::cli::main()
+}

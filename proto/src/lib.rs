@@ -15,6 +15,7 @@
 //! - [`store`]: the `Store` trait and `MemStore`, the reference store.
 //! - [`db`]: what `add` accepts and how tangles are indexed; [`publish`]: writing.
 //! - [`set`], [`dict`]: set and dict feeds.
+//! - [`ingest`]: JSON msgs in with one verdict each; a comparable snapshot of a database.
 //!
 //! Where we differ from the reference on purpose (closing its security holes, refusing what
 //! no reference peer produces) is listed in `docs/divergences.md`.
@@ -28,6 +29,7 @@ pub mod collate;
 pub mod db;
 pub mod dict;
 pub mod ids;
+pub mod ingest;
 pub mod js;
 pub mod keys;
 pub mod msg;

@@ -1,0 +1,67 @@
+//! `ppppp msg id` and `ppppp msg check`.
+
+use std::io::Write;
+
+use anyhow::Context;
+use clap::Subcommand;
+use proto::db::Db;
+use proto::ingest::{self, Snapshot};
+use proto::store::MemStore;
+
+use std::path::PathBuf;
+
+use super::read_input;
+
+#[derive(Debug, Subcommand)]
+pub(super) enum MsgCommand {
+    /// Print the msg ID of one msg given as JSON (FILE, or standard input).
+    Id {
+        /// The msg; `-` or nothing for standard input.
+        file: Option<PathBuf>,
+    },
+    /// Add JSON-lines msgs, in order, to a fresh in-memory store with the reference's rules;
+    /// print `ok <ID>` or `rejected <ID|-> <reason>` per line.
+    Check {
+        /// The msgs, one per line; `-` or nothing for standard input.
+        file: Option<PathBuf>,
+        /// Then print the resulting tangles, sets and dicts as one JSON object.
+        #[arg(long)]
+        state: bool,
+    },
+}
+
+pub(super) fn run(command: MsgCommand) -> anyhow::Result<()> {
+    match command {
+        MsgCommand::Id { file } => {
+            let text = read_input(file.as_deref())?;
+            let value: serde_json::Value =
+                serde_json::from_str(&text).context("the input is not JSON")?;
+            let id = ingest::id_of_json(&value)
+                .context("the input has no metadata object, so no msg ID")?;
+            println!("{id}");
+            Ok(())
+        }
+        MsgCommand::Check { file, state } => {
+            let text = read_input(file.as_deref())?;
+            let mut db = Db::new(MemStore::new());
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            for line in text.lines() {
+                let verdict = match ingest::add_json(&mut db, line) {
+                    Ok(verdict) => verdict,
+                    Err(never) => match never {},
+                };
+                writeln!(out, "{verdict}")?;
+            }
+            if state {
+                let snapshot = match Snapshot::of(&mut db) {
+                    Ok(snapshot) => snapshot,
+                    Err(never) => match never {},
+                };
+                writeln!(out, "{}", serde_json::to_string(&snapshot)?)?;
+            }
+            out.flush()?;
+            Ok(())
+        }
+    }
+}
