@@ -94,7 +94,7 @@ pub struct Db<S: Store> {
     store: S,
     tangles: BTreeMap<TangleId, Tangle>,
     verifier: Verifier,
-    sigkeys: BTreeMap<(AccountId, Vec<MsgId>), (u64, Sigkeys)>,
+    sigkeys: BTreeMap<(AccountId, Vec<MsgId>), (u64, Arc<Sigkeys>)>,
 }
 
 impl<S: Store> Db<S> {
@@ -191,14 +191,14 @@ impl<S: Store> Db<S> {
         &mut self,
         account: &AccountId,
         tips: Option<&[MsgId]>,
-    ) -> StoreResult<Sigkeys, S> {
+    ) -> StoreResult<Arc<Sigkeys>, S> {
         let tips: Vec<MsgId> = tips.map(<[MsgId]>::to_vec).unwrap_or_default();
         let version = self.tangle(account)?.version();
         let key = (*account, tips);
         if let Some((cached_version, keys)) = self.sigkeys.get(&key)
             && *cached_version == version
         {
-            return Ok(keys.clone());
+            return Ok(Arc::clone(keys));
         }
         let slice = self.tangle(account)?.slice(&[], &key.1);
         let mut msgs = Vec::with_capacity(slice.len());
@@ -209,11 +209,11 @@ impl<S: Store> Db<S> {
                 msgs.push(msg);
             }
         }
-        let keys = account::sigkeys(msgs.iter().map(AsRef::as_ref));
+        let keys = Arc::new(account::sigkeys(msgs.iter().map(AsRef::as_ref)));
         if self.sigkeys.len() >= SIGKEYS_CACHE_MAX {
             self.sigkeys.clear();
         }
-        self.sigkeys.insert(key, (version, keys.clone()));
+        self.sigkeys.insert(key, (version, Arc::clone(&keys)));
         Ok(keys)
     }
 
@@ -275,8 +275,8 @@ impl<S: Store> Db<S> {
             Account::Id(account) => Some(account),
         };
         let sigkeys = match account {
-            None => Sigkeys::new(),
-            Some(account) if account == id => Sigkeys::new(),
+            None => Arc::new(Sigkeys::new()),
+            Some(account) if account == id => Arc::new(Sigkeys::new()),
             Some(account) => {
                 if !self.tangle(&account).map_err(AddError::Store)?.has_root() {
                     return Err(AddError::UnknownAccount { account });

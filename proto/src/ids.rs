@@ -91,16 +91,25 @@ impl B58 {
                 }),
             };
         }
-        let bytes = decode_32(input)?;
-        let parsed = Self::from_bytes(&bytes);
-        // Base58 has exactly one spelling per byte string, so the round trip is exact.
-        debug_assert_eq!(parsed.as_str(), input);
-        Ok(parsed)
+        decode_32(input)?;
+        // Base58 has exactly one spelling per byte string (leading zeros are explicit `1`s),
+        // so the input is already the canonical text: keep it rather than re-encoding.
+        let mut text = [0u8; B58_LEN_MAX];
+        let slot = text
+            .get_mut(..input.len())
+            .expect("invariant: length checked above");
+        slot.copy_from_slice(input.as_bytes());
+        let len = u8::try_from(input.len()).expect("invariant: len <= 44");
+        debug_assert_eq!(Self::from_bytes(&decode_32(input)?).as_str(), input);
+        Ok(Self { len, text })
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        self.text.get(..usize::from(self.len)).unwrap_or_default()
     }
 
     fn as_str(&self) -> &str {
-        let text = self.text.get(..usize::from(self.len)).unwrap_or_default();
-        std::str::from_utf8(text).expect("invariant: base58 digits are ASCII")
+        std::str::from_utf8(self.as_bytes()).expect("invariant: base58 digits are ASCII")
     }
 
     fn to_bytes(self) -> [u8; 32] {
@@ -144,7 +153,7 @@ macro_rules! b58_newtype {
 
         impl PartialEq for $name {
             fn eq(&self, other: &Self) -> bool {
-                self.as_str() == other.as_str()
+                self.0.as_bytes() == other.0.as_bytes()
             }
         }
         impl Eq for $name {}
@@ -156,12 +165,13 @@ macro_rules! b58_newtype {
         impl Ord for $name {
             /// String order, which for base58 (ASCII) text equals JavaScript's default sort.
             fn cmp(&self, other: &Self) -> Ordering {
-                self.as_str().cmp(other.as_str())
+                // Byte order of ASCII text is string order; skip the UTF-8 check of as_str.
+                self.0.as_bytes().cmp(other.0.as_bytes())
             }
         }
         impl std::hash::Hash for $name {
             fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-                self.as_str().hash(state);
+                self.0.as_bytes().hash(state);
             }
         }
         impl fmt::Display for $name {

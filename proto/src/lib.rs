@@ -28,6 +28,7 @@ pub mod canon;
 pub mod collate;
 pub mod db;
 pub mod dict;
+pub mod fuzzing;
 pub mod ids;
 pub mod ingest;
 pub mod js;

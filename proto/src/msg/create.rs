@@ -150,7 +150,7 @@ impl Msg {
                 len: canonical.len(),
             });
         }
-        let sig = Signature(keypair.sign(&super::signable_of_canonical(&canonical)));
+        let sig = Signature::from_bytes(keypair.sign(&super::signable_of_canonical(&canonical)));
         Ok(Self {
             data,
             metadata,

@@ -89,9 +89,73 @@ impl Serialize for Account {
     }
 }
 
-/// A 64-byte Ed25519 signature, written in base58.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct Signature(pub [u8; 64]);
+/// Longest base58 text of 64 bytes.
+const SIGNATURE_TEXT_LEN_MAX: usize = 88;
+
+/// A 64-byte Ed25519 signature, written in base58. The text is kept beside the bytes:
+/// base58 is quadratic and msgs are serialized far more often than they are signed.
+#[derive(Clone, Copy)]
+pub struct Signature {
+    bytes: [u8; 64],
+    len: u8,
+    text: [u8; SIGNATURE_TEXT_LEN_MAX],
+}
+
+impl Signature {
+    /// A signature from its 64 bytes.
+    #[must_use]
+    pub fn from_bytes(bytes: [u8; 64]) -> Self {
+        let mut text = [0u8; SIGNATURE_TEXT_LEN_MAX];
+        let len = bs58::encode(bytes)
+            .onto(&mut text[..])
+            .expect("invariant: 64 bytes fit in 88 base58 digits");
+        Self {
+            bytes,
+            len: u8::try_from(len).expect("invariant: len <= 88"),
+            text,
+        }
+    }
+
+    /// A signature from base58 text that decodes to exactly 64 bytes.
+    ///
+    /// # Errors
+    /// `Err(None)` if the text is not base58, `Err(Some(len))` if it decodes to `len` bytes.
+    pub fn parse(input: &str) -> Result<Self, Option<usize>> {
+        let bytes = bs58::decode(input).into_vec().map_err(|_| None)?;
+        let len = bytes.len();
+        let bytes: [u8; 64] = bytes.try_into().map_err(|_| Some(len))?;
+        // 64 bytes decode only from at most 88 digits, and base58 spelling is unique.
+        let mut text = [0u8; SIGNATURE_TEXT_LEN_MAX];
+        text.get_mut(..input.len())
+            .ok_or(Some(len))?
+            .copy_from_slice(input.as_bytes());
+        Ok(Self {
+            bytes,
+            len: u8::try_from(input.len()).map_err(|_| Some(len))?,
+            text,
+        })
+    }
+
+    /// The 64 bytes.
+    #[must_use]
+    pub fn bytes(&self) -> &[u8; 64] {
+        &self.bytes
+    }
+
+    /// The base58 text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        let text = self.text.get(..usize::from(self.len)).unwrap_or_default();
+        std::str::from_utf8(text).expect("invariant: base58 digits are ASCII")
+    }
+}
+
+impl PartialEq for Signature {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes == other.bytes
+    }
+}
+impl Eq for Signature {}
 
 impl fmt::Debug for Signature {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -101,13 +165,13 @@ impl fmt::Debug for Signature {
 
 impl fmt::Display for Signature {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&bs58::encode(self.0).into_string())
+        f.write_str(self.as_str())
     }
 }
 
 impl Serialize for Signature {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        serializer.serialize_str(self.as_str())
     }
 }
 

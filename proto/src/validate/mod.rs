@@ -52,7 +52,7 @@ impl Verifier {
         crate::keys::verify_with(
             &key,
             &msg::signable_of_canonical(canonical_metadata),
-            &msg.sig.0,
+            msg.sig.bytes(),
         )
     }
 }

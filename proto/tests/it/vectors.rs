@@ -104,7 +104,7 @@ fn check_explain(entry: &Value) {
         String::from_utf8(msg.signable()).expect("UTF-8"),
         text(explain, "signedString")
     );
-    assert_eq!(hex(&msg.sig.0), text(explain, "sigHex"));
+    assert_eq!(hex(msg.sig.bytes()), text(explain, "sigHex"));
     if let Some(data_canonical) = explain.get("dataCanonical").and_then(Value::as_str) {
         assert_eq!(canon::to_string(&msg.data), data_canonical);
         let (hash, size) = msg::represent_data(&msg.data);
@@ -118,7 +118,7 @@ fn check_explain(entry: &Value) {
     );
     // Deterministic Ed25519: signing the same bytes with the same key gives the same sig.
     if msg.sigkey == keypair("alice").public() {
-        assert_eq!(keypair("alice").sign(&msg.signable()), msg.sig.0);
+        assert_eq!(keypair("alice").sign(&msg.signable()), *msg.sig.bytes());
     }
 }
 
