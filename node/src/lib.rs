@@ -2,5 +2,7 @@
 //! command-line program.
 //!
 //! - [`cli`]: the `ppppp` program (the only place that uses `anyhow`).
+//! - [`net`]: the transport seam (`Net`, `TokioNet`, type-erased streams).
 
 pub mod cli;
+pub mod net;
