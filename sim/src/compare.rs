@@ -114,7 +114,7 @@ pub fn judge(
     max_regression_pct: Option<f64>,
 ) -> (Option<f64>, bool) {
     let delta = match (base, head) {
-        (Some(b), Some(h)) if b != 0.0 => Some((h - b) / b.abs() * 100.0),
+        (Some(b), Some(h)) if b != 0.0 => crate::metrics::round_sig((h - b) / b.abs() * 100.0),
         (Some(b), Some(h)) if b == 0.0 && h == 0.0 => Some(0.0),
         _ => None,
     };

@@ -973,7 +973,7 @@ impl<'s> Builder<'s> {
             let label = fault.label.clone().unwrap_or_else(|| {
                 let who = if fault.a.is_some() {
                     format!(
-                        " {} | {}",
+                        " {} / {}",
                         fault.a.as_deref().unwrap_or_default().join(","),
                         fault
                             .b

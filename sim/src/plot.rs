@@ -33,6 +33,7 @@ fn register_font() {
 }
 
 const FAULT_FILL: RGBAColor = RGBAColor(214, 39, 40, 0.13);
+const CHURN_FILL: RGBAColor = RGBAColor(188, 189, 34, 0.12);
 const KIND_COLORS: [RGBColor; 5] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
@@ -92,6 +93,19 @@ where
     Y: Ranged,
     Y::ValueType: Clone + 'static,
 {
+    if let Some((start, end)) = report.scenario.churn_window_ms {
+        let rect = Rectangle::new(
+            [
+                (seconds(start), y_low.clone()),
+                (seconds(end.max(start + 1)), y_high.clone()),
+            ],
+            CHURN_FILL.filled(),
+        );
+        chart
+            .draw_series(std::iter::once(rect))?
+            .label("churn (peers going offline and online)")
+            .legend(|(x, y)| Rectangle::new([(x, y - 6), (x + 18, y + 6)], CHURN_FILL.filled()));
+    }
     let mut labelled = false;
     for fault in &report.scenario.faults {
         let rect = Rectangle::new(
@@ -157,16 +171,6 @@ fn convergence<DB: DrawingBackend>(
             .label("liveness check (deadline)")
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], grey.stroke_width(2)));
     }
-    let blue = RGBColor(31, 119, 180);
-    chart
-        .draw_series(LineSeries::new(
-            curve
-                .iter()
-                .filter_map(|p| p.coverage.map(|c| (seconds(p.t_ms), c))),
-            blue.stroke_width(2),
-        ))?
-        .label("coverage: held ÷ wanted at t")
-        .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], blue.stroke_width(2)));
     let orange = RGBColor(255, 127, 14);
     chart
         .draw_series(LineSeries::new(
@@ -177,6 +181,16 @@ fn convergence<DB: DrawingBackend>(
         ))?
         .label("pairs wanted at the end, stored by t")
         .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], orange.stroke_width(2)));
+    let blue = RGBColor(31, 119, 180);
+    chart
+        .draw_series(LineSeries::new(
+            curve
+                .iter()
+                .filter_map(|p| p.coverage.map(|c| (seconds(p.t_ms), c))),
+            blue.stroke_width(2),
+        ))?
+        .label("coverage: held ÷ wanted at t")
+        .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], blue.stroke_width(2)));
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::LowerRight)

@@ -150,6 +150,8 @@ pub struct ScenarioSummary {
     pub liveness_deadline_ms: u64,
     /// Latency CDF drawn with a log x axis.
     pub latency_log_x: bool,
+    /// First and last churn transition, if any peer churns.
+    pub churn_window_ms: Option<(u64, u64)>,
 }
 
 /// Where the numbers come from.
@@ -306,6 +308,11 @@ impl Report {
                 sample_interval_ms: plan.sample_interval_ms,
                 liveness_deadline_ms: plan.check.deadline_ms,
                 latency_log_x: plan.latency_log_x,
+                churn_window_ms: plan
+                    .churn
+                    .first()
+                    .zip(plan.churn.last())
+                    .map(|(first, last)| (first.t_ms, last.t_ms)),
             },
             build: BuildInfo {
                 git_commit: commit.map(str::to_owned),
@@ -367,6 +374,11 @@ pub fn write(dir: &Path, report: &Report) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write {}", dir.join("report.md").display()))?;
     crate::plot::render_all(report, dir)?;
     Ok(())
+}
+
+/// Escapes text for a markdown table cell.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|")
 }
 
 fn opt_ms(value: Option<u64>) -> String {
@@ -447,7 +459,7 @@ pub fn markdown(report: &Report) -> String {
             let _ = writeln!(
                 md,
                 "| {} | {} | {} | {} |",
-                fault.label,
+                cell(&fault.label),
                 format_ms(fault.start_ms),
                 format_ms(fault.end_ms),
                 if fault.healed { "yes" } else { "no" }
@@ -561,7 +573,7 @@ pub fn markdown(report: &Report) -> String {
             let _ = writeln!(
                 md,
                 "| {} | {} | {} | {} |",
-                r.label,
+                cell(&r.label),
                 format_ms(r.end_ms),
                 r.missing_at_end_of_fault,
                 r.recovery_ms

@@ -801,23 +801,20 @@ fn serde_error(
     let inner = error.inner();
     let message = inner.message().trim().to_owned();
     let mut field = error.path().to_string();
-    // serde reports an unknown field at its parent; name the field itself.
-    if let Some(rest) = message.strip_prefix("unknown field `")
-        && let Some((name, _)) = rest.split_once('`')
-    {
-        field = if field == "." {
-            name.to_owned()
-        } else {
-            format!("{field}.{name}")
-        };
-    } else if let Some(rest) = message.strip_prefix("missing field `")
-        && let Some((name, _)) = rest.split_once('`')
-    {
-        field = if field == "." {
-            name.to_owned()
-        } else {
-            format!("{field}.{name}")
-        };
+    // Name the field itself when serde reports it at its parent (missing fields).
+    for prefix in ["unknown field `", "missing field `"] {
+        if let Some(rest) = message.strip_prefix(prefix)
+            && let Some((name, _)) = rest.split_once('`')
+        {
+            let already = field == name || field.ends_with(&format!(".{name}"));
+            if !already {
+                field = if field == "." {
+                    name.to_owned()
+                } else {
+                    format!("{field}.{name}")
+                };
+            }
+        }
     }
     if field == "." {
         field = "(document)".to_owned();

@@ -109,6 +109,7 @@ pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
     let mut total_ms = 0.0_f64;
     while !rest.is_empty() {
         let (value, after) = split_number(rest)?;
+        let after = after.trim_start();
         let unit_end = after
             .char_indices()
             .find(|(_, c)| !c.is_ascii_alphabetic())
