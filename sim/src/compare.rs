@@ -4,8 +4,9 @@
 //! A metric regresses when it moves the wrong way by more than PCT percent of the base
 //! value; when a gated metric was defined in the base and is null in the head (e.g. 100 %
 //! convergence never reached any more); or, with a zero base, when the head is worse at all.
-//! `Info` metrics are shown and never gated. For sweeps the means are compared, and a change
-//! is marked significant when the two 95 % confidence intervals do not overlap.
+//! `Info` metrics are shown and never gated. For sweeps the means are compared, a change is
+//! significant when the two 95 % confidence intervals do not overlap, and only significant
+//! changes past the threshold regress.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -160,7 +161,7 @@ pub fn compare_files(
     for (((name, direction, unit), (_, b, b_ci)), (_, h, h_ci)) in
         SUMMARY_METRICS.iter().zip(base_values).zip(head_values)
     {
-        let (delta, regression) = judge(*direction, b, h, max_regression_pct);
+        let (delta, past_threshold) = judge(*direction, b, h, max_regression_pct);
         let significant = if base_sweep {
             match (b_ci, h_ci) {
                 (Some((bl, bh)), Some((hl, hh))) => Some(hl > bh || hh < bl),
@@ -169,6 +170,8 @@ pub fn compare_files(
         } else {
             None
         };
+        // Sweeps: a move inside the noise (overlapping intervals) is not a regression.
+        let regression = past_threshold && significant != Some(false);
         rows.push(Row {
             metric: (*name).to_owned(),
             direction: *direction,

@@ -133,3 +133,46 @@ fn compare_exits_non_zero_past_the_threshold() {
     let same = compare_files(&base_path, &base_path, Some(0.0)).expect("compares");
     assert!(same.regressions().is_empty());
 }
+
+#[test]
+fn sweep_comparisons_gate_only_significant_moves() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base_reports: Vec<Report> = (1..=3).map(report).collect();
+    let with = |values: [f64; 3]| {
+        let mut reports = base_reports.clone();
+        for (report, value) in reports.iter_mut().zip(values) {
+            report
+                .summary
+                .insert("latency_p50_ms".to_owned(), Some(value));
+        }
+        sim::sweep::aggregate(&reports).expect("aggregates")
+    };
+    let base = with([100.0, 101.0, 99.0]);
+    let noisy = with([80.0, 200.0, 120.0]); // mean +33 %, intervals overlap
+    let worse = with([150.0, 151.0, 149.0]); // mean +50 %, intervals apart
+    let write_sweep = |name: &str, sweep: &sim::sweep::Sweep| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, sweep.to_json()).expect("write sweep");
+        path
+    };
+    let base_path = write_sweep("base.json", &base);
+    let noisy_path = write_sweep("noisy.json", &noisy);
+    let worse_path = write_sweep("worse.json", &worse);
+    let p50 = |c: &sim::compare::Comparison| {
+        c.rows
+            .iter()
+            .find(|r| r.metric == "latency_p50_ms")
+            .cloned()
+            .expect("row")
+    };
+    let noisy_row = p50(&compare_files(&base_path, &noisy_path, Some(10.0)).expect("compares"));
+    assert_eq!(noisy_row.significant, Some(false));
+    assert!(!noisy_row.regression);
+    let worse_row = p50(&compare_files(&base_path, &worse_path, Some(10.0)).expect("compares"));
+    assert_eq!(worse_row.significant, Some(true));
+    assert!(worse_row.regression);
+    // A run and a sweep cannot be compared.
+    let run_path = dir.path().join("run.json");
+    write(&run_path, &base_reports[0]);
+    assert!(compare_files(&run_path, &base_path, Some(10.0)).is_err());
+}

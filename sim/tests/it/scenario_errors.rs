@@ -186,3 +186,44 @@ fn unreadable_file() {
     assert!(matches!(error, ScenarioError::Io { .. }));
     assert!(error.to_string().contains("does-not-exist.toml"));
 }
+
+/// Every file in `tests/it/bad/` fails as its first line says:
+/// `# expect: <line> <field> <message fragment>`.
+#[test]
+fn bad_files_fail_where_they_say() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/bad");
+    let mut checked = 0;
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+        .expect("tests/it/bad exists")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        let text = std::fs::read_to_string(&path).expect("readable");
+        let expect = text
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("# expect: "))
+            .unwrap_or_else(|| panic!("{} lacks an expect line", path.display()));
+        let mut parts = expect.splitn(3, ' ');
+        let line: usize = parts
+            .next()
+            .and_then(|l| l.parse().ok())
+            .expect("a line number");
+        let field = parts.next().expect("a field");
+        let fragment = parts.next().expect("a message fragment");
+        let error = match Scenario::load(&path) {
+            Ok(_) => panic!("{} loaded", path.display()),
+            Err(error) => error,
+        };
+        let shown = error.to_string();
+        assert!(
+            shown.starts_with(&format!("{}:{line}:", path.display())),
+            "{shown}"
+        );
+        assert_eq!(error.field(), Some(field), "{shown}");
+        assert!(shown.contains(fragment), "{shown}");
+        checked += 1;
+    }
+    assert!(checked >= 5, "only {checked} bad files");
+}
