@@ -1,1 +1,5 @@
-fn main() {}
+//! `ppppp-sim`: see `sim::cli`.
+
+fn main() -> std::process::ExitCode {
+    sim::cli::main()
+}

@@ -1,0 +1,332 @@
+//! The `ppppp-sim` command line.
+//!
+//! ```text
+//! ppppp-sim run SCENARIO.toml [--seed N] [--out DIR] [--trace] [--synthetic]
+//! ppppp-sim plan SCENARIO.toml [--seed N]
+//! ppppp-sim sweep SCENARIO.toml --seeds A..B [--jobs N] [--out DIR] [--synthetic]
+//! ppppp-sim compare BASE.json HEAD.json [--max-regression PCT]
+//! ppppp-sim render REPORT.json [--out DIR]
+//! ```
+//!
+//! Exit codes: 0 success; 1 a check failed (run, sweep) or a regression passed the
+//! threshold (compare); 2 bad input or an error.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::pipeline::{Engine, RunOptions, Synthetic};
+use crate::plan::Plan;
+use crate::report::Report;
+use crate::scenario::Scenario;
+
+/// Deterministic simulations of PPPPP peers: scenarios in, reports out.
+#[derive(Debug, Parser)]
+#[command(name = "ppppp-sim", version, about)]
+pub struct Cli {
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a scenario once and write report.json, report.md and plots.
+    Run {
+        /// The scenario file.
+        scenario: PathBuf,
+        /// Seed (default: the scenario's `seed`).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Output directory (default: reports/<scenario name>/).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Also write the event trace, trace.jsonl.
+        #[arg(long)]
+        trace: bool,
+        /// Use the toy delivery model instead of real peers (reports say SYNTHETIC).
+        #[arg(long)]
+        synthetic: bool,
+    },
+    /// Print the expanded plan (peers, edges, follows, schedules) as JSON.
+    Plan {
+        /// The scenario file.
+        scenario: PathBuf,
+        /// Seed (default: the scenario's `seed`).
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+    /// Run a scenario over many seeds and aggregate (mean, 95 % CI).
+    Sweep {
+        /// The scenario file.
+        scenario: PathBuf,
+        /// Seeds: `A..B` (B excluded), `A..=B`, or `A,B,C`.
+        #[arg(long)]
+        seeds: String,
+        /// Parallel runs (each run is single-threaded). Default: available cores.
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Output directory (default: reports/<scenario name>/sweep/).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Use the toy delivery model instead of real peers.
+        #[arg(long)]
+        synthetic: bool,
+    },
+    /// Compare two report.json (or two sweep.json); non-zero exit past the threshold.
+    Compare {
+        /// Baseline.
+        base: PathBuf,
+        /// Candidate.
+        head: PathBuf,
+        /// Fail when a gated metric gets worse by more than this many percent.
+        #[arg(long)]
+        max_regression: Option<f64>,
+    },
+    /// Re-render report.md and the plots from a report.json.
+    Render {
+        /// The report.json.
+        report: PathBuf,
+        /// Output directory (default: the report's directory).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+/// The engine for runs without `--synthetic`: the turmoil runner, once it exists.
+/// Until then this is `None` and such runs explain how to use `--synthetic`.
+#[must_use]
+pub fn real_engine() -> Option<&'static dyn Engine> {
+    None
+}
+
+/// Parses arguments and runs; returns the process exit code.
+#[must_use]
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli.command) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn load(path: &Path) -> anyhow::Result<Scenario> {
+    Ok(Scenario::load(path)?)
+}
+
+fn engine_for(synthetic: bool) -> anyhow::Result<&'static dyn Engine> {
+    static SYNTHETIC: Synthetic = Synthetic;
+    if synthetic {
+        return Ok(&SYNTHETIC);
+    }
+    real_engine().ok_or_else(|| {
+        anyhow::anyhow!(
+            "the turmoil runner (real peers) is not wired in yet; add --synthetic to run the toy delivery model and exercise the report pipeline"
+        )
+    })
+}
+
+/// Parses `A..B`, `A..=B` or `A,B,C`.
+///
+/// # Errors
+/// Bad syntax or an empty range.
+pub fn parse_seeds(text: &str) -> anyhow::Result<Vec<u64>> {
+    let seeds: Vec<u64> = if let Some((a, b)) = text.split_once("..=") {
+        let (a, b): (u64, u64) = (a.trim().parse()?, b.trim().parse()?);
+        (a..=b).collect()
+    } else if let Some((a, b)) = text.split_once("..") {
+        let (a, b): (u64, u64) = (a.trim().parse()?, b.trim().parse()?);
+        (a..b).collect()
+    } else {
+        text.split(',')
+            .map(|s| s.trim().parse::<u64>())
+            .collect::<Result<_, _>>()
+            .context("seeds: write A..B, A..=B or A,B,C")?
+    };
+    anyhow::ensure!(!seeds.is_empty(), "seeds `{text}` name no seed");
+    Ok(seeds)
+}
+
+fn print_failure(report: &Report) {
+    if let Some(line) = report.checks.first_failure() {
+        eprintln!("FAILED {line}");
+        eprintln!("{}", report.repro);
+    }
+}
+
+fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Run {
+            scenario,
+            seed,
+            out,
+            trace,
+            synthetic,
+        } => {
+            let loaded = load(&scenario)?;
+            let engine = engine_for(synthetic)?;
+            let plan = Plan::build(&loaded, seed.unwrap_or(loaded.seed));
+            let out = out.unwrap_or_else(|| Path::new("reports").join(&loaded.name));
+            let report = crate::pipeline::run(
+                &plan,
+                engine,
+                &RunOptions {
+                    scenario_path: scenario.display().to_string(),
+                    out: Some(out.clone()),
+                    trace,
+                    progress: true,
+                },
+            )?;
+            println!(
+                "{}: {} — report in {} (trace {})",
+                plan.scenario,
+                if report.checks.passed {
+                    "checks passed"
+                } else {
+                    "checks FAILED"
+                },
+                out.display(),
+                &report.trace_hash[..16.min(report.trace_hash.len())]
+            );
+            if report.checks.passed {
+                Ok(ExitCode::SUCCESS)
+            } else {
+                print_failure(&report);
+                Ok(ExitCode::from(1))
+            }
+        }
+        Command::Plan { scenario, seed } => {
+            let loaded = load(&scenario)?;
+            let plan = Plan::build(&loaded, seed.unwrap_or(loaded.seed));
+            print!("{}", plan.to_json());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sweep {
+            scenario,
+            seeds,
+            jobs,
+            out,
+            synthetic,
+        } => sweep(&scenario, &parse_seeds(&seeds)?, jobs, out, synthetic),
+        Command::Compare {
+            base,
+            head,
+            max_regression,
+        } => {
+            if let Some(pct) = max_regression {
+                anyhow::ensure!(
+                    pct.is_finite() && pct >= 0.0,
+                    "--max-regression must be ≥ 0"
+                );
+            }
+            let comparison = crate::compare::compare_files(&base, &head, max_regression)?;
+            print!("{}", crate::compare::markdown(&comparison));
+            let regressions = comparison.regressions();
+            if regressions.is_empty() {
+                Ok(ExitCode::SUCCESS)
+            } else {
+                for row in regressions {
+                    eprintln!(
+                        "regression: {} {} → {} ({})",
+                        row.metric,
+                        row.base
+                            .map_or_else(|| "null".to_owned(), |v| v.to_string()),
+                        row.head
+                            .map_or_else(|| "null".to_owned(), |v| v.to_string()),
+                        row.delta_pct
+                            .map_or_else(|| "undefined".to_owned(), |d| format!("{d:+.2} %"))
+                    );
+                }
+                Ok(ExitCode::from(1))
+            }
+        }
+        Command::Render { report, out } => {
+            let loaded = Report::read(&report)?;
+            let dir = out.unwrap_or_else(|| {
+                report
+                    .parent()
+                    .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+            });
+            crate::report::write(&dir, &loaded)?;
+            println!("rendered into {}", dir.display());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn sweep(
+    scenario_path: &Path,
+    seeds: &[u64],
+    jobs: Option<usize>,
+    out: Option<PathBuf>,
+    synthetic: bool,
+) -> anyhow::Result<ExitCode> {
+    use rayon::prelude::*;
+    let scenario = load(scenario_path)?;
+    let engine = engine_for(synthetic)?;
+    let out = out.unwrap_or_else(|| Path::new("reports").join(&scenario.name).join("sweep"));
+    let jobs = jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get))
+        .max(1);
+    // Each simulation is single-threaded and independent; rayon only runs several at once
+    // (the program edge, never inside a simulation).
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs)
+        .build()
+        .context("cannot start the sweep's thread pool")?;
+    let bar = crate::progress::Progress::new(
+        &format!("{} sweep", scenario.name),
+        seeds.len() as u64 * 1_000,
+    );
+    let done = std::sync::atomic::AtomicU64::new(0);
+    let reports: Vec<anyhow::Result<Report>> = pool.install(|| {
+        seeds
+            .par_iter()
+            .map(|seed| {
+                let plan = Plan::build(&scenario, *seed);
+                let report = crate::pipeline::run(
+                    &plan,
+                    engine,
+                    &RunOptions {
+                        scenario_path: scenario_path.display().to_string(),
+                        out: Some(out.join(format!("seed-{seed}"))),
+                        trace: false,
+                        progress: false,
+                    },
+                );
+                let finished = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                bar.set(finished * 1_000);
+                report
+            })
+            .collect()
+    });
+    bar.finish();
+    let reports: Vec<Report> = reports.into_iter().collect::<anyhow::Result<_>>()?;
+    let aggregated = crate::sweep::aggregate(&reports)?;
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    std::fs::write(out.join("sweep.json"), aggregated.to_json())
+        .with_context(|| format!("cannot write {}", out.join("sweep.json").display()))?;
+    std::fs::write(out.join("sweep.md"), crate::sweep::markdown(&aggregated))
+        .with_context(|| format!("cannot write {}", out.join("sweep.md").display()))?;
+    println!(
+        "{}: {} seeds, {} failed — sweep in {}",
+        scenario.name,
+        seeds.len(),
+        aggregated.failed,
+        out.display()
+    );
+    if aggregated.failed == 0 {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        for report in reports.iter().filter(|r| !r.checks.passed) {
+            print_failure(report);
+        }
+        Ok(ExitCode::from(1))
+    }
+}

@@ -1,0 +1,115 @@
+//! One run end to end: plan → engine → collector → report files. The engine is the seam
+//! the turmoil runner plugs into; [`Synthetic`] is the toy engine behind `--synthetic`.
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use crate::metrics::Collector;
+use crate::plan::Plan;
+use crate::progress::Progress;
+use crate::report::{Report, RunInfo};
+use crate::trace::{TRACE_VERSION, TraceHeader, TraceSink};
+
+/// Something that runs a plan and reports events, in simulated-time order, to the collector.
+pub trait Engine: Sync {
+    /// Whether its events are synthetic (labelled as such in every output).
+    fn synthetic(&self) -> bool;
+    /// Runs `plan`, recording every event into `collector` and moving `progress` along in
+    /// simulated time.
+    ///
+    /// # Errors
+    /// Whatever stops the run.
+    fn run(
+        &self,
+        plan: &Plan,
+        collector: &mut Collector<'_>,
+        progress: &Progress,
+    ) -> anyhow::Result<()>;
+}
+
+/// The toy delivery model ([`crate::synthetic`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Synthetic;
+
+impl Engine for Synthetic {
+    fn synthetic(&self) -> bool {
+        true
+    }
+
+    fn run(
+        &self,
+        plan: &Plan,
+        collector: &mut Collector<'_>,
+        progress: &Progress,
+    ) -> anyhow::Result<()> {
+        crate::synthetic::run(plan, collector, progress).context("synthetic model")
+    }
+}
+
+/// Options of one run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The scenario file as given (for the repro line).
+    pub scenario_path: String,
+    /// Where to write outputs; `None` writes nothing (tests, sweeps that only aggregate).
+    pub out: Option<PathBuf>,
+    /// Also write `trace.jsonl` into `out`.
+    pub trace: bool,
+    /// Show a progress bar (when stderr is a terminal).
+    pub progress: bool,
+}
+
+/// Runs `plan` with `engine` and, if `options.out` is set, writes `report.json`,
+/// `report.md`, the plots and optionally `trace.jsonl` there.
+///
+/// # Errors
+/// Engine, trace or file errors.
+pub fn run(plan: &Plan, engine: &dyn Engine, options: &RunOptions) -> anyhow::Result<Report> {
+    let header = TraceHeader {
+        trace_version: TRACE_VERSION,
+        scenario: plan.scenario.clone(),
+        seed: plan.seed,
+        synthetic: engine.synthetic(),
+    };
+    let sink = match (&options.out, options.trace) {
+        (Some(dir), true) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            let path = dir.join("trace.jsonl");
+            let file =
+                File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+            TraceSink::writing(&header, Box::new(BufWriter::new(file)))
+                .with_context(|| format!("cannot write {}", path.display()))?
+        }
+        _ => TraceSink::hash_only(&header),
+    };
+    let progress = if options.progress {
+        Progress::new(
+            &format!("{} seed {}", plan.scenario, plan.seed),
+            plan.duration_ms,
+        )
+    } else {
+        Progress::hidden()
+    };
+    let mut collector = Collector::new(plan, sink);
+    engine.run(plan, &mut collector, &progress)?;
+    progress.finish();
+    let outcome = collector
+        .finish(plan.duration_ms)
+        .context("finishing the trace")?;
+    let report = Report::new(
+        plan,
+        &outcome,
+        &RunInfo {
+            scenario_path: options.scenario_path.clone(),
+            synthetic: engine.synthetic(),
+        },
+    );
+    if let Some(dir) = &options.out {
+        crate::report::write(dir, &report)?;
+    }
+    Ok(report)
+}

@@ -1,0 +1,413 @@
+//! Plots from a [`Report`] only (never from a live run): the convergence curve with fault
+//! intervals shaded, the latency CDF, and bandwidth by kind over time. Each is written as
+//! SVG and PNG.
+//!
+//! Text uses DejaVu Sans, embedded in the binary (`sim/assets/fonts`, Bitstream Vera
+//! license beside it) and registered with plotters' `ab_glyph` backend, so no system font
+//! library is needed.
+
+use std::path::Path;
+use std::sync::Once;
+
+use anyhow::Context;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+
+use crate::report::{Report, title_suffix};
+
+/// Plot size in pixels.
+pub const WIDTH: u32 = 1100;
+/// Plot size in pixels.
+pub const HEIGHT: u32 = 650;
+
+static FONT: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
+static REGISTER: Once = Once::new();
+
+fn register_font() {
+    REGISTER.call_once(|| {
+        // The font is a valid TTF compiled into the binary; a failure here would be a
+        // build problem, and text would then be missing rather than the program failing.
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
+    });
+}
+
+const FAULT_FILL: RGBAColor = RGBAColor(214, 39, 40, 0.13);
+const CHURN_FILL: RGBAColor = RGBAColor(188, 189, 34, 0.12);
+const KIND_COLORS: [RGBColor; 5] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+];
+
+type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
+
+/// Writes `convergence`, `latency_cdf` and `bandwidth`, each `.svg` and `.png`, into `dir`.
+///
+/// # Errors
+/// Drawing or file errors.
+pub fn render_all(report: &Report, dir: &Path) -> anyhow::Result<()> {
+    register_font();
+    macro_rules! both {
+        ($name:literal, $draw:ident) => {{
+            let svg_path = dir.join(concat!($name, ".svg"));
+            {
+                let root = SVGBackend::new(&svg_path, (WIDTH, HEIGHT)).into_drawing_area();
+                root.fill(&WHITE)
+                    .and_then(|()| $draw(report, &root))
+                    .and_then(|()| root.present())
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", svg_path.display()))?;
+            }
+            let png_path = dir.join(concat!($name, ".png"));
+            {
+                let root = BitMapBackend::new(&png_path, (WIDTH, HEIGHT)).into_drawing_area();
+                root.fill(&WHITE)
+                    .and_then(|()| $draw(report, &root))
+                    .and_then(|()| root.present())
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", png_path.display()))
+                    .with_context(|| format!("writing {}", png_path.display()))?;
+            }
+        }};
+    }
+    both!("convergence", convergence);
+    both!("latency_cdf", latency_cdf);
+    both!("bandwidth", bandwidth);
+    Ok(())
+}
+
+#[expect(clippy::cast_precision_loss, reason = "simulated ms far below 2^53")]
+fn seconds(ms: u64) -> f64 {
+    ms as f64 / 1_000.0
+}
+
+fn shade_faults<DB: DrawingBackend, X, Y>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<X, Y>>,
+    report: &Report,
+    y_low: Y::ValueType,
+    y_high: Y::ValueType,
+) -> DrawResult<DB>
+where
+    X: Ranged<ValueType = f64>,
+    Y: Ranged,
+    Y::ValueType: Clone + 'static,
+{
+    if let Some((start, end)) = report.scenario.churn_window_ms {
+        let rect = Rectangle::new(
+            [
+                (seconds(start), y_low.clone()),
+                (seconds(end.max(start + 1)), y_high.clone()),
+            ],
+            CHURN_FILL.filled(),
+        );
+        chart
+            .draw_series(std::iter::once(rect))?
+            .label("churn (peers going offline and online)")
+            .legend(|(x, y)| Rectangle::new([(x, y - 6), (x + 18, y + 6)], CHURN_FILL.filled()));
+    }
+    let mut labelled = false;
+    for fault in &report.scenario.faults {
+        let rect = Rectangle::new(
+            [
+                (seconds(fault.start_ms), y_low.clone()),
+                (
+                    seconds(fault.end_ms.max(fault.start_ms + 1)),
+                    y_high.clone(),
+                ),
+            ],
+            FAULT_FILL.filled(),
+        );
+        let series = chart.draw_series(std::iter::once(rect))?;
+        if !labelled {
+            series.label("fault active").legend(|(x, y)| {
+                Rectangle::new([(x, y - 6), (x + 18, y + 6)], FAULT_FILL.filled())
+            });
+            labelled = true;
+        }
+    }
+    Ok(())
+}
+
+fn convergence<DB: DrawingBackend>(
+    report: &Report,
+    root: &DrawingArea<DB, Shift>,
+) -> DrawResult<DB> {
+    let curve = &report.metrics.convergence.curve;
+    let end_s = seconds(report.scenario.duration_ms).max(1.0);
+    let mut chart = ChartBuilder::on(root)
+        .caption(
+            format!("Convergence — {}", title_suffix(report)),
+            ("sans-serif", 24),
+        )
+        .margin(16)
+        .x_label_area_size(48)
+        .y_label_area_size(72)
+        .build_cartesian_2d(0.0..end_s, 0.0..1.05)?;
+    chart
+        .configure_mesh()
+        .x_desc("simulated time (s)")
+        .y_desc("fraction of wanted (peer, msg) pairs held")
+        .x_labels(12)
+        .y_labels(11)
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&|y| format!("{y:.1}"))
+        .axis_desc_style(("sans-serif", 17))
+        .label_style(("sans-serif", 14))
+        .light_line_style(RGBColor(246, 246, 246))
+        .bold_line_style(RGBColor(215, 215, 215))
+        .draw()?;
+    shade_faults(&mut chart, report, 0.0, 1.05)?;
+    let deadline = seconds(report.scenario.liveness_deadline_ms);
+    if report.checks.liveness.enabled && deadline <= end_s {
+        let grey = RGBColor(70, 70, 70);
+        chart
+            .draw_series(DashedLineSeries::new(
+                [(deadline, 0.0), (deadline, 1.05)],
+                6,
+                4,
+                grey.stroke_width(2),
+            ))?
+            .label("liveness check (deadline)")
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], grey.stroke_width(2)));
+    }
+    let orange = RGBColor(255, 127, 14);
+    chart
+        .draw_series(LineSeries::new(
+            curve
+                .iter()
+                .filter_map(|p| p.final_fraction.map(|c| (seconds(p.t_ms), c))),
+            orange.stroke_width(2),
+        ))?
+        .label("pairs wanted at the end, stored by t")
+        .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], orange.stroke_width(2)));
+    let blue = RGBColor(31, 119, 180);
+    chart
+        .draw_series(LineSeries::new(
+            curve
+                .iter()
+                .filter_map(|p| p.coverage.map(|c| (seconds(p.t_ms), c))),
+            blue.stroke_width(2),
+        ))?
+        .label("coverage: held ÷ wanted at t")
+        .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], blue.stroke_width(2)));
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .label_font(("sans-serif", 15))
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK.mix(0.4))
+        .draw()?;
+    Ok(())
+}
+
+fn latency_cdf<DB: DrawingBackend>(
+    report: &Report,
+    root: &DrawingArea<DB, Shift>,
+) -> DrawResult<DB> {
+    let latency = &report.metrics.latency_ms;
+    let points: Vec<(f64, f64)> = latency
+        .cdf
+        .iter()
+        .map(|(v, f)| {
+            #[expect(clippy::cast_precision_loss, reason = "latencies far below 2^53 ms")]
+            let v = *v as f64;
+            (v, *f)
+        })
+        .collect();
+    let caption = format!("Delivery latency CDF — {}", title_suffix(report));
+    let max = points.iter().map(|p| p.0).fold(1.0, f64::max);
+    let min_positive = points
+        .iter()
+        .map(|p| p.0)
+        .filter(|v| *v > 0.0)
+        .fold(f64::INFINITY, f64::min);
+    let log_x = report.scenario.latency_log_x && min_positive.is_finite();
+    let quantiles = [
+        ("p50", latency.quantiles.p50, RGBColor(44, 160, 44)),
+        ("p90", latency.quantiles.p90, RGBColor(255, 127, 14)),
+        ("p99", latency.quantiles.p99, RGBColor(214, 39, 40)),
+    ];
+    let blue = RGBColor(31, 119, 180);
+    // A step line: the fraction holds until the next value.
+    let mut steps = Vec::with_capacity(points.len() * 2);
+    let mut previous = 0.0;
+    for (v, f) in &points {
+        steps.push((*v, previous));
+        steps.push((*v, *f));
+        previous = *f;
+    }
+    if log_x {
+        let low = (min_positive / 1.5).max(0.5);
+        let high = max * 1.5;
+        let mut chart = ChartBuilder::on(root)
+            .caption(caption, ("sans-serif", 24))
+            .margin(16)
+            .x_label_area_size(48)
+            .y_label_area_size(72)
+            .build_cartesian_2d((low..high).log_scale(), 0.0..1.05)?;
+        chart
+            .configure_mesh()
+            .x_desc("publish → stored latency (ms, log scale)")
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .y_label_formatter(&|y| format!("{y:.1}"))
+            .y_desc("fraction of deliveries ≤ x")
+            .axis_desc_style(("sans-serif", 17))
+            .label_style(("sans-serif", 14))
+            .light_line_style(RGBColor(246, 246, 246))
+            .bold_line_style(RGBColor(215, 215, 215))
+            .draw()?;
+        let steps: Vec<(f64, f64)> = steps.into_iter().map(|(v, f)| (v.max(low), f)).collect();
+        chart
+            .draw_series(LineSeries::new(steps, blue.stroke_width(2)))?
+            .label(format!("{} deliveries", latency.quantiles.count))
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], blue.stroke_width(2)));
+        for (name, value, color) in quantiles {
+            if let Some(value) = value {
+                #[expect(clippy::cast_precision_loss, reason = "latencies far below 2^53 ms")]
+                let x = (value as f64).max(low);
+                chart
+                    .draw_series(LineSeries::new(
+                        [(x, 0.0), (x, 1.05)],
+                        color.stroke_width(1),
+                    ))?
+                    .label(format!("{name} = {value} ms"))
+                    .legend(move |(x, y)| {
+                        PathElement::new([(x, y), (x + 18, y)], color.stroke_width(1))
+                    });
+            }
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .label_font(("sans-serif", 15))
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK.mix(0.4))
+            .draw()?;
+    } else {
+        let mut chart = ChartBuilder::on(root)
+            .caption(caption, ("sans-serif", 24))
+            .margin(16)
+            .x_label_area_size(48)
+            .y_label_area_size(72)
+            .build_cartesian_2d(0.0..max * 1.05, 0.0..1.05)?;
+        chart
+            .configure_mesh()
+            .x_desc("publish → stored latency (ms)")
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .y_label_formatter(&|y| format!("{y:.1}"))
+            .y_desc("fraction of deliveries ≤ x")
+            .axis_desc_style(("sans-serif", 17))
+            .label_style(("sans-serif", 14))
+            .light_line_style(RGBColor(246, 246, 246))
+            .bold_line_style(RGBColor(215, 215, 215))
+            .draw()?;
+        chart
+            .draw_series(LineSeries::new(steps, blue.stroke_width(2)))?
+            .label(format!("{} deliveries", latency.quantiles.count))
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], blue.stroke_width(2)));
+        for (name, value, color) in quantiles {
+            if let Some(value) = value {
+                #[expect(clippy::cast_precision_loss, reason = "latencies far below 2^53 ms")]
+                let x = value as f64;
+                chart
+                    .draw_series(LineSeries::new(
+                        [(x, 0.0), (x, 1.05)],
+                        color.stroke_width(1),
+                    ))?
+                    .label(format!("{name} = {value} ms"))
+                    .legend(move |(x, y)| {
+                        PathElement::new([(x, y), (x + 18, y)], color.stroke_width(1))
+                    });
+            }
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .label_font(("sans-serif", 15))
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK.mix(0.4))
+            .draw()?;
+    }
+    Ok(())
+}
+
+fn bandwidth<DB: DrawingBackend>(report: &Report, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
+    let bytes = &report.metrics.bytes;
+    let bucket_s = seconds(bytes.bucket_ms).max(0.001);
+    let peak = bytes
+        .series
+        .iter()
+        .flat_map(|row| row.iter().copied())
+        .max()
+        .unwrap_or(0);
+    #[expect(clippy::cast_precision_loss, reason = "byte counts far below 2^53")]
+    let peak_rate = peak as f64 / bucket_s;
+    let (unit, divisor) = if peak_rate >= 10.0 * 1024.0 * 1024.0 {
+        ("MiB/s", 1024.0 * 1024.0)
+    } else if peak_rate >= 10.0 * 1024.0 {
+        ("KiB/s", 1024.0)
+    } else {
+        ("B/s", 1.0)
+    };
+    let y_max = (peak_rate / divisor * 1.1).max(1.0);
+    let end_s = seconds(report.scenario.duration_ms).max(1.0);
+    let mut chart = ChartBuilder::on(root)
+        .caption(
+            format!("Bandwidth by kind — {}", title_suffix(report)),
+            ("sans-serif", 24),
+        )
+        .margin(16)
+        .x_label_area_size(48)
+        .y_label_area_size(80)
+        .build_cartesian_2d(0.0..end_s, 0.0..y_max)?;
+    chart
+        .configure_mesh()
+        .x_desc("simulated time (s)")
+        .x_labels(12)
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&|y| format!("{y:.0}"))
+        .y_desc(format!(
+            "bytes sent, all peers ({unit}, {} buckets)",
+            crate::units::format_ms(bytes.bucket_ms)
+        ))
+        .axis_desc_style(("sans-serif", 17))
+        .label_style(("sans-serif", 14))
+        .light_line_style(RGBColor(246, 246, 246))
+        .bold_line_style(RGBColor(215, 215, 215))
+        .draw()?;
+    shade_faults(&mut chart, report, 0.0, y_max)?;
+    for (column, kind) in bytes.kinds.iter().enumerate() {
+        let values: Vec<u64> = bytes
+            .series
+            .iter()
+            .map(|row| row.get(column).copied().unwrap_or(0))
+            .collect();
+        if values.iter().all(|v| *v == 0) {
+            continue;
+        }
+        let color = KIND_COLORS[column % KIND_COLORS.len()];
+        #[expect(
+            clippy::cast_precision_loss,
+            reason = "bucket indices and bytes far below 2^53"
+        )]
+        let points: Vec<(f64, f64)> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| ((i as f64 + 0.5) * bucket_s, *v as f64 / bucket_s / divisor))
+            .filter(|(x, _)| *x <= end_s)
+            .collect();
+        chart
+            .draw_series(LineSeries::new(points, color.stroke_width(2)))?
+            .label(kind.replace('_', " "))
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], color.stroke_width(2)));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .label_font(("sans-serif", 15))
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK.mix(0.4))
+        .draw()?;
+    Ok(())
+}

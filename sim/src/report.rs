@@ -1,0 +1,718 @@
+//! `report.json` (versioned, documented in `docs/report-schema.md`), `report.md`, and the
+//! plots, into one output directory.
+//!
+//! Determinism: the JSON holds no wall-clock values; maps are `BTreeMap`s and structs
+//! serialize in declaration order; every float is rounded to 6 significant digits before it
+//! is written. So the same scenario, seed and code give byte-identical files.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::check::{CheckReport, repro_line};
+use crate::metrics::{Metrics, Outcome, round_sig};
+use crate::plan::Plan;
+use crate::scenario::{FaultAction, Role, Transport};
+use crate::units::{format_bytes, format_ms};
+
+/// The version of `report.json`'s shape.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Which way a metric should move.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Direction {
+    /// Smaller is better (latency, bytes, times).
+    LowerIsBetter,
+    /// Larger is better (coverage).
+    HigherIsBetter,
+    /// Informational only; never gated.
+    Info,
+}
+
+/// The flat summary metrics (`summary` in `report.json`), with their direction and unit.
+/// Sweeps aggregate and compare gates exactly these.
+pub const SUMMARY_METRICS: &[(&str, Direction, &str)] = &[
+    ("latency_p50_ms", Direction::LowerIsBetter, "ms"),
+    ("latency_p90_ms", Direction::LowerIsBetter, "ms"),
+    ("latency_p99_ms", Direction::LowerIsBetter, "ms"),
+    ("latency_max_ms", Direction::LowerIsBetter, "ms"),
+    ("latency_mean_ms", Direction::LowerIsBetter, "ms"),
+    ("undelivered", Direction::LowerIsBetter, "pairs"),
+    ("convergence_t50_ms", Direction::LowerIsBetter, "ms"),
+    ("convergence_t90_ms", Direction::LowerIsBetter, "ms"),
+    ("convergence_t99_ms", Direction::LowerIsBetter, "ms"),
+    ("convergence_t100_ms", Direction::LowerIsBetter, "ms"),
+    (
+        "settle_after_last_publish_ms",
+        Direction::LowerIsBetter,
+        "ms",
+    ),
+    ("fraction_at_end", Direction::HigherIsBetter, "fraction"),
+    ("bytes_total", Direction::LowerIsBetter, "B"),
+    ("bytes_per_delivery", Direction::LowerIsBetter, "B"),
+    ("bytes_per_delivery_msgs", Direction::LowerIsBetter, "B"),
+    (
+        "bytes_per_delivery_sync_control",
+        Direction::LowerIsBetter,
+        "B",
+    ),
+    ("bytes_per_delivery_bloom", Direction::LowerIsBetter, "B"),
+    (
+        "bytes_per_delivery_handshake",
+        Direction::LowerIsBetter,
+        "B",
+    ),
+    (
+        "bytes_per_delivery_keepalive",
+        Direction::LowerIsBetter,
+        "B",
+    ),
+    ("deliveries", Direction::Info, "msgs"),
+    ("duplicates_per_delivery", Direction::LowerIsBetter, "ratio"),
+    ("round_trips_mean", Direction::LowerIsBetter, "round trips"),
+    ("store_final_mean_bytes", Direction::Info, "B"),
+    ("gc_actions", Direction::Info, "actions"),
+    ("recovery_max_ms", Direction::LowerIsBetter, "ms"),
+    ("safety_violations", Direction::LowerIsBetter, "violations"),
+    ("liveness_missing", Direction::LowerIsBetter, "pairs"),
+];
+
+/// The direction and unit of a summary metric.
+#[must_use]
+pub fn metric_info(name: &str) -> Option<(Direction, &'static str)> {
+    SUMMARY_METRICS
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|(_, d, u)| (*d, *u))
+}
+
+/// A group in the scenario summary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupSummary {
+    /// Name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// Peers.
+    pub count: u32,
+}
+
+/// A fault interval in the scenario summary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaultSummary {
+    /// Start.
+    pub start_ms: u64,
+    /// End.
+    pub end_ms: u64,
+    /// Label.
+    pub label: String,
+    /// Action.
+    pub action: FaultAction,
+    /// Ended before the run did.
+    pub healed: bool,
+}
+
+/// What was run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScenarioSummary {
+    /// Name.
+    pub name: String,
+    /// The scenario file as given.
+    pub path: String,
+    /// Seed.
+    pub seed: u64,
+    /// Run length.
+    pub duration_ms: u64,
+    /// turmoil tick.
+    pub tick_ms: u64,
+    /// Transport.
+    pub transport: Transport,
+    /// Peers.
+    pub peers: u64,
+    /// Connections in the plan.
+    pub edges: u64,
+    /// Groups.
+    pub groups: Vec<GroupSummary>,
+    /// Msgs in the plan's publish schedule.
+    pub planned_publishes: u64,
+    /// Fault intervals.
+    pub faults: Vec<FaultSummary>,
+    /// SHA-256 of the plan's JSON (`ppppp-sim plan`).
+    pub plan_hash: String,
+    /// Sampling interval of the curves.
+    pub sample_interval_ms: u64,
+    /// Liveness check instant.
+    pub liveness_deadline_ms: u64,
+    /// Latency CDF drawn with a log x axis.
+    pub latency_log_x: bool,
+    /// First and last churn transition, if any peer churns.
+    pub churn_window_ms: Option<(u64, u64)>,
+}
+
+/// Where the numbers come from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildInfo {
+    /// Git commit at build time, if known.
+    pub git_commit: Option<String>,
+    /// The sim crate's version.
+    pub sim_version: String,
+}
+
+/// `report.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// [`SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// Always `run`.
+    pub kind: String,
+    /// Made by the synthetic model, not real peers.
+    pub synthetic: bool,
+    /// What was run.
+    pub scenario: ScenarioSummary,
+    /// Build.
+    pub build: BuildInfo,
+    /// The command that reproduces this run.
+    pub repro: String,
+    /// SHA-256 of the event trace.
+    pub trace_hash: String,
+    /// Flat metrics for sweeps and compare ([`SUMMARY_METRICS`]); null where undefined.
+    pub summary: BTreeMap<String, Option<f64>>,
+    /// Every metric.
+    pub metrics: Metrics,
+    /// Safety and liveness.
+    pub checks: CheckReport,
+}
+
+/// How the run was made.
+#[derive(Debug, Clone)]
+pub struct RunInfo {
+    /// The scenario file as given on the command line.
+    pub scenario_path: String,
+    /// The synthetic model made the events.
+    pub synthetic: bool,
+}
+
+#[expect(clippy::cast_precision_loss, reason = "report values far below 2^53")]
+fn f(value: u64) -> Option<f64> {
+    Some(value as f64)
+}
+
+fn summary(metrics: &Metrics, checks: &CheckReport) -> BTreeMap<String, Option<f64>> {
+    let latency = &metrics.latency_ms.quantiles;
+    let convergence = &metrics.convergence;
+    let bytes = &metrics.bytes;
+    let per_kind = |kind: &str| bytes.per_delivery_by_kind.get(kind).copied().flatten();
+    let recovery_max = if metrics.recovery.is_empty()
+        || metrics.recovery.iter().any(|r| r.recovery_ms.is_none())
+    {
+        None
+    } else {
+        metrics
+            .recovery
+            .iter()
+            .filter_map(|r| r.recovery_ms)
+            .max()
+            .and_then(f)
+    };
+    let values: Vec<(&str, Option<f64>)> = vec![
+        ("latency_p50_ms", latency.p50.and_then(f)),
+        ("latency_p90_ms", latency.p90.and_then(f)),
+        ("latency_p99_ms", latency.p99.and_then(f)),
+        ("latency_max_ms", latency.max.and_then(f)),
+        ("latency_mean_ms", latency.mean),
+        ("undelivered", f(metrics.latency_ms.undelivered)),
+        ("convergence_t50_ms", convergence.t50_ms.and_then(f)),
+        ("convergence_t90_ms", convergence.t90_ms.and_then(f)),
+        ("convergence_t99_ms", convergence.t99_ms.and_then(f)),
+        ("convergence_t100_ms", convergence.t100_ms.and_then(f)),
+        (
+            "settle_after_last_publish_ms",
+            convergence.settle_after_last_publish_ms.and_then(f),
+        ),
+        ("fraction_at_end", convergence.fraction_at_end),
+        ("bytes_total", f(bytes.total)),
+        ("bytes_per_delivery", bytes.per_delivery),
+        ("bytes_per_delivery_msgs", per_kind("msgs")),
+        ("bytes_per_delivery_sync_control", per_kind("sync_control")),
+        ("bytes_per_delivery_bloom", per_kind("bloom")),
+        ("bytes_per_delivery_handshake", per_kind("handshake")),
+        ("bytes_per_delivery_keepalive", per_kind("keepalive")),
+        ("deliveries", f(bytes.deliveries)),
+        ("duplicates_per_delivery", metrics.duplicates.per_delivery),
+        ("round_trips_mean", metrics.round_trips.mean),
+        ("store_final_mean_bytes", metrics.store.final_mean_bytes),
+        ("gc_actions", f(metrics.store.gc_count.values().sum())),
+        ("recovery_max_ms", recovery_max),
+        ("safety_violations", f(checks.safety.violation_count)),
+        (
+            "liveness_missing",
+            if checks.liveness.checked {
+                f(checks.liveness.missing)
+            } else {
+                None
+            },
+        ),
+    ];
+    values
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.and_then(round_sig)))
+        .collect()
+}
+
+impl Report {
+    /// Assembles the report of one run.
+    #[must_use]
+    pub fn new(plan: &Plan, outcome: &Outcome, info: &RunInfo) -> Report {
+        let commit = crate::git_commit();
+        let plan_hash = hex::encode(Sha256::digest(plan.to_json().as_bytes()));
+        Report {
+            schema_version: SCHEMA_VERSION,
+            kind: "run".to_owned(),
+            synthetic: info.synthetic,
+            scenario: ScenarioSummary {
+                name: plan.scenario.clone(),
+                path: info.scenario_path.clone(),
+                seed: plan.seed,
+                duration_ms: plan.duration_ms,
+                tick_ms: plan.tick_ms,
+                transport: plan.transport,
+                peers: plan.peers.len() as u64,
+                edges: plan.edges.len() as u64,
+                groups: plan
+                    .groups
+                    .iter()
+                    .map(|g| GroupSummary {
+                        name: g.name.clone(),
+                        role: g.role,
+                        count: u32::try_from(g.peers.len()).unwrap_or(u32::MAX),
+                    })
+                    .collect(),
+                planned_publishes: plan.publishes.len() as u64,
+                faults: plan
+                    .fault_intervals
+                    .iter()
+                    .map(|i| FaultSummary {
+                        start_ms: i.start_ms,
+                        end_ms: i.end_ms,
+                        label: i.label.clone(),
+                        action: i.action,
+                        healed: i.healed,
+                    })
+                    .collect(),
+                plan_hash,
+                sample_interval_ms: plan.sample_interval_ms,
+                liveness_deadline_ms: plan.check.deadline_ms,
+                latency_log_x: plan.latency_log_x,
+                churn_window_ms: plan
+                    .churn
+                    .first()
+                    .zip(plan.churn.last())
+                    .map(|(first, last)| (first.t_ms, last.t_ms)),
+            },
+            build: BuildInfo {
+                git_commit: commit.map(str::to_owned),
+                sim_version: env!("CARGO_PKG_VERSION").to_owned(),
+            },
+            repro: repro_line(&info.scenario_path, plan.seed, info.synthetic, commit),
+            trace_hash: outcome.trace_hash.clone(),
+            summary: summary(&outcome.metrics, &outcome.checks),
+            metrics: outcome.metrics.clone(),
+            checks: outcome.checks.clone(),
+        }
+    }
+
+    /// The JSON text (pretty, newline-terminated).
+    #[must_use]
+    pub fn to_json(&self) -> String {
+        let mut text = serde_json::to_string_pretty(self).expect("invariant: report serializes");
+        text.push('\n');
+        text
+    }
+
+    /// Reads a `report.json`.
+    ///
+    /// # Errors
+    /// Unreadable file, bad JSON, or another schema version.
+    pub fn read(path: &Path) -> anyhow::Result<Report> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let report: Report = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a report.json", path.display()))?;
+        anyhow::ensure!(
+            report.schema_version == SCHEMA_VERSION,
+            "{}: schema_version {} (this build reads {SCHEMA_VERSION})",
+            path.display(),
+            report.schema_version
+        );
+        Ok(report)
+    }
+
+    fn title_suffix(&self) -> String {
+        format!(
+            "{}, seed {}{}",
+            self.scenario.name,
+            self.scenario.seed,
+            if self.synthetic { " [SYNTHETIC]" } else { "" }
+        )
+    }
+}
+
+/// Writes `report.json`, `report.md` and the plots (SVG and PNG) into `dir`.
+///
+/// # Errors
+/// File system or drawing errors.
+pub fn write(dir: &Path, report: &Report) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::write(dir.join("report.json"), report.to_json())
+        .with_context(|| format!("cannot write {}", dir.join("report.json").display()))?;
+    std::fs::write(dir.join("report.md"), markdown(report))
+        .with_context(|| format!("cannot write {}", dir.join("report.md").display()))?;
+    crate::plot::render_all(report, dir)?;
+    Ok(())
+}
+
+/// Escapes text for a markdown table cell.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|")
+}
+
+fn opt_ms(value: Option<u64>) -> String {
+    value.map_or_else(|| "—".to_owned(), |v| format!("{v}"))
+}
+
+fn opt_f(value: Option<f64>, decimals: usize) -> String {
+    value.map_or_else(|| "—".to_owned(), |v| format!("{v:.decimals$}"))
+}
+
+/// `report.md`.
+#[must_use]
+pub fn markdown(report: &Report) -> String {
+    let mut md = String::new();
+    let s = &report.scenario;
+    let m = &report.metrics;
+    let _ = writeln!(md, "# {} — seed {}\n", s.name, s.seed);
+    if report.synthetic {
+        let _ = writeln!(
+            md,
+            "> **SYNTHETIC REPORT.** These events come from the toy delivery model \
+             (`--synthetic`), not from real peers. They exercise the report pipeline; they \
+             say nothing about PPPPP.\n"
+        );
+    }
+    let verdict = if report.checks.passed {
+        "PASSED"
+    } else {
+        "FAILED"
+    };
+    let _ = writeln!(md, "**Checks: {verdict}.** Reproduce: `{}`\n", report.repro);
+
+    let _ = writeln!(md, "## Scenario\n");
+    let _ = writeln!(md, "| field | value |\n|---|---|");
+    let _ = writeln!(md, "| file | `{}` |", s.path);
+    let _ = writeln!(
+        md,
+        "| duration / tick | {} / {} |",
+        format_ms(s.duration_ms),
+        format_ms(s.tick_ms)
+    );
+    let _ = writeln!(
+        md,
+        "| transport | {} |",
+        match s.transport {
+            Transport::Plaintext => "plaintext",
+            Transport::Shse => "shse",
+        }
+    );
+    let groups: Vec<String> = s
+        .groups
+        .iter()
+        .map(|g| format!("{} × {} ({})", g.count, g.name, g.role))
+        .collect();
+    let _ = writeln!(md, "| peers | {} — {} |", s.peers, groups.join(", "));
+    let _ = writeln!(md, "| connections | {} |", s.edges);
+    let _ = writeln!(
+        md,
+        "| msgs planned / published | {} / {} |",
+        s.planned_publishes, m.counts.publishes
+    );
+    let _ = writeln!(md, "| events | {} |", m.counts.events);
+    let _ = writeln!(
+        md,
+        "| liveness deadline | {} |",
+        format_ms(s.liveness_deadline_ms)
+    );
+    let _ = writeln!(md, "| trace hash | `{}` |", report.trace_hash);
+    let _ = writeln!(md, "| plan hash | `{}` |", s.plan_hash);
+    let _ = writeln!(
+        md,
+        "| commit | {} |\n",
+        report.build.git_commit.as_deref().unwrap_or("unknown")
+    );
+    if !s.faults.is_empty() {
+        let _ = writeln!(md, "| fault | from | to | healed |\n|---|---|---|---|");
+        for fault in &s.faults {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} |",
+                cell(&fault.label),
+                format_ms(fault.start_ms),
+                format_ms(fault.end_ms),
+                if fault.healed { "yes" } else { "no" }
+            );
+        }
+        md.push('\n');
+    }
+
+    let _ = writeln!(md, "## Checks\n");
+    let safety = &report.checks.safety;
+    let _ = writeln!(
+        md,
+        "- Safety: {} ({} violation{})",
+        if !safety.enabled {
+            "off"
+        } else if safety.passed {
+            "passed"
+        } else {
+            "FAILED"
+        },
+        safety.violation_count,
+        if safety.violation_count == 1 { "" } else { "s" }
+    );
+    for violation in safety.violations.iter().take(10) {
+        let _ = writeln!(md, "  - {}", violation.line());
+    }
+    let live = &report.checks.liveness;
+    if !live.enabled {
+        let _ = writeln!(md, "- Liveness: off");
+    } else if !live.checked {
+        let _ = writeln!(
+            md,
+            "- Liveness: {}",
+            live.note.as_deref().unwrap_or("not checked")
+        );
+    } else {
+        let _ = writeln!(
+            md,
+            "- Liveness at {} (faults and churn over at {}): {} — {} of {} wanted pairs missing, {} exempt (peer or author down), {} held but not wanted{}",
+            format_ms(live.deadline_ms),
+            format_ms(live.quiet_from_ms),
+            if live.passed { "passed" } else { "FAILED" },
+            live.missing,
+            live.wanted,
+            live.exempt,
+            live.over_held,
+            if live.exact {
+                " (exact: counts as failure)"
+            } else {
+                ""
+            }
+        );
+        for example in &live.examples {
+            let _ = writeln!(md, "  - {example}");
+        }
+    }
+    md.push('\n');
+
+    let _ = writeln!(
+        md,
+        "## Delivery latency (publish → stored at an interested peer)\n"
+    );
+    let q = &m.latency_ms.quantiles;
+    let _ = writeln!(
+        md,
+        "| deliveries | mean | p50 | p90 | p99 | max | undelivered |\n|---|---|---|---|---|---|---|"
+    );
+    let _ = writeln!(
+        md,
+        "| {} | {} ms | {} ms | {} ms | {} ms | {} ms | {} |\n",
+        q.count,
+        opt_f(q.mean, 1),
+        opt_ms(q.p50),
+        opt_ms(q.p90),
+        opt_ms(q.p99),
+        opt_ms(q.max),
+        m.latency_ms.undelivered
+    );
+
+    let c = &m.convergence;
+    let _ = writeln!(md, "## Convergence\n");
+    let _ = writeln!(
+        md,
+        "Of the {} (peer, msg) pairs wanted at the end, {} are held ({}). Times are when that share of them had its current copy stored.\n",
+        c.wanted_at_end,
+        c.held_at_end,
+        c.fraction_at_end
+            .map_or_else(|| "—".to_owned(), |f| format!("{:.2} %", f * 100.0))
+    );
+    let _ = writeln!(
+        md,
+        "| 50 % | 90 % | 99 % | 100 % | last publish | settled after last publish |\n|---|---|---|---|---|---|"
+    );
+    let fmt = |v: Option<u64>| v.map_or_else(|| "never".to_owned(), format_ms);
+    let _ = writeln!(
+        md,
+        "| {} | {} | {} | {} | {} | {} |\n",
+        fmt(c.t50_ms),
+        fmt(c.t90_ms),
+        fmt(c.t99_ms),
+        fmt(c.t100_ms),
+        fmt(c.last_publish_ms),
+        fmt(c.settle_after_last_publish_ms)
+    );
+    if !m.recovery.is_empty() {
+        let _ = writeln!(
+            md,
+            "| fault | ended | pairs missing then | recovered after |\n|---|---|---|---|"
+        );
+        for r in &m.recovery {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} |",
+                cell(&r.label),
+                format_ms(r.end_ms),
+                r.missing_at_end_of_fault,
+                r.recovery_ms
+                    .map_or_else(|| "not recovered".to_owned(), format_ms)
+            );
+        }
+        md.push('\n');
+    }
+
+    let b = &m.bytes;
+    let _ = writeln!(md, "## Bytes on the wire per delivered msg\n");
+    let _ = writeln!(
+        md,
+        "{} deliveries ({} to a peer that wanted the msg then); {} duplicates ({} per delivery).\n",
+        b.deliveries,
+        b.wanted_deliveries,
+        m.duplicates.count,
+        opt_f(m.duplicates.per_delivery, 3)
+    );
+    let _ = writeln!(md, "| kind | total | per delivered msg |\n|---|---|---|");
+    for kind in &b.kinds {
+        let total = b.by_kind.get(kind).copied().unwrap_or(0);
+        let per = b.per_delivery_by_kind.get(kind).copied().flatten();
+        #[expect(clippy::cast_precision_loss, reason = "byte counts far below 2^53")]
+        let total_f = total as f64;
+        let _ = writeln!(
+            md,
+            "| {kind} | {} | {} |",
+            format_bytes(total_f),
+            opt_f(per, 1)
+        );
+    }
+    #[expect(clippy::cast_precision_loss, reason = "byte counts far below 2^53")]
+    let total_all = b.total as f64;
+    let _ = writeln!(
+        md,
+        "| **all** | {} | {} |\n",
+        format_bytes(total_all),
+        opt_f(b.per_delivery, 1)
+    );
+    if !b.by_group.is_empty() {
+        let _ = writeln!(
+            md,
+            "Sent by group:\n\n| group | {} |\n|---|{}",
+            b.kinds.join(" | "),
+            "---|".repeat(b.kinds.len())
+        );
+        for (group, kinds) in &b.by_group {
+            let cells: Vec<String> = b
+                .kinds
+                .iter()
+                .map(|k| {
+                    #[expect(clippy::cast_precision_loss, reason = "byte counts far below 2^53")]
+                    let v = kinds.get(k).copied().unwrap_or(0) as f64;
+                    format_bytes(v)
+                })
+                .collect();
+            let _ = writeln!(md, "| {group} | {} |", cells.join(" | "));
+        }
+        md.push('\n');
+    }
+
+    let _ = writeln!(md, "## Sync, store and GC\n");
+    let rt = &m.round_trips;
+    let _ = writeln!(
+        md,
+        "- Tangle syncs: {}; round trips mean {}, p50 {}, p90 {}, max {}",
+        rt.count,
+        opt_f(rt.mean, 2),
+        opt_ms(rt.p50),
+        opt_ms(rt.p90),
+        opt_ms(rt.max)
+    );
+    let st = &m.store;
+    let _ = writeln!(
+        md,
+        "- Store at the end: mean {}, max {}; largest ever {}",
+        st.final_mean_bytes
+            .map_or_else(|| "—".to_owned(), format_bytes),
+        st.final_max_bytes.map_or_else(
+            || "—".to_owned(),
+            |v| {
+                #[expect(clippy::cast_precision_loss, reason = "byte counts far below 2^53")]
+                let v = v as f64;
+                format_bytes(v)
+            }
+        ),
+        {
+            #[expect(clippy::cast_precision_loss, reason = "byte counts far below 2^53")]
+            let v = st.max_bytes as f64;
+            format_bytes(v)
+        }
+    );
+    let gc: Vec<String> = st
+        .gc_count
+        .iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
+    let _ = writeln!(md, "- GC actions: {}", gc.join(", "));
+    let counts = &m.counts;
+    let disconnects: Vec<String> = counts
+        .disconnects
+        .iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
+    let _ = writeln!(
+        md,
+        "- Connections: {} made; disconnects: {}",
+        counts.connects,
+        if disconnects.is_empty() {
+            "none".to_owned()
+        } else {
+            disconnects.join(", ")
+        }
+    );
+    let _ = writeln!(
+        md,
+        "- Crashes {}, restarts {}, offline {}, online {}; rejects {}\n",
+        counts.crashes,
+        counts.restarts,
+        counts.offline,
+        counts.online,
+        counts.rejects.values().sum::<u64>()
+    );
+
+    let _ = writeln!(md, "## Plots\n");
+    let suffix = report.title_suffix();
+    for (file, alt) in [
+        ("convergence", "convergence curve"),
+        ("latency_cdf", "latency CDF"),
+        ("bandwidth", "bandwidth by kind"),
+    ] {
+        let _ = writeln!(md, "![{alt} — {suffix}]({file}.svg)\n");
+    }
+    md
+}
+
+/// The plot title suffix (scenario, seed, synthetic marker).
+#[must_use]
+pub fn title_suffix(report: &Report) -> String {
+    report.title_suffix()
+}

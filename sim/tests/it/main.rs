@@ -1,0 +1,10 @@
+//! Integration tests of the sim crate: scenario errors, shipped scenarios, determinism,
+//! metrics math on hand-made event streams, checkers, sweep statistics and compare.
+
+mod checks;
+mod compare_sweep;
+mod determinism;
+mod metrics_math;
+mod scenario_errors;
+mod scenarios;
+mod support;
