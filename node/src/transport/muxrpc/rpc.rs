@@ -487,6 +487,45 @@ impl Rpc {
         self.goodbye_sent
     }
 
+    /// Asserts the machine's internal consistency (counters match the call
+    /// table, bounds hold, nothing is queued after GOODBYE). Tests and fuzz
+    /// targets call it after every input; it is cheap but O(open calls).
+    pub fn check_invariants(&self) {
+        let inbound = self.calls.keys().filter(|id| id.is_inbound()).count();
+        assert_eq!(inbound, self.inbound_open, "inbound counter");
+        assert_eq!(
+            self.calls.len() - inbound,
+            self.outbound_open,
+            "outbound counter"
+        );
+        assert!(self.inbound_open <= INBOUND_CALLS_MAX, "inbound bound");
+        assert!(self.outbound_open <= OUTBOUND_CALLS_MAX, "outbound bound");
+        for (id, call) in &self.calls {
+            assert!(
+                !(call.local_ended && call.remote_ended),
+                "finished call {id:?} still tracked"
+            );
+            let number = match id {
+                CallId::Outbound(n) | CallId::Inbound(n) => *n,
+            };
+            assert!((1..=REQ_MAX).contains(&number), "request number {number}");
+        }
+        if self.goodbye_sent || self.transport_closed {
+            assert!(self.calls.is_empty(), "calls open after goodbye");
+        }
+        if let Some(position) = self
+            .transmit
+            .iter()
+            .position(|frame| *frame == Frame::Goodbye)
+        {
+            assert_eq!(
+                position + 1,
+                self.transmit.len(),
+                "frames queued after GOODBYE"
+            );
+        }
+    }
+
     fn can_send(&self) -> bool {
         !self.goodbye_sent && !self.transport_closed
     }

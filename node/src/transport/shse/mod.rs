@@ -159,6 +159,13 @@ impl Identity {
         Self::from_signing_key(SigningKey::from_bytes(seed))
     }
 
+    /// The identity in libsodium's 64-byte secret-key form (`seed ‖ public`),
+    /// which is what a JS secret file's `private` field holds in base58 (§2.4).
+    /// Fails if the public half does not belong to the seed.
+    pub fn from_keypair_bytes(bytes: &[u8; 64]) -> Result<Self, ed25519_dalek::SignatureError> {
+        SigningKey::from_keypair_bytes(bytes).map(Self::from_signing_key)
+    }
+
     /// Wraps an Ed25519 signing key.
     pub fn from_signing_key(signing: SigningKey) -> Self {
         let public = PublicKey::from(&signing.verifying_key());
@@ -482,6 +489,19 @@ impl ClientHandshake {
             },
             keys: session_keys(&secret3, &self.identity.public, &self.server),
         })
+    }
+
+    /// `secret2` (the key of message 3), for the fuzz target that boxes
+    /// arbitrary hellos correctly. `None` outside the accept phase.
+    pub(crate) fn secret2_for_fuzzing(&self) -> Option<[u8; 32]> {
+        let ClientPhase::AwaitAccept(secrets) = &self.phase else {
+            return None;
+        };
+        Some(crypto::sha256(&[
+            self.network_key.as_bytes(),
+            &secrets.secret[..],
+            &secrets.a_bob[..],
+        ]))
     }
 
     /// The error to report when the server closes the connection now.

@@ -92,6 +92,17 @@ fn ephemeral_keys_match_the_vector() {
 }
 
 #[test]
+fn identity_from_the_js_secret_key_form() {
+    // keypairs.json alice: privateHex = seed ‖ public.
+    let mut keypair = [1u8; 64];
+    keypair[32..].copy_from_slice(alice().public_key().as_bytes());
+    let identity = Identity::from_keypair_bytes(&keypair).expect("matching halves");
+    assert_eq!(identity.public_key(), alice().public_key());
+    keypair[40] ^= 1;
+    assert!(Identity::from_keypair_bytes(&keypair).is_err());
+}
+
+#[test]
 fn handshake_reproduces_the_vector_byte_for_byte() {
     let v = vector();
     let client_seed = EphemeralSeed(arr32(&hex_at(&v, "/client/ephSeedHex")));

@@ -21,8 +21,10 @@ fn pump(from: &mut Rpc, to: &mut Rpc) -> Result<usize, RpcError> {
     let mut frames = 0;
     while let Some(frame) = decoder.next_frame()? {
         to.handle_frame(frame)?;
+        to.check_invariants();
         frames += 1;
     }
+    from.check_invariants();
     Ok(frames)
 }
 
