@@ -22,10 +22,12 @@
 //! - [`muxrpc`]: frame codec and the call machine (requests, streams,
 //!   permissions, GOODBYE).
 //! - [`addr`]: multiserver and multiaddr address strings (§12.2).
+//! - [`fuzz`]: bodies of the cargo-fuzz targets in `fuzz/` (also run by `cargo test`).
 
 pub mod addr;
 pub mod caps;
 mod crypto;
+pub mod fuzz;
 pub mod muxrpc;
 pub mod secretstream;
 pub mod shse;
