@@ -237,7 +237,7 @@ pub fn encode(frame: &Frame, out: &mut Vec<u8>) -> Result<(), CodecError> {
 /// frames with [`Decoder::next_frame`] until it returns `None`. Drained that
 /// way it holds at most one partial frame plus the last push; an oversized
 /// header fails as soon as its 9 bytes are in, before any body is buffered.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Decoder {
     buffer: Vec<u8>,
     /// Bytes before this index are consumed.
@@ -248,6 +248,15 @@ pub struct Decoder {
 /// Consumed bytes are moved out of the buffer once they exceed this many (and
 /// half the buffer), so compaction costs amortized O(1) per byte.
 const COMPACT_AFTER: usize = 64 * 1024;
+
+impl fmt::Debug for Decoder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Decoder")
+            .field("buffered", &self.buffered_len())
+            .field("goodbye", &self.goodbye)
+            .finish()
+    }
+}
 
 impl Decoder {
     /// An empty decoder.

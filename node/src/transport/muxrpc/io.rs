@@ -27,11 +27,19 @@ pub enum FrameReadError {
 
 /// Decodes frames from an [`AsyncRead`] (typically the read half of a
 /// [`crate::transport::secretstream::BoxStream`]).
-#[derive(Debug)]
 pub struct FrameReader<R> {
     reader: R,
     decoder: Decoder,
     chunk: Box<[u8]>,
+}
+
+impl<R: core::fmt::Debug> core::fmt::Debug for FrameReader<R> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("FrameReader")
+            .field("reader", &self.reader)
+            .field("decoder", &self.decoder)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {

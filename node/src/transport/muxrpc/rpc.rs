@@ -199,10 +199,19 @@ impl Body {
 
 impl core::fmt::Debug for Body {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        /// Bodies can be megabytes: show only their start.
+        const PREVIEW_CHARS_MAX: usize = 120;
+        let preview = |text: &str| -> String {
+            let mut cut: String = text.chars().take(PREVIEW_CHARS_MAX).collect();
+            if cut.len() < text.len() {
+                cut.push('…');
+            }
+            cut
+        };
         match self {
             Body::Binary(bytes) => write!(f, "Binary({} bytes)", bytes.len()),
-            Body::Text(text) => write!(f, "Text({text:?})"),
-            Body::Json(bytes) => write!(f, "Json({})", String::from_utf8_lossy(bytes)),
+            Body::Text(text) => write!(f, "Text({:?})", preview(text)),
+            Body::Json(bytes) => write!(f, "Json({})", preview(&String::from_utf8_lossy(bytes))),
         }
     }
 }

@@ -35,7 +35,6 @@ fn invalid_data(error: SecretStreamError) -> io::Error {
 /// - Reads return EOF after the peer's final block, and an
 ///   [`io::ErrorKind::InvalidData`] error wrapping a [`SecretStreamError`] if
 ///   the peer's stream is corrupt or ends early.
-#[derive(Debug)]
 pub struct BoxStream<S> {
     inner: S,
     encryptor: Encryptor,
@@ -48,6 +47,19 @@ pub struct BoxStream<S> {
     plain: Vec<u8>,
     plain_from: usize,
     inner_eof: bool,
+}
+
+impl<S: core::fmt::Debug> core::fmt::Debug for BoxStream<S> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("BoxStream")
+            .field("inner", &self.inner)
+            .field("encryptor", &self.encryptor)
+            .field("decryptor", &self.decryptor)
+            .field("pending_write", &(self.pending.len() - self.pending_from))
+            .field("pending_read", &(self.plain.len() - self.plain_from))
+            .field("inner_eof", &self.inner_eof)
+            .finish()
+    }
 }
 
 impl<S> BoxStream<S> {

@@ -181,13 +181,24 @@ pub enum BlockKind {
 
 /// The receiving half. Bounded: besides what it returns it keeps at most one
 /// partial block (and the header) buffered.
-#[derive(Debug)]
 pub struct Decryptor {
     key: Zeroizing<[u8; 32]>,
     state: Option<State>,
     partial: Vec<u8>,
     finished: bool,
     failed: bool,
+}
+
+impl core::fmt::Debug for Decryptor {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        // Never print the key.
+        f.debug_struct("Decryptor")
+            .field("has_header", &self.state.is_some())
+            .field("partial", &self.partial.len())
+            .field("finished", &self.finished)
+            .field("failed", &self.failed)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Decryptor {
