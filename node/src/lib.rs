@@ -1,8 +1,13 @@
-//! The PPPPP peer: actors around `proto`, the disk store, transports, and the `ppppp`
-//! command-line program.
+//! The PPPPP peer: everything around the pure protocol machines of `proto` that touches the
+//! network, the disk or a runtime, and the `ppppp` command-line program.
 //!
+//! Module map:
 //! - [`cli`]: the `ppppp` program (the only place that uses `anyhow`).
 //! - [`net`]: the transport seam (`Net`, `TokioNet`, type-erased streams).
+//! - [`transport`]: the wire stack a JS `pzp-*` peer speaks (protocol.md §11–12): caps, the
+//!   SHSE handshake, pull-secretstream encryption, muxrpc framing and calls, and multiserver /
+//!   multiaddr addresses.
 
 pub mod cli;
 pub mod net;
+pub mod transport;

@@ -1,0 +1,110 @@
+//! secret-stack 8.1's permission check for calls from the peer (protocol.md §11.4).
+//!
+//! secret-stack applies *anonymous* permissions to a remote caller unless its
+//! `auth` hook returned a permissions object, and SHSE's hook returns `true`, so
+//! in PZP every remote caller is anonymous. muxrpc's rule: a method path is
+//! allowed when some allow-listed path is a prefix of it (`sync.connect` allows
+//! `["sync","connect"]` and anything below it, never `["sync"]` alone).
+
+use std::collections::BTreeSet;
+
+/// The anonymous allow list of a PZP peer: secret-stack core `manifest`, plus
+/// what the pzp plugins mark anonymous.
+pub const ANONYMOUS_ALLOWED: &[&[&str]] = &[
+    &["manifest"],
+    &["sync", "connect"],
+    &["net", "ping"],
+    &["promise", "follow"],
+    &["promise", "accountAdd"],
+    &["hubClient", "connect"],
+    &["hub", "createTunnel"],
+    &["hub", "ping"],
+    &["hub", "metadata"],
+    &["hub", "attendants"],
+    &["hub", "createToken"],
+];
+
+/// Which method paths a remote caller may call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Permissions {
+    /// Every method (a trusted caller).
+    AllowAll,
+    /// Only method paths with one of these paths as a prefix.
+    Allow(BTreeSet<Vec<String>>),
+}
+
+impl Permissions {
+    /// PZP's anonymous permissions ([`ANONYMOUS_ALLOWED`]).
+    pub fn anonymous() -> Self {
+        Self::Allow(
+            ANONYMOUS_ALLOWED
+                .iter()
+                .map(|path| path.iter().map(|part| (*part).to_owned()).collect())
+                .collect(),
+        )
+    }
+
+    /// Checks a call; the error is muxrpc's exact message.
+    pub fn check(&self, name: &[String]) -> Result<(), String> {
+        match self {
+            Permissions::AllowAll => Ok(()),
+            Permissions::Allow(allowed) => {
+                let permitted = allowed
+                    .iter()
+                    .any(|path| !path.is_empty() && name.starts_with(path));
+                if permitted {
+                    Ok(())
+                } else {
+                    // JS interpolates the name array, which joins it with commas.
+                    Err(format!(
+                        "method:{} is not in list of allowed methods",
+                        name.join(",")
+                    ))
+                }
+            }
+        }
+    }
+}
+
+impl Default for Permissions {
+    fn default() -> Self {
+        Self::anonymous()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn path(parts: &[&str]) -> Vec<String> {
+        parts.iter().map(|p| (*p).to_owned()).collect()
+    }
+
+    #[test]
+    fn anonymous_list_and_exact_error_text() {
+        let perms = Permissions::anonymous();
+        assert_eq!(perms.check(&path(&["sync", "connect"])), Ok(()));
+        assert_eq!(perms.check(&path(&["net", "ping"])), Ok(()));
+        assert_eq!(perms.check(&path(&["manifest"])), Ok(()));
+        assert_eq!(perms.check(&path(&["hub", "createToken"])), Ok(()));
+        // Below an allowed leaf is allowed too (muxrpc's prefix rule).
+        assert_eq!(perms.check(&path(&["sync", "connect", "x"])), Ok(()));
+        assert_eq!(
+            perms.check(&path(&["db", "add"])),
+            Err("method:db,add is not in list of allowed methods".to_owned())
+        );
+        assert_eq!(
+            perms.check(&path(&["sync"])),
+            Err("method:sync is not in list of allowed methods".to_owned())
+        );
+        assert_eq!(
+            perms.check(&path(&["net", "connect"])),
+            Err("method:net,connect is not in list of allowed methods".to_owned())
+        );
+        assert_eq!(
+            perms.check(&[]),
+            Err("method: is not in list of allowed methods".to_owned())
+        );
+        assert_eq!(Permissions::AllowAll.check(&path(&["db", "add"])), Ok(()));
+    }
+}
