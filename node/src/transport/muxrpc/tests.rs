@@ -7,7 +7,7 @@ use serde_json::Value;
 
 const SYNC_TRACE: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/tests/vectors/sync-trace.json"
+    "/../vectors/sync-trace.json"
 ));
 
 fn wire_frames() -> Vec<Value> {

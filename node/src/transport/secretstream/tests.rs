@@ -6,7 +6,7 @@ use serde_json::Value;
 
 const SHSE_JSON: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/tests/vectors/shse.json"
+    "/../vectors/shse.json"
 ));
 
 fn hex_at(v: &Value, pointer: &str) -> Vec<u8> {
