@@ -16,6 +16,10 @@
 //! - [`db`]: what `add` accepts and how tangles are indexed; [`publish`]: writing.
 //! - [`set`], [`dict`]: set and dict feeds.
 //! - [`ingest`]: JSON msgs in with one verdict each; a comparable snapshot of a database.
+//! - [`goals`]: replication goals, want-ranges, msg purposes; [`gc`]: cleanup and pruning
+//!   plans.
+//! - [`sync`]: tangle sync (pzp-sync's phases, blooms, wire format) as a pure state machine.
+//! - `testing` (feature `testing`): an in-memory two-peer harness over [`sync`].
 //!
 //! Where we differ from the reference on purpose (closing its security holes, refusing what
 //! no reference peer produces) is listed in `docs/divergences.md`.
@@ -28,6 +32,8 @@ pub mod canon;
 pub mod collate;
 pub mod db;
 pub mod dict;
+pub mod gc;
+pub mod goals;
 pub mod ids;
 pub mod ingest;
 pub mod js;
@@ -36,5 +42,8 @@ pub mod msg;
 pub mod publish;
 pub mod set;
 pub mod store;
+pub mod sync;
 pub mod tangle;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod validate;

@@ -2,4 +2,5 @@
 
 mod props;
 mod support;
+mod sync_replay;
 mod vectors;
