@@ -99,8 +99,12 @@ impl B58 {
     }
 
     fn as_str(&self) -> &str {
-        let text = self.text.get(..usize::from(self.len)).unwrap_or_default();
-        std::str::from_utf8(text).expect("invariant: base58 digits are ASCII")
+        std::str::from_utf8(self.as_bytes()).expect("invariant: base58 digits are ASCII")
+    }
+
+    /// The text's bytes, without the UTF-8 check `as_str` makes (comparisons are hot).
+    fn as_bytes(&self) -> &[u8] {
+        self.text.get(..usize::from(self.len)).unwrap_or_default()
     }
 
     fn to_bytes(self) -> [u8; 32] {
@@ -135,6 +139,12 @@ macro_rules! b58_newtype {
                 self.0.as_str()
             }
 
+            /// The base58 text as bytes (ASCII).
+            #[must_use]
+            pub fn as_bytes(&self) -> &[u8] {
+                self.0.as_bytes()
+            }
+
             /// The 32 decoded bytes.
             #[must_use]
             pub fn to_bytes(self) -> [u8; 32] {
@@ -144,7 +154,8 @@ macro_rules! b58_newtype {
 
         impl PartialEq for $name {
             fn eq(&self, other: &Self) -> bool {
-                self.as_str() == other.as_str()
+                // Unused digits are always zero, so the fixed-size arrays compare exactly.
+                self.0.len == other.0.len && self.0.text == other.0.text
             }
         }
         impl Eq for $name {}
@@ -156,12 +167,12 @@ macro_rules! b58_newtype {
         impl Ord for $name {
             /// String order, which for base58 (ASCII) text equals JavaScript's default sort.
             fn cmp(&self, other: &Self) -> Ordering {
-                self.as_str().cmp(other.as_str())
+                self.as_bytes().cmp(other.as_bytes())
             }
         }
         impl std::hash::Hash for $name {
             fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-                self.as_str().hash(state);
+                self.as_bytes().hash(state);
             }
         }
         impl fmt::Display for $name {

@@ -15,20 +15,23 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use crate::db::Db;
+use crate::db::{AddError, Added};
 use crate::goals::{Goal, Goals, GoalsError};
 use crate::ids::{MsgId, TangleId};
 use crate::msg::Msg;
 use crate::store::MemStore;
-use crate::sync::{self, Config, Input, Output, Session, Time};
+use crate::sync::{self, Config, IndexedDb, Input, Output, Session, SyncIndex, Time};
 
 /// Steps after which [`Pair::run`] gives up (a livelock).
 pub const STEPS_MAX: u64 = 10_000;
 
-/// One peer: a database and its goals.
+/// One peer: a database, its sync index and its goals.
 #[derive(Debug, Clone)]
 pub struct Peer {
     /// The database.
     pub db: Db<MemStore>,
+    /// The sync index over it.
+    pub index: SyncIndex,
     /// The goals.
     pub goals: Goals,
 }
@@ -45,7 +48,31 @@ impl Peer {
     pub fn new() -> Self {
         Self {
             db: Db::new(MemStore::new()),
+            index: SyncIndex::new(),
             goals: Goals::new(),
+        }
+    }
+
+    /// Adds a msg as the node would (keeping the index fresh); returns it as stored when it
+    /// was new, for [`Pair::added`].
+    ///
+    /// # Errors
+    /// [`AddError`] when the msg is refused.
+    pub fn add(
+        &mut self,
+        msg: Msg,
+        tangle: Option<TangleId>,
+    ) -> Result<Option<(MsgId, Arc<Msg>)>, AddError<Infallible>> {
+        let id = msg.id();
+        match self.db.add(msg, tangle)? {
+            Added::AlreadyStored => Ok(None),
+            Added::Appended(_) | Added::ReplacedErased(_) => {
+                let Ok(Some(stored)) = self.db.get(&id) else {
+                    return Ok(None);
+                };
+                let Ok(()) = self.index.note_added(&mut self.db, &id, &stored);
+                Ok(Some((id, stored)))
+            }
         }
     }
 
@@ -328,8 +355,9 @@ impl Pair {
         let peer = if index == 0 { dialer } else { responder };
         let session = self.sessions.get_mut(index).expect("invariant: two sides");
         let mut outputs = Vec::new();
+        let mut store = IndexedDb::new(&mut peer.db, &mut peer.index);
         let result: Result<(), Infallible> =
-            session.handle(self.now, input, &mut peer.db, &peer.goals, &mut outputs);
+            session.handle(self.now, input, &mut store, &peer.goals, &mut outputs);
         let Ok(()) = result;
         if self.check_invariants {
             session.check_invariants();
@@ -356,7 +384,7 @@ impl Pair {
                         });
                 }
                 Output::Commit { tangle, msgs } => {
-                    let Ok(committed) = sync::commit(&mut peer.db, &tangle, msgs);
+                    let Ok(committed) = sync::commit(&mut peer.db, &mut peer.index, &tangle, msgs);
                     let count = u64::try_from(committed.len()).unwrap_or(u64::MAX);
                     match side {
                         Side::Dialer => self.metrics.added_at_dialer += count,

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use super::SyncIndex;
 use crate::db::{AddError, Added, Db};
 use crate::gc;
 use crate::ids::{MsgId, TangleId};
@@ -11,12 +12,14 @@ use crate::store::Store;
 
 /// The reference's `commit`: adds each msg, account msgs (`account: "self"`) with their
 /// tangle inferred, the others in `tangle`. Refused msgs are skipped, as the reference skips
-/// them. Returns the msgs actually added, as stored, for [`super::Input::LocalAdded`].
+/// them. Keeps `index` fresh. Returns the msgs actually added, as stored, for
+/// [`super::Input::LocalAdded`].
 ///
 /// # Errors
 /// Store failures (msgs before the failing one stay added).
 pub fn commit<S: Store>(
     db: &mut Db<S>,
+    index: &mut SyncIndex,
     tangle: &TangleId,
     msgs: Vec<(MsgId, Arc<Msg>)>,
 ) -> Result<Vec<(MsgId, Arc<Msg>)>, S::Error> {
@@ -30,6 +33,7 @@ pub fn commit<S: Store>(
         match db.add(Arc::unwrap_or_clone(msg), hint) {
             Ok(Added::Appended(_) | Added::ReplacedErased(_)) => {
                 if let Some(stored) = db.get(&id)? {
+                    index.note_added(db, &id, &stored)?;
                     added.push((id, stored));
                 }
             }

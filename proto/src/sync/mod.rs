@@ -63,15 +63,17 @@
 
 mod apply;
 pub mod bloom;
+mod index;
 mod session;
 mod store;
 pub mod wire;
 
 pub use apply::{commit, prune_newest};
+pub use index::{INDEXED_TANGLES_MAX, IndexedDb, SyncIndex};
 pub use session::{
     BloomSizing, CloseReason, Config, ITEM_CACHE_ENTRIES_MAX, Input, KNOWN_IDS_MAX, Output,
     REFUSALS_MAX, REQUESTED_MAX, Refusal, Session, Stats, TANGLES_TRACKED_MAX, Time,
     bloom_capacity,
 };
-pub use store::SyncStore;
+pub use store::{RangeItem, RangeItems, SyncStore};
 pub use wire::{Payload, SyncMsg};

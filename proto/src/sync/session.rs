@@ -8,8 +8,8 @@ use indexmap::IndexSet;
 use serde_json::Value;
 use thiserror::Error;
 
-use super::bloom::{BloomFilter, ERROR_RATE, ItemHashes, SEED_DEFAULT, SIZE_BITS_MAX};
-use super::store::SyncStore;
+use super::bloom::{BloomFilter, ERROR_RATE, SEED_DEFAULT, SIZE_BITS_MAX};
+use super::store::{RangeItems, SyncStore};
 use super::wire::{self, MSGS_PER_PAYLOAD_MAX, Payload, SyncMsg, WireError};
 use crate::goals::{self, Goal, Goals};
 use crate::ids::{MsgId, TangleId};
@@ -213,14 +213,13 @@ impl TangleState {
     }
 }
 
-/// The IDs a range covers, with their bloom hashes per round (default seed only).
+/// The IDs a range covers, with their bloom hashes per round (default seed).
 #[derive(Debug, Clone)]
 struct CachedItems {
     tangle: TangleId,
     range: DepthRange,
     version: u64,
-    ids: Vec<MsgId>,
-    hashes: [Option<Vec<ItemHashes>>; 3],
+    items: RangeItems,
 }
 
 /// Where a session asks for a tangle's state.
@@ -949,8 +948,8 @@ impl Session {
             }
             self.cache.remove(index);
         }
-        let mut ids = Vec::new();
-        store.range_ids(&tangle, range, &mut ids)?;
+        let mut items = RangeItems::default();
+        store.range_items(&tangle, range, &mut items)?;
         if self.cache.len() >= ITEM_CACHE_ENTRIES_MAX {
             self.cache.remove(0);
         }
@@ -958,28 +957,18 @@ impl Session {
             tangle,
             range,
             version,
-            ids,
-            hashes: [None, None, None],
+            items,
         });
         Ok(self.cache.len() - 1)
     }
 
-    /// Hashes of the cached items for `round` (default seed).
-    fn item_hashes(&mut self, index: usize, round: u8) -> &[ItemHashes] {
-        let entry = self
+    /// The cached items at `index` (from [`Session::items`]).
+    fn cached(&self, index: usize) -> &RangeItems {
+        &self
             .cache
-            .get_mut(index)
-            .expect("invariant: index comes from items()");
-        let slot = entry
-            .hashes
-            .get_mut(usize::from(round))
-            .expect("invariant: rounds are 0, 1, 2");
-        let ids = &entry.ids;
-        slot.get_or_insert_with(|| {
-            ids.iter()
-                .map(|id| ItemHashes::of_sync_item(round, id, SEED_DEFAULT))
-                .collect()
-        })
+            .get(index)
+            .expect("invariant: index comes from items()")
+            .items
     }
 
     /// The reference's `bloomFor(T, round, range, extras)`, sized by [`BloomSizing`].
@@ -998,18 +987,18 @@ impl Session {
         } else {
             Some(self.items(id, range, store)?)
         };
-        let base_items = cached
-            .and_then(|index| self.cache.get(index))
-            .map_or(0, |entry| entry.ids.len())
-            + ghosts.len();
+        let base_items = cached.map_or(0, |index| self.cached(index).len()) + ghosts.len();
         let capacity = bloom_capacity(self.config.bloom_sizing, range, base_items, extras.len());
         let mut filter = BloomFilter::create(capacity, ERROR_RATE);
         debug_assert_eq!(filter.seed(), SEED_DEFAULT);
         let mut inserted = 0u64;
         if let Some(index) = cached {
-            for hashes in self.item_hashes(index, round) {
-                filter.add_hashed(*hashes);
-                inserted += 1;
+            let round = usize::from(round);
+            for item in &self.cached(index).items {
+                if let Some(hashes) = item.hashes.get(round) {
+                    filter.add_hashed(*hashes);
+                    inserted += 1;
+                }
             }
         }
         for ghost in ghosts.iter().chain(extras) {
@@ -1035,36 +1024,19 @@ impl Session {
             return Ok(Vec::new());
         }
         let index = self.items(id, range, store)?;
+        let items = self.cached(index);
         let mut missing = Vec::new();
         let default_seed = remote_bloom.seed() == SEED_DEFAULT;
-        if default_seed {
-            self.item_hashes(index, round);
-            let entry = self
-                .cache
-                .get(index)
-                .expect("invariant: index from items()");
-            let hashes = entry
-                .hashes
-                .get(usize::from(round))
-                .and_then(Option::as_ref)
-                .expect("invariant: item_hashes filled this round");
-            for (msg_id, hashes) in entry.ids.iter().zip(hashes) {
-                if !remote_bloom.has_hashed(*hashes) {
-                    missing.push(*msg_id);
-                }
-            }
-        } else {
-            let entry = self
-                .cache
-                .get(index)
-                .expect("invariant: index from items()");
-            for msg_id in &entry.ids {
-                if !remote_bloom.has_sync_item(round, msg_id) {
-                    missing.push(*msg_id);
-                }
+        for item in &items.items {
+            let present = match item.hashes.get(usize::from(round)) {
+                Some(hashes) if default_seed => remote_bloom.has_hashed(*hashes),
+                _ => remote_bloom.has_sync_item(round, &item.id),
+            };
+            if !present {
+                missing.push(item.id);
             }
         }
-        let probes = self.cache.get(index).map_or(0, |entry| entry.ids.len());
+        let probes = self.cached(index).len();
         self.stats.bloom_probes += u64::try_from(probes).unwrap_or(u64::MAX);
         Ok(missing)
     }
@@ -1115,8 +1087,17 @@ impl Session {
             );
         }
         for entry in &self.cache {
-            for hashes in entry.hashes.iter().flatten() {
-                assert_eq!(hashes.len(), entry.ids.len(), "cached hashes out of step");
+            for item in &entry.items.items {
+                assert_eq!(
+                    item.hashes,
+                    [0, 1, 2].map(|round| super::bloom::ItemHashes::of_sync_item(
+                        round,
+                        &item.id,
+                        SEED_DEFAULT
+                    )),
+                    "cached hashes of {} are wrong",
+                    item.id
+                );
             }
         }
     }

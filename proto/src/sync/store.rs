@@ -10,12 +10,57 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 
+use super::bloom::{ItemHashes, SEED_DEFAULT};
 use crate::db::Db;
 use crate::ids::{AccountId, MsgId, TangleId};
 use crate::msg::{Account, Msg};
 use crate::set;
 use crate::store::Store;
 use crate::tangle::{DepthRange, SlicePart};
+
+/// One ID a bloom or a missing-list covers, with its items' hashes: `hashes[round]` hashes
+/// `"" + round + id` (default seed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RangeItem {
+    /// The msg ID.
+    pub id: MsgId,
+    /// Hashes for rounds 0, 1 and 2.
+    pub hashes: [ItemHashes; 3],
+}
+
+/// The IDs a bloom or a missing-list covers, with their hashes, in the reference's order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RangeItems {
+    /// The items.
+    pub items: Vec<RangeItem>,
+}
+
+impl RangeItems {
+    /// Appends an ID with its hashes.
+    pub fn push(&mut self, id: MsgId, hashes: [ItemHashes; 3]) {
+        self.items.push(RangeItem { id, hashes });
+    }
+
+    /// Appends an ID, hashing it.
+    pub fn push_hashing(&mut self, id: MsgId) {
+        self.push(
+            id,
+            [0, 1, 2].map(|round| ItemHashes::of_sync_item(round, &id, SEED_DEFAULT)),
+        );
+    }
+
+    /// Number of IDs.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether there is no ID.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+}
 
 /// The reads a sync session needs.
 pub trait SyncStore {
@@ -41,18 +86,19 @@ pub trait SyncStore {
     /// Store failures.
     fn min_required_depth(&mut self, tangle: &TangleId) -> Result<Option<u64>, Self::Error>;
 
-    /// The IDs a bloom or a missing-list covers for `range` (not empty): the account msgs
-    /// the range's msgs name as account tips, then the msgs in range (`getAccountMsgsFor` of
-    /// `getMsgsInRange`, then `getMsgsInRange`). As in the reference, the root appears twice
-    /// when the range starts at 0.
+    /// The IDs a bloom or a missing-list covers for `range`, with their hashes: the account
+    /// msgs the range's msgs name as account tips, then the msgs in range
+    /// (`getAccountMsgsFor` of `getMsgsInRange`, then `getMsgsInRange`). As in the
+    /// reference, the root appears twice when the range starts at 0. Nothing for an empty
+    /// range.
     ///
     /// # Errors
     /// Store failures.
-    fn range_ids(
+    fn range_items(
         &mut self,
         tangle: &TangleId,
         range: DepthRange,
-        out: &mut Vec<MsgId>,
+        out: &mut RangeItems,
     ) -> Result<(), Self::Error>;
 
     /// The tangle's ghosts.
@@ -112,21 +158,32 @@ impl<S: Store> SyncStore for Db<S> {
         set::min_required_depth(self, tangle)
     }
 
-    fn range_ids(
+    fn range_items(
         &mut self,
         tangle_id: &TangleId,
         range: DepthRange,
-        out: &mut Vec<MsgId>,
+        out: &mut RangeItems,
     ) -> Result<(), S::Error> {
         let in_range = self.msg_ids_in_range(tangle_id, range)?;
         let mut accounts: IndexMap<AccountId, BTreeSet<MsgId>> = IndexMap::new();
+        let mut previous: Option<Arc<Msg>> = None;
         for id in &in_range {
             if let Some(msg) = self.get(id)? {
-                note_account_tips(&msg, &mut accounts);
+                // Consecutive msgs of a feed mostly name the same account tips.
+                let repeated = previous.as_ref().is_some_and(|last| {
+                    last.metadata.account == msg.metadata.account
+                        && last.metadata.account_tips == msg.metadata.account_tips
+                });
+                if !repeated {
+                    note_account_tips(&msg, &mut accounts);
+                    previous = Some(msg);
+                }
             }
         }
-        self.account_slices(&accounts, &mut |id, _| out.push(id))?;
-        out.extend(in_range);
+        self.account_slices(&accounts, &mut |id, _| out.push_hashing(id))?;
+        for id in in_range {
+            out.push_hashing(id);
+        }
         Ok(())
     }
 

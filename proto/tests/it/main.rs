@@ -2,5 +2,7 @@
 
 mod props;
 mod support;
+mod sync_hostile;
+mod sync_props;
 mod sync_replay;
 mod vectors;

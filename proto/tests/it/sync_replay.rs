@@ -129,7 +129,8 @@ impl Replayer {
             match output {
                 Output::Send(sent) => self.sent.push(sent),
                 Output::Commit { tangle, msgs } => {
-                    let Ok(committed) = sync::commit(&mut self.peer.db, &tangle, msgs);
+                    let Ok(committed) =
+                        sync::commit(&mut self.peer.db, &mut self.peer.index, &tangle, msgs);
                     added.extend(committed);
                 }
                 Output::PruneNewest { tangle, count } => {
