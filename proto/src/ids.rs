@@ -44,9 +44,7 @@ pub enum IdError {
 pub fn decode_32(input: &str) -> Result<[u8; 32], IdError> {
     // A 32-byte value is at most 44 digits; decoding a longer string into a small buffer
     // would fail anyway, but we want the exact length for the error message.
-    let bytes = bs58::decode(input)
-        .into_vec()
-        .map_err(|_| IdError::NotBase58(input.to_owned()))?;
+    let bytes = crate::base58::decode(input).map_err(|_| IdError::NotBase58(input.to_owned()))?;
     let len = bytes.len();
     <[u8; 32]>::try_from(bytes).map_err(|_| IdError::WrongLength {
         input: input.to_owned(),
@@ -57,7 +55,7 @@ pub fn decode_32(input: &str) -> Result<[u8; 32], IdError> {
 /// Counts the bytes a base58 string decodes to; `None` if it is not base58.
 #[must_use]
 pub fn decoded_len(input: &str) -> Option<usize> {
-    bs58::decode(input).into_vec().ok().map(|bytes| bytes.len())
+    crate::base58::decode(input).ok().map(|bytes| bytes.len())
 }
 
 /// The inline storage shared by all identifier newtypes.
@@ -70,8 +68,7 @@ struct B58 {
 impl B58 {
     fn from_bytes(bytes: &[u8; 32]) -> Self {
         let mut text = [0u8; B58_LEN_MAX];
-        let len = bs58::encode(bytes)
-            .onto(&mut text[..])
+        let len = crate::base58::encode_into(bytes, &mut text)
             .expect("invariant: 32 bytes always fit in 44 base58 digits");
         debug_assert!((B58_LEN_MIN..=B58_LEN_MAX).contains(&len));
         Self {
@@ -92,9 +89,18 @@ impl B58 {
             };
         }
         let bytes = decode_32(input)?;
-        let parsed = Self::from_bytes(&bytes);
-        // Base58 has exactly one spelling per byte string, so the round trip is exact.
-        debug_assert_eq!(parsed.as_str(), input);
+        // Base58 has exactly one spelling per byte string, so the input is the canonical
+        // text: keep it rather than encoding the bytes again.
+        let mut text = [0u8; B58_LEN_MAX];
+        let len = input.len();
+        text.get_mut(..len)
+            .expect("invariant: length checked above")
+            .copy_from_slice(input.as_bytes());
+        let parsed = Self {
+            len: u8::try_from(len).expect("invariant: len <= 44"),
+            text,
+        };
+        debug_assert_eq!(parsed.as_str(), Self::from_bytes(&bytes).as_str());
         Ok(parsed)
     }
 

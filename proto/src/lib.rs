@@ -5,7 +5,8 @@
 //!
 //! Start here:
 //! - [`canon`]: canonical JSON (json-canon 1.0.1), the root of every hash and signature.
-//! - [`ids`]: msg IDs, tangle and account IDs, public keys (base58 of 32 bytes).
+//! - [`ids`]: msg IDs, tangle and account IDs, public keys (base58 of 32 bytes);
+//!   [`base58`]: the codec.
 //! - [`keys`]: Ed25519 keypairs as pzp-keypair stores them.
 //! - [`msg`]: Msg V4, its canonical metadata, ID and signature; JSON decoding.
 //! - [`validate`]: the validation rules that need a tangle, one error variant per rule.
@@ -28,6 +29,7 @@
 #![deny(clippy::indexing_slicing)]
 
 pub mod account;
+pub mod base58;
 pub mod canon;
 pub mod collate;
 pub mod db;

@@ -410,9 +410,7 @@ fn parse_sig(sig: Option<&Value>) -> Result<Signature, E> {
     let Some(Value::String(text)) = sig else {
         return Err(E::MissingSig);
     };
-    let bytes = bs58::decode(text)
-        .into_vec()
-        .map_err(|_| E::SigNotBase58 { sig: text.clone() })?;
+    let bytes = crate::base58::decode(text).map_err(|_| E::SigNotBase58 { sig: text.clone() })?;
     let len = bytes.len();
     let bytes: [u8; 64] = bytes.try_into().map_err(|_| E::SigWrongLength { len })?;
     Ok(Signature(bytes))

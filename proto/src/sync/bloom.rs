@@ -263,6 +263,17 @@ impl BloomFilter {
         )
     }
 
+    /// An empty filter of `size` bits and `hashes` hash functions with the default seed
+    /// (both clamped to the accepted bounds).
+    #[must_use]
+    pub fn with_dimensions(size: u64, hashes: u64) -> Self {
+        Self::empty(
+            size.clamp(1, SIZE_BITS_MAX),
+            hashes.clamp(1, HASHES_MAX),
+            SEED_DEFAULT,
+        )
+    }
+
     fn empty(size: u64, hashes: u64, seed: i64) -> Self {
         let bytes = usize::try_from(bitset_bits(size) / 8)
             .expect("invariant: size <= SIZE_BITS_MAX fits in usize");

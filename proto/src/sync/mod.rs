@@ -72,8 +72,8 @@ pub use apply::{commit, prune_newest};
 pub use index::{INDEXED_TANGLES_MAX, IndexedDb, SyncIndex};
 pub use session::{
     BloomSizing, CloseReason, Config, ITEM_CACHE_ENTRIES_MAX, Input, KNOWN_IDS_MAX, Output,
-    REFUSALS_MAX, REQUESTED_MAX, Refusal, Session, Stats, TANGLES_TRACKED_MAX, Time,
-    bloom_capacity,
+    REFUSALS_MAX, REQUESTED_MAX, Refusal, SCALED_BITS_PER_ITEM, SCALED_HASHES, Session, Stats,
+    TANGLES_TRACKED_MAX, Time, bloom_dimensions,
 };
 pub use store::{RangeItem, RangeItems, SyncStore};
 pub use wire::{Payload, SyncMsg};

@@ -8,7 +8,7 @@ use indexmap::IndexSet;
 use serde_json::Value;
 use thiserror::Error;
 
-use super::bloom::{BloomFilter, ERROR_RATE, SEED_DEFAULT, SIZE_BITS_MAX};
+use super::bloom::{self, BloomFilter, ERROR_RATE, SEED_DEFAULT, SIZE_BITS_MAX};
 use super::store::{RangeItems, SyncStore};
 use super::wire::{self, MSGS_PER_PAYLOAD_MAX, Payload, SyncMsg, WireError};
 use crate::goals::{self, Goal, Goals};
@@ -38,6 +38,15 @@ pub const ITEM_CACHE_ENTRIES_MAX: usize = 8;
 /// The reference's cap on `estimateMsgCount`, past which its filters stop growing.
 const REFERENCE_ESTIMATE_MAX: u64 = 1000;
 
+/// Bits per item of a [`BloomSizing::Scaled`] filter past the reference's cap.
+pub const SCALED_BITS_PER_ITEM: u64 = 24;
+
+/// Hash functions of a [`BloomSizing::Scaled`] filter past the reference's cap: with
+/// [`SCALED_BITS_PER_ITEM`] bits per item the false-positive rate is `(1 − e^(−12/24))^12`,
+/// about 1.4·10⁻⁵ per round, so a msg is missed by all three rounds with a probability
+/// around 3·10⁻¹⁵; 17 functions would gain little and cost 40 % more bit operations.
+pub const SCALED_HASHES: u64 = 12;
+
 /// Time as the shell measures it, in milliseconds since an origin it chooses. Sessions do not
 /// read clocks; the value only labels what they do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
@@ -51,9 +60,9 @@ pub enum BloomSizing {
     /// rate explodes on big ranges.
     Reference,
     /// The reference's size whenever its estimate is not capped (every range of at most 500
-    /// depths, byte-identical filters); past the cap, sized for the items actually inserted:
-    /// `create(2·(max(1000, items) + extras), 1e-5)`, so the false-positive rate stays below
-    /// the reference's target however long the range.
+    /// depths: byte-identical filters); past the cap, sized for the items actually inserted,
+    /// [`SCALED_BITS_PER_ITEM`] bits each with [`SCALED_HASHES`] hash functions, so the
+    /// false-positive rate stays near the reference's target however long the range.
     #[default]
     Scaled,
 }
@@ -988,8 +997,9 @@ impl Session {
             Some(self.items(id, range, store)?)
         };
         let base_items = cached.map_or(0, |index| self.cached(index).len()) + ghosts.len();
-        let capacity = bloom_capacity(self.config.bloom_sizing, range, base_items, extras.len());
-        let mut filter = BloomFilter::create(capacity, ERROR_RATE);
+        let (size, hashes) =
+            bloom_dimensions(self.config.bloom_sizing, range, base_items, extras.len());
+        let mut filter = BloomFilter::with_dimensions(size, hashes);
         debug_assert_eq!(filter.seed(), SEED_DEFAULT);
         let mut inserted = 0u64;
         if let Some(index) = cached {
@@ -1103,36 +1113,42 @@ impl Session {
     }
 }
 
-/// The `nbItems` given to `BloomFilter.create` for a bloom over `range` holding `base_items`
-/// items (range msgs, their account msgs, ghosts) plus `extras` (protocol.md §7.5).
+/// `(_size, _nbHashes)` of a bloom over `range` holding `base_items` items (range msgs,
+/// their account msgs, ghosts) plus `extras` (protocol.md §7.5): the reference's
+/// `BloomFilter.create(2·(estimate + extras), 1e-5)`, or past its cap under
+/// [`BloomSizing::Scaled`], [`SCALED_BITS_PER_ITEM`] bits per item and [`SCALED_HASHES`]
+/// functions. Never beyond [`SIZE_BITS_MAX`].
 #[must_use]
-pub fn bloom_capacity(
+pub fn bloom_dimensions(
     sizing: BloomSizing,
     range: DepthRange,
     base_items: usize,
     extras: usize,
-) -> u64 {
+) -> (u64, u64) {
     let extras = u64::try_from(extras).unwrap_or(u64::MAX);
-    let estimate = if range.is_empty() {
-        2
-    } else {
-        goals::estimate_msg_count(range)
-    };
     let uncapped = range
         .max
         .saturating_sub(range.min)
         .saturating_add(1)
         .saturating_mul(2);
-    let n = match sizing {
-        BloomSizing::Scaled if !range.is_empty() && uncapped > REFERENCE_ESTIMATE_MAX => {
-            REFERENCE_ESTIMATE_MAX.max(u64::try_from(base_items).unwrap_or(u64::MAX))
-        }
-        _ => estimate,
+    if sizing == BloomSizing::Scaled && !range.is_empty() && uncapped > REFERENCE_ESTIMATE_MAX {
+        let items = u64::try_from(base_items)
+            .unwrap_or(u64::MAX)
+            .saturating_add(extras)
+            .max(1);
+        let size = items
+            .saturating_mul(SCALED_BITS_PER_ITEM)
+            .min(SIZE_BITS_MAX);
+        return (size, SCALED_HASHES);
+    }
+    let estimate = if range.is_empty() {
+        2
+    } else {
+        goals::estimate_msg_count(range)
     };
-    // Never ask for more than the largest filter a peer accepts (about 48 bits per unit).
-    n.saturating_add(extras)
-        .saturating_mul(2)
-        .min(SIZE_BITS_MAX / 24)
+    let capacity = estimate.saturating_add(extras).saturating_mul(2);
+    // Never ask for more than the largest filter a peer accepts (about 24 bits an item).
+    bloom::optimal_dimensions(capacity.min(SIZE_BITS_MAX / 24), ERROR_RATE)
 }
 
 /// The reference's `filterReceivedMsgs`: keep account msgs, the tangle's own root, msgs
@@ -1165,4 +1181,50 @@ fn filter_received(
         .collect();
     kept.sort_by_key(|(_, msg)| (msg.metadata.account != Account::OwnTangle, depth_of(msg)));
     kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn range(min: u64, max: u64) -> DepthRange {
+        DepthRange { min, max }
+    }
+
+    #[test]
+    fn blooms_are_sized_as_the_reference_below_its_cap() {
+        // Sizes seen in vectors/sync-trace.json.
+        for sizing in [BloomSizing::Reference, BloomSizing::Scaled] {
+            assert_eq!(bloom_dimensions(sizing, range(0, 0), 1, 0), (240, 17));
+            assert_eq!(bloom_dimensions(sizing, range(0, 5), 6, 0), (576, 17));
+            assert_eq!(bloom_dimensions(sizing, range(0, 8), 9, 0), (863, 17));
+            assert_eq!(bloom_dimensions(sizing, range(0, 8), 9, 3), (1007, 17));
+            assert_eq!(bloom_dimensions(sizing, range(1, 9), 0, 0), (863, 17));
+            assert_eq!(bloom_dimensions(sizing, DepthRange::EMPTY, 0, 0), (96, 17));
+            assert_eq!(
+                bloom_dimensions(sizing, range(0, 499), 500, 0),
+                (47_926, 17)
+            );
+        }
+    }
+
+    #[test]
+    fn past_the_cap_scaled_blooms_grow_with_their_items() {
+        assert_eq!(
+            bloom_dimensions(BloomSizing::Reference, range(0, 10_000), 10_002, 0),
+            (47_926, 17)
+        );
+        assert_eq!(
+            bloom_dimensions(BloomSizing::Scaled, range(0, 10_000), 10_002, 0),
+            (10_002 * SCALED_BITS_PER_ITEM, SCALED_HASHES)
+        );
+        assert_eq!(
+            bloom_dimensions(BloomSizing::Scaled, range(0, 500), 0, 0),
+            (SCALED_BITS_PER_ITEM, SCALED_HASHES)
+        );
+        assert_eq!(
+            bloom_dimensions(BloomSizing::Scaled, range(0, u64::MAX), usize::MAX, 9).0,
+            SIZE_BITS_MAX
+        );
+    }
 }

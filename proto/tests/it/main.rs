@@ -1,5 +1,6 @@
 //! Integration tests of `proto`: conformance with the JS reference's vectors, and properties.
 
+mod gc_plan;
 mod props;
 mod support;
 mod sync_hostile;
