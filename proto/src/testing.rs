@@ -256,6 +256,15 @@ impl Pair {
         self.input(Side::Dialer, Input::Start, 0)
     }
 
+    /// The responder starts initiating too (pzp-sync's `start()` initiates every stream,
+    /// the server's included).
+    ///
+    /// # Errors
+    /// [`RunError::Closed`].
+    pub fn start_responder(&mut self) -> Result<(), RunError> {
+        self.input(Side::Responder, Input::Start, 0)
+    }
+
     /// Sets a goal on one side and tells its session.
     ///
     /// # Errors

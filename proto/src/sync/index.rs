@@ -498,13 +498,13 @@ impl<S: Store> SyncStore for IndexedDb<'_, S> {
         &mut self,
         tangle_id: &TangleId,
         ids: &[MsgId],
-        out: &mut Vec<Arc<Msg>>,
+        out: &mut Vec<(MsgId, Arc<Msg>)>,
     ) -> Result<(), S::Error> {
         for id in ids {
             if let Some(msg) = self.db.get(id)?
                 && msg.metadata.account == Account::OwnTangle
             {
-                out.push(msg);
+                out.push((*id, msg));
             }
         }
         if ids.is_empty() {
@@ -519,8 +519,8 @@ impl<S: Store> SyncStore for IndexedDb<'_, S> {
                 continue;
             };
             match part {
-                SlicePart::Full => out.push(msg),
-                SlicePart::Trail => out.push(Arc::new(msg.erased())),
+                SlicePart::Full => out.push((id, msg)),
+                SlicePart::Trail => out.push((id, Arc::new(msg.erased()))),
             }
         }
         Ok(())
@@ -530,7 +530,7 @@ impl<S: Store> SyncStore for IndexedDb<'_, S> {
         &mut self,
         tangle: &TangleId,
         range: DepthRange,
-        out: &mut Vec<Arc<Msg>>,
+        out: &mut Vec<(MsgId, Arc<Msg>)>,
     ) -> Result<(), S::Error> {
         self.db.msgs_in_range(tangle, range, out)
     }

@@ -698,7 +698,7 @@ impl Session {
     ) -> Result<(), St::Error> {
         let mut msgs = Vec::new();
         store.msgs_in_range(&id, remote_want, &mut msgs)?;
-        let ids: Vec<MsgId> = msgs.iter().map(|msg| msg.id()).collect();
+        let ids: Vec<MsgId> = msgs.iter().map(|(msg_id, _)| *msg_id).collect();
         if !self.note_sendable(id, &ids, out) {
             return Ok(());
         }
@@ -760,10 +760,11 @@ impl Session {
         &mut self,
         id: TangleId,
         phase: u8,
-        mut msgs: Vec<Arc<Msg>>,
+        msgs: Vec<(MsgId, Arc<Msg>)>,
         bloom: Option<BloomFilter>,
         out: &mut Vec<Output>,
     ) {
+        let mut msgs: Vec<Arc<Msg>> = msgs.into_iter().map(|(_, msg)| msg).collect();
         let rest = if msgs.len() > MSGS_PER_PAYLOAD_MAX {
             msgs.split_off(MSGS_PER_PAYLOAD_MAX)
         } else {
@@ -928,7 +929,7 @@ impl Session {
         &mut self,
         id: TangleId,
         store: &mut St,
-    ) -> Result<Vec<Arc<Msg>>, St::Error> {
+    ) -> Result<Vec<(MsgId, Arc<Msg>)>, St::Error> {
         let ids: Vec<MsgId> = self.tracked(id).sendable.iter().copied().collect();
         let mut msgs = Vec::new();
         store.msgs_for_ids(&id, &ids, &mut msgs)?;

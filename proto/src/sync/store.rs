@@ -116,7 +116,7 @@ pub trait SyncStore {
         &mut self,
         tangle: &TangleId,
         ids: &[MsgId],
-        out: &mut Vec<Arc<Msg>>,
+        out: &mut Vec<(MsgId, Arc<Msg>)>,
     ) -> Result<(), Self::Error>;
 
     /// Shortcut phase-9 msgs: `tangle.slice(msgs in range, [])` preceded by the account msgs
@@ -128,7 +128,7 @@ pub trait SyncStore {
         &mut self,
         tangle: &TangleId,
         range: DepthRange,
-        out: &mut Vec<Arc<Msg>>,
+        out: &mut Vec<(MsgId, Arc<Msg>)>,
     ) -> Result<(), Self::Error>;
 }
 
@@ -196,13 +196,13 @@ impl<S: Store> SyncStore for Db<S> {
         &mut self,
         tangle: &TangleId,
         ids: &[MsgId],
-        out: &mut Vec<Arc<Msg>>,
+        out: &mut Vec<(MsgId, Arc<Msg>)>,
     ) -> Result<(), S::Error> {
         for id in ids {
             if let Some(msg) = self.get(id)?
                 && msg.metadata.account == Account::OwnTangle
             {
-                out.push(msg);
+                out.push((*id, msg));
             }
         }
         self.tangle_slice(tangle, ids, out)
@@ -212,20 +212,28 @@ impl<S: Store> SyncStore for Db<S> {
         &mut self,
         tangle: &TangleId,
         range: DepthRange,
-        out: &mut Vec<Arc<Msg>>,
+        out: &mut Vec<(MsgId, Arc<Msg>)>,
     ) -> Result<(), S::Error> {
         let in_range = self.msg_ids_in_range(tangle, range)?;
         let mut slice = Vec::new();
         self.tangle_slice(tangle, &in_range, &mut slice)?;
         let mut accounts: IndexMap<AccountId, BTreeSet<MsgId>> = IndexMap::new();
-        for msg in &slice {
-            note_account_tips(msg, &mut accounts);
+        let mut previous: Option<&Arc<Msg>> = None;
+        for (_, msg) in &slice {
+            let repeated = previous.is_some_and(|last| {
+                last.metadata.account == msg.metadata.account
+                    && last.metadata.account_tips == msg.metadata.account_tips
+            });
+            if !repeated {
+                note_account_tips(msg, &mut accounts);
+                previous = Some(msg);
+            }
         }
         let mut account_ids = Vec::new();
         self.account_slices(&accounts, &mut |id, _| account_ids.push(id))?;
         for id in account_ids {
             if let Some(msg) = self.get(&id)? {
-                out.push(msg);
+                out.push((id, msg));
             }
         }
         out.extend(slice);
@@ -288,7 +296,7 @@ impl<S: Store> Db<S> {
         &mut self,
         tangle_id: &TangleId,
         ids: &[MsgId],
-        out: &mut Vec<Arc<Msg>>,
+        out: &mut Vec<(MsgId, Arc<Msg>)>,
     ) -> Result<(), S::Error> {
         if ids.is_empty() {
             return Ok(());
@@ -301,8 +309,8 @@ impl<S: Store> Db<S> {
         for (id, part) in slice {
             let Some(msg) = self.get(&id)? else { continue };
             match part {
-                SlicePart::Full => out.push(msg),
-                SlicePart::Trail => out.push(Arc::new(msg.erased())),
+                SlicePart::Full => out.push((id, msg)),
+                SlicePart::Trail => out.push((id, Arc::new(msg.erased()))),
             }
         }
         Ok(())

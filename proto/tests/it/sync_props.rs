@@ -206,9 +206,14 @@ fn sync(dialer: Peer, responder: Peer) -> (Peer, Peer) {
     pair.into_peers()
 }
 
+/// 48 cases per property unless `PROPTEST_CASES` says otherwise.
 fn config() -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|cases| cases.parse().ok())
+        .unwrap_or(48);
     ProptestConfig {
-        cases: 48,
+        cases,
         ..ProptestConfig::default()
     }
 }
@@ -216,13 +221,15 @@ fn config() -> ProptestConfig {
 proptest! {
     #![proptest_config(config())]
 
-    /// Both sides want everything: both end with the union of what they had.
+    /// Both sides want everything: both end with the union of what they had, also when
+    /// both sides initiate.
     #[test]
     fn all_goals_converge_to_the_union(
         devices in 1usize..4,
         ops in prop::collection::vec(op(3), 1..40),
         keep_dialer in prop::collection::vec(any::<bool>(), 1..24),
         keep_responder in prop::collection::vec(any::<bool>(), 1..24),
+        both_initiate in any::<bool>(),
     ) {
         let ops: Vec<Op> = ops.into_iter().map(|op| clamp(op, devices)).collect();
         let world = universe(devices, &ops);
@@ -241,7 +248,16 @@ proptest! {
             union.dedup();
             expected.insert(tangle, union);
         }
-        let (mut dialer, mut responder) = sync(dialer, responder);
+        let (mut dialer, mut responder) = if both_initiate {
+            let mut pair = Pair::new(dialer, responder, Config::default());
+            pair.start().expect("start");
+            pair.start_responder().expect("start");
+            let metrics = pair.run().expect("the sync ends");
+            prop_assert_eq!(metrics.refused, 0);
+            pair.into_peers()
+        } else {
+            sync(dialer, responder)
+        };
         for (tangle, union) in &expected {
             let at_dialer = members(&mut dialer, tangle);
             let at_responder = members(&mut responder, tangle);
