@@ -89,7 +89,7 @@ pub enum Added {
 pub type StoreResult<T, S> = Result<T, <S as Store>::Error>;
 
 /// The database: a store plus the rules and indexes.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Db<S: Store> {
     store: S,
     tangles: BTreeMap<TangleId, Tangle>,

@@ -44,9 +44,7 @@ pub enum IdError {
 pub fn decode_32(input: &str) -> Result<[u8; 32], IdError> {
     // A 32-byte value is at most 44 digits; decoding a longer string into a small buffer
     // would fail anyway, but we want the exact length for the error message.
-    let bytes = bs58::decode(input)
-        .into_vec()
-        .map_err(|_| IdError::NotBase58(input.to_owned()))?;
+    let bytes = crate::base58::decode(input).map_err(|_| IdError::NotBase58(input.to_owned()))?;
     let len = bytes.len();
     <[u8; 32]>::try_from(bytes).map_err(|_| IdError::WrongLength {
         input: input.to_owned(),
@@ -57,7 +55,7 @@ pub fn decode_32(input: &str) -> Result<[u8; 32], IdError> {
 /// Counts the bytes a base58 string decodes to; `None` if it is not base58.
 #[must_use]
 pub fn decoded_len(input: &str) -> Option<usize> {
-    bs58::decode(input).into_vec().ok().map(|bytes| bytes.len())
+    crate::base58::decode(input).ok().map(|bytes| bytes.len())
 }
 
 /// The inline storage shared by all identifier newtypes.
@@ -70,8 +68,7 @@ struct B58 {
 impl B58 {
     fn from_bytes(bytes: &[u8; 32]) -> Self {
         let mut text = [0u8; B58_LEN_MAX];
-        let len = bs58::encode(bytes)
-            .onto(&mut text[..])
+        let len = crate::base58::encode_into(bytes, &mut text)
             .expect("invariant: 32 bytes always fit in 44 base58 digits");
         debug_assert!((B58_LEN_MIN..=B58_LEN_MAX).contains(&len));
         Self {
@@ -91,25 +88,29 @@ impl B58 {
                 }),
             };
         }
-        decode_32(input)?;
-        // Base58 has exactly one spelling per byte string (leading zeros are explicit `1`s),
-        // so the input is already the canonical text: keep it rather than re-encoding.
+        let bytes = decode_32(input)?;
+        // Base58 has exactly one spelling per byte string, so the input is the canonical
+        // text: keep it rather than encoding the bytes again.
         let mut text = [0u8; B58_LEN_MAX];
-        let slot = text
-            .get_mut(..input.len())
-            .expect("invariant: length checked above");
-        slot.copy_from_slice(input.as_bytes());
-        let len = u8::try_from(input.len()).expect("invariant: len <= 44");
-        debug_assert_eq!(Self::from_bytes(&decode_32(input)?).as_str(), input);
-        Ok(Self { len, text })
-    }
-
-    fn as_bytes(&self) -> &[u8] {
-        self.text.get(..usize::from(self.len)).unwrap_or_default()
+        let len = input.len();
+        text.get_mut(..len)
+            .expect("invariant: length checked above")
+            .copy_from_slice(input.as_bytes());
+        let parsed = Self {
+            len: u8::try_from(len).expect("invariant: len <= 44"),
+            text,
+        };
+        debug_assert_eq!(parsed.as_str(), Self::from_bytes(&bytes).as_str());
+        Ok(parsed)
     }
 
     fn as_str(&self) -> &str {
         std::str::from_utf8(self.as_bytes()).expect("invariant: base58 digits are ASCII")
+    }
+
+    /// The text's bytes, without the UTF-8 check `as_str` makes (comparisons are hot).
+    fn as_bytes(&self) -> &[u8] {
+        self.text.get(..usize::from(self.len)).unwrap_or_default()
     }
 
     fn to_bytes(self) -> [u8; 32] {
@@ -144,6 +145,12 @@ macro_rules! b58_newtype {
                 self.0.as_str()
             }
 
+            /// The base58 text as bytes (ASCII).
+            #[must_use]
+            pub fn as_bytes(&self) -> &[u8] {
+                self.0.as_bytes()
+            }
+
             /// The 32 decoded bytes.
             #[must_use]
             pub fn to_bytes(self) -> [u8; 32] {
@@ -153,7 +160,8 @@ macro_rules! b58_newtype {
 
         impl PartialEq for $name {
             fn eq(&self, other: &Self) -> bool {
-                self.0.as_bytes() == other.0.as_bytes()
+                // Unused digits are always zero, so the fixed-size arrays compare exactly.
+                self.0.len == other.0.len && self.0.text == other.0.text
             }
         }
         impl Eq for $name {}
@@ -165,13 +173,12 @@ macro_rules! b58_newtype {
         impl Ord for $name {
             /// String order, which for base58 (ASCII) text equals JavaScript's default sort.
             fn cmp(&self, other: &Self) -> Ordering {
-                // Byte order of ASCII text is string order; skip the UTF-8 check of as_str.
-                self.0.as_bytes().cmp(other.0.as_bytes())
+                self.as_bytes().cmp(other.as_bytes())
             }
         }
         impl std::hash::Hash for $name {
             fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-                self.0.as_bytes().hash(state);
+                self.as_bytes().hash(state);
             }
         }
         impl fmt::Display for $name {

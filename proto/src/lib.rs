@@ -5,7 +5,8 @@
 //!
 //! Start here:
 //! - [`canon`]: canonical JSON (json-canon 1.0.1), the root of every hash and signature.
-//! - [`ids`]: msg IDs, tangle and account IDs, public keys (base58 of 32 bytes).
+//! - [`ids`]: msg IDs, tangle and account IDs, public keys (base58 of 32 bytes);
+//!   [`base58`]: the codec.
 //! - [`keys`]: Ed25519 keypairs as pzp-keypair stores them.
 //! - [`msg`]: Msg V4, its canonical metadata, ID and signature; JSON decoding.
 //! - [`validate`]: the validation rules that need a tangle, one error variant per rule.
@@ -16,6 +17,10 @@
 //! - [`db`]: what `add` accepts and how tangles are indexed; [`publish`]: writing.
 //! - [`set`], [`dict`]: set and dict feeds.
 //! - [`ingest`]: JSON msgs in with one verdict each; a comparable snapshot of a database.
+//! - [`goals`]: replication goals, want-ranges, msg purposes; [`gc`]: cleanup and pruning
+//!   plans.
+//! - [`sync`]: tangle sync (pzp-sync's phases, blooms, wire format) as a pure state machine.
+//! - `testing` (feature `testing`): an in-memory two-peer harness over [`sync`].
 //!
 //! Where we differ from the reference on purpose (closing its security holes, refusing what
 //! no reference peer produces) is listed in `docs/divergences.md`.
@@ -24,11 +29,14 @@
 #![deny(clippy::indexing_slicing)]
 
 pub mod account;
+pub mod base58;
 pub mod canon;
 pub mod collate;
 pub mod db;
 pub mod dict;
 pub mod fuzzing;
+pub mod gc;
+pub mod goals;
 pub mod ids;
 pub mod ingest;
 pub mod js;
@@ -37,5 +45,8 @@ pub mod msg;
 pub mod publish;
 pub mod set;
 pub mod store;
+pub mod sync;
 pub mod tangle;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod validate;

@@ -296,12 +296,15 @@ impl Tangle {
     }
 
     /// All members in the reference's topological order: by depth, then by collation.
-    pub fn topo_order(&self) -> impl Iterator<Item = &MsgId> + '_ {
+    pub fn topo_order(&self) -> impl DoubleEndedIterator<Item = &MsgId> + '_ {
         self.by_depth.values().flatten()
     }
 
     /// Members whose depth is in `range`, in topological order.
-    pub fn in_depth_range(&self, range: DepthRange) -> impl Iterator<Item = &MsgId> + '_ {
+    pub fn in_depth_range(
+        &self,
+        range: DepthRange,
+    ) -> impl DoubleEndedIterator<Item = &MsgId> + '_ {
         // An empty range selects nothing (BTreeMap::range would panic on min > max).
         let bounds = if range.is_empty() {
             0..0

@@ -106,8 +106,7 @@ impl Signature {
     #[must_use]
     pub fn from_bytes(bytes: [u8; 64]) -> Self {
         let mut text = [0u8; SIGNATURE_TEXT_LEN_MAX];
-        let len = bs58::encode(bytes)
-            .onto(&mut text[..])
+        let len = crate::base58::encode_into(&bytes, &mut text)
             .expect("invariant: 64 bytes fit in 88 base58 digits");
         Self {
             bytes,
@@ -121,7 +120,7 @@ impl Signature {
     /// # Errors
     /// `Err(None)` if the text is not base58, `Err(Some(len))` if it decodes to `len` bytes.
     pub fn parse(input: &str) -> Result<Self, Option<usize>> {
-        let bytes = bs58::decode(input).into_vec().map_err(|_| None)?;
+        let bytes = crate::base58::decode(input).map_err(|_| None)?;
         let len = bytes.len();
         let bytes: [u8; 64] = bytes.try_into().map_err(|_| Some(len))?;
         // 64 bytes decode only from at most 88 digits, and base58 spelling is unique.

@@ -27,7 +27,7 @@ pub type Sigkeys = IndexSet<PubKey>;
 const VERIFIER_KEYS_MAX: usize = 4096;
 
 /// Verifies msg signatures, caching decompressed public keys.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Verifier {
     keys: BTreeMap<PubKey, Option<VerifyingKey>>,
 }

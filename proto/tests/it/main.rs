@@ -1,6 +1,10 @@
 //! Integration tests of `proto`: conformance with the JS reference's vectors, and properties.
 
 mod fuzz_smoke;
+mod gc_plan;
 mod props;
 mod support;
+mod sync_hostile;
+mod sync_props;
+mod sync_replay;
 mod vectors;

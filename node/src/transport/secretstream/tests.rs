@@ -4,10 +4,7 @@ use super::sodium::{ABYTES, State, TAG_MESSAGE};
 use super::*;
 use serde_json::Value;
 
-const SHSE_JSON: &str = include_str!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../vectors/shse.json"
-));
+const SHSE_JSON: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../vectors/shse.json"));
 
 fn hex_at(v: &Value, pointer: &str) -> Vec<u8> {
     hex::decode(v.pointer(pointer).and_then(Value::as_str).expect(pointer)).expect("hex")

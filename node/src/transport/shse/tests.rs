@@ -4,10 +4,7 @@
 use super::*;
 use serde_json::Value;
 
-const SHSE_JSON: &str = include_str!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../vectors/shse.json"
-));
+const SHSE_JSON: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../vectors/shse.json"));
 
 fn vector() -> Value {
     serde_json::from_str(SHSE_JSON).expect("shse.json parses")

@@ -1,0 +1,193 @@
+//! Sync throughput against validation throughput, on in-memory peers.
+//!
+//! - `validate/10000`: adding a pre-made 10,000-msg feed to a fresh database (the baseline
+//!   for a full sync, which must validate the same msgs);
+//! - `validate/100_on_10000`: adding the next 100 msgs on top of 10,000 (the baseline for an
+//!   incremental sync);
+//! - `sync/full_10000`: an empty peer pulls the 10,000-msg feed;
+//! - `sync/incremental_100_on_10000`: a peer with 10,000 msgs pulls the next 100.
+//!
+//! The syncs run through `proto::testing::Pair`: objects cross as JSON text, and every msg
+//! received is validated and stored. Bytes and round trips of each sync are printed once.
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use proto::db::Db;
+use proto::goals::Goal;
+use proto::ids::{AccountId, MsgId};
+use proto::keys::Keypair;
+use proto::msg::Msg;
+use proto::store::{MemStore, Store};
+use proto::sync::Config;
+use proto::testing::{Metrics, Pair, Peer};
+use serde_json::json;
+
+const BASE_MSGS: usize = 10_000;
+const NEW_MSGS: usize = 100;
+const DOMAIN: &str = "post";
+
+/// A published feed: the msgs in publish order (account root, moot, posts).
+struct Fixture {
+    account: AccountId,
+    feed: MsgId,
+    msgs: Vec<Msg>,
+}
+
+impl Fixture {
+    fn build(posts: usize) -> Self {
+        let keypair = Keypair::from_seed(&[7; 32]);
+        let mut db = Db::new(MemStore::new());
+        let account = db
+            .create_account(&keypair, "account", "bench")
+            .expect("account");
+        let mut ids = vec![account];
+        for index in 0..posts {
+            let data = json!({"text": format!("post number {index} of the benchmark feed, with a little text to make it look like a real post"), "index": index});
+            ids.push(
+                db.publish(&keypair, &account, DOMAIN, data, &[])
+                    .expect("publish"),
+            );
+            if index == 0 {
+                // The moot was created by the first publish; keep publish order.
+                let feed = proto::msg::feed_id(&account, DOMAIN);
+                ids.insert(1, feed);
+            }
+        }
+        let msgs = ids
+            .iter()
+            .map(|id| Arc::unwrap_or_clone(db.get(id).expect("memory").expect("stored")))
+            .collect();
+        Self {
+            account,
+            feed: proto::msg::feed_id(&account, DOMAIN),
+            msgs,
+        }
+    }
+
+    /// A peer holding the first `count` msgs, with goals on the feed and the account.
+    fn peer(&self, count: usize) -> Peer {
+        let mut peer = Peer::new();
+        for msg in self.msgs.iter().take(count) {
+            peer.add(msg.clone(), None).expect("valid");
+        }
+        peer.set_goal(self.feed, Goal::All).expect("goal");
+        peer.set_goal(self.account, Goal::All).expect("goal");
+        // Load and index the tangles, as a running peer would have them.
+        let Ok(()) = peer.index.warm(&mut peer.db, &self.feed);
+        let Ok(()) = peer.index.warm(&mut peer.db, &self.account);
+        peer
+    }
+}
+
+fn sync_once(dialer: Peer, responder: Peer) -> (Metrics, Pair) {
+    let mut pair = Pair::new(dialer, responder, Config::default());
+    pair.check_invariants = false;
+    pair.start().expect("start");
+    let metrics = pair.run().expect("quiescent");
+    (metrics, pair)
+}
+
+fn report(name: &str, metrics: &Metrics) {
+    #[allow(clippy::cast_precision_loss)]
+    let overhead_percent =
+        metrics.overhead_bytes() as f64 * 100.0 / metrics.msg_bytes.max(1) as f64;
+    eprintln!(
+        "{name}: {} objects, {} bytes ({} msg bytes, {} overhead = {overhead_percent:.2}%), {} msgs carried, {} added, {} one-way trips ({} round trips)",
+        metrics.objects,
+        metrics.bytes,
+        metrics.msg_bytes,
+        metrics.overhead_bytes(),
+        metrics.msgs_carried,
+        metrics.added_at_dialer,
+        metrics.one_way_trips,
+        metrics.round_trips(),
+    );
+}
+
+fn benches(c: &mut Criterion) {
+    let fixture = Fixture::build(BASE_MSGS + NEW_MSGS);
+    let base = 2 + BASE_MSGS;
+    let empty = {
+        let mut peer = Peer::new();
+        peer.set_goal(fixture.feed, Goal::All).expect("goal");
+        peer.set_goal(fixture.account, Goal::All).expect("goal");
+        peer
+    };
+    let holds_base = fixture.peer(base);
+    let holds_all = fixture.peer(base + NEW_MSGS);
+
+    // Sanity and byte counts, once.
+    let (full, pair) = sync_once(empty.clone(), holds_base.clone());
+    let (dialer, _) = pair.into_peers();
+    assert_eq!(dialer.db.store().len(), holds_base.db.store().len());
+    report("sync/full_10000", &full);
+    let (incremental, pair) = sync_once(holds_base.clone(), holds_all.clone());
+    let (dialer, _) = pair.into_peers();
+    assert_eq!(dialer.db.store().len(), holds_all.db.store().len());
+    report("sync/incremental_100_on_10000", &incremental);
+
+    let mut group = c.benchmark_group("validate");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(20));
+    group.throughput(Throughput::Elements(u64::try_from(base).expect("small")));
+    let base_msgs: Vec<Msg> = fixture.msgs.iter().take(base).cloned().collect();
+    group.bench_function("10000", |bencher| {
+        bencher.iter_batched(
+            || base_msgs.clone(),
+            |msgs| {
+                let mut db = Db::new(MemStore::new());
+                for msg in msgs {
+                    db.add(msg, None).expect("valid");
+                }
+                black_box(db)
+            },
+            BatchSize::LargeInput,
+        );
+    });
+    group.throughput(Throughput::Elements(
+        u64::try_from(NEW_MSGS).expect("small"),
+    ));
+    let new_msgs: Vec<Msg> = fixture.msgs.iter().skip(base).cloned().collect();
+    group.bench_function("100_on_10000", |bencher| {
+        bencher.iter_batched(
+            || (holds_base.db.clone(), new_msgs.clone()),
+            |(mut db, msgs)| {
+                for msg in msgs {
+                    db.add(msg, None).expect("valid");
+                }
+                black_box(db)
+            },
+            BatchSize::LargeInput,
+        );
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("sync");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(20));
+    group.throughput(Throughput::Elements(u64::try_from(base).expect("small")));
+    group.bench_function("full_10000", |bencher| {
+        bencher.iter_batched(
+            || (empty.clone(), holds_base.clone()),
+            |(dialer, responder)| black_box(sync_once(dialer, responder)),
+            BatchSize::LargeInput,
+        );
+    });
+    group.throughput(Throughput::Elements(
+        u64::try_from(NEW_MSGS).expect("small"),
+    ));
+    group.bench_function("incremental_100_on_10000", |bencher| {
+        bencher.iter_batched(
+            || (holds_base.clone(), holds_all.clone()),
+            |(dialer, responder)| black_box(sync_once(dialer, responder)),
+            BatchSize::LargeInput,
+        );
+    });
+    group.finish();
+}
+
+criterion_group!(sync_benches, benches);
+criterion_main!(sync_benches);

@@ -1,0 +1,566 @@
+//! [`SyncIndex`]: what sync needs of a tangle, kept between sessions so that an incremental
+//! sync does not rescan the whole tangle.
+//!
+//! Per tangle it keeps, in topological order, every member's depth, its bloom hashes for the
+//! three rounds, and the account tips it names (interned), plus which members are *cuts*: a
+//! member alone at its depth whose `prev` covers every tip below it, so that every member
+//! below it is its ancestor. With these:
+//! - the IDs and hashes of a depth range are a contiguous run of entries (no msg is fetched,
+//!   nothing is hashed);
+//! - `slice(ids, [])` only walks the members above the highest cut below the IDs (the
+//!   members below are all before the IDs, so only their trail is sent).
+//!
+//! Entries are checked against the tangle's version on every use and rebuilt when stale, so
+//! the index is never wrong, only sometimes slow. [`SyncIndex::note_added`] keeps an entry
+//! fresh through the common change (a msg added at or near the top) without a rebuild.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+
+use super::bloom::{ItemHashes, SEED_DEFAULT};
+use super::store::{RangeItem, RangeItems, SyncStore};
+use crate::collate;
+use crate::db::Db;
+use crate::ids::{AccountId, MsgId, TangleId};
+use crate::msg::{Account, Msg};
+use crate::set;
+use crate::store::Store;
+use crate::tangle::{DepthRange, SlicePart, Tangle};
+
+/// Most tangles indexed at once; the least recently used is dropped beyond.
+pub const INDEXED_TANGLES_MAX: usize = 1024;
+
+/// No account tips (the msg is not a feed msg).
+const NO_TIPS: u32 = u32::MAX;
+
+#[derive(Debug, Clone)]
+struct Entry {
+    id: MsgId,
+    depth: u64,
+    hashes: [ItemHashes; 3],
+    /// Index into `TangleIndex::tip_sets`, or [`NO_TIPS`].
+    tips: u32,
+    /// Every other member below this one's depth is its ancestor, and it is alone at its
+    /// depth.
+    cut: bool,
+}
+
+#[derive(Debug, Clone)]
+struct TangleIndex {
+    version: u64,
+    last_used: u64,
+    entries: Vec<Entry>,
+    tip_sets: Vec<(AccountId, Vec<MsgId>)>,
+}
+
+impl TangleIndex {
+    fn intern(&mut self, msg: &Msg) -> u32 {
+        let (Some(account), Some(tips)) = (msg.metadata.account.id(), &msg.metadata.account_tips)
+        else {
+            return NO_TIPS;
+        };
+        // Feeds name few distinct tip sets, mostly the latest one again.
+        if let Some(position) = self
+            .tip_sets
+            .iter()
+            .rposition(|(known, known_tips)| *known == account && known_tips == tips)
+        {
+            return u32::try_from(position).unwrap_or(NO_TIPS);
+        }
+        self.tip_sets.push((account, tips.clone()));
+        u32::try_from(self.tip_sets.len() - 1).unwrap_or(NO_TIPS)
+    }
+
+    /// The run of entries whose depth is in `range`.
+    fn run(&self, range: DepthRange) -> &[Entry] {
+        if range.is_empty() {
+            return &[];
+        }
+        let start = self
+            .entries
+            .partition_point(|entry| entry.depth < range.min);
+        let end = self
+            .entries
+            .partition_point(|entry| entry.depth <= range.max);
+        self.entries.get(start..end.max(start)).unwrap_or_default()
+    }
+}
+
+fn entry_hashes(id: &MsgId) -> [ItemHashes; 3] {
+    [0, 1, 2].map(|round| ItemHashes::of_sync_item(round, id, SEED_DEFAULT))
+}
+
+/// Position of `id` at `depth` in topological order among `entries`.
+fn position(entries: &[Entry], id: &MsgId, depth: u64) -> usize {
+    entries.partition_point(|entry| {
+        entry.depth < depth
+            || (entry.depth == depth
+                && collate::compare(entry.id.as_str(), id.as_str())
+                    .then(entry.id.cmp(id))
+                    .is_lt())
+    })
+}
+
+/// Sync's per-tangle index. See the module docs.
+#[derive(Debug, Clone, Default)]
+pub struct SyncIndex {
+    tangles: BTreeMap<TangleId, TangleIndex>,
+    uses: u64,
+}
+
+impl SyncIndex {
+    /// An empty index.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Forgets everything (needed after [`Db::forget_tangles`], which resets versions).
+    pub fn clear(&mut self) {
+        self.tangles.clear();
+    }
+
+    /// Number of tangles indexed.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.tangles.len()
+    }
+
+    /// Whether no tangle is indexed.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.tangles.is_empty()
+    }
+
+    /// Indexes `tangle` now if it is not indexed or stale (a node does this before it
+    /// expects syncs, so the first one does not pay for it).
+    ///
+    /// # Errors
+    /// Store failures.
+    pub fn warm<S: Store>(&mut self, db: &mut Db<S>, tangle: &TangleId) -> Result<(), S::Error> {
+        self.fresh(db, tangle).map(|_| ())
+    }
+
+    /// Updates the index after `db.add` stored `msg` (appended or replacing an erased copy):
+    /// entries of its tangles stay fresh without a rebuild when that was the only change.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub fn note_added<S: Store>(
+        &mut self,
+        db: &mut Db<S>,
+        id: &MsgId,
+        msg: &Msg,
+    ) -> Result<(), S::Error> {
+        let tangles: Vec<TangleId> = msg
+            .metadata
+            .tangles
+            .keys()
+            .copied()
+            .chain(std::iter::once(*id))
+            .collect();
+        for tangle_id in tangles {
+            let Some(index) = self.tangles.get_mut(&tangle_id) else {
+                continue;
+            };
+            let tangle = db.tangle(&tangle_id)?;
+            let Some(depth) = tangle.depth(id) else {
+                continue;
+            };
+            let fresh_before = index.version + 1 == tangle.version();
+            if fresh_before && tangle.len() == index.entries.len() {
+                // A known member regained its data: nothing sync indexes changed.
+                index.version = tangle.version();
+                continue;
+            }
+            if !fresh_before || tangle.len() != index.entries.len() + 1 {
+                self.tangles.remove(&tangle_id);
+                continue;
+            }
+            // The new member is not before any existing one, nor alone with every tip below
+            // it, for the members at or above its depth.
+            let start = index.entries.partition_point(|entry| entry.depth < depth);
+            for entry in index.entries.iter_mut().skip(start) {
+                entry.cut = false;
+            }
+            let tips = index.intern(msg);
+            let only_tip = tangle.tips().len() == 1 && tangle.tips().contains(id);
+            let alone = tangle.at_depth(depth).len() == 1;
+            let at = position(&index.entries, id, depth);
+            index.entries.insert(
+                at,
+                Entry {
+                    id: *id,
+                    depth,
+                    hashes: entry_hashes(id),
+                    tips,
+                    cut: only_tip && alone,
+                },
+            );
+            index.version = tangle.version();
+        }
+        Ok(())
+    }
+
+    /// The fresh index of `tangle`, rebuilt if stale. `None` if the root is unknown.
+    fn fresh<S: Store>(
+        &mut self,
+        db: &mut Db<S>,
+        tangle_id: &TangleId,
+    ) -> Result<Option<&TangleIndex>, S::Error> {
+        self.uses += 1;
+        let uses = self.uses;
+        let tangle = db.tangle(tangle_id)?;
+        if !tangle.has_root() {
+            self.tangles.remove(tangle_id);
+            return Ok(None);
+        }
+        let fresh = self.tangles.get(tangle_id).is_some_and(|index| {
+            index.version == tangle.version() && index.entries.len() == tangle.len()
+        });
+        if !fresh {
+            let rebuilt = build(db, tangle_id)?;
+            if self.tangles.len() >= INDEXED_TANGLES_MAX && !self.tangles.contains_key(tangle_id) {
+                let oldest = self
+                    .tangles
+                    .iter()
+                    .min_by_key(|(_, index)| index.last_used)
+                    .map(|(id, _)| *id);
+                if let Some(oldest) = oldest {
+                    self.tangles.remove(&oldest);
+                }
+            }
+            self.tangles.insert(*tangle_id, rebuilt);
+        }
+        let index = self
+            .tangles
+            .get_mut(tangle_id)
+            .expect("invariant: fresh or just rebuilt");
+        index.last_used = uses;
+        Ok(Some(index))
+    }
+}
+
+/// Indexes a tangle from scratch: one pass in topological order, fetching each msg once.
+fn build<S: Store>(db: &mut Db<S>, tangle_id: &TangleId) -> Result<TangleIndex, S::Error> {
+    let order: Vec<MsgId> = db.tangle(tangle_id)?.topo_order().copied().collect();
+    let mut index = TangleIndex {
+        version: 0,
+        last_used: 0,
+        entries: Vec::with_capacity(order.len()),
+        tip_sets: Vec::new(),
+    };
+    for id in &order {
+        let tips = match db.get(id)? {
+            Some(msg) => index.intern(&msg),
+            None => NO_TIPS,
+        };
+        index.entries.push(Entry {
+            id: *id,
+            depth: 0,
+            hashes: entry_hashes(id),
+            tips,
+            cut: false,
+        });
+    }
+    let tangle = db.tangle(tangle_id)?;
+    index.version = tangle.version();
+    // Walk level by level keeping the tips of everything below; a member alone at its depth
+    // whose prev covers those tips has every lower member as an ancestor.
+    let mut below_tips: BTreeSet<MsgId> = BTreeSet::new();
+    let mut at = 0;
+    while let Some(first) = index.entries.get(at) {
+        let depth = tangle.depth(&first.id).unwrap_or(0);
+        let level = tangle.at_depth(depth);
+        let prev_of = |id: &MsgId| tangle.prev(id).unwrap_or_default();
+        let cut = match level {
+            [only] => below_tips.iter().all(|tip| prev_of(only).contains(tip)),
+            _ => false,
+        };
+        for member in level {
+            for parent in prev_of(member) {
+                below_tips.remove(parent);
+            }
+        }
+        for (offset, member) in level.iter().enumerate() {
+            below_tips.insert(*member);
+            if let Some(entry) = index.entries.get_mut(at + offset) {
+                debug_assert_eq!(entry.id, *member, "invariant: same topological order");
+                entry.depth = depth;
+                entry.cut = cut;
+            }
+        }
+        at += level.len().max(1);
+    }
+    Ok(index)
+}
+
+/// `tangle.slice(ids, [])`, walking only the members above the highest cut below `ids`
+/// when there is one that precedes them; the plain walk otherwise. Same result.
+fn slice_after_cut(tangle: &Tangle, index: &TangleIndex, ids: &[MsgId]) -> Vec<(MsgId, SlicePart)> {
+    let mut seen = BTreeSet::new();
+    let mins: Vec<MsgId> = ids
+        .iter()
+        .filter(|id| tangle.has(id) && seen.insert(**id))
+        .copied()
+        .collect();
+    let lowest = mins.iter().filter_map(|id| tangle.depth(id)).min();
+    let Some(lowest) = lowest else {
+        return tangle.slice(ids, &[]);
+    };
+    let below = index.entries.partition_point(|entry| entry.depth < lowest);
+    let cut = index
+        .entries
+        .get(..below)
+        .unwrap_or_default()
+        .iter()
+        .rev()
+        .find(|entry| entry.cut);
+    let Some(cut) = cut else {
+        return tangle.slice(ids, &[]);
+    };
+    let cut_depth = cut.depth;
+    // The members at or above the cut that precede some min (the cut itself included when
+    // it does).
+    let mut before_min: BTreeSet<MsgId> = BTreeSet::new();
+    let mut queue: VecDeque<MsgId> = mins.iter().copied().collect();
+    while let Some(current) = queue.pop_front() {
+        for parent in tangle.prev(&current).unwrap_or_default() {
+            let Some(depth) = tangle.depth(parent) else {
+                continue;
+            };
+            if depth >= cut_depth && before_min.insert(*parent) {
+                queue.push_back(*parent);
+            }
+        }
+    }
+    if !before_min.contains(&cut.id) {
+        return tangle.slice(ids, &[]);
+    }
+    let min_set: BTreeSet<MsgId> = mins.iter().copied().collect();
+    let tight = tangle.minimum_among(&mins);
+    let trail: BTreeSet<MsgId> = tight
+        .iter()
+        .flat_map(|id| tangle.shortest_path_to_root(id))
+        .collect();
+    let mut out = Vec::new();
+    // Below the cut every member precedes the mins: only its trail members are sent.
+    let mut low_trail: Vec<(u64, MsgId)> = trail
+        .iter()
+        .filter_map(|id| tangle.depth(id).map(|depth| (depth, *id)))
+        .filter(|(depth, _)| *depth < cut_depth)
+        .collect();
+    low_trail.sort_by(|(depth_a, a), (depth_b, b)| {
+        depth_a
+            .cmp(depth_b)
+            .then_with(|| collate::compare(a.as_str(), b.as_str()).then(a.cmp(b)))
+    });
+    out.extend(low_trail.into_iter().map(|(_, id)| (id, SlicePart::Trail)));
+    let above = DepthRange {
+        min: cut_depth,
+        max: tangle.max_depth(),
+    };
+    for id in tangle.in_depth_range(above) {
+        if trail.contains(id) {
+            out.push((*id, SlicePart::Trail));
+        }
+        if !min_set.contains(id) && before_min.contains(id) {
+            continue;
+        }
+        out.push((*id, SlicePart::Full));
+    }
+    out
+}
+
+/// A [`Db`] read through a [`SyncIndex`]: the [`SyncStore`] a peer should give its sessions.
+#[derive(Debug)]
+pub struct IndexedDb<'a, S: Store> {
+    /// The database.
+    pub db: &'a mut Db<S>,
+    /// Its index.
+    pub index: &'a mut SyncIndex,
+}
+
+impl<'a, S: Store> IndexedDb<'a, S> {
+    /// Reads `db` through `index`.
+    pub fn new(db: &'a mut Db<S>, index: &'a mut SyncIndex) -> Self {
+        Self { db, index }
+    }
+
+    /// Account msg IDs for these tip sets (in order of first use), as `getAccountMsgsFor`
+    /// lists them.
+    fn account_ids(
+        &mut self,
+        tip_sets: &[(AccountId, Vec<MsgId>)],
+        out: &mut Vec<MsgId>,
+    ) -> Result<(), S::Error> {
+        let mut accounts: IndexMap<AccountId, BTreeSet<MsgId>> = IndexMap::new();
+        for (account, tips) in tip_sets {
+            accounts
+                .entry(*account)
+                .or_default()
+                .extend(tips.iter().copied());
+        }
+        for (account, tips) in accounts {
+            let tangle = self.db.tangle(&account)?;
+            if !tangle.has_root() {
+                continue;
+            }
+            let tips: Vec<MsgId> = tips.into_iter().collect();
+            out.extend(tangle.slice(&[], &tips).into_iter().map(|(id, _)| id));
+        }
+        Ok(())
+    }
+}
+
+impl<S: Store> SyncStore for IndexedDb<'_, S> {
+    type Error = S::Error;
+
+    fn tangle_version(&mut self, tangle: &TangleId) -> Result<u64, S::Error> {
+        self.db.tangle_version(tangle)
+    }
+
+    fn have_range(&mut self, tangle: &TangleId) -> Result<DepthRange, S::Error> {
+        self.db.have_range(tangle)
+    }
+
+    fn min_required_depth(&mut self, tangle: &TangleId) -> Result<Option<u64>, S::Error> {
+        set::min_required_depth(self.db, tangle)
+    }
+
+    fn range_items(
+        &mut self,
+        tangle: &TangleId,
+        range: DepthRange,
+        out: &mut RangeItems,
+    ) -> Result<(), S::Error> {
+        if range.is_empty() {
+            return Ok(());
+        }
+        let Some(index) = self.index.fresh(self.db, tangle)? else {
+            return Ok(());
+        };
+        let run = index.run(range);
+        // Tip sets in order of first use, as the reference meets accounts.
+        let mut used: Vec<u32> = Vec::new();
+        let mut last = NO_TIPS;
+        for entry in run {
+            if entry.tips != NO_TIPS && entry.tips != last && !used.contains(&entry.tips) {
+                used.push(entry.tips);
+            }
+            last = entry.tips;
+        }
+        let tip_sets: Vec<(AccountId, Vec<MsgId>)> = used
+            .iter()
+            .filter_map(|tips| {
+                usize::try_from(*tips)
+                    .ok()
+                    .and_then(|at| index.tip_sets.get(at))
+                    .cloned()
+            })
+            .collect();
+        let run_start = index
+            .entries
+            .partition_point(|entry| entry.depth < range.min);
+        let run_len = run.len();
+        let mut account_ids = Vec::new();
+        self.account_ids(&tip_sets, &mut account_ids)?;
+        out.items.reserve(account_ids.len() + 1 + run_len);
+        for id in &account_ids {
+            out.push(*id, entry_hashes(id));
+        }
+        if range.min == 0 {
+            out.push(*tangle, entry_hashes(tangle));
+        }
+        let index = self
+            .index
+            .tangles
+            .get(tangle)
+            .expect("invariant: fresh() kept it");
+        let run = index
+            .entries
+            .get(run_start..run_start + run_len)
+            .unwrap_or_default();
+        out.items.extend(run.iter().map(|entry| RangeItem {
+            id: entry.id,
+            hashes: entry.hashes,
+        }));
+        Ok(())
+    }
+
+    fn ghost_ids(&mut self, tangle: &TangleId, out: &mut Vec<MsgId>) -> Result<(), S::Error> {
+        self.db.ghost_ids(tangle, out)
+    }
+
+    fn msgs_for_ids(
+        &mut self,
+        tangle_id: &TangleId,
+        ids: &[MsgId],
+        out: &mut Vec<(MsgId, Arc<Msg>)>,
+    ) -> Result<(), S::Error> {
+        for id in ids {
+            if let Some(msg) = self.db.get(id)?
+                && msg.metadata.account == Account::OwnTangle
+            {
+                out.push((*id, msg));
+            }
+        }
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let Some(index) = self.index.fresh(self.db, tangle_id)? else {
+            return Ok(());
+        };
+        let slice = slice_after_cut(self.db.cached_tangle(tangle_id), index, ids);
+        for (id, part) in slice {
+            let Some(msg) = self.db.get(&id)? else {
+                continue;
+            };
+            match part {
+                SlicePart::Full => out.push((id, msg)),
+                SlicePart::Trail => out.push((id, Arc::new(msg.erased()))),
+            }
+        }
+        Ok(())
+    }
+
+    fn msgs_in_range(
+        &mut self,
+        tangle: &TangleId,
+        range: DepthRange,
+        out: &mut Vec<(MsgId, Arc<Msg>)>,
+    ) -> Result<(), S::Error> {
+        self.db.msgs_in_range(tangle, range, out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_cover_depth_ranges() {
+        let id = MsgId::from_bytes(&[1; 32]);
+        let entry = |depth| Entry {
+            id,
+            depth,
+            hashes: entry_hashes(&id),
+            tips: NO_TIPS,
+            cut: false,
+        };
+        let index = TangleIndex {
+            version: 0,
+            last_used: 0,
+            entries: vec![entry(0), entry(1), entry(1), entry(3)],
+            tip_sets: Vec::new(),
+        };
+        let range = |min, max| DepthRange { min, max };
+        assert_eq!(index.run(range(0, 0)).len(), 1);
+        assert_eq!(index.run(range(1, 2)).len(), 2);
+        assert_eq!(index.run(range(2, 2)).len(), 0);
+        assert_eq!(index.run(range(0, 9)).len(), 4);
+        assert_eq!(index.run(DepthRange::EMPTY).len(), 0);
+    }
+}

@@ -1,0 +1,1231 @@
+//! The sync session machine: one per `sync.connect` stream, for every tangle synced over it.
+//! See the module docs of [`crate::sync`] for the protocol and how a shell drives it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use indexmap::IndexSet;
+use serde_json::Value;
+use thiserror::Error;
+
+use super::bloom::{self, BloomFilter, ERROR_RATE, SEED_DEFAULT, SIZE_BITS_MAX};
+use super::store::{RangeItems, SyncStore};
+use super::wire::{self, MSGS_PER_PAYLOAD_MAX, Payload, SyncMsg, WireError};
+use crate::goals::{self, Goal, Goals};
+use crate::ids::{MsgId, TangleId};
+use crate::msg::{Account, Msg};
+use crate::tangle::DepthRange;
+
+/// Most tangles a stream keeps state for (exchanges in progress, want-ranges, the IDs each
+/// side said it would send). A remote that opens more is refused until some finish.
+pub const TANGLES_TRACKED_MAX: usize = 4096;
+
+/// Most msg IDs a stream remembers across all tangles (the reference's `receivableMsgs`
+/// and `sendableMsgs`). Enough for exchanges of about 80,000 msgs at once.
+pub const KNOWN_IDS_MAX: usize = 1 << 18;
+
+/// Most tangles a stream asks to sync (the reference's `requested`).
+pub const REQUESTED_MAX: usize = goals::GOALS_MAX;
+
+/// Refused objects a stream tolerates before it is closed. Each is dropped, as the reference
+/// drops them; a peer that keeps sending garbage is cut off.
+pub const REFUSALS_MAX: u64 = 64;
+
+/// How many (tangle, range) ID lists a session keeps, with their bloom hashes: a tangle
+/// exchange needs two (the local and the remote want-range) for three rounds.
+pub const ITEM_CACHE_ENTRIES_MAX: usize = 8;
+
+/// The reference's cap on `estimateMsgCount`, past which its filters stop growing.
+const REFERENCE_ESTIMATE_MAX: u64 = 1000;
+
+/// Bits per item of a [`BloomSizing::Scaled`] filter past the reference's cap.
+pub const SCALED_BITS_PER_ITEM: u64 = 24;
+
+/// Hash functions of a [`BloomSizing::Scaled`] filter past the reference's cap: with
+/// [`SCALED_BITS_PER_ITEM`] bits per item the false-positive rate is `(1 − e^(−12/24))^12`,
+/// about 1.4·10⁻⁵ per round, so a msg is missed by all three rounds with a probability
+/// around 3·10⁻¹⁵; 17 functions would gain little and cost 40 % more bit operations.
+pub const SCALED_HASHES: u64 = 12;
+
+/// Time as the shell measures it, in milliseconds since an origin it chooses. Sessions do not
+/// read clocks; the value only labels what they do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Time(pub u64);
+
+/// How blooms are sized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BloomSizing {
+    /// Exactly the reference: `create(2·(estimate + extras), 1e-5)` with the estimate capped
+    /// at 1000, so filters stop growing past ranges of 500 depths and their false-positive
+    /// rate explodes on big ranges.
+    Reference,
+    /// The reference's size whenever its estimate is not capped (every range of at most 500
+    /// depths: byte-identical filters); past the cap, sized for the items actually inserted,
+    /// [`SCALED_BITS_PER_ITEM`] bits each with [`SCALED_HASHES`] hash functions, so the
+    /// false-positive rate stays near the reference's target however long the range.
+    #[default]
+    Scaled,
+}
+
+/// Session settings.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Config {
+    /// Bloom sizing policy.
+    pub bloom_sizing: BloomSizing,
+}
+
+/// What the shell tells a session.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// Start initiating (pzp-sync `initiate()`, run on the dialer's stream once
+    /// `sync.start()` has been called): every goal's tangle is requested, and later goals are
+    /// followed.
+    Start,
+    /// A data object arrived from the remote peer.
+    Received(Value),
+    /// Msgs were added to the local database (by anyone: publishing, this or another
+    /// session's commit), as stored, in the order they were added. Not for msgs that were
+    /// already stored. The reference re-initiates every requested tangle once per added
+    /// record; a session does it once per batch (what it sends is the same, minus duplicate
+    /// phase-1 objects), so shells should batch what one commit added.
+    LocalAdded(Vec<(MsgId, Arc<Msg>)>),
+    /// The goal of `tangle` was set (the shell updated [`Goals`] first).
+    GoalChanged {
+        /// The tangle.
+        tangle: TangleId,
+    },
+    /// The stream ended; nothing more is sent.
+    Closed,
+}
+
+/// What a session asks the shell to do, in order.
+#[derive(Debug, Clone)]
+pub enum Output {
+    /// Send this object to the remote peer.
+    Send(SyncMsg),
+    /// Add these msgs to the database, in order: those with `account: "self"` without a
+    /// tangle hint (the tangle is inferred), the others in `tangle`. Refusals are expected
+    /// and ignored. Then tell every session [`Input::LocalAdded`] for each msg actually added.
+    Commit {
+        /// The tangle synced.
+        tangle: TangleId,
+        /// The msgs with their IDs, account msgs first, then by depth.
+        msgs: Vec<(MsgId, Arc<Msg>)>,
+    },
+    /// After the commit: keep only the newest `count` msgs of `tangle` (`crate::gc::plan_prune_newest`).
+    PruneNewest {
+        /// The tangle.
+        tangle: TangleId,
+        /// The goal's count.
+        count: u64,
+    },
+    /// This side's part of the exchange for `tangle` is over (it may still get realtime msgs).
+    Finished {
+        /// The tangle.
+        tangle: TangleId,
+    },
+    /// A received object was refused and dropped.
+    Refused(Refusal),
+    /// Close the stream.
+    Close(CloseReason),
+}
+
+/// Why a received object was dropped.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// It fails a wire check.
+    #[error("malformed: {0}")]
+    Malformed(#[from] WireError),
+    /// A phase that needs the local want-range arrived before it was set (the reference
+    /// throws and sends nothing).
+    #[error("phase {phase} for {tangle} before the local want-range was set")]
+    NoLocalWant {
+        /// The tangle.
+        tangle: TangleId,
+        /// The phase.
+        phase: u8,
+    },
+    /// A new tangle while [`TANGLES_TRACKED_MAX`] exchanges are in progress.
+    #[error("too many tangles in progress (at most {max})")]
+    TooManyTangles {
+        /// The bound.
+        max: usize,
+    },
+}
+
+/// Why a session asks to close its stream.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// More than [`REFUSALS_MAX`] objects were refused.
+    #[error("more than {max} refused objects")]
+    TooManyRefusals {
+        /// The bound.
+        max: u64,
+    },
+    /// The remote's exchanges need more than [`KNOWN_IDS_MAX`] msg IDs at once.
+    #[error("more than {max} msg ids in flight")]
+    KnownIdsBudget {
+        /// The bound.
+        max: usize,
+    },
+}
+
+/// Counters, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Objects sent, by phase.
+    pub sent: [u64; 10],
+    /// Objects accepted, by phase.
+    pub received: [u64; 10],
+    /// Objects refused.
+    pub refused: u64,
+    /// Msgs dropped from payloads because they do not decode.
+    pub dropped_msgs: u64,
+    /// Msgs handed to the shell to commit.
+    pub committed_msgs: u64,
+    /// Msgs pushed in realtime.
+    pub realtime_pushed: u64,
+    /// Blooms built.
+    pub blooms_built: u64,
+    /// Items inserted into blooms.
+    pub bloom_items: u64,
+    /// Items probed against remote blooms.
+    pub bloom_probes: u64,
+}
+
+/// Per-tangle state, the reference's per-tangle maps gathered in one place.
+#[derive(Debug, Clone, Default)]
+struct TangleState {
+    local_have: Option<DepthRange>,
+    local_want: Option<DepthRange>,
+    remote_have: Option<DepthRange>,
+    remote_want: Option<DepthRange>,
+    /// IDs the remote said it would send, and the IDs committed from it.
+    receivable: IndexSet<MsgId>,
+    /// Whether the reference's `receivableMsgs` has an entry for this tangle.
+    receivable_listed: bool,
+    /// IDs we listed (or sent) to the remote.
+    sendable: IndexSet<MsgId>,
+    /// Whether the reference's `sendableMsgs` has an entry for this tangle.
+    sendable_listed: bool,
+    /// An exchange is under way (from a phase 1 until this side's last message of it).
+    in_progress: bool,
+    /// For least-recently-used eviction.
+    last_used: u64,
+}
+
+impl TangleState {
+    fn known_ids(&self) -> usize {
+        self.receivable.len() + self.sendable.len()
+    }
+}
+
+/// The IDs a range covers, with their bloom hashes per round (default seed).
+#[derive(Debug, Clone)]
+struct CachedItems {
+    tangle: TangleId,
+    range: DepthRange,
+    version: u64,
+    items: RangeItems,
+}
+
+/// Where a session asks for a tangle's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Need {
+    /// A remote object: refuse it if no room can be made.
+    Remote,
+    /// Our own phase 1: make room by evicting even exchanges in progress.
+    Local,
+}
+
+/// A sync session over one stream. See [`crate::sync`].
+#[derive(Debug, Clone)]
+pub struct Session {
+    config: Config,
+    started: bool,
+    closed: bool,
+    requested: IndexSet<TangleId>,
+    realtime: BTreeSet<TangleId>,
+    tangles: BTreeMap<TangleId, TangleState>,
+    known_ids: usize,
+    cache: Vec<CachedItems>,
+    use_counter: u64,
+    stats: Stats,
+}
+
+impl Session {
+    /// A session that has not started initiating; it answers the remote right away.
+    #[must_use]
+    pub fn new(config: Config) -> Self {
+        Self {
+            config,
+            started: false,
+            closed: false,
+            requested: IndexSet::new(),
+            realtime: BTreeSet::new(),
+            tangles: BTreeMap::new(),
+            known_ids: 0,
+            cache: Vec::new(),
+            use_counter: 0,
+            stats: Stats::default(),
+        }
+    }
+
+    /// Counters so far.
+    #[must_use]
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Whether the stream was closed (by the shell or by this session).
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Tangles still requested (asked for and not yet received in phase 8 or 9).
+    pub fn requested(&self) -> impl Iterator<Item = &TangleId> + '_ {
+        self.requested.iter()
+    }
+
+    /// Tangles whose new local msgs are pushed to the remote as they are added.
+    pub fn realtime(&self) -> impl Iterator<Item = &TangleId> + '_ {
+        self.realtime.iter()
+    }
+
+    /// Whether an exchange is under way for some tangle.
+    #[must_use]
+    pub fn is_busy(&self) -> bool {
+        self.tangles.values().any(|state| state.in_progress)
+    }
+
+    /// Advances the session by one input, appending what the shell must do to `out`.
+    ///
+    /// Never panics on remote input and never grows beyond the `*_MAX` bounds; a bad object
+    /// becomes [`Output::Refused`].
+    ///
+    /// # Errors
+    /// Local store failures; the session is unchanged past the point of failure and the shell
+    /// should close the stream.
+    pub fn handle<St: SyncStore>(
+        &mut self,
+        now: Time,
+        input: Input,
+        store: &mut St,
+        goals: &Goals,
+        out: &mut Vec<Output>,
+    ) -> Result<(), St::Error> {
+        // Time only labels effects; the protocol has no timers.
+        let _ = now;
+        if self.closed {
+            return Ok(());
+        }
+        match input {
+            Input::Start => self.start(store, goals, out),
+            Input::Received(value) => self.receive(&value, store, goals, out),
+            Input::LocalAdded(added) => self.local_added(&added, store, out),
+            Input::GoalChanged { tangle } => self.goal_changed(tangle, store, goals, out),
+            Input::Closed => {
+                self.closed = true;
+                Ok(())
+            }
+        }
+    }
+
+    fn start<St: SyncStore>(
+        &mut self,
+        store: &mut St,
+        goals: &Goals,
+        out: &mut Vec<Output>,
+    ) -> Result<(), St::Error> {
+        if self.started {
+            return Ok(());
+        }
+        self.started = true;
+        // The reference requests every goal, `none` included.
+        for (tangle, _) in goals.iter().take(REQUESTED_MAX) {
+            self.requested.insert(*tangle);
+        }
+        self.resume(store, out)
+    }
+
+    fn goal_changed<St: SyncStore>(
+        &mut self,
+        tangle: TangleId,
+        store: &mut St,
+        goals: &Goals,
+        out: &mut Vec<Output>,
+    ) -> Result<(), St::Error> {
+        // The reference only watches goals once it initiates.
+        if !self.started || self.requested.contains(&tangle) {
+            return Ok(());
+        }
+        match goals.get(&tangle) {
+            Some(Goal::None) | None => Ok(()),
+            Some(_) => {
+                if self.requested.len() < REQUESTED_MAX {
+                    self.requested.insert(tangle);
+                }
+                self.resume(store, out)
+            }
+        }
+    }
+
+    /// The reference's `resume()`: phase 0, hence phase 1, for every requested tangle.
+    fn resume<St: SyncStore>(
+        &mut self,
+        store: &mut St,
+        out: &mut Vec<Output>,
+    ) -> Result<(), St::Error> {
+        let requested: Vec<TangleId> = self.requested.iter().copied().collect();
+        for tangle in requested {
+            let have = store.have_range(&tangle)?;
+            let Some(state) = self.state(tangle, Need::Local) else {
+                continue;
+            };
+            state.local_have = Some(have);
+            state.in_progress = true;
+            self.send(
+                out,
+                SyncMsg {
+                    id: tangle,
+                    phase: 1,
+                    payload: Payload::Have(have),
+                },
+            );
+        }
+        Ok(())
+    }
+
+    fn local_added<St: SyncStore>(
+        &mut self,
+        added: &[(MsgId, Arc<Msg>)],
+        store: &mut St,
+        out: &mut Vec<Output>,
+    ) -> Result<(), St::Error> {
+        if added.is_empty() {
+            return Ok(());
+        }
+        // pzp-sync re-initiates every requested tangle whenever records are added.
+        self.resume(store, out)?;
+        for (id, msg) in added {
+            self.push_realtime(*id, msg, out);
+        }
+        Ok(())
+    }
+
+    /// The reference's realtime push: a new msg of a tangle in the realtime set, unless the
+    /// remote sent it or we listed it to the remote.
+    fn push_realtime(&mut self, id: MsgId, msg: &Arc<Msg>, out: &mut Vec<Output>) {
+        let candidates = std::iter::once(id).chain(msg.metadata.tangles.keys().copied());
+        for tangle in candidates {
+            if !self.realtime.contains(&tangle) {
+                continue;
+            }
+            let state_of = |key: &TangleId| self.tangles.get(key);
+            // The reference also skips a msg that is itself a tangle with such an entry.
+            if state_of(&id).is_some_and(|state| state.receivable_listed || state.sendable_listed)
+                || state_of(&tangle).is_some_and(|state| {
+                    state.receivable.contains(&id) || state.sendable.contains(&id)
+                })
+            {
+                continue;
+            }
+            self.stats.realtime_pushed += 1;
+            self.send(
+                out,
+                SyncMsg {
+                    id: tangle,
+                    phase: 9,
+                    payload: Payload::Msgs(vec![Arc::clone(msg)]),
+                },
+            );
+            return;
+        }
+    }
+
+    fn receive<St: SyncStore>(
+        &mut self,
+        value: &Value,
+        store: &mut St,
+        goals: &Goals,
+        out: &mut Vec<Output>,
+    ) -> Result<(), St::Error> {
+        let received = match wire::decode(value) {
+            Ok(received) => received,
+            Err(error) => {
+                self.refuse(Refusal::Malformed(error), out);
+                return Ok(());
+            }
+        };
+        self.stats.dropped_msgs += u64::try_from(received.dropped.len()).unwrap_or(u64::MAX);
+        let SyncMsg { id, phase, payload } = received.msg;
+        if self.state(id, Need::Remote).is_none() {
+            self.refuse(
+                Refusal::TooManyTangles {
+                    max: TANGLES_TRACKED_MAX,
+                },
+                out,
+            );
+            return Ok(());
+        }
+        if let Some(count) = self.stats.received.get_mut(usize::from(phase)) {
+            *count += 1;
+        }
+        match payload {
+            Payload::Have(remote_have) => self.on_have(id, remote_have, store, goals, out),
+            Payload::HaveWant { have, want } => {
+                if have.is_empty() {
+                    self.send_msgs_in_remote_want(id, want, store, out)
+                } else {
+                    self.on_have_want(id, have, want, store, goals, out)
+                }
+            }
+            Payload::WantBloom { want, bloom } => {
+                let remote_had_nothing = self
+                    .tangles
+                    .get(&id)
+                    .and_then(|state| state.remote_have)
+                    .is_some_and(|have| have.is_empty());
+                if remote_had_nothing {
+                    self.send_msgs_in_remote_want(id, want, store, out)
+                } else {
+                    self.on_want_bloom(id, want, &bloom, store, out)
+                }
+            }
+            Payload::IdsBloom { msg_ids, bloom } => {
+                self.on_ids_bloom(id, phase, &msg_ids, &bloom, store, out)
+            }
+            Payload::MsgsBloom { msgs, bloom } => {
+                self.on_msgs_bloom(id, msgs, &bloom, store, goals, out)
+            }
+            Payload::Msgs(msgs) => {
+                self.consume(id, msgs, goals, out);
+                Ok(())
+            }
+        }
+    }
+
+    /// Phase 1 received: answer with our have-range and want-range (phase 2).
+    fn on_have<St: SyncStore>(
+        &mut self,
+        id: TangleId,
+        remote_have: DepthRange,
+        store: &mut St,
+        goals: &Goals,
+        out: &mut Vec<Output>,
+    ) -> Result<(), St::Error> {
+        let have = store.have_range(&id)?;
+        let want = self.want_range(id, Some(have), remote_have, store, goals)?;
+        let state = self.tracked(id);
+        state.remote_have = Some(remote_have);
+        state.local_have = Some(have);
+        state.local_want = Some(want);
+        state.in_progress = true;
+        self.send(
+            out,
+            SyncMsg {
+                id,
+                phase: 2,
+                payload: Payload::HaveWant { have, want },
+            },
+        );
+        Ok(())
+    }
+
+    /// Phase 2 received (the remote has something): our want-range and round-0 bloom.
+    fn on_have_want<St: SyncStore>(
+        &mut self,
+        id: TangleId,
+        remote_have: DepthRange,
+        remote_want: DepthRange,
+        store: &mut St,
+        goals: &Goals,
+        out: &mut Vec<Output>,
+    ) -> Result<(), St::Error> {
+        let local_have = self.tracked(id).local_have;
+        let want = self.want_range(id, local_have, remote_have, store, goals)?;
+        let state = self.tracked(id);
+        state.remote_have = Some(remote_have);
+        state.remote_want = Some(remote_want);
+        state.local_want = Some(want);
+        let bloom = self.bloom_for(id, 0, want, &[], store)?;
+        self.send(
+            out,
+            SyncMsg {
+                id,
+                phase: 3,
+                payload: Payload::WantBloom { want, bloom },
+            },
+        );
+        Ok(())
+    }
+
+    /// Phase 3 received: what the remote misses of ours (round 0) and our round-0 bloom.
+    fn on_want_bloom<St: SyncStore>(
+        &mut self,
+        id: TangleId,
+        remote_want: DepthRange,
+        remote_bloom: &BloomFilter,
+        store: &mut St,
+        out: &mut Vec<Output>,
+    ) -> Result<(), St::Error> {
+        let Some(local_want) = self.tracked(id).local_want else {
+            self.refuse(
+                Refusal::NoLocalWant {
+                    tangle: id,
+                    phase: 3,
+                },
+                out,
+            );
+            return Ok(());
+        };
+        self.tracked(id).remote_want = Some(remote_want);
+        let missing = self.missing(id, 0, remote_want, remote_bloom, store)?;
+        if !self.note_sendable(id, &missing, out) {
+            return Ok(());
+        }
+        let bloom = self.bloom_for(id, 0, local_want, &[], store)?;
+        self.send(
+            out,
+            SyncMsg {
+                id,
+                phase: 4,
+                payload: Payload::IdsBloom {
+                    msg_ids: missing,
+                    bloom,
+                },
+            },
+        );
+        Ok(())
+    }
+
+    /// Phases 4–7 received: note what the remote will send, list what it misses of ours in
+    /// the round it probed, and send our bloom of the next round (or, after phase 7, the msgs).
+    fn on_ids_bloom<St: SyncStore>(
+        &mut self,
+        id: TangleId,
+        phase: u8,
+        msg_ids: &[MsgId],
+        remote_bloom: &BloomFilter,
+        store: &mut St,
+        out: &mut Vec<Output>,
+    ) -> Result<(), St::Error> {
+        // Phase 4 carries the remote's round-0 bloom, 5 and 6 round 1, 7 round 2; we answer
+        // with our bloom of round 1 (phases 5, 6), 2 (phase 7) or 2 again (phase 8).
+        let (probe_round, own_round) = match phase {
+            4 => (0, 1),
+            5 => (1, 1),
+            6 => (1, 2),
+            _ => (2, 2),
+        };
+        let Some(local_want) = self.tracked(id).local_want else {
+            self.refuse(Refusal::NoLocalWant { tangle: id, phase }, out);
+            return Ok(());
+        };
+        // pzp-sync 1.0.4 falls back to [0, 0] when the exchange was already consumed.
+        let remote_want = self
+            .tracked(id)
+            .remote_want
+            .unwrap_or(DepthRange { min: 0, max: 0 });
+        if !self.note_receivable(id, msg_ids, out) {
+            return Ok(());
+        }
+        let missing = self.missing(id, probe_round, remote_want, remote_bloom, store)?;
+        if !self.note_sendable(id, &missing, out) {
+            return Ok(());
+        }
+        let extras: Vec<MsgId> = self.tracked(id).receivable.iter().copied().collect();
+        let bloom = self.bloom_for(id, own_round, local_want, &extras, store)?;
+        if phase < 7 {
+            self.send(
+                out,
+                SyncMsg {
+                    id,
+                    phase: phase + 1,
+                    payload: Payload::IdsBloom {
+                        msg_ids: missing,
+                        bloom,
+                    },
+                },
+            );
+            return Ok(());
+        }
+        let msgs = self.sendable_msgs(id, store)?;
+        self.send_msgs(id, 8, msgs, Some(bloom), out);
+        if !remote_want.is_empty() {
+            self.join_realtime(id);
+        }
+        Ok(())
+    }
+
+    /// Phase 8 received: the remote's msgs and last bloom; send ours (phase 9) and commit.
+    fn on_msgs_bloom<St: SyncStore>(
+        &mut self,
+        id: TangleId,
+        msgs: Vec<Arc<Msg>>,
+        remote_bloom: &BloomFilter,
+        store: &mut St,
+        goals: &Goals,
+        out: &mut Vec<Output>,
+    ) -> Result<(), St::Error> {
+        let remote_want = self
+            .tracked(id)
+            .remote_want
+            .unwrap_or(DepthRange { min: 0, max: 0 });
+        let missing = self.missing(id, 2, remote_want, remote_bloom, store)?;
+        if !self.note_sendable(id, &missing, out) {
+            return Ok(());
+        }
+        let own = self.sendable_msgs(id, store)?;
+        self.send_msgs(id, 9, own, None, out);
+        if !remote_want.is_empty() {
+            self.join_realtime(id);
+        }
+        self.consume(id, msgs, goals, out);
+        Ok(())
+    }
+
+    /// The shortcut: everything we have in the remote's want-range, as phase 9.
+    fn send_msgs_in_remote_want<St: SyncStore>(
+        &mut self,
+        id: TangleId,
+        remote_want: DepthRange,
+        store: &mut St,
+        out: &mut Vec<Output>,
+    ) -> Result<(), St::Error> {
+        let mut msgs = Vec::new();
+        store.msgs_in_range(&id, remote_want, &mut msgs)?;
+        let ids: Vec<MsgId> = msgs.iter().map(|(msg_id, _)| *msg_id).collect();
+        if !self.note_sendable(id, &ids, out) {
+            return Ok(());
+        }
+        self.send_msgs(id, 9, msgs, None, out);
+        if !remote_want.is_empty() {
+            self.join_realtime(id);
+        }
+        self.finish(id, out);
+        Ok(())
+    }
+
+    /// The reference's `consumeMissingMsgs`: the exchange is over; commit what we asked for.
+    fn consume(&mut self, id: TangleId, msgs: Vec<Arc<Msg>>, goals: &Goals, out: &mut Vec<Output>) {
+        self.requested.shift_remove(&id);
+        let state = self.tracked(id);
+        state.local_have = None;
+        state.remote_have = None;
+        state.remote_want = None;
+        let local_want = state.local_want;
+        self.finish(id, out);
+        if msgs.is_empty() {
+            return;
+        }
+        let (Some(goal), Some(local_want)) = (goals.get(&id), local_want) else {
+            return;
+        };
+        let valid = filter_received(&id, msgs, local_want);
+        let ids: Vec<MsgId> = valid.iter().map(|(msg_id, _)| *msg_id).collect();
+        if !self.note_receivable(id, &ids, out) {
+            return;
+        }
+        self.stats.committed_msgs += u64::try_from(valid.len()).unwrap_or(u64::MAX);
+        out.push(Output::Commit {
+            tangle: id,
+            msgs: valid,
+        });
+        if let Goal::Newest(count) = goal {
+            out.push(Output::PruneNewest { tangle: id, count });
+        }
+    }
+
+    fn finish(&mut self, id: TangleId, out: &mut Vec<Output>) {
+        let state = self.tracked(id);
+        if state.in_progress {
+            state.in_progress = false;
+            out.push(Output::Finished { tangle: id });
+        }
+    }
+
+    fn join_realtime(&mut self, id: TangleId) {
+        if self.realtime.len() < TANGLES_TRACKED_MAX {
+            self.realtime.insert(id);
+        }
+    }
+
+    /// Sends `msgs` for `tangle` in phase `phase` (8 with `bloom`, or 9), splitting them over
+    /// further phase-9 objects beyond [`MSGS_PER_PAYLOAD_MAX`].
+    fn send_msgs(
+        &mut self,
+        id: TangleId,
+        phase: u8,
+        msgs: Vec<(MsgId, Arc<Msg>)>,
+        bloom: Option<BloomFilter>,
+        out: &mut Vec<Output>,
+    ) {
+        let mut msgs: Vec<Arc<Msg>> = msgs.into_iter().map(|(_, msg)| msg).collect();
+        let rest = if msgs.len() > MSGS_PER_PAYLOAD_MAX {
+            msgs.split_off(MSGS_PER_PAYLOAD_MAX)
+        } else {
+            Vec::new()
+        };
+        let payload = match bloom {
+            Some(bloom) => Payload::MsgsBloom { msgs, bloom },
+            None => Payload::Msgs(msgs),
+        };
+        self.send(out, SyncMsg { id, phase, payload });
+        let mut rest = rest.into_iter().peekable();
+        while rest.peek().is_some() {
+            let chunk: Vec<Arc<Msg>> = rest.by_ref().take(MSGS_PER_PAYLOAD_MAX).collect();
+            self.send(
+                out,
+                SyncMsg {
+                    id,
+                    phase: 9,
+                    payload: Payload::Msgs(chunk),
+                },
+            );
+        }
+        if phase == 9 {
+            self.finish(id, out);
+        }
+    }
+
+    fn send(&mut self, out: &mut Vec<Output>, msg: SyncMsg) {
+        debug_assert!(msg.is_consistent(), "invariant: phase matches payload");
+        if let Some(count) = self.stats.sent.get_mut(usize::from(msg.phase)) {
+            *count += 1;
+        }
+        out.push(Output::Send(msg));
+    }
+
+    fn refuse(&mut self, refusal: Refusal, out: &mut Vec<Output>) {
+        self.stats.refused += 1;
+        out.push(Output::Refused(refusal));
+        if self.stats.refused > REFUSALS_MAX {
+            self.close(CloseReason::TooManyRefusals { max: REFUSALS_MAX }, out);
+        }
+    }
+
+    fn close(&mut self, reason: CloseReason, out: &mut Vec<Output>) {
+        if !self.closed {
+            self.closed = true;
+            out.push(Output::Close(reason));
+        }
+    }
+
+    /// The state of `id`, creating it if there is room (evicting idle tangles first, least
+    /// recently used first; for our own requests, even exchanges in progress).
+    fn state(&mut self, id: TangleId, need: Need) -> Option<&mut TangleState> {
+        self.use_counter += 1;
+        if !self.tangles.contains_key(&id) && self.tangles.len() >= TANGLES_TRACKED_MAX {
+            let victim = self
+                .tangles
+                .iter()
+                .filter(|(_, state)| !state.in_progress || need == Need::Local)
+                .min_by_key(|(_, state)| (state.in_progress, state.last_used))
+                .map(|(tangle, _)| *tangle);
+            let victim = victim?;
+            if let Some(evicted) = self.tangles.remove(&victim) {
+                self.known_ids -= evicted.known_ids();
+            }
+            self.realtime.remove(&victim);
+        }
+        let counter = self.use_counter;
+        let state = self.tangles.entry(id).or_default();
+        state.last_used = counter;
+        Some(state)
+    }
+
+    /// The state of a tangle known to be tracked (`receive` made sure).
+    fn tracked(&mut self, id: TangleId) -> &mut TangleState {
+        self.tangles.entry(id).or_default()
+    }
+
+    fn note_receivable(&mut self, id: TangleId, ids: &[MsgId], out: &mut Vec<Output>) -> bool {
+        self.note_ids(id, ids, true, out)
+    }
+
+    fn note_sendable(&mut self, id: TangleId, ids: &[MsgId], out: &mut Vec<Output>) -> bool {
+        self.note_ids(id, ids, false, out)
+    }
+
+    /// Adds IDs to a tangle's receivable or sendable set within [`KNOWN_IDS_MAX`], first
+    /// forgetting the sets of idle tangles; closes the stream if that is not enough.
+    fn note_ids(
+        &mut self,
+        id: TangleId,
+        ids: &[MsgId],
+        receivable: bool,
+        out: &mut Vec<Output>,
+    ) -> bool {
+        if self.known_ids + ids.len() > KNOWN_IDS_MAX {
+            self.forget_idle_ids(id);
+        }
+        if self.known_ids + ids.len() > KNOWN_IDS_MAX {
+            self.close(CloseReason::KnownIdsBudget { max: KNOWN_IDS_MAX }, out);
+            return false;
+        }
+        let state = self.tracked(id);
+        let before = state.known_ids();
+        if receivable {
+            state.receivable_listed = true;
+            state.receivable.extend(ids.iter().copied());
+        } else {
+            state.sendable_listed = true;
+            state.sendable.extend(ids.iter().copied());
+        }
+        let added = state.known_ids() - before;
+        self.known_ids += added;
+        true
+    }
+
+    fn forget_idle_ids(&mut self, keep: TangleId) {
+        let mut idle: Vec<(u64, TangleId)> = self
+            .tangles
+            .iter()
+            .filter(|(tangle, state)| **tangle != keep && !state.in_progress)
+            .map(|(tangle, state)| (state.last_used, *tangle))
+            .collect();
+        idle.sort_unstable();
+        for (_, tangle) in idle {
+            if self.known_ids <= KNOWN_IDS_MAX / 2 {
+                break;
+            }
+            if let Some(state) = self.tangles.get_mut(&tangle) {
+                self.known_ids -= state.known_ids();
+                state.receivable.clear();
+                state.sendable.clear();
+            }
+        }
+    }
+
+    fn want_range<St: SyncStore>(
+        &mut self,
+        id: TangleId,
+        local_have: Option<DepthRange>,
+        remote_have: DepthRange,
+        store: &mut St,
+        goals: &Goals,
+    ) -> Result<DepthRange, St::Error> {
+        let goal = goals.get(&id);
+        let ghost_depth = match goal {
+            Some(goal) if goal.is_set_or_dict() && !remote_have.is_empty() => {
+                goals::min_ghost_depth(store.min_required_depth(&id)?, goals.ghost_span())
+            }
+            _ => None,
+        };
+        Ok(goals::want_range(
+            local_have,
+            remote_have,
+            goal,
+            ghost_depth,
+        ))
+    }
+
+    /// Phase 8/9 msgs: the account msgs among the sendable IDs, then the tangle's slice.
+    fn sendable_msgs<St: SyncStore>(
+        &mut self,
+        id: TangleId,
+        store: &mut St,
+    ) -> Result<Vec<(MsgId, Arc<Msg>)>, St::Error> {
+        let ids: Vec<MsgId> = self.tracked(id).sendable.iter().copied().collect();
+        let mut msgs = Vec::new();
+        store.msgs_for_ids(&id, &ids, &mut msgs)?;
+        Ok(msgs)
+    }
+
+    /// The cache entry for the IDs `range` covers in `tangle`, (re)computed if stale.
+    fn items<St: SyncStore>(
+        &mut self,
+        tangle: TangleId,
+        range: DepthRange,
+        store: &mut St,
+    ) -> Result<usize, St::Error> {
+        let version = store.tangle_version(&tangle)?;
+        if let Some(index) = self
+            .cache
+            .iter()
+            .position(|entry| entry.tangle == tangle && entry.range == range)
+        {
+            let fresh = self
+                .cache
+                .get(index)
+                .is_some_and(|entry| entry.version == version);
+            if fresh {
+                return Ok(index);
+            }
+            self.cache.remove(index);
+        }
+        let mut items = RangeItems::default();
+        store.range_items(&tangle, range, &mut items)?;
+        if self.cache.len() >= ITEM_CACHE_ENTRIES_MAX {
+            self.cache.remove(0);
+        }
+        self.cache.push(CachedItems {
+            tangle,
+            range,
+            version,
+            items,
+        });
+        Ok(self.cache.len() - 1)
+    }
+
+    /// The cached items at `index` (from [`Session::items`]).
+    fn cached(&self, index: usize) -> &RangeItems {
+        &self
+            .cache
+            .get(index)
+            .expect("invariant: index comes from items()")
+            .items
+    }
+
+    /// The reference's `bloomFor(T, round, range, extras)`, sized by [`BloomSizing`].
+    fn bloom_for<St: SyncStore>(
+        &mut self,
+        id: TangleId,
+        round: u8,
+        range: DepthRange,
+        extras: &[MsgId],
+        store: &mut St,
+    ) -> Result<BloomFilter, St::Error> {
+        let mut ghosts = Vec::new();
+        store.ghost_ids(&id, &mut ghosts)?;
+        let cached = if range.is_empty() {
+            None
+        } else {
+            Some(self.items(id, range, store)?)
+        };
+        let base_items = cached.map_or(0, |index| self.cached(index).len()) + ghosts.len();
+        let (size, hashes) =
+            bloom_dimensions(self.config.bloom_sizing, range, base_items, extras.len());
+        let mut filter = BloomFilter::with_dimensions(size, hashes);
+        debug_assert_eq!(filter.seed(), SEED_DEFAULT);
+        let mut inserted = 0u64;
+        if let Some(index) = cached {
+            let round = usize::from(round);
+            for item in &self.cached(index).items {
+                if let Some(hashes) = item.hashes.get(round) {
+                    filter.add_hashed(*hashes);
+                    inserted += 1;
+                }
+            }
+        }
+        for ghost in ghosts.iter().chain(extras) {
+            filter.add_sync_item(round, ghost);
+            inserted += 1;
+        }
+        self.stats.blooms_built += 1;
+        self.stats.bloom_items += inserted;
+        Ok(filter)
+    }
+
+    /// The reference's `getMsgsMissing(T, round, range, bloom)`: the IDs in range (and their
+    /// account msgs) the remote's bloom does not have.
+    fn missing<St: SyncStore>(
+        &mut self,
+        id: TangleId,
+        round: u8,
+        range: DepthRange,
+        remote_bloom: &BloomFilter,
+        store: &mut St,
+    ) -> Result<Vec<MsgId>, St::Error> {
+        if range.is_empty() {
+            return Ok(Vec::new());
+        }
+        let index = self.items(id, range, store)?;
+        let items = self.cached(index);
+        let mut missing = Vec::new();
+        let default_seed = remote_bloom.seed() == SEED_DEFAULT;
+        for item in &items.items {
+            let present = match item.hashes.get(usize::from(round)) {
+                Some(hashes) if default_seed => remote_bloom.has_hashed(*hashes),
+                _ => remote_bloom.has_sync_item(round, &item.id),
+            };
+            if !present {
+                missing.push(item.id);
+            }
+        }
+        let probes = self.cached(index).len();
+        self.stats.bloom_probes += u64::try_from(probes).unwrap_or(u64::MAX);
+        Ok(missing)
+    }
+
+    /// Panics if a bound or an internal consistency rule is broken. Tests and simulations
+    /// call it after every [`Session::handle`].
+    pub fn check_invariants(&self) {
+        assert!(
+            self.tangles.len() <= TANGLES_TRACKED_MAX,
+            "tracked tangles {} > {TANGLES_TRACKED_MAX}",
+            self.tangles.len()
+        );
+        assert!(
+            self.realtime.len() <= TANGLES_TRACKED_MAX,
+            "realtime tangles {} > {TANGLES_TRACKED_MAX}",
+            self.realtime.len()
+        );
+        assert!(
+            self.requested.len() <= REQUESTED_MAX,
+            "requested {} > {REQUESTED_MAX}",
+            self.requested.len()
+        );
+        let counted: usize = self.tangles.values().map(TangleState::known_ids).sum();
+        assert_eq!(counted, self.known_ids, "known id count drifted");
+        assert!(
+            self.known_ids <= KNOWN_IDS_MAX,
+            "known ids {} > {KNOWN_IDS_MAX}",
+            self.known_ids
+        );
+        assert!(
+            self.cache.len() <= ITEM_CACHE_ENTRIES_MAX,
+            "item cache {} > {ITEM_CACHE_ENTRIES_MAX}",
+            self.cache.len()
+        );
+        assert!(
+            self.stats.refused <= REFUSALS_MAX + 1,
+            "refused {} objects without closing",
+            self.stats.refused
+        );
+        for (tangle, state) in &self.tangles {
+            assert!(
+                state.receivable.is_empty() || state.receivable_listed,
+                "{tangle}: receivable ids without a receivable entry"
+            );
+            assert!(
+                state.sendable.is_empty() || state.sendable_listed,
+                "{tangle}: sendable ids without a sendable entry"
+            );
+        }
+        for entry in &self.cache {
+            for item in &entry.items.items {
+                assert_eq!(
+                    item.hashes,
+                    [0, 1, 2].map(|round| super::bloom::ItemHashes::of_sync_item(
+                        round,
+                        &item.id,
+                        SEED_DEFAULT
+                    )),
+                    "cached hashes of {} are wrong",
+                    item.id
+                );
+            }
+        }
+    }
+}
+
+/// `(_size, _nbHashes)` of a bloom over `range` holding `base_items` items (range msgs,
+/// their account msgs, ghosts) plus `extras` (protocol.md §7.5): the reference's
+/// `BloomFilter.create(2·(estimate + extras), 1e-5)`, or past its cap under
+/// [`BloomSizing::Scaled`], [`SCALED_BITS_PER_ITEM`] bits per item and [`SCALED_HASHES`]
+/// functions. Never beyond [`SIZE_BITS_MAX`].
+#[must_use]
+pub fn bloom_dimensions(
+    sizing: BloomSizing,
+    range: DepthRange,
+    base_items: usize,
+    extras: usize,
+) -> (u64, u64) {
+    let extras = u64::try_from(extras).unwrap_or(u64::MAX);
+    let uncapped = range
+        .max
+        .saturating_sub(range.min)
+        .saturating_add(1)
+        .saturating_mul(2);
+    if sizing == BloomSizing::Scaled && !range.is_empty() && uncapped > REFERENCE_ESTIMATE_MAX {
+        let items = u64::try_from(base_items)
+            .unwrap_or(u64::MAX)
+            .saturating_add(extras)
+            .max(1);
+        let size = items
+            .saturating_mul(SCALED_BITS_PER_ITEM)
+            .min(SIZE_BITS_MAX);
+        return (size, SCALED_HASHES);
+    }
+    let estimate = if range.is_empty() {
+        2
+    } else {
+        goals::estimate_msg_count(range)
+    };
+    let capacity = estimate.saturating_add(extras).saturating_mul(2);
+    // Never ask for more than the largest filter a peer accepts (about 24 bits an item).
+    bloom::optimal_dimensions(capacity.min(SIZE_BITS_MAX / 24), ERROR_RATE)
+}
+
+/// The reference's `filterReceivedMsgs`: keep account msgs, the tangle's own root, msgs
+/// without data (trails), and msgs with data at or above the want-range's bottom (there is no
+/// upper bound); then account msgs first, then by depth in the tangle (a stable sort).
+fn filter_received(
+    tangle: &TangleId,
+    msgs: Vec<Arc<Msg>>,
+    want: DepthRange,
+) -> Vec<(MsgId, Arc<Msg>)> {
+    let depth_of = |msg: &Msg| {
+        msg.metadata
+            .tangles
+            .get(tangle)
+            .map_or(0, |link| link.depth)
+    };
+    let mut kept: Vec<(MsgId, Arc<Msg>)> = msgs
+        .into_iter()
+        .filter_map(|msg| {
+            let id = msg.id();
+            if msg.metadata.account == Account::OwnTangle {
+                return Some((id, msg));
+            }
+            let depth = depth_of(&msg);
+            if depth == 0 && id != *tangle {
+                return None;
+            }
+            (!msg.has_data() || want.min <= depth).then_some((id, msg))
+        })
+        .collect();
+    kept.sort_by_key(|(_, msg)| (msg.metadata.account != Account::OwnTangle, depth_of(msg)));
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn range(min: u64, max: u64) -> DepthRange {
+        DepthRange { min, max }
+    }
+
+    #[test]
+    fn blooms_are_sized_as_the_reference_below_its_cap() {
+        // Sizes seen in vectors/sync-trace.json.
+        for sizing in [BloomSizing::Reference, BloomSizing::Scaled] {
+            assert_eq!(bloom_dimensions(sizing, range(0, 0), 1, 0), (240, 17));
+            assert_eq!(bloom_dimensions(sizing, range(0, 5), 6, 0), (576, 17));
+            assert_eq!(bloom_dimensions(sizing, range(0, 8), 9, 0), (863, 17));
+            assert_eq!(bloom_dimensions(sizing, range(0, 8), 9, 3), (1007, 17));
+            assert_eq!(bloom_dimensions(sizing, range(1, 9), 0, 0), (863, 17));
+            assert_eq!(bloom_dimensions(sizing, DepthRange::EMPTY, 0, 0), (96, 17));
+            assert_eq!(
+                bloom_dimensions(sizing, range(0, 499), 500, 0),
+                (47_926, 17)
+            );
+        }
+    }
+
+    #[test]
+    fn past_the_cap_scaled_blooms_grow_with_their_items() {
+        assert_eq!(
+            bloom_dimensions(BloomSizing::Reference, range(0, 10_000), 10_002, 0),
+            (47_926, 17)
+        );
+        assert_eq!(
+            bloom_dimensions(BloomSizing::Scaled, range(0, 10_000), 10_002, 0),
+            (10_002 * SCALED_BITS_PER_ITEM, SCALED_HASHES)
+        );
+        assert_eq!(
+            bloom_dimensions(BloomSizing::Scaled, range(0, 500), 0, 0),
+            (SCALED_BITS_PER_ITEM, SCALED_HASHES)
+        );
+        assert_eq!(
+            bloom_dimensions(BloomSizing::Scaled, range(0, u64::MAX), usize::MAX, 9).0,
+            SIZE_BITS_MAX
+        );
+    }
+}

@@ -1,0 +1,477 @@
+//! The data objects of pzp-sync's `sync.connect` duplex stream (protocol.md §7.2), typed, with
+//! the reference's exact JSON and every check a received object must pass.
+//!
+//! ```text
+//! {id, phase: 1, payload: [min, max]}                                   have-range
+//! {id, phase: 2, payload: {haveRange, wantRange}}
+//! {id, phase: 3, payload: {bloom, wantRange}}
+//! {id, phase: 4..7, payload: {bloom, msgIDs}}
+//! {id, phase: 8, payload: {msgs, bloom}}
+//! {id, phase: 9, payload: [msg…]}
+//! ```
+//!
+//! Keys are written in the order the reference writes them, so everything but msg `data`
+//! objects is byte-identical to what pzp-sync sends (serde_json keeps object keys sorted, so a
+//! msg's `data` object is re-serialized with sorted keys: the same JSON value, which is all
+//! that IDs, hashes and signatures depend on).
+//!
+//! [`decode`] applies the reference's receive checks in its order, and ours on top: bounded
+//! counts, bounded ranges, bloom dimensions. A msg inside a payload that has the shape the
+//! reference checks but does not decode (bad hash, bad signature encoding…) is dropped on its
+//! own, as the reference's `db.add` would refuse it; the rest of the payload still counts.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use serde_json::Value;
+use thiserror::Error;
+
+use super::bloom::{BloomError, BloomFilter};
+use crate::ids::{IdError, MsgId, TangleId};
+use crate::msg::{self, Msg};
+use crate::tangle::DepthRange;
+use crate::validate::ValidationError;
+
+/// Most msg IDs one phase 4–7 payload may list.
+pub const MSG_IDS_PER_PAYLOAD_MAX: usize = 1 << 16;
+
+/// Most msgs one phase 8 or 9 payload may carry (we split bigger sends over several phase-9
+/// payloads).
+pub const MSGS_PER_PAYLOAD_MAX: usize = 1 << 16;
+
+/// Largest depth a range may name: JavaScript's `Number.MAX_SAFE_INTEGER`.
+pub const DEPTH_MAX: u64 = 9_007_199_254_740_991;
+
+/// The first and last phase a remote peer may send (phase 0 is a local self-call).
+pub const PHASES: std::ops::RangeInclusive<u64> = 1..=9;
+
+/// Why a received object was refused. One variant per check.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum WireError {
+    /// Not a JSON object (or `null`).
+    #[error("not an object")]
+    NotObject,
+    /// A JSON array.
+    #[error("is an array")]
+    IsArray,
+    /// `phase` is missing or not a number.
+    #[error("phase isn't a number")]
+    PhaseNotNumber,
+    /// `phase` is a number other than 1–9.
+    #[error("phase {0} is an invalid number")]
+    PhaseOutOfRange(String),
+    /// `phase` is 0, which only a peer's own stream may use.
+    #[error("phase 0 is local-only")]
+    PhaseZero,
+    /// `id` is not a valid msg ID.
+    #[error("id is not a valid msg id: {0}")]
+    BadId(#[source] IdError),
+    /// `payload` is missing or falsy.
+    #[error("payload is missing")]
+    MissingPayload,
+    /// A range is not two integers in `0..=DEPTH_MAX`.
+    #[error("{field} is not a range of two integers in 0..={max}")]
+    BadRange {
+        /// Which range.
+        field: &'static str,
+        /// The bound.
+        max: u64,
+    },
+    /// `bloom` is missing or falsy.
+    #[error("bloom is missing")]
+    MissingBloom,
+    /// `bloom` is not an acceptable filter.
+    #[error("bloom is not acceptable: {0}")]
+    BadBloom(#[source] BloomError),
+    /// `msgIDs` is not an array.
+    #[error("msgIDs is not an array")]
+    MsgIdsNotArray,
+    /// `msgIDs` lists more than [`MSG_IDS_PER_PAYLOAD_MAX`] IDs.
+    #[error("msgIDs lists {count} ids, more than {max}")]
+    TooManyMsgIds {
+        /// How many.
+        count: usize,
+        /// The bound.
+        max: usize,
+    },
+    /// An item of `msgIDs` is not a valid msg ID.
+    #[error("msgIDs[{index}] is not a valid msg id: {error}")]
+    BadMsgId {
+        /// Its position.
+        index: usize,
+        /// Why.
+        #[source]
+        error: IdError,
+    },
+    /// `msgs` (or the phase-9 payload) is not an array.
+    #[error("msgs is not an array")]
+    MsgsNotArray,
+    /// More than [`MSGS_PER_PAYLOAD_MAX`] msgs.
+    #[error("{count} msgs, more than {max}")]
+    TooManyMsgs {
+        /// How many.
+        count: usize,
+        /// The bound.
+        max: usize,
+    },
+    /// A msg fails the reference's shape check (`isMsg`).
+    #[error("msgs[{index}] is not shaped like a msg")]
+    MsgShape {
+        /// Its position.
+        index: usize,
+    },
+}
+
+/// The payload of a data object, by phase.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Payload {
+    /// Phase 1: the sender's have-range.
+    Have(DepthRange),
+    /// Phase 2: the responder's have-range and want-range.
+    HaveWant {
+        /// `haveRange`.
+        have: DepthRange,
+        /// `wantRange`.
+        want: DepthRange,
+    },
+    /// Phase 3: the initiator's want-range and round-0 bloom.
+    WantBloom {
+        /// `wantRange`.
+        want: DepthRange,
+        /// `bloom`.
+        bloom: BloomFilter,
+    },
+    /// Phases 4–7: the IDs the sender will send, and its next bloom.
+    IdsBloom {
+        /// `msgIDs`.
+        msg_ids: Vec<MsgId>,
+        /// `bloom`.
+        bloom: BloomFilter,
+    },
+    /// Phase 8: msgs for the initiator, and the responder's last bloom.
+    MsgsBloom {
+        /// `msgs`.
+        msgs: Vec<Arc<Msg>>,
+        /// `bloom`.
+        bloom: BloomFilter,
+    },
+    /// Phase 9: msgs (the last exchange step, a shortcut, or a realtime push).
+    Msgs(Vec<Arc<Msg>>),
+}
+
+/// One data object of the sync stream.
+///
+/// The phase and the payload agree: 1 ↔ [`Payload::Have`], 2 ↔ [`Payload::HaveWant`],
+/// 3 ↔ [`Payload::WantBloom`], 4–7 ↔ [`Payload::IdsBloom`], 8 ↔ [`Payload::MsgsBloom`],
+/// 9 ↔ [`Payload::Msgs`] (checked by [`SyncMsg::is_consistent`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyncMsg {
+    /// The tangle.
+    pub id: TangleId,
+    /// 1–9.
+    pub phase: u8,
+    /// The payload.
+    pub payload: Payload,
+}
+
+impl SyncMsg {
+    /// Whether the phase matches the payload's kind.
+    #[must_use]
+    pub fn is_consistent(&self) -> bool {
+        matches!(
+            (self.phase, &self.payload),
+            (1, Payload::Have(_))
+                | (2, Payload::HaveWant { .. })
+                | (3, Payload::WantBloom { .. })
+                | (4..=7, Payload::IdsBloom { .. })
+                | (8, Payload::MsgsBloom { .. })
+                | (9, Payload::Msgs(_))
+        )
+    }
+
+    /// The msgs carried (phases 8 and 9).
+    #[must_use]
+    pub fn msgs(&self) -> &[Arc<Msg>] {
+        match &self.payload {
+            Payload::MsgsBloom { msgs, .. } | Payload::Msgs(msgs) => msgs,
+            _ => &[],
+        }
+    }
+
+    /// The bloom carried (phases 3–8).
+    #[must_use]
+    pub fn bloom(&self) -> Option<&BloomFilter> {
+        match &self.payload {
+            Payload::WantBloom { bloom, .. }
+            | Payload::IdsBloom { bloom, .. }
+            | Payload::MsgsBloom { bloom, .. } => Some(bloom),
+            _ => None,
+        }
+    }
+
+    /// The JSON text, as pzp-sync writes it (see the module docs for msg `data`).
+    #[must_use]
+    pub fn to_json(&self) -> String {
+        let mut out = String::with_capacity(128);
+        self.write_json(&mut out);
+        out
+    }
+
+    /// Appends the JSON text to `out`, returning how many of the bytes are msgs (the rest is
+    /// protocol overhead).
+    pub fn write_json(&self, out: &mut String) -> usize {
+        out.push_str("{\"id\":\"");
+        out.push_str(self.id.as_str());
+        let _ = write!(out, "\",\"phase\":{},\"payload\":", self.phase);
+        let mut msg_bytes = 0;
+        match &self.payload {
+            Payload::Have(range) => write_range(out, *range),
+            Payload::HaveWant { have, want } => {
+                out.push_str("{\"haveRange\":");
+                write_range(out, *have);
+                out.push_str(",\"wantRange\":");
+                write_range(out, *want);
+                out.push('}');
+            }
+            Payload::WantBloom { want, bloom } => {
+                out.push_str("{\"bloom\":");
+                bloom.write_json(out);
+                out.push_str(",\"wantRange\":");
+                write_range(out, *want);
+                out.push('}');
+            }
+            Payload::IdsBloom { msg_ids, bloom } => {
+                out.push_str("{\"bloom\":");
+                bloom.write_json(out);
+                out.push_str(",\"msgIDs\":[");
+                for (index, id) in msg_ids.iter().enumerate() {
+                    if index > 0 {
+                        out.push(',');
+                    }
+                    out.push('"');
+                    out.push_str(id.as_str());
+                    out.push('"');
+                }
+                out.push_str("]}");
+            }
+            Payload::MsgsBloom { msgs, bloom } => {
+                out.push_str("{\"msgs\":");
+                msg_bytes = write_msgs(out, msgs);
+                out.push_str(",\"bloom\":");
+                bloom.write_json(out);
+                out.push('}');
+            }
+            Payload::Msgs(msgs) => msg_bytes = write_msgs(out, msgs),
+        }
+        out.push('}');
+        msg_bytes
+    }
+}
+
+fn write_range(out: &mut String, range: DepthRange) {
+    let _ = write!(out, "[{},{}]", range.min, range.max);
+}
+
+/// Writes `[msg,…]`, returning the bytes of the msgs themselves.
+fn write_msgs(out: &mut String, msgs: &[Arc<Msg>]) -> usize {
+    out.push('[');
+    let mut msg_bytes = 0;
+    for (index, msg) in msgs.iter().enumerate() {
+        if index > 0 {
+            out.push(',');
+        }
+        let text = msg.to_json();
+        msg_bytes += text.len();
+        out.push_str(&text);
+    }
+    out.push(']');
+    msg_bytes
+}
+
+/// A msg of a received payload that was dropped because it does not decode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DroppedMsg {
+    /// Its position in the payload.
+    pub index: usize,
+    /// Why.
+    pub error: ValidationError,
+}
+
+/// A received object that passed the checks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Received {
+    /// The typed object (undecodable msgs removed).
+    pub msg: SyncMsg,
+    /// The msgs removed.
+    pub dropped: Vec<DroppedMsg>,
+}
+
+/// Checks and types a received data object.
+///
+/// # Errors
+/// The first check it fails, in the reference's order with ours interleaved where they
+/// refine one of its checks.
+pub fn decode(value: &Value) -> Result<Received, WireError> {
+    if value.is_array() {
+        return Err(WireError::IsArray);
+    }
+    let object = value.as_object().ok_or(WireError::NotObject)?;
+    let phase = object.get("phase").ok_or(WireError::PhaseNotNumber)?;
+    let phase_number = phase.as_number().ok_or(WireError::PhaseNotNumber)?;
+    let id = match object.get("id").and_then(Value::as_str) {
+        Some(text) => MsgId::parse(text).map_err(WireError::BadId)?,
+        None => {
+            return Err(WireError::BadId(IdError::NotBase58(crate::js::display(
+                object.get("id"),
+            ))));
+        }
+    };
+    let phase = match phase_number.as_u64() {
+        Some(0) => return Err(WireError::PhaseZero),
+        Some(phase) if PHASES.contains(&phase) => {
+            u8::try_from(phase).expect("invariant: phase <= 9")
+        }
+        _ => return Err(WireError::PhaseOutOfRange(phase_number.to_string())),
+    };
+    let payload = object
+        .get("payload")
+        .filter(|payload| is_truthy(payload))
+        .ok_or(WireError::MissingPayload)?;
+    let mut dropped = Vec::new();
+    let payload = match phase {
+        1 => Payload::Have(range(Some(payload), "payload")?),
+        2 => Payload::HaveWant {
+            have: range(payload.get("haveRange"), "haveRange")?,
+            want: range(payload.get("wantRange"), "wantRange")?,
+        },
+        3 => {
+            let want = range(payload.get("wantRange"), "wantRange")?;
+            Payload::WantBloom {
+                want,
+                bloom: bloom(payload.get("bloom"))?,
+            }
+        }
+        4..=7 => {
+            let bloom = bloom(payload.get("bloom"))?;
+            Payload::IdsBloom {
+                msg_ids: msg_ids(payload.get("msgIDs"))?,
+                bloom,
+            }
+        }
+        8 => {
+            let bloom = bloom(payload.get("bloom"))?;
+            Payload::MsgsBloom {
+                msgs: msgs(payload.get("msgs"), &mut dropped)?,
+                bloom,
+            }
+        }
+        _ => Payload::Msgs(msgs(Some(payload), &mut dropped)?),
+    };
+    Ok(Received {
+        msg: SyncMsg { id, phase, payload },
+        dropped,
+    })
+}
+
+/// JavaScript truthiness of a JSON value.
+fn is_truthy(value: &Value) -> bool {
+    match value {
+        Value::Null => false,
+        Value::Bool(flag) => *flag,
+        Value::Number(number) => number.as_f64().is_some_and(|x| x != 0.0),
+        Value::String(text) => !text.is_empty(),
+        Value::Array(_) | Value::Object(_) => true,
+    }
+}
+
+fn range(value: Option<&Value>, field: &'static str) -> Result<DepthRange, WireError> {
+    let bad = WireError::BadRange {
+        field,
+        max: DEPTH_MAX,
+    };
+    let Some([min, max]) = value.and_then(Value::as_array).map(Vec::as_slice) else {
+        return Err(bad);
+    };
+    let bound = |side: &Value| side.as_u64().filter(|depth| *depth <= DEPTH_MAX);
+    match (bound(min), bound(max)) {
+        (Some(min), Some(max)) => Ok(DepthRange { min, max }),
+        _ => Err(bad),
+    }
+}
+
+fn bloom(value: Option<&Value>) -> Result<BloomFilter, WireError> {
+    let value = value
+        .filter(|bloom| is_truthy(bloom))
+        .ok_or(WireError::MissingBloom)?;
+    BloomFilter::from_json(value).map_err(WireError::BadBloom)
+}
+
+fn msg_ids(value: Option<&Value>) -> Result<Vec<MsgId>, WireError> {
+    let items = value
+        .and_then(Value::as_array)
+        .ok_or(WireError::MsgIdsNotArray)?;
+    if items.len() > MSG_IDS_PER_PAYLOAD_MAX {
+        return Err(WireError::TooManyMsgIds {
+            count: items.len(),
+            max: MSG_IDS_PER_PAYLOAD_MAX,
+        });
+    }
+    items
+        .iter()
+        .enumerate()
+        .map(|(index, item)| {
+            let text = item.as_str().ok_or_else(|| WireError::BadMsgId {
+                index,
+                error: IdError::NotBase58(crate::js::display(Some(item))),
+            })?;
+            MsgId::parse(text).map_err(|error| WireError::BadMsgId { index, error })
+        })
+        .collect()
+}
+
+/// The reference's `isMsg`: the keys every msg has, `metadata.v === 4`, a string `sig`.
+fn has_msg_shape(value: &Value) -> bool {
+    let Some(object) = value.as_object() else {
+        return false;
+    };
+    let Some(metadata) = object.get("metadata").and_then(Value::as_object) else {
+        return false;
+    };
+    object.contains_key("data")
+        && [
+            "dataHash",
+            "dataSize",
+            "account",
+            "accountTips",
+            "tangles",
+            "domain",
+        ]
+        .iter()
+        .all(|key| metadata.contains_key(*key))
+        && metadata.get("v").and_then(Value::as_f64) == Some(4.0)
+        && object.get("sig").is_some_and(Value::is_string)
+}
+
+fn msgs(value: Option<&Value>, dropped: &mut Vec<DroppedMsg>) -> Result<Vec<Arc<Msg>>, WireError> {
+    let items = value
+        .and_then(Value::as_array)
+        .ok_or(WireError::MsgsNotArray)?;
+    if items.len() > MSGS_PER_PAYLOAD_MAX {
+        return Err(WireError::TooManyMsgs {
+            count: items.len(),
+            max: MSGS_PER_PAYLOAD_MAX,
+        });
+    }
+    if let Some(index) = items.iter().position(|item| !has_msg_shape(item)) {
+        return Err(WireError::MsgShape { index });
+    }
+    let mut decoded = Vec::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        match msg::decode(item) {
+            Ok(msg) => decoded.push(Arc::new(msg)),
+            Err(error) => dropped.push(DroppedMsg { index, error }),
+        }
+    }
+    Ok(decoded)
+}
