@@ -4,10 +4,12 @@
 //! Module map:
 //! - [`cli`]: the `ppppp` program (the only place that uses `anyhow`).
 //! - [`net`]: the transport seam (`Net`, `TokioNet`, type-erased streams).
+//! - [`peer`]: the node as ractor actors (`peer::run` → `NodeHandle`).
 //! - [`transport`]: the wire stack a JS `pzp-*` peer speaks (protocol.md §11–12): caps, the
 //!   SHSE handshake, pull-secretstream encryption, muxrpc framing and calls, and multiserver /
 //!   multiaddr addresses.
 
 pub mod cli;
 pub mod net;
+pub mod peer;
 pub mod transport;

@@ -1,0 +1,160 @@
+//! What a node is told at start: identity, network, goals, limits, timers, seed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use proto::goals::Goal;
+use proto::ids::{PubKey, TangleId};
+use proto::keys::Keypair;
+
+use super::events::NodeEvent;
+use crate::transport::caps::NetworkKey;
+
+/// How connections are secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// muxrpc straight over TCP: no handshake, no encryption, remote identity unknown. Only
+    /// for simulations that want speed; JS peers never speak it.
+    Plaintext,
+    /// The reference's stack: SHSE handshake with this network key, then pull-secretstream.
+    Shse(NetworkKey),
+}
+
+/// A peer to keep connected to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DialTarget {
+    /// `host:port`.
+    pub address: String,
+    /// The peer's public key; required by [`Transport::Shse`] (the handshake proves it).
+    pub key: Option<PubKey>,
+}
+
+/// Bounds on what a node holds for its peers. Every queue fed by a remote is bounded by one
+/// of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most connections at once, inbound and outbound together; more inbound ones are
+    /// refused at accept.
+    pub connections_max: usize,
+    /// Most encoded frames waiting to be written to one connection. A peer that does not
+    /// read fills it and is disconnected (it cannot make us buffer without bound).
+    pub outbound_frames_max: usize,
+    /// Largest read from a socket before the bytes are handed on (and the next read waits
+    /// for the consumer: the credit that keeps ractor's unbounded mailboxes bounded).
+    pub read_chunk_bytes_max: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            connections_max: 64,
+            outbound_frames_max: 1024,
+            read_chunk_bytes_max: 64 * 1024,
+        }
+    }
+}
+
+/// Timers, all in simulated time under turmoil.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timers {
+    /// Longest wait for a TCP connect.
+    pub connect_timeout: Duration,
+    /// Longest wait for the SHSE handshake (the reference's default is 15 s).
+    pub handshake_timeout: Duration,
+    /// How often a dialer pings an idle connection (`net.ping`).
+    pub keepalive_interval: Duration,
+    /// A connection that receives nothing for this long is closed. Needed under turmoil,
+    /// whose TCP never retransmits: after a partition a stream stalls silently.
+    pub idle_timeout: Duration,
+    /// First redial delay; doubles per failure up to `backoff_max`, with seeded jitter.
+    pub backoff_base: Duration,
+    /// Longest redial delay.
+    pub backoff_max: Duration,
+    /// How often garbage collection checks the store against its budget.
+    pub gc_interval: Duration,
+}
+
+impl Default for Timers {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(15),
+            keepalive_interval: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(120),
+            backoff_base: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(60),
+            gc_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Where structured events go (the simulator records them with simulated timestamps).
+pub type EventSink = Arc<dyn Fn(NodeEvent) + Send + Sync>;
+
+/// Everything a node needs to start.
+#[derive(Clone)]
+pub struct NodeConfig {
+    /// The node's identity and the key it signs its msgs with.
+    pub keypair: Keypair,
+    /// `host:port` to listen on (port 0 picks one), if any.
+    pub listen: Option<String>,
+    /// Peers to keep connected to.
+    pub dial: Vec<DialTarget>,
+    /// Initial goals.
+    pub goals: Vec<(TangleId, Goal)>,
+    /// How connections are secured.
+    pub transport: Transport,
+    /// Bounds.
+    pub limits: Limits,
+    /// Timers.
+    pub timers: Timers,
+    /// Byte budget for garbage collection (`None`: never collect).
+    pub gc_bytes_max: Option<u64>,
+    /// Every random choice (nonces, jitter, ephemeral keys) comes from a ChaCha stream seeded
+    /// by `(seed, peer, incarnation)`.
+    pub seed: u64,
+    /// This peer's index in a simulation (0 in production).
+    pub peer: u64,
+    /// How many times this peer has started before (restarts get fresh randomness).
+    pub incarnation: u64,
+    /// Structured events, if anyone listens.
+    pub events: Option<EventSink>,
+}
+
+impl std::fmt::Debug for NodeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeConfig")
+            .field("key", &self.keypair.public())
+            .field("listen", &self.listen)
+            .field("dial", &self.dial)
+            .field("goals", &self.goals.len())
+            .field("transport", &self.transport)
+            .field("limits", &self.limits)
+            .field("timers", &self.timers)
+            .field("seed", &self.seed)
+            .field("peer", &self.peer)
+            .field("incarnation", &self.incarnation)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NodeConfig {
+    /// A config with defaults: no listener, no peers, no goals, SHSE with the PZP network key.
+    #[must_use]
+    pub fn new(keypair: Keypair, seed: u64) -> Self {
+        Self {
+            keypair,
+            listen: None,
+            dial: Vec::new(),
+            goals: Vec::new(),
+            transport: Transport::Shse(NetworkKey::default()),
+            limits: Limits::default(),
+            timers: Timers::default(),
+            gc_bytes_max: None,
+            seed,
+            peer: 0,
+            incarnation: 0,
+            events: None,
+        }
+    }
+}

@@ -1,0 +1,653 @@
+//! One connection: handshake, then muxrpc over the (secured) stream, carrying the
+//! `sync.connect` duplex stream and `net.ping` keepalives.
+//!
+//! Bounds, because ractor mailboxes are not:
+//! - reads are *credit-based*: the reader task reads at most `Limits::read_chunk_bytes_max`,
+//!   hands the decoded frames to this actor with a `call`, and reads again only when the
+//!   actor (and the sync actor behind it) has handled them;
+//! - writes go through a channel of `Limits::outbound_frames_max` batches to a writer task;
+//!   when it is full the peer is not reading and is disconnected (`SlowReader`);
+//! - one frame body is at most `FRAME_BODY_LEN_MAX` (the decoder refuses bigger ones from the
+//!   header alone), and the muxrpc machine bounds open calls.
+
+use std::time::Duration;
+
+use proto::ids::PubKey;
+use proto::keys::Keypair;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use rand_chacha::ChaCha8Rng;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::config::{Limits, Timers, Transport};
+use super::events::{DisconnectReason, NodeEvent, Remote, Traffic};
+use super::sync::SyncMsg;
+use super::{AbortOnDrop, ConnId, Emitter};
+use crate::net::BoxStream;
+use crate::transport::PublicKey;
+use crate::transport::muxrpc::codec::{Decoder, Frame, HEADER_LEN};
+use crate::transport::muxrpc::perms::Permissions;
+use crate::transport::muxrpc::rpc::{
+    Body, CallId, CallType, ErrorBody, Event, PingResponder, Rpc, is_net_ping,
+};
+use crate::transport::shse::{self, Identity};
+
+/// The method path of the sync stream.
+const SYNC_CONNECT: [&str; 2] = ["sync", "connect"];
+
+/// How long a closing connection waits for its last bytes (GOODBYE) to be written.
+const CLOSE_GRACE: Duration = Duration::from_millis(200);
+
+/// Bytes of the SHSE handshake each side sends: 64 + 144 (client) or 64 + 80 (server).
+const HANDSHAKE_BYTES_CLIENT: u64 = 64 + 144;
+const HANDSHAKE_BYTES_SERVER: u64 = 64 + 80;
+
+/// A sync object to send, with its parts measured (for traffic accounting).
+pub(crate) struct OutgoingSync {
+    pub(crate) json: String,
+    pub(crate) msg_bytes: usize,
+    pub(crate) bloom_bytes: usize,
+}
+
+/// What a connection actor is told.
+pub(crate) enum ConnMsg {
+    /// The handshake finished.
+    Established { stream: BoxStream, remote: Remote },
+    /// The handshake failed.
+    HandshakeFailed(String),
+    /// Frames from the socket; the reply is the reader's credit to read more.
+    Frames {
+        frames: Vec<Frame>,
+        reply: RpcReplyPort<()>,
+    },
+    /// The socket's read side ended (`None`: clean EOF).
+    ReaderEnded(Option<String>),
+    /// The writer could not write.
+    WriterFailed(String),
+    /// Sync objects to send on the sync stream.
+    SendSync(Vec<OutgoingSync>),
+    /// Keepalive and idle check.
+    Tick,
+    /// Close the connection.
+    Close(DisconnectReason),
+}
+
+/// The connection actor.
+pub(crate) struct ConnectionActor;
+
+/// What a connection starts from.
+pub(crate) struct ConnArgs {
+    pub(crate) conn: ConnId,
+    pub(crate) stream: BoxStream,
+    pub(crate) outbound: bool,
+    /// The address it was dialed at or accepted from.
+    pub(crate) address: String,
+    /// The key the dialed peer must prove (outbound SHSE).
+    pub(crate) expected_key: Option<PubKey>,
+    pub(crate) transport: Transport,
+    pub(crate) keypair: Keypair,
+    pub(crate) sync: ActorRef<SyncMsg>,
+    pub(crate) limits: Limits,
+    pub(crate) timers: Timers,
+    pub(crate) events: Emitter,
+    pub(crate) rng: ChaCha8Rng,
+}
+
+enum Phase {
+    Handshaking,
+    Open,
+    Closed,
+}
+
+pub(crate) struct ConnState {
+    conn: ConnId,
+    outbound: bool,
+    remote: Remote,
+    transport: Transport,
+    phase: Phase,
+    sync: ActorRef<SyncMsg>,
+    limits: Limits,
+    timers: Timers,
+    events: Emitter,
+    rpc: Rpc,
+    sync_call: Option<CallId>,
+    ping_call: Option<CallId>,
+    ping_inbound: Option<CallId>,
+    ping_responder: PingResponder,
+    writer: Option<mpsc::Sender<Vec<u8>>>,
+    writer_task: Option<tokio::task::JoinHandle<()>>,
+    tasks: Vec<AbortOnDrop>,
+    ticker: Option<AbortOnDrop>,
+    last_received: Instant,
+    started: Instant,
+}
+
+impl Actor for ConnectionActor {
+    type Msg = ConnMsg;
+    type State = ConnState;
+    type Arguments = ConnArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<ConnMsg>,
+        args: ConnArgs,
+    ) -> Result<ConnState, ActorProcessingErr> {
+        let remote = Remote::Address(args.address.clone());
+        let handshake = tokio::spawn(handshake(
+            myself,
+            args.stream,
+            args.outbound,
+            args.address,
+            args.expected_key,
+            args.transport,
+            args.keypair,
+            args.timers,
+            args.rng,
+        ));
+        Ok(ConnState {
+            conn: args.conn,
+            outbound: args.outbound,
+            remote,
+            transport: args.transport,
+            phase: Phase::Handshaking,
+            sync: args.sync,
+            limits: args.limits,
+            timers: args.timers,
+            events: args.events,
+            rpc: Rpc::new(Permissions::anonymous()),
+            sync_call: None,
+            ping_call: None,
+            ping_inbound: None,
+            ping_responder: PingResponder::default(),
+            writer: None,
+            writer_task: None,
+            tasks: vec![AbortOnDrop(handshake)],
+            ticker: None,
+            last_received: Instant::now(),
+            started: Instant::now(),
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<ConnMsg>,
+        message: ConnMsg,
+        state: &mut ConnState,
+    ) -> Result<(), ActorProcessingErr> {
+        if matches!(state.phase, Phase::Closed) {
+            // Late messages after close: release a waiting reader, drop the rest.
+            if let ConnMsg::Frames { reply, .. } = message {
+                drop(reply);
+            }
+            return Ok(());
+        }
+        match message {
+            ConnMsg::Established { stream, remote } => state.established(&myself, stream, remote),
+            ConnMsg::HandshakeFailed(reason) => {
+                tracing::debug!(target: "ppppp::conn", %reason, "handshake failed");
+                state.events.emit(NodeEvent::Disconnected {
+                    remote: state.remote.clone(),
+                    reason: DisconnectReason::Protocol(reason),
+                });
+                state.phase = Phase::Closed;
+                myself.stop(None);
+            }
+            ConnMsg::Frames { frames, reply } => {
+                let result = state.frames(&myself, frames).await;
+                let _ = reply.send(());
+                if let Err(reason) = result {
+                    state.close(&myself, reason).await;
+                }
+            }
+            ConnMsg::ReaderEnded(None) => {
+                state.close(&myself, DisconnectReason::RemoteClosed).await
+            }
+            ConnMsg::ReaderEnded(Some(error)) => {
+                state.close(&myself, DisconnectReason::Io(error)).await
+            }
+            ConnMsg::WriterFailed(error) => state.close(&myself, DisconnectReason::Io(error)).await,
+            ConnMsg::SendSync(items) => {
+                if let Err(reason) = state.send_sync(items) {
+                    state.close(&myself, reason).await;
+                }
+            }
+            ConnMsg::Tick => {
+                if let Err(reason) = state.tick() {
+                    state.close(&myself, reason).await;
+                }
+            }
+            ConnMsg::Close(reason) => state.close(&myself, reason).await,
+        }
+        Ok(())
+    }
+}
+
+/// Runs the handshake (none for plaintext) and reports to the actor.
+#[expect(clippy::too_many_arguments, reason = "moved into one task")]
+async fn handshake(
+    actor: ActorRef<ConnMsg>,
+    stream: BoxStream,
+    outbound: bool,
+    address: String,
+    expected_key: Option<PubKey>,
+    transport: Transport,
+    keypair: Keypair,
+    timers: Timers,
+    mut rng: ChaCha8Rng,
+) {
+    let result: Result<(BoxStream, Remote), String> = match transport {
+        Transport::Plaintext => Ok((stream, Remote::Address(address))),
+        Transport::Shse(network_key) => {
+            let config = shse::io::Config {
+                network_key,
+                identity: Identity::from_signing_key(keypair.signing_key().clone()),
+                timeout: timers.handshake_timeout,
+            };
+            if outbound {
+                match expected_key {
+                    None => Err("dialing with SHSE needs the peer's public key".to_owned()),
+                    Some(key) => shse::io::connect(
+                        stream,
+                        &config,
+                        PublicKey(key.to_bytes()),
+                        None,
+                        &mut rng,
+                    )
+                    .await
+                    .map(|(secured, remote)| {
+                        (
+                            Box::new(secured) as BoxStream,
+                            Remote::Key(PubKey::from_bytes(&remote.key.0)),
+                        )
+                    })
+                    .map_err(|error| error.to_string()),
+                }
+            } else {
+                shse::io::accept(stream, &config, &mut rng, |_remote| async { true })
+                    .await
+                    .map(|(secured, remote)| {
+                        (
+                            Box::new(secured) as BoxStream,
+                            Remote::Key(PubKey::from_bytes(&remote.key.0)),
+                        )
+                    })
+                    .map_err(|error| error.to_string())
+            }
+        }
+    };
+    let _ = match result {
+        Ok((stream, remote)) => actor.cast(ConnMsg::Established { stream, remote }),
+        Err(reason) => actor.cast(ConnMsg::HandshakeFailed(reason)),
+    };
+}
+
+/// Reads the socket in bounded chunks, decodes frames, and hands them to the actor, waiting
+/// for its credit before reading again.
+async fn read_loop(
+    actor: ActorRef<ConnMsg>,
+    mut reader: tokio::io::ReadHalf<BoxStream>,
+    chunk_bytes_max: usize,
+) {
+    let mut decoder = Decoder::new();
+    let mut chunk = vec![0u8; chunk_bytes_max.max(HEADER_LEN)];
+    loop {
+        let read = match reader.read(&mut chunk).await {
+            Ok(read) => read,
+            Err(error) => {
+                let _ = actor.cast(ConnMsg::ReaderEnded(Some(error.to_string())));
+                return;
+            }
+        };
+        if read == 0 {
+            let ending = match decoder.buffered_len() {
+                0 => None,
+                buffered => Some(format!(
+                    "stream ended inside a frame ({buffered} bytes buffered)"
+                )),
+            };
+            let _ = actor.cast(ConnMsg::ReaderEnded(ending));
+            return;
+        }
+        decoder.push(chunk.get(..read).unwrap_or_default());
+        let mut frames = Vec::new();
+        loop {
+            match decoder.next_frame() {
+                Ok(Some(frame)) => frames.push(frame),
+                Ok(None) => break,
+                Err(error) => {
+                    let _ = actor.cast(ConnMsg::ReaderEnded(Some(error.to_string())));
+                    return;
+                }
+            }
+        }
+        if frames.is_empty() {
+            continue;
+        }
+        let finished = decoder.is_finished();
+        match actor
+            .call(|reply| ConnMsg::Frames { frames, reply }, None)
+            .await
+        {
+            Ok(ractor::rpc::CallResult::Success(())) if !finished => {}
+            _ => return,
+        }
+    }
+}
+
+/// Writes batches from the bounded channel; flushes after each (secretstream buffers).
+async fn write_loop(
+    actor: ActorRef<ConnMsg>,
+    mut writer: tokio::io::WriteHalf<BoxStream>,
+    mut batches: mpsc::Receiver<Vec<u8>>,
+) {
+    while let Some(batch) = batches.recv().await {
+        let written = async {
+            writer.write_all(&batch).await?;
+            writer.flush().await
+        };
+        if let Err(error) = written.await {
+            let _ = actor.cast(ConnMsg::WriterFailed(error.to_string()));
+            return;
+        }
+    }
+    let _ = writer.shutdown().await;
+}
+
+impl ConnState {
+    fn established(&mut self, myself: &ActorRef<ConnMsg>, stream: BoxStream, remote: Remote) {
+        self.remote = remote;
+        self.phase = Phase::Open;
+        self.last_received = Instant::now();
+        if let Transport::Shse(_) = self.transport {
+            let bytes = if self.outbound {
+                HANDSHAKE_BYTES_CLIENT
+            } else {
+                HANDSHAKE_BYTES_SERVER
+            };
+            self.events.emit(NodeEvent::Sent {
+                to: self.remote.clone(),
+                traffic: Traffic::Handshake,
+                bytes,
+            });
+        }
+        self.events.emit(NodeEvent::Connected {
+            remote: self.remote.clone(),
+            outbound: self.outbound,
+        });
+        let (reader, writer) = tokio::io::split(stream);
+        let (sender, receiver) = mpsc::channel(self.limits.outbound_frames_max.max(1));
+        self.writer = Some(sender);
+        self.writer_task = Some(tokio::spawn(write_loop(myself.clone(), writer, receiver)));
+        self.tasks.push(AbortOnDrop(tokio::spawn(read_loop(
+            myself.clone(),
+            reader,
+            self.limits.read_chunk_bytes_max,
+        ))));
+        self.ticker = Some(AbortOnDrop(
+            myself.send_interval(self.timers.keepalive_interval, || ConnMsg::Tick),
+        ));
+        if self.outbound {
+            match self.rpc.call(&SYNC_CONNECT, &[], CallType::Duplex) {
+                Ok(id) => {
+                    self.sync_call = Some(id);
+                    let _ = self.sync.cast(SyncMsg::Opened {
+                        conn: self.conn,
+                        outbound: true,
+                        remote: self.remote.clone(),
+                        connection: myself.clone(),
+                    });
+                }
+                Err(error) => {
+                    tracing::warn!(target: "ppppp::conn", %error, "cannot open sync.connect")
+                }
+            }
+            self.ping_call = self.rpc.call(&["net", "ping"], &[], CallType::Duplex).ok();
+        }
+        // Nothing to close on failure here: a full queue on the first batch is impossible.
+        let _ = self.transmit(Traffic::SyncControl);
+    }
+
+    /// Handles frames from the socket; sync objects go to the sync actor (awaited: that is
+    /// the backpressure).
+    async fn frames(
+        &mut self,
+        myself: &ActorRef<ConnMsg>,
+        frames: Vec<Frame>,
+    ) -> Result<(), DisconnectReason> {
+        self.last_received = Instant::now();
+        for frame in frames {
+            self.rpc
+                .handle_frame(frame)
+                .map_err(|error| DisconnectReason::Protocol(error.to_string()))?;
+        }
+        let mut objects: Vec<Value> = Vec::new();
+        let mut goodbye = false;
+        while let Some(event) = self.rpc.poll_event() {
+            match event {
+                Event::Request {
+                    id,
+                    name,
+                    call_type,
+                    ..
+                } => self.request(myself, id, &name, call_type),
+                Event::Data { id, body } => {
+                    if Some(id) == self.sync_call {
+                        match body.parse_json::<Value>() {
+                            Ok(object) => objects.push(object),
+                            Err(error) => {
+                                tracing::debug!(target: "ppppp::conn", %error, "sync data is not JSON")
+                            }
+                        }
+                    } else if Some(id) == self.ping_inbound {
+                        let now_ms =
+                            u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+                        if let Some(pong) = self.ping_responder.on_data(now_ms) {
+                            let _ = self.rpc.send(id, pong);
+                        }
+                    }
+                }
+                Event::End { id, error } => {
+                    if Some(id) == self.sync_call {
+                        self.sync_call = None;
+                        let _ = self.sync.cast(SyncMsg::Closed { conn: self.conn });
+                        let _ = self.rpc.end(id, None);
+                        if let Some(error) = error {
+                            tracing::debug!(target: "ppppp::conn", message = %error.message, "sync stream ended with an error");
+                        }
+                    } else if Some(id) == self.ping_call {
+                        // The peer has no net.ping (a JS peer without pzp-net): rely on traffic.
+                        self.ping_call = None;
+                    } else if Some(id) == self.ping_inbound {
+                        self.ping_inbound = None;
+                        let _ = self.rpc.end(id, None);
+                    }
+                }
+                Event::Response { .. } => {}
+                Event::Goodbye => goodbye = true,
+            }
+        }
+        if !objects.is_empty() {
+            let conn = self.conn;
+            let handled = self
+                .sync
+                .call(
+                    |reply| SyncMsg::Received {
+                        conn,
+                        objects,
+                        reply,
+                    },
+                    None,
+                )
+                .await;
+            if !matches!(handled, Ok(ractor::rpc::CallResult::Success(()))) {
+                return Err(DisconnectReason::Shutdown);
+            }
+        }
+        self.transmit(Traffic::SyncControl)?;
+        if goodbye {
+            return Err(DisconnectReason::RemoteClosed);
+        }
+        Ok(())
+    }
+
+    fn request(
+        &mut self,
+        myself: &ActorRef<ConnMsg>,
+        id: CallId,
+        name: &[String],
+        call_type: CallType,
+    ) {
+        let is_sync = name.len() == 2 && name.iter().zip(SYNC_CONNECT).all(|(a, b)| a == b);
+        if is_sync && call_type == CallType::Duplex && self.sync_call.is_none() {
+            self.sync_call = Some(id);
+            let _ = self.sync.cast(SyncMsg::Opened {
+                conn: self.conn,
+                outbound: false,
+                remote: self.remote.clone(),
+                connection: myself.clone(),
+            });
+        } else if is_net_ping(name) && call_type == CallType::Duplex && self.ping_inbound.is_none()
+        {
+            self.ping_inbound = Some(id);
+        } else {
+            let error = ErrorBody::new(format!(
+                "method:{} is not in list of allowed methods",
+                name.join(",")
+            ));
+            let refused = if call_type.is_stream() {
+                self.rpc.end(id, Some(error))
+            } else {
+                self.rpc.respond(id, Err(error))
+            };
+            if let Err(error) = refused {
+                tracing::debug!(target: "ppppp::conn", %error, "could not refuse a call");
+            }
+        }
+    }
+
+    fn send_sync(&mut self, items: Vec<OutgoingSync>) -> Result<(), DisconnectReason> {
+        let Some(call) = self.sync_call else {
+            return Ok(());
+        };
+        let (mut msgs, mut blooms, mut control) = (0u64, 0u64, 0u64);
+        for item in items {
+            let total = item.json.len();
+            if let Err(error) = self.rpc.send(call, Body::Json(item.json.into_bytes())) {
+                tracing::debug!(target: "ppppp::conn", %error, "sync object not sent");
+                continue;
+            }
+            msgs += item.msg_bytes as u64;
+            blooms += item.bloom_bytes as u64;
+            control += (total - item.msg_bytes.min(total) - item.bloom_bytes.min(total)) as u64
+                + HEADER_LEN as u64;
+        }
+        if self.events.is_on() {
+            for (traffic, bytes) in [
+                (Traffic::Msgs, msgs),
+                (Traffic::Bloom, blooms),
+                (Traffic::SyncControl, control),
+            ] {
+                if bytes > 0 {
+                    self.events.emit(NodeEvent::Sent {
+                        to: self.remote.clone(),
+                        traffic,
+                        bytes,
+                    });
+                }
+            }
+        }
+        self.transmit_uncounted()
+    }
+
+    fn tick(&mut self) -> Result<(), DisconnectReason> {
+        if !matches!(self.phase, Phase::Open) {
+            return Ok(());
+        }
+        if self.last_received.elapsed() > self.timers.idle_timeout {
+            return Err(DisconnectReason::Idle);
+        }
+        if let Some(ping) = self.ping_call {
+            let now_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            if self
+                .rpc
+                .send(ping, Body::Json(now_ms.to_string().into_bytes()))
+                .is_ok()
+            {
+                return self.transmit(Traffic::Keepalive);
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands queued frames to the writer, accounting them as `traffic`.
+    fn transmit(&mut self, traffic: Traffic) -> Result<(), DisconnectReason> {
+        let mut batch = Vec::new();
+        self.rpc.encode_transmit(&mut batch);
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.events.emit(NodeEvent::Sent {
+            to: self.remote.clone(),
+            traffic,
+            bytes: batch.len() as u64,
+        });
+        self.push(batch)
+    }
+
+    /// Hands queued frames to the writer, already accounted.
+    fn transmit_uncounted(&mut self) -> Result<(), DisconnectReason> {
+        let mut batch = Vec::new();
+        self.rpc.encode_transmit(&mut batch);
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.push(batch)
+    }
+
+    fn push(&mut self, batch: Vec<u8>) -> Result<(), DisconnectReason> {
+        let Some(writer) = &self.writer else {
+            return Ok(());
+        };
+        match writer.try_send(batch) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(_)) => Err(DisconnectReason::SlowReader),
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                Err(DisconnectReason::Io("writer gone".to_owned()))
+            }
+        }
+    }
+
+    async fn close(&mut self, myself: &ActorRef<ConnMsg>, reason: DisconnectReason) {
+        if matches!(self.phase, Phase::Closed) {
+            return;
+        }
+        let was_open = matches!(self.phase, Phase::Open);
+        self.phase = Phase::Closed;
+        tracing::debug!(target: "ppppp::conn", remote = %self.remote, ?reason, "closing");
+        if self.sync_call.take().is_some() {
+            let _ = self.sync.cast(SyncMsg::Closed { conn: self.conn });
+        }
+        if was_open && !matches!(reason, DisconnectReason::SlowReader) {
+            // Tell the peer (GOODBYE) and give the writer a moment to deliver it.
+            self.rpc.abort();
+            let _ = self.transmit_uncounted();
+        }
+        self.writer = None;
+        if let Some(mut writer_task) = self.writer_task.take()
+            && tokio::time::timeout(CLOSE_GRACE, &mut writer_task)
+                .await
+                .is_err()
+        {
+            writer_task.abort();
+        }
+        self.events.emit(NodeEvent::Disconnected {
+            remote: self.remote.clone(),
+            reason,
+        });
+        self.tasks.clear();
+        self.ticker = None;
+        myself.stop(None);
+    }
+}

@@ -1,0 +1,365 @@
+//! The connection manager: the listener, the dial list with seeded exponential backoff, the
+//! connection cap, and one [`super::connection`] child per connection.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use proto::keys::Keypair;
+use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use rand_chacha::ChaCha8Rng;
+use rand_chacha::rand_core::{Rng, SeedableRng};
+use tokio::time::Instant;
+
+use super::config::{DialTarget, Limits, Timers, Transport};
+use super::connection::{ConnArgs, ConnMsg, ConnectionActor};
+use super::events::DisconnectReason;
+use super::sync::SyncMsg;
+use super::{AbortOnDrop, ConnId, Emitter};
+use crate::net::{BoxStream, Listener, Net};
+
+/// How long an accept error waits before the next accept (e.g. out of file descriptors).
+const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(100);
+
+/// What the connection manager is told.
+pub(crate) enum ConnsMsg {
+    /// The listener accepted a connection.
+    Accepted { stream: BoxStream, address: String },
+    /// Time to dial target `target` (by index).
+    Dial { target: usize },
+    /// A dial finished.
+    Dialed {
+        target: usize,
+        result: Result<BoxStream, String>,
+    },
+    /// Keep a new peer connected.
+    AddTarget {
+        target: DialTarget,
+        reply: RpcReplyPort<()>,
+    },
+    /// How many connections are open.
+    Count { reply: RpcReplyPort<usize> },
+    /// Close every connection and stop dialing.
+    Shutdown { reply: RpcReplyPort<()> },
+}
+
+/// The connection manager actor.
+pub(crate) struct ConnsActor;
+
+pub(crate) struct ConnsArgs {
+    pub(crate) net: Arc<dyn Net>,
+    pub(crate) listener: Option<Box<dyn Listener>>,
+    pub(crate) targets: Vec<DialTarget>,
+    pub(crate) transport: Transport,
+    pub(crate) keypair: Keypair,
+    pub(crate) sync: ActorRef<SyncMsg>,
+    pub(crate) limits: Limits,
+    pub(crate) timers: Timers,
+    pub(crate) events: Emitter,
+    pub(crate) rng: ChaCha8Rng,
+}
+
+struct TargetState {
+    target: DialTarget,
+    /// Failed dials (or short-lived connections) in a row.
+    failures: u32,
+    conn: Option<ConnId>,
+    dialing: bool,
+    timer: Option<AbortOnDrop<Result<(), ractor::MessagingErr<ConnsMsg>>>>,
+}
+
+struct ConnEntry {
+    actor: ActorRef<ConnMsg>,
+    target: Option<usize>,
+    opened: Instant,
+}
+
+pub(crate) struct ConnsState {
+    net: Arc<dyn Net>,
+    transport: Transport,
+    keypair: Keypair,
+    sync: ActorRef<SyncMsg>,
+    limits: Limits,
+    timers: Timers,
+    events: Emitter,
+    rng: ChaCha8Rng,
+    targets: Vec<TargetState>,
+    conns: BTreeMap<ConnId, ConnEntry>,
+    /// Child actor → connection. ActorIds are process-global counters: used as keys only,
+    /// never in anything observable.
+    by_actor: BTreeMap<ActorId, ConnId>,
+    next_conn: u64,
+    shutting_down: bool,
+    _listener: Option<AbortOnDrop>,
+}
+
+impl Actor for ConnsActor {
+    type Msg = ConnsMsg;
+    type State = ConnsState;
+    type Arguments = ConnsArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<ConnsMsg>,
+        args: ConnsArgs,
+    ) -> Result<ConnsState, ActorProcessingErr> {
+        let listener = args
+            .listener
+            .map(|listener| AbortOnDrop(tokio::spawn(accept_loop(myself.clone(), listener))));
+        let targets = args
+            .targets
+            .into_iter()
+            .map(|target| TargetState {
+                target,
+                failures: 0,
+                conn: None,
+                dialing: false,
+                timer: None,
+            })
+            .collect::<Vec<_>>();
+        for index in 0..targets.len() {
+            let _ = myself.cast(ConnsMsg::Dial { target: index });
+        }
+        Ok(ConnsState {
+            net: args.net,
+            transport: args.transport,
+            keypair: args.keypair,
+            sync: args.sync,
+            limits: args.limits,
+            timers: args.timers,
+            events: args.events,
+            rng: args.rng,
+            targets,
+            conns: BTreeMap::new(),
+            by_actor: BTreeMap::new(),
+            next_conn: 0,
+            shutting_down: false,
+            _listener: listener,
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<ConnsMsg>,
+        message: ConnsMsg,
+        state: &mut ConnsState,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            ConnsMsg::Accepted { stream, address } => {
+                if state.shutting_down || state.conns.len() >= state.limits.connections_max {
+                    tracing::debug!(target: "ppppp::conns", %address, "refused: connection limit");
+                    drop(stream);
+                } else {
+                    state.open(&myself, stream, address, None).await?;
+                }
+            }
+            ConnsMsg::Dial { target } => state.dial(&myself, target),
+            ConnsMsg::Dialed { target, result } => {
+                if let Some(slot) = state.targets.get_mut(target) {
+                    slot.dialing = false;
+                }
+                match result {
+                    Ok(stream)
+                        if !state.shutting_down
+                            && state.conns.len() < state.limits.connections_max =>
+                    {
+                        let address = state
+                            .targets
+                            .get(target)
+                            .map(|slot| slot.target.address.clone())
+                            .unwrap_or_default();
+                        state.open(&myself, stream, address, Some(target)).await?;
+                    }
+                    Ok(stream) => drop(stream),
+                    Err(error) => {
+                        tracing::debug!(target: "ppppp::conns", %error, "dial failed");
+                        state.retry_later(&myself, target, false);
+                    }
+                }
+            }
+            ConnsMsg::AddTarget { target, reply } => {
+                let index = state.targets.len();
+                state.targets.push(TargetState {
+                    target,
+                    failures: 0,
+                    conn: None,
+                    dialing: false,
+                    timer: None,
+                });
+                state.dial(&myself, index);
+                let _ = reply.send(());
+            }
+            ConnsMsg::Count { reply } => {
+                let _ = reply.send(state.conns.len());
+            }
+            ConnsMsg::Shutdown { reply } => {
+                state.shutting_down = true;
+                for target in &mut state.targets {
+                    target.timer = None;
+                }
+                for entry in state.conns.values() {
+                    let _ = entry.actor.cast(ConnMsg::Close(DisconnectReason::Shutdown));
+                }
+                let _ = reply.send(());
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<ConnsMsg>,
+        event: SupervisionEvent,
+        state: &mut ConnsState,
+    ) -> Result<(), ActorProcessingErr> {
+        // Overridden: ractor's default stops the supervisor when any child exits.
+        let cell = match &event {
+            SupervisionEvent::ActorTerminated(cell, _, _) => cell,
+            SupervisionEvent::ActorFailed(cell, error) => {
+                tracing::warn!(target: "ppppp::conns", %error, "connection actor failed");
+                cell
+            }
+            _ => return Ok(()),
+        };
+        let Some(conn) = state.by_actor.remove(&cell.get_id()) else {
+            return Ok(());
+        };
+        let Some(entry) = state.conns.remove(&conn) else {
+            return Ok(());
+        };
+        if let Some(target) = entry.target {
+            let lived_long = entry.opened.elapsed() >= state.timers.backoff_max;
+            if let Some(slot) = state.targets.get_mut(target) {
+                slot.conn = None;
+            }
+            state.retry_later(&myself, target, lived_long);
+        }
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        myself: ActorRef<ConnsMsg>,
+        _state: &mut ConnsState,
+    ) -> Result<(), ActorProcessingErr> {
+        myself.stop_children(None);
+        Ok(())
+    }
+}
+
+async fn accept_loop(manager: ActorRef<ConnsMsg>, mut listener: Box<dyn Listener>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, address)) => {
+                if manager
+                    .cast(ConnsMsg::Accepted { stream, address })
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            Err(error) => {
+                tracing::warn!(target: "ppppp::conns", %error, "accept failed");
+                tokio::time::sleep(ACCEPT_RETRY_DELAY).await;
+            }
+        }
+    }
+}
+
+impl ConnsState {
+    fn dial(&mut self, myself: &ActorRef<ConnsMsg>, target: usize) {
+        if self.shutting_down {
+            return;
+        }
+        let Some(slot) = self.targets.get_mut(target) else {
+            return;
+        };
+        if slot.conn.is_some() || slot.dialing {
+            return;
+        }
+        slot.dialing = true;
+        slot.timer = None;
+        let net = Arc::clone(&self.net);
+        let address = slot.target.address.clone();
+        let timeout = self.timers.connect_timeout;
+        let manager = myself.clone();
+        // The task ends on its own within the timeout; no handle needed.
+        tokio::spawn(async move {
+            let result = match tokio::time::timeout(timeout, net.connect(&address)).await {
+                Ok(Ok(stream)) => Ok(stream),
+                Ok(Err(error)) => Err(error.to_string()),
+                Err(_) => Err(format!("connect to {address} timed out")),
+            };
+            let _ = manager.cast(ConnsMsg::Dialed { target, result });
+        });
+    }
+
+    /// Schedules the next dial of `target` with exponential backoff and seeded jitter.
+    fn retry_later(&mut self, myself: &ActorRef<ConnsMsg>, target: usize, reset: bool) {
+        if self.shutting_down {
+            return;
+        }
+        let jitter_permille = 500 + self.rng.next_u32() % 500;
+        let Some(slot) = self.targets.get_mut(target) else {
+            return;
+        };
+        slot.failures = if reset {
+            0
+        } else {
+            slot.failures.saturating_add(1)
+        };
+        let exponent = slot.failures.saturating_sub(1).min(16);
+        let base = self
+            .timers
+            .backoff_base
+            .saturating_mul(1u32 << exponent)
+            .min(self.timers.backoff_max);
+        let delay = base * jitter_permille / 1000;
+        slot.timer = Some(AbortOnDrop(
+            myself.send_after(delay, move || ConnsMsg::Dial { target }),
+        ));
+    }
+
+    async fn open(
+        &mut self,
+        myself: &ActorRef<ConnsMsg>,
+        stream: BoxStream,
+        address: String,
+        target: Option<usize>,
+    ) -> Result<(), ActorProcessingErr> {
+        let conn = ConnId(self.next_conn);
+        self.next_conn += 1;
+        let expected_key = target
+            .and_then(|index| self.targets.get(index))
+            .and_then(|slot| slot.target.key);
+        let args = ConnArgs {
+            conn,
+            stream,
+            outbound: target.is_some(),
+            address,
+            expected_key,
+            transport: self.transport,
+            keypair: self.keypair.clone(),
+            sync: self.sync.clone(),
+            limits: self.limits,
+            timers: self.timers,
+            events: self.events.clone(),
+            rng: ChaCha8Rng::seed_from_u64(self.rng.next_u64()),
+        };
+        let (actor, _join) =
+            Actor::spawn_linked(None, ConnectionActor, args, myself.get_cell()).await?;
+        self.by_actor.insert(actor.get_id(), conn);
+        if let Some(slot) = target.and_then(|index| self.targets.get_mut(index)) {
+            slot.conn = Some(conn);
+        }
+        self.conns.insert(
+            conn,
+            ConnEntry {
+                actor,
+                target,
+                opened: Instant::now(),
+            },
+        );
+        Ok(())
+    }
+}

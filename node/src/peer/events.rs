@@ -1,0 +1,150 @@
+//! Structured events a node reports about itself, for metrics and traces. They carry no
+//! timestamps (the observer adds its own clock: simulated time under turmoil) and no
+//! process-global identifiers, so traces are deterministic.
+
+use proto::ids::{MsgId, PubKey, TangleId};
+
+/// Who is on the other end of a connection: its key when the handshake proved it, else the
+/// address it came from.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Remote {
+    /// Authenticated by SHSE.
+    Key(PubKey),
+    /// Plaintext: only the address is known.
+    Address(String),
+}
+
+impl std::fmt::Display for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Key(key) => write!(f, "{key}"),
+            Self::Address(address) => f.write_str(address),
+        }
+    }
+}
+
+/// What bytes on the wire carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Traffic {
+    /// Msgs in sync payloads (phases 8 and 9).
+    Msgs,
+    /// Sync objects and framing other than msgs and blooms.
+    SyncControl,
+    /// Bloom filters.
+    Bloom,
+    /// The SHSE handshake.
+    Handshake,
+    /// `net.ping` keepalives.
+    Keepalive,
+}
+
+/// A garbage collection action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GcAction {
+    /// Data removed, metadata kept.
+    Erase,
+    /// Record removed.
+    Delete,
+    /// Record removed and remembered as a ghost.
+    Ghost,
+}
+
+/// Why a connection ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DisconnectReason {
+    /// The remote closed it.
+    RemoteClosed,
+    /// Nothing was received for the idle timeout.
+    Idle,
+    /// The remote did not read what we sent (the outbound queue filled).
+    SlowReader,
+    /// The remote broke the protocol.
+    Protocol(String),
+    /// We are shutting down.
+    Shutdown,
+    /// An I/O error.
+    Io(String),
+}
+
+/// Something a node did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeEvent {
+    /// The listener is bound.
+    Listening {
+        /// `host:port`.
+        address: String,
+    },
+    /// A local msg was published.
+    Published {
+        /// The msg.
+        msg: MsgId,
+        /// Its feed (or, for a root, its own ID).
+        tangle: TangleId,
+        /// Its JSON size.
+        bytes: u64,
+    },
+    /// A msg from a peer was stored.
+    Stored {
+        /// The msg.
+        msg: MsgId,
+        /// The tangle it was synced in.
+        tangle: TangleId,
+        /// Who sent it.
+        from: Remote,
+    },
+    /// A msg from a peer was refused (or was already stored: `duplicate`).
+    NotStored {
+        /// The msg.
+        msg: MsgId,
+        /// Who sent it.
+        from: Remote,
+        /// Already stored (a duplicate delivery) rather than invalid.
+        duplicate: bool,
+        /// Why, if invalid.
+        reason: String,
+    },
+    /// Bytes were sent.
+    Sent {
+        /// To whom.
+        to: Remote,
+        /// What they carry.
+        traffic: Traffic,
+        /// How many.
+        bytes: u64,
+    },
+    /// One side's part of a tangle's sync exchange finished.
+    SyncFinished {
+        /// With whom.
+        remote: Remote,
+        /// The tangle.
+        tangle: TangleId,
+        /// Sync objects exchanged for it (both directions).
+        objects: u64,
+    },
+    /// Garbage collection acted on a msg.
+    Gc {
+        /// The msg.
+        msg: MsgId,
+        /// What was done.
+        action: GcAction,
+    },
+    /// The store's size after a write.
+    StoreSize {
+        /// Bytes of msgs held.
+        bytes: u64,
+    },
+    /// A connection was established (after the handshake).
+    Connected {
+        /// The peer.
+        remote: Remote,
+        /// We dialed.
+        outbound: bool,
+    },
+    /// A connection ended.
+    Disconnected {
+        /// The peer.
+        remote: Remote,
+        /// Why.
+        reason: DisconnectReason,
+    },
+}

@@ -1,0 +1,79 @@
+//! The goals actor: the node's table of tangle goals (`all`, `newest-N`, `set`, `dict`,
+//! `none`). Changes go to the sync actor, which re-requests affected tangles; the GC actor
+//! reads the table to decide what each msg is for.
+
+use proto::goals::{Goal, Goals};
+use proto::ids::TangleId;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+
+use super::sync::SyncMsg;
+
+/// What the goals actor is asked.
+pub(crate) enum GoalsMsg {
+    /// Set the goal of a tangle.
+    Set {
+        tangle: TangleId,
+        goal: Goal,
+        reply: RpcReplyPort<Result<(), String>>,
+    },
+    /// The whole table.
+    Get { reply: RpcReplyPort<Goals> },
+}
+
+/// The goals actor.
+pub(crate) struct GoalsActor;
+
+pub(crate) struct GoalsArgs {
+    pub(crate) goals: Goals,
+    pub(crate) sync: ActorRef<SyncMsg>,
+}
+
+pub(crate) struct GoalsState {
+    goals: Goals,
+    sync: ActorRef<SyncMsg>,
+}
+
+impl Actor for GoalsActor {
+    type Msg = GoalsMsg;
+    type State = GoalsState;
+    type Arguments = GoalsArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<GoalsMsg>,
+        args: GoalsArgs,
+    ) -> Result<GoalsState, ActorProcessingErr> {
+        Ok(GoalsState {
+            goals: args.goals,
+            sync: args.sync,
+        })
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<GoalsMsg>,
+        message: GoalsMsg,
+        state: &mut GoalsState,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            GoalsMsg::Set {
+                tangle,
+                goal,
+                reply,
+            } => {
+                let result = state
+                    .goals
+                    .set(tangle, goal)
+                    .map_err(|error| error.to_string());
+                if result.is_ok() {
+                    let _ = state.sync.cast(SyncMsg::SetGoal { tangle, goal });
+                }
+                let _ = reply.send(result);
+            }
+            GoalsMsg::Get { reply } => {
+                let _ = reply.send(state.goals.clone());
+            }
+        }
+        Ok(())
+    }
+}

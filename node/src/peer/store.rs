@@ -1,0 +1,340 @@
+//! The store actor: every write to the database goes through it, so durability (one flush per
+//! batch: group commit) and the announcement of new msgs happen in one place.
+
+use std::sync::Arc;
+
+use proto::db::{AddError, Added};
+use proto::gc;
+use proto::goals::Goals;
+use proto::ids::{AccountId, MsgId, TangleId};
+use proto::ingest::Snapshot;
+use proto::keys::Keypair;
+use proto::msg::Msg;
+use proto::store::Store;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use rand_chacha::rand_core::Rng;
+use serde_json::Value;
+
+use super::events::{GcAction, NodeEvent, Remote};
+use super::sync::SyncMsg;
+use super::{DbState, Emitter, SharedDb};
+
+/// The account subdomain a node publishes under (the reference's DB always uses `account`).
+pub(crate) const ACCOUNT_SUBDOMAIN: &str = "account";
+
+/// What the store actor is asked to do.
+pub(crate) enum StoreMsg {
+    /// Learn where to announce added msgs (the sync actor starts after the store).
+    Subscribe(ActorRef<SyncMsg>),
+    /// Add msgs a sync session received (its `Output::Commit`).
+    Commit {
+        tangle: TangleId,
+        msgs: Vec<(MsgId, Arc<Msg>)>,
+        from: Remote,
+        reply: RpcReplyPort<()>,
+    },
+    /// Keep only the newest `count` msgs of `tangle` (a `newest-N` goal after a sync).
+    PruneNewest { tangle: TangleId, count: u64 },
+    /// Collect garbage with these goals under this byte budget.
+    Collect { goals: Goals, bytes_max: u64 },
+    /// Publish `data` on this node's feed of `domain`.
+    Publish {
+        domain: String,
+        data: Value,
+        reply: RpcReplyPort<Result<MsgId, String>>,
+    },
+    /// Add a msg made elsewhere, as if published here (tools and tests).
+    AddLocal {
+        msg: Box<Msg>,
+        tangle: Option<TangleId>,
+        reply: RpcReplyPort<Result<MsgId, String>>,
+    },
+    /// What the database holds.
+    Snapshot {
+        reply: RpcReplyPort<Result<Snapshot, String>>,
+    },
+    /// The node's account.
+    Account { reply: RpcReplyPort<AccountId> },
+    /// Make everything durable (shutdown).
+    Flush {
+        reply: RpcReplyPort<Result<(), String>>,
+    },
+}
+
+/// The store actor.
+pub(crate) struct StoreActor;
+
+pub(crate) struct StoreArgs {
+    pub(crate) db: SharedDb,
+    pub(crate) keypair: Keypair,
+    pub(crate) nonce_seed: [u8; 32],
+    pub(crate) events: Emitter,
+}
+
+pub(crate) struct StoreState {
+    db: SharedDb,
+    keypair: Keypair,
+    account: AccountId,
+    subscribers: Vec<ActorRef<SyncMsg>>,
+    events: Emitter,
+}
+
+impl Actor for StoreActor {
+    type Msg = StoreMsg;
+    type State = StoreState;
+    type Arguments = StoreArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<StoreMsg>,
+        args: StoreArgs,
+    ) -> Result<StoreState, ActorProcessingErr> {
+        let account = {
+            let mut guard = args.db.lock();
+            let nonce = bs58::encode(args.nonce_seed).into_string();
+            let account =
+                guard
+                    .db
+                    .find_or_create_account(&args.keypair, ACCOUNT_SUBDOMAIN, &nonce)?;
+            guard.db.flush()?;
+            account
+        };
+        Ok(StoreState {
+            db: args.db,
+            keypair: args.keypair,
+            account,
+            subscribers: Vec::new(),
+            events: args.events,
+        })
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<StoreMsg>,
+        message: StoreMsg,
+        state: &mut StoreState,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            StoreMsg::Subscribe(subscriber) => state.subscribers.push(subscriber),
+            StoreMsg::Commit {
+                tangle,
+                msgs,
+                from,
+                reply,
+            } => {
+                let added = state.commit(&tangle, msgs, &from)?;
+                state.announce(added);
+                let _ = reply.send(());
+            }
+            StoreMsg::PruneNewest { tangle, count } => {
+                let actions = {
+                    let mut guard = state.db.lock();
+                    let DbState { db, .. } = &mut *guard;
+                    let actions = gc::plan_prune_newest(db, &tangle, count)?;
+                    gc::apply(db, &actions)?;
+                    db.flush()?;
+                    actions
+                };
+                state.report_gc(&actions);
+            }
+            StoreMsg::Collect { goals, bytes_max } => {
+                let actions = {
+                    let mut guard = state.db.lock();
+                    let DbState { db, .. } = &mut *guard;
+                    let plan = gc::plan(db, &goals, bytes_max)?;
+                    gc::apply(db, &plan.actions)?;
+                    db.flush()?;
+                    plan.actions
+                };
+                state.report_gc(&actions);
+            }
+            StoreMsg::Publish {
+                domain,
+                data,
+                reply,
+            } => {
+                let result = state.publish(&domain, data);
+                let _ = reply.send(result?);
+            }
+            StoreMsg::AddLocal { msg, tangle, reply } => {
+                let result = state.add_local(*msg, tangle);
+                let _ = reply.send(result?);
+            }
+            StoreMsg::Snapshot { reply } => {
+                let mut guard = state.db.lock();
+                let snapshot = Snapshot::of(&mut guard.db).map_err(|err| err.to_string());
+                let _ = reply.send(snapshot);
+            }
+            StoreMsg::Account { reply } => {
+                let _ = reply.send(state.account);
+            }
+            StoreMsg::Flush { reply } => {
+                let result = state.db.lock().db.flush().map_err(|err| err.to_string());
+                let _ = reply.send(result);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl StoreState {
+    /// Adds synced msgs and makes them durable (one flush for the batch).
+    fn commit(
+        &mut self,
+        tangle: &TangleId,
+        msgs: Vec<(MsgId, Arc<Msg>)>,
+        from: &Remote,
+    ) -> Result<Vec<(MsgId, Arc<Msg>)>, ActorProcessingErr> {
+        let mut guard = self.db.lock();
+        let DbState { db, index } = &mut *guard;
+        let mut added = Vec::new();
+        for (id, msg) in msgs {
+            let hint = if msg.metadata.account == proto::msg::Account::OwnTangle {
+                None
+            } else {
+                Some(*tangle)
+            };
+            match db.add(Arc::unwrap_or_clone(msg), hint) {
+                Ok(Added::Appended(_) | Added::ReplacedErased(_)) => {
+                    if let Some(stored) = db.get(&id)? {
+                        index.note_added(db, &id, &stored)?;
+                        self.events.emit(NodeEvent::Stored {
+                            msg: id,
+                            tangle: *tangle,
+                            from: from.clone(),
+                        });
+                        added.push((id, stored));
+                    }
+                }
+                Ok(Added::AlreadyStored) => {
+                    self.events.emit(NodeEvent::NotStored {
+                        msg: id,
+                        from: from.clone(),
+                        duplicate: true,
+                        reason: String::new(),
+                    });
+                }
+                Err(AddError::Store(failure)) => return Err(failure.into()),
+                Err(refused) => {
+                    tracing::debug!(target: "ppppp::store", msg = %id, reason = %refused.reason(), "refused synced msg");
+                    self.events.emit(NodeEvent::NotStored {
+                        msg: id,
+                        from: from.clone(),
+                        duplicate: false,
+                        reason: refused.reason(),
+                    });
+                }
+            }
+        }
+        if !added.is_empty() {
+            db.flush()?;
+            if self.events.is_on() {
+                self.events.emit(NodeEvent::StoreSize {
+                    bytes: db.store().stats().bytes,
+                });
+            }
+        }
+        Ok(added)
+    }
+
+    fn publish(
+        &mut self,
+        domain: &str,
+        data: Value,
+    ) -> Result<Result<MsgId, String>, ActorProcessingErr> {
+        let feed = proto::msg::feed_id(&self.account, domain);
+        let result = {
+            let mut guard = self.db.lock();
+            let moot_existed = guard.db.get(&feed)?.is_some();
+            guard
+                .db
+                .publish(&self.keypair, &self.account, domain, data, &[])
+                .map(|id| (moot_existed, id))
+        };
+        match result {
+            Ok((moot_existed, id)) => {
+                let ids = if moot_existed {
+                    vec![id]
+                } else {
+                    vec![feed, id]
+                };
+                let added = self.made_durable(&ids)?;
+                self.announce(added);
+                Ok(Ok(id))
+            }
+            Err(proto::publish::PublishError::Store(failure)) => Err(failure.into()),
+            Err(other) => Ok(Err(other.to_string())),
+        }
+    }
+
+    fn add_local(
+        &mut self,
+        msg: Msg,
+        tangle: Option<TangleId>,
+    ) -> Result<Result<MsgId, String>, ActorProcessingErr> {
+        let id = msg.id();
+        let result = self.db.lock().db.add(msg, tangle);
+        match result {
+            Ok(Added::Appended(_) | Added::ReplacedErased(_)) => {
+                let added = self.made_durable(&[id])?;
+                self.announce(added);
+                Ok(Ok(id))
+            }
+            Ok(Added::AlreadyStored) => Ok(Ok(id)),
+            Err(AddError::Store(failure)) => Err(failure.into()),
+            Err(refused) => Ok(Err(refused.reason())),
+        }
+    }
+
+    /// Flushes, indexes and reports locally made msgs `ids` (a publish may add a moot and
+    /// the msg); returns them as stored.
+    fn made_durable(
+        &mut self,
+        ids: &[MsgId],
+    ) -> Result<Vec<(MsgId, Arc<Msg>)>, ActorProcessingErr> {
+        let mut guard = self.db.lock();
+        let DbState { db, index } = &mut *guard;
+        db.flush()?;
+        let mut records = Vec::with_capacity(ids.len());
+        for id in ids {
+            let Some(msg) = db.get(id)? else { continue };
+            index.note_added(db, id, &msg)?;
+            let tangle = msg.metadata.tangles.keys().next().copied().unwrap_or(*id);
+            let bytes = u64::try_from(msg.to_json().len()).unwrap_or(u64::MAX);
+            self.events.emit(NodeEvent::Published {
+                msg: *id,
+                tangle,
+                bytes,
+            });
+            records.push((*id, msg));
+        }
+        Ok(records)
+    }
+
+    fn announce(&self, added: Vec<(MsgId, Arc<Msg>)>) {
+        if added.is_empty() {
+            return;
+        }
+        for subscriber in &self.subscribers {
+            let _ = subscriber.cast(SyncMsg::LocalAdded(added.clone()));
+        }
+    }
+
+    fn report_gc(&self, actions: &[gc::Action]) {
+        for action in actions {
+            let (msg, action) = match *action {
+                gc::Action::Erase(id) => (id, GcAction::Erase),
+                gc::Action::Delete(id) => (id, GcAction::Delete),
+                gc::Action::Ghost { msg, .. } => (msg, GcAction::Ghost),
+            };
+            self.events.emit(NodeEvent::Gc { msg, action });
+        }
+    }
+}
+
+/// 32 seeded bytes (an account nonce).
+pub(crate) fn seeded_bytes(rng: &mut impl Rng) -> [u8; 32] {
+    let mut bytes = [0u8; 32];
+    rng.fill_bytes(&mut bytes);
+    bytes
+}

@@ -1,0 +1,5 @@
+//! The node as actors over real loopback TCP (in one process): replication per goals,
+//! realtime delivery, both transports.
+
+mod support;
+mod two_nodes;

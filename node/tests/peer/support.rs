@@ -1,0 +1,61 @@
+//! Starting in-process nodes on loopback.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use node::net::TokioNet;
+use node::peer::{
+    self, AnyStore, DialTarget, NodeConfig, NodeEvent, NodeHandle, Timers, Transport,
+};
+use proto::keys::Keypair;
+use proto::store::MemStore;
+
+/// Recorded events of one node.
+pub type Events = Arc<Mutex<Vec<NodeEvent>>>;
+
+/// A node with an in-memory store, listening on 127.0.0.1.
+pub async fn start(seed: u8, transport: Transport, dial: Vec<DialTarget>) -> (NodeHandle, Events) {
+    let events: Events = Arc::default();
+    let sink = Arc::clone(&events);
+    let mut config = NodeConfig::new(Keypair::from_seed(&[seed; 32]), u64::from(seed));
+    config.listen = Some("127.0.0.1:0".to_owned());
+    config.dial = dial;
+    config.transport = transport;
+    config.timers = Timers {
+        keepalive_interval: Duration::from_millis(200),
+        idle_timeout: Duration::from_secs(5),
+        backoff_base: Duration::from_millis(50),
+        ..Timers::default()
+    };
+    config.events = Some(Arc::new(move |event| {
+        sink.lock().expect("not poisoned").push(event)
+    }));
+    let handle = peer::run(config, Arc::new(TokioNet), AnyStore::new(MemStore::new()))
+        .await
+        .expect("node starts");
+    (handle, events)
+}
+
+/// The dial target of a running node.
+pub fn target_of(node: &NodeHandle) -> DialTarget {
+    DialTarget {
+        address: node.address().expect("listening").to_owned(),
+        key: Some(node.key()),
+    }
+}
+
+/// Polls `check` until it holds or `timeout` passes.
+pub async fn eventually<F, Fut>(timeout: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    while tokio::time::Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
