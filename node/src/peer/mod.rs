@@ -57,6 +57,26 @@ pub async fn run(
     root::start(config, net, store).await
 }
 
+/// The account a node with `config` creates when its store has none for its key — what the
+/// store actor will do at start — so harnesses can compute feed IDs (e.g. to set goals on
+/// peers' feeds) before the nodes run. A store that already holds an account for the key
+/// keeps that one.
+#[must_use]
+pub fn fresh_account_id(config: &NodeConfig) -> proto::ids::AccountId {
+    let first = NodeConfig {
+        incarnation: 0,
+        ..config.clone()
+    };
+    let nonce = bs58::encode(store::seeded_bytes(&mut rng(
+        &first,
+        root::RNG_ACCOUNT_NONCE,
+    )))
+    .into_string();
+    proto::msg::Msg::create_account_root(&config.keypair, store::ACCOUNT_SUBDOMAIN, &nonce)
+        .expect("invariant: the account subdomain is a valid domain")
+        .id()
+}
+
 /// The database and the sync index, shared by the store actor (writes) and the sync actor
 /// (reads). Locked only for synchronous work, never across an `await`.
 pub(crate) struct DbState {

@@ -18,7 +18,7 @@ use super::{AnyStore, Emitter, NodeEvent, SharedDb};
 use crate::net::Net;
 
 /// Random stream purposes (see [`super::rng`]).
-const RNG_ACCOUNT_NONCE: u64 = 1;
+pub(crate) const RNG_ACCOUNT_NONCE: u64 = 1;
 const RNG_CONNECTIONS: u64 = 2;
 
 /// The root actor has no messages of its own; it only supervises.

@@ -91,6 +91,7 @@ impl Actor for StoreActor {
     ) -> Result<StoreState, ActorProcessingErr> {
         let account = {
             let mut guard = args.db.lock();
+            // Must stay in step with `super::fresh_account_id`.
             let nonce = bs58::encode(args.nonce_seed).into_string();
             let account =
                 guard

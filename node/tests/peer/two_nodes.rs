@@ -12,6 +12,12 @@ use crate::support::{eventually, start, target_of};
 
 async fn replicate(transport: Transport) {
     let (alice, _) = start(1, transport, Vec::new()).await;
+    let predicted = node::peer::fresh_account_id(&proto_config(1));
+    assert_eq!(
+        alice.account(),
+        predicted,
+        "fresh_account_id predicts the account"
+    );
     for index in 0..20 {
         alice
             .publish("post", json!({"text": format!("before #{index}")}))
@@ -72,4 +78,11 @@ async fn replicates_over_shse() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicates_over_plaintext() {
     replicate(Transport::Plaintext).await;
+}
+
+fn proto_config(seed: u8) -> node::peer::NodeConfig {
+    node::peer::NodeConfig::new(
+        proto::keys::Keypair::from_seed(&[seed; 32]),
+        u64::from(seed),
+    )
 }
