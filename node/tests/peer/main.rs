@@ -1,5 +1,7 @@
 //! The node as actors over real loopback TCP (in one process): replication per goals,
 //! realtime delivery, both transports.
 
+mod hostile;
+mod raw;
 mod support;
 mod two_nodes;
