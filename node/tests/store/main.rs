@@ -1,0 +1,13 @@
+//! Tests of the durable store (`node::store`) and the `ppppp` commands over it.
+//!
+//! Environment: `SEED` (random streams), `PROPTEST_CASES` (model test),
+//! `STORE_CRASH_ITERATIONS` (kill tests), `STORE_TEST_HEAVY=1` (larger fixtures).
+
+#![allow(clippy::unwrap_used, reason = "tests")]
+
+mod bad_input;
+mod cli;
+mod common;
+mod crash;
+mod model;
+mod torn;
