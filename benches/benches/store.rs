@@ -19,7 +19,6 @@ use proto::ingest::{Verdict, add_json};
 use proto::keys::Keypair;
 use proto::msg::{Account, Draft, Msg};
 use proto::store::{MemStore, Store};
-use proto::tangle::Tangle;
 use serde_json::json;
 
 /// Msgs the CLI commits per group at most (`ppppp db add`); the e2e bench commits as often.
@@ -39,7 +38,11 @@ const FILLER: &str = "Lorem ipsum dolor sit amet, consectetur adipiscing elit, s
 fn fixture_root() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("target"));
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join("target")
+        });
     target.join("store-bench")
 }
 
@@ -48,7 +51,9 @@ fn fixture_root() -> PathBuf {
 fn make_feed(count: usize, mut visit: impl FnMut(MsgId, Msg)) {
     let keypair = Keypair::from_string_seed("bench");
     let mut db = Db::new(MemStore::new());
-    let account = db.create_account(&keypair, "account", "bench").expect("account");
+    let account = db
+        .create_account(&keypair, "account", "bench")
+        .expect("account");
     let feed = db.init_feed(&keypair, &account, "post").expect("feed");
     let mut records = Vec::new();
     db.store()
@@ -106,7 +111,10 @@ fn store_fixture(count: usize) -> PathBuf {
         return dir.join("db");
     }
     let _ = std::fs::remove_dir_all(&dir);
-    eprintln!("making a store of {count} msgs under {} (once)", dir.display());
+    eprintln!(
+        "making a store of {count} msgs under {} (once)",
+        dir.display()
+    );
     let mut store = DiskStore::create(dir.join("db")).expect("create fixture");
     let mut appended = 0;
     make_feed(count, |id, msg| {
@@ -192,7 +200,9 @@ fn bench_reads(c: &mut Criterion) {
         bencher.iter(|| black_box(store.get(&missing).expect("get")));
     });
     group.sample_size(10);
-    group.throughput(Throughput::Elements(u64::try_from(ids.len() - 1).expect("len")));
+    group.throughput(Throughput::Elements(
+        u64::try_from(ids.len() - 1).expect("len"),
+    ));
     group.bench_function("tangle_load_10k", |bencher| {
         bencher.iter_batched(
             || Db::new(DiskStore::open_read_only(&dir, &Options::default()).expect("open")),
@@ -204,7 +214,12 @@ fn bench_reads(c: &mut Criterion) {
         bencher.iter_batched(
             || Db::new(DiskStore::open_read_only(&dir, &Options::default()).expect("open")),
             |mut db| {
-                let order: Vec<MsgId> = db.tangle(&feed).expect("tangle").topo_order().copied().collect();
+                let order: Vec<MsgId> = db
+                    .tangle(&feed)
+                    .expect("tangle")
+                    .topo_order()
+                    .copied()
+                    .collect();
                 let mut bytes = 0;
                 for id in order {
                     bytes += db.get(&id).expect("get").expect("stored").to_json().len();
@@ -222,13 +237,16 @@ fn bench_ingest(c: &mut Criterion) {
     group.sample_size(10);
     for count in INGEST_SIZES {
         let lines = feed_lines(count);
-        group.throughput(Throughput::Elements(u64::try_from(lines.len()).expect("len")));
+        group.throughput(Throughput::Elements(
+            u64::try_from(lines.len()).expect("len"),
+        ));
         group.bench_function(format!("validate_only_mem/{count}"), |bencher| {
             bencher.iter_batched(
                 || Db::new(MemStore::new()),
                 |mut db| {
                     for line in &lines {
-                        let verdict = add_json(&mut db, line).unwrap_or_else(|never| match never {});
+                        let verdict =
+                            add_json(&mut db, line).unwrap_or_else(|never| match never {});
                         debug_assert!(matches!(verdict, Verdict::Ok(_)));
                     }
                     db
@@ -269,7 +287,9 @@ fn bench_reopen(c: &mut Criterion) {
             continue;
         }
         let dir = store_fixture(count);
-        group.throughput(Throughput::Elements(u64::try_from(count + 2).expect("count")));
+        group.throughput(Throughput::Elements(
+            u64::try_from(count + 2).expect("count"),
+        ));
         group.bench_function(format!("{count}"), |bencher| {
             bencher.iter(|| {
                 let store = DiskStore::open_read_only(&dir, &Options::default()).expect("open");
@@ -278,11 +298,23 @@ fn bench_reopen(c: &mut Criterion) {
             });
         });
         group.bench_function(format!("writer_{count}"), |bencher| {
-            bencher.iter(|| black_box(DiskStore::open(&dir, &Options::default()).expect("open").len()));
+            bencher.iter(|| {
+                black_box(
+                    DiskStore::open(&dir, &Options::default())
+                        .expect("open")
+                        .len(),
+                )
+            });
         });
     }
     group.finish();
 }
 
-criterion_group!(benches, bench_append, bench_reads, bench_ingest, bench_reopen);
+criterion_group!(
+    benches,
+    bench_append,
+    bench_reads,
+    bench_ingest,
+    bench_reopen
+);
 criterion_main!(benches);

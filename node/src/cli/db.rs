@@ -202,7 +202,11 @@ fn add(dir: &Path, file: Option<&Path>, out: &mut impl Write) -> anyhow::Result<
         Some(path) if path != Path::new("-") => {
             let input = std::fs::File::open(path)
                 .with_context(|| format!("cannot read {}", path.display()))?;
-            add_lines(&mut db, BufReader::with_capacity(INPUT_BUFFER_BYTES, input), out)
+            add_lines(
+                &mut db,
+                BufReader::with_capacity(INPUT_BUFFER_BYTES, input),
+                out,
+            )
         }
         _ => add_lines(
             &mut db,
@@ -233,7 +237,9 @@ fn add_lines(
         }
         let text = trim_line_end(&line);
         let verdict = match std::str::from_utf8(text) {
-            Ok(text) => ingest::add_json(db, text).context("the store failed; nothing after the last printed verdict was stored durably")?,
+            Ok(text) => ingest::add_json(db, text).context(
+                "the store failed; nothing after the last printed verdict was stored durably",
+            )?,
             Err(_) => Verdict::Rejected(None, "invalid msg: not UTF-8".to_owned()),
         };
         waiting.push(verdict);
@@ -242,7 +248,11 @@ fn add_lines(
 }
 
 /// Makes every waiting msg durable, then prints the waiting verdicts.
-fn commit(db: &mut Db<DiskStore>, waiting: &mut Vec<Verdict>, out: &mut impl Write) -> anyhow::Result<()> {
+fn commit(
+    db: &mut Db<DiskStore>,
+    waiting: &mut Vec<Verdict>,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
     db.flush()
         .context("cannot make msgs durable; their verdicts were not printed")?;
     for verdict in waiting.drain(..) {

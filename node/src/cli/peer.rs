@@ -37,8 +37,7 @@ pub(super) fn init(dir: &Path) -> anyhow::Result<()> {
 /// `ppppp publish`: appends `data` to the feed `domain` of the directory's account
 /// (created on first use), durably, and prints the new msg's ID.
 pub(super) fn publish(dir: &Path, domain: &str, data: &str) -> anyhow::Result<()> {
-    let data: serde_json::Value =
-        serde_json::from_str(data).context("--data is not JSON")?;
+    let data: serde_json::Value = serde_json::from_str(data).context("--data is not JSON")?;
     let keypair = keyfile::read(&secret_path(dir))?;
     let mut db = Db::new(open_writer(dir)?);
     let nonce = bs58::encode(random_bytes::<ACCOUNT_NONCE_BYTES>()?).into_string();

@@ -142,11 +142,7 @@ impl DiskStore {
             }
             create_log(&fs, &dir, 0)?;
         }
-        let file = fs.open(
-            &log_path,
-            OpenOptions::new().read(true).write(true),
-            "open",
-        )?;
+        let file = fs.open(&log_path, OpenOptions::new().read(true).write(true), "open")?;
         let scanned = recovery::scan(&fs, &file, &log_path)?;
         if scanned.torn_bytes() > 0 {
             // Cut the torn tail and make the cut durable before anything is appended, so
@@ -315,7 +311,12 @@ impl DiskStore {
                 bytes_max: MSG_TANGLES_MAX,
             });
         }
-        let tangles: Vec<RawId> = msg.metadata.tangles.keys().map(|tangle| tangle.to_bytes()).collect();
+        let tangles: Vec<RawId> = msg
+            .metadata
+            .tangles
+            .keys()
+            .map(|tangle| tangle.to_bytes())
+            .collect();
         let record_len = format::msg_record_len(tangles.len(), json.len());
         let offset = self.reserve(record_len)?;
         let head = MsgHead {
@@ -353,11 +354,16 @@ impl DiskStore {
                 .get(start..start.saturating_add(len))
                 .map(<[u8]>::to_vec)
                 .ok_or_else(|| {
-                    StoreError::corrupt(&self.log_path, slot.offset, "index points past the open batch")
+                    StoreError::corrupt(
+                        &self.log_path,
+                        slot.offset,
+                        "index points past the open batch",
+                    )
                 });
         }
         let mut bytes = vec![0u8; len];
-        self.fs.read_exact_at(&self.file, &self.log_path, &mut bytes, slot.offset)?;
+        self.fs
+            .read_exact_at(&self.file, &self.log_path, &mut bytes, slot.offset)?;
         Ok(bytes)
     }
 
@@ -366,8 +372,11 @@ impl DiskStore {
         let bytes = self.read_record(slot)?;
         let corrupt = |reason: &str| StoreError::corrupt(&self.log_path, slot.offset, reason);
         match format::decode_record(&bytes).map_err(|problem| corrupt(problem.0))? {
-            format::Record::Msg { head, json, .. } if head.id == slot.id && head.seq == slot.seq => {
-                let text = std::str::from_utf8(json).map_err(|_| corrupt("stored msg is not UTF-8"))?;
+            format::Record::Msg { head, json, .. }
+                if head.id == slot.id && head.seq == slot.seq =>
+            {
+                let text =
+                    std::str::from_utf8(json).map_err(|_| corrupt("stored msg is not UTF-8"))?;
                 proto::msg::decode_str(text)
                     .map_err(|err| corrupt(&format!("stored msg does not decode: {err}")))
             }
@@ -403,7 +412,11 @@ impl DiskStore {
         }
         let reopened = self
             .fs
-            .open(&self.log_path, OpenOptions::new().read(true).write(true), "open")
+            .open(
+                &self.log_path,
+                OpenOptions::new().read(true).write(true),
+                "open",
+            )
             .and_then(|file| {
                 let scanned = recovery::scan(&self.fs, &file, &self.log_path)?;
                 Ok((file, scanned))
@@ -413,7 +426,11 @@ impl DiskStore {
             Err(err) => return Err(self.poison(err)),
         };
         if scanned.torn_bytes() != 0 {
-            let err = StoreError::corrupt(&self.log_path, scanned.valid_len, "the compacted log has a torn tail");
+            let err = StoreError::corrupt(
+                &self.log_path,
+                scanned.valid_len,
+                "the compacted log has a torn tail",
+            );
             return Err(self.poison(err));
         }
         self.file = file;
@@ -463,7 +480,13 @@ impl DiskStore {
     }
 
     /// Seals `batch` (header reserved at its start), writes it at `offset`, and empties it.
-    fn write_batch(&self, file: &File, path: &Path, batch: &mut Vec<u8>, offset: u64) -> Result<u64, StoreError> {
+    fn write_batch(
+        &self,
+        file: &File,
+        path: &Path,
+        batch: &mut Vec<u8>,
+        offset: u64,
+    ) -> Result<u64, StoreError> {
         if batch.len() == BATCH_HEADER_LEN {
             return Ok(offset);
         }
@@ -493,7 +516,11 @@ fn lock_dir(fs: &FileSystem, dir: &Path) -> Result<File, StoreError> {
     let path = dir.join(LOCK_FILE);
     let lock = fs.open(
         &path,
-        OpenOptions::new().read(true).write(true).create(true).truncate(false),
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false),
         "open lock file",
     )?;
     let mut attempt = 1;

@@ -60,17 +60,17 @@ impl Faults {
     /// How many of `wanted` bytes a write may store.
     fn take_write_budget(&self, wanted: u64) -> u64 {
         let mut granted = 0;
-        let _ = self
-            .write_budget_bytes
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |budget| {
-                if budget == u64::MAX {
-                    granted = wanted;
-                    None
-                } else {
-                    granted = wanted.min(budget);
-                    Some(budget - granted)
-                }
-            });
+        let _ =
+            self.write_budget_bytes
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |budget| {
+                    if budget == u64::MAX {
+                        granted = wanted;
+                        None
+                    } else {
+                        granted = wanted.min(budget);
+                        Some(budget - granted)
+                    }
+                });
         granted
     }
 }
@@ -115,7 +115,12 @@ impl FileSystem {
     ///
     /// # Errors
     /// [`StoreError::Io`] naming the path.
-    pub fn open(&self, path: &Path, options: &OpenOptions, op: &'static str) -> Result<File, StoreError> {
+    pub fn open(
+        &self,
+        path: &Path,
+        options: &OpenOptions,
+        op: &'static str,
+    ) -> Result<File, StoreError> {
         self.check_open()
             .and_then(|()| options.open(path))
             .map_err(|source| StoreError::io(op, path, source))
@@ -125,7 +130,13 @@ impl FileSystem {
     ///
     /// # Errors
     /// [`StoreError::Io`]; part of `bytes` may be on disk then.
-    pub fn write_all_at(&self, file: &File, path: &Path, bytes: &[u8], offset: u64) -> Result<(), StoreError> {
+    pub fn write_all_at(
+        &self,
+        file: &File,
+        path: &Path,
+        bytes: &[u8],
+        offset: u64,
+    ) -> Result<(), StoreError> {
         let result = match &self.faults {
             None => file.write_all_at(bytes, offset),
             Some(faults) => {
@@ -135,7 +146,10 @@ impl FileSystem {
                 file.write_all_at(bytes.get(..fits).unwrap_or(bytes), offset)
                     .and_then(|()| {
                         if granted < wanted {
-                            Err(injected(io::ErrorKind::StorageFull, "no space left on device"))
+                            Err(injected(
+                                io::ErrorKind::StorageFull,
+                                "no space left on device",
+                            ))
                         } else {
                             Ok(())
                         }
@@ -149,7 +163,13 @@ impl FileSystem {
     ///
     /// # Errors
     /// [`StoreError::Io`].
-    pub fn read_exact_at(&self, file: &File, path: &Path, buffer: &mut [u8], offset: u64) -> Result<(), StoreError> {
+    pub fn read_exact_at(
+        &self,
+        file: &File,
+        path: &Path,
+        buffer: &mut [u8],
+        offset: u64,
+    ) -> Result<(), StoreError> {
         file.read_exact_at(buffer, offset)
             .map_err(|source| StoreError::io("read", path, source))
     }

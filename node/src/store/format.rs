@@ -389,7 +389,9 @@ pub fn decode_record(bytes: &[u8]) -> Result<Record<'_>, RecordProblem> {
     let record = match kind {
         Kind::Append | Kind::Erase | Kind::Replace => {
             let seq = reader.u64().ok_or(RecordProblem("short msg record"))?;
-            let id = reader.array::<ID_LEN>().ok_or(RecordProblem("short msg record"))?;
+            let id = reader
+                .array::<ID_LEN>()
+                .ok_or(RecordProblem("short msg record"))?;
             let flags = reader.u8().ok_or(RecordProblem("short msg record"))?;
             if flags & !FLAG_HAS_DATA != 0 {
                 return Err(RecordProblem("unknown msg record flags"));
@@ -421,14 +423,18 @@ pub fn decode_record(bytes: &[u8]) -> Result<Record<'_>, RecordProblem> {
             }
         }
         Kind::Delete => {
-            let id = reader.array::<ID_LEN>().ok_or(RecordProblem("short delete"))?;
+            let id = reader
+                .array::<ID_LEN>()
+                .ok_or(RecordProblem("short delete"))?;
             if reader.remaining() != 0 {
                 return Err(RecordProblem("trailing bytes in delete"));
             }
             Record::Delete { id }
         }
         Kind::Ghosts => {
-            let tangle = reader.array::<ID_LEN>().ok_or(RecordProblem("short ghosts"))?;
+            let tangle = reader
+                .array::<ID_LEN>()
+                .ok_or(RecordProblem("short ghosts"))?;
             let count = reader.u32().ok_or(RecordProblem("short ghosts"))?;
             let count = usize::try_from(count).map_err(|_| RecordProblem("ghost count"))?;
             if reader.remaining() != count.saturating_mul(ID_LEN + 8) {
@@ -436,7 +442,9 @@ pub fn decode_record(bytes: &[u8]) -> Result<Record<'_>, RecordProblem> {
             }
             let mut ghosts = Vec::with_capacity(count);
             for _ in 0..count {
-                let id = reader.array::<ID_LEN>().ok_or(RecordProblem("short ghost"))?;
+                let id = reader
+                    .array::<ID_LEN>()
+                    .ok_or(RecordProblem("short ghost"))?;
                 let depth = reader.u64().ok_or(RecordProblem("short ghost"))?;
                 ghosts.push((id, depth));
             }
@@ -534,7 +542,9 @@ impl<'a> Reader<'a> {
     }
 
     fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
-        let slice = self.bytes.get(self.position..self.position.checked_add(N)?)?;
+        let slice = self
+            .bytes
+            .get(self.position..self.position.checked_add(N)?)?;
         self.position += N;
         slice.try_into().ok()
     }
@@ -584,10 +594,7 @@ mod tests {
         let header = FileHeader { seq_floor: 42 };
         let bytes = header.encode();
         assert_eq!(FileHeader::decode(&bytes), Ok(header));
-        assert_eq!(
-            FileHeader::decode(&bytes[..10]),
-            Err(HeaderProblem::Short)
-        );
+        assert_eq!(FileHeader::decode(&bytes[..10]), Err(HeaderProblem::Short));
         let mut foreign = bytes;
         foreign[0] = b'X';
         assert_eq!(FileHeader::decode(&foreign), Err(HeaderProblem::Foreign));

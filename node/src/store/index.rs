@@ -196,7 +196,12 @@ impl Index {
         Ok(())
     }
 
-    fn push_slot(&mut self, head: &MsgHead, offset: u64, record_len: u32) -> Result<(), ReplayProblem> {
+    fn push_slot(
+        &mut self,
+        head: &MsgHead,
+        offset: u64,
+        record_len: u32,
+    ) -> Result<(), ReplayProblem> {
         self.check_new_seq(head.seq)?;
         let index = u32::try_from(self.slots.len())
             .map_err(|_| ReplayProblem("more records than the index can address"))?;
@@ -221,7 +226,10 @@ impl Index {
 
     /// Marks slot `index` dead and forgets its ID.
     fn kill(&mut self, index: u32) {
-        let Some(slot) = self.slots.get_mut(usize::try_from(index).unwrap_or(usize::MAX)) else {
+        let Some(slot) = self
+            .slots
+            .get_mut(usize::try_from(index).unwrap_or(usize::MAX))
+        else {
             return;
         };
         debug_assert!(slot.live, "only live slots are in by_id");

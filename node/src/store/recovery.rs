@@ -85,7 +85,8 @@ pub fn scan(fs: &FileSystem, file: &File, path: &Path) -> Result<Scanned, StoreE
     handle
         .seek(SeekFrom::Start(header_len))
         .map_err(|source| StoreError::io("seek", path, source))?;
-    let mut reader = BufReader::with_capacity(REPLAY_BUFFER_BYTES, handle.take(file_len - header_len));
+    let mut reader =
+        BufReader::with_capacity(REPLAY_BUFFER_BYTES, handle.take(file_len - header_len));
     let mut offset = header_len;
     let mut body = Vec::new();
     let batch_header_len = u64::try_from(BATCH_HEADER_LEN).unwrap_or(u64::MAX);
@@ -148,7 +149,12 @@ fn read_batch(
 }
 
 /// Replays the records of one intact batch whose body starts at `body_offset`.
-fn replay_body(index: &mut Index, body: &[u8], body_offset: u64, path: &Path) -> Result<(), StoreError> {
+fn replay_body(
+    index: &mut Index,
+    body: &[u8],
+    body_offset: u64,
+    path: &Path,
+) -> Result<(), StoreError> {
     let ranges = format::split_body(body)
         .map_err(|problem| StoreError::corrupt(path, body_offset, problem.0))?;
     for range in ranges {
@@ -158,7 +164,9 @@ fn replay_body(index: &mut Index, body: &[u8], body_offset: u64, path: &Path) ->
         let record = format::decode_record(bytes)
             .map_err(|problem| StoreError::corrupt(path, record_offset, problem.0))?;
         let applied = match record {
-            Record::Msg { kind, head, .. } => index.apply_msg(kind, &head, record_offset, record_len),
+            Record::Msg { kind, head, .. } => {
+                index.apply_msg(kind, &head, record_offset, record_len)
+            }
             Record::Delete { id } => index.apply_delete(&id),
             Record::Ghosts { tangle, ghosts } => {
                 index.apply_ghosts(MsgId::from_bytes(&tangle), format::ghosts_from_raw(&ghosts));
@@ -182,8 +190,10 @@ fn find_intact_batch(
     let mut chunk = vec![0u8; SEARCH_CHUNK_BYTES];
     let mut start = from;
     while start + magic_len <= end {
-        let len = usize::try_from((end - start).min(u64::try_from(SEARCH_CHUNK_BYTES).unwrap_or(u64::MAX)))
-            .unwrap_or(SEARCH_CHUNK_BYTES);
+        let len = usize::try_from(
+            (end - start).min(u64::try_from(SEARCH_CHUNK_BYTES).unwrap_or(u64::MAX)),
+        )
+        .unwrap_or(SEARCH_CHUNK_BYTES);
         let window = chunk.get_mut(..len).unwrap_or_default();
         fs.read_exact_at(file, path, window, start)?;
         for (position, candidate) in window.windows(BATCH_MAGIC.len()).enumerate() {
@@ -202,7 +212,13 @@ fn find_intact_batch(
     Ok(None)
 }
 
-fn is_intact_batch(fs: &FileSystem, file: &File, path: &Path, at: u64, end: u64) -> Result<bool, StoreError> {
+fn is_intact_batch(
+    fs: &FileSystem,
+    file: &File,
+    path: &Path,
+    at: u64,
+    end: u64,
+) -> Result<bool, StoreError> {
     let batch_header_len = u64::try_from(BATCH_HEADER_LEN).unwrap_or(u64::MAX);
     if at + batch_header_len > end {
         return Ok(false);

@@ -22,7 +22,10 @@ fn options_with(faults: &Arc<Faults>) -> Options {
 fn store_with(dir: &std::path::Path, lines: &[String]) {
     let mut db = Db::new(DiskStore::create(dir).expect("create"));
     for line in lines {
-        assert!(matches!(add_json(&mut db, line).expect("store"), Verdict::Ok(_)));
+        assert!(matches!(
+            add_json(&mut db, line).expect("store"),
+            Verdict::Ok(_)
+        ));
     }
     db.flush().expect("flush");
 }
@@ -42,11 +45,17 @@ fn a_foreign_file_is_refused_and_left_alone() {
     let err = DiskStore::open(dir.path(), &Options::default()).expect_err("foreign");
     assert!(matches!(err, StoreError::Foreign { .. }), "{err}");
     assert!(err.to_string().contains("not a ppppp store log"), "{err}");
-    assert_eq!(std::fs::read_to_string(dir.path().join(LOG_FILE)).expect("read"), text);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join(LOG_FILE)).expect("read"),
+        text
+    );
 
     std::fs::write(dir.path().join(LOG_FILE), "tiny").expect("write");
     let err = DiskStore::open(dir.path(), &Options::default()).expect_err("short");
-    assert!(matches!(err, StoreError::Corrupt { offset: 0, .. }), "{err}");
+    assert!(
+        matches!(err, StoreError::Corrupt { offset: 0, .. }),
+        "{err}"
+    );
 }
 
 #[test]
@@ -73,17 +82,24 @@ fn a_damaged_file_header_is_corruption_not_a_torn_tail() {
     bytes[FILE_HEADER_LEN - 10] ^= 0x40;
     std::fs::write(&path, &bytes).expect("write");
     let err = DiskStore::open(dir.path(), &Options::default()).expect_err("corrupt");
-    assert!(matches!(err, StoreError::Corrupt { offset: 0, .. }), "{err}");
+    assert!(
+        matches!(err, StoreError::Corrupt { offset: 0, .. }),
+        "{err}"
+    );
     assert_eq!(std::fs::read(&path).expect("read"), bytes, "left alone");
 }
 
 #[test]
 fn a_missing_store_and_an_unreadable_log_are_clear_errors() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let err = DiskStore::open(dir.path().join("nothing"), &Options::default()).expect_err("missing");
+    let err =
+        DiskStore::open(dir.path().join("nothing"), &Options::default()).expect_err("missing");
     assert!(matches!(err, StoreError::Missing { .. }), "{err}");
     assert!(err.to_string().contains("ppppp init"), "{err}");
-    assert!(!dir.path().join("nothing").exists(), "opening creates nothing");
+    assert!(
+        !dir.path().join("nothing").exists(),
+        "opening creates nothing"
+    );
 
     std::fs::create_dir_all(dir.path().join(LOG_FILE)).expect("a directory where the log goes");
     let err = DiskStore::open(dir.path(), &Options::default()).expect_err("a directory");
@@ -100,7 +116,10 @@ fn permission_errors_name_the_file() {
     faults.set_deny_opens(true);
     let err = DiskStore::open(dir.path(), &options_with(&faults)).expect_err("denied");
     assert_eq!(io_kind(&err), Some(ErrorKind::PermissionDenied), "{err}");
-    assert!(err.to_string().contains(&dir.path().display().to_string()), "{err}");
+    assert!(
+        err.to_string().contains(&dir.path().display().to_string()),
+        "{err}"
+    );
     faults.set_deny_opens(false);
     let store = DiskStore::open(dir.path(), &options_with(&faults)).expect("allowed again");
     assert_eq!(store.len(), 4);
@@ -111,7 +130,16 @@ fn a_full_disk_poisons_and_loses_nothing_acknowledged() {
     let dir = tempfile::tempdir().expect("temp dir");
     let lines = feed_lines("full", "post", 200);
     let faults = Faults::new();
-    let mut db = Db::new(DiskStore::open(dir.path(), &Options { create: true, faults: Some(Arc::clone(&faults)) }).expect("create"));
+    let mut db = Db::new(
+        DiskStore::open(
+            dir.path(),
+            &Options {
+                create: true,
+                faults: Some(Arc::clone(&faults)),
+            },
+        )
+        .expect("create"),
+    );
     // The disk fills part-way through a batch.
     faults.set_write_budget_bytes(40_000);
     let mut acknowledged = 0;
@@ -147,11 +175,17 @@ fn a_full_disk_poisons_and_loses_nothing_acknowledged() {
     assert!(matches!(err, StoreError::Poisoned { .. }), "{err}");
     assert!(err.to_string().contains("reopen"), "{err}");
     let verdict = add_json(&mut db, &feed_lines("other", "post", 0)[0]);
-    assert!(matches!(verdict, Err(StoreError::Poisoned { .. })), "{verdict:?}");
+    assert!(
+        matches!(verdict, Err(StoreError::Poisoned { .. })),
+        "{verdict:?}"
+    );
     drop(db);
 
     let store = DiskStore::open(dir.path(), &Options::default()).expect("reopen");
-    assert!(store.recovery().torn_tail_bytes > 0, "the partial batch is cut");
+    assert!(
+        store.recovery().torn_tail_bytes > 0,
+        "the partial batch is cut"
+    );
     let records = records_of(&store);
     assert_eq!(records.len(), acknowledged, "exactly the acknowledged msgs");
     for (record, line) in records.iter().zip(&lines) {
@@ -164,7 +198,16 @@ fn a_failed_fsync_poisons_and_loses_nothing_acknowledged() {
     let dir = tempfile::tempdir().expect("temp dir");
     let lines = feed_lines("fsync", "post", 10);
     let faults = Faults::new();
-    let mut db = Db::new(DiskStore::open(dir.path(), &Options { create: true, faults: Some(Arc::clone(&faults)) }).expect("create"));
+    let mut db = Db::new(
+        DiskStore::open(
+            dir.path(),
+            &Options {
+                create: true,
+                faults: Some(Arc::clone(&faults)),
+            },
+        )
+        .expect("create"),
+    );
     for line in &lines[..6] {
         add_json(&mut db, line).expect("store");
     }
@@ -176,8 +219,14 @@ fn a_failed_fsync_poisons_and_loses_nothing_acknowledged() {
     let err = db.flush().expect_err("fsync fails");
     assert!(err.to_string().contains("fsync"), "{err}");
     faults.set_fail_syncs(false);
-    assert!(matches!(db.flush(), Err(StoreError::Poisoned { .. })), "a later fsync must not pretend");
-    assert!(matches!(db.store_mut().compact(), Err(StoreError::Poisoned { .. })));
+    assert!(
+        matches!(db.flush(), Err(StoreError::Poisoned { .. })),
+        "a later fsync must not pretend"
+    );
+    assert!(matches!(
+        db.store_mut().compact(),
+        Err(StoreError::Poisoned { .. })
+    ));
     drop(db);
     let store = DiskStore::open(dir.path(), &Options::default()).expect("reopen");
     // The failed batch may or may not have reached the disk; the acknowledged six did.
@@ -199,7 +248,10 @@ fn a_full_disk_during_compaction_leaves_the_store_usable() {
     let err = store.compact().expect_err("full");
     assert_eq!(io_kind(&err), Some(ErrorKind::StorageFull), "{err}");
     assert!(!store.is_poisoned(), "the live log was never touched");
-    assert!(!dir.path().join(COMPACT_FILE).exists(), "the partial file is removed");
+    assert!(
+        !dir.path().join(COMPACT_FILE).exists(),
+        "the partial file is removed"
+    );
     faults.set_write_budget_bytes(u64::MAX);
     assert_eq!(records_of(&store), before);
     store.compact().expect("compacts once there is room");
@@ -217,16 +269,28 @@ fn one_writer_per_directory_and_readers_beside_it() {
     let mut writer = DiskStore::open(dir.path(), &Options::default()).expect("writer");
     let err = DiskStore::open(dir.path(), &Options::default()).expect_err("second writer");
     assert!(matches!(err, StoreError::Locked { .. }), "{err}");
-    assert!(err.to_string().contains(&dir.path().display().to_string()), "{err}");
+    assert!(
+        err.to_string().contains(&dir.path().display().to_string()),
+        "{err}"
+    );
     // A reader sees the committed state, and not what the writer has not flushed.
     let extra = proto::msg::decode_str(&feed_lines("lock2", "post", 0)[0]).expect("msg");
-    writer.append(extra.id(), Arc::new(extra.clone())).expect("append");
+    writer
+        .append(extra.id(), Arc::new(extra.clone()))
+        .expect("append");
     let mut reader = DiskStore::open_read_only(dir.path(), &Options::default()).expect("reader");
     assert_eq!(reader.len(), 5);
-    let err = reader.append(extra.id(), Arc::new(extra)).expect_err("read-only");
+    let err = reader
+        .append(extra.id(), Arc::new(extra))
+        .expect_err("read-only");
     assert!(matches!(err, StoreError::ReadOnly { .. }), "{err}");
     writer.flush().expect("flush");
-    assert_eq!(DiskStore::open_read_only(dir.path(), &Options::default()).expect("reader").len(), 6);
+    assert_eq!(
+        DiskStore::open_read_only(dir.path(), &Options::default())
+            .expect("reader")
+            .len(),
+        6
+    );
     // A compaction does not disturb an open reader.
     writer.compact().expect("compact");
     assert_eq!(records_of(&reader).len(), 5);

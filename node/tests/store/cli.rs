@@ -38,12 +38,19 @@ fn init_creates_a_private_secret_and_never_overwrites_it() {
     let secret = std::fs::read_to_string(&secret_path).expect("secret");
     let keypair = Keypair::from_secret_file(&secret).expect("pzp-keypair format");
     assert_eq!(public.trim(), keypair.public().as_str());
-    let mode = std::fs::metadata(&secret_path).expect("stat").permissions().mode() & 0o777;
+    let mode = std::fs::metadata(&secret_path)
+        .expect("stat")
+        .permissions()
+        .mode()
+        & 0o777;
     assert_eq!(mode, 0o400);
     let again = run(&["init", "--dir", "DIR"], &dir);
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("refusing to overwrite"));
-    assert_eq!(std::fs::read_to_string(&secret_path).expect("secret"), secret);
+    assert_eq!(
+        std::fs::read_to_string(&secret_path).expect("secret"),
+        secret
+    );
 }
 
 #[test]
@@ -61,14 +68,34 @@ fn db_add_prints_what_msg_check_prints_and_persists_it() {
     lines.push(orphan);
     let input = work.path().join("in.jsonl");
     write_lines(&input, &lines);
-    let checked = stdout_of(&ppppp().args(["msg", "check"]).arg(&input).output().expect("check"));
-    let added = stdout_of(&ppppp().args(["db", "add", "--dir"]).arg(&dir).arg(&input).output().expect("add"));
+    let checked = stdout_of(
+        &ppppp()
+            .args(["msg", "check"])
+            .arg(&input)
+            .output()
+            .expect("check"),
+    );
+    let added = stdout_of(
+        &ppppp()
+            .args(["db", "add", "--dir"])
+            .arg(&dir)
+            .arg(&input)
+            .output()
+            .expect("add"),
+    );
     assert_eq!(added, checked);
     assert_eq!(added.lines().count(), lines.len());
     // `msg check` reads text and refuses invalid UTF-8 outright; `db add` rejects the line.
     let binary = work.path().join("binary.jsonl");
     std::fs::write(&binary, b"\xff\xfe{}\nnull\n").expect("write");
-    let added = stdout_of(&ppppp().args(["db", "add", "--dir"]).arg(&dir).arg(&binary).output().expect("add"));
+    let added = stdout_of(
+        &ppppp()
+            .args(["db", "add", "--dir"])
+            .arg(&dir)
+            .arg(&binary)
+            .output()
+            .expect("add"),
+    );
     let added_lines: Vec<&str> = added.lines().collect();
     assert_eq!(added_lines.len(), 2);
     assert_eq!(added_lines[0], "rejected - invalid msg: not UTF-8");
@@ -90,15 +117,22 @@ fn db_add_prints_what_msg_check_prints_and_persists_it() {
     assert_eq!(stdout_of(&output).lines().count(), 22);
 
     let log = stdout_of(&run(&["db", "log", "--dir", "DIR"], &dir));
-    assert_eq!(log.lines().collect::<Vec<_>>(), lines[..22].iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(
+        log.lines().collect::<Vec<_>>(),
+        lines[..22].iter().map(String::as_str).collect::<Vec<_>>()
+    );
     let feed = proto::msg::decode_str(&lines[1]).expect("moot").id();
     let tangle = stdout_of(&run(&["db", "tangle", "--dir", "DIR", feed.as_str()], &dir));
     assert_eq!(tangle.lines().count(), 21);
     assert_eq!(tangle.lines().next(), Some(feed.as_str()));
     let hist = stdout_of(&run(&["db", "hist", "--dir", "DIR", feed.as_str()], &dir));
-    assert_eq!(hist.lines().collect::<Vec<_>>(), lines[1..22].iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(
+        hist.lines().collect::<Vec<_>>(),
+        lines[1..22].iter().map(String::as_str).collect::<Vec<_>>()
+    );
     let stats: serde_json::Value =
-        serde_json::from_str(&stdout_of(&run(&["db", "stats", "--dir", "DIR"], &dir))).expect("json");
+        serde_json::from_str(&stdout_of(&run(&["db", "stats", "--dir", "DIR"], &dir)))
+            .expect("json");
     assert_eq!(stats["msgs"], 22);
     assert_eq!(stats["deletedBytes"], 0);
     let unknown = run(&["db", "tangle", "--dir", "DIR", "not-an-id"], &dir);
@@ -111,8 +145,30 @@ fn publish_finds_or_creates_the_account_and_appends() {
     let work = tempfile::tempdir().expect("temp dir");
     let dir = work.path().join("peer");
     stdout_of(&run(&["init", "--dir", "DIR"], &dir));
-    let first = stdout_of(&run(&["publish", "--dir", "DIR", "--domain", "post", "--data", r#"{"text":"hi"}"#], &dir));
-    let second = stdout_of(&run(&["publish", "--dir", "DIR", "--domain", "post", "--data", r#"{"text":"again"}"#], &dir));
+    let first = stdout_of(&run(
+        &[
+            "publish",
+            "--dir",
+            "DIR",
+            "--domain",
+            "post",
+            "--data",
+            r#"{"text":"hi"}"#,
+        ],
+        &dir,
+    ));
+    let second = stdout_of(&run(
+        &[
+            "publish",
+            "--dir",
+            "DIR",
+            "--domain",
+            "post",
+            "--data",
+            r#"{"text":"again"}"#,
+        ],
+        &dir,
+    ));
     assert_ne!(first, second);
     let log = stdout_of(&run(&["db", "log", "--dir", "DIR"], &dir));
     // Account root, moot, two posts: one account, made on first use.
@@ -124,9 +180,28 @@ fn publish_finds_or_creates_the_account_and_appends() {
     assert_eq!(ids[2], first.trim());
     assert_eq!(ids[3], second.trim());
     let account = &ids[0];
-    assert_eq!(stdout_of(&run(&["db", "set", "--dir", "DIR", account, "follows"], &dir)).trim(), "[]");
-    assert_eq!(stdout_of(&run(&["db", "dict", "--dir", "DIR", account, "profile"], &dir)).trim(), "{}");
-    let bad = run(&["publish", "--dir", "DIR", "--domain", "post", "--data", "{oops"], &dir);
+    assert_eq!(
+        stdout_of(&run(
+            &["db", "set", "--dir", "DIR", account, "follows"],
+            &dir
+        ))
+        .trim(),
+        "[]"
+    );
+    assert_eq!(
+        stdout_of(&run(
+            &["db", "dict", "--dir", "DIR", account, "profile"],
+            &dir
+        ))
+        .trim(),
+        "{}"
+    );
+    let bad = run(
+        &[
+            "publish", "--dir", "DIR", "--domain", "post", "--data", "{oops",
+        ],
+        &dir,
+    );
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--data is not JSON"));
 }
@@ -136,12 +211,21 @@ fn a_second_writer_is_told_which_directory_is_busy() {
     let work = tempfile::tempdir().expect("temp dir");
     let dir = work.path().join("peer");
     stdout_of(&run(&["init", "--dir", "DIR"], &dir));
-    let holder = node::store::DiskStore::open(dir.join("db"), &node::store::Options::default()).expect("writer");
-    let output = run(&["publish", "--dir", "DIR", "--domain", "post", "--data", "{}"], &dir);
+    let holder = node::store::DiskStore::open(dir.join("db"), &node::store::Options::default())
+        .expect("writer");
+    let output = run(
+        &[
+            "publish", "--dir", "DIR", "--domain", "post", "--data", "{}",
+        ],
+        &dir,
+    );
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("in use by another process"), "{stderr}");
-    assert!(stderr.contains(&dir.join("db").display().to_string()), "{stderr}");
+    assert!(
+        stderr.contains(&dir.join("db").display().to_string()),
+        "{stderr}"
+    );
     // Readers still work beside the writer.
     stdout_of(&run(&["db", "stats", "--dir", "DIR"], &dir));
     drop(holder);

@@ -31,8 +31,14 @@ pub fn feed_lines(seed: &str, domain: &str, count: usize) -> Vec<String> {
         .create_account(&keypair, "account", seed)
         .expect("account root");
     for index in 0..count {
-        db.publish(&keypair, &account, domain, json!({"text": format!("msg {index}")}), &[])
-            .expect("publish");
+        db.publish(
+            &keypair,
+            &account,
+            domain,
+            json!({"text": format!("msg {index}")}),
+            &[],
+        )
+        .expect("publish");
     }
     records_of(db.store())
         .into_iter()
@@ -48,19 +54,33 @@ pub fn pool() -> &'static Pool {
         let alice = Keypair::from_string_seed("alice");
         let bob = Keypair::from_string_seed("bob");
         let mut db = Db::new(MemStore::new());
-        let alice_account = db.create_account(&alice, "account", "alice").expect("alice");
+        let alice_account = db
+            .create_account(&alice, "account", "alice")
+            .expect("alice");
         let bob_account = db.create_account(&bob, "account", "bob").expect("bob");
         let mut first_post = None;
         for index in 0..8 {
             let id = db
-                .publish(&alice, &alice_account, "post", json!({"text": format!("a{index}")}), &[])
+                .publish(
+                    &alice,
+                    &alice_account,
+                    "post",
+                    json!({"text": format!("a{index}")}),
+                    &[],
+                )
                 .expect("alice post");
             first_post.get_or_insert(id);
         }
         let thread = first_post.expect("alice posted");
         for index in 0..5 {
-            db.publish(&bob, &bob_account, "post", json!({"text": format!("b{index}")}), &[thread])
-                .expect("bob reply");
+            db.publish(
+                &bob,
+                &bob_account,
+                "post",
+                json!({"text": format!("b{index}")}),
+                &[thread],
+            )
+            .expect("bob reply");
         }
         for _ in 0..3 {
             db.publish(&alice, &alice_account, "tiny", json!({}), &[])
@@ -100,12 +120,20 @@ where
 }
 
 /// Asserts that two stores hold the same records, tangles, ghosts and stats.
-pub fn assert_same_store<A: Store, B: Store>(expected: &A, actual: &B, tangles: &[TangleId], context: &str)
-where
+pub fn assert_same_store<A: Store, B: Store>(
+    expected: &A,
+    actual: &B,
+    tangles: &[TangleId],
+    context: &str,
+) where
     A::Error: std::fmt::Debug,
     B::Error: std::fmt::Debug,
 {
-    assert_eq!(records_of(actual), records_of(expected), "records ({context})");
+    assert_eq!(
+        records_of(actual),
+        records_of(expected),
+        "records ({context})"
+    );
     assert_eq!(actual.len(), expected.len(), "len ({context})");
     assert_eq!(actual.stats(), expected.stats(), "stats ({context})");
     for tangle in tangles {
@@ -113,7 +141,10 @@ where
         let mut actual_members = actual.tangle_members(tangle).expect("members");
         expected_members.sort();
         actual_members.sort();
-        assert_eq!(actual_members, expected_members, "members of {tangle} ({context})");
+        assert_eq!(
+            actual_members, expected_members,
+            "members of {tangle} ({context})"
+        );
         assert_eq!(
             actual.ghosts(tangle).expect("ghosts"),
             expected.ghosts(tangle).expect("ghosts"),

@@ -104,7 +104,9 @@ fn killed_db_add_loses_no_acknowledged_msg() {
                 acknowledged.push(whole.to_owned());
             }
         }
-        std::thread::sleep(Duration::from_micros(rng.random_range(0..KILL_DELAY_US_MAX)));
+        std::thread::sleep(Duration::from_micros(
+            rng.random_range(0..KILL_DELAY_US_MAX),
+        ));
         wait_killed(child);
         if let Some(cat) = feeder {
             wait_killed(cat);
@@ -122,7 +124,11 @@ fn killed_db_add_loses_no_acknowledged_msg() {
             let expected_id = order[index];
             assert_eq!(verdict, &format!("ok {expected_id}"), "{context}");
             let record = store.get(&expected_id).expect(&context).expect(&context);
-            assert_eq!(record.msg.as_ref(), &msgs[&expected_id], "{context}: intact");
+            assert_eq!(
+                record.msg.as_ref(),
+                &msgs[&expected_id],
+                "{context}: intact"
+            );
         }
         // Consistent: exactly a prefix of the feed, in receive order, every record readable.
         let records = records_of(&store);
@@ -133,7 +139,11 @@ fn killed_db_add_loses_no_acknowledged_msg() {
         let mut db = Db::new(store);
         let feed = order[1];
         let tangle = db.tangle(&feed).expect(&context);
-        assert_eq!(tangle.len(), records.len().saturating_sub(1), "{context}: the feed's tangle");
+        assert_eq!(
+            tangle.len(),
+            records.len().saturating_sub(1),
+            "{context}: the feed's tangle"
+        );
         drop(db);
         if iteration % RESUME_EVERY == 0 {
             let output = ppppp()
@@ -145,9 +155,16 @@ fn killed_db_add_loses_no_acknowledged_msg() {
             assert!(output.status.success(), "{context}: resume failed");
             let text = String::from_utf8(output.stdout).expect("utf-8");
             assert_eq!(text.lines().count(), FEED_MSGS + 2, "{context}");
-            assert!(text.lines().all(|line| line.starts_with("ok ")), "{context}");
+            assert!(
+                text.lines().all(|line| line.starts_with("ok ")),
+                "{context}"
+            );
             let store = DiskStore::open_read_only(&store_dir, &Options::default()).expect(&context);
-            assert_eq!(store.len(), u64::try_from(FEED_MSGS + 2).expect("len"), "{context}");
+            assert_eq!(
+                store.len(),
+                u64::try_from(FEED_MSGS + 2).expect("len"),
+                "{context}"
+            );
         }
         std::fs::remove_dir_all(&peer).expect("clean up");
     }
@@ -163,9 +180,15 @@ fn compaction_template(dir: &Path) -> (Vec<proto::store::Record>, proto::store::
     let mut db = Db::new(DiskStore::create(dir).expect("create"));
     for line in &lines {
         let verdict = proto::ingest::add_json(&mut db, line).expect("store");
-        assert!(matches!(verdict, proto::ingest::Verdict::Ok(_)), "{verdict}");
+        assert!(
+            matches!(verdict, proto::ingest::Verdict::Ok(_)),
+            "{verdict}"
+        );
     }
-    let ids: Vec<MsgId> = records_of(db.store()).iter().map(|record| record.id).collect();
+    let ids: Vec<MsgId> = records_of(db.store())
+        .iter()
+        .map(|record| record.id)
+        .collect();
     let feed = ids[1];
     for (index, id) in ids.iter().enumerate().skip(2) {
         match index % 3 {
@@ -203,7 +226,11 @@ fn killed_compaction_loses_nothing() {
     // Calibrate: how long one whole compaction takes here.
     let calibration = work.path().join("calibration");
     std::fs::create_dir_all(calibration.join("db")).expect("dir");
-    std::fs::write(calibration.join("db").join(node::store::LOG_FILE), &template_log).expect("copy");
+    std::fs::write(
+        calibration.join("db").join(node::store::LOG_FILE),
+        &template_log,
+    )
+    .expect("copy");
     let duration_us = {
         #[expect(clippy::disallowed_methods, reason = "a test measures a child process")]
         let start = std::time::Instant::now();
@@ -218,7 +245,8 @@ fn killed_compaction_loses_nothing() {
     };
     let mut outcomes = [0usize; 2];
     for iteration in 0..iterations {
-        let context = format!("iteration {iteration} (SEED={seed}, compaction takes {duration_us} µs)");
+        let context =
+            format!("iteration {iteration} (SEED={seed}, compaction takes {duration_us} µs)");
         let peer = work.path().join(format!("peer-{iteration}"));
         std::fs::create_dir_all(peer.join("db")).expect("dir");
         std::fs::write(peer.join("db").join(node::store::LOG_FILE), &template_log).expect("copy");
@@ -229,7 +257,9 @@ fn killed_compaction_loses_nothing() {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn");
-        std::thread::sleep(Duration::from_micros(rng.random_range(0..duration_us * 5 / 4)));
+        std::thread::sleep(Duration::from_micros(
+            rng.random_range(0..duration_us * 5 / 4),
+        ));
         wait_killed(child);
         let store = DiskStore::open(peer.join("db"), &Options::default()).expect(&context);
         assert!(!peer.join("db").join(COMPACT_FILE).exists(), "{context}");
@@ -238,12 +268,25 @@ fn killed_compaction_loses_nothing() {
         assert_eq!(stats.msgs, expected_stats.msgs, "{context}");
         assert_eq!(stats.bytes, expected_stats.bytes, "{context}");
         let compacted = stats.deleted_bytes == 0;
-        assert!(compacted || stats.deleted_bytes == expected_stats.deleted_bytes, "{context}");
+        assert!(
+            compacted || stats.deleted_bytes == expected_stats.deleted_bytes,
+            "{context}"
+        );
         outcomes[usize::from(compacted)] += 1;
-        assert_eq!(store.ghost_tangles().expect("ghosts"), expected_ghosts, "{context}");
+        assert_eq!(
+            store.ghost_tangles().expect("ghosts"),
+            expected_ghosts,
+            "{context}"
+        );
         for tangle in &expected_ghosts {
-            let template_store = DiskStore::open_read_only(template.join("db"), &Options::default()).expect("template");
-            assert_eq!(store.ghosts(tangle).expect("ghosts"), template_store.ghosts(tangle).expect("ghosts"), "{context}");
+            let template_store =
+                DiskStore::open_read_only(template.join("db"), &Options::default())
+                    .expect("template");
+            assert_eq!(
+                store.ghosts(tangle).expect("ghosts"),
+                template_store.ghosts(tangle).expect("ghosts"),
+                "{context}"
+            );
         }
         // And it still compacts and takes writes.
         let mut store = store;

@@ -8,11 +8,11 @@
 use std::sync::Arc;
 
 use node::store::{DiskStore, Options};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, RngSeed, TestRunner};
 use proto::db::{Added, Db};
 use proto::msg::Msg;
 use proto::store::{MemStore, Store};
-use proptest::prelude::*;
-use proptest::test_runner::{Config, RngSeed, TestRunner};
 
 use crate::common::{assert_same_store, pool};
 
@@ -33,7 +33,11 @@ enum Op {
     Delete(usize),
     /// Erase a msg, then add its copy with data again (a replace).
     EraseAndReadd(usize),
-    Ghost { tangle: usize, msg: usize, span: u64 },
+    Ghost {
+        tangle: usize,
+        msg: usize,
+        span: u64,
+    },
     ClearGhosts(usize),
     Flush,
     Compact,
@@ -71,7 +75,9 @@ struct Harness {
     next: usize,
 }
 
-fn verdict<E: std::error::Error>(result: Result<Added, proto::db::AddError<E>>) -> Result<Added, String> {
+fn verdict<E: std::error::Error>(
+    result: Result<Added, proto::db::AddError<E>>,
+) -> Result<Added, String> {
     result.map_err(|err| err.reason())
 }
 
@@ -97,10 +103,15 @@ impl Harness {
     fn reopen(&mut self) {
         let dir = self.dir.path().to_path_buf();
         // Replace the store first so the old one (and its lock) is dropped before reopening.
-        let placeholder = Db::new(DiskStore::open_read_only(&dir, &Options::default()).expect("reader"));
+        let placeholder =
+            Db::new(DiskStore::open_read_only(&dir, &Options::default()).expect("reader"));
         drop(std::mem::replace(&mut self.disk, placeholder));
         let store = DiskStore::open(&dir, &Options::default()).expect("reopen");
-        assert_eq!(store.recovery().torn_tail_bytes, 0, "a clean close leaves no torn tail");
+        assert_eq!(
+            store.recovery().torn_tail_bytes,
+            0,
+            "a clean close leaves no torn tail"
+        );
         self.disk = Db::new(store);
     }
 
@@ -122,7 +133,11 @@ impl Harness {
             Op::Delete(index) => {
                 let id = msgs[*index].0;
                 let expected = self.oracle.delete(&id).expect("mem");
-                assert_eq!(self.disk.delete(&id).expect("disk delete"), expected, "delete");
+                assert_eq!(
+                    self.disk.delete(&id).expect("disk delete"),
+                    expected,
+                    "delete"
+                );
             }
             Op::EraseAndReadd(index) => {
                 self.apply(&Op::Erase(*index));
@@ -132,14 +147,24 @@ impl Harness {
                 let tangle = pool().tangles[*tangle];
                 let (id, body) = &msgs[*msg];
                 let depth = body.depth_in(id, &tangle).unwrap_or(0);
-                self.oracle.add_ghost(&tangle, *id, depth, *span).expect("mem");
-                self.disk.add_ghost(&tangle, *id, depth, *span).expect("disk ghost");
+                self.oracle
+                    .add_ghost(&tangle, *id, depth, *span)
+                    .expect("mem");
+                self.disk
+                    .add_ghost(&tangle, *id, depth, *span)
+                    .expect("disk ghost");
             }
             Op::ClearGhosts(tangle) => {
                 let tangle = pool().tangles[*tangle];
                 let none = proto::store::Ghosts::new();
-                self.oracle.store_mut().set_ghosts(&tangle, &none).expect("mem");
-                self.disk.store_mut().set_ghosts(&tangle, &none).expect("disk ghosts");
+                self.oracle
+                    .store_mut()
+                    .set_ghosts(&tangle, &none)
+                    .expect("mem");
+                self.disk
+                    .store_mut()
+                    .set_ghosts(&tangle, &none)
+                    .expect("disk ghosts");
             }
             Op::Flush => {
                 self.disk.flush().expect("flush");
@@ -175,9 +200,24 @@ impl Harness {
             );
         }
         for tangle in tangles {
-            let expected: Vec<_> = self.oracle.tangle(tangle).expect("mem").topo_order().copied().collect();
-            let actual: Vec<_> = self.disk.tangle(tangle).expect("disk").topo_order().copied().collect();
-            assert_eq!(actual, expected, "topological order of {tangle} ({context})");
+            let expected: Vec<_> = self
+                .oracle
+                .tangle(tangle)
+                .expect("mem")
+                .topo_order()
+                .copied()
+                .collect();
+            let actual: Vec<_> = self
+                .disk
+                .tangle(tangle)
+                .expect("disk")
+                .topo_order()
+                .copied()
+                .collect();
+            assert_eq!(
+                actual, expected,
+                "topological order of {tangle} ({context})"
+            );
         }
     }
 }

@@ -70,7 +70,7 @@ impl Fixture {
             .zip(&self.msgs_at)
             .filter(|(boundary, _)| **boundary <= len)
             .map(|(_, msgs)| *msgs)
-            .last()
+            .next_back()
             .unwrap_or(0)
     }
 
@@ -108,16 +108,21 @@ fn truncation_at_every_offset_of_the_last_batches_keeps_every_whole_batch() {
             .boundaries
             .iter()
             .copied()
-            .filter(|boundary| *boundary <= len)
-            .last()
+            .rfind(|boundary| *boundary <= len)
             .expect("the bulk batch is whole");
-        assert_eq!(store.recovery().torn_tail_bytes, len - boundary, "{context}");
+        assert_eq!(
+            store.recovery().torn_tail_bytes,
+            len - boundary,
+            "{context}"
+        );
         // The cut is on disk, and the store takes new writes after it.
         let on_disk = std::fs::metadata(dir.join(LOG_FILE)).expect("stat").len();
         assert_eq!(on_disk, boundary, "{context}");
         let (next_id, next_msg) = &fixture.msgs[expected.min(fixture.msgs.len() - 1)];
         if expected < fixture.msgs.len() {
-            store.append(*next_id, Arc::clone(next_msg)).expect("append after recovery");
+            store
+                .append(*next_id, Arc::clone(next_msg))
+                .expect("append after recovery");
             store.flush().expect("flush after recovery");
             drop(store);
             let reopened = DiskStore::open(dir, &Options::default()).expect(&context);
@@ -144,10 +149,17 @@ fn a_flipped_byte_is_cut_in_the_last_batch_and_refused_before_it() {
                 let store = DiskStore::open(dir, &Options::default()).expect(&context);
                 let expected = fixture.msgs_within(last_batch_start);
                 fixture.check_records(&store, expected, &context);
-                assert_eq!(store.recovery().torn_tail_offset, Some(last_batch_start), "{context}");
+                assert_eq!(
+                    store.recovery().torn_tail_offset,
+                    Some(last_batch_start),
+                    "{context}"
+                );
             } else {
                 let reader = DiskStore::open_read_only(dir, &Options::default());
-                assert!(matches!(reader, Err(StoreError::Corrupt { .. })), "{context}: {reader:?}");
+                assert!(
+                    matches!(reader, Err(StoreError::Corrupt { .. })),
+                    "{context}: {reader:?}"
+                );
                 let writer = DiskStore::open(dir, &Options::default());
                 match writer {
                     Err(StoreError::Corrupt { offset: at, .. }) => {
@@ -167,14 +179,23 @@ fn damage_in_a_multi_record_batch_cuts_the_whole_batch() {
     let dir = tempfile::tempdir().expect("temp dir");
     let lines = feed_lines("multi", "post", 6);
     let mut store = DiskStore::create(dir.path()).expect("create");
-    let msgs: Vec<Msg> = lines.iter().map(|line| proto::msg::decode_str(line).expect("msg")).collect();
+    let msgs: Vec<Msg> = lines
+        .iter()
+        .map(|line| proto::msg::decode_str(line).expect("msg"))
+        .collect();
     for msg in &msgs[..3] {
-        store.append(msg.id(), Arc::new(msg.clone())).expect("append");
+        store
+            .append(msg.id(), Arc::new(msg.clone()))
+            .expect("append");
     }
     store.flush().expect("flush");
-    let boundary = std::fs::metadata(dir.path().join(LOG_FILE)).expect("stat").len();
+    let boundary = std::fs::metadata(dir.path().join(LOG_FILE))
+        .expect("stat")
+        .len();
     for msg in &msgs[3..] {
-        store.append(msg.id(), Arc::new(msg.clone())).expect("append");
+        store
+            .append(msg.id(), Arc::new(msg.clone()))
+            .expect("append");
     }
     store.flush().expect("flush");
     drop(store);
@@ -183,6 +204,10 @@ fn damage_in_a_multi_record_batch_cuts_the_whole_batch() {
     let cut = log.len() - 10;
     write_log(dir.path(), &log[..cut]);
     let store = DiskStore::open(dir.path(), &Options::default()).expect("open");
-    assert_eq!(store.len(), 3, "a batch is acknowledged, and cut, as a whole");
+    assert_eq!(
+        store.len(),
+        3,
+        "a batch is acknowledged, and cut, as a whole"
+    );
     assert_eq!(store.recovery().torn_tail_offset, Some(boundary));
 }
