@@ -2,7 +2,7 @@
 //! `Db<MemStore>` (the oracle), comparing the full state after every step. Reopen and crash
 //! steps check what survives: everything flushed (acknowledged), and nothing else.
 //!
-//! `PROPTEST_CASES` scales the run (default 48 cases of up to 60 steps); `SEED` picks the
+//! `PROPTEST_CASES` scales the run (default 96 cases of up to 60 steps); `SEED` picks the
 //! random stream.
 
 use std::sync::Arc;
@@ -19,7 +19,7 @@ use crate::common::{assert_same_store, pool};
 /// Longest operation sequence of one case.
 const STEPS_MAX: usize = 60;
 /// Cases unless `PROPTEST_CASES` says otherwise.
-const CASES_DEFAULT: u32 = 48;
+const CASES_DEFAULT: u32 = 96;
 /// Largest ghost span the ops use.
 const GHOST_SPAN_MAX: u64 = 6;
 
@@ -66,6 +66,34 @@ fn op_strategy() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// What the ops did, summed over every case, to show the run covers each path.
+#[derive(Debug, Default, Clone, Copy)]
+struct Coverage {
+    steps: usize,
+    appended: usize,
+    replaced: usize,
+    already_stored: usize,
+    rejected: usize,
+    erased: usize,
+    deleted: usize,
+    ghosts: usize,
+    compactions: usize,
+    reopens: usize,
+    crashes: usize,
+}
+
+thread_local! {
+    static COVERAGE: std::cell::Cell<Coverage> = std::cell::Cell::new(Coverage::default());
+}
+
+fn count(update: impl FnOnce(&mut Coverage)) {
+    COVERAGE.with(|cell| {
+        let mut coverage = cell.get();
+        update(&mut coverage);
+        cell.set(coverage);
+    });
+}
+
 struct Harness {
     dir: tempfile::TempDir,
     disk: Db<DiskStore>,
@@ -98,6 +126,12 @@ impl Harness {
         let expected = verdict(self.oracle.add(Msg::clone(msg), None));
         let actual = verdict(self.disk.add(Msg::clone(msg), None));
         assert_eq!(actual, expected, "verdict of add");
+        count(|coverage| match actual {
+            Ok(Added::Appended(_)) => coverage.appended += 1,
+            Ok(Added::ReplacedErased(_)) => coverage.replaced += 1,
+            Ok(Added::AlreadyStored) => coverage.already_stored += 1,
+            Err(_) => coverage.rejected += 1,
+        });
     }
 
     fn reopen(&mut self) {
@@ -115,8 +149,29 @@ impl Harness {
         self.disk = Db::new(store);
     }
 
+    /// Most erase/delete/ghost targets are msgs added so far, so they hit stored msgs.
+    fn target(&self, index: usize) -> usize {
+        let added = self.next.max(1);
+        if index < added * 4 {
+            index % added
+        } else {
+            index
+        }
+    }
+
     fn apply(&mut self, op: &Op) {
         let msgs = &pool().msgs;
+        let op = &match op {
+            Op::Erase(index) => Op::Erase(self.target(*index)),
+            Op::Delete(index) => Op::Delete(self.target(*index)),
+            Op::EraseAndReadd(index) => Op::EraseAndReadd(self.target(*index)),
+            Op::Ghost { tangle, msg, span } => Op::Ghost {
+                tangle: *tangle,
+                msg: self.target(*msg),
+                span: *span,
+            },
+            other => other.clone(),
+        };
         match op {
             Op::AddNext => {
                 if let Some((_, msg)) = msgs.get(self.next) {
@@ -129,6 +184,7 @@ impl Harness {
                 let id = msgs[*index].0;
                 let expected = self.oracle.erase(&id).expect("mem");
                 assert_eq!(self.disk.erase(&id).expect("disk erase"), expected, "erase");
+                count(|coverage| coverage.erased += usize::from(expected));
             }
             Op::Delete(index) => {
                 let id = msgs[*index].0;
@@ -138,6 +194,7 @@ impl Harness {
                     expected,
                     "delete"
                 );
+                count(|coverage| coverage.deleted += usize::from(expected));
             }
             Op::EraseAndReadd(index) => {
                 self.apply(&Op::Erase(*index));
@@ -153,6 +210,7 @@ impl Harness {
                 self.disk
                     .add_ghost(&tangle, *id, depth, *span)
                     .expect("disk ghost");
+                count(|coverage| coverage.ghosts += 1);
             }
             Op::ClearGhosts(tangle) => {
                 let tangle = pool().tangles[*tangle];
@@ -173,6 +231,7 @@ impl Harness {
             Op::Compact => {
                 self.disk.store_mut().compact().expect("compact");
                 self.oracle.store_mut().compact();
+                count(|coverage| coverage.compactions += 1);
                 self.durable = self.oracle.store().clone();
             }
             Op::Reopen => {
@@ -180,8 +239,10 @@ impl Harness {
                 self.durable = self.oracle.store().clone();
                 self.reopen();
                 self.oracle = Db::new(self.durable.clone());
+                count(|coverage| coverage.reopens += 1);
             }
             Op::Crash => {
+                count(|coverage| coverage.crashes += 1);
                 self.reopen();
                 self.oracle = Db::new(self.durable.clone());
             }
@@ -227,6 +288,7 @@ fn run_case(ops: &[Op]) {
     for (step, op) in ops.iter().enumerate() {
         harness.apply(op);
         harness.check(step, op);
+        count(|coverage| coverage.steps += 1);
     }
     // Whatever the sequence, a final flush and reopen show the same store.
     harness.apply(&Op::Reopen);
@@ -255,4 +317,8 @@ fn disk_store_matches_mem_store() {
     if let Err(err) = result {
         panic!("model test failed (SEED={seed}): {err}");
     }
+    let coverage = COVERAGE.with(std::cell::Cell::get);
+    eprintln!("model test, {cases} cases (SEED={seed}): {coverage:?}");
+    assert!(coverage.replaced > 0 && coverage.erased > 0 && coverage.deleted > 0);
+    assert!(coverage.compactions > 0 && coverage.crashes > 0 && coverage.reopens > 0);
 }
