@@ -22,6 +22,9 @@ const GROUP_COMMIT_MSGS_MAX: usize = 4096;
 /// Input read buffer. A commit happens whenever the buffer holds no whole line (the next
 /// read might block), so larger buffers make larger batches from files and fast pipes.
 const INPUT_BUFFER_BYTES: usize = 1024 * 1024;
+/// Longest input line read whole. A msg's data and metadata are each at most 65,535 bytes
+/// of canonical JSON; escapes and whitespace cannot make a valid msg line this long.
+const LINE_BYTES_MAX: u64 = 1024 * 1024;
 
 #[derive(Debug, Subcommand)]
 pub(super) enum DbCommand {
@@ -229,11 +232,22 @@ fn add_lines(
             commit(db, &mut waiting, out)?;
         }
         line.clear();
-        let read = input
+        let read = (&mut input)
+            .take(LINE_BYTES_MAX)
             .read_until(b'\n', &mut line)
             .context("cannot read the input")?;
         if read == 0 {
             break;
+        }
+        if !line.ends_with(b"\n")
+            && u64::try_from(line.len()).is_ok_and(|len| len >= LINE_BYTES_MAX)
+        {
+            skip_rest_of_line(&mut input)?;
+            waiting.push(Verdict::Rejected(
+                None,
+                format!("invalid msg: line longer than {LINE_BYTES_MAX} bytes"),
+            ));
+            continue;
         }
         let text = trim_line_end(&line);
         let verdict = match std::str::from_utf8(text) {
@@ -245,6 +259,24 @@ fn add_lines(
         waiting.push(verdict);
     }
     commit(db, &mut waiting, out)
+}
+
+/// Reads and drops input up to and including the next newline.
+fn skip_rest_of_line(input: &mut impl BufRead) -> anyhow::Result<()> {
+    loop {
+        let chunk = input.fill_buf().context("cannot read the input")?;
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        let (used, found) = match chunk.iter().position(|byte| *byte == b'\n') {
+            Some(end) => (end + 1, true),
+            None => (chunk.len(), false),
+        };
+        input.consume(used);
+        if found {
+            return Ok(());
+        }
+    }
 }
 
 /// Makes every waiting msg durable, then prints the waiting verdicts.

@@ -141,6 +141,55 @@ fn db_add_prints_what_msg_check_prints_and_persists_it() {
 }
 
 #[test]
+fn db_add_acknowledges_each_msg_as_it_arrives() {
+    use std::io::BufRead;
+    let work = tempfile::tempdir().expect("temp dir");
+    let dir = work.path().join("peer");
+    stdout_of(&run(&["init", "--dir", "DIR"], &dir));
+    let lines = feed_lines("stream", "post", 2);
+    // `timeout` ends the child if `db add` waited for the end of its input (the test then
+    // fails on a missing line instead of hanging).
+    let mut child = std::process::Command::new("timeout")
+        .arg("60")
+        .arg(env!("CARGO_BIN_EXE_ppppp"))
+        .args(["db", "add", "--dir"])
+        .arg(&dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    for line in &lines {
+        stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .expect("write");
+        stdin.flush().expect("flush");
+        let mut verdict = String::new();
+        stdout.read_line(&mut verdict).expect("read");
+        let id = proto::msg::decode_str(line).expect("msg").id();
+        assert_eq!(
+            verdict,
+            format!("ok {id}\n"),
+            "acknowledged before the input ends"
+        );
+        // Durable by the time it is printed: a reader sees it.
+        let reader = node::store::DiskStore::open_read_only(
+            dir.join("db"),
+            &node::store::Options::default(),
+        )
+        .expect("reader");
+        assert!(
+            proto::store::Store::get(&reader, &id)
+                .expect("get")
+                .is_some()
+        );
+    }
+    drop(stdin);
+    assert!(child.wait().expect("wait").success());
+}
+
+#[test]
 fn publish_finds_or_creates_the_account_and_appends() {
     let work = tempfile::tempdir().expect("temp dir");
     let dir = work.path().join("peer");
