@@ -323,7 +323,7 @@ impl DiskStore {
             seq,
             id: id.to_bytes(),
             has_data: msg.has_data(),
-            tangles,
+            tangles: &tangles,
             json_len: u32::try_from(json.len()).expect("invariant: reserve bounded the record"),
         };
         let start = format::push_msg_record(
@@ -331,7 +331,7 @@ impl DiskStore {
             kind,
             seq,
             &head.id,
-            &head.tangles,
+            head.tangles,
             head.has_data,
             json.as_bytes(),
         );
@@ -371,7 +371,9 @@ impl DiskStore {
     fn read_msg(&self, slot: &Slot) -> Result<Msg, StoreError> {
         let bytes = self.read_record(slot)?;
         let corrupt = |reason: &str| StoreError::corrupt(&self.log_path, slot.offset, reason);
-        match format::decode_record(&bytes).map_err(|problem| corrupt(problem.0))? {
+        match format::decode_record(&bytes, format::Checksum::Verify)
+            .map_err(|problem| corrupt(problem.0))?
+        {
             format::Record::Msg { head, json, .. }
                 if head.id == slot.id && head.seq == slot.seq =>
             {
@@ -458,7 +460,7 @@ impl DiskStore {
         for slot in self.index.live_slots() {
             let mut record = self.read_record(slot)?;
             // Check what is copied, so compaction never spreads damage into a fresh log.
-            format::decode_record(&record)
+            format::decode_record(&record, format::Checksum::Verify)
                 .map_err(|problem| StoreError::corrupt(&self.log_path, slot.offset, problem.0))?;
             format::rekind_msg_record(&mut record, Kind::Append)
                 .map_err(|problem| StoreError::corrupt(&self.log_path, slot.offset, problem.0))?;

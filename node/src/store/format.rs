@@ -196,15 +196,16 @@ impl BatchHeader {
 
 /// The fields of a msg record (append, erase, replace) the index needs, without its JSON.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MsgHead {
+pub struct MsgHead<'a> {
     /// Receive order.
     pub seq: u64,
     /// The msg ID.
     pub id: RawId,
     /// Whether the msg has data.
     pub has_data: bool,
-    /// The tangles the msg's metadata lists.
-    pub tangles: Vec<RawId>,
+    /// The tangles the msg's metadata lists (borrowed from the record, so replay allocates
+    /// nothing per record).
+    pub tangles: &'a [RawId],
     /// Length of the msg's JSON.
     pub json_len: u32,
 }
@@ -217,7 +218,7 @@ pub enum Record<'a> {
         /// Which of the three.
         kind: Kind,
         /// Index fields.
-        head: MsgHead,
+        head: MsgHead<'a>,
         /// The msg's JSON.
         json: &'a [u8],
     },
@@ -364,12 +365,20 @@ pub fn record_len_at(bytes: &[u8]) -> Option<usize> {
     (len >= 1 && len + RECORD_PREFIX_LEN <= RECORD_BYTES_MAX).then_some(len + RECORD_PREFIX_LEN)
 }
 
-/// Decodes the whole record `bytes` (exactly one record, prefix included), checking its
-/// checksum.
+/// Whether [`decode_record`] checks the record's checksum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checksum {
+    /// Check it (a record read on its own).
+    Verify,
+    /// The caller checked a checksum that covers the record (its batch's, on replay).
+    Covered,
+}
+
+/// Decodes the whole record `bytes` (exactly one record, prefix included).
 ///
 /// # Errors
 /// [`RecordProblem`].
-pub fn decode_record(bytes: &[u8]) -> Result<Record<'_>, RecordProblem> {
+pub fn decode_record(bytes: &[u8], checksum: Checksum) -> Result<Record<'_>, RecordProblem> {
     let mut reader = Reader::new(bytes);
     let len = reader.u32().ok_or(RecordProblem("short record prefix"))?;
     let crc = reader.u32().ok_or(RecordProblem("short record prefix"))?;
@@ -379,7 +388,7 @@ pub fn decode_record(bytes: &[u8]) -> Result<Record<'_>, RecordProblem> {
     if usize::try_from(len).ok() != Some(content.len()) {
         return Err(RecordProblem("record length mismatch"));
     }
-    if crc32c::crc32c(content) != crc {
+    if checksum == Checksum::Verify && crc32c::crc32c(content) != crc {
         return Err(RecordProblem("record checksum mismatch"));
     }
     let kind = reader
@@ -397,14 +406,11 @@ pub fn decode_record(bytes: &[u8]) -> Result<Record<'_>, RecordProblem> {
                 return Err(RecordProblem("unknown msg record flags"));
             }
             let tangle_count = reader.u16().ok_or(RecordProblem("short msg record"))?;
-            let mut tangles = Vec::with_capacity(usize::from(tangle_count));
-            for _ in 0..tangle_count {
-                tangles.push(
-                    reader
-                        .array::<ID_LEN>()
-                        .ok_or(RecordProblem("short tangle list"))?,
-                );
-            }
+            let tangle_bytes = reader
+                .bytes(usize::from(tangle_count) * ID_LEN)
+                .ok_or(RecordProblem("short tangle list"))?;
+            let (tangles, rest) = tangle_bytes.as_chunks::<ID_LEN>();
+            debug_assert!(rest.is_empty(), "whole IDs were taken");
             let json_len = reader.u32().ok_or(RecordProblem("short msg record"))?;
             let json = reader.rest();
             if usize::try_from(json_len).ok() != Some(json.len()) {
@@ -549,6 +555,14 @@ impl<'a> Reader<'a> {
         slice.try_into().ok()
     }
 
+    fn bytes(&mut self, len: usize) -> Option<&'a [u8]> {
+        let slice = self
+            .bytes
+            .get(self.position..self.position.checked_add(len)?)?;
+        self.position += len;
+        Some(slice)
+    }
+
     fn u8(&mut self) -> Option<u8> {
         self.array::<1>().map(|[byte]| byte)
     }
@@ -616,7 +630,7 @@ mod tests {
         push_ghosts_record(&mut body, &tangle, &[(id, 3)]);
         let ranges = split_body(&body).expect("tiles");
         assert_eq!(ranges.len(), 3);
-        let first = decode_record(&body[ranges[0].clone()]).expect("msg record");
+        let first = decode_record(&body[ranges[0].clone()], Checksum::Verify).expect("msg record");
         assert_eq!(
             first,
             Record::Msg {
@@ -625,7 +639,7 @@ mod tests {
                     seq: 5,
                     id,
                     has_data: true,
-                    tangles: vec![tangle],
+                    tangles: &[tangle],
                     json_len: 2
                 },
                 json: b"{}"
@@ -637,11 +651,11 @@ mod tests {
             "msg_record_len predicts the size"
         );
         assert_eq!(
-            decode_record(&body[ranges[1].clone()]),
+            decode_record(&body[ranges[1].clone()], Checksum::Verify),
             Ok(Record::Delete { id })
         );
         assert_eq!(
-            decode_record(&body[ranges[2].clone()]),
+            decode_record(&body[ranges[2].clone()], Checksum::Verify),
             Ok(Record::Ghosts {
                 tangle,
                 ghosts: vec![(id, 3)]
@@ -651,7 +665,7 @@ mod tests {
         let mut rekinded = body[ranges[0].clone()].to_vec();
         rekind_msg_record(&mut rekinded, Kind::Erase).expect("msg record");
         assert!(matches!(
-            decode_record(&rekinded),
+            decode_record(&rekinded, Checksum::Verify),
             Ok(Record::Msg {
                 kind: Kind::Erase,
                 ..
@@ -660,7 +674,7 @@ mod tests {
         let mut flipped = body[ranges[0].clone()].to_vec();
         flipped[20] ^= 1;
         assert_eq!(
-            decode_record(&flipped),
+            decode_record(&flipped, Checksum::Verify),
             Err(RecordProblem("record checksum mismatch"))
         );
     }

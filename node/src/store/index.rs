@@ -5,6 +5,9 @@
 
 use std::collections::BTreeMap;
 
+use indexmap::IndexMap;
+use indexmap::map::Entry;
+
 use proto::ids::{MsgId, TangleId};
 use proto::store::{Ghosts, StoreStats};
 
@@ -41,8 +44,10 @@ pub struct ReplayProblem(pub &'static str);
 pub struct Index {
     /// Every msg appended since the last compaction, in receive (sequence) order.
     slots: Vec<Slot>,
-    /// Live msgs → their slot.
-    by_id: BTreeMap<RawId, u32>,
+    /// Live msgs → their slot. A hash map because replay inserts every msg once and random
+    /// 32-byte keys make a B-tree compare long prefixes all the way down; it is never
+    /// iterated, so its order cannot leak into behaviour.
+    by_id: IndexMap<RawId, u32>,
     /// Tangle → slots of msgs that list it, in receive order. Dead slots stay until the next
     /// compaction rather than costing a search on every delete; readers skip them.
     tangles: BTreeMap<RawId, Vec<u32>>,
@@ -143,12 +148,7 @@ impl Index {
         record_len: u32,
     ) -> Result<(), ReplayProblem> {
         match kind {
-            Kind::Append => {
-                if self.by_id.contains_key(&head.id) {
-                    return Err(ReplayProblem("append of a msg that is stored"));
-                }
-                self.push_slot(head, offset, record_len)
-            }
+            Kind::Append => self.push_slot(head, offset, record_len),
             Kind::Replace => {
                 let old = *self
                     .by_id
@@ -196,6 +196,7 @@ impl Index {
         Ok(())
     }
 
+    /// Adds a slot for a msg that is not live (a replace kills its old slot first).
     fn push_slot(
         &mut self,
         head: &MsgHead,
@@ -205,6 +206,12 @@ impl Index {
         self.check_new_seq(head.seq)?;
         let index = u32::try_from(self.slots.len())
             .map_err(|_| ReplayProblem("more records than the index can address"))?;
+        match self.by_id.entry(head.id) {
+            Entry::Occupied(_) => return Err(ReplayProblem("append of a msg that is stored")),
+            Entry::Vacant(vacant) => {
+                vacant.insert(index);
+            }
+        }
         self.slots.push(Slot {
             id: head.id,
             seq: head.seq,
@@ -214,8 +221,7 @@ impl Index {
             has_data: head.has_data,
             live: true,
         });
-        self.by_id.insert(head.id, index);
-        for tangle in &head.tangles {
+        for tangle in head.tangles {
             self.tangles.entry(*tangle).or_default().push(index);
         }
         self.next_seq = self.next_seq.max(head.seq + 1);
@@ -234,7 +240,8 @@ impl Index {
         };
         debug_assert!(slot.live, "only live slots are in by_id");
         slot.live = false;
-        self.by_id.remove(&slot.id);
+        // Order is irrelevant (never iterated), so the O(1) removal.
+        self.by_id.swap_remove(&slot.id);
         self.live_count -= 1;
         self.bytes -= u64::from(slot.json_len);
         self.deleted_bytes += u64::from(slot.json_len);

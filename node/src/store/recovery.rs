@@ -16,8 +16,8 @@ use proto::ids::MsgId;
 use super::error::StoreError;
 use super::file::FileSystem;
 use super::format::{
-    self, BATCH_BODY_BYTES_MAX, BATCH_HEADER_LEN, BATCH_MAGIC, BatchHeader, FILE_HEADER_LEN,
-    FORMAT_VERSION, FileHeader, HeaderProblem, Record,
+    self, BATCH_BODY_BYTES_MAX, BATCH_HEADER_LEN, BATCH_MAGIC, BatchHeader, Checksum,
+    FILE_HEADER_LEN, FORMAT_VERSION, FileHeader, HeaderProblem, Record,
 };
 use super::index::Index;
 
@@ -141,10 +141,15 @@ fn read_batch(
         return Ok(None);
     }
     body.clear();
-    body.resize(usize::try_from(header.body_len).unwrap_or(usize::MAX), 0);
-    reader
-        .read_exact(body)
+    // `read_to_end` fills the buffer without zeroing it first, unlike `resize` + `read_exact`.
+    let read = reader
+        .by_ref()
+        .take(u64::from(header.body_len))
+        .read_to_end(body)
         .map_err(|source| StoreError::io("read", path, source))?;
+    if u64::try_from(read).ok() != Some(u64::from(header.body_len)) {
+        return Ok(None);
+    }
     Ok((crc32c::crc32c(body) == header.body_crc).then_some(header))
 }
 
@@ -161,7 +166,7 @@ fn replay_body(
         let record_offset = body_offset + u64::try_from(range.start).unwrap_or(u64::MAX);
         let bytes = body.get(range.clone()).unwrap_or_default();
         let record_len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
-        let record = format::decode_record(bytes)
+        let record = format::decode_record(bytes, Checksum::Covered)
             .map_err(|problem| StoreError::corrupt(path, record_offset, problem.0))?;
         let applied = match record {
             Record::Msg { kind, head, .. } => {
