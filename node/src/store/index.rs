@@ -50,7 +50,11 @@ pub struct Index {
     by_id: IndexMap<RawId, u32>,
     /// Tangle → slots of msgs that list it, in receive order. Dead slots stay until the next
     /// compaction rather than costing a search on every delete; readers skip them.
-    tangles: BTreeMap<RawId, Vec<u32>>,
+    tangles: IndexMap<RawId, Vec<u32>>,
+    /// The tangle (and its position in `tangles`) the last msg joined: consecutive msgs are
+    /// mostly of one feed, and this spares a hash and a key comparison per msg on replay.
+    /// Positions are stable because `tangles` only grows.
+    last_tangle: Option<(RawId, usize)>,
     ghosts: BTreeMap<TangleId, Ghosts>,
     next_seq: u64,
     live_count: u64,
@@ -59,10 +63,13 @@ pub struct Index {
 }
 
 impl Index {
-    /// An empty index whose first sequence number will be `seq_floor`.
+    /// An empty index whose first sequence number will be `seq_floor`, with room for about
+    /// `records_expected` msgs (so replay does not regrow its tables many times).
     #[must_use]
-    pub fn new(seq_floor: u64) -> Self {
+    pub fn new(seq_floor: u64, records_expected: usize) -> Self {
         Self {
+            slots: Vec::with_capacity(records_expected),
+            by_id: IndexMap::with_capacity(records_expected),
             next_seq: seq_floor,
             ..Self::default()
         }
@@ -222,7 +229,19 @@ impl Index {
             live: true,
         });
         for tangle in head.tangles {
-            self.tangles.entry(*tangle).or_default().push(index);
+            let position = match self.last_tangle {
+                Some((last, position)) if last == *tangle => position,
+                _ => {
+                    let entry = self.tangles.entry(*tangle);
+                    let position = entry.index();
+                    entry.or_default();
+                    self.last_tangle = Some((*tangle, position));
+                    position
+                }
+            };
+            if let Some((_, members)) = self.tangles.get_index_mut(position) {
+                members.push(index);
+            }
         }
         self.next_seq = self.next_seq.max(head.seq + 1);
         self.live_count += 1;

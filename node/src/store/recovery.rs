@@ -24,6 +24,10 @@ use super::index::Index;
 /// Read buffer for the sequential replay; large enough that small batches cost no syscall
 /// each.
 const REPLAY_BUFFER_BYTES: usize = 1024 * 1024;
+/// A msg record is rarely smaller than this (a moot's is about 400 bytes); the file length
+/// divided by it sizes the index tables up front. Pages of capacity that a log of larger
+/// records leaves unused are never touched, so they cost address space, not memory.
+const RECORD_BYTES_TYPICAL_MIN: u64 = 512;
 /// Chunk size when searching a damaged region for an intact batch.
 const SEARCH_CHUNK_BYTES: usize = 1024 * 1024;
 
@@ -79,7 +83,8 @@ pub fn scan(fs: &FileSystem, file: &File, path: &Path) -> Result<Scanned, StoreE
             StoreError::corrupt(path, 0, "the file header's checksum fails")
         }
     })?;
-    let mut index = Index::new(header.seq_floor);
+    let records_expected = usize::try_from(file_len / RECORD_BYTES_TYPICAL_MIN).unwrap_or(0);
+    let mut index = Index::new(header.seq_floor, records_expected);
 
     let mut handle = file;
     handle
