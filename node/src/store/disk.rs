@@ -691,7 +691,10 @@ impl Store for DiskStore {
 
 impl DiskStore {
     fn check_capacity(&self) -> Result<(), StoreError> {
-        if self.index.len() + self.index.dead_slots() >= SLOTS_MAX {
+        // A log could claim any sequence number floor; the last one is never assigned.
+        if self.index.len() + self.index.dead_slots() >= SLOTS_MAX
+            || self.index.next_seq() == u64::MAX
+        {
             return Err(StoreError::Full {
                 records_max: SLOTS_MAX,
             });

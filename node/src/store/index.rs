@@ -194,6 +194,9 @@ impl Index {
     }
 
     fn check_new_seq(&self, seq: u64) -> Result<(), ReplayProblem> {
+        if seq == u64::MAX {
+            return Err(ReplayProblem("sequence number out of range"));
+        }
         if self.slots.last().is_some_and(|last| last.seq >= seq) {
             return Err(ReplayProblem("sequence numbers must increase"));
         }

@@ -297,3 +297,19 @@ fn one_writer_per_directory_and_readers_beside_it() {
     drop(writer);
     DiskStore::open(dir.path(), &Options::default()).expect("the lock is released on drop");
 }
+
+#[test]
+fn an_exhausted_sequence_number_range_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let header = FileHeader {
+        seq_floor: u64::MAX,
+    }
+    .encode();
+    std::fs::write(dir.path().join(LOG_FILE), header).expect("write");
+    let mut store = DiskStore::open(dir.path(), &Options::default()).expect("open");
+    let msg = proto::msg::decode_str(&feed_lines("seq", "post", 0)[0]).expect("msg");
+    let err = store
+        .append(msg.id(), Arc::new(msg))
+        .expect_err("no sequence number left");
+    assert!(matches!(err, StoreError::Full { .. }), "{err}");
+}

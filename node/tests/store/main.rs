@@ -1,9 +1,8 @@
 //! Tests of the durable store (`node::store`) and the `ppppp` commands over it.
 //!
 //! Environment: `SEED` (random streams), `PROPTEST_CASES` (model test),
-//! `STORE_CRASH_ITERATIONS` (kill tests), `STORE_TEST_HEAVY=1` (larger fixtures).
-
-#![allow(clippy::unwrap_used, reason = "tests")]
+//! `STORE_CRASH_ITERATIONS` (kill tests), `STORE_COMPACT_MSGS` (size of the
+//! compaction crash test's store).
 
 mod bad_input;
 mod cli;
