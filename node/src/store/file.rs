@@ -5,7 +5,7 @@
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -236,19 +236,23 @@ impl FileSystem {
         }
     }
 
-    /// Creates `dir` and its parents.
+    /// Creates `dir` and any missing parents durably: each new directory's entry is fsynced
+    /// in its parent, so a new store does not vanish with its directory after a crash.
     ///
     /// # Errors
     /// [`StoreError::Io`].
     pub fn create_dir_all(&self, dir: &Path) -> Result<(), StoreError> {
+        let missing: Vec<&Path> = dir.ancestors().take_while(|path| !path.exists()).collect();
         self.check_open()
             .and_then(|()| std::fs::create_dir_all(dir))
-            .map_err(|source| StoreError::io("create directory", dir, source))
+            .map_err(|source| StoreError::io("create directory", dir, source))?;
+        for created in missing.iter().rev() {
+            let parent = match created.parent() {
+                Some(parent) if !parent.as_os_str().is_empty() => parent,
+                _ => Path::new("."),
+            };
+            self.sync_dir(parent)?;
+        }
+        Ok(())
     }
-}
-
-/// `dir/name`.
-#[must_use]
-pub fn join(dir: &Path, name: &str) -> PathBuf {
-    dir.join(name)
 }
