@@ -252,7 +252,7 @@ fn add_lines(
         let text = trim_line_end(&line);
         let verdict = match std::str::from_utf8(text) {
             Ok(text) => ingest::add_json(db, text).context(
-                "the store failed; nothing after the last printed verdict was stored durably",
+                "the store failed; msgs whose verdicts were not printed were not acknowledged",
             )?,
             Err(_) => Verdict::Rejected(None, "invalid msg: not UTF-8".to_owned()),
         };
