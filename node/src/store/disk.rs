@@ -396,6 +396,7 @@ impl DiskStore {
     /// I/O. A failure before the rename leaves the store as it was (usable); a failure after
     /// it poisons the store.
     pub fn compact(&mut self) -> Result<Compaction, StoreError> {
+        self.check_writable()?;
         self.flush()?;
         let log_bytes_before = self.file_len;
         let compact_path = self.dir.join(COMPACT_FILE);

@@ -284,6 +284,8 @@ fn one_writer_per_directory_and_readers_beside_it() {
         .append(extra.id(), Arc::new(extra))
         .expect_err("read-only");
     assert!(matches!(err, StoreError::ReadOnly { .. }), "{err}");
+    let err = reader.compact().expect_err("read-only");
+    assert!(matches!(err, StoreError::ReadOnly { .. }), "{err}");
     writer.flush().expect("flush");
     assert_eq!(
         DiskStore::open_read_only(dir.path(), &Options::default())
