@@ -244,6 +244,7 @@ fn killed_compaction_loses_nothing() {
         u64::try_from(start.elapsed().as_micros()).expect("duration")
     };
     let mut outcomes = [0usize; 2];
+    let mut leftovers = 0;
     for iteration in 0..iterations {
         let context =
             format!("iteration {iteration} (SEED={seed}, compaction takes {duration_us} µs)");
@@ -261,8 +262,15 @@ fn killed_compaction_loses_nothing() {
             rng.random_range(0..duration_us * 5 / 4),
         ));
         wait_killed(child);
+        let leftover = peer.join("db").join(COMPACT_FILE).exists();
         let store = DiskStore::open(peer.join("db"), &Options::default()).expect(&context);
         assert!(!peer.join("db").join(COMPACT_FILE).exists(), "{context}");
+        assert_eq!(
+            store.recovery().removed_compaction_file,
+            leftover,
+            "{context}"
+        );
+        leftovers += usize::from(leftover);
         assert_eq!(records_of(&store), expected_records, "{context}");
         let stats = store.stats();
         assert_eq!(stats.msgs, expected_stats.msgs, "{context}");
@@ -300,7 +308,7 @@ fn killed_compaction_loses_nothing() {
     }
     eprintln!(
         "compaction crash test: {iterations} kills over {duration_us} µs compactions: \
-         {} before the rename, {} after",
+         {} before the rename ({leftovers} left a `log.compact` to remove), {} after",
         outcomes[0], outcomes[1]
     );
 }
