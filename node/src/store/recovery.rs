@@ -4,8 +4,8 @@
 //! The writer has at most one batch in flight: it fsyncs each batch before it writes the
 //! next one, and cuts any damaged tail (and fsyncs the cut) before it appends. So a crash can
 //! only damage the *last* batch. Recovery therefore treats a damaged batch as a torn tail
-//! when no intact batch follows it anywhere in the file, and as corruption — reported,
-//! never skipped — when one does.
+//! when the damaged region is no longer than one batch can be and no intact batch follows it
+//! anywhere in the file, and as corruption — reported, never skipped — otherwise.
 
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
@@ -100,7 +100,21 @@ pub fn scan(fs: &FileSystem, file: &File, path: &Path) -> Result<Scanned, StoreE
             break;
         }
         let Some(batch) = read_batch(&mut reader, &mut body, file_len - offset, path)? else {
-            // Damaged: torn tail, unless an intact batch follows.
+            // Damaged: torn tail, unless it is longer than the one batch a crash can have
+            // left unfinished, or an intact batch follows.
+            let batch_len_max =
+                batch_header_len + u64::try_from(BATCH_BODY_BYTES_MAX).unwrap_or(u64::MAX);
+            if file_len - offset > batch_len_max {
+                return Err(StoreError::corrupt(
+                    path,
+                    offset,
+                    format!(
+                        "{} damaged bytes run to the end of the file, more than the one \
+                         unfinished batch ({batch_len_max} bytes at most) a crash can leave",
+                        file_len - offset
+                    ),
+                ));
+            }
             if let Some(intact) = find_intact_batch(fs, file, path, offset + 1, file_len)? {
                 return Err(StoreError::corrupt(
                     path,

@@ -211,3 +211,31 @@ fn damage_in_a_multi_record_batch_cuts_the_whole_batch() {
     );
     assert_eq!(store.recovery().torn_tail_offset, Some(boundary));
 }
+
+#[test]
+fn damage_longer_than_one_batch_is_corruption() {
+    let fixture = fixture();
+    let dir = fixture.dir.path();
+    let mut damaged = fixture.log.clone();
+    // Zeros past the end, as if much more than one unfinished batch were lost.
+    damaged.resize(fixture.log.len() + 9 * 1024 * 1024, 0);
+    write_log(dir, &damaged);
+    let err = DiskStore::open(dir, &Options::default()).expect_err("too long for a torn tail");
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("more than the one unfinished batch"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(dir.join(LOG_FILE)).expect("read").len(),
+        damaged.len(),
+        "unchanged"
+    );
+    // One batch's worth of zeros is a torn tail.
+    damaged.truncate(fixture.log.len() + 1024 * 1024);
+    write_log(dir, &damaged);
+    let store = DiskStore::open(dir, &Options::default()).expect("torn tail");
+    assert_eq!(store.len(), u64::try_from(fixture.msgs.len()).expect("len"));
+    assert_eq!(store.recovery().torn_tail_bytes, 1024 * 1024);
+}
