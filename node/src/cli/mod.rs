@@ -7,6 +7,7 @@
 mod db;
 mod msg;
 mod peer;
+mod serve;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -52,6 +53,9 @@ enum Command {
         #[arg(long)]
         data: String,
     },
+    /// Run the peer: listen, connect, sync per the goals, stay in realtime, until SIGTERM or
+    /// SIGINT. Prints `listening <address>` first; takes JSON control commands on stdin.
+    Serve(serve::ServeArgs),
 }
 
 /// Runs the program; the exit code is 0 on success, 1 on failure (with the error on stderr),
@@ -64,6 +68,7 @@ pub fn main() -> ExitCode {
         Command::Init { dir } => peer::init(&dir),
         Command::Db(command) => db::run(command),
         Command::Publish { dir, domain, data } => peer::publish(&dir, &domain, &data),
+        Command::Serve(args) => serve::serve(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

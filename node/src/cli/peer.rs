@@ -57,7 +57,7 @@ pub(super) fn publish(dir: &Path, domain: &str, data: &str) -> anyhow::Result<()
     clippy::disallowed_methods,
     reason = "keys and account nonces need OS entropy; this is the program edge"
 )]
-fn random_bytes<const N: usize>() -> anyhow::Result<[u8; N]> {
+pub(super) fn random_bytes<const N: usize>() -> anyhow::Result<[u8; N]> {
     let mut bytes = [0u8; N];
     getrandom::fill(&mut bytes).map_err(|err| anyhow::anyhow!("no OS entropy: {err}"))?;
     Ok(bytes)

@@ -2,6 +2,7 @@
 //! realtime delivery, both transports.
 
 mod hostile;
+mod processes;
 mod raw;
 mod support;
 mod two_nodes;
