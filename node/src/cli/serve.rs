@@ -17,6 +17,7 @@
 //! | `goal` | `tangle`, `goal` (`all`, `newest-N`, `set`, `dict`, `none`) | |
 //! | `connect` | `address` (multiserver) | |
 //! | `state` | | `state`: `{"tangles","sets","dicts"}` |
+//! | `count` | `tangle` | `count` (msgs, root included), `dataful` (those with data) |
 //! | `msgs` | `tangle` | `msgs`: the tangle's msgs, topological (erased ones with `data: null`) |
 //! | `connections` | | `count` |
 //!
@@ -340,6 +341,11 @@ async fn execute(node: &NodeHandle, address: &str, request: &Value) -> anyhow::R
         }
         "state" => Ok(json!({"state": serde_json::to_value(node.snapshot().await?)?})),
         "connections" => Ok(json!({"count": node.connections().await?})),
+        "count" => {
+            let tangle = TangleId::parse(field("tangle")?).context("bad tangle ID")?;
+            let (count, dataful) = node.tangle_size(tangle).await?;
+            Ok(json!({"count": count, "dataful": dataful}))
+        }
         "msgs" => {
             let tangle = TangleId::parse(field("tangle")?).context("bad tangle ID")?;
             let msgs: Vec<Value> = node

@@ -262,6 +262,17 @@ impl NodeHandle {
             .map_err(NodeError::Refused)
     }
 
+    /// How many msgs `tangle` holds (root included) and how many of them have data; cheap
+    /// enough to poll.
+    ///
+    /// # Errors
+    /// [`NodeError::Refused`] on a store failure; [`NodeError::Stopped`].
+    pub async fn tangle_size(&self, tangle: TangleId) -> Result<(usize, usize), NodeError> {
+        ask(&self.store, |reply| StoreMsg::TangleSize { tangle, reply })
+            .await?
+            .map_err(NodeError::Refused)
+    }
+
     /// Closes every connection, flushes the store and stops the node.
     ///
     /// # Errors

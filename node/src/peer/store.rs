@@ -64,6 +64,11 @@ pub(crate) enum StoreMsg {
         tangle: TangleId,
         reply: RpcReplyPort<Result<Vec<Arc<Msg>>, String>>,
     },
+    /// How many msgs a tangle holds, and how many of them with data.
+    TangleSize {
+        tangle: TangleId,
+        reply: RpcReplyPort<Result<(usize, usize), String>>,
+    },
     /// The node's account.
     Account { reply: RpcReplyPort<AccountId> },
     /// Make everything durable (shutdown).
@@ -205,6 +210,21 @@ impl Actor for StoreActor {
                 let mut guard = state.db.lock();
                 let _ =
                     reply.send(tangle_msgs(&mut guard.db, &tangle).map_err(|err| err.to_string()));
+            }
+            StoreMsg::TangleSize { tangle, reply } => {
+                let mut guard = state.db.lock();
+                let size = guard
+                    .db
+                    .tangle(&tangle)
+                    .map(|tangle| {
+                        let dataful = tangle
+                            .topo_order()
+                            .filter(|id| tangle.has_data(id) == Some(true))
+                            .count();
+                        (tangle.len(), dataful)
+                    })
+                    .map_err(|err| err.to_string());
+                let _ = reply.send(size);
             }
             StoreMsg::Account { reply } => {
                 let _ = reply.send(state.account);
