@@ -10,9 +10,14 @@
 //! |---|---|---|
 //! | `whoami` | | `key`, `account`, `address` |
 //! | `publish` | `domain`, `data` | `msg`, `feed` |
+//! | `set_add`, `set_del` | `subdomain`, `value` (a string) | `changed`, `tangle`, `msg` (null if unchanged) |
+//! | `dict_update` | `subdomain`, `update` (an object) | `changed`, `tangle`, `msg` (null if unchanged) |
+//! | `account_add` | `key`, `consent` (the key's signature of the account), `powers`? | `msg` |
+//! | `add` | `msg` (a msg made elsewhere), `tangle`? | `msg` |
 //! | `goal` | `tangle`, `goal` (`all`, `newest-N`, `set`, `dict`, `none`) | |
 //! | `connect` | `address` (multiserver) | |
 //! | `state` | | `state`: `{"tangles","sets","dicts"}` |
+//! | `count` | `tangle` | `count` (msgs, root included), `dataful` (those with data) |
 //! | `msgs` | `tangle` | `msgs`: the tangle's msgs, topological (erased ones with `data: null`) |
 //! | `connections` | | `count` |
 //!
@@ -60,9 +65,19 @@ pub(super) struct ServeArgs {
     /// Garbage-collect down to this many bytes of msgs (`none` by default).
     #[arg(long)]
     gc_bytes_max: Option<u64>,
+    /// Drop connections whose SHSE handshake takes longer than this many milliseconds (the
+    /// reference's default is 15 s).
+    #[arg(long, default_value_t = 15_000)]
+    handshake_timeout_ms: u64,
 }
 
 pub(super) fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // Logs go to standard error, filtered by RUST_LOG (nothing by default): standard output
+    // carries only the address line and control replies.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .try_init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -92,6 +107,7 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
     config.listen = Some(args.listen.clone());
     config.transport = transport;
     config.gc_bytes_max = args.gc_bytes_max;
+    config.timers.handshake_timeout = std::time::Duration::from_millis(args.handshake_timeout_ms);
     config.dial = args
         .connect
         .iter()
@@ -169,6 +185,15 @@ fn parse_goal(text: &str) -> anyhow::Result<(TangleId, Goal)> {
         .parse()
         .with_context(|| format!("goal {text:?}: bad goal"))?;
     Ok((tangle, goal))
+}
+
+/// The answer to a set or dict write.
+fn written(changed: Option<proto::ids::MsgId>, tangle: TangleId) -> Value {
+    json!({
+        "changed": changed.is_some(),
+        "tangle": tangle.to_string(),
+        "msg": changed.map(|id| id.to_string()),
+    })
 }
 
 fn advertised_address(node: &NodeHandle, transport: Transport) -> String {
@@ -255,6 +280,49 @@ async fn execute(node: &NodeHandle, address: &str, request: &Value) -> anyhow::R
                 json!({"msg": id.to_string(), "feed": msg::feed_id(&node.account(), domain).to_string()}),
             )
         }
+        "set_add" | "set_del" => {
+            let (subdomain, value) = (field("subdomain")?, field("value")?);
+            let changed = if field("cmd")? == "set_add" {
+                node.set_add(subdomain, value).await?
+            } else {
+                node.set_del(subdomain, value).await?
+            };
+            let tangle = proto::set::feed_id(&node.account(), subdomain);
+            Ok(written(changed, tangle))
+        }
+        "dict_update" => {
+            let subdomain = field("subdomain")?;
+            let update = request
+                .get("update")
+                .and_then(Value::as_object)
+                .context("missing object field \"update\"")?
+                .clone();
+            let changed = node.dict_update(subdomain, update).await?;
+            let tangle = proto::dict::feed_id(&node.account(), subdomain);
+            Ok(written(changed, tangle))
+        }
+        "account_add" => {
+            let key = proto::ids::PubKey::parse(field("key")?).context("bad key")?;
+            let powers = match request.get("powers") {
+                None => Vec::new(),
+                Some(powers) => serde_json::from_value::<Vec<String>>(powers.clone())
+                    .context("\"powers\" is not a list of strings")?,
+            };
+            let id = node
+                .account_add(key, field("consent")?.to_owned(), powers)
+                .await?;
+            Ok(json!({"msg": id.to_string()}))
+        }
+        "add" => {
+            let msg = msg::decode(request.get("msg").context("missing field \"msg\"")?)
+                .context("not a msg")?;
+            let tangle = match request.get("tangle").and_then(Value::as_str) {
+                Some(tangle) => Some(TangleId::parse(tangle).context("bad tangle ID")?),
+                None => None,
+            };
+            let id = node.add(msg, tangle).await?;
+            Ok(json!({"msg": id.to_string()}))
+        }
         "goal" => {
             let tangle = TangleId::parse(field("tangle")?).context("bad tangle ID")?;
             let goal: Goal = field("goal")?.parse().context("bad goal")?;
@@ -273,6 +341,11 @@ async fn execute(node: &NodeHandle, address: &str, request: &Value) -> anyhow::R
         }
         "state" => Ok(json!({"state": serde_json::to_value(node.snapshot().await?)?})),
         "connections" => Ok(json!({"count": node.connections().await?})),
+        "count" => {
+            let tangle = TangleId::parse(field("tangle")?).context("bad tangle ID")?;
+            let (count, dataful) = node.tangle_size(tangle).await?;
+            Ok(json!({"count": count, "dataful": dataful}))
+        }
         "msgs" => {
             let tangle = TangleId::parse(field("tangle")?).context("bad tangle ID")?;
             let msgs: Vec<Value> = node

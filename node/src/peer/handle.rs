@@ -14,7 +14,7 @@ use super::config::DialTarget;
 use super::conns::ConnsMsg;
 use super::goals::GoalsMsg;
 use super::root::RootMsg;
-use super::store::StoreMsg;
+use super::store::{LocalWrite, StoreMsg};
 
 /// Why a node operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -126,6 +126,75 @@ impl NodeHandle {
         .map_err(NodeError::Refused)
     }
 
+    /// Adds `item` to this node's set `subdomain`; the new msg's ID, or `None` if the item
+    /// was already in the set.
+    ///
+    /// # Errors
+    /// [`NodeError::Refused`] for a bad subdomain; [`NodeError::Stopped`].
+    pub async fn set_add(&self, subdomain: &str, item: &str) -> Result<Option<MsgId>, NodeError> {
+        self.write(LocalWrite::SetAdd {
+            subdomain: subdomain.to_owned(),
+            item: item.to_owned(),
+        })
+        .await
+    }
+
+    /// Deletes `item` from this node's set `subdomain`; the new msg's ID, or `None` if the
+    /// item was not in the set.
+    ///
+    /// # Errors
+    /// [`NodeError::Refused`] for a bad subdomain; [`NodeError::Stopped`].
+    pub async fn set_del(&self, subdomain: &str, item: &str) -> Result<Option<MsgId>, NodeError> {
+        self.write(LocalWrite::SetDel {
+            subdomain: subdomain.to_owned(),
+            item: item.to_owned(),
+        })
+        .await
+    }
+
+    /// Sets the fields of `update` in this node's dict `subdomain`; the new msg's ID, or
+    /// `None` if every field already had that value.
+    ///
+    /// # Errors
+    /// [`NodeError::Refused`] for a bad subdomain or update; [`NodeError::Stopped`].
+    pub async fn dict_update(
+        &self,
+        subdomain: &str,
+        update: serde_json::Map<String, Value>,
+    ) -> Result<Option<MsgId>, NodeError> {
+        self.write(LocalWrite::DictUpdate {
+            subdomain: subdomain.to_owned(),
+            update,
+        })
+        .await
+    }
+
+    /// Adds `key` to this node's account (signed by the node's key), with the key's
+    /// `consent` (`proto::account::consent`) and `powers`; returns the account msg's ID.
+    ///
+    /// # Errors
+    /// [`NodeError::Refused`] (e.g. a consent that does not verify); [`NodeError::Stopped`].
+    pub async fn account_add(
+        &self,
+        key: PubKey,
+        consent: String,
+        powers: Vec<String>,
+    ) -> Result<MsgId, NodeError> {
+        self.write(LocalWrite::AccountAdd {
+            key,
+            consent,
+            powers,
+        })
+        .await?
+        .ok_or_else(|| NodeError::Refused("the account msg was not added".to_owned()))
+    }
+
+    async fn write(&self, write: LocalWrite) -> Result<Option<MsgId>, NodeError> {
+        ask(&self.store, |reply| StoreMsg::Write { write, reply })
+            .await?
+            .map_err(NodeError::Refused)
+    }
+
     /// Adds a msg made elsewhere (validated like any other), as if published here.
     ///
     /// # Errors
@@ -189,6 +258,17 @@ impl NodeHandle {
         tangle: TangleId,
     ) -> Result<Vec<std::sync::Arc<Msg>>, NodeError> {
         ask(&self.store, |reply| StoreMsg::TangleMsgs { tangle, reply })
+            .await?
+            .map_err(NodeError::Refused)
+    }
+
+    /// How many msgs `tangle` holds (root included) and how many of them have data; cheap
+    /// enough to poll.
+    ///
+    /// # Errors
+    /// [`NodeError::Refused`] on a store failure; [`NodeError::Stopped`].
+    pub async fn tangle_size(&self, tangle: TangleId) -> Result<(usize, usize), NodeError> {
+        ask(&self.store, |reply| StoreMsg::TangleSize { tangle, reply })
             .await?
             .map_err(NodeError::Refused)
     }

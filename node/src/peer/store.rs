@@ -1,12 +1,13 @@
 //! The store actor: every write to the database goes through it, so durability (one flush per
 //! batch: group commit) and the announcement of new msgs happen in one place.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use proto::db::{AddError, Added};
 use proto::gc;
 use proto::goals::Goals;
-use proto::ids::{AccountId, MsgId, TangleId};
+use proto::ids::{AccountId, MsgId, PubKey, TangleId};
 use proto::ingest::Snapshot;
 use proto::keys::Keypair;
 use proto::msg::Msg;
@@ -43,6 +44,11 @@ pub(crate) enum StoreMsg {
         data: Value,
         reply: RpcReplyPort<Result<MsgId, String>>,
     },
+    /// A local write to a set, a dict or the account tangle.
+    Write {
+        write: LocalWrite,
+        reply: RpcReplyPort<Result<Option<MsgId>, String>>,
+    },
     /// Add a msg made elsewhere, as if published here (tools and tests).
     AddLocal {
         msg: Box<Msg>,
@@ -58,11 +64,36 @@ pub(crate) enum StoreMsg {
         tangle: TangleId,
         reply: RpcReplyPort<Result<Vec<Arc<Msg>>, String>>,
     },
+    /// How many msgs a tangle holds, and how many of them with data.
+    TangleSize {
+        tangle: TangleId,
+        reply: RpcReplyPort<Result<(usize, usize), String>>,
+    },
     /// The node's account.
     Account { reply: RpcReplyPort<AccountId> },
     /// Make everything durable (shutdown).
     Flush {
         reply: RpcReplyPort<Result<(), String>>,
+    },
+}
+
+/// A local write other than a feed post, made with this node's keypair and account.
+#[derive(Debug)]
+pub(crate) enum LocalWrite {
+    /// Add `item` to the set `subdomain` (pzp-set's `add`).
+    SetAdd { subdomain: String, item: String },
+    /// Delete `item` from the set `subdomain` (pzp-set's `del`).
+    SetDel { subdomain: String, item: String },
+    /// Set fields of the dict `subdomain` (pzp-dict's `update`).
+    DictUpdate {
+        subdomain: String,
+        update: serde_json::Map<String, Value>,
+    },
+    /// Add `key` to the account, with the key's `consent` (pzp-db's `account.add`).
+    AccountAdd {
+        key: PubKey,
+        consent: String,
+        powers: Vec<String>,
     },
 }
 
@@ -162,6 +193,10 @@ impl Actor for StoreActor {
                 let result = state.publish(&domain, data);
                 let _ = reply.send(result?);
             }
+            StoreMsg::Write { write, reply } => {
+                let result = state.write(write);
+                let _ = reply.send(result?);
+            }
             StoreMsg::AddLocal { msg, tangle, reply } => {
                 let result = state.add_local(*msg, tangle);
                 let _ = reply.send(result?);
@@ -175,6 +210,21 @@ impl Actor for StoreActor {
                 let mut guard = state.db.lock();
                 let _ =
                     reply.send(tangle_msgs(&mut guard.db, &tangle).map_err(|err| err.to_string()));
+            }
+            StoreMsg::TangleSize { tangle, reply } => {
+                let mut guard = state.db.lock();
+                let size = guard
+                    .db
+                    .tangle(&tangle)
+                    .map(|tangle| {
+                        let dataful = tangle
+                            .topo_order()
+                            .filter(|id| tangle.has_data(id) == Some(true))
+                            .count();
+                        (tangle.len(), dataful)
+                    })
+                    .map_err(|err| err.to_string());
+                let _ = reply.send(size);
             }
             StoreMsg::Account { reply } => {
                 let _ = reply.send(state.account);
@@ -278,6 +328,58 @@ impl StoreState {
         }
     }
 
+    /// Makes a set, dict or account write; `Ok(Ok(None))` when it changed nothing (the item
+    /// or field already had that value), else the new msg's ID.
+    fn write(
+        &mut self,
+        write: LocalWrite,
+    ) -> Result<Result<Option<MsgId>, String>, ActorProcessingErr> {
+        let result = {
+            let mut guard = self.db.lock();
+            let db = &mut guard.db;
+            let (keypair, account) = (&self.keypair, &self.account);
+            match write {
+                LocalWrite::SetAdd { subdomain, item } => {
+                    let feed = proto::set::feed_id(account, &subdomain);
+                    new_members(db, &feed, |db| {
+                        proto::set::add(db, keypair, account, &subdomain, &item)
+                    })
+                }
+                LocalWrite::SetDel { subdomain, item } => {
+                    let feed = proto::set::feed_id(account, &subdomain);
+                    new_members(db, &feed, |db| {
+                        proto::set::del(db, keypair, account, &subdomain, &item)
+                    })
+                }
+                LocalWrite::DictUpdate { subdomain, update } => {
+                    let feed = proto::dict::feed_id(account, &subdomain);
+                    new_members(db, &feed, |db| {
+                        proto::dict::update(db, keypair, account, &subdomain, &update)
+                    })
+                }
+                LocalWrite::AccountAdd {
+                    key,
+                    consent,
+                    powers,
+                } => {
+                    let powers: Vec<&str> = powers.iter().map(String::as_str).collect();
+                    db.account_add(keypair, account, &key, &consent, &powers)
+                        .map(|id| vec![id])
+                }
+            }
+        };
+        match result {
+            Ok(ids) => {
+                let newest = ids.last().copied();
+                let added = self.made_durable(&ids)?;
+                self.announce(added);
+                Ok(Ok(newest))
+            }
+            Err(proto::publish::PublishError::Store(failure)) => Err(failure.into()),
+            Err(other) => Ok(Err(other.to_string())),
+        }
+    }
+
     fn add_local(
         &mut self,
         msg: Msg,
@@ -348,6 +450,34 @@ pub(crate) fn seeded_bytes(rng: &mut impl Rng) -> [u8; 32] {
     let mut bytes = [0u8; 32];
     rng.fill_bytes(&mut bytes);
     bytes
+}
+
+/// Runs a set or dict write on `feed` and returns the msgs it added to the feed (the moot
+/// too on the first write), topological; none when the write changed nothing.
+fn new_members(
+    db: &mut proto::db::Db<super::AnyStore>,
+    feed: &TangleId,
+    write: impl FnOnce(
+        &mut proto::db::Db<super::AnyStore>,
+    ) -> Result<bool, proto::publish::PublishError<super::StoreFailure>>,
+) -> Result<Vec<MsgId>, proto::publish::PublishError<super::StoreFailure>> {
+    let store_failure = proto::publish::PublishError::Store;
+    let before: BTreeSet<MsgId> = db
+        .tangle(feed)
+        .map_err(store_failure)?
+        .topo_order()
+        .copied()
+        .collect();
+    if !write(db)? {
+        return Ok(Vec::new());
+    }
+    Ok(db
+        .tangle(feed)
+        .map_err(store_failure)?
+        .topo_order()
+        .filter(|id| !before.contains(id))
+        .copied()
+        .collect())
 }
 
 fn tangle_msgs(

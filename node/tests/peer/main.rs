@@ -4,5 +4,6 @@
 mod hostile;
 mod processes;
 mod raw;
+mod security;
 mod support;
 mod two_nodes;

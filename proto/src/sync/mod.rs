@@ -87,7 +87,8 @@
 //!   it exists is refused (the reference throws and sends nothing).
 //! - Re-initiation runs once per [`Input::LocalAdded`] batch rather than once per record
 //!   (the same objects, minus duplicate phase-1s).
-//! - Payloads of more than [`wire::MSGS_PER_PAYLOAD_MAX`] msgs are split over several
+//! - Payloads of more than [`wire::MSGS_PER_PAYLOAD_MAX`] msgs or about
+//!   [`wire::MSG_BYTES_PER_PAYLOAD_MAX`] bytes of msgs are split over several
 //!   phase-9 objects.
 //! - Msg `data` objects are written with sorted keys (serde_json's maps), an equal JSON value.
 //! - A msg in several tangles is pushed in realtime under the first of its tangles in ID

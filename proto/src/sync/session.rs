@@ -10,7 +10,9 @@ use thiserror::Error;
 
 use super::bloom::{self, BloomFilter, ERROR_RATE, SEED_DEFAULT, SIZE_BITS_MAX};
 use super::store::{RangeItems, SyncStore};
-use super::wire::{self, MSGS_PER_PAYLOAD_MAX, Payload, SyncMsg, WireError};
+use super::wire::{
+    self, MSG_BYTES_PER_PAYLOAD_MAX, MSGS_PER_PAYLOAD_MAX, Payload, SyncMsg, WireError,
+};
 use crate::goals::{self, Goal, Goals};
 use crate::ids::{MsgId, TangleId};
 use crate::msg::{Account, Msg};
@@ -755,7 +757,8 @@ impl Session {
     }
 
     /// Sends `msgs` for `tangle` in phase `phase` (8 with `bloom`, or 9), splitting them over
-    /// further phase-9 objects beyond [`MSGS_PER_PAYLOAD_MAX`].
+    /// further phase-9 objects beyond [`MSGS_PER_PAYLOAD_MAX`] msgs or
+    /// [`MSG_BYTES_PER_PAYLOAD_MAX`] bytes (each object is one frame, which receivers bound).
     fn send_msgs(
         &mut self,
         id: TangleId,
@@ -764,20 +767,14 @@ impl Session {
         bloom: Option<BloomFilter>,
         out: &mut Vec<Output>,
     ) {
-        let mut msgs: Vec<Arc<Msg>> = msgs.into_iter().map(|(_, msg)| msg).collect();
-        let rest = if msgs.len() > MSGS_PER_PAYLOAD_MAX {
-            msgs.split_off(MSGS_PER_PAYLOAD_MAX)
-        } else {
-            Vec::new()
-        };
+        let mut chunks = payload_chunks(msgs.into_iter().map(|(_, msg)| msg)).into_iter();
+        let first = chunks.next().unwrap_or_default();
         let payload = match bloom {
-            Some(bloom) => Payload::MsgsBloom { msgs, bloom },
-            None => Payload::Msgs(msgs),
+            Some(bloom) => Payload::MsgsBloom { msgs: first, bloom },
+            None => Payload::Msgs(first),
         };
         self.send(out, SyncMsg { id, phase, payload });
-        let mut rest = rest.into_iter().peekable();
-        while rest.peek().is_some() {
-            let chunk: Vec<Arc<Msg>> = rest.by_ref().take(MSGS_PER_PAYLOAD_MAX).collect();
+        for chunk in chunks {
             self.send(
                 out,
                 SyncMsg {
@@ -1182,6 +1179,28 @@ fn filter_received(
         .collect();
     kept.sort_by_key(|(_, msg)| (msg.metadata.account != Account::OwnTangle, depth_of(msg)));
     kept
+}
+
+/// Cuts `msgs` into payloads of at most [`MSGS_PER_PAYLOAD_MAX`] msgs and
+/// [`MSG_BYTES_PER_PAYLOAD_MAX`] bytes (a msg bigger than that alone gets a payload of its
+/// own); always at least one payload, possibly empty.
+fn payload_chunks(msgs: impl Iterator<Item = Arc<Msg>>) -> Vec<Vec<Arc<Msg>>> {
+    let mut chunks = Vec::new();
+    let mut chunk: Vec<Arc<Msg>> = Vec::new();
+    let mut bytes = 0usize;
+    for msg in msgs {
+        let len = wire::msg_json_len_bound(&msg);
+        let full = chunk.len() >= MSGS_PER_PAYLOAD_MAX
+            || bytes.saturating_add(len) > MSG_BYTES_PER_PAYLOAD_MAX;
+        if full && !chunk.is_empty() {
+            chunks.push(std::mem::take(&mut chunk));
+            bytes = 0;
+        }
+        bytes = bytes.saturating_add(len);
+        chunk.push(msg);
+    }
+    chunks.push(chunk);
+    chunks
 }
 
 #[cfg(test)]

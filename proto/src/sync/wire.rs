@@ -39,6 +39,38 @@ pub const MSG_IDS_PER_PAYLOAD_MAX: usize = 1 << 16;
 /// payloads).
 pub const MSGS_PER_PAYLOAD_MAX: usize = 1 << 16;
 
+/// Most bytes of msg JSON (by [`msg_json_len_bound`]) one phase 8 or 9 payload we send
+/// carries; more is split over further phase-9 payloads. A payload travels as one muxrpc
+/// frame, and receivers bound frame bodies (ours at 8 MiB): a 10,000-msg feed of 900-byte
+/// posts would not fit in one.
+pub const MSG_BYTES_PER_PAYLOAD_MAX: usize = 4 * 1024 * 1024;
+
+/// Room for one quoted base58 ID (at most 44 characters) and a separator.
+const ID_JSON_LEN_MAX: usize = 48;
+
+/// An upper bound of the length of `msg`'s JSON, from its fields (without serializing it):
+/// `dataSize` is the canonical length of the data (ours differs by a few bytes per number at
+/// most), and every ID is at most 44 characters.
+#[must_use]
+pub fn msg_json_len_bound(msg: &Msg) -> usize {
+    let meta = &msg.metadata;
+    let data = if msg.has_data() {
+        let size = usize::try_from(meta.data_size).unwrap_or(usize::MAX);
+        size.saturating_add(size / 8).saturating_add(16)
+    } else {
+        "null".len()
+    };
+    let tips = meta.account_tips.as_ref().map_or(0, Vec::len);
+    // Per tangle: its ID, `{"depth":N,"prev":[...]}` (about one ID long) and the prevs.
+    let links: usize = meta.tangles.values().map(|link| 2 + link.prev.len()).sum();
+    // Keys, the account, dataHash, dataSize, sigkey, the 88-character sig, v.
+    let fixed = 384 + meta.domain.len();
+    (tips + links)
+        .saturating_mul(ID_JSON_LEN_MAX)
+        .saturating_add(fixed)
+        .saturating_add(data)
+}
+
 /// Largest depth a range may name: JavaScript's `Number.MAX_SAFE_INTEGER`.
 pub const DEPTH_MAX: u64 = 9_007_199_254_740_991;
 

@@ -1,0 +1,309 @@
+//! Sync between two `ppppp serve` processes over loopback (issue 5), against validation
+//! throughput measured in the same run on the same msgs.
+//!
+//! - An author process publishes N posts (N = `SERVE_SYNC_MSGS`, default 10,000) through its
+//!   control channel.
+//! - Validation baseline: the author's account and feed msgs (N + 2), taken from the author,
+//!   added in order to a fresh in-memory database, and to a fresh disk store (with the final
+//!   flush), in this process: msgs/s.
+//! - Full sync: a fresh puller process with goals on the account and the feed; timed from the
+//!   answer to its `connect` control command until its feed holds every msg (polled every
+//!   few milliseconds with `count`): msgs/s. Repeated `SERVE_SYNC_FULL_RUNS` times (3).
+//! - Catch-up: the puller is stopped (SIGTERM), the author publishes 100 more posts, the puller
+//!   restarts on its directory and is told to connect; timed from the `connect` answer (and
+//!   from the process spawn) until it holds the 100 new msgs. Repeated
+//!   `SERVE_SYNC_CATCH_UP_RUNS` times (5).
+//!
+//! Targets (issue 5): the full sync at no less than a third of validation throughput, the
+//! catch-up in well under a second.
+//!
+//! Needs a release `ppppp`: `cargo build --release -p node --bin ppppp` (or `PPPPP_BIN`);
+//! `benches/compare.sh` builds it. Run: `cargo bench -p benches --bench serve_sync`.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::Duration;
+
+use node::store::{DiskStore, Options};
+use proto::db::Db;
+use proto::ids::TangleId;
+use proto::msg::Msg;
+use proto::store::MemStore;
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+const NEW_MSGS: usize = 100;
+/// Commands written before their replies are read (small enough that neither pipe fills).
+const PIPELINE: usize = 200;
+const POLL: Duration = Duration::from_millis(2);
+
+struct Serve {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Serve {
+    fn start(binary: &Path, dir: &Path, goals: &[String]) -> Self {
+        let mut command = Command::new(binary);
+        command
+            .arg("serve")
+            .arg("--dir")
+            .arg(dir)
+            .arg("--listen")
+            .arg("127.0.0.1:0");
+        for goal in goals {
+            command.arg("--goal").arg(goal);
+        }
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ppppp serve starts");
+        let stdin = child.stdin.take().expect("piped");
+        let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
+        let mut first = String::new();
+        stdout.read_line(&mut first).expect("the address line");
+        assert!(first.starts_with("listening "), "{first:?}");
+        Self {
+            child,
+            stdin,
+            stdout,
+        }
+    }
+
+    fn send(&mut self, request: &Value) {
+        writeln!(self.stdin, "{request}").expect("write");
+    }
+
+    fn reply(&mut self) -> Value {
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).expect("a reply");
+        let reply: Value = serde_json::from_str(&line).expect("JSON");
+        assert_eq!(reply["ok"], json!(true), "{reply}");
+        reply
+    }
+
+    fn ask(&mut self, request: &Value) -> Value {
+        self.send(request);
+        self.reply()
+    }
+
+    /// Publishes posts `from..to`, pipelined.
+    fn publish(&mut self, from: usize, to: usize) {
+        let mut index = from;
+        while index < to {
+            let batch = (to - index).min(PIPELINE);
+            for offset in 0..batch {
+                let text = format!(
+                    "post #{} {}",
+                    index + offset,
+                    "lorem ipsum dolor sit amet ".repeat(12)
+                );
+                self.send(&json!({"cmd": "publish", "domain": "post", "data": {"text": text}}));
+            }
+            for _ in 0..batch {
+                self.reply();
+            }
+            index += batch;
+        }
+    }
+
+    fn count(&mut self, tangle: &str) -> usize {
+        let reply = self.ask(&json!({"cmd": "count", "tangle": tangle}));
+        usize::try_from(reply["count"].as_u64().expect("count")).expect("small")
+    }
+
+    /// Polls until `tangle` holds `count` msgs; returns when that was seen.
+    fn wait_for(&mut self, tangle: &str, count: usize) -> Instant {
+        let deadline = Instant::now() + Duration::from_secs(600);
+        loop {
+            if self.count(tangle) >= count {
+                return Instant::now();
+            }
+            assert!(Instant::now() < deadline, "no sync after 10 minutes");
+            std::thread::sleep(POLL);
+        }
+    }
+
+    fn stop(mut self) {
+        let pid = self.child.id();
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(pid.to_string())
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        let exit = self.child.wait().expect("waitable");
+        assert!(exit.success(), "{exit}");
+    }
+}
+
+fn binary() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("PPPPP_BIN") {
+        return Some(PathBuf::from(path));
+    }
+    // target/release/deps/serve_sync-HASH -> target/release/ppppp
+    let exe = std::env::current_exe().ok()?;
+    let path = exe.parent()?.parent()?.join("ppppp");
+    path.exists().then_some(path)
+}
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(default)
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+fn seconds(from: Instant, to: Instant) -> f64 {
+    to.duration_since(from).as_secs_f64()
+}
+
+/// Times adding `msgs` in order to a fresh database on `store` (then one flush).
+fn validate<S: proto::store::Store>(store: S, msgs: &[Msg]) -> f64 {
+    let started = Instant::now();
+    let mut db = Db::new(store);
+    for msg in msgs {
+        db.add(msg.clone(), None).expect("valid");
+    }
+    db.flush().expect("flush");
+    seconds(started, Instant::now())
+}
+
+fn main() {
+    if !std::env::args().any(|arg| arg == "--bench") {
+        println!("serve_sync: run it with `cargo bench -p benches --bench serve_sync`");
+        return;
+    }
+    let Some(binary) = binary() else {
+        println!(
+            "serve_sync skipped: no release ppppp; build it with \
+             `cargo build --release -p node --bin ppppp` (or set PPPPP_BIN)"
+        );
+        return;
+    };
+    let posts = env_or("SERVE_SYNC_MSGS", 10_000);
+    let full_runs = env_or("SERVE_SYNC_FULL_RUNS", 3);
+    let catch_up_runs = env_or("SERVE_SYNC_CATCH_UP_RUNS", 5);
+    let dirs = tempfile::tempdir().expect("temp dir");
+
+    let mut author = Serve::start(&binary, &dirs.path().join("author"), &[]);
+    let started = Instant::now();
+    author.publish(0, posts);
+    let publish_secs = seconds(started, Instant::now());
+    let who = author.ask(&json!({"cmd": "whoami"}));
+    let account = who["account"].as_str().expect("account").to_owned();
+    let address = who["address"].as_str().expect("address").to_owned();
+    let account_id = proto::ids::AccountId::parse(&account).expect("account ID");
+    let feed: TangleId = proto::msg::feed_id(&account_id, "post");
+    let feed = feed.to_string();
+    println!(
+        "author published {posts} posts in {publish_secs:.2} s ({:.0} msgs/s through the control channel)",
+        posts as f64 / publish_secs
+    );
+
+    // The validation baseline, on the very msgs the puller will receive.
+    let mut msgs: Vec<Msg> = Vec::new();
+    for tangle in [&account, &feed] {
+        let reply = author.ask(&json!({"cmd": "msgs", "tangle": tangle}));
+        for value in reply["msgs"].as_array().expect("msgs") {
+            msgs.push(proto::msg::decode(value).expect("a msg"));
+        }
+    }
+    let total = msgs.len();
+    let memory_secs = validate(MemStore::new(), &msgs);
+    let disk = DiskStore::open(
+        dirs.path().join("validate-db"),
+        &Options {
+            create: true,
+            faults: None,
+        },
+    )
+    .expect("disk store");
+    let disk_secs = validate(disk, &msgs);
+    let validate_memory = total as f64 / memory_secs;
+    let validate_disk = total as f64 / disk_secs;
+    println!(
+        "validation of the same {total} msgs: {validate_memory:.0} msgs/s in memory, {validate_disk:.0} msgs/s into a disk store"
+    );
+
+    let goals = [format!("{account}=all"), format!("{feed}=all")];
+    let feed_len = posts + 1;
+    let mut full_rates = Vec::new();
+    let puller_dir = dirs.path().join("puller");
+    for run in 0..full_runs {
+        let dir = dirs.path().join(format!("puller-{run}"));
+        let mut puller = Serve::start(&binary, &dir, &goals);
+        let connected = {
+            puller.ask(&json!({"cmd": "connect", "address": address}));
+            Instant::now()
+        };
+        let done = puller.wait_for(&feed, feed_len);
+        let rate = total as f64 / seconds(connected, done);
+        println!(
+            "full sync #{run}: {total} msgs in {:.3} s = {rate:.0} msgs/s",
+            seconds(connected, done)
+        );
+        full_rates.push(rate);
+        puller.stop();
+        if run + 1 == full_runs {
+            std::fs::rename(&dir, &puller_dir).expect("keep the last puller");
+        }
+    }
+
+    let mut catch_ups = Vec::new();
+    let mut catch_ups_from_spawn = Vec::new();
+    let mut held = feed_len;
+    for run in 0..catch_up_runs {
+        author.publish(posts + run * NEW_MSGS, posts + (run + 1) * NEW_MSGS);
+        held += NEW_MSGS;
+        let spawned = Instant::now();
+        let mut puller = Serve::start(&binary, &puller_dir, &goals);
+        puller.ask(&json!({"cmd": "connect", "address": address}));
+        let connected = Instant::now();
+        let done = puller.wait_for(&feed, held);
+        let (catch_up, from_spawn) = (seconds(connected, done), seconds(spawned, done));
+        println!(
+            "catch-up #{run}: {NEW_MSGS} new msgs in {:.1} ms after connect ({:.1} ms after spawn)",
+            catch_up * 1000.0,
+            from_spawn * 1000.0
+        );
+        catch_ups.push(catch_up);
+        catch_ups_from_spawn.push(from_spawn);
+        puller.stop();
+    }
+    author.stop();
+
+    let full = median(full_rates);
+    let catch_up = median(catch_ups);
+    let catch_up_from_spawn = median(catch_ups_from_spawn);
+    println!(
+        "serve_sync: full sync {full:.0} msgs/s = {:.2} x validation in memory, {:.2} x into a disk store (target >= 0.33); \
+         catch-up of {NEW_MSGS}: {:.1} ms after connect, {:.1} ms after spawn (medians; target well under 1 s)",
+        full / validate_memory,
+        full / validate_disk,
+        catch_up * 1000.0,
+        catch_up_from_spawn * 1000.0
+    );
+    println!(
+        "RESULT {}",
+        json!({
+            "bench": "serve_sync",
+            "msgs": total,
+            "publishMsgsPerSec": posts as f64 / publish_secs,
+            "validateMemoryMsgsPerSec": validate_memory,
+            "validateDiskMsgsPerSec": validate_disk,
+            "fullSyncMsgsPerSec": full,
+            "catchUpMs": catch_up * 1000.0,
+            "catchUpFromSpawnMs": catch_up_from_spawn * 1000.0,
+        })
+    );
+}
