@@ -20,7 +20,11 @@ use crate::store::{DiskStore, Options};
 
 /// A PPPPP (PZP) peer, byte-compatible with the JavaScript reference.
 #[derive(Debug, Parser)]
-#[command(name = "ppppp", version, about)]
+#[command(
+    name = "ppppp",
+    version,
+    about = "A PPPPP (PZP) peer: msgs, a durable store, and tangle sync with JS pzp peers"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
