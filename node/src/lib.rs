@@ -3,13 +3,17 @@
 //!
 //! Module map:
 //! - [`cli`]: the `ppppp` program (the only place that uses `anyhow`).
+//! - [`keyfile`]: the keypair secret file (pzp-keypair's format).
 //! - [`net`]: the transport seam (`Net`, `TokioNet`, type-erased streams).
 //! - [`peer`]: the node as ractor actors (`peer::run` → `NodeHandle`).
+//! - [`store`]: the durable msg store ([`store::DiskStore`]).
 //! - [`transport`]: the wire stack a JS `pzp-*` peer speaks (protocol.md §11–12): caps, the
 //!   SHSE handshake, pull-secretstream encryption, muxrpc framing and calls, and multiserver /
 //!   multiaddr addresses.
 
 pub mod cli;
+pub mod keyfile;
 pub mod net;
 pub mod peer;
+pub mod store;
 pub mod transport;

@@ -232,8 +232,10 @@ impl Store for MemStore {
         let before = record_bytes(&record.msg);
         record.msg = Arc::new(record.msg.erased());
         let after = record_bytes(&record.msg);
-        self.bytes -= before - after;
-        self.deleted_bytes += before - after;
+        // An erased copy is longer than the original when the data was shorter than `null`
+        // (`{}`), so neither difference may be taken unsigned.
+        self.bytes = self.bytes - before + after;
+        self.deleted_bytes += before.saturating_sub(after);
         Ok(true)
     }
 

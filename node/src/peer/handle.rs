@@ -180,6 +180,19 @@ impl NodeHandle {
             .map_err(NodeError::Refused)
     }
 
+    /// A tangle's msgs in topological order (erased ones with data null).
+    ///
+    /// # Errors
+    /// [`NodeError::Refused`] on a store failure; [`NodeError::Stopped`].
+    pub async fn tangle_msgs(
+        &self,
+        tangle: TangleId,
+    ) -> Result<Vec<std::sync::Arc<Msg>>, NodeError> {
+        ask(&self.store, |reply| StoreMsg::TangleMsgs { tangle, reply })
+            .await?
+            .map_err(NodeError::Refused)
+    }
+
     /// Closes every connection, flushes the store and stops the node.
     ///
     /// # Errors

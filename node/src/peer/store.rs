@@ -53,6 +53,11 @@ pub(crate) enum StoreMsg {
     Snapshot {
         reply: RpcReplyPort<Result<Snapshot, String>>,
     },
+    /// A tangle's msgs in topological order (erased ones with data null).
+    TangleMsgs {
+        tangle: TangleId,
+        reply: RpcReplyPort<Result<Vec<Arc<Msg>>, String>>,
+    },
     /// The node's account.
     Account { reply: RpcReplyPort<AccountId> },
     /// Make everything durable (shutdown).
@@ -165,6 +170,11 @@ impl Actor for StoreActor {
                 let mut guard = state.db.lock();
                 let snapshot = Snapshot::of(&mut guard.db).map_err(|err| err.to_string());
                 let _ = reply.send(snapshot);
+            }
+            StoreMsg::TangleMsgs { tangle, reply } => {
+                let mut guard = state.db.lock();
+                let _ =
+                    reply.send(tangle_msgs(&mut guard.db, &tangle).map_err(|err| err.to_string()));
             }
             StoreMsg::Account { reply } => {
                 let _ = reply.send(state.account);
@@ -338,4 +348,18 @@ pub(crate) fn seeded_bytes(rng: &mut impl Rng) -> [u8; 32] {
     let mut bytes = [0u8; 32];
     rng.fill_bytes(&mut bytes);
     bytes
+}
+
+fn tangle_msgs(
+    db: &mut proto::db::Db<super::AnyStore>,
+    tangle: &TangleId,
+) -> Result<Vec<Arc<Msg>>, super::StoreFailure> {
+    let order: Vec<MsgId> = db.tangle(tangle)?.topo_order().copied().collect();
+    let mut msgs = Vec::with_capacity(order.len());
+    for id in order {
+        if let Some(msg) = db.get(&id)? {
+            msgs.push(msg);
+        }
+    }
+    Ok(msgs)
 }

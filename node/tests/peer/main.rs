@@ -1,5 +1,8 @@
 //! The node as actors over real loopback TCP (in one process): replication per goals,
 //! realtime delivery, both transports.
 
+mod hostile;
+mod processes;
+mod raw;
 mod support;
 mod two_nodes;

@@ -1,0 +1,300 @@
+//! `ppppp db …`: the durable store from the command line.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Subcommand;
+use proto::db::Db;
+use proto::ids::{AccountId, TangleId};
+use proto::ingest::{self, Verdict};
+use proto::store::Store;
+use serde_json::json;
+
+use crate::store::DiskStore;
+
+use super::{open_reader, open_writer};
+
+/// Most msgs whose verdicts wait for one group commit: bounds the memory of waiting
+/// verdicts and how long an `ok` can lag behind its msg under a steady stream.
+const GROUP_COMMIT_MSGS_MAX: usize = 4096;
+/// Input read buffer. A commit happens whenever the buffer holds no whole line (the next
+/// read might block), so larger buffers make larger batches from files and fast pipes.
+const INPUT_BUFFER_BYTES: usize = 1024 * 1024;
+/// Longest input line read whole. A msg's data and metadata are each at most 65,535 bytes
+/// of canonical JSON; escapes and whitespace cannot make a valid msg line this long.
+const LINE_BYTES_MAX: u64 = 1024 * 1024;
+
+#[derive(Debug, Subcommand)]
+pub(super) enum DbCommand {
+    /// Add JSON-lines msgs to the store with the reference's rules; print `ok <ID>` or
+    /// `rejected <ID|-> <reason>` per line, in input order. An `ok` line is printed only
+    /// once its msg is durable (fsynced), so every printed `ok` survives a crash.
+    Add {
+        /// Peer directory (made by `ppppp init`).
+        #[arg(long)]
+        dir: PathBuf,
+        /// The msgs, one per line; `-` or nothing for standard input (read as it arrives).
+        file: Option<PathBuf>,
+    },
+    /// Print a tangle's msg IDs in topological order, one per line.
+    Tangle {
+        /// Peer directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The tangle (its root's msg ID).
+        tangle: String,
+    },
+    /// Print the value of a set feed as JSON.
+    Set {
+        /// Peer directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The account ID.
+        account: String,
+        /// The set's subdomain.
+        subdomain: String,
+    },
+    /// Print the value of a dict feed as JSON.
+    Dict {
+        /// Peer directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The account ID.
+        account: String,
+        /// The dict's subdomain.
+        subdomain: String,
+    },
+    /// Print every msg in receive order, one JSON per line.
+    Log {
+        /// Peer directory.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Print one tangle's msgs in topological order, one JSON per line.
+    Hist {
+        /// Peer directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The tangle (its root's msg ID).
+        tangle: String,
+    },
+    /// Print counts and sizes as JSON.
+    Stats {
+        /// Peer directory.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Rewrite the log without deleted and erased bytes (crash-safe).
+    Compact {
+        /// Peer directory.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+}
+
+pub(super) fn run(command: DbCommand) -> anyhow::Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    match command {
+        DbCommand::Add { dir, file } => add(&dir, file.as_deref(), &mut out),
+        DbCommand::Tangle { dir, tangle } => {
+            let tangle = parse_id(&tangle, "tangle")?;
+            let mut db = Db::new(open_reader(&dir)?);
+            let view = db.tangle(&tangle)?;
+            anyhow::ensure!(!view.is_empty(), "no msg of tangle {tangle} is stored");
+            for id in view.topo_order() {
+                writeln!(out, "{id}")?;
+            }
+            finish(&mut out)
+        }
+        DbCommand::Set {
+            dir,
+            account,
+            subdomain,
+        } => {
+            let account = parse_id(&account, "account")?;
+            let mut db = Db::new(open_reader(&dir)?);
+            let items = proto::set::read(&mut db, &account, &subdomain)?;
+            writeln!(out, "{}", serde_json::to_string(items.as_slice())?)?;
+            finish(&mut out)
+        }
+        DbCommand::Dict {
+            dir,
+            account,
+            subdomain,
+        } => {
+            let account: AccountId = parse_id(&account, "account")?;
+            let mut db = Db::new(open_reader(&dir)?);
+            let value = proto::dict::read(&mut db, &account, &subdomain)?;
+            writeln!(out, "{}", serde_json::to_string(&value)?)?;
+            finish(&mut out)
+        }
+        DbCommand::Log { dir } => {
+            let store = open_reader(&dir)?;
+            let mut written = Ok(());
+            store.scan(&mut |record| {
+                written = writeln!(out, "{}", record.msg.to_json());
+                if written.is_err() {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            })?;
+            written?;
+            finish(&mut out)
+        }
+        DbCommand::Hist { dir, tangle } => {
+            let tangle = parse_id(&tangle, "tangle")?;
+            let mut db = Db::new(open_reader(&dir)?);
+            let order: Vec<_> = db.tangle(&tangle)?.topo_order().copied().collect();
+            anyhow::ensure!(!order.is_empty(), "no msg of tangle {tangle} is stored");
+            for id in order {
+                if let Some(msg) = db.get(&id)? {
+                    writeln!(out, "{}", msg.to_json())?;
+                }
+            }
+            finish(&mut out)
+        }
+        DbCommand::Stats { dir } => {
+            let store = open_reader(&dir)?;
+            let stats = store.stats();
+            let disk = store.disk_stats();
+            let value = json!({
+                "msgs": stats.msgs,
+                "bytes": stats.bytes,
+                "deletedBytes": stats.deleted_bytes,
+                "logBytes": disk.log_bytes,
+                "deadRecords": disk.dead_records,
+                "ghostTangles": disk.ghost_tangles,
+            });
+            writeln!(out, "{value}")?;
+            finish(&mut out)
+        }
+        DbCommand::Compact { dir } => {
+            let mut store = open_writer(&dir)?;
+            let done = store.compact()?;
+            let value = json!({
+                "msgs": done.msgs,
+                "logBytesBefore": done.log_bytes_before,
+                "logBytesAfter": done.log_bytes_after,
+            });
+            writeln!(out, "{value}")?;
+            finish(&mut out)
+        }
+    }
+}
+
+fn finish(out: &mut impl Write) -> anyhow::Result<()> {
+    out.flush().context("cannot write to standard output")
+}
+
+fn parse_id(text: &str, what: &str) -> anyhow::Result<TangleId> {
+    TangleId::parse(text).with_context(|| format!("{text:?} is not a valid {what} ID"))
+}
+
+/// `ppppp db add`: reads msgs as they arrive and commits in groups. A group is committed
+/// (one fsync) when the input buffer holds no whole line — the next read could block, and
+/// waiting verdicts must not wait on a slow producer — or when it reaches
+/// [`GROUP_COMMIT_MSGS_MAX`] msgs. Verdicts are printed only after their group's commit.
+fn add(dir: &Path, file: Option<&Path>, out: &mut impl Write) -> anyhow::Result<()> {
+    let store = open_writer(dir)?;
+    let mut db = Db::new(store);
+    match file {
+        Some(path) if path != Path::new("-") => {
+            let input = std::fs::File::open(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            add_lines(
+                &mut db,
+                BufReader::with_capacity(INPUT_BUFFER_BYTES, input),
+                out,
+            )
+        }
+        _ => add_lines(
+            &mut db,
+            BufReader::with_capacity(INPUT_BUFFER_BYTES, std::io::stdin().lock()),
+            out,
+        ),
+    }
+}
+
+fn add_lines(
+    db: &mut Db<DiskStore>,
+    mut input: BufReader<impl Read>,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let mut waiting: Vec<Verdict> = Vec::new();
+    let mut line = Vec::new();
+    loop {
+        let next_read_may_block = !input.buffer().contains(&b'\n');
+        if !waiting.is_empty() && (next_read_may_block || waiting.len() >= GROUP_COMMIT_MSGS_MAX) {
+            commit(db, &mut waiting, out)?;
+        }
+        line.clear();
+        let read = (&mut input)
+            .take(LINE_BYTES_MAX)
+            .read_until(b'\n', &mut line)
+            .context("cannot read the input")?;
+        if read == 0 {
+            break;
+        }
+        if !line.ends_with(b"\n")
+            && u64::try_from(line.len()).is_ok_and(|len| len >= LINE_BYTES_MAX)
+        {
+            skip_rest_of_line(&mut input)?;
+            waiting.push(Verdict::Rejected(
+                None,
+                format!("invalid msg: line longer than {LINE_BYTES_MAX} bytes"),
+            ));
+            continue;
+        }
+        let text = trim_line_end(&line);
+        let verdict = match std::str::from_utf8(text) {
+            Ok(text) => ingest::add_json(db, text).context(
+                "the store failed; msgs whose verdicts were not printed were not acknowledged",
+            )?,
+            Err(_) => Verdict::Rejected(None, "invalid msg: not UTF-8".to_owned()),
+        };
+        waiting.push(verdict);
+    }
+    commit(db, &mut waiting, out)
+}
+
+/// Reads and drops input up to and including the next newline.
+fn skip_rest_of_line(input: &mut impl BufRead) -> anyhow::Result<()> {
+    loop {
+        let chunk = input.fill_buf().context("cannot read the input")?;
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        let (used, found) = match chunk.iter().position(|byte| *byte == b'\n') {
+            Some(end) => (end + 1, true),
+            None => (chunk.len(), false),
+        };
+        input.consume(used);
+        if found {
+            return Ok(());
+        }
+    }
+}
+
+/// Makes every waiting msg durable, then prints the waiting verdicts.
+fn commit(
+    db: &mut Db<DiskStore>,
+    waiting: &mut Vec<Verdict>,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    db.flush()
+        .context("cannot make msgs durable; their verdicts were not printed")?;
+    for verdict in waiting.drain(..) {
+        writeln!(out, "{verdict}")?;
+    }
+    finish(out)
+}
+
+/// The line without its `\n` or `\r\n`, as `str::lines` gives it to `ppppp msg check`.
+fn trim_line_end(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
+}

@@ -1,0 +1,23 @@
+//! The durable msg store: [`DiskStore`], a [`proto::store::Store`] on one append-only,
+//! checksummed log file per store directory, with group commit, crash recovery, compaction
+//! and a writer lock. The on-disk format is specified in `docs/store-format.md`.
+//!
+//! - [`format`]: the log's bytes (headers, batches, records), pure.
+//! - `recovery`: replaying a log on open; torn tail versus corruption.
+//! - `index`: the in-memory index the replay builds.
+//! - [`file`]: the file-system layer and its fault hook ([`Faults`]).
+//! - `disk`: [`DiskStore`] itself.
+
+mod disk;
+mod error;
+pub mod file;
+pub mod format;
+mod index;
+mod recovery;
+
+pub use disk::{
+    COMPACT_FILE, Compaction, DiskStats, DiskStore, LOCK_FILE, LOG_FILE, NEW_FILE, Options,
+    Recovery,
+};
+pub use error::StoreError;
+pub use file::Faults;
