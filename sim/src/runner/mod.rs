@@ -198,7 +198,6 @@ impl<'p> Run<'p> {
                 config.timers = sim_timers();
                 config.limits = Limits {
                     connections_max: CONNECTIONS_MAX,
-                    outbound_frames_max: std::env::var("OFM").ok().and_then(|v| v.parse().ok()).unwrap_or(1024),
                     ..Limits::default()
                 };
                 config

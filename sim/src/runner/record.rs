@@ -369,9 +369,6 @@ impl Recorder {
             }
             NodeEvent::Connected { .. } => return,
             NodeEvent::Disconnected { remote, reason } => {
-                if std::env::var_os("DEBUG_IO").is_some() {
-                    eprintln!("DEBUG {t} {peer} {remote} {reason:?}");
-                }
                 let Some(remote) = directory.peer_of(&remote) else {
                     return;
                 };
