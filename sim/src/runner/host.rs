@@ -15,7 +15,7 @@ use proto::store::Store;
 use serde_json::{Value, json};
 
 use super::record::{PendingSupersedes, Recorder, now_ms};
-use crate::net::TurmoilNet;
+use crate::net::{HostSockets, TurmoilNet};
 use crate::plan::PeerIdx;
 use crate::store::SharedStore;
 
@@ -71,6 +71,8 @@ pub struct PeerSetup {
     pub account: AccountId,
     /// Its store, surviving crashes.
     pub store: SharedStore,
+    /// Its sockets, closed in a deterministic order when it crashes.
+    pub sockets: HostSockets,
     /// Its publishes, in time order.
     pub schedule: Vec<Scheduled>,
 }
@@ -190,6 +192,9 @@ pub async fn run(context: HostContext) -> turmoil::Result {
         recorder,
     } = context;
     let peer = setup.index;
+    // Held for as long as the software runs: dropped in a crash after the node's tasks, it
+    // closes their sockets in the order they were opened.
+    let _close_parked = setup.sockets.guard();
     let incarnation = {
         let mut memory = memory.lock();
         memory.incarnations += 1;
@@ -202,7 +207,7 @@ pub async fn run(context: HostContext) -> turmoil::Result {
     config.events = Some(Arc::new(move |event| {
         sink_recorder.node_event(now_ms(), peer, event);
     }));
-    let net = Arc::new(TurmoilNet::for_host(&setup.name));
+    let net = Arc::new(TurmoilNet::for_host(&setup.name, setup.sockets.clone()));
     let node = match node::peer::run(config, net, AnyStore::new(setup.store.clone())).await {
         Ok(node) => node,
         Err(error) => {

@@ -39,6 +39,7 @@ use proto::store::Store;
 use crate::check::Holdings;
 use crate::goal::{FeedKind, Goal};
 use crate::metrics::Collector;
+use crate::net::HostSockets;
 use crate::pipeline::Engine;
 use crate::plan::{Content, FaultStep, PeerIdx, Plan};
 use crate::progress::Progress;
@@ -284,6 +285,7 @@ impl<'p> Run<'p> {
                     config,
                     account,
                     store: SharedStore::new(),
+                    sockets: HostSockets::new(),
                     schedule,
                 })
             })
@@ -390,7 +392,17 @@ impl<'p> Run<'p> {
     }
 
     fn stop_host(&self, sim: &mut turmoil::Sim<'_>, t: u64, peer: PeerIdx, reason: &str) {
+        // The node's sockets are closed after its tasks are gone, in the order they were
+        // opened, not in tokio's task-ID order (crate::net).
+        let sockets = &self.setups[peer as usize].sockets;
+        sockets.crashing(true);
         sim.crash(self.plan.peer_name(peer));
+        sockets.crashing(false);
+        debug_assert_eq!(
+            sockets.parked(),
+            0,
+            "every parked socket is closed in the crash"
+        );
         self.recorder.peer_down(t, peer, reason);
         if self.sabotage == Some(Sabotage::AmnesiacStore(peer)) && reason == "crash" {
             self.setups[peer as usize].store.amnesiac();
