@@ -338,42 +338,59 @@ fn latency_cdf<DB: DrawingBackend>(
 /// flattens to zero.
 pub const BANDWIDTH_LOG_RATIO: f64 = 30.0;
 
-/// Bandwidth series per kind, in bytes per second, with their kind index.
-fn bandwidth_rates(report: &Report) -> Vec<(usize, Vec<(f64, f64)>)> {
+/// Most bins the bandwidth plot draws: report buckets are merged (whole multiples) down to
+/// this, so a periodic trickle (keepalives every second in 1 s buckets) reads as a level
+/// rather than a saw, and isolated bursts stay visible as steps.
+pub const BANDWIDTH_PLOT_BINS_MAX: usize = 60;
+
+/// One drawn bin: `[start_s, end_s)` and its rate in bytes per second.
+type Bin = (f64, f64, f64);
+
+/// The report's buckets merged for drawing: the bin width in ms, and per kind that sent
+/// anything, its kind index and bins.
+fn bandwidth_rates(report: &Report) -> (u64, Vec<(usize, Vec<Bin>)>) {
     let bytes = &report.metrics.bytes;
-    let bucket_s = seconds(bytes.bucket_ms).max(0.001);
-    let end_s = seconds(report.scenario.duration_ms).max(1.0);
+    let end_ms = report.scenario.duration_ms.max(1);
+    let bucket_ms = bytes.bucket_ms.max(1);
+    let buckets = usize::try_from(end_ms.div_ceil(bucket_ms))
+        .unwrap_or(usize::MAX)
+        .min(bytes.series.len());
+    let merge = buckets.div_ceil(BANDWIDTH_PLOT_BINS_MAX).max(1);
+    let bin_ms = bucket_ms.saturating_mul(u64::try_from(merge).unwrap_or(u64::MAX));
     let mut out = Vec::new();
     for column in 0..bytes.kinds.len() {
         let values: Vec<u64> = bytes
             .series
             .iter()
+            .take(buckets)
             .map(|row| row.get(column).copied().unwrap_or(0))
             .collect();
         if values.iter().all(|v| *v == 0) {
             continue;
         }
-        #[expect(
-            clippy::cast_precision_loss,
-            reason = "bucket indices and bytes far below 2^53"
-        )]
-        let points: Vec<(f64, f64)> = values
-            .iter()
+        let bins: Vec<Bin> = values
+            .chunks(merge)
             .enumerate()
-            .map(|(i, v)| ((i as f64 + 0.5) * bucket_s, *v as f64 / bucket_s))
-            .filter(|(x, _)| *x <= end_s)
+            .map(|(i, chunk)| {
+                let start = bin_ms.saturating_mul(i as u64);
+                let end = start.saturating_add(bin_ms).min(end_ms);
+                let sum: u64 = chunk.iter().sum();
+                #[expect(clippy::cast_precision_loss, reason = "bytes far below 2^53")]
+                let rate = sum as f64 / seconds(end.saturating_sub(start).max(1));
+                (seconds(start), seconds(end), rate)
+            })
             .collect();
-        out.push((column, points));
+        out.push((column, bins));
     }
-    out
+    (bin_ms, out)
 }
 
 fn bandwidth<DB: DrawingBackend>(report: &Report, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
     let bytes = &report.metrics.bytes;
-    let rates = bandwidth_rates(report);
+    let (bin_ms, rates) = bandwidth_rates(report);
     let mut nonzero: Vec<f64> = rates
         .iter()
-        .flat_map(|(_, points)| points.iter().map(|(_, y)| *y))
+        .flat_map(|(_, bins)| bins.iter().map(|(_, _, y)| *y))
         .filter(|y| *y > 0.0)
         .collect();
     nonzero.sort_by(f64::total_cmp);
@@ -381,7 +398,7 @@ fn bandwidth<DB: DrawingBackend>(report: &Report, root: &DrawingArea<DB, Shift>)
     let median = nonzero.get(nonzero.len() / 2).copied().unwrap_or(0.0);
     let end_s = seconds(report.scenario.duration_ms).max(1.0);
     let caption = format!("Bandwidth by kind — {}", title_suffix(report));
-    let buckets = crate::units::format_ms(bytes.bucket_ms);
+    let buckets = crate::units::format_ms(bin_ms);
     if median > 0.0 && peak_rate / median > BANDWIDTH_LOG_RATIO {
         // Log axis in B/s; empty buckets sit on the floor.
         let floor = (nonzero.first().copied().unwrap_or(1.0) / 2.0).max(1.0);
@@ -461,38 +478,32 @@ fn si_rate(bytes_per_second: f64) -> String {
     format!("{value:.digits$} {unit}")
 }
 
-/// Draws each kind's rate over time. With `gaps`, empty buckets break the line (on a log
-/// axis they have no place), and a lone non-empty bucket is a dot.
+/// Draws each kind's rate over time as steps, one level per bin. With `gaps`, empty bins
+/// break the line (on a log axis they have no place); a lone non-empty bin is one level.
 fn draw_rates<'a, DB: DrawingBackend + 'a, Y: Ranged<ValueType = f64>>(
     chart: &mut ChartContext<'a, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, Y>>,
     bytes: &crate::metrics::BytesMetrics,
-    rates: Vec<(usize, Vec<(f64, f64)>)>,
+    rates: Vec<(usize, Vec<Bin>)>,
     scale: impl Fn(f64) -> f64,
     gaps: bool,
 ) -> DrawResult<DB> {
-    for (column, points) in rates {
+    for (column, bins) in rates {
         let color = KIND_COLORS[column % KIND_COLORS.len()];
         let kind = bytes.kinds.get(column).map_or("?", String::as_str);
-        let points: Vec<(f64, f64)> = points.into_iter().map(|(x, y)| (x, scale(y))).collect();
-        let runs: Vec<Vec<(f64, f64)>> = if gaps {
-            points
-                .split(|(_, y)| *y <= 0.0)
+        let runs: Vec<&[Bin]> = if gaps {
+            bins.split(|(_, _, y)| *y <= 0.0)
                 .filter(|run| !run.is_empty())
-                .map(<[(f64, f64)]>::to_vec)
                 .collect()
         } else {
-            vec![points]
+            vec![bins.as_slice()]
         };
         let mut labelled = false;
         for run in runs {
-            let series = if run.len() == 1 {
-                chart.draw_series(
-                    run.into_iter()
-                        .map(|point| Circle::new(point, 2, color.filled())),
-                )?
-            } else {
-                chart.draw_series(LineSeries::new(run, color.stroke_width(2)))?
-            };
+            let steps: Vec<(f64, f64)> = run
+                .iter()
+                .flat_map(|(start, end, y)| [(*start, scale(*y)), (*end, scale(*y))])
+                .collect();
+            let series = chart.draw_series(LineSeries::new(steps, color.stroke_width(2)))?;
             if !labelled {
                 series.label(kind.replace('_', " ")).legend(move |(x, y)| {
                     PathElement::new([(x, y), (x + 18, y)], color.stroke_width(2))
