@@ -96,11 +96,11 @@ pub enum Command {
     },
 }
 
-/// The engine for runs without `--synthetic`: the turmoil runner, once it exists.
-/// Until then this is `None` and such runs explain how to use `--synthetic`.
+/// The engine for runs without `--synthetic`: the turmoil runner with real peers.
 #[must_use]
 pub fn real_engine() -> Option<&'static dyn Engine> {
-    None
+    static TURMOIL: crate::runner::Turmoil = crate::runner::Turmoil::new();
+    Some(&TURMOIL)
 }
 
 /// Parses arguments and runs; returns the process exit code.

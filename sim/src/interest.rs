@@ -32,7 +32,8 @@ pub struct MsgInfo {
     pub feed: String,
     /// Tangle ID.
     pub tangle: String,
-    /// Depth in its tangle (1-based, by publish order).
+    /// Depth in its tangle (1-based, by publish order; 0 for the tangle's root, whose ID is
+    /// the tangle ID).
     pub depth: u32,
     /// Encoded size.
     pub bytes: u64,
@@ -114,9 +115,16 @@ impl InterestBuilder {
             return None;
         }
         let index = self.msgs.len();
-        let chain = self.tangles.entry(tangle.to_owned()).or_default();
-        let depth = u32::try_from(chain.len() + 1).unwrap_or(u32::MAX);
-        chain.push(index);
+        // A tangle's root (a feed's moot, an account's first msg) has depth 0 and is not
+        // counted among the feed's msgs: depth 1 is the first msg after it, as in the
+        // protocol, so `newest-N` and set/dict ranges line up with what peers compute.
+        let depth = if id == tangle {
+            0
+        } else {
+            let chain = self.tangles.entry(tangle.to_owned()).or_default();
+            chain.push(index);
+            u32::try_from(chain.len()).unwrap_or(u32::MAX)
+        };
         let mut resolved = Vec::new();
         for sup in supersedes {
             match self.by_id.get(sup) {
@@ -187,7 +195,13 @@ impl InterestBuilder {
         let mut by_pair = BTreeMap::new();
         for (index, msg) in self.msgs.iter().enumerate() {
             let start = wants.len();
-            if let Some(list) = followers.get(&(msg.owner, msg.feed.as_str())) {
+            // Roots are never wanted on their own: goals name the msgs of a tangle.
+            let list = if msg.depth == 0 {
+                None
+            } else {
+                followers.get(&(msg.owner, msg.feed.as_str()))
+            };
+            if let Some(list) = list {
                 for &(peer, goal) in list {
                     let until_ms = match goal {
                         Goal::All => None,

@@ -1,5 +1,5 @@
-//! The simulator's data side: scenarios, plans, the event model, metrics, checkers, reports,
-//! plots, sweeps and comparisons. The runner that puts real peers on turmoil reads a
+//! The simulator: scenarios, plans, the turmoil runner, the event model, metrics, checkers,
+//! reports, plots, sweeps and comparisons. The runner that puts real peers on turmoil reads a
 //! [`scenario::Scenario`], expands it to a [`plan::Plan`], feeds [`trace::Event`]s into a
 //! [`metrics::Collector`], and hands the [`metrics::Outcome`] to [`report::write`].
 //!
@@ -18,7 +18,9 @@
 //! - [`report`]: `report.json` and `report.md`; [`plot`]: SVG and PNG plots.
 //! - [`stats`], [`sweep`], [`compare`]: seed sweeps with confidence intervals, regressions.
 //! - [`synthetic`]: a toy delivery model that exercises the pipeline without real peers.
-//! - [`pipeline`]: one run end to end; the `Engine` seam the turmoil runner implements.
+//! - [`pipeline`]: one run end to end; the `Engine` seam.
+//! - [`runner`]: the turmoil engine — real peers (`node::peer::run`) on simulated TCP
+//!   ([`net::TurmoilNet`]) over stores that survive crashes ([`store::SharedStore`]).
 //! - [`progress`]: the stderr progress bar in simulated time.
 //! - [`cli`]: the `ppppp-sim` commands.
 
@@ -29,14 +31,17 @@ pub mod dist;
 pub mod goal;
 pub mod interest;
 pub mod metrics;
+pub mod net;
 pub mod pipeline;
 pub mod plan;
 pub mod plot;
 pub mod progress;
 pub mod report;
 pub mod rng;
+pub mod runner;
 pub mod scenario;
 pub mod stats;
+pub mod store;
 pub mod sweep;
 pub mod synthetic;
 pub mod trace;

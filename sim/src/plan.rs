@@ -801,7 +801,13 @@ impl<'s> Builder<'s> {
                 let mut present: BTreeSet<String> = BTreeSet::new();
                 let mut roots: BTreeMap<String, u32> = BTreeMap::new();
                 let mut seq = 0_u32;
-                for t_ms in poisson_times(&mut rng, plan.set_rate_per_hour, start, stop) {
+                // Bootstrap at 0 s (like the first profile): the set exists, with an item,
+                // before any connection syncs it. A set feed first written later would reach
+                // followers only after a reconnection (pzp-sync pushes in realtime only on
+                // tangles the remote wanted something of when they synced).
+                let mut times = vec![0];
+                times.extend(poisson_times(&mut rng, plan.set_rate_per_hour, start, stop));
+                for t_ms in times {
                     seq += 1;
                     let universe: Vec<String> =
                         (0..set.items).map(|i| format!("item-{i}")).collect();

@@ -332,17 +332,101 @@ fn latency_cdf<DB: DrawingBackend>(
     Ok(())
 }
 
+/// Past this ratio between the peak rate and the median non-zero rate, the bandwidth plot
+/// uses a logarithmic y axis: real runs start with a burst (every connection syncs every
+/// goal at once) that is orders of magnitude above the steady state, which a linear axis
+/// flattens to zero.
+pub const BANDWIDTH_LOG_RATIO: f64 = 30.0;
+
+/// Most bins the bandwidth plot draws: report buckets are merged (whole multiples) down to
+/// this, so a periodic trickle (keepalives every second in 1 s buckets) reads as a level
+/// rather than a saw, and isolated bursts stay visible as steps.
+pub const BANDWIDTH_PLOT_BINS_MAX: usize = 60;
+
+/// One drawn bin: `[start_s, end_s)` and its rate in bytes per second.
+type Bin = (f64, f64, f64);
+
+/// The report's buckets merged for drawing: the bin width in ms, and per kind that sent
+/// anything, its kind index and bins.
+fn bandwidth_rates(report: &Report) -> (u64, Vec<(usize, Vec<Bin>)>) {
+    let bytes = &report.metrics.bytes;
+    let end_ms = report.scenario.duration_ms.max(1);
+    let bucket_ms = bytes.bucket_ms.max(1);
+    let buckets = usize::try_from(end_ms.div_ceil(bucket_ms))
+        .unwrap_or(usize::MAX)
+        .min(bytes.series.len());
+    let merge = buckets.div_ceil(BANDWIDTH_PLOT_BINS_MAX).max(1);
+    let bin_ms = bucket_ms.saturating_mul(u64::try_from(merge).unwrap_or(u64::MAX));
+    let mut out = Vec::new();
+    for column in 0..bytes.kinds.len() {
+        let values: Vec<u64> = bytes
+            .series
+            .iter()
+            .take(buckets)
+            .map(|row| row.get(column).copied().unwrap_or(0))
+            .collect();
+        if values.iter().all(|v| *v == 0) {
+            continue;
+        }
+        let bins: Vec<Bin> = values
+            .chunks(merge)
+            .enumerate()
+            .map(|(i, chunk)| {
+                let start = bin_ms.saturating_mul(i as u64);
+                let end = start.saturating_add(bin_ms).min(end_ms);
+                let sum: u64 = chunk.iter().sum();
+                #[expect(clippy::cast_precision_loss, reason = "bytes far below 2^53")]
+                let rate = sum as f64 / seconds(end.saturating_sub(start).max(1));
+                (seconds(start), seconds(end), rate)
+            })
+            .collect();
+        out.push((column, bins));
+    }
+    (bin_ms, out)
+}
+
 fn bandwidth<DB: DrawingBackend>(report: &Report, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
     let bytes = &report.metrics.bytes;
-    let bucket_s = seconds(bytes.bucket_ms).max(0.001);
-    let peak = bytes
-        .series
+    let (bin_ms, rates) = bandwidth_rates(report);
+    let mut nonzero: Vec<f64> = rates
         .iter()
-        .flat_map(|row| row.iter().copied())
-        .max()
-        .unwrap_or(0);
-    #[expect(clippy::cast_precision_loss, reason = "byte counts far below 2^53")]
-    let peak_rate = peak as f64 / bucket_s;
+        .flat_map(|(_, bins)| bins.iter().map(|(_, _, y)| *y))
+        .filter(|y| *y > 0.0)
+        .collect();
+    nonzero.sort_by(f64::total_cmp);
+    let peak_rate = nonzero.last().copied().unwrap_or(0.0);
+    let median = nonzero.get(nonzero.len() / 2).copied().unwrap_or(0.0);
+    let end_s = seconds(report.scenario.duration_ms).max(1.0);
+    let caption = format!("Bandwidth by kind — {}", title_suffix(report));
+    let buckets = crate::units::format_ms(bin_ms);
+    if median > 0.0 && peak_rate / median > BANDWIDTH_LOG_RATIO {
+        // Log axis in B/s; empty buckets sit on the floor.
+        let floor = (nonzero.first().copied().unwrap_or(1.0) / 2.0).max(1.0);
+        let top = peak_rate * 2.0;
+        let mut chart = ChartBuilder::on(root)
+            .caption(caption, ("sans-serif", 24))
+            .margin(16)
+            .x_label_area_size(48)
+            .y_label_area_size(96)
+            .build_cartesian_2d(0.0..end_s, (floor..top).log_scale())?;
+        chart
+            .configure_mesh()
+            .x_desc("simulated time (s)")
+            .x_labels(12)
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .y_label_formatter(&|y| si_rate(*y))
+            .y_desc(format!(
+                "bytes sent, all peers (log scale, {buckets} buckets)"
+            ))
+            .axis_desc_style(("sans-serif", 17))
+            .label_style(("sans-serif", 14))
+            .light_line_style(RGBColor(246, 246, 246))
+            .bold_line_style(RGBColor(215, 215, 215))
+            .draw()?;
+        shade_faults(&mut chart, report, floor, top)?;
+        draw_rates(&mut chart, bytes, rates, |y| y, true)?;
+        return finish_legend(&mut chart);
+    }
     let (unit, divisor) = if peak_rate >= 10.0 * 1024.0 * 1024.0 {
         ("MiB/s", 1024.0 * 1024.0)
     } else if peak_rate >= 10.0 * 1024.0 {
@@ -351,12 +435,8 @@ fn bandwidth<DB: DrawingBackend>(report: &Report, root: &DrawingArea<DB, Shift>)
         ("B/s", 1.0)
     };
     let y_max = (peak_rate / divisor * 1.1).max(1.0);
-    let end_s = seconds(report.scenario.duration_ms).max(1.0);
     let mut chart = ChartBuilder::on(root)
-        .caption(
-            format!("Bandwidth by kind — {}", title_suffix(report)),
-            ("sans-serif", 24),
-        )
+        .caption(caption, ("sans-serif", 24))
         .margin(16)
         .x_label_area_size(48)
         .y_label_area_size(80)
@@ -367,41 +447,77 @@ fn bandwidth<DB: DrawingBackend>(report: &Report, root: &DrawingArea<DB, Shift>)
         .x_labels(12)
         .x_label_formatter(&|x| format!("{x:.0}"))
         .y_label_formatter(&|y| format!("{y:.0}"))
-        .y_desc(format!(
-            "bytes sent, all peers ({unit}, {} buckets)",
-            crate::units::format_ms(bytes.bucket_ms)
-        ))
+        .y_desc(format!("bytes sent, all peers ({unit}, {buckets} buckets)"))
         .axis_desc_style(("sans-serif", 17))
         .label_style(("sans-serif", 14))
         .light_line_style(RGBColor(246, 246, 246))
         .bold_line_style(RGBColor(215, 215, 215))
         .draw()?;
     shade_faults(&mut chart, report, 0.0, y_max)?;
-    for (column, kind) in bytes.kinds.iter().enumerate() {
-        let values: Vec<u64> = bytes
-            .series
-            .iter()
-            .map(|row| row.get(column).copied().unwrap_or(0))
-            .collect();
-        if values.iter().all(|v| *v == 0) {
-            continue;
-        }
+    draw_rates(&mut chart, bytes, rates, |y| y / divisor, false)?;
+    finish_legend(&mut chart)
+}
+
+/// Decimal rate labels for the log axis, whose ticks are powers of ten: `100 B/s`,
+/// `10 kB/s`, `1 MB/s`.
+fn si_rate(bytes_per_second: f64) -> String {
+    let (value, unit) = if bytes_per_second >= 1e9 {
+        (bytes_per_second / 1e9, "GB/s")
+    } else if bytes_per_second >= 1e6 {
+        (bytes_per_second / 1e6, "MB/s")
+    } else if bytes_per_second >= 1e3 {
+        (bytes_per_second / 1e3, "kB/s")
+    } else {
+        (bytes_per_second, "B/s")
+    };
+    let digits = if value >= 10.0 || (value - value.round()).abs() < 0.05 {
+        0
+    } else {
+        1
+    };
+    format!("{value:.digits$} {unit}")
+}
+
+/// Draws each kind's rate over time as steps, one level per bin. With `gaps`, empty bins
+/// break the line (on a log axis they have no place); a lone non-empty bin is one level.
+fn draw_rates<'a, DB: DrawingBackend + 'a, Y: Ranged<ValueType = f64>>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, Y>>,
+    bytes: &crate::metrics::BytesMetrics,
+    rates: Vec<(usize, Vec<Bin>)>,
+    scale: impl Fn(f64) -> f64,
+    gaps: bool,
+) -> DrawResult<DB> {
+    for (column, bins) in rates {
         let color = KIND_COLORS[column % KIND_COLORS.len()];
-        #[expect(
-            clippy::cast_precision_loss,
-            reason = "bucket indices and bytes far below 2^53"
-        )]
-        let points: Vec<(f64, f64)> = values
-            .iter()
-            .enumerate()
-            .map(|(i, v)| ((i as f64 + 0.5) * bucket_s, *v as f64 / bucket_s / divisor))
-            .filter(|(x, _)| *x <= end_s)
-            .collect();
-        chart
-            .draw_series(LineSeries::new(points, color.stroke_width(2)))?
-            .label(kind.replace('_', " "))
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], color.stroke_width(2)));
+        let kind = bytes.kinds.get(column).map_or("?", String::as_str);
+        let runs: Vec<&[Bin]> = if gaps {
+            bins.split(|(_, _, y)| *y <= 0.0)
+                .filter(|run| !run.is_empty())
+                .collect()
+        } else {
+            vec![bins.as_slice()]
+        };
+        let mut labelled = false;
+        for run in runs {
+            let steps: Vec<(f64, f64)> = run
+                .iter()
+                .flat_map(|(start, end, y)| [(*start, scale(*y)), (*end, scale(*y))])
+                .collect();
+            let series = chart.draw_series(LineSeries::new(steps, color.stroke_width(2)))?;
+            if !labelled {
+                series.label(kind.replace('_', " ")).legend(move |(x, y)| {
+                    PathElement::new([(x, y), (x + 18, y)], color.stroke_width(2))
+                });
+                labelled = true;
+            }
+        }
     }
+    Ok(())
+}
+
+fn finish_legend<'a, DB: DrawingBackend + 'a, X: Ranged, Y: Ranged>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+) -> DrawResult<DB> {
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperRight)

@@ -445,6 +445,9 @@ impl ConnState {
                             u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
                         if let Some(pong) = self.ping_responder.on_data(now_ms) {
                             let _ = self.rpc.send(id, pong);
+                            // Sent now so its bytes count as keepalive, not as the sync
+                            // traffic transmitted after these frames.
+                            self.transmit(Traffic::Keepalive)?;
                         }
                     }
                 }

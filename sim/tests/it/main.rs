@@ -1,10 +1,12 @@
 //! Integration tests of the sim crate: scenario errors, shipped scenarios, determinism,
-//! metrics math on hand-made event streams, checkers, sweep statistics and compare.
+//! metrics math on hand-made event streams, checkers, sweep statistics and compare, and the
+//! turmoil runner with real peers.
 
 mod checks;
 mod compare_sweep;
 mod determinism;
 mod metrics_math;
+mod real_peers;
 mod scenario_errors;
 mod scenarios;
 mod support;

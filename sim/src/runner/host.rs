@@ -1,0 +1,404 @@
+//! One simulated peer: what its turmoil host runs each time it (re)starts. It starts the real
+//! node on [`TurmoilNet`] over the peer's [`SharedStore`], then plays the peer's part of the
+//! plan — publishing at the scheduled simulated times — and then waits on the node forever
+//! (a host future that returns freezes the host's actors, see
+//! `/work/shared/docs/turmoil-ractor.md` §5.2).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use node::peer::{AnyStore, NodeConfig, NodeHandle};
+use proto::ids::{AccountId, MsgId, TangleId};
+use proto::msg::Msg;
+use proto::store::Store;
+use serde_json::{Value, json};
+
+use super::record::{PendingSupersedes, Recorder, now_ms};
+use crate::net::{HostSockets, TurmoilNet};
+use crate::plan::PeerIdx;
+use crate::store::SharedStore;
+
+/// What one scheduled msg writes.
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// A post with this text.
+    Post {
+        /// The text (sized as the plan says).
+        text: String,
+    },
+    /// A dict update of the dict feed `feed`.
+    Dict {
+        /// Feed name.
+        feed: String,
+        /// Fields set.
+        update: BTreeMap<String, String>,
+    },
+    /// A set update of the set feed `feed` (follows are set adds of account IDs).
+    Set {
+        /// Feed name.
+        feed: String,
+        /// Add (`true`) or delete.
+        add: bool,
+        /// The item.
+        item: String,
+    },
+}
+
+/// One msg to publish.
+#[derive(Debug, Clone)]
+pub struct Scheduled {
+    /// When (simulated ms).
+    pub t_ms: u64,
+    /// The domain to publish on.
+    pub domain: String,
+    /// The feed's tangle ID.
+    pub tangle: TangleId,
+    /// What to write.
+    pub write: Write,
+}
+
+/// Everything about one peer that does not change while the simulation runs.
+#[derive(Debug)]
+pub struct PeerSetup {
+    /// Index in the plan.
+    pub index: PeerIdx,
+    /// Host name.
+    pub name: String,
+    /// The node's configuration, without incarnation and event sink.
+    pub config: NodeConfig,
+    /// The account the node creates at its first start.
+    pub account: AccountId,
+    /// Its store, surviving crashes.
+    pub store: SharedStore,
+    /// Its sockets, closed in a deterministic order when it crashes.
+    pub sockets: HostSockets,
+    /// Its publishes, in time order.
+    pub schedule: Vec<Scheduled>,
+}
+
+/// What a peer's host remembers across restarts (the part of the app's state that lives on
+/// disk: which scheduled writes are done, and the set/dict roots it wrote).
+#[derive(Debug, Default)]
+pub struct PeerMemory {
+    incarnations: u64,
+    next: usize,
+    /// Dict feed → field → the msg that set it last.
+    dict_roots: BTreeMap<String, BTreeMap<String, MsgId>>,
+    /// Set feed → item → the msg that touched it last.
+    set_roots: BTreeMap<String, BTreeMap<String, MsgId>>,
+    /// Set feed → items in the set.
+    set_items: BTreeMap<String, BTreeSet<String>>,
+}
+
+/// A peer's memory, shared between its incarnations.
+#[derive(Debug, Clone, Default)]
+pub struct SharedMemory(Arc<Mutex<PeerMemory>>);
+
+impl SharedMemory {
+    fn lock(&self) -> MutexGuard<'_, PeerMemory> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl PeerMemory {
+    /// The data to publish for `write`, and the IDs it supersedes (pzp-set / pzp-dict: an
+    /// update supersedes the roots of what it touches; a set update also those of items no
+    /// longer in the set). The author is the only writer, so its own bookkeeping is exact.
+    fn data_for(&self, write: &Write) -> (Value, Vec<MsgId>) {
+        match write {
+            Write::Post { text } => (json!({ "text": text }), Vec::new()),
+            Write::Dict { feed, update } => {
+                let roots = self.dict_roots.get(feed);
+                let supersedes: BTreeSet<MsgId> = update
+                    .keys()
+                    .filter_map(|field| roots.and_then(|r| r.get(field)).copied())
+                    .collect();
+                let supersedes: Vec<MsgId> = supersedes.into_iter().collect();
+                let ids: Vec<String> = supersedes.iter().map(ToString::to_string).collect();
+                (json!({ "update": update, "supersedes": ids }), supersedes)
+            }
+            Write::Set { feed, add, item } => {
+                let items = self.set_items.get(feed);
+                let supersedes: BTreeSet<MsgId> = self
+                    .set_roots
+                    .get(feed)
+                    .into_iter()
+                    .flatten()
+                    .filter(|(key, _)| *key == item || !items.is_some_and(|i| i.contains(*key)))
+                    .map(|(_, id)| *id)
+                    .collect();
+                let supersedes: Vec<MsgId> = supersedes.into_iter().collect();
+                let ids: Vec<String> = supersedes.iter().map(ToString::to_string).collect();
+                let (added, deleted): (Vec<&str>, Vec<&str>) = if *add {
+                    (vec![item.as_str()], Vec::new())
+                } else {
+                    (Vec::new(), vec![item.as_str()])
+                };
+                (
+                    json!({ "add": added, "del": deleted, "supersedes": ids }),
+                    supersedes,
+                )
+            }
+        }
+    }
+
+    /// Notes that `write` was published as `id`, superseding `supersedes`.
+    fn written(&mut self, write: &Write, id: MsgId) {
+        match write {
+            Write::Post { .. } => {}
+            Write::Dict { feed, update } => {
+                let roots = self.dict_roots.entry(feed.clone()).or_default();
+                for field in update.keys() {
+                    roots.insert(field.clone(), id);
+                }
+            }
+            Write::Set { feed, add, item } => {
+                let items = self.set_items.entry(feed.clone()).or_default();
+                let roots = self.set_roots.entry(feed.clone()).or_default();
+                roots.retain(|key, _| key != item && items.contains(key));
+                roots.insert(item.clone(), id);
+                if *add {
+                    items.insert(item.clone());
+                } else {
+                    items.remove(item);
+                }
+            }
+        }
+    }
+}
+
+/// What a host needs: its setup, its memory, and the recorder.
+#[derive(Debug, Clone)]
+pub struct HostContext {
+    /// The peer.
+    pub setup: Arc<PeerSetup>,
+    /// Its memory across restarts.
+    pub memory: SharedMemory,
+    /// Where events go.
+    pub recorder: Arc<Recorder>,
+}
+
+/// The host's software: runs until the host is crashed (never returns on its own).
+///
+/// # Errors
+/// None in practice; the signature is turmoil's.
+pub async fn run(context: HostContext) -> turmoil::Result {
+    let HostContext {
+        setup,
+        memory,
+        recorder,
+    } = context;
+    let peer = setup.index;
+    // Held for as long as the software runs: dropped in a crash after the node's tasks, it
+    // closes their sockets in the order they were opened.
+    let _close_parked = setup.sockets.guard();
+    let incarnation = {
+        let mut memory = memory.lock();
+        memory.incarnations += 1;
+        memory.incarnations - 1
+    };
+    recorder.peer_up(peer);
+    let sink_recorder = Arc::clone(&recorder);
+    let mut config = setup.config.clone();
+    config.incarnation = incarnation;
+    config.events = Some(Arc::new(move |event| {
+        sink_recorder.node_event(now_ms(), peer, event);
+    }));
+    let net = Arc::new(TurmoilNet::for_host(&setup.name, setup.sockets.clone()));
+    let node = match node::peer::run(config, net, AnyStore::new(setup.store.clone())).await {
+        Ok(node) => node,
+        Err(error) => {
+            recorder.note(
+                now_ms(),
+                format!("{} failed to start: {error}", setup.name),
+                true,
+            );
+            return wait_forever().await;
+        }
+    };
+    if node.account() != setup.account {
+        recorder.note(
+            now_ms(),
+            format!(
+                "{}: the node's account {} is not the predicted {}",
+                setup.name,
+                node.account(),
+                setup.account
+            ),
+            true,
+        );
+    }
+    if incarnation == 0 {
+        let bytes = setup
+            .store
+            .get(&setup.account)
+            .ok()
+            .flatten()
+            .map_or(0, |record| record.msg.to_json().len() as u64);
+        recorder.account_created(now_ms(), peer, setup.account, bytes);
+        create_feeds(&setup, &recorder, &node).await;
+    }
+    publish_schedule(&setup, &memory, &recorder, &node).await;
+    node.stopped().await;
+    recorder.note(
+        now_ms(),
+        format!("{}: the node stopped by itself", setup.name),
+        true,
+    );
+    wait_forever().await
+}
+
+/// Creates the moots of the plain feeds (posts) the peer will write, as an app that
+/// initializes its feeds at first start does. Without them, a feed first written after a
+/// connection's initial sync would not reach the dialer until it reconnects: pzp-sync pushes
+/// new msgs in realtime only on tangles the remote wanted something of when they synced, and
+/// a feed without a moot has nothing to want. Set and dict feeds are not pre-created: a peer
+/// holding only their moot wants nothing more of them (their minimum required depth is
+/// infinite), so the plan bootstraps them with a first update at 0 s instead (see
+/// docs/simulation.md, "Feeds exist from the start").
+async fn create_feeds(setup: &PeerSetup, recorder: &Recorder, node: &NodeHandle) {
+    let domains: BTreeSet<&str> = setup
+        .schedule
+        .iter()
+        .filter(|scheduled| matches!(scheduled.write, Write::Post { .. }))
+        .map(|scheduled| scheduled.domain.as_str())
+        .collect();
+    for domain in domains {
+        let created = Msg::create_moot(setup.account, domain, &setup.config.keypair)
+            .map_err(|error| error.to_string());
+        let added = match created {
+            Ok(moot) => node
+                .add(moot, None)
+                .await
+                .map_err(|error| error.to_string()),
+            Err(error) => Err(error),
+        };
+        if let Err(error) = added {
+            recorder.note(
+                now_ms(),
+                format!("{} could not create its feed {domain}: {error}", setup.name),
+                true,
+            );
+        }
+    }
+}
+
+/// Never returns: a host's software must keep running for its actors to run.
+async fn wait_forever() -> turmoil::Result {
+    std::future::pending::<()>().await;
+    Ok(())
+}
+
+async fn publish_schedule(
+    setup: &PeerSetup,
+    memory: &SharedMemory,
+    recorder: &Recorder,
+    node: &NodeHandle,
+) {
+    let peer = setup.index;
+    // Writes scheduled while the peer was down are skipped: a stopped app writes nothing.
+    let now = now_ms();
+    {
+        let mut memory = memory.lock();
+        while let Some(missed) = setup.schedule.get(memory.next)
+            && missed.t_ms < now
+        {
+            recorder.note(
+                now,
+                format!(
+                    "{} was down at {} ms; skipped publishing on {}",
+                    setup.name, missed.t_ms, missed.domain
+                ),
+                false,
+            );
+            memory.next += 1;
+        }
+    }
+    loop {
+        let Some(next) = setup.schedule.get(memory.lock().next) else {
+            return;
+        };
+        let wait = next.t_ms.saturating_sub(now_ms());
+        if wait > 0 {
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+        }
+        let (data, supersedes) = memory.lock().data_for(&next.write);
+        if !supersedes.is_empty() {
+            recorder.expect_supersedes(
+                peer,
+                PendingSupersedes {
+                    tangle: next.tangle,
+                    supersedes: supersedes.iter().map(ToString::to_string).collect(),
+                },
+            );
+        }
+        match node.publish(&next.domain, data).await {
+            Ok(id) => memory.lock().written(&next.write, id),
+            Err(error) => {
+                recorder.forget_supersedes(peer);
+                recorder.note(
+                    now_ms(),
+                    format!(
+                        "{} could not publish on {}: {error}",
+                        setup.name, next.domain
+                    ),
+                    true,
+                );
+            }
+        }
+        memory.lock().next += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u8) -> MsgId {
+        MsgId::from_bytes(&[n; 32])
+    }
+
+    #[test]
+    fn dict_updates_supersede_the_roots_of_their_fields() {
+        let mut memory = PeerMemory::default();
+        let all = Write::Dict {
+            feed: "profile".to_owned(),
+            update: [("name", "a"), ("about", "b")]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        };
+        assert!(memory.data_for(&all).1.is_empty());
+        memory.written(&all, id(1));
+        let name = Write::Dict {
+            feed: "profile".to_owned(),
+            update: [("name".to_owned(), "c".to_owned())].into_iter().collect(),
+        };
+        assert_eq!(memory.data_for(&name).1, vec![id(1)]);
+        memory.written(&name, id(2));
+        assert_eq!(memory.data_for(&name).1, vec![id(2)]);
+    }
+
+    #[test]
+    fn set_updates_supersede_the_item_and_items_gone() {
+        let mut memory = PeerMemory::default();
+        let write = |add: bool, item: &str| Write::Set {
+            feed: "tags".to_owned(),
+            add,
+            item: item.to_owned(),
+        };
+        memory.written(&write(true, "a"), id(1));
+        memory.written(&write(true, "b"), id(2));
+        let (data, supersedes) = memory.data_for(&write(false, "a"));
+        assert_eq!(supersedes, vec![id(1)]);
+        assert_eq!(data["del"], json!(["a"]));
+        memory.written(&write(false, "a"), id(3));
+        // `a` is gone: its root (3) is superseded by the next update, together with b's.
+        let (_, supersedes) = memory.data_for(&write(true, "b"));
+        assert_eq!(supersedes.len(), 2);
+        assert!(supersedes.contains(&id(2)) && supersedes.contains(&id(3)));
+    }
+}

@@ -1,0 +1,402 @@
+//! The turmoil runner with real peers: convergence of 20 peers through a partition and a
+//! crash, determinism (in one process and across processes), checkers that fail when a peer
+//! is broken on purpose, and (with `PPPPP_SIM_HEAVY=1`) every shipped scenario.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sim::check::ViolationKind;
+use sim::pipeline::{Engine, RunOptions};
+use sim::plan::Plan;
+use sim::report::Report;
+use sim::runner::{Sabotage, Turmoil};
+use sim::scenario::Scenario;
+
+use crate::support::scenarios_dir;
+
+/// Ten peers for 20 s: SHSE, small world plus dials to followed accounts, posts, profiles,
+/// hashtag sets, and a 4 s partition (streams stall, idle timeouts, redials).
+const SMALL: &str = r#"
+name = "small"
+seed = 3
+duration = "20s"
+
+[network]
+latency = { min = "5ms", max = "50ms", curve = 5.0 }
+
+[topology]
+kind = "small-world"
+k = 4
+beta = 0.3
+dial_follows = true
+
+[[group]]
+name = "p"
+count = 10
+follow = "uniform(3)"
+goals = ["post@all", "profile@dict", "follows@set", "tags@set"]
+follow_goals = ["post@newest-10", "profile@dict", "follows@set", "tags@set"]
+
+[workload]
+start = "1s"
+stop = "12s"
+
+[workload.post]
+rate = "12/min"
+size = "lognormal(200B, 0.5, 2KiB)"
+
+[workload.dict]
+rate = "60/h"
+
+[workload.set]
+feed = "tags"
+rate = "60/h"
+items = 5
+
+[[fault]]
+at = "4s"
+action = "partition"
+a = ["random(3)"]
+duration = "4s"
+
+[check]
+converge_within = "10s"
+"#;
+
+/// Twenty peers for a minute: a 10 s partition of five of them, then a crash and restart of
+/// one; everyone must converge within 25 s of the restart.
+const TWENTY: &str = r#"
+name = "twenty"
+seed = 4
+duration = "60s"
+
+[network]
+latency = { min = "5ms", max = "60ms", curve = 5.0 }
+
+[topology]
+kind = "random-regular"
+degree = 4
+dial_follows = true
+
+[[group]]
+name = "p"
+count = 20
+follow = "uniform(4)"
+follow_goals = ["post@newest-20", "profile@dict", "follows@set"]
+
+[workload]
+start = "2s"
+stop = "40s"
+
+[workload.post]
+rate = "6/min"
+size = "lognormal(200B, 0.5, 2KiB)"
+
+[workload.dict]
+rate = "30/h"
+
+[[fault]]
+at = "10s"
+action = "partition"
+a = ["random(5)"]
+duration = "10s"
+label = "5 peers cut off"
+
+[[fault]]
+at = "25s"
+action = "crash"
+peers = ["p-3"]
+duration = "5s"
+label = "p-3 crashes"
+
+[check]
+converge_within = "25s"
+"#;
+
+fn write_scenario(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, text).expect("write scenario");
+    path
+}
+
+fn run_in_process(engine: &dyn Engine, path: &Path, seed: u64, out: Option<PathBuf>) -> Report {
+    let scenario = Scenario::load(path).expect("scenario loads");
+    let plan = Plan::build(&scenario, seed);
+    sim::pipeline::run(
+        &plan,
+        engine,
+        &RunOptions {
+            scenario_path: path.display().to_string(),
+            out,
+            trace: true,
+            progress: false,
+        },
+    )
+    .expect("the run completes")
+}
+
+fn run_binary(path: &Path, seed: u64, out: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ppppp-sim"))
+        .args([
+            "run",
+            &path.display().to_string(),
+            "--seed",
+            &seed.to_string(),
+        ])
+        .arg("--out")
+        .arg(out)
+        .arg("--trace")
+        .output()
+        .expect("run ppppp-sim")
+}
+
+fn read(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+}
+
+#[test]
+fn ten_peers_with_sets_and_dicts_converge_through_a_partition() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_scenario(dir.path(), "small", SMALL);
+    let report = run_in_process(&Turmoil::new(), &path, 3, Some(dir.path().join("a")));
+    assert!(report.checks.passed, "{:?}", report.checks.first_failure());
+    assert!(
+        report.checks.liveness.checked,
+        "{:?}",
+        report.checks.liveness.note
+    );
+    assert_eq!(report.checks.liveness.missing, 0);
+    // Real peers, not the toy model: connections, handshakes, sync traffic.
+    let json = String::from_utf8(read(&dir.path().join("a/report.json"))).expect("UTF-8");
+    assert!(json.contains("\"synthetic\": false"));
+    assert!(report.metrics.counts.connects > 0);
+    assert!(report.metrics.bytes.by_kind["handshake"] > 0);
+    assert!(report.metrics.bytes.by_kind["bloom"] > 0);
+}
+
+/// Twenty peers: they converge; they converge again after a partition heals and after a
+/// crashed peer restarts; the same seed gives byte-identical outputs in one process and
+/// across processes (the binary); another seed gives another run.
+#[test]
+fn twenty_peers_converge_after_a_partition_and_a_crash_deterministically() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_scenario(dir.path(), "twenty", TWENTY);
+    let engine = Turmoil::new();
+    let report = run_in_process(&engine, &path, 4, Some(dir.path().join("a")));
+    let checks = &report.checks;
+    assert!(checks.passed, "{:?}", checks.first_failure());
+    assert!(checks.liveness.checked, "{:?}", checks.liveness.note);
+    assert!(checks.liveness.wanted > 300, "{}", checks.liveness.wanted);
+    assert_eq!(checks.liveness.missing, 0);
+    let counts = &report.metrics.counts;
+    assert_eq!((counts.crashes, counts.restarts), (1, 1));
+    assert_eq!(counts.faults_applied, 4);
+    // The partition cut streams: peers noticed (idle timeout) and redialed.
+    assert!(counts.disconnects.get("timeout").copied().unwrap_or(0) > 0);
+    let edges = Plan::build(&Scenario::load(&path).expect("loads"), 4)
+        .edges
+        .len();
+    assert!(
+        counts.connects > edges as u64,
+        "{} connects",
+        counts.connects
+    );
+    // Each fault (the partition, the crash) left something missing when it ended, and
+    // everything came back afterwards.
+    assert_eq!(report.metrics.recovery.len(), 2);
+    for recovery in &report.metrics.recovery {
+        assert!(
+            recovery.missing_at_end_of_fault > 0,
+            "nothing was missing after {}",
+            recovery.label
+        );
+        assert!(
+            recovery.recovery_ms.is_some(),
+            "{} never recovered",
+            recovery.label
+        );
+    }
+    assert_eq!(report.metrics.convergence.fraction_at_end, Some(1.0));
+
+    // Determinism: the same seed again in this process, then twice through the binary.
+    let again = run_in_process(&engine, &path, 4, Some(dir.path().join("b")));
+    assert_eq!(report.trace_hash, again.trace_hash);
+    for file in ["report.json", "report.md", "trace.jsonl", "convergence.svg"] {
+        assert!(
+            read(&dir.path().join("a").join(file)) == read(&dir.path().join("b").join(file)),
+            "{file} differs between two runs in one process"
+        );
+    }
+    for name in ["c", "d"] {
+        let output = run_binary(&path, 4, &dir.path().join(name));
+        assert!(output.status.success(), "{output:?}");
+        for file in ["report.json", "trace.jsonl"] {
+            assert!(
+                read(&dir.path().join("a").join(file)) == read(&dir.path().join(name).join(file)),
+                "{file} differs between the in-process run and process {name}"
+            );
+        }
+    }
+    // Another seed is another run (and converges too).
+    let other = run_in_process(&engine, &path, 5, None);
+    assert_ne!(report.trace_hash, other.trace_hash);
+    assert!(other.checks.passed, "{:?}", other.checks.first_failure());
+}
+
+#[test]
+fn an_unreachable_goal_fails_liveness_with_a_repro_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // p-3 follows everyone and everyone follows it, but no edge reaches it.
+    let path = write_scenario(
+        dir.path(),
+        "lonely",
+        r#"
+name = "lonely"
+seed = 11
+duration = "15s"
+
+[topology]
+kind = "edges"
+edges = [["p-0", "p-1"], ["p-1", "p-2"], ["p-2", "p-0"]]
+
+[[group]]
+name = "p"
+count = 4
+follow = "all"
+
+[workload]
+start = "1s"
+
+[workload.post]
+rate = "12/min"
+size = "300B"
+
+[check]
+converge_within = "10s"
+"#,
+    );
+    let out = dir.path().join("out");
+    let output = run_binary(&path, 11, &out);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let repro = format!("ppppp-sim run {} --seed 11", path.display());
+    assert!(
+        stderr.lines().any(|line| line.starts_with(&repro)),
+        "no repro line in stderr:\n{stderr}"
+    );
+    assert!(stderr.contains("FAILED liveness"), "{stderr}");
+    let report = Report::read(&out.join("report.json")).expect("report written");
+    assert!(report.checks.safety.passed);
+    assert!(report.checks.liveness.missing > 0);
+    assert!(
+        report
+            .checks
+            .liveness
+            .examples
+            .iter()
+            .any(|example| example.starts_with("p-3 lacks")
+                || example.contains("published by p-3")),
+        "{:?}",
+        report.checks.liveness.examples
+    );
+    assert!(report.repro.starts_with(&repro), "{}", report.repro);
+}
+
+#[test]
+fn a_store_that_forgets_acknowledged_msgs_fails_safety() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_scenario(
+        dir.path(),
+        "forgetful",
+        r#"
+name = "forgetful"
+seed = 5
+duration = "15s"
+
+[topology]
+kind = "full"
+
+[[group]]
+name = "p"
+count = 4
+follow = "all"
+
+[workload]
+start = "1s"
+stop = "5s"
+
+[workload.post]
+rate = "30/min"
+size = "200B"
+
+[[fault]]
+at = "6s"
+action = "crash"
+peers = ["p-1"]
+duration = "2s"
+
+[check]
+converge_within = "6s"
+"#,
+    );
+    // The same run with an honest store passes.
+    let honest = run_in_process(&Turmoil::new(), &path, 5, None);
+    assert!(honest.checks.passed, "{:?}", honest.checks.first_failure());
+    let broken = run_in_process(
+        &Turmoil::with_sabotage(Sabotage::AmnesiacStore(1)),
+        &path,
+        5,
+        None,
+    );
+    let safety = &broken.checks.safety;
+    assert!(
+        !safety.passed,
+        "a store that forgot its msgs went unnoticed"
+    );
+    assert!(
+        safety.violations.iter().any(|violation| matches!(
+            violation.kind,
+            ViolationKind::LostOwn | ViolationKind::DoubleStore
+        ) && violation.peer.as_deref() == Some("p-1")),
+        "{:?}",
+        safety.violations
+    );
+    assert!(
+        broken
+            .checks
+            .first_failure()
+            .is_some_and(|line| line.starts_with("safety:"))
+    );
+    let repro = format!("ppppp-sim run {} --seed 5", path.display());
+    assert!(
+        broken.repro.starts_with(&repro) && !broken.repro.contains('\n'),
+        "{}",
+        broken.repro
+    );
+}
+
+/// Every shipped scenario with real peers (minutes of CPU): `PPPPP_SIM_HEAVY=1 cargo test
+/// --release -p sim --test it shipped_scenarios`.
+#[test]
+fn shipped_scenarios_pass_with_real_peers() {
+    if std::env::var_os("PPPPP_SIM_HEAVY").is_none() {
+        eprintln!("skipped: set PPPPP_SIM_HEAVY=1 to run every shipped scenario with real peers");
+        return;
+    }
+    for name in [
+        "quickstart",
+        "partition-heal",
+        "churn",
+        "hub-and-spoke",
+        "swarm-100",
+    ] {
+        let path = scenarios_dir().join(format!("{name}.toml"));
+        let scenario = Scenario::load(&path).expect("loads");
+        let report = run_in_process(&Turmoil::new(), &path, scenario.seed, None);
+        assert!(
+            report.checks.passed,
+            "{name}: {:?}",
+            report.checks.first_failure()
+        );
+    }
+}
