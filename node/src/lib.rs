@@ -17,3 +17,6 @@ pub mod net;
 pub mod peer;
 pub mod store;
 pub mod transport;
+
+/// The one entry point for production and simulation: see [`peer::run`].
+pub use peer::{NodeConfig, NodeHandle, run};
