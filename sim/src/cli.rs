@@ -285,7 +285,7 @@ fn sweep(
         seeds.len() as u64 * 1_000,
     );
     let done = std::sync::atomic::AtomicU64::new(0);
-    let reports: Vec<anyhow::Result<Report>> = pool.install(|| {
+    let reports: Vec<Result<Report, crate::error::SimError>> = pool.install(|| {
         seeds
             .par_iter()
             .map(|seed| {
@@ -307,7 +307,9 @@ fn sweep(
             .collect()
     });
     bar.finish();
-    let reports: Vec<Report> = reports.into_iter().collect::<anyhow::Result<_>>()?;
+    let reports: Vec<Report> = reports
+        .into_iter()
+        .collect::<Result<_, crate::error::SimError>>()?;
     let aggregated = crate::sweep::aggregate(&reports)?;
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     std::fs::write(out.join("sweep.json"), aggregated.to_json())

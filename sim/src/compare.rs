@@ -8,10 +8,10 @@
 //! significant when the two 95 % confidence intervals do not overlap, and only significant
 //! changes past the threshold regress.
 
+use crate::error::SimError;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use anyhow::Context;
 use serde::Serialize;
 
 use crate::report::{Direction, Report, SUMMARY_METRICS};
@@ -58,11 +58,20 @@ impl Comparison {
 /// Values of a `report.json` or `sweep.json`: metric → (mean, low, high).
 type Values = Vec<(String, Option<f64>, Option<(f64, f64)>)>;
 
-fn load(path: &Path) -> anyhow::Result<(bool, Values)> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+fn load(path: &Path) -> Result<(bool, Values), SimError> {
+    let text = std::fs::read_to_string(path).map_err(|source| SimError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let not_json = |what: &'static str| {
+        move |source| SimError::NotJson {
+            path: path.to_owned(),
+            what,
+            source,
+        }
+    };
     let kind = serde_json::from_str::<serde_json::Value>(&text)
-        .with_context(|| format!("{} is not JSON", path.display()))?
+        .map_err(not_json("JSON"))?
         .get("kind")
         .and_then(|k| k.as_str().map(str::to_owned))
         .unwrap_or_default();
@@ -84,8 +93,7 @@ fn load(path: &Path) -> anyhow::Result<(bool, Values)> {
             ))
         }
         "sweep" => {
-            let sweep: Sweep = serde_json::from_str(&text)
-                .with_context(|| format!("{} is not a sweep.json", path.display()))?;
+            let sweep: Sweep = serde_json::from_str(&text).map_err(not_json("a sweep.json"))?;
             Ok((
                 true,
                 SUMMARY_METRICS
@@ -99,10 +107,10 @@ fn load(path: &Path) -> anyhow::Result<(bool, Values)> {
                     .collect(),
             ))
         }
-        other => anyhow::bail!(
-            "{}: kind `{other}`; expected a report.json (kind run) or a sweep.json (kind sweep)",
-            path.display()
-        ),
+        other => Err(SimError::UnknownKind {
+            path: path.to_owned(),
+            kind: other.to_owned(),
+        }),
     }
 }
 
@@ -148,15 +156,15 @@ pub fn compare_files(
     base: &Path,
     head: &Path,
     max_regression_pct: Option<f64>,
-) -> anyhow::Result<Comparison> {
+) -> Result<Comparison, SimError> {
     let (base_sweep, base_values) = load(base)?;
     let (head_sweep, head_values) = load(head)?;
-    anyhow::ensure!(
-        base_sweep == head_sweep,
-        "cannot compare a run with a sweep ({} vs {})",
-        base.display(),
-        head.display()
-    );
+    if base_sweep != head_sweep {
+        return Err(SimError::RunVersusSweep {
+            base: base.to_owned(),
+            head: head.to_owned(),
+        });
+    }
     let mut rows = Vec::new();
     for (((name, direction, unit), (_, b, b_ci)), (_, h, h_ci)) in
         SUMMARY_METRICS.iter().zip(base_values).zip(head_values)

@@ -28,6 +28,7 @@ pub mod check;
 pub mod cli;
 pub mod compare;
 pub mod dist;
+pub mod error;
 pub mod goal;
 pub mod interest;
 pub mod metrics;

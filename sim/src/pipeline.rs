@@ -1,11 +1,10 @@
 //! One run end to end: plan → engine → collector → report files. The engine is the seam
 //! the turmoil runner plugs into; [`Synthetic`] is the toy engine behind `--synthetic`.
 
+use crate::error::SimError;
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::PathBuf;
-
-use anyhow::Context;
 
 use crate::metrics::Collector;
 use crate::plan::Plan;
@@ -27,7 +26,7 @@ pub trait Engine: Sync {
         plan: &Plan,
         collector: &mut Collector<'_>,
         progress: &Progress,
-    ) -> anyhow::Result<()>;
+    ) -> Result<(), SimError>;
 }
 
 /// The toy delivery model ([`crate::synthetic`]).
@@ -44,8 +43,8 @@ impl Engine for Synthetic {
         plan: &Plan,
         collector: &mut Collector<'_>,
         progress: &Progress,
-    ) -> anyhow::Result<()> {
-        crate::synthetic::run(plan, collector, progress).context("synthetic model")
+    ) -> Result<(), SimError> {
+        crate::synthetic::run(plan, collector, progress).map_err(SimError::Trace)
     }
 }
 
@@ -67,7 +66,7 @@ pub struct RunOptions {
 ///
 /// # Errors
 /// Engine, trace or file errors.
-pub fn run(plan: &Plan, engine: &dyn Engine, options: &RunOptions) -> anyhow::Result<Report> {
+pub fn run(plan: &Plan, engine: &dyn Engine, options: &RunOptions) -> Result<Report, SimError> {
     let header = TraceHeader {
         trace_version: TRACE_VERSION,
         scenario: plan.scenario.clone(),
@@ -76,13 +75,17 @@ pub fn run(plan: &Plan, engine: &dyn Engine, options: &RunOptions) -> anyhow::Re
     };
     let sink = match (&options.out, options.trace) {
         (Some(dir), true) => {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
+            std::fs::create_dir_all(dir).map_err(|source| SimError::Write {
+                path: dir.clone(),
+                source,
+            })?;
             let path = dir.join("trace.jsonl");
-            let file =
-                File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
-            TraceSink::writing(&header, Box::new(BufWriter::new(file)))
-                .with_context(|| format!("cannot write {}", path.display()))?
+            let written = |source| SimError::Write {
+                path: path.clone(),
+                source,
+            };
+            let file = File::create(&path).map_err(written)?;
+            TraceSink::writing(&header, Box::new(BufWriter::new(file))).map_err(written)?
         }
         _ => TraceSink::hash_only(&header),
     };
@@ -99,7 +102,7 @@ pub fn run(plan: &Plan, engine: &dyn Engine, options: &RunOptions) -> anyhow::Re
     progress.finish();
     let outcome = collector
         .finish(plan.duration_ms)
-        .context("finishing the trace")?;
+        .map_err(SimError::Trace)?;
     let report = Report::new(
         plan,
         &outcome,

@@ -6,10 +6,10 @@
 //! license beside it) and registered with plotters' `ab_glyph` backend, so no system font
 //! library is needed.
 
+use crate::error::SimError;
 use std::path::Path;
 use std::sync::Once;
 
-use anyhow::Context;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
@@ -48,7 +48,7 @@ type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::Er
 ///
 /// # Errors
 /// Drawing or file errors.
-pub fn render_all(report: &Report, dir: &Path) -> anyhow::Result<()> {
+pub fn render_all(report: &Report, dir: &Path) -> Result<(), SimError> {
     register_font();
     macro_rules! both {
         ($name:literal, $draw:ident) => {{
@@ -58,7 +58,10 @@ pub fn render_all(report: &Report, dir: &Path) -> anyhow::Result<()> {
                 root.fill(&WHITE)
                     .and_then(|()| $draw(report, &root))
                     .and_then(|()| root.present())
-                    .map_err(|e| anyhow::anyhow!("{}: {e}", svg_path.display()))?;
+                    .map_err(|e| SimError::Plot {
+                        path: svg_path.clone(),
+                        message: e.to_string(),
+                    })?;
             }
             let png_path = dir.join(concat!($name, ".png"));
             {
@@ -66,8 +69,10 @@ pub fn render_all(report: &Report, dir: &Path) -> anyhow::Result<()> {
                 root.fill(&WHITE)
                     .and_then(|()| $draw(report, &root))
                     .and_then(|()| root.present())
-                    .map_err(|e| anyhow::anyhow!("{}: {e}", png_path.display()))
-                    .with_context(|| format!("writing {}", png_path.display()))?;
+                    .map_err(|e| SimError::Plot {
+                        path: png_path.clone(),
+                        message: e.to_string(),
+                    })?;
             }
         }};
     }

@@ -5,11 +5,11 @@
 //! serialize in declaration order; every float is rounded to 6 significant digits before it
 //! is written. So the same scenario, seed and code give byte-identical files.
 
+use crate::error::SimError;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -338,17 +338,23 @@ impl Report {
     ///
     /// # Errors
     /// Unreadable file, bad JSON, or another schema version.
-    pub fn read(path: &Path) -> anyhow::Result<Report> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        let report: Report = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not a report.json", path.display()))?;
-        anyhow::ensure!(
-            report.schema_version == SCHEMA_VERSION,
-            "{}: schema_version {} (this build reads {SCHEMA_VERSION})",
-            path.display(),
-            report.schema_version
-        );
+    pub fn read(path: &Path) -> Result<Report, SimError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SimError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let report: Report = serde_json::from_str(&text).map_err(|source| SimError::NotJson {
+            path: path.to_owned(),
+            what: "a report.json",
+            source,
+        })?;
+        if report.schema_version != SCHEMA_VERSION {
+            return Err(SimError::SchemaVersion {
+                path: path.to_owned(),
+                found: report.schema_version,
+                expected: SCHEMA_VERSION,
+            });
+        }
         Ok(report)
     }
 
@@ -366,12 +372,13 @@ impl Report {
 ///
 /// # Errors
 /// File system or drawing errors.
-pub fn write(dir: &Path, report: &Report) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    std::fs::write(dir.join("report.json"), report.to_json())
-        .with_context(|| format!("cannot write {}", dir.join("report.json").display()))?;
-    std::fs::write(dir.join("report.md"), markdown(report))
-        .with_context(|| format!("cannot write {}", dir.join("report.md").display()))?;
+pub fn write(dir: &Path, report: &Report) -> Result<(), SimError> {
+    let written = |path: PathBuf| move |source| SimError::Write { path, source };
+    std::fs::create_dir_all(dir).map_err(written(dir.to_owned()))?;
+    let json = dir.join("report.json");
+    std::fs::write(&json, report.to_json()).map_err(written(json.clone()))?;
+    let md = dir.join("report.md");
+    std::fs::write(&md, markdown(report)).map_err(written(md.clone()))?;
     crate::plot::render_all(report, dir)?;
     Ok(())
 }

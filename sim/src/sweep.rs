@@ -1,6 +1,7 @@
 //! Seed sweeps: many `report.json` (one per seed) → each summary metric's mean and 95 %
 //! confidence interval (Student's t) → `sweep.json` and `sweep.md`.
 
+use crate::error::SimError;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -73,17 +74,16 @@ pub struct Sweep {
 ///
 /// # Errors
 /// No reports, or reports of different scenarios.
-pub fn aggregate(reports: &[Report]) -> anyhow::Result<Sweep> {
-    let first = reports
-        .first()
-        .ok_or_else(|| anyhow::anyhow!("no reports to aggregate"))?;
-    for report in reports {
-        anyhow::ensure!(
-            report.scenario.name == first.scenario.name,
-            "reports of different scenarios: `{}` and `{}`",
-            first.scenario.name,
-            report.scenario.name
-        );
+pub fn aggregate(reports: &[Report]) -> Result<Sweep, SimError> {
+    let first = reports.first().ok_or(SimError::NothingToAggregate)?;
+    if let Some(other) = reports
+        .iter()
+        .find(|report| report.scenario.name != first.scenario.name)
+    {
+        return Err(SimError::MixedScenarios {
+            first: first.scenario.name.clone(),
+            other: other.scenario.name.clone(),
+        });
     }
     let mut sorted: Vec<&Report> = reports.iter().collect();
     sorted.sort_by_key(|r| r.scenario.seed);

@@ -21,12 +21,12 @@
 mod host;
 mod record;
 
+use crate::error::SimError;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use anyhow::Context;
 use node::peer::{DialTarget, Limits, NodeConfig, Timers, Transport as NodeTransport};
 use node::transport::caps::NetworkKey;
 use proto::db::Db;
@@ -118,7 +118,7 @@ impl Engine for Turmoil {
         plan: &Plan,
         collector: &mut Collector<'_>,
         progress: &Progress,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), SimError> {
         Run::new(plan, self.sabotage).execute(collector, progress)
     }
 }
@@ -303,7 +303,11 @@ impl<'p> Run<'p> {
         }
     }
 
-    fn execute(mut self, collector: &mut Collector<'_>, progress: &Progress) -> anyhow::Result<()> {
+    fn execute(
+        mut self,
+        collector: &mut Collector<'_>,
+        progress: &Progress,
+    ) -> Result<(), SimError> {
         let plan = self.plan;
         let tick_ms = plan.tick_ms.max(1);
         let latency = plan.network.latency;
@@ -354,13 +358,15 @@ impl<'p> Run<'p> {
                 self.churn(&mut sim, t, step.peer, step.online);
             }
             for event in self.recorder.drain() {
-                collector.record(event).context("writing the trace")?;
+                collector.record(event).map_err(SimError::Trace)?;
             }
-            sim.step()
-                .map_err(|error| anyhow::anyhow!("turmoil step at {t} ms: {error}"))?;
+            sim.step().map_err(|error| SimError::Turmoil {
+                at_ms: t,
+                message: error.to_string(),
+            })?;
             t += tick_ms;
             for event in self.recorder.drain() {
-                collector.record(event).context("writing the trace")?;
+                collector.record(event).map_err(SimError::Trace)?;
             }
             if t >= last_progress + 1_000 {
                 progress.set(t.min(plan.duration_ms));
@@ -373,15 +379,17 @@ impl<'p> Run<'p> {
                 .final_store_size(end, setup.index, setup.store.stats().bytes);
         }
         for event in self.recorder.drain() {
-            collector.record(event).context("writing the trace")?;
+            collector.record(event).map_err(SimError::Trace)?;
         }
         // Stop every host before reading the stores: the nodes' tasks are dropped with the
         // simulation (no shutdown handshakes, nothing recorded after the end).
         drop(sim);
         for setup in &self.setups {
             let mut db = Db::new(setup.store.clone());
-            let snapshot = Snapshot::of(&mut db)
-                .with_context(|| format!("reading the store of {}", setup.name))?;
+            let snapshot = Snapshot::of(&mut db).map_err(|error| SimError::Store {
+                peer: setup.name.clone(),
+                message: error.to_string(),
+            })?;
             collector.snapshot(setup.index, Holdings::from(&snapshot));
         }
         Ok(())
