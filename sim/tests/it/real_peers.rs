@@ -243,6 +243,40 @@ fn twenty_peers_converge_after_a_partition_and_a_crash_deterministically() {
     assert!(other.checks.passed, "{:?}", other.checks.first_failure());
 }
 
+/// A sweep runs its seeds in parallel (one simulation per thread); each seed's report must
+/// not depend on what ran beside it, so two threads and one give the same files.
+#[test]
+fn a_parallel_sweep_equals_a_sequential_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_scenario(dir.path(), "small", SMALL);
+    let sweep = |jobs: &str, out: &Path| {
+        let output = Command::new(env!("CARGO_BIN_EXE_ppppp-sim"))
+            .args(["sweep", &path.display().to_string(), "--seeds", "1..=3"])
+            .args(["--jobs", jobs])
+            .arg("--out")
+            .arg(out)
+            .output()
+            .expect("run ppppp-sim sweep");
+        assert!(output.status.success(), "{output:?}");
+    };
+    let (parallel, sequential) = (dir.path().join("parallel"), dir.path().join("sequential"));
+    sweep("2", &parallel);
+    sweep("1", &sequential);
+    let mut files = vec![PathBuf::from("sweep.json"), PathBuf::from("sweep.md")];
+    files.extend((1..=3).map(|seed| PathBuf::from(format!("seed-{seed}/report.json"))));
+    for file in files {
+        assert!(
+            read(&parallel.join(&file)) == read(&sequential.join(&file)),
+            "{} differs between --jobs 2 and --jobs 1",
+            file.display()
+        );
+    }
+    let reports: Vec<Vec<u8>> = (1..=3)
+        .map(|seed| read(&parallel.join(format!("seed-{seed}/report.json"))))
+        .collect();
+    assert!(reports[0] != reports[1] && reports[1] != reports[2]);
+}
+
 #[test]
 fn an_unreachable_goal_fails_liveness_with_a_repro_line() {
     let dir = tempfile::tempdir().expect("tempdir");
