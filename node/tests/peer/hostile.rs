@@ -1,29 +1,22 @@
 //! A node facing hostile peers: garbage, oversized frames, unknown methods, a peer that never
 //! reads. Each is refused or disconnected, and the node keeps serving a well-behaved peer.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use node::net::TokioNet;
-use node::peer::{
-    self, AnyStore, DisconnectReason, Limits, NodeConfig, NodeEvent, NodeHandle, Transport,
-};
+use node::peer::{DisconnectReason, Limits, NodeConfig, NodeHandle, Transport};
 use node::transport::caps::NetworkKey;
 use node::transport::muxrpc::rpc::{CallType, Event};
 use proto::goals::Goal;
 use proto::keys::Keypair;
 use proto::msg;
-use proto::store::MemStore;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::raw::RawClient;
-use crate::support::{Events, eventually, start, target_of};
+use crate::support::{Events, disconnects, eventually, run_recording, start, target_of};
 
 /// A plaintext node (so raw clients can speak muxrpc to it) with small outbound bounds.
 async fn plaintext_node(outbound_frames_max: usize) -> (NodeHandle, Events) {
-    let events: Events = Arc::default();
-    let sink = Arc::clone(&events);
     let mut config = NodeConfig::new(Keypair::from_seed(&[7; 32]), 7);
     config.listen = Some("127.0.0.1:0".to_owned());
     config.transport = Transport::Plaintext;
@@ -31,25 +24,7 @@ async fn plaintext_node(outbound_frames_max: usize) -> (NodeHandle, Events) {
         outbound_frames_max,
         ..Limits::default()
     };
-    config.events = Some(Arc::new(move |event| {
-        sink.lock().expect("not poisoned").push(event)
-    }));
-    let node = peer::run(config, Arc::new(TokioNet), AnyStore::new(MemStore::new()))
-        .await
-        .expect("node starts");
-    (node, events)
-}
-
-fn disconnects(events: &Events) -> Vec<DisconnectReason> {
-    events
-        .lock()
-        .expect("not poisoned")
-        .iter()
-        .filter_map(|event| match event {
-            NodeEvent::Disconnected { reason, .. } => Some(reason.clone()),
-            _ => None,
-        })
-        .collect()
+    run_recording(config).await
 }
 
 /// After an attack, a well-behaved peer still syncs with the node.

@@ -9,14 +9,9 @@
 //! [`control_the_same_frames_unaltered_are_stored`] shows that the very same frames, sent
 //! intact, do get stored.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use node::net::TokioNet;
-use node::peer::{
-    self, AnyStore, DialTarget, DisconnectReason, NodeConfig, NodeEvent, NodeHandle, Timers,
-    Transport,
-};
+use node::peer::{DialTarget, DisconnectReason, NodeConfig, NodeHandle, Timers, Transport};
 use node::transport::caps::NetworkKey;
 use node::transport::muxrpc::{Body, CallType, Permissions, Rpc};
 use node::transport::secretstream::{CIPHERTEXT_BLOCK_LEN, Encryptor, HEADER_LEN};
@@ -32,7 +27,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::{Events, eventually, start, target_of};
+use crate::support::{Events, disconnects, eventually, run_recording, start, target_of};
 
 /// The node's handshake timeout in these tests (the default is the reference's 15 s).
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_millis(300);
@@ -106,8 +101,6 @@ impl Payload {
 
 /// A node with SHSE, a short handshake timeout, and goals on the attacker's account and feed.
 async fn target_node(payload: &Payload) -> (NodeHandle, Events) {
-    let events: Events = Arc::default();
-    let sink = Arc::clone(&events);
     let mut config = NodeConfig::new(Keypair::from_seed(&[0x5e; 32]), 0x5e);
     config.listen = Some("127.0.0.1:0".to_owned());
     config.timers = Timers {
@@ -117,25 +110,7 @@ async fn target_node(payload: &Payload) -> (NodeHandle, Events) {
         ..Timers::default()
     };
     config.goals = vec![(payload.account, Goal::All), (payload.feed, Goal::All)];
-    config.events = Some(Arc::new(move |event| {
-        sink.lock().expect("not poisoned").push(event)
-    }));
-    let node = peer::run(config, Arc::new(TokioNet), AnyStore::new(MemStore::new()))
-        .await
-        .expect("node starts");
-    (node, events)
-}
-
-fn disconnects(events: &Events) -> Vec<DisconnectReason> {
-    events
-        .lock()
-        .expect("not poisoned")
-        .iter()
-        .filter_map(|event| match event {
-            NodeEvent::Disconnected { reason, .. } => Some(reason.clone()),
-            _ => None,
-        })
-        .collect()
+    run_recording(config).await
 }
 
 /// Waits until the node reports a disconnect whose reason matches, and shows it.

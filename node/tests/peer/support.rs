@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use node::net::TokioNet;
 use node::peer::{
-    self, AnyStore, DialTarget, NodeConfig, NodeEvent, NodeHandle, Timers, Transport,
+    self, AnyStore, DialTarget, DisconnectReason, NodeConfig, NodeEvent, NodeHandle, Timers,
+    Transport,
 };
 use proto::keys::Keypair;
 use proto::store::MemStore;
@@ -15,8 +16,6 @@ pub type Events = Arc<Mutex<Vec<NodeEvent>>>;
 
 /// A node with an in-memory store, listening on 127.0.0.1.
 pub async fn start(seed: u8, transport: Transport, dial: Vec<DialTarget>) -> (NodeHandle, Events) {
-    let events: Events = Arc::default();
-    let sink = Arc::clone(&events);
     let mut config = NodeConfig::new(Keypair::from_seed(&[seed; 32]), u64::from(seed));
     config.listen = Some("127.0.0.1:0".to_owned());
     config.dial = dial;
@@ -27,6 +26,13 @@ pub async fn start(seed: u8, transport: Transport, dial: Vec<DialTarget>) -> (No
         backoff_base: Duration::from_millis(50),
         ..Timers::default()
     };
+    run_recording(config).await
+}
+
+/// Runs `config` with an in-memory store over `TokioNet`, recording its events.
+pub async fn run_recording(mut config: NodeConfig) -> (NodeHandle, Events) {
+    let events: Events = Arc::default();
+    let sink = Arc::clone(&events);
     config.events = Some(Arc::new(move |event| {
         sink.lock().expect("not poisoned").push(event)
     }));
@@ -34,6 +40,19 @@ pub async fn start(seed: u8, transport: Transport, dial: Vec<DialTarget>) -> (No
         .await
         .expect("node starts");
     (handle, events)
+}
+
+/// The reasons of the disconnects recorded so far.
+pub fn disconnects(events: &Events) -> Vec<DisconnectReason> {
+    events
+        .lock()
+        .expect("not poisoned")
+        .iter()
+        .filter_map(|event| match event {
+            NodeEvent::Disconnected { reason, .. } => Some(reason.clone()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The dial target of a running node.
