@@ -10,6 +10,7 @@
 //! - one frame body is at most `FRAME_BODY_LEN_MAX` (the decoder refuses bigger ones from the
 //!   header alone), and the muxrpc machine bounds open calls.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use proto::ids::PubKey;
@@ -23,6 +24,7 @@ use tokio::time::Instant;
 
 use super::config::{Limits, Timers, Transport};
 use super::events::{DisconnectReason, NodeEvent, Remote, Traffic};
+use super::peers::ConnStats;
 use super::sync::SyncMsg;
 use super::{AbortOnDrop, ConnId, Emitter};
 use crate::net::BoxStream;
@@ -93,6 +95,8 @@ pub(crate) struct ConnArgs {
     pub(crate) timers: Timers,
     pub(crate) events: Emitter,
     pub(crate) rng: ChaCha8Rng,
+    /// Counters the connection manager reports (`NodeHandle::peers`).
+    pub(crate) stats: Arc<ConnStats>,
 }
 
 enum Phase {
@@ -122,6 +126,7 @@ pub(crate) struct ConnState {
     ticker: Option<AbortOnDrop>,
     last_received: Instant,
     started: Instant,
+    stats: Arc<ConnStats>,
 }
 
 impl Actor for ConnectionActor {
@@ -167,6 +172,7 @@ impl Actor for ConnectionActor {
             ticker: None,
             last_received: Instant::now(),
             started: Instant::now(),
+            stats: args.stats,
         })
     }
 
@@ -187,6 +193,7 @@ impl Actor for ConnectionActor {
             ConnMsg::Established { stream, remote } => state.established(&myself, stream, remote),
             ConnMsg::HandshakeFailed(reason) => {
                 tracing::debug!(target: "ppppp::conn", %reason, "handshake failed");
+                state.stats.closed(format!("handshake failed: {reason}"));
                 state.events.emit(NodeEvent::Disconnected {
                     remote: state.remote.clone(),
                     reason: DisconnectReason::Protocol(reason),
@@ -289,6 +296,7 @@ async fn read_loop(
     actor: ActorRef<ConnMsg>,
     mut reader: tokio::io::ReadHalf<BoxStream>,
     chunk_bytes_max: usize,
+    stats: Arc<ConnStats>,
 ) {
     let mut decoder = Decoder::new();
     let mut chunk = vec![0u8; chunk_bytes_max.max(HEADER_LEN)];
@@ -300,6 +308,7 @@ async fn read_loop(
                 return;
             }
         };
+        stats.received(read);
         if read == 0 {
             let ending = match decoder.buffered_len() {
                 0 => None,
@@ -341,8 +350,10 @@ async fn write_loop(
     actor: ActorRef<ConnMsg>,
     mut writer: tokio::io::WriteHalf<BoxStream>,
     mut batches: mpsc::Receiver<Vec<u8>>,
+    stats: Arc<ConnStats>,
 ) {
     while let Some(batch) = batches.recv().await {
+        stats.sent(batch.len());
         let written = async {
             writer.write_all(&batch).await?;
             writer.flush().await
@@ -357,6 +368,7 @@ async fn write_loop(
 
 impl ConnState {
     fn established(&mut self, myself: &ActorRef<ConnMsg>, stream: BoxStream, remote: Remote) {
+        self.stats.established(remote.clone());
         self.remote = remote;
         self.phase = Phase::Open;
         self.last_received = Instant::now();
@@ -379,11 +391,17 @@ impl ConnState {
         let (reader, writer) = tokio::io::split(stream);
         let (sender, receiver) = mpsc::channel(self.limits.outbound_frames_max.max(1));
         self.writer = Some(sender);
-        self.writer_task = Some(tokio::spawn(write_loop(myself.clone(), writer, receiver)));
+        self.writer_task = Some(tokio::spawn(write_loop(
+            myself.clone(),
+            writer,
+            receiver,
+            Arc::clone(&self.stats),
+        )));
         self.tasks.push(AbortOnDrop(tokio::spawn(read_loop(
             myself.clone(),
             reader,
             self.limits.read_chunk_bytes_max,
+            Arc::clone(&self.stats),
         ))));
         self.ticker = Some(AbortOnDrop(
             myself.send_interval(self.timers.keepalive_interval, || ConnMsg::Tick),
@@ -628,6 +646,7 @@ impl ConnState {
         }
         let was_open = matches!(self.phase, Phase::Open);
         self.phase = Phase::Closed;
+        self.stats.closed(reason.to_string());
         tracing::debug!(target: "ppppp::conn", remote = %self.remote, ?reason, "closing");
         if self.sync_call.take().is_some() {
             let _ = self.sync.cast(SyncMsg::Closed { conn: self.conn });

@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use super::config::{DialTarget, Limits, Timers, Transport};
 use super::connection::{ConnArgs, ConnMsg, ConnectionActor};
 use super::events::DisconnectReason;
+use super::peers::ConnStats;
 use super::sync::SyncMsg;
 use super::{AbortOnDrop, ConnId, Emitter};
 use crate::net::{BoxStream, Listener, Net};
@@ -39,6 +40,10 @@ pub(crate) enum ConnsMsg {
     },
     /// How many connections are open.
     Count { reply: RpcReplyPort<usize> },
+    /// Every connection and every dial target without one (`NodeHandle::peers`).
+    List {
+        reply: RpcReplyPort<Vec<ConnListing>>,
+    },
     /// Close every connection and stop dialing.
     Shutdown { reply: RpcReplyPort<()> },
 }
@@ -66,12 +71,37 @@ struct TargetState {
     conn: Option<ConnId>,
     dialing: bool,
     timer: Option<AbortOnDrop<Result<(), ractor::MessagingErr<ConnsMsg>>>>,
+    /// Dials started, and why the last one failed (reported by `NodeHandle::peers`).
+    attempts: u64,
+    last_error: Option<String>,
+}
+
+impl TargetState {
+    fn new(target: DialTarget) -> Self {
+        Self {
+            target,
+            failures: 0,
+            conn: None,
+            dialing: false,
+            timer: None,
+            attempts: 0,
+            last_error: None,
+        }
+    }
 }
 
 struct ConnEntry {
     actor: ActorRef<ConnMsg>,
     target: Option<usize>,
     opened: Instant,
+    address: String,
+    stats: Arc<ConnStats>,
+}
+
+/// One row of [`ConnsMsg::List`]: a connection (`conn` set) or a target without one.
+pub(crate) struct ConnListing {
+    pub(crate) conn: Option<ConnId>,
+    pub(crate) info: super::peers::PeerInfo,
 }
 
 pub(crate) struct ConnsState {
@@ -109,13 +139,7 @@ impl Actor for ConnsActor {
         let targets = args
             .targets
             .into_iter()
-            .map(|target| TargetState {
-                target,
-                failures: 0,
-                conn: None,
-                dialing: false,
-                timer: None,
-            })
+            .map(TargetState::new)
             .collect::<Vec<_>>();
         for index in 0..targets.len() {
             let _ = myself.cast(ConnsMsg::Dial { target: index });
@@ -173,24 +197,24 @@ impl Actor for ConnsActor {
                     Ok(stream) => drop(stream),
                     Err(error) => {
                         tracing::debug!(target: "ppppp::conns", %error, "dial failed");
+                        if let Some(slot) = state.targets.get_mut(target) {
+                            slot.last_error = Some(error);
+                        }
                         state.retry_later(&myself, target, false);
                     }
                 }
             }
             ConnsMsg::AddTarget { target, reply } => {
                 let index = state.targets.len();
-                state.targets.push(TargetState {
-                    target,
-                    failures: 0,
-                    conn: None,
-                    dialing: false,
-                    timer: None,
-                });
+                state.targets.push(TargetState::new(target));
                 state.dial(&myself, index);
                 let _ = reply.send(());
             }
             ConnsMsg::Count { reply } => {
                 let _ = reply.send(state.conns.len());
+            }
+            ConnsMsg::List { reply } => {
+                let _ = reply.send(state.listing());
             }
             ConnsMsg::Shutdown { reply } => {
                 state.shutting_down = true;
@@ -231,6 +255,7 @@ impl Actor for ConnsActor {
             let lived_long = entry.opened.elapsed() >= state.timers.backoff_max;
             if let Some(slot) = state.targets.get_mut(target) {
                 slot.conn = None;
+                slot.last_error = entry.stats.closed_reason();
             }
             state.retry_later(&myself, target, lived_long);
         }
@@ -278,6 +303,7 @@ impl ConnsState {
             return;
         }
         slot.dialing = true;
+        slot.attempts += 1;
         slot.timer = None;
         let net = Arc::clone(&self.net);
         let address = slot.target.address.clone();
@@ -332,6 +358,8 @@ impl ConnsState {
         let expected_key = target
             .and_then(|index| self.targets.get(index))
             .and_then(|slot| slot.target.key);
+        let stats = Arc::new(ConnStats::default());
+        let entry_address = address.clone();
         let args = ConnArgs {
             conn,
             stream,
@@ -345,6 +373,7 @@ impl ConnsState {
             timers: self.timers,
             events: self.events.clone(),
             rng: ChaCha8Rng::seed_from_u64(self.rng.next_u64()),
+            stats: Arc::clone(&stats),
         };
         let (actor, _join) =
             Actor::spawn_linked(None, ConnectionActor, args, myself.get_cell()).await?;
@@ -358,8 +387,66 @@ impl ConnsState {
                 actor,
                 target,
                 opened: Instant::now(),
+                address: entry_address,
+                stats,
             },
         );
         Ok(())
+    }
+
+    /// Every connection, then every target without a connection, in a stable order.
+    fn listing(&self) -> Vec<ConnListing> {
+        use super::peers::{PeerInfo, PeerState};
+        let mut rows = Vec::with_capacity(self.conns.len() + self.targets.len());
+        for (conn, entry) in &self.conns {
+            let slot = entry.target.and_then(|index| self.targets.get(index));
+            let (bytes_in, bytes_out) = entry.stats.bytes();
+            let key = match entry.stats.remote() {
+                Some(super::events::Remote::Key(key)) => Some(*key),
+                _ => slot.and_then(|slot| slot.target.key),
+            };
+            let state = if entry.stats.remote().is_some() {
+                PeerState::Connected
+            } else {
+                PeerState::Handshaking
+            };
+            rows.push(ConnListing {
+                conn: Some(*conn),
+                info: PeerInfo {
+                    address: entry.address.clone(),
+                    key,
+                    outbound: entry.target.is_some(),
+                    state,
+                    age: Some(entry.opened.elapsed()),
+                    bytes_in,
+                    bytes_out,
+                    sync: None,
+                    attempts: slot.map_or(0, |slot| slot.attempts),
+                    last_error: None,
+                },
+            });
+        }
+        for slot in self.targets.iter().filter(|slot| slot.conn.is_none()) {
+            rows.push(ConnListing {
+                conn: None,
+                info: PeerInfo {
+                    address: slot.target.address.clone(),
+                    key: slot.target.key,
+                    outbound: true,
+                    state: if slot.dialing {
+                        PeerState::Dialing
+                    } else {
+                        PeerState::Retrying
+                    },
+                    age: None,
+                    bytes_in: 0,
+                    bytes_out: 0,
+                    sync: None,
+                    attempts: slot.attempts,
+                    last_error: slot.last_error.clone(),
+                },
+            });
+        }
+        rows
     }
 }

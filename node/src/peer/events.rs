@@ -66,6 +66,19 @@ pub enum DisconnectReason {
     Io(String),
 }
 
+impl std::fmt::Display for DisconnectReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::RemoteClosed => f.write_str("the remote closed the connection"),
+            Self::Idle => f.write_str("nothing received for the idle timeout"),
+            Self::SlowReader => f.write_str("the remote did not read what we sent"),
+            Self::Protocol(reason) => write!(f, "protocol error: {reason}"),
+            Self::Shutdown => f.write_str("shutting down"),
+            Self::Io(reason) => write!(f, "i/o error: {reason}"),
+        }
+    }
+}
+
 /// Something a node did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NodeEvent {

@@ -10,11 +10,14 @@ use ractor::{ActorRef, RpcReplyPort};
 use serde_json::Value;
 use tokio::task::JoinHandle;
 
+use super::AnyStore;
 use super::config::DialTarget;
 use super::conns::ConnsMsg;
 use super::goals::GoalsMsg;
-use super::root::RootMsg;
-use super::store::{LocalWrite, StoreMsg};
+use super::peers::PeerInfo;
+use super::root::{RootMsg, StopReason};
+use super::store::{AddedBatch, LocalWrite, StoreMsg};
+use super::sync::SyncMsg;
 
 /// Why a node operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -48,12 +51,29 @@ impl NodeError {
 pub struct NodeHandle {
     root: ActorRef<RootMsg>,
     join: JoinHandle<()>,
+    stop_reason: StopReason,
     store: ActorRef<StoreMsg>,
     goals: ActorRef<GoalsMsg>,
     conns: ActorRef<ConnsMsg>,
+    sync: ActorRef<SyncMsg>,
+    added: tokio::sync::broadcast::Sender<AddedBatch>,
     address: Option<String>,
     key: PubKey,
     account: AccountId,
+}
+
+/// What `root::start` hands over to make a [`NodeHandle`].
+pub(crate) struct Parts {
+    pub(crate) root: ActorRef<RootMsg>,
+    pub(crate) join: JoinHandle<()>,
+    pub(crate) stop_reason: StopReason,
+    pub(crate) store: ActorRef<StoreMsg>,
+    pub(crate) goals: ActorRef<GoalsMsg>,
+    pub(crate) conns: ActorRef<ConnsMsg>,
+    pub(crate) sync: ActorRef<SyncMsg>,
+    pub(crate) added: tokio::sync::broadcast::Sender<AddedBatch>,
+    pub(crate) address: Option<String>,
+    pub(crate) key: PubKey,
 }
 
 async fn ask<M, T>(
@@ -71,24 +91,19 @@ where
 }
 
 impl NodeHandle {
-    pub(crate) async fn new(
-        root: ActorRef<RootMsg>,
-        join: JoinHandle<()>,
-        store: ActorRef<StoreMsg>,
-        goals: ActorRef<GoalsMsg>,
-        conns: ActorRef<ConnsMsg>,
-        address: Option<String>,
-        key: PubKey,
-    ) -> Result<Self, NodeError> {
-        let account = ask(&store, |reply| StoreMsg::Account { reply }).await?;
+    pub(crate) async fn new(parts: Parts) -> Result<Self, NodeError> {
+        let account = ask(&parts.store, |reply| StoreMsg::Account { reply }).await?;
         Ok(Self {
-            root,
-            join,
-            store,
-            goals,
-            conns,
-            address,
-            key,
+            root: parts.root,
+            join: parts.join,
+            stop_reason: parts.stop_reason,
+            store: parts.store,
+            goals: parts.goals,
+            conns: parts.conns,
+            sync: parts.sync,
+            added: parts.added,
+            address: parts.address,
+            key: parts.key,
             account,
         })
     }
@@ -273,20 +288,109 @@ impl NodeHandle {
             .map_err(NodeError::Refused)
     }
 
+    /// Runs `read` on the database, in the store actor, between its writes: it sees every
+    /// acknowledged write. Keep it short: sync and writes wait while it runs.
+    ///
+    /// # Errors
+    /// [`NodeError::Stopped`].
+    pub async fn read<T, F>(&self, read: F) -> Result<T, NodeError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut proto::db::Db<AnyStore>) -> T + Send + 'static,
+    {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.store
+            .cast(StoreMsg::Read(Box::new(move |db| {
+                let _ = reply.send(read(db));
+            })))
+            .map_err(|_| NodeError::Stopped)?;
+        answer.await.map_err(|_| NodeError::Stopped)
+    }
+
+    /// Every batch of msgs the store adds from now on (published here or synced), once
+    /// durable. A receiver more than `ADDED_BATCHES_BUFFERED` batches behind loses the oldest
+    /// and is told how many (`RecvError::Lagged`).
+    #[must_use]
+    pub fn subscribe_added(&self) -> tokio::sync::broadcast::Receiver<AddedBatch> {
+        self.added.subscribe()
+    }
+
+    /// The goal table, in the order tangles first got a goal (`none` goals included).
+    ///
+    /// # Errors
+    /// [`NodeError::Stopped`].
+    pub async fn goals(&self) -> Result<Vec<(TangleId, Goal)>, NodeError> {
+        let goals = ask(&self.goals, |reply| GoalsMsg::Get { reply }).await?;
+        Ok(goals
+            .iter()
+            .map(|(tangle, goal)| (*tangle, *goal))
+            .collect())
+    }
+
+    /// Every connection (with its counters and sync session), then every dial target that
+    /// has no connection now (with why its last attempt failed).
+    ///
+    /// # Errors
+    /// [`NodeError::Stopped`].
+    pub async fn peers(&self) -> Result<Vec<PeerInfo>, NodeError> {
+        let rows = ask(&self.conns, |reply| ConnsMsg::List { reply }).await?;
+        let sessions: std::collections::BTreeMap<_, _> =
+            ask(&self.sync, |reply| SyncMsg::Summaries { reply })
+                .await?
+                .into_iter()
+                .collect();
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let mut info = row.info;
+                info.sync = row.conn.and_then(|conn| sessions.get(&conn).copied());
+                info
+            })
+            .collect())
+    }
+
     /// Closes every connection, flushes the store and stops the node.
     ///
     /// # Errors
     /// [`NodeError::Refused`] if the final flush fails.
     pub async fn shutdown(self) -> Result<(), NodeError> {
+        let stopped = self.stop().await;
+        let _ = self.join.await;
+        stopped
+    }
+
+    /// As [`NodeHandle::shutdown`], for a handle that is shared: returns once the node's
+    /// actors have stopped.
+    ///
+    /// # Errors
+    /// [`NodeError::Refused`] if the final flush fails.
+    pub async fn stop(&self) -> Result<(), NodeError> {
         let _ = ask(&self.conns, |reply| ConnsMsg::Shutdown { reply }).await;
         let flushed = ask(&self.store, |reply| StoreMsg::Flush { reply }).await;
         self.root.stop(Some("shutdown".to_owned()));
-        let _ = self.join.await;
+        self.root.wait(None).await.unwrap_or(());
         flushed?.map_err(NodeError::Refused)
     }
 
     /// Waits until the node stops (it stops by itself only when an actor fails).
     pub async fn stopped(self) {
         let _ = self.join.await;
+    }
+
+    /// Why the node stopped by itself, if it did (an actor failed).
+    #[must_use]
+    pub fn failure(&self) -> Option<String> {
+        self.stop_reason
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Waits until the node stops by itself (an actor failed: e.g. the store can no longer
+    /// write) and says why. Cancel safe; once the node stopped, it returns at once.
+    pub async fn wait_stopped(&self) -> String {
+        self.root.wait(None).await.unwrap_or(());
+        self.failure()
+            .unwrap_or_else(|| "the node stopped".to_owned())
     }
 }

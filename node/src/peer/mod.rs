@@ -25,6 +25,7 @@ pub mod events;
 mod gc;
 mod goals;
 mod handle;
+mod peers;
 mod root;
 mod store;
 mod sync;
@@ -40,6 +41,9 @@ pub use any_store::{AnyStore, StoreFailure};
 pub use config::{DialTarget, EventSink, Limits, NodeConfig, Timers, Transport};
 pub use events::{DisconnectReason, GcAction, NodeEvent, Remote, Traffic};
 pub use handle::{NodeError, NodeHandle};
+pub use peers::{PeerInfo, PeerState, SyncSummary};
+pub use root::ADDED_BATCHES_BUFFERED;
+pub use store::AddedBatch;
 
 use crate::net::Net;
 

@@ -17,6 +17,10 @@ use super::sync::{SyncActor, SyncArgs};
 use super::{AnyStore, Emitter, NodeEvent, SharedDb};
 use crate::net::Net;
 
+/// Batches of added msgs a `NodeHandle::subscribe_added` receiver may fall behind by before it
+/// loses some (it is told how many: a live stream then ends rather than skip msgs silently).
+pub const ADDED_BATCHES_BUFFERED: usize = 1024;
+
 /// Random stream purposes (see [`super::rng`]).
 pub(crate) const RNG_ACCOUNT_NONCE: u64 = 1;
 const RNG_CONNECTIONS: u64 = 2;
@@ -26,33 +30,46 @@ pub(crate) enum RootMsg {}
 
 pub(crate) struct RootActor;
 
+/// Why the node stopped by itself, for `NodeHandle::wait_stopped` (first failure wins).
+pub(crate) type StopReason = Arc<std::sync::Mutex<Option<String>>>;
+
+fn note_stop(reason: &StopReason, text: String) {
+    reason
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get_or_insert(text);
+}
+
 impl Actor for RootActor {
     type Msg = RootMsg;
-    type State = ();
-    type Arguments = ();
+    type State = StopReason;
+    type Arguments = StopReason;
 
     async fn pre_start(
         &self,
         _myself: ActorRef<RootMsg>,
-        _args: (),
-    ) -> Result<(), ActorProcessingErr> {
-        Ok(())
+        reason: StopReason,
+    ) -> Result<StopReason, ActorProcessingErr> {
+        Ok(reason)
     }
 
     async fn handle_supervisor_evt(
         &self,
         myself: ActorRef<RootMsg>,
         event: SupervisionEvent,
-        _state: &mut (),
+        reason: &mut StopReason,
     ) -> Result<(), ActorProcessingErr> {
         match event {
             SupervisionEvent::ActorFailed(_, error) => {
                 tracing::error!(target: "ppppp::node", %error, "a node actor failed; stopping the node");
+                note_stop(reason, error.to_string());
                 myself.stop(Some(format!("child failed: {error}")));
             }
-            SupervisionEvent::ActorTerminated(..) => {
+            SupervisionEvent::ActorTerminated(_, _, why) => {
                 // Children only stop when the node shuts down; one stopping alone is a bug
                 // or a failure, and a half node must not keep running.
+                let why = why.unwrap_or_else(|| "no reason given".to_owned());
+                note_stop(reason, format!("a node actor stopped ({why})"));
                 myself.stop(Some("a child stopped".to_owned()));
             }
             _ => {}
@@ -63,7 +80,7 @@ impl Actor for RootActor {
     async fn post_stop(
         &self,
         myself: ActorRef<RootMsg>,
-        _state: &mut (),
+        _reason: &mut StopReason,
     ) -> Result<(), ActorProcessingErr> {
         myself.stop_children(None);
         Ok(())
@@ -94,9 +111,11 @@ pub(crate) async fn start(
             .map_err(|error| NodeError::Config(error.to_string()))?;
     }
 
-    let (root, join) = Actor::spawn(None, RootActor, ())
+    let stop_reason = StopReason::default();
+    let (root, join) = Actor::spawn(None, RootActor, Arc::clone(&stop_reason))
         .await
         .map_err(NodeError::spawn)?;
+    let (added, _) = tokio::sync::broadcast::channel(ADDED_BATCHES_BUFFERED);
     let supervisor = root.get_cell();
     let nonce_seed = store::seeded_bytes(&mut super::rng(&config, RNG_ACCOUNT_NONCE));
     let store_args = StoreArgs {
@@ -104,6 +123,7 @@ pub(crate) async fn start(
         keypair: config.keypair.clone(),
         nonce_seed,
         events: events.clone(),
+        added: added.clone(),
     };
     let (store_ref, _) = Actor::spawn_linked(None, StoreActor, store_args, supervisor.clone())
         .await
@@ -136,6 +156,7 @@ pub(crate) async fn start(
             .await
             .map_err(NodeError::spawn)?;
     }
+    let sync_ref_for_handle = sync_ref.clone();
     let conns_args = ConnsArgs {
         net,
         listener,
@@ -156,14 +177,17 @@ pub(crate) async fn start(
             address: address.clone(),
         });
     }
-    NodeHandle::new(
+    NodeHandle::new(super::handle::Parts {
         root,
         join,
-        store_ref,
-        goals_ref,
-        conns_ref,
+        stop_reason,
+        store: store_ref,
+        goals: goals_ref,
+        conns: conns_ref,
+        sync: sync_ref_for_handle,
+        added,
         address,
-        config.keypair.public(),
-    )
+        key: config.keypair.public(),
+    })
     .await
 }

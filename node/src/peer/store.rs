@@ -75,7 +75,15 @@ pub(crate) enum StoreMsg {
     Flush {
         reply: RpcReplyPort<Result<(), String>>,
     },
+    /// Run a read on the database (`NodeHandle::read`); it sends its own reply.
+    Read(DbRead),
 }
+
+/// A read run on the database by the store actor (`NodeHandle::read`).
+pub(crate) type DbRead = Box<dyn FnOnce(&mut proto::db::Db<super::AnyStore>) + Send>;
+
+/// Msgs the store added durably in one write, as `NodeHandle::subscribe_added` delivers them.
+pub type AddedBatch = Arc<Vec<(MsgId, Arc<Msg>)>>;
 
 /// A local write other than a feed post, made with this node's keypair and account.
 #[derive(Debug)]
@@ -105,6 +113,7 @@ pub(crate) struct StoreArgs {
     pub(crate) keypair: Keypair,
     pub(crate) nonce_seed: [u8; 32],
     pub(crate) events: Emitter,
+    pub(crate) added: tokio::sync::broadcast::Sender<AddedBatch>,
 }
 
 pub(crate) struct StoreState {
@@ -113,6 +122,8 @@ pub(crate) struct StoreState {
     account: AccountId,
     subscribers: Vec<ActorRef<SyncMsg>>,
     events: Emitter,
+    /// Programs watching what is added (live streams); bounded, lagging receivers lose batches.
+    added: tokio::sync::broadcast::Sender<AddedBatch>,
 }
 
 impl Actor for StoreActor {
@@ -142,6 +153,7 @@ impl Actor for StoreActor {
             account,
             subscribers: Vec::new(),
             events: args.events,
+            added: args.added,
         })
     }
 
@@ -233,6 +245,7 @@ impl Actor for StoreActor {
                 let result = state.db.lock().db.flush().map_err(|err| err.to_string());
                 let _ = reply.send(result);
             }
+            StoreMsg::Read(read) => read(&mut state.db.lock().db),
         }
         Ok(())
     }
@@ -427,6 +440,9 @@ impl StoreState {
     fn announce(&self, added: Vec<(MsgId, Arc<Msg>)>) {
         if added.is_empty() {
             return;
+        }
+        if self.added.receiver_count() > 0 {
+            let _ = self.added.send(Arc::new(added.clone()));
         }
         for subscriber in &self.subscribers {
             let _ = subscriber.cast(SyncMsg::LocalAdded(added.clone()));

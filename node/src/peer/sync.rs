@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use super::connection::{ConnMsg, OutgoingSync};
 use super::events::{DisconnectReason, NodeEvent, Remote};
+use super::peers::SyncSummary;
 use super::store::StoreMsg;
 use super::{ConnId, DbState, Emitter, SharedDb};
 
@@ -41,6 +42,10 @@ pub(crate) enum SyncMsg {
     LocalAdded(Vec<(MsgId, Arc<Msg>)>),
     /// A goal changed.
     SetGoal { tangle: TangleId, goal: Goal },
+    /// What each connection's session is doing (`NodeHandle::peers`).
+    Summaries {
+        reply: RpcReplyPort<Vec<(ConnId, SyncSummary)>>,
+    },
 }
 
 /// The sync actor.
@@ -160,8 +165,26 @@ impl Actor for SyncActor {
                     state.feed(conn, Input::GoalChanged { tangle }).await?;
                 }
             }
+            SyncMsg::Summaries { reply } => {
+                let summaries = state
+                    .sessions
+                    .iter()
+                    .map(|(conn, entry)| (*conn, summary(&entry.session)))
+                    .collect();
+                let _ = reply.send(summaries);
+            }
         }
         Ok(())
+    }
+}
+
+fn summary(session: &Session) -> SyncSummary {
+    SyncSummary {
+        busy: session.is_busy(),
+        requested: session.requested().count(),
+        realtime: session.realtime().count(),
+        received_msgs: session.stats().committed_msgs,
+        pushed_msgs: session.stats().realtime_pushed,
     }
 }
 
