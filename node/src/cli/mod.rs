@@ -1,13 +1,25 @@
 //! The `ppppp` command line: a black-box interface over the library, for people and for
 //! tests that drive real processes.
 //!
-//! A peer directory `DIR` holds `DIR/secret` (the keypair, pzp-keypair's format) and
-//! `DIR/db/` (the store, `docs/store-format.md`).
+//! A peer directory `DIR` holds `DIR/secret` (the keypair, pzp-keypair's format),
+//! `DIR/db/` (the store, `docs/store-format.md`), `DIR/goals.json` (the goals `follow` set),
+//! `DIR/received` (when each msg was stored) and, while `ppppp serve` runs, `DIR/socket`
+//! (its control socket). The commands a person runs against a peer (`whoami`, `publish`,
+//! `follow`, `feed`, …) ask the running peer through the socket, or read and write the
+//! directory themselves when none runs, with the same output either way.
 
+mod control;
 mod db;
+mod follow;
+mod local;
 mod msg;
 mod peer;
+mod query;
+mod received;
 mod serve;
+mod user;
+
+pub use control::fuzz;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -15,6 +27,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use serde_json::{Value, json};
 
 use crate::store::{DiskStore, Options};
 
@@ -23,43 +36,164 @@ use crate::store::{DiskStore, Options};
 #[command(
     name = "ppppp",
     version,
-    about = "A PPPPP (PZP) peer: msgs, a durable store, and tangle sync with JS pzp peers"
+    about = "A PPPPP (PZP) peer: msgs, a durable store, and tangle sync with JS pzp peers",
+    after_help = "Every command that takes --dir defaults to $PPPPP_DIR, else ~/.ppppp. \
+                  Commands ask the peer running there (`ppppp serve`) through DIR/socket, \
+                  or use DIR directly when none runs."
 )]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
+/// The peer directory option.
+#[derive(Debug, Clone, clap::Args)]
+struct DirArg {
+    /// The peer directory [default: $PPPPP_DIR, else ~/.ppppp].
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+}
+
+impl DirArg {
+    fn resolve(&self) -> anyhow::Result<PathBuf> {
+        if let Some(dir) = &self.dir {
+            return Ok(dir.clone());
+        }
+        if let Some(dir) = std::env::var_os("PPPPP_DIR").filter(|dir| !dir.is_empty()) {
+            return Ok(PathBuf::from(dir));
+        }
+        let home = std::env::var_os("HOME")
+            .filter(|home| !home.is_empty())
+            .context("no --dir, no $PPPPP_DIR and no $HOME: say which peer directory")?;
+        Ok(PathBuf::from(home).join(".ppppp"))
+    }
+}
+
+/// `--limit`, `--reverse`, `--live` of the msg streams.
+#[derive(Debug, Clone, clap::Args)]
+struct ReadArgs {
+    /// Print at most this many msgs.
+    #[arg(long)]
+    limit: Option<u64>,
+    /// Newest first.
+    #[arg(long, conflicts_with = "live")]
+    reverse: bool,
+    /// Then keep printing msgs as the running peer adds them, until interrupted.
+    #[arg(long)]
+    live: bool,
+}
+
+impl ReadArgs {
+    fn fields(&self) -> Value {
+        json!({"limit": self.limit, "reverse": self.reverse, "live": self.live})
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Create a peer directory: a keypair, an account and a store; print the account ID and
+    /// the public key (never overwrites a secret).
+    Init {
+        #[command(flatten)]
+        dir: DirArg,
+    },
+    /// Print the peer's account ID, public key and listening address (null when no peer
+    /// runs).
+    Whoami {
+        #[command(flatten)]
+        dir: DirArg,
+    },
+    /// Run the peer: listen, connect, sync per the goals, stay in realtime, until SIGTERM or
+    /// SIGINT. Prints `listening <address>` first; answers the other commands on DIR/socket
+    /// and JSON control commands on stdin.
+    Serve(serve::ServeArgs),
+    /// Publish a msg on the account's feed DOMAIN (created on first use); print its ID once
+    /// it is durable.
+    Publish {
+        #[command(flatten)]
+        dir: DirArg,
+        /// The feed's domain (`[a-zA-Z0-9_]{3,100}`).
+        #[arg(long, default_value = "post")]
+        domain: String,
+        /// The msg's data, as JSON.
+        #[arg(long, required_unless_present = "text", conflicts_with = "text")]
+        data: Option<String>,
+        /// A post: data `{"text": TEXT}`.
+        #[arg(long)]
+        text: Option<String>,
+    },
+    /// Follow an account: add it to the follows set and replicate its account, its follows
+    /// and its feed DOMAIN per GOAL (pzp-conductor's rules); the goals persist.
+    Follow {
+        #[command(flatten)]
+        dir: DirArg,
+        /// The account ID.
+        account: String,
+        /// The feed to replicate.
+        #[arg(long, default_value = "post")]
+        domain: String,
+        /// How much of it: `all`, `newest-N` (or `set`, `dict` for such feeds).
+        #[arg(long, default_value = "all")]
+        goal: String,
+    },
+    /// Stop following an account: delete it from the follows set, drop its goals.
+    Unfollow {
+        #[command(flatten)]
+        dir: DirArg,
+        /// The account ID.
+        account: String,
+    },
+    /// Print every msg in publish order (causal: after the msgs it names), one JSON
+    /// `{"key","value","timestamp"}` per line.
+    Feed {
+        #[command(flatten)]
+        dir: DirArg,
+        #[command(flatten)]
+        read: ReadArgs,
+    },
+    /// Print every msg in the order this peer received it, one JSON per line.
+    Log {
+        #[command(flatten)]
+        dir: DirArg,
+        #[command(flatten)]
+        read: ReadArgs,
+    },
+    /// Print one account's feed by depth, one JSON per line.
+    Hist {
+        #[command(flatten)]
+        dir: DirArg,
+        /// The account ID.
+        account: String,
+        /// The feed's domain.
+        #[arg(default_value = "post")]
+        domain: String,
+        #[command(flatten)]
+        read: ReadArgs,
+    },
+    /// Ask the running peer to connect to ADDR (and keep it connected); print the outcome.
+    Connect {
+        #[command(flatten)]
+        dir: DirArg,
+        /// `net:HOST:PORT~shse:PUBKEY` (`HOST:PORT` for a `--plaintext` peer).
+        address: String,
+    },
+    /// Print the running peer's connections (address, direction, since, bytes, sync), one
+    /// JSON per line, then the peers it keeps dialing.
+    Peers {
+        #[command(flatten)]
+        dir: DirArg,
+    },
+    /// Print the store's size, msgs, tangles, follows, goals and connections.
+    Status {
+        #[command(flatten)]
+        dir: DirArg,
+    },
+    /// The peer's durable store, low level.
+    #[command(subcommand)]
+    Db(db::DbCommand),
     /// Msg tools that need no store.
     #[command(subcommand)]
     Msg(msg::MsgCommand),
-    /// Create a peer directory: a store and a new keypair (never overwrites a secret).
-    Init {
-        /// The peer directory.
-        #[arg(long)]
-        dir: PathBuf,
-    },
-    /// The peer's durable store.
-    #[command(subcommand)]
-    Db(db::DbCommand),
-    /// Publish `data` on the feed `domain` of the directory's account (created on first
-    /// use); print the new msg's ID once it is durable.
-    Publish {
-        /// The peer directory.
-        #[arg(long)]
-        dir: PathBuf,
-        /// The feed's domain (`[a-zA-Z0-9_]{3,100}`).
-        #[arg(long)]
-        domain: String,
-        /// The msg's data, as JSON.
-        #[arg(long)]
-        data: String,
-    },
-    /// Run the peer: listen, connect, sync per the goals, stay in realtime, until SIGTERM or
-    /// SIGINT. Prints `listening <address>` first; takes JSON control commands on stdin.
-    Serve(serve::ServeArgs),
 }
 
 /// Runs the program; the exit code is 0 on success, 1 on failure (with the error on stderr),
@@ -67,20 +201,78 @@ enum Command {
 #[must_use]
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Msg(command) => msg::run(command),
-        Command::Init { dir } => peer::init(&dir),
-        Command::Db(command) => db::run(command),
-        Command::Publish { dir, domain, data } => peer::publish(&dir, &domain, &data),
-        Command::Serve(args) => serve::serve(args),
-    };
-    match result {
+    match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("ppppp: {err:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+fn run(command: Command) -> anyhow::Result<()> {
+    use user::Show;
+    match command {
+        Command::Init { dir } => peer::init(&dir.resolve()?),
+        Command::Whoami { dir } => user::answer(&dir.resolve()?, "whoami", json!({}), Show::Pretty),
+        Command::Serve(args) => serve::serve(args),
+        Command::Publish {
+            dir,
+            domain,
+            data,
+            text,
+        } => {
+            let data: Value = match (data, text) {
+                (Some(data), _) => serde_json::from_str(&data).context("--data is not JSON")?,
+                (None, text) => json!({ "text": text.unwrap_or_default() }),
+            };
+            let fields = json!({"domain": domain, "data": data});
+            user::answer(&dir.resolve()?, "publish", fields, Show::Field("msg"))
+        }
+        Command::Follow {
+            dir,
+            account,
+            domain,
+            goal,
+        } => {
+            let fields = json!({"account": account, "domain": domain, "goal": goal});
+            user::answer(&dir.resolve()?, "follow", fields, Show::Pretty)
+        }
+        Command::Unfollow { dir, account } => {
+            let fields = json!({ "account": account });
+            user::answer(&dir.resolve()?, "unfollow", fields, Show::Pretty)
+        }
+        Command::Feed { dir, read } => user::stream(&dir.resolve()?, "feed", read.fields()),
+        Command::Log { dir, read } => user::stream(&dir.resolve()?, "log", read.fields()),
+        Command::Hist {
+            dir,
+            account,
+            domain,
+            read,
+        } => {
+            let mut fields = read.fields();
+            if let Some(fields) = fields.as_object_mut() {
+                fields.insert("account".to_owned(), Value::from(account));
+                fields.insert("domain".to_owned(), Value::from(domain));
+            }
+            user::stream(&dir.resolve()?, "hist", fields)
+        }
+        Command::Connect { dir, address } => {
+            let fields = json!({"address": address, "wait": true});
+            user::answer(&dir.resolve()?, "connect", fields, Show::Pretty)
+        }
+        Command::Peers { dir } => {
+            user::answer(&dir.resolve()?, "peers", json!({}), Show::Lines("peers"))
+        }
+        Command::Status { dir } => user::answer(&dir.resolve()?, "status", json!({}), Show::Pretty),
+        Command::Db(command) => db::run(command),
+        Command::Msg(command) => msg::run(command),
+    }
+}
+
+/// Bytes of the store's log file (0 if it cannot be read), as `ppppp status` shows them.
+fn log_bytes(dir: &Path) -> u64 {
+    std::fs::metadata(store_dir(dir).join("log")).map_or(0, |meta| meta.len())
 }
 
 /// Reads all of `file`, or of standard input when `None` or `-`.

@@ -1,5 +1,7 @@
-//! `ppppp init` and `ppppp publish`: a peer directory with a keypair and a store.
+//! `ppppp init`: a peer directory with a keypair, an account and a store; and the entropy
+//! the command line draws keys and nonces from.
 
+use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 
 use anyhow::Context;
@@ -8,15 +10,16 @@ use proto::keys::{Keypair, SEED_LEN};
 
 use crate::keyfile;
 
-use super::{open_writer, secret_path, store_dir};
+use super::{secret_path, store_dir};
 
 /// Bytes of OS entropy in an account nonce (the reference's 32).
 const ACCOUNT_NONCE_BYTES: usize = 32;
 /// The subdomain of the account the reference's db API creates (`account__account`).
-const ACCOUNT_SUBDOMAIN: &str = "account";
+pub(super) const ACCOUNT_SUBDOMAIN: &str = "account";
 
-/// `ppppp init --dir DIR`: creates `DIR/db` (the store) and `DIR/secret` (a new keypair);
-/// prints the public key. Refuses to touch an existing secret.
+/// `ppppp init --dir DIR`: creates `DIR` (mode 0700 if new), `DIR/secret` (a new keypair),
+/// `DIR/db` (the store) holding the account's root msg; prints the account and the key.
+/// Refuses to touch an existing secret.
 pub(super) fn init(dir: &Path) -> anyhow::Result<()> {
     let secret = secret_path(dir);
     anyhow::ensure!(
@@ -24,32 +27,44 @@ pub(super) fn init(dir: &Path) -> anyhow::Result<()> {
         "{} already exists; refusing to overwrite a secret",
         secret.display()
     );
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut store = crate::store::DiskStore::create(store_dir(dir))?;
-    proto::store::Store::flush(&mut store)?;
-    drop(store);
+    create_private_dir(dir)?;
     let keypair = Keypair::from_random(random_bytes()?);
+    let mut db = Db::new(crate::store::DiskStore::create(store_dir(dir))?);
+    let account = db
+        .find_or_create_account(&keypair, ACCOUNT_SUBDOMAIN, &new_account_nonce()?)
+        .context("cannot create the account")?;
+    db.flush()?;
+    drop(db);
+    // The secret last: a directory with a secret is a finished one.
     keyfile::write_new(&secret, &keypair)?;
-    println!("{}", keypair.public());
+    let mut times = super::received::ReceivedTimes::load(dir)?;
+    times.note(&[account], super::received::now_ms())?;
+    let answer = serde_json::json!({
+        "account": account.to_string(),
+        "key": keypair.public().to_string(),
+    });
+    println!("{}", serde_json::to_string_pretty(&answer)?);
     Ok(())
 }
 
-/// `ppppp publish`: appends `data` to the feed `domain` of the directory's account
-/// (created on first use), durably, and prints the new msg's ID.
-pub(super) fn publish(dir: &Path, domain: &str, data: &str) -> anyhow::Result<()> {
-    let data: serde_json::Value = serde_json::from_str(data).context("--data is not JSON")?;
-    let keypair = keyfile::read(&secret_path(dir))?;
-    let mut db = Db::new(open_writer(dir)?);
-    let nonce = bs58::encode(random_bytes::<ACCOUNT_NONCE_BYTES>()?).into_string();
-    let account = db
-        .find_or_create_account(&keypair, ACCOUNT_SUBDOMAIN, &nonce)
-        .context("cannot find or create the account")?;
-    let id = db
-        .publish(&keypair, &account, domain, data, &[])
-        .context("cannot publish")?;
-    db.flush()?;
-    println!("{id}");
-    Ok(())
+/// Creates `dir` (and its parents); a new leaf is private (mode 0700): it holds a secret.
+pub(super) fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create {}", dir.display()))
+}
+
+/// A fresh account nonce.
+pub(super) fn new_account_nonce() -> anyhow::Result<String> {
+    Ok(bs58::encode(random_bytes::<ACCOUNT_NONCE_BYTES>()?).into_string())
 }
 
 /// Fresh bytes from the operating system: the program edge, where keys and nonces are made.

@@ -1,53 +1,81 @@
 //! `ppppp serve`: run a peer — listen, keep `--connect` peers connected, sync per the goals,
-//! stay in realtime — until SIGTERM or SIGINT, then flush the store and exit 0.
+//! stay in realtime — until SIGTERM or SIGINT, then flush the store and exit 0. If the node
+//! stops by itself (its store can no longer write: a full disk, a failing device), the
+//! process says why on standard error and exits 1, so a supervisor restarts it; every
+//! acknowledged msg is on disk, and the next start recovers the store.
 //!
 //! The first line on standard output is `listening <address>` (the multiserver address
-//! `net:HOST:PORT~shse:PUBKEY` that other peers dial). After it, standard input takes control
-//! commands, one JSON object per line, each answered by one JSON line on standard output
-//! (`{"ok":true,...}` or `{"ok":false,"error":...}`, echoing an `"id"` if given):
+//! `net:HOST:PORT~shse:PUBKEY` that other peers dial). The peer answers control commands on
+//! two channels, which take the same commands and fields:
+//!
+//! - **The control socket** `DIR/socket` (muxrpc, owner only; `control::socket`), which the
+//!   `ppppp` commands use: method `NAME`, first argument an object of the fields below;
+//!   `feed`, `log` and `hist` are `source` streams, the rest `async`.
+//! - **Standard input**: one JSON object per line, `{"cmd":NAME, ...fields}`, each answered
+//!   by one JSON line on standard output (`{"ok":true,...}` or `{"ok":false,"error":...}`,
+//!   echoing an `"id"` if given). A line that is not UTF-8, not JSON or longer than 1 MiB
+//!   is answered with an error, and the next line is read as usual. End of input stops
+//!   this channel only; the peer keeps serving.
 //!
 //! | command | fields | answer |
 //! |---|---|---|
-//! | `whoami` | | `key`, `account`, `address` |
+//! | `whoami` | | `account`, `key`, `address` |
 //! | `publish` | `domain`, `data` | `msg`, `feed` |
+//! | `follow` | `account`, `domain`? (`post`), `goal`? (`all`) | `account`, `msg` (null if already followed), `goals` |
+//! | `unfollow` | `account` | `account`, `msg` (null if not followed), `goals` (now `none`) |
+//! | `feed`, `log` | `limit`?, `reverse`?, `live`? | socket only: a stream of `{"key","value","timestamp"}` |
+//! | `hist` | `account`, `domain`? (`post`), `limit`?, `reverse`?, `live`? | socket only: as `feed` |
+//! | `peers` | | `peers`: connections and dial targets |
+//! | `connect` | `address` (multiserver), `wait`? | with `wait`: `address`, `key`, `state` once connected |
+//! | `status` | | `account`, `msgs`, `msgBytes`, `logBytes`, `tangles`, `follows`, `goals`, `connections` |
 //! | `set_add`, `set_del` | `subdomain`, `value` (a string) | `changed`, `tangle`, `msg` (null if unchanged) |
 //! | `dict_update` | `subdomain`, `update` (an object) | `changed`, `tangle`, `msg` (null if unchanged) |
 //! | `account_add` | `key`, `consent` (the key's signature of the account), `powers`? | `msg` |
 //! | `add` | `msg` (a msg made elsewhere), `tangle`? | `msg` |
-//! | `goal` | `tangle`, `goal` (`all`, `newest-N`, `set`, `dict`, `none`) | |
-//! | `connect` | `address` (multiserver) | |
+//! | `goal` | `tangle`, `goal` (`all`, `newest-N`, `set`, `dict`, `none`); not persisted | |
 //! | `state` | | `state`: `{"tangles","sets","dicts"}` |
 //! | `count` | `tangle` | `count` (msgs, root included), `dataful` (those with data) |
 //! | `msgs` | `tangle` | `msgs`: the tangle's msgs, topological (erased ones with `data: null`) |
 //! | `connections` | | `count` |
-//!
-//! End of input just stops the control channel; the peer keeps serving.
+//! | `manifest` | | every method and its muxrpc type |
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use proto::goals::Goal;
 use proto::ids::TangleId;
-use proto::msg;
 use serde_json::{Value, json};
-use tokio::io::AsyncBufReadExt;
+use tokio::io::AsyncReadExt;
 
+use super::DirArg;
+use super::control::execute::{self, Control};
+use super::control::lines::{Line, LineSplitter};
+use super::control::request::Request;
+use super::control::{server, socket};
+use super::follow::{self, GoalsFile};
 use super::peer::random_bytes;
+use super::received::ReceivedTimes;
 use super::{secret_path, store_dir};
 use crate::keyfile;
 use crate::net::TokioNet;
-use crate::peer::{self, AnyStore, DialTarget, NodeConfig, NodeHandle, Transport};
+use crate::peer::{self, AbortOnDrop, AnyStore, DialTarget, NodeConfig, NodeHandle, Transport};
 use crate::store::{DiskStore, Options};
 use crate::transport::addr::{Address, Transport as AddressTransport};
 use crate::transport::caps::NetworkKey;
 
+/// Bytes read from standard input at a time.
+const STDIN_CHUNK_BYTES: usize = 64 * 1024;
+/// Beyond a TCP connect and a handshake, how long a waiting `connect` gives the dial.
+const CONNECT_WAIT_MARGIN: Duration = Duration::from_secs(5);
+
 /// Options of `ppppp serve`.
 #[derive(Debug, clap::Args)]
 pub(super) struct ServeArgs {
-    /// The peer directory (created with a new keypair if it does not exist).
-    #[arg(long)]
-    dir: PathBuf,
+    /// The peer directory (created, with a new keypair, if it does not exist).
+    #[command(flatten)]
+    dir: DirArg,
     /// Where to listen, `HOST:PORT` (port 0 picks a free one).
     #[arg(long)]
     listen: String,
@@ -55,7 +83,8 @@ pub(super) struct ServeArgs {
     /// `--plaintext`). Repeatable.
     #[arg(long = "connect")]
     connect: Vec<String>,
-    /// A goal, `<TANGLE_ID>=<all|newest-N|set|dict|none>`. Repeatable.
+    /// A goal, `<TANGLE_ID>=<all|newest-N|set|dict|none>`, for this run (the goals `ppppp
+    /// follow` set are kept in DIR and need no flag). Repeatable.
     #[arg(long = "goal")]
     goal: Vec<String>,
     /// Speak muxrpc over plain TCP instead of SHSE + secretstream (simulations only; JS peers
@@ -89,45 +118,99 @@ pub(super) fn serve(args: ServeArgs) -> anyhow::Result<()> {
     result
 }
 
+/// How the control loop ended.
+enum Exit {
+    /// SIGTERM or SIGINT.
+    Signal,
+    /// The node stopped by itself, for this reason.
+    NodeStopped(String),
+}
+
 async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let keypair = load_or_create_keypair(&args.dir)?;
+    let dir = args.dir.resolve()?;
+    super::peer::create_private_dir(&dir)?;
+    socket::check_private_dir(&dir, None)?;
+    let keypair = load_or_create_keypair(&dir)?;
     let store = DiskStore::open(
-        store_dir(&args.dir),
+        store_dir(&dir),
         &Options {
             create: true,
             faults: None,
         },
     )?;
+    // After the store's writer lock: no other peer runs here, so a socket file is stale.
+    let (listener, socket_file) = socket::bind(&dir)?;
+    let goals_file = GoalsFile::load(&dir)?;
+    let mut received = ReceivedTimes::load(&dir)?;
+    received.compact_if_mostly_gone(proto::store::Store::len(&store), |id| {
+        proto::store::Store::get(&store, id).is_ok_and(|record| record.is_some())
+    })?;
     let transport = if args.plaintext {
         Transport::Plaintext
     } else {
         Transport::Shse(NetworkKey::default())
     };
+    let flag_goals: Vec<(TangleId, Goal)> = args
+        .goal
+        .iter()
+        .map(|text| parse_goal(text))
+        .collect::<anyhow::Result<_>>()?;
     let mut config = NodeConfig::new(keypair, u64::from_le_bytes(random_bytes()?));
     config.listen = Some(args.listen.clone());
     config.transport = transport;
     config.gc_bytes_max = args.gc_bytes_max;
-    config.timers.handshake_timeout = std::time::Duration::from_millis(args.handshake_timeout_ms);
+    config.timers.handshake_timeout = Duration::from_millis(args.handshake_timeout_ms);
     config.dial = args
         .connect
         .iter()
         .map(|address| dial_target(address, transport))
         .collect::<anyhow::Result<_>>()?;
-    config.goals = args
-        .goal
-        .iter()
-        .map(|text| parse_goal(text))
-        .collect::<anyhow::Result<_>>()?;
+    config.goals = goals_file.pairs();
+    config.goals.extend(flag_goals.iter().copied());
+    let connect_wait =
+        config.timers.connect_timeout + config.timers.handshake_timeout + CONNECT_WAIT_MARGIN;
     let node = peer::run(config, Arc::new(TokioNet), AnyStore::new(store))
         .await
         .context("cannot start the peer")?;
+    for (tangle, goal) in follow::own_goals(&node.account()) {
+        if !flag_goals.iter().any(|(flagged, _)| *flagged == tangle) {
+            node.set_goal(tangle, goal).await?;
+        }
+    }
     let address = advertised_address(&node, transport);
-    println!("listening {address}");
-    control_loop(&node, &address).await?;
-    node.shutdown()
-        .await
-        .context("the store could not be flushed")?;
-    Ok(())
+    let control = Arc::new(Control {
+        node,
+        dir,
+        address,
+        transport,
+        connect_wait,
+        goals_file: tokio::sync::Mutex::new(goals_file),
+        received: std::sync::Mutex::new(received),
+    });
+    let noter = AbortOnDrop(tokio::spawn(execute::note_added(Arc::clone(&control))));
+    let server = AbortOnDrop(tokio::spawn(server::serve(
+        listener,
+        socket_file.uid,
+        Arc::clone(&control),
+    )));
+    println!("listening {}", control.address);
+    let exit = control_loop(&control).await;
+    drop((server, noter, socket_file));
+    match exit {
+        Ok(Exit::Signal) => control
+            .node
+            .stop()
+            .await
+            .context("the store could not be flushed"),
+        Ok(Exit::NodeStopped(reason)) => anyhow::bail!(
+            "the node stopped: {reason}. Exiting so that a supervisor restarts the peer: every \
+             acknowledged msg is on disk, and the store recovers when it starts again"
+        ),
+        Err(error) => {
+            let _ = control.node.stop().await;
+            Err(error)
+        }
+    }
 }
 
 fn load_or_create_keypair(dir: &Path) -> anyhow::Result<proto::keys::Keypair> {
@@ -142,7 +225,7 @@ fn load_or_create_keypair(dir: &Path) -> anyhow::Result<proto::keys::Keypair> {
     Ok(keypair)
 }
 
-fn dial_target(text: &str, transport: Transport) -> anyhow::Result<DialTarget> {
+pub(crate) fn dial_target(text: &str, transport: Transport) -> anyhow::Result<DialTarget> {
     if transport == Transport::Plaintext && !text.contains(':') {
         anyhow::bail!("{text:?} is not HOST:PORT");
     }
@@ -187,15 +270,6 @@ fn parse_goal(text: &str) -> anyhow::Result<(TangleId, Goal)> {
     Ok((tangle, goal))
 }
 
-/// The answer to a set or dict write.
-fn written(changed: Option<proto::ids::MsgId>, tangle: TangleId) -> Value {
-    json!({
-        "changed": changed.is_some(),
-        "tangle": tangle.to_string(),
-        "msg": changed.map(|id| id.to_string()),
-    })
-}
-
 fn advertised_address(node: &NodeHandle, transport: Transport) -> String {
     let socket = node.address().unwrap_or_default();
     match transport {
@@ -204,47 +278,75 @@ fn advertised_address(node: &NodeHandle, transport: Transport) -> String {
     }
 }
 
-/// Serves control commands until SIGTERM or SIGINT.
-async fn control_loop(node: &NodeHandle, address: &str) -> anyhow::Result<()> {
+/// Serves standard input's control commands until SIGTERM or SIGINT, or until the node
+/// stops by itself.
+async fn control_loop(control: &Control) -> anyhow::Result<Exit> {
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("cannot watch SIGTERM")?;
-    let mut lines = Some(tokio::io::BufReader::new(tokio::io::stdin()).lines());
+    let mut stdin = Some(tokio::io::stdin());
+    let mut splitter = LineSplitter::default();
+    let mut chunk = vec![0u8; STDIN_CHUNK_BYTES];
     loop {
+        let mut lines = Vec::new();
         tokio::select! {
             biased;
-            _ = terminate.recv() => return Ok(()),
-            _ = tokio::signal::ctrl_c() => return Ok(()),
-            line = next_line(&mut lines) => {
-                match line {
-                    Some(line) if !line.trim().is_empty() => {
-                        let reply = command(node, address, &line).await;
-                        println!("{reply}");
-                    }
-                    Some(_) => {}
-                    None => lines = None,
+            _ = terminate.recv() => return Ok(Exit::Signal),
+            _ = tokio::signal::ctrl_c() => return Ok(Exit::Signal),
+            reason = control.node.wait_stopped() => return Ok(Exit::NodeStopped(reason)),
+            read = read_some(&mut stdin, &mut chunk) => match read {
+                Some(read) => splitter.push(chunk.get(..read).unwrap_or_default(), &mut lines),
+                None => {
+                    splitter.finish(&mut lines);
+                    stdin = None;
                 }
+            },
+        }
+        for line in lines {
+            if let Some(reply) = answer_line(control, line).await {
+                println!("{reply}");
             }
         }
     }
 }
 
-/// The next control line; never resolves once input has ended.
-async fn next_line(
-    lines: &mut Option<tokio::io::Lines<tokio::io::BufReader<tokio::io::Stdin>>>,
-) -> Option<String> {
-    match lines {
-        Some(reader) => reader.next_line().await.ok().flatten(),
+/// The next bytes of standard input; `None` at its end (or a read error); never resolves once
+/// input has ended.
+async fn read_some(stdin: &mut Option<tokio::io::Stdin>, chunk: &mut [u8]) -> Option<usize> {
+    match stdin {
+        Some(input) => match input.read(chunk).await {
+            Ok(0) | Err(_) => None,
+            Ok(read) => Some(read),
+        },
         None => std::future::pending().await,
     }
 }
 
-async fn command(node: &NodeHandle, address: &str, line: &str) -> Value {
+/// The reply to one line (none to a blank line).
+async fn answer_line(control: &Control, line: Line) -> Option<Value> {
+    match line {
+        Line::Text(text) if text.trim().is_empty() => None,
+        Line::Text(text) => Some(command(control, &text).await),
+        other => Some(json!({"ok": false, "error": other.problem()})),
+    }
+}
+
+async fn command(control: &Control, line: &str) -> Value {
     let request: Value = match serde_json::from_str(line) {
         Ok(request) => request,
         Err(error) => return json!({"ok": false, "error": format!("not JSON: {error}")}),
     };
     let id = request.get("id").cloned();
-    let mut reply = match execute(node, address, &request).await {
+    let result = match request.as_object() {
+        None => Err(anyhow::anyhow!("a command is a JSON object with a \"cmd\"")),
+        Some(fields) => match fields.get("cmd").and_then(Value::as_str) {
+            None => Err(anyhow::anyhow!("missing string field \"cmd\"")),
+            Some(name) => match Request::parse(name, fields) {
+                Ok(request) => control.execute(request).await,
+                Err(error) => Err(error),
+            },
+        },
+    };
+    let mut reply = match result {
         Ok(Value::Object(mut fields)) => {
             fields.insert("ok".to_owned(), Value::Bool(true));
             Value::Object(fields)
@@ -256,106 +358,4 @@ async fn command(node: &NodeHandle, address: &str, line: &str) -> Value {
         fields.insert("id".to_owned(), id);
     }
     reply
-}
-
-async fn execute(node: &NodeHandle, address: &str, request: &Value) -> anyhow::Result<Value> {
-    let field = |name: &str| {
-        request
-            .get(name)
-            .and_then(Value::as_str)
-            .with_context(|| format!("missing string field {name:?}"))
-    };
-    match field("cmd")? {
-        "whoami" => Ok(
-            json!({"key": node.key().to_string(), "account": node.account().to_string(), "address": address}),
-        ),
-        "publish" => {
-            let domain = field("domain")?;
-            let data = request
-                .get("data")
-                .cloned()
-                .context("missing field \"data\"")?;
-            let id = node.publish(domain, data).await?;
-            Ok(
-                json!({"msg": id.to_string(), "feed": msg::feed_id(&node.account(), domain).to_string()}),
-            )
-        }
-        "set_add" | "set_del" => {
-            let (subdomain, value) = (field("subdomain")?, field("value")?);
-            let changed = if field("cmd")? == "set_add" {
-                node.set_add(subdomain, value).await?
-            } else {
-                node.set_del(subdomain, value).await?
-            };
-            let tangle = proto::set::feed_id(&node.account(), subdomain);
-            Ok(written(changed, tangle))
-        }
-        "dict_update" => {
-            let subdomain = field("subdomain")?;
-            let update = request
-                .get("update")
-                .and_then(Value::as_object)
-                .context("missing object field \"update\"")?
-                .clone();
-            let changed = node.dict_update(subdomain, update).await?;
-            let tangle = proto::dict::feed_id(&node.account(), subdomain);
-            Ok(written(changed, tangle))
-        }
-        "account_add" => {
-            let key = proto::ids::PubKey::parse(field("key")?).context("bad key")?;
-            let powers = match request.get("powers") {
-                None => Vec::new(),
-                Some(powers) => serde_json::from_value::<Vec<String>>(powers.clone())
-                    .context("\"powers\" is not a list of strings")?,
-            };
-            let id = node
-                .account_add(key, field("consent")?.to_owned(), powers)
-                .await?;
-            Ok(json!({"msg": id.to_string()}))
-        }
-        "add" => {
-            let msg = msg::decode(request.get("msg").context("missing field \"msg\"")?)
-                .context("not a msg")?;
-            let tangle = match request.get("tangle").and_then(Value::as_str) {
-                Some(tangle) => Some(TangleId::parse(tangle).context("bad tangle ID")?),
-                None => None,
-            };
-            let id = node.add(msg, tangle).await?;
-            Ok(json!({"msg": id.to_string()}))
-        }
-        "goal" => {
-            let tangle = TangleId::parse(field("tangle")?).context("bad tangle ID")?;
-            let goal: Goal = field("goal")?.parse().context("bad goal")?;
-            node.set_goal(tangle, goal).await?;
-            Ok(json!({}))
-        }
-        "connect" => {
-            let transport = if field("address")?.contains("~shse:") {
-                Transport::Shse(NetworkKey::default())
-            } else {
-                Transport::Plaintext
-            };
-            node.connect(dial_target(field("address")?, transport)?)
-                .await?;
-            Ok(json!({}))
-        }
-        "state" => Ok(json!({"state": serde_json::to_value(node.snapshot().await?)?})),
-        "connections" => Ok(json!({"count": node.connections().await?})),
-        "count" => {
-            let tangle = TangleId::parse(field("tangle")?).context("bad tangle ID")?;
-            let (count, dataful) = node.tangle_size(tangle).await?;
-            Ok(json!({"count": count, "dataful": dataful}))
-        }
-        "msgs" => {
-            let tangle = TangleId::parse(field("tangle")?).context("bad tangle ID")?;
-            let msgs: Vec<Value> = node
-                .tangle_msgs(tangle)
-                .await?
-                .iter()
-                .map(|msg| msg.to_value())
-                .collect();
-            Ok(json!({"msgs": msgs}))
-        }
-        other => anyhow::bail!("unknown command {other:?}"),
-    }
 }
