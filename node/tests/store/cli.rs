@@ -33,11 +33,16 @@ fn stdout_of(output: &Output) -> String {
 fn init_creates_a_private_secret_and_never_overwrites_it() {
     let work = tempfile::tempdir().expect("temp dir");
     let dir = work.path().join("peer");
-    let public = stdout_of(&run(&["init", "--dir", "DIR"], &dir));
+    let made: serde_json::Value =
+        serde_json::from_str(&stdout_of(&run(&["init", "--dir", "DIR"], &dir))).expect("JSON");
     let secret_path = dir.join("secret");
     let secret = std::fs::read_to_string(&secret_path).expect("secret");
     let keypair = Keypair::from_secret_file(&secret).expect("pzp-keypair format");
-    assert_eq!(public.trim(), keypair.public().as_str());
+    assert_eq!(made["key"], keypair.public().as_str());
+    // The account exists: its root is the store's one msg.
+    let log = stdout_of(&run(&["db", "log", "--dir", "DIR"], &dir));
+    let root = proto::msg::decode_str(log.trim()).expect("the account root");
+    assert_eq!(made["account"], root.id().as_str());
     let mode = std::fs::metadata(&secret_path)
         .expect("stat")
         .permissions()
@@ -116,9 +121,10 @@ fn db_add_prints_what_msg_check_prints_and_persists_it() {
     let output = child.wait_with_output().expect("wait");
     assert_eq!(stdout_of(&output).lines().count(), 22);
 
+    // After the root of the directory's own account, which `init` made.
     let log = stdout_of(&run(&["db", "log", "--dir", "DIR"], &dir));
     assert_eq!(
-        log.lines().collect::<Vec<_>>(),
+        log.lines().skip(1).collect::<Vec<_>>(),
         lines[..22].iter().map(String::as_str).collect::<Vec<_>>()
     );
     let feed = proto::msg::decode_str(&lines[1]).expect("moot").id();
@@ -133,7 +139,7 @@ fn db_add_prints_what_msg_check_prints_and_persists_it() {
     let stats: serde_json::Value =
         serde_json::from_str(&stdout_of(&run(&["db", "stats", "--dir", "DIR"], &dir)))
             .expect("json");
-    assert_eq!(stats["msgs"], 22);
+    assert_eq!(stats["msgs"], 23, "with the account root init made");
     assert_eq!(stats["deletedBytes"], 0);
     let unknown = run(&["db", "tangle", "--dir", "DIR", "not-an-id"], &dir);
     assert!(!unknown.status.success());
