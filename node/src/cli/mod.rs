@@ -91,24 +91,29 @@ impl ReadArgs {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Create a peer directory: a keypair, an account and a store; print the account ID and
-    /// the public key (never overwrites a secret).
+    /// Create a peer directory: keypair, account, store
+    ///
+    /// Prints the account ID and the public key. Never overwrites a secret.
     Init {
         #[command(flatten)]
         dir: DirArg,
     },
-    /// Print the peer's account ID, public key and listening address (null when no peer
-    /// runs).
+    /// Print the account ID, public key and listening address
+    ///
+    /// The address is null when no peer runs.
     Whoami {
         #[command(flatten)]
         dir: DirArg,
     },
-    /// Run the peer: listen, connect, sync per the goals, stay in realtime, until SIGTERM or
-    /// SIGINT. Prints `listening <address>` first; answers the other commands on DIR/socket
-    /// and JSON control commands on stdin.
+    /// Run the peer: listen, connect, sync, stay in realtime
+    ///
+    /// Runs until SIGTERM or SIGINT. Prints `listening <address>` first; answers the other
+    /// commands on DIR/socket and JSON control commands on stdin. Exits 1 if the node can no
+    /// longer write its store.
     Serve(serve::ServeArgs),
-    /// Publish a msg on the account's feed DOMAIN (created on first use); print its ID once
-    /// it is durable.
+    /// Publish a msg on one of the account's feeds
+    ///
+    /// The feed DOMAIN is created on first use; prints the msg's ID once it is durable.
     Publish {
         #[command(flatten)]
         dir: DirArg,
@@ -122,8 +127,10 @@ enum Command {
         #[arg(long)]
         text: Option<String>,
     },
-    /// Follow an account: add it to the follows set and replicate its account, its follows
-    /// and its feed DOMAIN per GOAL (pzp-conductor's rules); the goals persist.
+    /// Follow an account and replicate its feed
+    ///
+    /// Adds the account to the follows set and wants its account, its follows and its feed
+    /// DOMAIN per GOAL (pzp-conductor's rules). The goals persist in DIR/goals.json.
     Follow {
         #[command(flatten)]
         dir: DirArg,
@@ -136,29 +143,38 @@ enum Command {
         #[arg(long, default_value = "all")]
         goal: String,
     },
-    /// Stop following an account: delete it from the follows set, drop its goals.
+    /// Stop following an account
+    ///
+    /// Deletes it from the follows set; its goals become `none`.
     Unfollow {
         #[command(flatten)]
         dir: DirArg,
         /// The account ID.
         account: String,
     },
-    /// Print every msg in publish order (causal: after the msgs it names), one JSON
-    /// `{"key","value","timestamp"}` per line.
+    /// Print every msg in publish order
+    ///
+    /// One JSON `{"key","value","timestamp"}` per line. Msgs carry no clock: publish order is
+    /// causal (a msg after the msgs it names), receive order otherwise. `timestamp` is when
+    /// this peer stored the msg (ms since the epoch; null if not noted).
     Feed {
         #[command(flatten)]
         dir: DirArg,
         #[command(flatten)]
         read: ReadArgs,
     },
-    /// Print every msg in the order this peer received it, one JSON per line.
+    /// Print every msg in receive order
+    ///
+    /// One JSON `{"key","value","timestamp"}` per line.
     Log {
         #[command(flatten)]
         dir: DirArg,
         #[command(flatten)]
         read: ReadArgs,
     },
-    /// Print one account's feed by depth, one JSON per line.
+    /// Print one account's feed by depth
+    ///
+    /// One JSON `{"key","value","timestamp"}` per line.
     Hist {
         #[command(flatten)]
         dir: DirArg,
@@ -170,28 +186,32 @@ enum Command {
         #[command(flatten)]
         read: ReadArgs,
     },
-    /// Ask the running peer to connect to ADDR (and keep it connected); print the outcome.
+    /// Ask the running peer to connect to a peer
+    ///
+    /// The peer keeps it connected (redialing with backoff). Waits for the handshake and
+    /// prints the outcome.
     Connect {
         #[command(flatten)]
         dir: DirArg,
         /// `net:HOST:PORT~shse:PUBKEY` (`HOST:PORT` for a `--plaintext` peer).
         address: String,
     },
-    /// Print the running peer's connections (address, direction, since, bytes, sync), one
-    /// JSON per line, then the peers it keeps dialing.
+    /// Print the connections and the peers being dialed
+    ///
+    /// One JSON per line: address, key, direction, state, since, bytes each way, sync.
     Peers {
         #[command(flatten)]
         dir: DirArg,
     },
-    /// Print the store's size, msgs, tangles, follows, goals and connections.
+    /// Print the store's size, msgs, tangles, follows, goals and connections
     Status {
         #[command(flatten)]
         dir: DirArg,
     },
-    /// The peer's durable store, low level.
+    /// The peer's durable store, low level
     #[command(subcommand)]
     Db(db::DbCommand),
-    /// Msg tools that need no store.
+    /// Msg tools that need no store
     #[command(subcommand)]
     Msg(msg::MsgCommand),
 }

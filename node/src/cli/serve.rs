@@ -67,6 +67,8 @@ use crate::transport::caps::NetworkKey;
 
 /// Bytes read from standard input at a time.
 const STDIN_CHUNK_BYTES: usize = 64 * 1024;
+/// How long a peer whose node stopped lets control calls in flight answer before it exits.
+const EXIT_REPLY_GRACE: Duration = Duration::from_millis(500);
 /// Beyond a TCP connect and a handshake, how long a waiting `connect` gives the dial.
 const CONNECT_WAIT_MARGIN: Duration = Duration::from_secs(5);
 
@@ -193,8 +195,17 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
         socket_file.uid,
         Arc::clone(&control),
     )));
+    // Watch the signals before saying we listen: a SIGTERM right after must not kill us.
+    let terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot watch SIGTERM")?;
+    let interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .context("cannot watch SIGINT")?;
     println!("listening {}", control.address);
-    let exit = control_loop(&control).await;
+    let exit = control_loop(&control, terminate, interrupt).await;
+    if matches!(exit, Ok(Exit::NodeStopped(_))) {
+        // Calls that found the node stopped are saying why to their clients.
+        tokio::time::sleep(EXIT_REPLY_GRACE).await;
+    }
     drop((server, noter, socket_file));
     match exit {
         Ok(Exit::Signal) => control
@@ -280,9 +291,11 @@ fn advertised_address(node: &NodeHandle, transport: Transport) -> String {
 
 /// Serves standard input's control commands until SIGTERM or SIGINT, or until the node
 /// stops by itself.
-async fn control_loop(control: &Control) -> anyhow::Result<Exit> {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("cannot watch SIGTERM")?;
+async fn control_loop(
+    control: &Control,
+    mut terminate: tokio::signal::unix::Signal,
+    mut interrupt: tokio::signal::unix::Signal,
+) -> anyhow::Result<Exit> {
     let mut stdin = Some(tokio::io::stdin());
     let mut splitter = LineSplitter::default();
     let mut chunk = vec![0u8; STDIN_CHUNK_BYTES];
@@ -291,7 +304,7 @@ async fn control_loop(control: &Control) -> anyhow::Result<Exit> {
         tokio::select! {
             biased;
             _ = terminate.recv() => return Ok(Exit::Signal),
-            _ = tokio::signal::ctrl_c() => return Ok(Exit::Signal),
+            _ = interrupt.recv() => return Ok(Exit::Signal),
             reason = control.node.wait_stopped() => return Ok(Exit::NodeStopped(reason)),
             read = read_some(&mut stdin, &mut chunk) => match read {
                 Some(read) => splitter.push(chunk.get(..read).unwrap_or_default(), &mut lines),

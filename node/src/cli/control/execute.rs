@@ -19,6 +19,8 @@ use crate::cli::query::{self, READ_PAGE_MSGS};
 use crate::cli::received::{self, ReceivedTimes};
 use crate::peer::{NodeError, NodeHandle, PeerInfo, PeerState, Transport};
 
+/// How long a request that found the node stopped waits to learn why.
+const STOP_REASON_WAIT: Duration = Duration::from_secs(2);
 /// How often `connect` looks at the dial's progress while it waits for the outcome.
 const CONNECT_POLL_INTERVAL: Duration = Duration::from_millis(50);
 
@@ -60,18 +62,25 @@ impl Control {
     /// # Errors
     /// What went wrong, for a person.
     pub(crate) async fn execute(&self, request: Request) -> anyhow::Result<Value> {
-        self.answer(request)
-            .await
-            .map_err(|error| self.explain(error))
+        match self.answer(request).await {
+            Ok(value) => Ok(value),
+            Err(error) => Err(self.explain(error).await),
+        }
     }
 
-    /// A node that stopped under a request says why (the peer exits right after).
-    fn explain(&self, error: anyhow::Error) -> anyhow::Error {
-        match (error.downcast_ref::<NodeError>(), self.node.failure()) {
-            (Some(NodeError::Stopped), Some(failure)) => anyhow::anyhow!(
+    /// A node that stopped under a request says why (the peer exits right after). The
+    /// request can learn that the node stopped before the root actor has noted why: wait
+    /// for the root a moment.
+    async fn explain(&self, error: anyhow::Error) -> anyhow::Error {
+        if !matches!(error.downcast_ref::<NodeError>(), Some(NodeError::Stopped)) {
+            return error;
+        }
+        let _ = tokio::time::timeout(STOP_REASON_WAIT, self.node.wait_stopped()).await;
+        match self.node.failure() {
+            Some(failure) => anyhow::anyhow!(
                 "the peer's node stopped ({failure}); the peer is exiting: restart it"
             ),
-            _ => error,
+            None => error,
         }
     }
 
