@@ -48,11 +48,13 @@ use proto::goals::Goal;
 use proto::ids::TangleId;
 use serde_json::{Value, json};
 use tokio::io::AsyncReadExt;
+use tokio::net::UnixListener;
 
 use super::DirArg;
 use super::control::execute::{self, Control};
 use super::control::lines::{Line, LineSplitter};
 use super::control::request::Request;
+use super::control::socket::SocketFile;
 use super::control::{server, socket};
 use super::follow::{self, GoalsFile};
 use super::peer::random_bytes;
@@ -129,66 +131,7 @@ enum Exit {
 }
 
 async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let dir = args.dir.resolve()?;
-    super::peer::create_private_dir(&dir)?;
-    socket::check_private_dir(&dir, None)?;
-    let keypair = load_or_create_keypair(&dir)?;
-    let store = DiskStore::open(
-        store_dir(&dir),
-        &Options {
-            create: true,
-            faults: None,
-        },
-    )?;
-    // After the store's writer lock: no other peer runs here, so a socket file is stale.
-    let (listener, socket_file) = socket::bind(&dir)?;
-    let goals_file = GoalsFile::load(&dir)?;
-    let mut received = ReceivedTimes::load(&dir)?;
-    received.compact_if_mostly_gone(proto::store::Store::len(&store), |id| {
-        proto::store::Store::get(&store, id).is_ok_and(|record| record.is_some())
-    })?;
-    let transport = if args.plaintext {
-        Transport::Plaintext
-    } else {
-        Transport::Shse(NetworkKey::default())
-    };
-    let flag_goals: Vec<(TangleId, Goal)> = args
-        .goal
-        .iter()
-        .map(|text| parse_goal(text))
-        .collect::<anyhow::Result<_>>()?;
-    let mut config = NodeConfig::new(keypair, u64::from_le_bytes(random_bytes()?));
-    config.listen = Some(args.listen.clone());
-    config.transport = transport;
-    config.gc_bytes_max = args.gc_bytes_max;
-    config.timers.handshake_timeout = Duration::from_millis(args.handshake_timeout_ms);
-    config.dial = args
-        .connect
-        .iter()
-        .map(|address| dial_target(address, transport))
-        .collect::<anyhow::Result<_>>()?;
-    config.goals = goals_file.pairs();
-    config.goals.extend(flag_goals.iter().copied());
-    let connect_wait =
-        config.timers.connect_timeout + config.timers.handshake_timeout + CONNECT_WAIT_MARGIN;
-    let node = peer::run(config, Arc::new(TokioNet), AnyStore::new(store))
-        .await
-        .context("cannot start the peer")?;
-    for (tangle, goal) in follow::own_goals(&node.account()) {
-        if !flag_goals.iter().any(|(flagged, _)| *flagged == tangle) {
-            node.set_goal(tangle, goal).await?;
-        }
-    }
-    let address = advertised_address(&node, transport);
-    let control = Arc::new(Control {
-        node,
-        dir,
-        address,
-        transport,
-        connect_wait,
-        goals_file: tokio::sync::Mutex::new(goals_file),
-        received: std::sync::Mutex::new(received),
-    });
+    let (control, listener, socket_file) = start(args).await?;
     let noter = AbortOnDrop(tokio::spawn(execute::note_added(Arc::clone(&control))));
     let server = AbortOnDrop(tokio::spawn(server::serve(
         listener,
@@ -222,6 +165,78 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
             Err(error)
         }
     }
+}
+
+/// Opens the directory (keypair, store, control socket, goals, receive times) and starts
+/// the node with the goals `follow` set, the `--goal` flags, and the peer's own goals.
+async fn start(args: ServeArgs) -> anyhow::Result<(Arc<Control>, UnixListener, SocketFile)> {
+    let dir = args.dir.resolve()?;
+    super::peer::create_private_dir(&dir)?;
+    socket::check_private_dir(&dir, None)?;
+    let keypair = load_or_create_keypair(&dir)?;
+    let store = DiskStore::open(
+        store_dir(&dir),
+        &Options {
+            create: true,
+            faults: None,
+        },
+    )?;
+    // After the store's writer lock: no other peer runs here, so a socket file is stale.
+    let (listener, socket_file) = socket::bind(&dir)?;
+    let goals_file = GoalsFile::load(&dir)?;
+    let mut received = ReceivedTimes::load(&dir)?;
+    received.compact_if_mostly_gone(proto::store::Store::len(&store), |id| {
+        proto::store::Store::get(&store, id).is_ok_and(|record| record.is_some())
+    })?;
+    let flag_goals: Vec<(TangleId, Goal)> = args
+        .goal
+        .iter()
+        .map(|text| parse_goal(text))
+        .collect::<anyhow::Result<_>>()?;
+    let mut config = node_config(&args, keypair)?;
+    config.goals = goals_file.pairs();
+    config.goals.extend(flag_goals.iter().copied());
+    let connect_wait =
+        config.timers.connect_timeout + config.timers.handshake_timeout + CONNECT_WAIT_MARGIN;
+    let transport = config.transport;
+    let node = peer::run(config, Arc::new(TokioNet), AnyStore::new(store))
+        .await
+        .context("cannot start the peer")?;
+    for (tangle, goal) in follow::own_goals(&node.account()) {
+        if !flag_goals.iter().any(|(flagged, _)| *flagged == tangle) {
+            node.set_goal(tangle, goal).await?;
+        }
+    }
+    let control = Control {
+        address: advertised_address(&node, transport),
+        node,
+        dir,
+        transport,
+        connect_wait,
+        goals_file: tokio::sync::Mutex::new(goals_file),
+        received: std::sync::Mutex::new(received),
+    };
+    Ok((Arc::new(control), listener, socket_file))
+}
+
+/// The node's configuration from the command line (goals aside).
+fn node_config(args: &ServeArgs, keypair: proto::keys::Keypair) -> anyhow::Result<NodeConfig> {
+    let transport = if args.plaintext {
+        Transport::Plaintext
+    } else {
+        Transport::Shse(NetworkKey::default())
+    };
+    let mut config = NodeConfig::new(keypair, u64::from_le_bytes(random_bytes()?));
+    config.listen = Some(args.listen.clone());
+    config.transport = transport;
+    config.gc_bytes_max = args.gc_bytes_max;
+    config.timers.handshake_timeout = Duration::from_millis(args.handshake_timeout_ms);
+    config.dial = args
+        .connect
+        .iter()
+        .map(|address| dial_target(address, transport))
+        .collect::<anyhow::Result<_>>()?;
+    Ok(config)
 }
 
 fn load_or_create_keypair(dir: &Path) -> anyhow::Result<proto::keys::Keypair> {

@@ -194,29 +194,31 @@ impl Control {
         ))
     }
 
+    /// Dials `address` unless the peer already keeps it (one target per address); with
+    /// `wait`, answers once it is connected or its attempt failed.
     async fn connect(&self, address: &str, wait: bool) -> anyhow::Result<Value> {
         let target = crate::cli::serve::dial_target(address, self.transport)?;
-        let before = self.target_row(&target.address).await?;
-        self.node.connect(target.clone()).await?;
+        let known = self.rows_at(&target.address).await?;
+        if known.is_empty() {
+            self.node.connect(target.clone()).await?;
+        }
         if !wait {
             return Ok(json!({}));
         }
-        let attempts_before = before.map_or(0, |row| row.attempts);
         let deadline = tokio::time::Instant::now() + self.connect_wait;
         loop {
-            let row = self.target_row(&target.address).await?;
-            match row {
-                Some(row) if row.state == PeerState::Connected => {
-                    return Ok(json!({
-                        "address": address,
-                        "key": row.key.map(|key| key.to_string()),
-                        "state": row.state.as_str(),
-                    }));
-                }
-                Some(row) if row.state == PeerState::Retrying && row.attempts > attempts_before => {
-                    anyhow::bail!(connect_failure(address, row.last_error.as_deref()));
-                }
-                _ => {}
+            let rows = self.rows_at(&target.address).await?;
+            if let Some(row) = rows.iter().find(|row| row.state == PeerState::Connected) {
+                return Ok(json!({
+                    "address": address,
+                    "key": row.key.map(|key| key.to_string()),
+                    "state": row.state.as_str(),
+                }));
+            }
+            let tried = rows.iter().any(|row| row.attempts > 0);
+            if tried && rows.iter().all(|row| row.state == PeerState::Retrying) {
+                let error = rows.iter().find_map(|row| row.last_error.as_deref());
+                anyhow::bail!(connect_failure(address, error));
             }
             anyhow::ensure!(
                 tokio::time::Instant::now() < deadline,
@@ -227,15 +229,15 @@ impl Control {
         }
     }
 
-    /// The newest dial target (or its connection) at `address`.
-    async fn target_row(&self, address: &str) -> anyhow::Result<Option<PeerInfo>> {
+    /// The dial targets (and their connections) at `address`.
+    async fn rows_at(&self, address: &str) -> anyhow::Result<Vec<PeerInfo>> {
         Ok(self
             .node
             .peers()
             .await?
             .into_iter()
             .filter(|peer| peer.outbound && peer.address == address)
-            .max_by_key(|peer| peer.attempts))
+            .collect())
     }
 
     /// Streams a read: the msgs now stored, then (if live) those added from now on. Each

@@ -22,6 +22,8 @@ use crate::transport::muxrpc::rpc::CallId;
 pub(crate) const CONTROL_CLIENTS_MAX: usize = 32;
 /// Replies and stream items waiting to be written to one client; producers wait beyond it.
 pub(crate) const CLIENT_OUTPUT_ITEMS_MAX: usize = 64;
+/// How long a failed accept (e.g. out of file descriptors) waits before the next.
+const ACCEPT_RETRY_DELAY: std::time::Duration = std::time::Duration::from_millis(100);
 /// Bytes read from a client at a time.
 const READ_CHUNK_BYTES: usize = 16 * 1024;
 
@@ -51,7 +53,7 @@ pub(crate) async fn serve(listener: tokio::net::UnixListener, uid: u32, control:
             Some(_) = clients.join_next() => {}
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else {
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    tokio::time::sleep(ACCEPT_RETRY_DELAY).await;
                     continue;
                 };
                 match stream.peer_cred() {
