@@ -1,20 +1,31 @@
-//! libsodium-compatible primitives assembled from RustCrypto and dalek crates.
+//! The libsodium calls secret-handshake-ext makes (protocol.md §11.2), each
+//! from a crate made for it:
 //!
-//! Every function here mirrors one libsodium call used by secret-handshake-ext
-//! (protocol.md §11.2) and must agree with it byte for byte; the vectors in
+//! - `crypto_secretbox_easy` / `_open_easy` (XSalsa20-Poly1305) and
+//!   `crypto_auth` / `_verify` (HMAC-SHA-512-256): `dryoc`'s classic API,
+//!   libsodium-compatible and tested by dryoc against libsodium;
+//! - `crypto_scalarmult` and the Ed25519 to Curve25519 conversions:
+//!   `curve25519-dalek`, the crate ed25519-dalek signs with;
+//! - `crypto_hash_sha256`: `sha2`; the constant-time zero check: `subtle`.
+//!
+//! Every function must agree with libsodium byte for byte; the vectors in
 //! `shse.json` check that. Nothing here reads OS entropy.
 
 use curve25519_dalek::edwards::CompressedEdwardsY;
 use curve25519_dalek::montgomery::MontgomeryPoint;
-use hmac::{Hmac, KeyInit, Mac};
-use poly1305::Poly1305;
-use salsa20::XSalsa20;
-use salsa20::cipher::{KeyIvInit, StreamCipher};
+use curve25519_dalek::scalar::clamp_integer;
+use dryoc::classic::{crypto_auth, crypto_secretbox};
+use dryoc::constants::{CRYPTO_SECRETBOX_MACBYTES, CRYPTO_SECRETBOX_NONCEBYTES};
 use sha2::{Digest, Sha256, Sha512};
-use zeroize::Zeroize;
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
 
 /// `crypto_secretbox_MACBYTES`.
-pub(crate) const SECRETBOX_MAC_LEN: usize = 16;
+pub(crate) const SECRETBOX_MAC_LEN: usize = CRYPTO_SECRETBOX_MACBYTES;
+
+/// secret-handshake seals each box under a key it uses only once, so the
+/// nonce is all zeros.
+const ZERO_NONCE: [u8; CRYPTO_SECRETBOX_NONCEBYTES] = [0u8; CRYPTO_SECRETBOX_NONCEBYTES];
 
 /// `crypto_hash_sha256` over the concatenation of `parts`.
 pub(crate) fn sha256(parts: &[&[u8]]) -> [u8; 32] {
@@ -25,42 +36,23 @@ pub(crate) fn sha256(parts: &[&[u8]]) -> [u8; 32] {
     hasher.finalize().into()
 }
 
-/// `crypto_auth` (HMAC-SHA-512 truncated to its first 32 bytes).
+/// `crypto_auth` (HMAC-SHA-512-256: HMAC-SHA-512 cut to its first 32 bytes).
 pub(crate) fn auth(message: &[u8], key: &[u8; 32]) -> [u8; 32] {
-    let mut mac = <Hmac<Sha512> as KeyInit>::new_from_slice(key)
-        .expect("invariant: HMAC accepts keys of any length");
-    mac.update(message);
-    let full = mac.finalize().into_bytes();
-    let mut out = [0u8; 32];
-    out.copy_from_slice(&full[..32]);
-    out
+    let mut tag = [0u8; 32];
+    crypto_auth::crypto_auth(&mut tag, message, key);
+    tag
 }
 
 /// `crypto_auth_verify`, in constant time.
 pub(crate) fn auth_verify(tag: &[u8; 32], message: &[u8], key: &[u8; 32]) -> bool {
-    let mut mac = <Hmac<Sha512> as KeyInit>::new_from_slice(key)
-        .expect("invariant: HMAC accepts keys of any length");
-    mac.update(message);
-    mac.verify_truncated_left(tag).is_ok()
-}
-
-/// Constant-time equality of two byte strings of equal length.
-pub(crate) fn ct_eq(left: &[u8], right: &[u8]) -> bool {
-    if left.len() != right.len() {
-        return false;
-    }
-    let difference = left
-        .iter()
-        .zip(right)
-        .fold(0u8, |acc, (a, b)| acc | (a ^ b));
-    core::hint::black_box(difference) == 0
+    crypto_auth::crypto_auth_verify(tag, message, key).is_ok()
 }
 
 /// `crypto_scalarmult` (X25519). libsodium fails when the result is all zero
 /// (the peer sent a low-order point), and so do we: `None`.
 pub(crate) fn scalarmult(secret: &[u8; 32], public: &[u8; 32]) -> Option<[u8; 32]> {
     let shared = MontgomeryPoint(*public).mul_clamped(*secret).to_bytes();
-    if ct_eq(&shared, &[0u8; 32]) {
+    if bool::from(shared.ct_eq(&[0u8; 32])) {
         None
     } else {
         Some(shared)
@@ -86,53 +78,28 @@ pub(crate) fn ed25519_pk_to_curve25519(public: &[u8; 32]) -> Option<[u8; 32]> {
 /// `crypto_sign_ed25519_sk_to_curve25519` from the 32-byte Ed25519 seed: the
 /// first half of SHA-512(seed), clamped.
 pub(crate) fn ed25519_seed_to_curve25519(seed: &[u8; 32]) -> [u8; 32] {
-    let mut digest: [u8; 64] = Sha512::digest(seed).into();
-    let mut out = [0u8; 32];
-    out.copy_from_slice(&digest[..32]);
-    digest.zeroize();
-    out[0] &= 248;
-    out[31] &= 127;
-    out[31] |= 64;
-    out
-}
-
-/// The XSalsa20 keystream for `key` under the all-zero nonce that
-/// secret-handshake uses for its two boxes.
-fn xsalsa20_zero_nonce(key: &[u8; 32]) -> XSalsa20 {
-    XSalsa20::new(key.into(), &[0u8; 24].into())
+    let digest = Zeroizing::new(<[u8; 64]>::from(Sha512::digest(seed)));
+    let (scalar, _) = digest
+        .split_first_chunk::<32>()
+        .expect("invariant: 64 > 32");
+    clamp_integer(*scalar)
 }
 
 /// `crypto_secretbox_easy(message, nonce = 24 zero bytes, key)`: returns
-/// `mac(16) ‖ ciphertext`. The first 32 keystream bytes key Poly1305 and the
-/// message is encrypted with the keystream from byte 32 on.
+/// `mac(16) ‖ ciphertext`.
 pub(crate) fn secretbox_seal(message: &[u8], key: &[u8; 32]) -> Vec<u8> {
-    let mut cipher = xsalsa20_zero_nonce(key);
-    let mut poly_key = [0u8; 32];
-    cipher.apply_keystream(&mut poly_key);
     let mut out = vec![0u8; SECRETBOX_MAC_LEN + message.len()];
-    let (mac_out, body) = out.split_at_mut(SECRETBOX_MAC_LEN);
-    body.copy_from_slice(message);
-    cipher.apply_keystream(body);
-    let tag = Poly1305::new(&poly_key.into()).compute_unpadded(body);
-    poly_key.zeroize();
-    mac_out.copy_from_slice(&tag);
+    crypto_secretbox::crypto_secretbox_easy(&mut out, message, &ZERO_NONCE, key)
+        .expect("invariant: output is MACBYTES longer than a handshake-sized message");
     out
 }
 
 /// `crypto_secretbox_open_easy` with the all-zero nonce; `None` when the box is
 /// too short or its authenticator does not verify.
 pub(crate) fn secretbox_open(boxed: &[u8], key: &[u8; 32]) -> Option<Vec<u8>> {
-    let (mac, body) = boxed.split_at_checked(SECRETBOX_MAC_LEN)?;
-    let mut cipher = xsalsa20_zero_nonce(key);
-    let mut poly_key = [0u8; 32];
-    cipher.apply_keystream(&mut poly_key);
-    let tag = Poly1305::new(&poly_key.into()).compute_unpadded(body);
-    poly_key.zeroize();
-    if !ct_eq(&tag, mac) {
-        return None;
-    }
-    let mut plain = body.to_vec();
-    cipher.apply_keystream(&mut plain);
+    let body_len = boxed.len().checked_sub(SECRETBOX_MAC_LEN)?;
+    let mut plain = vec![0u8; body_len];
+    crypto_secretbox::crypto_secretbox_open_easy(&mut plain, boxed, &ZERO_NONCE, key).ok()?;
     Some(plain)
 }
 
