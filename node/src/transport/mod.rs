@@ -23,6 +23,53 @@
 //!   permissions, GOODBYE).
 //! - [`addr`]: multiserver and multiaddr address strings (§12.2).
 //! - [`fuzz`]: bodies of the cargo-fuzz targets in `fuzz/` (also run by `cargo test`).
+//!
+//! # Cryptography: which crate builds what
+//!
+//! No AEAD, MAC or constant-time comparison is assembled here; each libsodium
+//! construction the reference uses comes whole from a crate:
+//!
+//! | libsodium | crate |
+//! |---|---|
+//! | `crypto_secretstream_xchacha20poly1305` (with its MAC padding quirk) | `dryoc` (classic API) |
+//! | `crypto_secretbox_easy` / `_open_easy` (XSalsa20-Poly1305) | `dryoc` |
+//! | `crypto_auth` / `_verify` (HMAC-SHA-512-256) | `dryoc` |
+//! | `crypto_scalarmult`, `crypto_sign_ed25519_{pk,sk}_to_curve25519` | `curve25519-dalek` |
+//! | `crypto_sign_detached` / `_verify_detached` | `ed25519-dalek` |
+//! | `crypto_hash_sha256` | `sha2` |
+//! | `sodium_is_zero` on the X25519 output | `subtle` |
+//!
+//! Why dryoc: it is the one maintained pure-Rust crate with all three
+//! constructions in libsodium's exact form (its tests run against libsodium);
+//! it builds on the versions this workspace already has (curve25519-dalek 5,
+//! sha2 0.11, getrandom 0.4, subtle, zeroize), so it adds no second copy of
+//! anything; its secretstream state wipes itself on drop; and it is the
+//! fastest option measured (docs/benchmarks.md: about 4× our former
+//! ChaCha20/Poly1305 assembly on 512-byte blocks). RustCrypto's
+//! `crypto_secretstream` 0.2 and `crypto_secretbox` 0.1 were the alternative:
+//! they pin the previous generation of traits (aead 0.5, cipher 0.4,
+//! rand_core 0.6: a second copy of the whole stack), the secretstream state is
+//! not zeroized, and only a random-number generator can supply its header
+//! (ours is injected for deterministic simulation); the releases that would
+//! match our versions are unpublished (`crypto_secretstream`) or exact-pinned
+//! release candidates (`crypto_secretbox` 0.2.0-pre.0). dryoc's cost: it is
+//! a large crate with SIMD and assembly kernels (`unsafe`, which our lint
+//! forbids only in our own code), maintained by one person and not
+//! independently audited, where RustCrypto's ChaCha20 and Poly1305 had NCC
+//! Group's 2020 review (through `chacha20poly1305`). The vectors (`shse.json`, the secretstream block), the interop
+//! suite against the JS reference and the fuzz targets pin its behaviour.
+//!
+//! What stays hand-written, because it is the protocol rather than a
+//! primitive, and no crate implements these formats:
+//! - the SHSE key schedule and message layouts ([`shse`]): which SHA-256 of
+//!   which shared secrets keys which box, what each signature covers, the
+//!   extra token in the hello;
+//! - pull-secretstream's framing ([`secretstream`]): 512-byte blocks,
+//!   `sodium_pad`/`sodium_unpad` (ISO/IEC 7816-4) inside them, the final
+//!   block, and both stream states starting from an injected header;
+//! - the two Ed25519-to-Curve25519 conversions in `crypto.rs`: a few lines over
+//!   curve25519-dalek (SHA-512 of the seed then `clamp_integer`; the
+//!   small-order and torsion checks libsodium applies to public keys).
 
 pub mod addr;
 pub mod caps;
