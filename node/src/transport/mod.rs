@@ -39,25 +39,29 @@
 //! | `crypto_hash_sha256` | `sha2` |
 //! | `sodium_is_zero` on the X25519 output | `subtle` |
 //!
-//! Why dryoc: it is the one maintained pure-Rust crate with all three
-//! constructions in libsodium's exact form (its tests run against libsodium);
-//! it builds on the versions this workspace already has (curve25519-dalek 5,
-//! sha2 0.11, getrandom 0.4, subtle, zeroize), so it adds no second copy of
-//! anything; its secretstream state wipes itself on drop; and it is the
-//! fastest option measured (docs/benchmarks.md: about 4× our former
-//! ChaCha20/Poly1305 assembly on 512-byte blocks). RustCrypto's
-//! `crypto_secretstream` 0.2 and `crypto_secretbox` 0.1 were the alternative:
-//! they pin the previous generation of traits (aead 0.5, cipher 0.4,
-//! rand_core 0.6: a second copy of the whole stack), the secretstream state is
-//! not zeroized, and only a random-number generator can supply its header
-//! (ours is injected for deterministic simulation); the releases that would
-//! match our versions are unpublished (`crypto_secretstream`) or exact-pinned
-//! release candidates (`crypto_secretbox` 0.2.0-pre.0). dryoc's cost: it is
-//! a large crate with SIMD and assembly kernels (`unsafe`, which our lint
-//! forbids only in our own code), maintained by one person and not
-//! independently audited, where RustCrypto's ChaCha20 and Poly1305 had NCC
-//! Group's 2020 review (through `chacha20poly1305`). The vectors (`shse.json`, the secretstream block), the interop
-//! suite against the JS reference and the fuzz targets pin its behaviour.
+//! Why dryoc: a maintained pure-Rust crate with all three constructions in
+//! libsodium's exact form (its tests compare with libsodium); it builds on the
+//! versions this workspace already has (curve25519-dalek 5, sha2 0.11,
+//! getrandom 0.4, subtle, zeroize), so it adds no second copy of anything; its
+//! secretstream state wipes itself on drop; and it is the fastest option
+//! measured (docs/benchmarks.md: secretstream 2–4× faster than our former
+//! ChaCha20/Poly1305 assembly, handshakes unchanged). The alternatives:
+//! - RustCrypto's `crypto_secretstream` 0.2 and `crypto_secretbox` 0.1 pin the
+//!   previous generation of traits (aead 0.5, cipher 0.4, rand_core 0.6: a
+//!   second copy of the whole stack); the secretstream state is not zeroized,
+//!   only a random-number generator can supply its header (ours is injected
+//!   for deterministic simulation), and it does not rekey after `TAG_FINAL` as
+//!   libsodium does. The releases that would match our versions are
+//!   unpublished or exact-pinned release candidates.
+//! - Bindings to libsodium itself: `unsafe` FFI in our code or an archived
+//!   wrapper (sodiumoxide), a C build in CI, and code the fuzzers do not see.
+//!
+//! dryoc's cost: it is a large crate with SIMD and assembly kernels (`unsafe`,
+//! which our lint forbids only in our own code), maintained by one person and
+//! not independently audited, where RustCrypto's ChaCha20 and Poly1305 had NCC
+//! Group's 2020 review (through `chacha20poly1305`). The vectors (`shse.json`,
+//! the secretstream block), the interop suite against the JS reference and the
+//! fuzz targets pin its behaviour.
 //!
 //! What stays hand-written, because it is the protocol rather than a
 //! primitive, and no crate implements these formats:
