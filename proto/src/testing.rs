@@ -284,7 +284,14 @@ impl Pair {
     /// # Errors
     /// [`RunError::Closed`].
     pub fn added(&mut self, side: Side, added: Vec<(MsgId, Arc<Msg>)>) -> Result<(), RunError> {
-        self.input(side, Input::LocalAdded(added), 0)
+        self.input(
+            side,
+            Input::LocalAdded {
+                msgs: added,
+                from_this_remote: false,
+            },
+            0,
+        )
     }
 
     /// Delivers objects until neither side has anything left to read.
@@ -335,7 +342,11 @@ impl Pair {
             added.extend(self.handle(side, Input::Received(value), delivery.depth)?);
         }
         if !added.is_empty() {
-            self.input(side, Input::LocalAdded(added), deepest)?;
+            let from_remote = Input::LocalAdded {
+                msgs: added,
+                from_this_remote: true,
+            };
+            self.input(side, from_remote, deepest)?;
         }
         Ok(true)
     }
@@ -345,7 +356,11 @@ impl Pair {
         if !added.is_empty() {
             // Commits caused by a local input (a realtime push arriving is a remote input);
             // tell the session at once.
-            let more = self.handle(side, Input::LocalAdded(added), depth)?;
+            let from_remote = Input::LocalAdded {
+                msgs: added,
+                from_this_remote: true,
+            };
+            let more = self.handle(side, from_remote, depth)?;
             debug_assert!(more.is_empty(), "invariant: LocalAdded commits nothing");
         }
         Ok(())

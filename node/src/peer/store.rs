@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use super::events::{GcAction, NodeEvent, Remote};
 use super::sync::SyncMsg;
-use super::{DbState, Emitter, SharedDb};
+use super::{ConnId, DbState, Emitter, SharedDb};
 
 /// The account subdomain a node publishes under (the reference's DB always uses `account`).
 pub(crate) const ACCOUNT_SUBDOMAIN: &str = "account";
@@ -32,6 +32,8 @@ pub(crate) enum StoreMsg {
         tangle: TangleId,
         msgs: Vec<(MsgId, Arc<Msg>)>,
         from: Remote,
+        /// The connection whose session asked, so that it is not told its own msgs as new.
+        origin: ConnId,
         reply: RpcReplyPort<()>,
     },
     /// Keep only the newest `count` msgs of `tangle` (a `newest-N` goal after a sync).
@@ -169,10 +171,11 @@ impl Actor for StoreActor {
                 tangle,
                 msgs,
                 from,
+                origin,
                 reply,
             } => {
                 let added = state.commit(&tangle, msgs, &from)?;
-                state.announce(added);
+                state.announce(added, Some(origin));
                 let _ = reply.send(());
             }
             StoreMsg::PruneNewest { tangle, count } => {
@@ -333,7 +336,7 @@ impl StoreState {
                     vec![feed, id]
                 };
                 let added = self.made_durable(&ids)?;
-                self.announce(added);
+                self.announce(added, None);
                 Ok(Ok(id))
             }
             Err(proto::publish::PublishError::Store(failure)) => Err(failure.into()),
@@ -385,7 +388,7 @@ impl StoreState {
             Ok(ids) => {
                 let newest = ids.last().copied();
                 let added = self.made_durable(&ids)?;
-                self.announce(added);
+                self.announce(added, None);
                 Ok(Ok(newest))
             }
             Err(proto::publish::PublishError::Store(failure)) => Err(failure.into()),
@@ -403,7 +406,7 @@ impl StoreState {
         match result {
             Ok(Added::Appended(_) | Added::ReplacedErased(_)) => {
                 let added = self.made_durable(&[id])?;
-                self.announce(added);
+                self.announce(added, None);
                 Ok(Ok(id))
             }
             Ok(Added::AlreadyStored) => Ok(Ok(id)),
@@ -437,7 +440,7 @@ impl StoreState {
         Ok(records)
     }
 
-    fn announce(&self, added: Vec<(MsgId, Arc<Msg>)>) {
+    fn announce(&self, added: Vec<(MsgId, Arc<Msg>)>, origin: Option<ConnId>) {
         if added.is_empty() {
             return;
         }
@@ -445,7 +448,10 @@ impl StoreState {
             let _ = self.added.send(Arc::new(added.clone()));
         }
         for subscriber in &self.subscribers {
-            let _ = subscriber.cast(SyncMsg::LocalAdded(added.clone()));
+            let _ = subscriber.cast(SyncMsg::LocalAdded {
+                msgs: added.clone(),
+                origin,
+            });
         }
     }
 

@@ -38,8 +38,12 @@ pub(crate) enum SyncMsg {
     },
     /// A connection's sync stream ended.
     Closed { conn: ConnId },
-    /// The store added these msgs (one batch per write).
-    LocalAdded(Vec<(MsgId, Arc<Msg>)>),
+    /// The store added these msgs (one batch per write); `origin` is the connection whose
+    /// sync commit added them (`None` for local writes).
+    LocalAdded {
+        msgs: Vec<(MsgId, Arc<Msg>)>,
+        origin: Option<ConnId>,
+    },
     /// A goal changed.
     SetGoal { tangle: TangleId, goal: Goal },
     /// What each connection's session is doing (`NodeHandle::peers`).
@@ -149,10 +153,14 @@ impl Actor for SyncActor {
                     )?;
                 }
             }
-            SyncMsg::LocalAdded(added) => {
+            SyncMsg::LocalAdded { msgs, origin } => {
                 let conns: Vec<ConnId> = state.sessions.keys().copied().collect();
                 for conn in conns {
-                    state.feed(conn, Input::LocalAdded(added.clone())).await?;
+                    let input = Input::LocalAdded {
+                        msgs: msgs.clone(),
+                        from_this_remote: origin == Some(conn),
+                    };
+                    state.feed(conn, input).await?;
                 }
             }
             SyncMsg::SetGoal { tangle, goal } => {
@@ -253,6 +261,7 @@ impl SyncState {
                                 tangle,
                                 msgs,
                                 from,
+                                origin: conn,
                                 reply,
                             },
                             None,

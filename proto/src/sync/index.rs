@@ -526,6 +526,10 @@ impl<S: Store> SyncStore for IndexedDb<'_, S> {
         Ok(())
     }
 
+    fn root_account(&mut self, tangle: &TangleId) -> Result<Option<AccountId>, S::Error> {
+        self.db.root_account(tangle)
+    }
+
     fn msgs_in_range(
         &mut self,
         tangle: &TangleId,

@@ -87,10 +87,18 @@ pub enum Input {
     Received(Value),
     /// Msgs were added to the local database (by anyone: publishing, this or another
     /// session's commit), as stored, in the order they were added. Not for msgs that were
-    /// already stored. The reference re-initiates every requested tangle once per added
-    /// record; a session does it once per batch (what it sends is the same, minus duplicate
-    /// phase-1 objects), so shells should batch what one commit added.
-    LocalAdded(Vec<(MsgId, Arc<Msg>)>),
+    /// already stored. Shells should batch what one commit added.
+    ///
+    /// The session pushes them to the remote where it is in realtime, and re-initiates only
+    /// the tangles they touch that need it (see the module docs, "Liveness"); the reference
+    /// instead re-initiates every requested tangle on every added record.
+    LocalAdded {
+        /// The msgs, as stored.
+        msgs: Vec<(MsgId, Arc<Msg>)>,
+        /// Whether this session's own [`Output::Commit`] added them, i.e. they came from this
+        /// session's remote. Such msgs are never pushed back, and never make the remote owed.
+        from_this_remote: bool,
+    },
     /// The goal of `tangle` was set (the shell updated [`Goals`] first).
     GoalChanged {
         /// The tangle.
@@ -189,6 +197,11 @@ pub struct Stats {
     pub committed_msgs: u64,
     /// Msgs pushed in realtime.
     pub realtime_pushed: u64,
+    /// Exchanges this side started (phase 1 sent): on start, goal changes, local adds that
+    /// touched an owed or requested tangle, and repeats.
+    pub initiated: u64,
+    /// Of those, exchanges repeated because a local msg arrived during them (dirty).
+    pub repeated: u64,
     /// Blooms built.
     pub blooms_built: u64,
     /// Items inserted into blooms.
@@ -214,6 +227,14 @@ struct TangleState {
     sendable_listed: bool,
     /// An exchange is under way (from a phase 1 until this side's last message of it).
     in_progress: bool,
+    /// Set when an exchange ended without the remote's want covering our have, because our
+    /// have was empty or below the remote's (see [`owed_after`]): a msg of this tangle added
+    /// locally at this depth or deeper, not from the remote, starts a new exchange.
+    owed_from: Option<u64>,
+    /// A msg of this tangle was added locally (not from the remote) while an exchange was in
+    /// progress and before we pushed this tangle in realtime: the remote's want-range may have
+    /// been computed without it, so the exchange is repeated once when it ends.
+    dirty: bool,
     /// For least-recently-used eviction.
     last_used: u64,
 }
@@ -327,7 +348,10 @@ impl Session {
         match input {
             Input::Start => self.start(store, goals, out),
             Input::Received(value) => self.receive(&value, store, goals, out),
-            Input::LocalAdded(added) => self.local_added(&added, store, out),
+            Input::LocalAdded {
+                msgs,
+                from_this_remote,
+            } => self.local_added(&msgs, from_this_remote, store, out),
             Input::GoalChanged { tangle } => self.goal_changed(tangle, store, goals, out),
             Input::Closed => {
                 self.closed = true;
@@ -353,6 +377,9 @@ impl Session {
         self.resume(store, out)
     }
 
+    /// A goal was set: initiate its tangle (and only it) on this stream, whichever side
+    /// dialed. The reference watches goals only on streams it initiates, so a responder that
+    /// starts following a feed would wait for the next connection.
     fn goal_changed<St: SyncStore>(
         &mut self,
         tangle: TangleId,
@@ -360,17 +387,26 @@ impl Session {
         goals: &Goals,
         out: &mut Vec<Output>,
     ) -> Result<(), St::Error> {
-        // The reference only watches goals once it initiates.
-        if !self.started || self.requested.contains(&tangle) {
+        if self.requested.contains(&tangle) {
             return Ok(());
         }
         match goals.get(&tangle) {
             Some(Goal::None) | None => Ok(()),
             Some(_) => {
-                if self.requested.len() < REQUESTED_MAX {
-                    self.requested.insert(tangle);
+                if self.requested.len() >= REQUESTED_MAX {
+                    return Ok(());
                 }
-                self.resume(store, out)
+                self.requested.insert(tangle);
+                if self
+                    .tangles
+                    .get(&tangle)
+                    .is_some_and(|state| state.in_progress)
+                {
+                    // The exchange under way will end and be repeated with the new goal.
+                    self.tracked(tangle).dirty = true;
+                    return Ok(());
+                }
+                self.initiate(tangle, store, out)
             }
         }
     }
@@ -383,39 +419,117 @@ impl Session {
     ) -> Result<(), St::Error> {
         let requested: Vec<TangleId> = self.requested.iter().copied().collect();
         for tangle in requested {
-            let have = store.have_range(&tangle)?;
-            let Some(state) = self.state(tangle, Need::Local) else {
-                continue;
-            };
-            state.local_have = Some(have);
-            state.in_progress = true;
-            self.send(
-                out,
-                SyncMsg {
-                    id: tangle,
-                    phase: 1,
-                    payload: Payload::Have(have),
-                },
-            );
+            self.initiate(tangle, store, out)?;
         }
         Ok(())
     }
 
-    fn local_added<St: SyncStore>(
+    /// Starts an exchange of `tangle`: our have-range (phase 1).
+    fn initiate<St: SyncStore>(
         &mut self,
-        added: &[(MsgId, Arc<Msg>)],
+        tangle: TangleId,
         store: &mut St,
         out: &mut Vec<Output>,
     ) -> Result<(), St::Error> {
-        if added.is_empty() {
+        let have = store.have_range(&tangle)?;
+        let Some(state) = self.state(tangle, Need::Local) else {
+            return Ok(());
+        };
+        state.local_have = Some(have);
+        state.in_progress = true;
+        state.owed_from = None;
+        state.dirty = false;
+        self.stats.initiated += 1;
+        self.send(
+            out,
+            SyncMsg {
+                id: tangle,
+                phase: 1,
+                payload: Payload::Have(have),
+            },
+        );
+        Ok(())
+    }
+
+    /// Local adds: re-initiate the touched tangles that need it, mark the ones in exchange
+    /// dirty, then push in realtime (the reference's `resume()` and realtime push, targeted).
+    fn local_added<St: SyncStore>(
+        &mut self,
+        added: &[(MsgId, Arc<Msg>)],
+        from_this_remote: bool,
+        store: &mut St,
+        out: &mut Vec<Output>,
+    ) -> Result<(), St::Error> {
+        if added.is_empty() || from_this_remote {
+            // What the remote sent us it has: nothing to offer it, nothing to push back.
             return Ok(());
         }
-        // pzp-sync re-initiates every requested tangle whenever records are added.
-        self.resume(store, out)?;
+        let mut again: IndexSet<TangleId> = IndexSet::new();
+        for (id, msg) in added {
+            for (tangle, depth) in touched_tangles(*id, msg) {
+                self.touch(tangle, Some(depth), &mut again);
+            }
+            if let Some(account) = changed_account(*id, msg) {
+                for tangle in self.feeds_of(account, store)? {
+                    self.touch(tangle, None, &mut again);
+                }
+            }
+        }
+        for tangle in again {
+            self.initiate(tangle, store, out)?;
+        }
         for (id, msg) in added {
             self.push_realtime(*id, msg, out);
         }
         Ok(())
+    }
+
+    /// A local msg touched `tangle` (at `depth`, or for an account change): collects the
+    /// tangle into `again` if it is owed from that depth or requested and idle; marks it
+    /// dirty if an exchange is under way and it is not pushed in realtime.
+    fn touch(&mut self, tangle: TangleId, depth: Option<u64>, again: &mut IndexSet<TangleId>) {
+        let requested = self.requested.contains(&tangle);
+        let realtime = self.realtime.contains(&tangle);
+        let Some(state) = self.tangles.get_mut(&tangle) else {
+            if requested {
+                again.insert(tangle);
+            }
+            return;
+        };
+        if state.in_progress {
+            state.dirty |= !realtime;
+            return;
+        }
+        let owed = state
+            .owed_from
+            .is_some_and(|from| depth.is_none_or(|depth| depth >= from));
+        if owed || requested {
+            again.insert(tangle);
+        }
+    }
+
+    /// The tangles this session is owed or requested whose root belongs to `account`: the
+    /// account's feeds, which an account-tangle change touches.
+    fn feeds_of<St: SyncStore>(
+        &mut self,
+        account: TangleId,
+        store: &mut St,
+    ) -> Result<Vec<TangleId>, St::Error> {
+        let candidates: Vec<TangleId> = self
+            .tangles
+            .iter()
+            .filter(|(_, state)| state.owed_from.is_some() || state.in_progress)
+            .map(|(tangle, _)| *tangle)
+            .chain(self.requested.iter().copied())
+            .filter(|tangle| *tangle != account)
+            .collect();
+        let mut feeds = Vec::new();
+        for tangle in candidates {
+            if store.root_account(&tangle)? == Some(account) && !feeds.contains(&tangle) {
+                feeds.push(tangle);
+            }
+        }
+        Ok(feeds)
     }
 
     /// The reference's realtime push: a new msg of a tangle in the realtime set, unless the
@@ -480,6 +594,9 @@ impl Session {
             Payload::Have(remote_have) => self.on_have(id, remote_have, store, goals, out),
             Payload::HaveWant { have, want } => {
                 if have.is_empty() {
+                    let state = self.tracked(id);
+                    state.remote_have = Some(have);
+                    state.remote_want = Some(want);
                     self.send_msgs_in_remote_want(id, want, store, out)
                 } else {
                     self.on_have_want(id, have, want, store, goals, out)
@@ -492,6 +609,7 @@ impl Session {
                     .and_then(|state| state.remote_have)
                     .is_some_and(|have| have.is_empty());
                 if remote_had_nothing {
+                    self.tracked(id).remote_want = Some(want);
                     self.send_msgs_in_remote_want(id, want, store, out)
                 } else {
                     self.on_want_bloom(id, want, &bloom, store, out)
@@ -503,10 +621,7 @@ impl Session {
             Payload::MsgsBloom { msgs, bloom } => {
                 self.on_msgs_bloom(id, msgs, &bloom, store, goals, out)
             }
-            Payload::Msgs(msgs) => {
-                self.consume(id, msgs, goals, out);
-                Ok(())
-            }
+            Payload::Msgs(msgs) => self.consume(id, msgs, store, goals, out),
         }
     }
 
@@ -523,9 +638,11 @@ impl Session {
         let want = self.want_range(id, Some(have), remote_have, store, goals)?;
         let state = self.tracked(id);
         state.remote_have = Some(remote_have);
+        state.remote_want = None;
         state.local_have = Some(have);
         state.local_want = Some(want);
         state.in_progress = true;
+        state.owed_from = None;
         self.send(
             out,
             SyncMsg {
@@ -686,8 +803,7 @@ impl Session {
         if !remote_want.is_empty() {
             self.join_realtime(id);
         }
-        self.consume(id, msgs, goals, out);
-        Ok(())
+        self.consume(id, msgs, store, goals, out)
     }
 
     /// The shortcut: everything we have in the remote's want-range, as phase 9.
@@ -708,46 +824,72 @@ impl Session {
         if !remote_want.is_empty() {
             self.join_realtime(id);
         }
-        self.finish(id, out);
-        Ok(())
+        // The shortcut sender is done with this tangle: nothing more will come from the
+        // remote for it, so it is no longer requested (the reference leaves it requested,
+        // and only a later local add of any msg would ask again).
+        self.requested.shift_remove(&id);
+        self.finish(id, store, out)
     }
 
     /// The reference's `consumeMissingMsgs`: the exchange is over; commit what we asked for.
-    fn consume(&mut self, id: TangleId, msgs: Vec<Arc<Msg>>, goals: &Goals, out: &mut Vec<Output>) {
+    /// Also how a msg pushed in realtime arrives (outside any exchange).
+    fn consume<St: SyncStore>(
+        &mut self,
+        id: TangleId,
+        msgs: Vec<Arc<Msg>>,
+        store: &mut St,
+        goals: &Goals,
+        out: &mut Vec<Output>,
+    ) -> Result<(), St::Error> {
         self.requested.shift_remove(&id);
+        let local_want = self.tracked(id).local_want;
+        if !msgs.is_empty()
+            && let (Some(goal), Some(local_want)) = (goals.get(&id), local_want)
+        {
+            let valid = filter_received(&id, msgs, local_want);
+            let ids: Vec<MsgId> = valid.iter().map(|(msg_id, _)| *msg_id).collect();
+            if !self.note_receivable(id, &ids, out) {
+                return Ok(());
+            }
+            self.stats.committed_msgs += u64::try_from(valid.len()).unwrap_or(u64::MAX);
+            out.push(Output::Commit {
+                tangle: id,
+                msgs: valid,
+            });
+            if let Goal::Newest(count) = goal {
+                out.push(Output::PruneNewest { tangle: id, count });
+            }
+        }
+        self.finish(id, store, out)?;
         let state = self.tracked(id);
         state.local_have = None;
         state.remote_have = None;
         state.remote_want = None;
-        let local_want = state.local_want;
-        self.finish(id, out);
-        if msgs.is_empty() {
-            return;
-        }
-        let (Some(goal), Some(local_want)) = (goals.get(&id), local_want) else {
-            return;
-        };
-        let valid = filter_received(&id, msgs, local_want);
-        let ids: Vec<MsgId> = valid.iter().map(|(msg_id, _)| *msg_id).collect();
-        if !self.note_receivable(id, &ids, out) {
-            return;
-        }
-        self.stats.committed_msgs += u64::try_from(valid.len()).unwrap_or(u64::MAX);
-        out.push(Output::Commit {
-            tangle: id,
-            msgs: valid,
-        });
-        if let Goal::Newest(count) = goal {
-            out.push(Output::PruneNewest { tangle: id, count });
-        }
+        Ok(())
     }
 
-    fn finish(&mut self, id: TangleId, out: &mut Vec<Output>) {
+    /// This side's part of an exchange of `id` is over: decide whether the remote is owed
+    /// (see [`owed_after`]), and repeat the exchange once if a local msg made it dirty.
+    /// Nothing for a msg pushed in realtime (no exchange in progress).
+    fn finish<St: SyncStore>(
+        &mut self,
+        id: TangleId,
+        store: &mut St,
+        out: &mut Vec<Output>,
+    ) -> Result<(), St::Error> {
         let state = self.tracked(id);
-        if state.in_progress {
-            state.in_progress = false;
-            out.push(Output::Finished { tangle: id });
+        if !state.in_progress {
+            return Ok(());
         }
+        state.in_progress = false;
+        state.owed_from = owed_after(state.local_have, state.remote_have, state.remote_want);
+        let again = std::mem::take(&mut state.dirty);
+        out.push(Output::Finished { tangle: id });
+        if again {
+            self.stats.repeated += 1;
+            self.initiate(id, store, out)?;
+        }
+        Ok(())
     }
 
     fn join_realtime(&mut self, id: TangleId) {
@@ -784,9 +926,6 @@ impl Session {
                 },
             );
         }
-        if phase == 9 {
-            self.finish(id, out);
-        }
     }
 
     fn send(&mut self, out: &mut Vec<Output>, msg: SyncMsg) {
@@ -821,7 +960,15 @@ impl Session {
                 .tangles
                 .iter()
                 .filter(|(_, state)| !state.in_progress || need == Need::Local)
-                .min_by_key(|(_, state)| (state.in_progress, state.last_used))
+                // Forgetting that a tangle is owed can leave the remote without it until the
+                // next connection: evict those last among idle tangles.
+                .min_by_key(|(_, state)| {
+                    (
+                        state.in_progress,
+                        state.owed_from.is_some(),
+                        state.last_used,
+                    )
+                })
                 .map(|(tangle, _)| *tangle);
             let victim = victim?;
             if let Some(evicted) = self.tangles.remove(&victim) {
@@ -1090,6 +1237,14 @@ impl Session {
                 "{tangle}: receivable ids without a receivable entry"
             );
             assert!(
+                !state.dirty || state.in_progress,
+                "{tangle}: dirty outside an exchange"
+            );
+            assert!(
+                state.owed_from.is_none() || !state.in_progress,
+                "{tangle}: owed while an exchange is under way"
+            );
+            assert!(
                 state.sendable.is_empty() || state.sendable_listed,
                 "{tangle}: sendable ids without a sendable entry"
             );
@@ -1109,6 +1264,63 @@ impl Session {
             }
         }
     }
+}
+
+/// Whether an exchange that ended leaves the remote owed, and from which depth on a local msg
+/// should start a new exchange.
+///
+/// The remote computed its want-range against our have-range (`local_have`, what we
+/// advertised). A non-empty `remote_want` needs nothing more: we push new msgs in realtime. An
+/// empty one says something about the remote's goal only in some cases:
+/// - our have was empty: any goal wants nothing from it, so later msgs may be wanted (from
+///   the remote's deepest msg on, or from the root if it holds nothing);
+/// - our have was the root alone and the remote holds nothing: `newest-N` wants nothing from a
+///   root alone (the reference's arithmetic), but wants the msgs after it;
+/// - our have was below the remote's deepest msg: `newest-N` wants nothing below the remote's
+///   window, set and dict goals nothing below their ghost depth, all of which lie at or above
+///   the remote's deepest msg; a msg deeper than that may be wanted.
+///
+/// Otherwise the remote wants nothing however deep our have grows (goal `none`, or no goal).
+/// Each case ends after at most two more exchanges if the remote turns out not to want the
+/// tangle, since the have we then advertise is deeper.
+fn owed_after(
+    local_have: Option<DepthRange>,
+    remote_have: Option<DepthRange>,
+    remote_want: Option<DepthRange>,
+) -> Option<u64> {
+    if remote_want.is_some_and(|want| !want.is_empty()) {
+        return None;
+    }
+    let local = local_have.filter(|have| !have.is_empty());
+    let remote = remote_have.filter(|have| !have.is_empty());
+    match (local, remote) {
+        (None, None) => Some(0),
+        (None, Some(remote)) => Some(remote.max.saturating_add(1)),
+        (Some(local), None) => (local.max == 0).then_some(1),
+        (Some(local), Some(remote)) => {
+            (local.max < remote.max).then_some(remote.max.saturating_add(1))
+        }
+    }
+}
+
+/// The tangles a locally added msg touches, with its depth in each: its own (as a root, at
+/// depth 0) and those it names.
+fn touched_tangles(id: MsgId, msg: &Msg) -> impl Iterator<Item = (TangleId, u64)> + '_ {
+    std::iter::once((id, 0)).chain(
+        msg.metadata
+            .tangles
+            .iter()
+            .map(|(tangle, link)| (*tangle, link.depth)),
+    )
+}
+
+/// The account whose tangle a msg changes, if it is an account msg (`account: "self"`): the
+/// tangle it names, or itself as the root.
+fn changed_account(id: MsgId, msg: &Msg) -> Option<TangleId> {
+    if msg.metadata.account != Account::OwnTangle {
+        return None;
+    }
+    Some(msg.metadata.tangles.keys().next().copied().unwrap_or(id))
 }
 
 /// `(_size, _nbHashes)` of a bloom over `range` holding `base_items` items (range msgs,

@@ -119,6 +119,13 @@ pub trait SyncStore {
         out: &mut Vec<(MsgId, Arc<Msg>)>,
     ) -> Result<(), Self::Error>;
 
+    /// The account that owns `tangle`'s root (a feed's moot names it), if the root is known
+    /// and belongs to an account.
+    ///
+    /// # Errors
+    /// Store failures.
+    fn root_account(&mut self, tangle: &TangleId) -> Result<Option<AccountId>, Self::Error>;
+
     /// Shortcut phase-9 msgs: `tangle.slice(msgs in range, [])` preceded by the account msgs
     /// those name as account tips.
     ///
@@ -206,6 +213,12 @@ impl<S: Store> SyncStore for Db<S> {
             }
         }
         self.tangle_slice(tangle, ids, out)
+    }
+
+    fn root_account(&mut self, tangle: &TangleId) -> Result<Option<AccountId>, S::Error> {
+        Ok(self
+            .get(tangle)?
+            .and_then(|root| root.metadata.account.id()))
     }
 
     fn msgs_in_range(

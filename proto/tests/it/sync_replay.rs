@@ -151,7 +151,10 @@ impl Replayer {
             added.extend(self.input(Input::Received(object.clone())));
         }
         if !added.is_empty() {
-            let more = self.input(Input::LocalAdded(added));
+            let more = self.input(Input::LocalAdded {
+                msgs: added,
+                from_this_remote: true,
+            });
             assert!(more.is_empty());
         }
     }
@@ -316,7 +319,10 @@ fn each_side_sends_what_the_reference_sent() {
     let (m9_id, m9) = trace.bob_msgs.get(10).expect("m9").clone();
     bob.peer.db.add(m9, None).expect("m9 is valid");
     let stored = bob.peer.db.get(&m9_id).expect("memory").expect("stored");
-    let more = bob.input(Input::LocalAdded(vec![(m9_id, stored)]));
+    let more = bob.input(Input::LocalAdded {
+        msgs: vec![(m9_id, stored)],
+        from_this_remote: false,
+    });
     assert!(more.is_empty());
     // What alice received from bob includes the realtime push, recorded last.
     let mut alice = Replayer::new(alice.peer);
