@@ -1,7 +1,8 @@
-//! The tangle-sync actor: one `proto::sync::Session` per connection, all sharing the node's
-//! goals and database. It feeds each session what its connection received, what the store
-//! added and what the goals became, and applies the session's outputs: objects go to the
-//! connection, commits and prunes to the store.
+//! The tangle-sync actor: the node's `proto::sync::Sessions` (one session per connection,
+//! all sharing the node's goals, database and fetch claims). It feeds them what connections
+//! received, what the store added and what the goals became, wakes them when a fetch claim
+//! expires, and applies their outputs: objects go to the connection, commits and prunes to
+//! the store.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -9,15 +10,16 @@ use std::sync::Arc;
 use proto::goals::{Goal, Goals};
 use proto::ids::{MsgId, TangleId};
 use proto::msg::Msg;
-use proto::sync::{self, IndexedDb, Input, Output, Session, SyncMsg as WireMsg, Time};
+use proto::sync::{self, Event, IndexedDb, Output, Session, Sessions, SyncMsg as WireMsg, Time};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde_json::Value;
+use tokio::time::Instant;
 
 use super::connection::{ConnMsg, OutgoingSync};
 use super::events::{DisconnectReason, NodeEvent, Remote};
 use super::peers::SyncSummary;
 use super::store::StoreMsg;
-use super::{ConnId, DbState, Emitter, SharedDb};
+use super::{AbortOnDrop, ConnId, DbState, Emitter, SharedDb};
 
 /// What the sync actor is told.
 pub(crate) enum SyncMsg {
@@ -46,6 +48,8 @@ pub(crate) enum SyncMsg {
     },
     /// A goal changed.
     SetGoal { tangle: TangleId, goal: Goal },
+    /// The sessions' deadline passed (a fetch claim expired).
+    Tick,
     /// What each connection's session is doing (`NodeHandle::peers`).
     Summaries {
         reply: RpcReplyPort<Vec<(ConnId, SyncSummary)>>,
@@ -62,8 +66,8 @@ pub(crate) struct SyncArgs {
     pub(crate) events: Emitter,
 }
 
-struct Entry {
-    session: Session,
+/// The actor's side of one connection's sync stream.
+struct Link {
     connection: ActorRef<ConnMsg>,
     remote: Remote,
     /// Sync objects exchanged per tangle, for the `SyncFinished` event.
@@ -74,11 +78,17 @@ pub(crate) struct SyncState {
     db: SharedDb,
     store: ActorRef<StoreMsg>,
     goals: Goals,
-    sessions: BTreeMap<ConnId, Entry>,
+    sessions: Sessions<ConnId>,
+    links: BTreeMap<ConnId, Link>,
     events: Emitter,
-    /// Inputs handled, as the sessions' clock (they only use it to label effects).
-    ticks: u64,
+    /// The origin of the sessions' clock.
+    started: Instant,
+    /// The wake-up armed for the sessions' deadline, and when it fires.
+    wake: Option<(Time, WakeTimer)>,
 }
+
+/// A `send_after` of [`SyncMsg::Tick`], cancelled when dropped.
+type WakeTimer = AbortOnDrop<Result<(), ractor::MessagingErr<SyncMsg>>>;
 
 impl Actor for SyncActor {
     type Msg = SyncMsg;
@@ -94,15 +104,17 @@ impl Actor for SyncActor {
             db: args.db,
             store: args.store,
             goals: args.goals,
-            sessions: BTreeMap::new(),
+            sessions: Sessions::new(sync::Config::default()),
+            links: BTreeMap::new(),
             events: args.events,
-            ticks: 0,
+            started: Instant::now(),
+            wake: None,
         })
     }
 
     async fn handle(
         &self,
-        _myself: ActorRef<SyncMsg>,
+        myself: ActorRef<SyncMsg>,
         message: SyncMsg,
         state: &mut SyncState,
     ) -> Result<(), ActorProcessingErr> {
@@ -113,16 +125,17 @@ impl Actor for SyncActor {
                 remote,
                 connection,
             } => {
-                let entry = Entry {
-                    session: Session::new(sync::Config::default()),
+                let link = Link {
                     connection,
                     remote,
                     objects: BTreeMap::new(),
                 };
-                state.sessions.insert(conn, entry);
-                if outbound {
-                    state.feed(conn, Input::Start).await?;
-                }
+                state.links.insert(conn, link);
+                let opened = Event::Opened {
+                    key: conn,
+                    initiate: outbound,
+                };
+                state.feed(opened).await?;
             }
             SyncMsg::Received {
                 conn,
@@ -130,58 +143,43 @@ impl Actor for SyncActor {
                 reply,
             } => {
                 for object in objects {
-                    if let (Some(entry), Some(tangle)) =
-                        (state.sessions.get_mut(&conn), tangle_of(&object))
+                    if let (Some(link), Some(tangle)) =
+                        (state.links.get_mut(&conn), tangle_of(&object))
                     {
-                        *entry.objects.entry(tangle).or_default() += 1;
+                        *link.objects.entry(tangle).or_default() += 1;
                     }
-                    state.feed(conn, Input::Received(object)).await?;
+                    state.feed(Event::Received { key: conn, object }).await?;
                 }
                 let _ = reply.send(());
             }
             SyncMsg::Closed { conn } => {
-                if let Some(mut entry) = state.sessions.remove(&conn) {
-                    let mut out = Vec::new();
-                    let mut guard = state.db.lock();
-                    let DbState { db, index } = &mut *guard;
-                    entry.session.handle(
-                        Time(state.ticks),
-                        Input::Closed,
-                        &mut IndexedDb::new(db, index),
-                        &state.goals,
-                        &mut out,
-                    )?;
-                }
+                state.feed(Event::Closed { key: conn }).await?;
+                state.links.remove(&conn);
             }
             SyncMsg::LocalAdded { msgs, origin } => {
-                let conns: Vec<ConnId> = state.sessions.keys().copied().collect();
-                for conn in conns {
-                    let input = Input::LocalAdded {
-                        msgs: msgs.clone(),
-                        from_this_remote: origin == Some(conn),
-                    };
-                    state.feed(conn, input).await?;
-                }
+                state.feed(Event::LocalAdded { msgs, origin }).await?;
             }
             SyncMsg::SetGoal { tangle, goal } => {
                 if let Err(error) = state.goals.set(tangle, goal) {
                     tracing::warn!(target: "ppppp::sync", %tangle, %error, "goal not set");
                     return Ok(());
                 }
-                let conns: Vec<ConnId> = state.sessions.keys().copied().collect();
-                for conn in conns {
-                    state.feed(conn, Input::GoalChanged { tangle }).await?;
-                }
+                state.feed(Event::GoalChanged { tangle }).await?;
+            }
+            SyncMsg::Tick => {
+                state.wake = None;
+                state.feed(Event::Tick).await?;
             }
             SyncMsg::Summaries { reply } => {
                 let summaries = state
                     .sessions
                     .iter()
-                    .map(|(conn, entry)| (*conn, summary(&entry.session)))
+                    .map(|(conn, session)| (*conn, summary(session)))
                     .collect();
                 let _ = reply.send(summaries);
             }
         }
+        state.arm_wake(&myself);
         Ok(())
     }
 }
@@ -205,102 +203,139 @@ fn tangle_of(object: &Value) -> Option<TangleId> {
 }
 
 impl SyncState {
-    /// Runs one input through one connection's session and applies the outputs.
-    async fn feed(&mut self, conn: ConnId, input: Input) -> Result<(), ActorProcessingErr> {
-        self.ticks += 1;
+    /// Milliseconds since the actor started, by the runtime's clock (simulated under the
+    /// simulator).
+    fn now(&self) -> Time {
+        Time(u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX))
+    }
+
+    /// Runs one event through the sessions and applies their outputs.
+    async fn feed(&mut self, event: Event<ConnId>) -> Result<(), ActorProcessingErr> {
+        let now = self.now();
         let mut out = Vec::new();
         {
-            let Some(entry) = self.sessions.get_mut(&conn) else {
-                return Ok(());
-            };
             let mut guard = self.db.lock();
             let DbState { db, index } = &mut *guard;
-            entry.session.handle(
-                Time(self.ticks),
-                input,
+            self.sessions.handle(
+                now,
+                event,
                 &mut IndexedDb::new(db, index),
                 &self.goals,
                 &mut out,
             )?;
             #[cfg(debug_assertions)]
-            entry.session.check_invariants();
+            self.sessions.check_invariants();
         }
-        self.apply(conn, out).await
+        self.apply(out).await
     }
 
-    async fn apply(
-        &mut self,
-        conn: ConnId,
-        outputs: Vec<Output>,
-    ) -> Result<(), ActorProcessingErr> {
-        let Some(entry) = self.sessions.get_mut(&conn) else {
-            return Ok(());
+    /// Keeps one wake-up armed at the sessions' deadline.
+    fn arm_wake(&mut self, myself: &ActorRef<SyncMsg>) {
+        let Some(deadline) = self.sessions.deadline() else {
+            self.wake = None;
+            return;
         };
-        let connection = entry.connection.clone();
-        let remote = entry.remote.clone();
-        let mut sends: Vec<OutgoingSync> = Vec::new();
-        for output in outputs {
+        if self.wake.as_ref().is_some_and(|(at, _)| *at == deadline) {
+            return;
+        }
+        let delay_ms = deadline.0.saturating_sub(self.now().0);
+        let timer = myself.send_after(std::time::Duration::from_millis(delay_ms), || SyncMsg::Tick);
+        self.wake = Some((deadline, AbortOnDrop(timer)));
+    }
+
+    /// Applies the sessions' outputs in order, batching each connection's objects.
+    async fn apply(&mut self, outputs: Vec<(ConnId, Output)>) -> Result<(), ActorProcessingErr> {
+        let mut sends: Vec<(ConnId, Vec<OutgoingSync>)> = Vec::new();
+        for (conn, output) in outputs {
             match output {
                 Output::Send(message) => {
-                    if let Some(entry) = self.sessions.get_mut(&conn) {
-                        *entry.objects.entry(message.id).or_default() += 1;
+                    if let Some(link) = self.links.get_mut(&conn) {
+                        *link.objects.entry(message.id).or_default() += 1;
                     }
-                    sends.push(outgoing(&message, self.events.is_on()));
+                    let item = outgoing(&message, self.events.is_on());
+                    match sends.last_mut() {
+                        Some((last, items)) if *last == conn => items.push(item),
+                        _ => sends.push((conn, vec![item])),
+                    }
                 }
                 Output::Commit { tangle, msgs } => {
                     // Objects already produced go out first: the reference sends before its
                     // asynchronous commit completes, too.
-                    if !sends.is_empty() {
-                        let _ = connection.cast(ConnMsg::SendSync(std::mem::take(&mut sends)));
-                    }
-                    let from = remote.clone();
-                    let committed = self
-                        .store
-                        .call(
-                            |reply| StoreMsg::Commit {
-                                tangle,
-                                msgs,
-                                from,
-                                origin: conn,
-                                reply,
-                            },
-                            None,
-                        )
-                        .await;
-                    if committed.is_err() {
-                        return Err("the store actor is gone".into());
-                    }
+                    self.flush(&mut sends);
+                    self.commit(conn, tangle, msgs).await?;
                 }
                 Output::PruneNewest { tangle, count } => {
                     let _ = self.store.cast(StoreMsg::PruneNewest { tangle, count });
                 }
-                Output::Finished { tangle } => {
-                    let objects = self
-                        .sessions
-                        .get(&conn)
-                        .and_then(|entry| entry.objects.get(&tangle))
-                        .copied()
-                        .unwrap_or(0);
-                    self.events.emit(NodeEvent::SyncFinished {
-                        remote: remote.clone(),
-                        tangle,
-                        objects,
-                    });
-                }
+                Output::Finished { tangle } => self.finished(conn, tangle),
                 Output::Refused(refusal) => {
-                    tracing::debug!(target: "ppppp::sync", %remote, %refusal, "refused a sync object");
+                    let remote = self.links.get(&conn).map(|link| link.remote.clone());
+                    tracing::debug!(target: "ppppp::sync", ?remote, %refusal, "refused a sync object");
                 }
                 Output::Close(reason) => {
-                    let _ = connection.cast(ConnMsg::Close(DisconnectReason::Protocol(
-                        reason.to_string(),
-                    )));
+                    if let Some(link) = self.links.get(&conn) {
+                        let _ = link
+                            .connection
+                            .cast(ConnMsg::Close(DisconnectReason::Protocol(
+                                reason.to_string(),
+                            )));
+                    }
                 }
             }
         }
-        if !sends.is_empty() {
-            let _ = connection.cast(ConnMsg::SendSync(sends));
+        self.flush(&mut sends);
+        Ok(())
+    }
+
+    /// Hands batched objects to their connections.
+    fn flush(&self, sends: &mut Vec<(ConnId, Vec<OutgoingSync>)>) {
+        for (conn, items) in sends.drain(..) {
+            if let Some(link) = self.links.get(&conn) {
+                let _ = link.connection.cast(ConnMsg::SendSync(items));
+            }
+        }
+    }
+
+    /// Has the store add what session `conn` received; the store then announces what it
+    /// added ([`SyncMsg::LocalAdded`] with this origin).
+    async fn commit(
+        &self,
+        conn: ConnId,
+        tangle: TangleId,
+        msgs: Vec<(MsgId, Arc<Msg>)>,
+    ) -> Result<(), ActorProcessingErr> {
+        let Some(from) = self.links.get(&conn).map(|link| link.remote.clone()) else {
+            return Ok(());
+        };
+        let committed = self
+            .store
+            .call(
+                |reply| StoreMsg::Commit {
+                    tangle,
+                    msgs,
+                    from,
+                    origin: conn,
+                    reply,
+                },
+                None,
+            )
+            .await;
+        if committed.is_err() {
+            return Err("the store actor is gone".into());
         }
         Ok(())
+    }
+
+    fn finished(&self, conn: ConnId, tangle: TangleId) {
+        let Some(link) = self.links.get(&conn) else {
+            return;
+        };
+        let objects = link.objects.get(&tangle).copied().unwrap_or(0);
+        self.events.emit(NodeEvent::SyncFinished {
+            remote: link.remote.clone(),
+            tangle,
+            objects,
+        });
     }
 }
 

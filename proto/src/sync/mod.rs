@@ -109,17 +109,22 @@
 
 mod apply;
 pub mod bloom;
+mod claims;
 mod index;
 mod session;
+mod sessions;
 mod store;
 pub mod wire;
 
 pub use apply::{commit, prune_newest};
+pub use claims::{Claims, FETCH_CLAIM_TTL_MS, SessionTag};
 pub use index::{INDEXED_TANGLES_MAX, IndexedDb, SyncIndex};
 pub use session::{
     BloomSizing, CloseReason, Config, ITEM_CACHE_ENTRIES_MAX, Input, KNOWN_IDS_MAX, Output,
-    REFUSALS_MAX, REQUESTED_MAX, Refusal, SCALED_BITS_PER_ITEM, SCALED_HASHES, Session, Stats,
-    TANGLES_TRACKED_MAX, Time, bloom_dimensions,
+    PENDING_PUSHES_MAX, PENDING_PUSHES_PER_TANGLE_MAX, REFUSALS_MAX, REQUESTED_MAX, Refusal,
+    SCALED_BITS_PER_ITEM, SCALED_HASHES, Session, Stats, TANGLES_TRACKED_MAX, Time,
+    bloom_dimensions,
 };
+pub use sessions::{Event, Sessions};
 pub use store::{RangeItem, RangeItems, SyncStore};
 pub use wire::{Payload, SyncMsg};

@@ -9,6 +9,7 @@ use serde_json::Value;
 use thiserror::Error;
 
 use super::bloom::{self, BloomFilter, ERROR_RATE, SEED_DEFAULT, SIZE_BITS_MAX};
+use super::claims::{Claims, SessionTag};
 use super::store::{RangeItems, SyncStore};
 use super::wire::{
     self, MSG_BYTES_PER_PAYLOAD_MAX, MSGS_PER_PAYLOAD_MAX, Payload, SyncMsg, WireError,
@@ -32,6 +33,13 @@ pub const REQUESTED_MAX: usize = goals::GOALS_MAX;
 /// Refused objects a stream tolerates before it is closed. Each is dropped, as the reference
 /// drops them; a peer that keeps sending garbage is cut off.
 pub const REFUSALS_MAX: u64 = 64;
+
+/// Most msgs added during one tangle's exchange that a session keeps to push when the
+/// exchange ends in realtime; past it, the exchange is repeated instead.
+pub const PENDING_PUSHES_PER_TANGLE_MAX: usize = 32;
+
+/// Most such msgs a session keeps over all its tangles.
+pub const PENDING_PUSHES_MAX: usize = 1024;
 
 /// How many (tangle, range) ID lists a session keeps, with their bloom hashes: a tangle
 /// exchange needs two (the local and the remote want-range) for three rounds.
@@ -98,6 +106,12 @@ pub enum Input {
         /// Whether this session's own [`Output::Commit`] added them, i.e. they came from this
         /// session's remote. Such msgs are never pushed back, and never make the remote owed.
         from_this_remote: bool,
+    },
+    /// The fetch claim on `tangle` was released by another session of this peer
+    /// ([`super::claims`]); a session deferred on it starts a new exchange.
+    ClaimReleased {
+        /// The tangle.
+        tangle: TangleId,
     },
     /// The goal of `tangle` was set (the shell updated [`Goals`] first).
     GoalChanged {
@@ -202,6 +216,8 @@ pub struct Stats {
     pub initiated: u64,
     /// Of those, exchanges repeated because a local msg arrived during them (dirty).
     pub repeated: u64,
+    /// Fetches this session deferred to another session's claim.
+    pub deferred: u64,
     /// Blooms built.
     pub blooms_built: u64,
     /// Items inserted into blooms.
@@ -231,10 +247,21 @@ struct TangleState {
     /// have was empty or below the remote's (see [`owed_after`]): a msg of this tangle added
     /// locally at this depth or deeper, not from the remote, starts a new exchange.
     owed_from: Option<u64>,
-    /// A msg of this tangle was added locally (not from the remote) while an exchange was in
-    /// progress and before we pushed this tangle in realtime: the remote's want-range may have
-    /// been computed without it, so the exchange is repeated once when it ends.
+    /// Repeat the exchange once when it ends: something it could not account for happened
+    /// during it (a claim this session deferred on was released, the goal changed, an
+    /// account change, more local msgs than `pending_pushes` keeps).
     dirty: bool,
+    /// Msgs of this tangle added locally (not from the remote) during the exchange, before
+    /// we pushed the tangle in realtime, with their depth: the remote's want-range was
+    /// computed without them. When the exchange ends they are pushed if the tangle is then
+    /// pushed in realtime, or the exchange is repeated if the remote is owed one of them;
+    /// at most [`PENDING_PUSHES_PER_TANGLE_MAX`].
+    pending_pushes: Vec<PendingPush>,
+    /// This session holds the peer's fetch claim on the tangle ([`super::claims`]).
+    claimed: bool,
+    /// Another session held the claim when this one was about to fetch: it asked for
+    /// nothing, and starts a new exchange when the claim is released.
+    deferred: bool,
     /// For least-recently-used eviction.
     last_used: u64,
 }
@@ -252,6 +279,34 @@ struct CachedItems {
     range: DepthRange,
     version: u64,
     items: RangeItems,
+}
+
+/// A local msg kept to push when an exchange ends.
+#[derive(Debug, Clone)]
+struct PendingPush {
+    id: MsgId,
+    msg: Arc<Msg>,
+    depth: u64,
+}
+
+/// Why a local msg touches a tangle.
+#[derive(Debug, Clone, Copy)]
+enum Touch<'a> {
+    /// The msg is in the tangle (or is its root) at `depth`.
+    Msg {
+        depth: u64,
+        id: MsgId,
+        msg: &'a Arc<Msg>,
+    },
+    /// The msg changed the account the tangle belongs to.
+    Account,
+}
+
+/// What a session's handlers need of the moment and of the peer's other sessions.
+#[derive(Debug)]
+struct Context<'a> {
+    now: Time,
+    claims: &'a mut Claims,
 }
 
 /// Where a session asks for a tangle's state.
@@ -275,15 +330,25 @@ pub struct Session {
     known_ids: usize,
     cache: Vec<CachedItems>,
     use_counter: u64,
+    pending_pushes: usize,
     stats: Stats,
+    tag: SessionTag,
 }
 
 impl Session {
     /// A session that has not started initiating; it answers the remote right away.
     #[must_use]
     pub fn new(config: Config) -> Self {
+        Self::with_tag(config, SessionTag::default())
+    }
+
+    /// A session known to its peer's other sessions as `tag` (for fetch claims).
+    #[must_use]
+    pub fn with_tag(config: Config, tag: SessionTag) -> Self {
         Self {
             config,
+            tag,
+            pending_pushes: 0,
             started: false,
             closed: false,
             requested: IndexSet::new(),
@@ -318,20 +383,29 @@ impl Session {
         self.realtime.iter()
     }
 
+    /// Whether this session fetches `tangle` under a claim of its peer's.
+    #[must_use]
+    pub fn has_claimed(&self, tangle: &TangleId) -> bool {
+        self.tangles.get(tangle).is_some_and(|state| state.claimed)
+    }
+
     /// Whether an exchange is under way for some tangle.
     #[must_use]
     pub fn is_busy(&self) -> bool {
         self.tangles.values().any(|state| state.in_progress)
     }
 
-    /// Advances the session by one input, appending what the shell must do to `out`.
-    ///
-    /// Never panics on remote input and never grows beyond the `*_MAX` bounds; a bad object
-    /// becomes [`Output::Refused`].
+    /// This session's tag among its peer's sessions.
+    #[must_use]
+    pub fn tag(&self) -> SessionTag {
+        self.tag
+    }
+
+    /// Advances a session that fetches alone (no other session of its peer claims tangles):
+    /// [`Session::handle_with`] with claims of its own.
     ///
     /// # Errors
-    /// Local store failures; the session is unchanged past the point of failure and the shell
-    /// should close the stream.
+    /// Local store failures, as [`Session::handle_with`].
     pub fn handle<St: SyncStore>(
         &mut self,
         now: Time,
@@ -340,24 +414,49 @@ impl Session {
         goals: &Goals,
         out: &mut Vec<Output>,
     ) -> Result<(), St::Error> {
-        // Time only labels effects; the protocol has no timers.
-        let _ = now;
+        self.handle_with(now, input, store, goals, &mut Claims::new(), out)
+    }
+
+    /// Advances the session by one input, appending what the shell must do to `out`.
+    /// `claims` are shared by the sessions of one peer ([`super::Sessions`] drives them).
+    ///
+    /// Never panics on remote input and never grows beyond the `*_MAX` bounds; a bad object
+    /// becomes [`Output::Refused`].
+    ///
+    /// # Errors
+    /// Local store failures; the session is unchanged past the point of failure and the shell
+    /// should close the stream.
+    pub fn handle_with<St: SyncStore>(
+        &mut self,
+        now: Time,
+        input: Input,
+        store: &mut St,
+        goals: &Goals,
+        claims: &mut Claims,
+        out: &mut Vec<Output>,
+    ) -> Result<(), St::Error> {
         if self.closed {
             return Ok(());
         }
+        let mut context = Context { now, claims };
         match input {
             Input::Start => self.start(store, goals, out),
-            Input::Received(value) => self.receive(&value, store, goals, out),
+            Input::Received(value) => self.receive(&value, store, goals, &mut context, out),
             Input::LocalAdded {
                 msgs,
                 from_this_remote,
             } => self.local_added(&msgs, from_this_remote, store, out),
             Input::GoalChanged { tangle } => self.goal_changed(tangle, store, goals, out),
+            Input::ClaimReleased { tangle } => self.claim_released(tangle, store, out),
             Input::Closed => {
                 self.closed = true;
                 Ok(())
             }
+        }?;
+        if self.closed {
+            context.claims.release_all(self.tag);
         }
+        Ok(())
     }
 
     fn start<St: SyncStore>(
@@ -440,6 +539,7 @@ impl Session {
         state.owed_from = None;
         state.dirty = false;
         self.stats.initiated += 1;
+        self.begin_exchange(tangle);
         self.send(
             out,
             SyncMsg {
@@ -451,8 +551,8 @@ impl Session {
         Ok(())
     }
 
-    /// Local adds: re-initiate the touched tangles that need it, mark the ones in exchange
-    /// dirty, then push in realtime (the reference's `resume()` and realtime push, targeted).
+    /// Local adds: re-initiate the touched tangles that need it, note the ones in exchange,
+    /// then push in realtime (the reference's `resume()` and realtime push, targeted).
     fn local_added<St: SyncStore>(
         &mut self,
         added: &[(MsgId, Arc<Msg>)],
@@ -467,11 +567,19 @@ impl Session {
         let mut again: IndexSet<TangleId> = IndexSet::new();
         for (id, msg) in added {
             for (tangle, depth) in touched_tangles(*id, msg) {
-                self.touch(tangle, Some(depth), &mut again);
+                self.touch(
+                    tangle,
+                    Touch::Msg {
+                        depth,
+                        id: *id,
+                        msg,
+                    },
+                    &mut again,
+                );
             }
             if let Some(account) = changed_account(*id, msg) {
                 for tangle in self.feeds_of(account, store)? {
-                    self.touch(tangle, None, &mut again);
+                    self.touch(tangle, Touch::Account, &mut again);
                 }
             }
         }
@@ -484,12 +592,14 @@ impl Session {
         Ok(())
     }
 
-    /// A local msg touched `tangle` (at `depth`, or for an account change): collects the
-    /// tangle into `again` if it is owed from that depth or requested and idle; marks it
-    /// dirty if an exchange is under way and it is not pushed in realtime.
-    fn touch(&mut self, tangle: TangleId, depth: Option<u64>, again: &mut IndexSet<TangleId>) {
+    /// A local msg touched `tangle`: collects the tangle into `again` if it is owed from
+    /// the msg's depth (any depth for an account change) or requested and idle. During an
+    /// exchange, unless the tangle is pushed in realtime (then the push covers it), keeps the
+    /// msg to push when the exchange ends, or marks the exchange for repeating.
+    fn touch(&mut self, tangle: TangleId, touch: Touch<'_>, again: &mut IndexSet<TangleId>) {
         let requested = self.requested.contains(&tangle);
         let realtime = self.realtime.contains(&tangle);
+        let room = self.pending_pushes < PENDING_PUSHES_MAX;
         let Some(state) = self.tangles.get_mut(&tangle) else {
             if requested {
                 again.insert(tangle);
@@ -497,12 +607,32 @@ impl Session {
             return;
         };
         if state.in_progress {
-            state.dirty |= !realtime;
+            if realtime || state.dirty {
+                return;
+            }
+            match touch {
+                Touch::Msg { depth, id, msg }
+                    if room && state.pending_pushes.len() < PENDING_PUSHES_PER_TANGLE_MAX =>
+                {
+                    state.pending_pushes.push(PendingPush {
+                        id,
+                        msg: Arc::clone(msg),
+                        depth,
+                    });
+                    self.pending_pushes += 1;
+                }
+                _ => {
+                    self.pending_pushes -= state.pending_pushes.len();
+                    state.pending_pushes.clear();
+                    state.dirty = true;
+                }
+            }
             return;
         }
-        let owed = state
-            .owed_from
-            .is_some_and(|from| depth.is_none_or(|depth| depth >= from));
+        let owed = state.owed_from.is_some_and(|from| match touch {
+            Touch::Msg { depth, .. } => depth >= from,
+            Touch::Account => true,
+        });
         if owed || requested {
             again.insert(tangle);
         }
@@ -532,34 +662,38 @@ impl Session {
         Ok(feeds)
     }
 
-    /// The reference's realtime push: a new msg of a tangle in the realtime set, unless the
-    /// remote sent it or we listed it to the remote.
+    /// The reference's realtime push: a new msg of a tangle in the realtime set, under the
+    /// first such tangle.
     fn push_realtime(&mut self, id: MsgId, msg: &Arc<Msg>, out: &mut Vec<Output>) {
         let candidates = std::iter::once(id).chain(msg.metadata.tangles.keys().copied());
         for tangle in candidates {
-            if !self.realtime.contains(&tangle) {
-                continue;
+            if self.realtime.contains(&tangle) {
+                self.push_in(tangle, id, msg, out);
+                return;
             }
-            let state_of = |key: &TangleId| self.tangles.get(key);
-            // The reference also skips a msg that is itself a tangle with such an entry.
-            if state_of(&id).is_some_and(|state| state.receivable_listed || state.sendable_listed)
-                || state_of(&tangle).is_some_and(|state| {
-                    state.receivable.contains(&id) || state.sendable.contains(&id)
-                })
-            {
-                continue;
-            }
-            self.stats.realtime_pushed += 1;
-            self.send(
-                out,
-                SyncMsg {
-                    id: tangle,
-                    phase: 9,
-                    payload: Payload::Msgs(vec![Arc::clone(msg)]),
-                },
-            );
+        }
+    }
+
+    /// Pushes `msg` to the remote as a phase 9 of `tangle`, unless the remote sent it or we
+    /// listed it to the remote.
+    fn push_in(&mut self, tangle: TangleId, id: MsgId, msg: &Arc<Msg>, out: &mut Vec<Output>) {
+        let state_of = |key: &TangleId| self.tangles.get(key);
+        // The reference also skips a msg that is itself a tangle with such an entry.
+        if state_of(&id).is_some_and(|state| state.receivable_listed || state.sendable_listed)
+            || state_of(&tangle)
+                .is_some_and(|state| state.receivable.contains(&id) || state.sendable.contains(&id))
+        {
             return;
         }
+        self.stats.realtime_pushed += 1;
+        self.send(
+            out,
+            SyncMsg {
+                id: tangle,
+                phase: 9,
+                payload: Payload::Msgs(vec![Arc::clone(msg)]),
+            },
+        );
     }
 
     fn receive<St: SyncStore>(
@@ -567,6 +701,7 @@ impl Session {
         value: &Value,
         store: &mut St,
         goals: &Goals,
+        context: &mut Context<'_>,
         out: &mut Vec<Output>,
     ) -> Result<(), St::Error> {
         let received = match wire::decode(value) {
@@ -591,15 +726,15 @@ impl Session {
             *count += 1;
         }
         match payload {
-            Payload::Have(remote_have) => self.on_have(id, remote_have, store, goals, out),
+            Payload::Have(remote_have) => self.on_have(id, remote_have, store, goals, context, out),
             Payload::HaveWant { have, want } => {
                 if have.is_empty() {
                     let state = self.tracked(id);
                     state.remote_have = Some(have);
                     state.remote_want = Some(want);
-                    self.send_msgs_in_remote_want(id, want, store, out)
+                    self.send_msgs_in_remote_want(id, want, store, context, out)
                 } else {
-                    self.on_have_want(id, have, want, store, goals, out)
+                    self.on_have_want(id, have, want, store, goals, context, out)
                 }
             }
             Payload::WantBloom { want, bloom } => {
@@ -610,7 +745,7 @@ impl Session {
                     .is_some_and(|have| have.is_empty());
                 if remote_had_nothing {
                     self.tracked(id).remote_want = Some(want);
-                    self.send_msgs_in_remote_want(id, want, store, out)
+                    self.send_msgs_in_remote_want(id, want, store, context, out)
                 } else {
                     self.on_want_bloom(id, want, &bloom, store, out)
                 }
@@ -619,9 +754,9 @@ impl Session {
                 self.on_ids_bloom(id, phase, &msg_ids, &bloom, store, out)
             }
             Payload::MsgsBloom { msgs, bloom } => {
-                self.on_msgs_bloom(id, msgs, &bloom, store, goals, out)
+                self.on_msgs_bloom(id, msgs, &bloom, store, goals, context, out)
             }
-            Payload::Msgs(msgs) => self.consume(id, msgs, store, goals, out),
+            Payload::Msgs(msgs) => self.consume(id, msgs, store, goals, context, out),
         }
     }
 
@@ -632,10 +767,13 @@ impl Session {
         remote_have: DepthRange,
         store: &mut St,
         goals: &Goals,
+        context: &mut Context<'_>,
         out: &mut Vec<Output>,
     ) -> Result<(), St::Error> {
         let have = store.have_range(&id)?;
+        self.begin_exchange(id);
         let want = self.want_range(id, Some(have), remote_have, store, goals)?;
+        let want = self.claim_or_defer(id, have, want, context);
         let state = self.tracked(id);
         state.remote_have = Some(remote_have);
         state.remote_want = None;
@@ -655,6 +793,7 @@ impl Session {
     }
 
     /// Phase 2 received (the remote has something): our want-range and round-0 bloom.
+    #[expect(clippy::too_many_arguments, reason = "one phase's inputs")]
     fn on_have_want<St: SyncStore>(
         &mut self,
         id: TangleId,
@@ -662,10 +801,18 @@ impl Session {
         remote_want: DepthRange,
         store: &mut St,
         goals: &Goals,
+        context: &mut Context<'_>,
         out: &mut Vec<Output>,
     ) -> Result<(), St::Error> {
-        let local_have = self.tracked(id).local_have;
+        let state = self.tracked(id);
+        let local_have = state.local_have;
+        // Normally under way since our phase 1; when both sides initiated at once, the
+        // crossing exchange may have ended it, and this answer starts it again.
+        state.in_progress = true;
+        state.owed_from = None;
         let want = self.want_range(id, local_have, remote_have, store, goals)?;
+        let have = local_have.unwrap_or(DepthRange::EMPTY);
+        let want = self.claim_or_defer(id, have, want, context);
         let state = self.tracked(id);
         state.remote_have = Some(remote_have);
         state.remote_want = Some(remote_want);
@@ -781,6 +928,7 @@ impl Session {
     }
 
     /// Phase 8 received: the remote's msgs and last bloom; send ours (phase 9) and commit.
+    #[expect(clippy::too_many_arguments, reason = "one phase's inputs")]
     fn on_msgs_bloom<St: SyncStore>(
         &mut self,
         id: TangleId,
@@ -788,6 +936,7 @@ impl Session {
         remote_bloom: &BloomFilter,
         store: &mut St,
         goals: &Goals,
+        context: &mut Context<'_>,
         out: &mut Vec<Output>,
     ) -> Result<(), St::Error> {
         let remote_want = self
@@ -803,7 +952,7 @@ impl Session {
         if !remote_want.is_empty() {
             self.join_realtime(id);
         }
-        self.consume(id, msgs, store, goals, out)
+        self.consume(id, msgs, store, goals, context, out)
     }
 
     /// The shortcut: everything we have in the remote's want-range, as phase 9.
@@ -812,6 +961,7 @@ impl Session {
         id: TangleId,
         remote_want: DepthRange,
         store: &mut St,
+        context: &mut Context<'_>,
         out: &mut Vec<Output>,
     ) -> Result<(), St::Error> {
         let mut msgs = Vec::new();
@@ -828,7 +978,7 @@ impl Session {
         // remote for it, so it is no longer requested (the reference leaves it requested,
         // and only a later local add of any msg would ask again).
         self.requested.shift_remove(&id);
-        self.finish(id, store, out)
+        self.finish(id, store, context, out)
     }
 
     /// The reference's `consumeMissingMsgs`: the exchange is over; commit what we asked for.
@@ -839,6 +989,7 @@ impl Session {
         msgs: Vec<Arc<Msg>>,
         store: &mut St,
         goals: &Goals,
+        context: &mut Context<'_>,
         out: &mut Vec<Output>,
     ) -> Result<(), St::Error> {
         self.requested.shift_remove(&id);
@@ -860,7 +1011,7 @@ impl Session {
                 out.push(Output::PruneNewest { tangle: id, count });
             }
         }
-        self.finish(id, store, out)?;
+        self.finish(id, store, context, out)?;
         let state = self.tracked(id);
         state.local_have = None;
         state.remote_have = None;
@@ -868,28 +1019,105 @@ impl Session {
         Ok(())
     }
 
-    /// This side's part of an exchange of `id` is over: decide whether the remote is owed
-    /// (see [`owed_after`]), and repeat the exchange once if a local msg made it dirty.
-    /// Nothing for a msg pushed in realtime (no exchange in progress).
+    /// This side's part of an exchange of `id` is over: release the fetch claim, decide
+    /// whether the remote is owed (see [`owed_after`]), and deal with the msgs added during
+    /// the exchange: push them if the tangle is now pushed in realtime, else repeat the
+    /// exchange once. Nothing for a msg pushed in realtime (no exchange in progress).
     fn finish<St: SyncStore>(
         &mut self,
         id: TangleId,
         store: &mut St,
+        context: &mut Context<'_>,
         out: &mut Vec<Output>,
     ) -> Result<(), St::Error> {
+        let realtime = self.realtime.contains(&id);
         let state = self.tracked(id);
         if !state.in_progress {
             return Ok(());
         }
         state.in_progress = false;
         state.owed_from = owed_after(state.local_have, state.remote_have, state.remote_want);
-        let again = std::mem::take(&mut state.dirty);
+        let claimed = std::mem::take(&mut state.claimed);
+        let pending = std::mem::take(&mut state.pending_pushes);
+        // Without realtime, a pending msg matters only if the remote is owed it; otherwise
+        // its goal excludes the tangle.
+        let owed_pending = !realtime
+            && state
+                .owed_from
+                .is_some_and(|from| pending.iter().any(|push| push.depth >= from));
+        let repeat = std::mem::take(&mut state.dirty) || owed_pending;
+        self.pending_pushes -= pending.len();
+        if claimed {
+            context.claims.release(id, self.tag);
+        }
         out.push(Output::Finished { tangle: id });
-        if again {
+        if repeat {
             self.stats.repeated += 1;
-            self.initiate(id, store, out)?;
+            return self.initiate(id, store, out);
+        }
+        if realtime {
+            for push in pending {
+                self.push_in(id, push.id, &push.msg, out);
+            }
         }
         Ok(())
+    }
+
+    /// Clears what one exchange of `id` accumulates, as a new one starts: the IDs listed
+    /// both ways (the reference keeps them for the stream's life, so every later exchange
+    /// sends again every msg any earlier one sent).
+    fn begin_exchange(&mut self, id: TangleId) {
+        let state = self.tracked(id);
+        let forgotten = state.known_ids();
+        state.receivable.clear();
+        state.sendable.clear();
+        self.known_ids -= forgotten;
+    }
+
+    /// Asks for `want` unless this peer holds nothing of `id` and another session is
+    /// already fetching it ([`super::claims`]): then asks for nothing and waits for the claim
+    /// to be released.
+    fn claim_or_defer(
+        &mut self,
+        id: TangleId,
+        have: DepthRange,
+        want: DepthRange,
+        context: &mut Context<'_>,
+    ) -> DepthRange {
+        if want.is_empty() || !have.is_empty() {
+            return want;
+        }
+        let claimed = context.claims.claim(id, self.tag, context.now);
+        let state = self.tracked(id);
+        if claimed {
+            state.claimed = true;
+            want
+        } else {
+            state.deferred = true;
+            self.stats.deferred += 1;
+            DepthRange::EMPTY
+        }
+    }
+
+    /// Another session released its claim on `tangle`: if this one deferred, fetch now
+    /// (after the exchange under way, if any).
+    fn claim_released<St: SyncStore>(
+        &mut self,
+        tangle: TangleId,
+        store: &mut St,
+        out: &mut Vec<Output>,
+    ) -> Result<(), St::Error> {
+        let Some(state) = self.tangles.get_mut(&tangle) else {
+            return Ok(());
+        };
+        if !std::mem::take(&mut state.deferred) {
+            return Ok(());
+        }
+        if state.in_progress {
+            state.dirty = true;
+            return Ok(());
+        }
+        self.initiate(tangle, store, out)
     }
 
     fn join_realtime(&mut self, id: TangleId) {
@@ -960,6 +1188,8 @@ impl Session {
                 .tangles
                 .iter()
                 .filter(|(_, state)| !state.in_progress || need == Need::Local)
+                // A claim or a deferral is a promise to the peer's other sessions.
+                .filter(|(_, state)| !state.claimed && !state.deferred)
                 // Forgetting that a tangle is owed can leave the remote without it until the
                 // next connection: evict those last among idle tangles.
                 .min_by_key(|(_, state)| {
@@ -973,6 +1203,7 @@ impl Session {
             let victim = victim?;
             if let Some(evicted) = self.tangles.remove(&victim) {
                 self.known_ids -= evicted.known_ids();
+                self.pending_pushes -= evicted.pending_pushes.len();
             }
             self.realtime.remove(&victim);
         }
@@ -1214,6 +1445,17 @@ impl Session {
             "requested {} > {REQUESTED_MAX}",
             self.requested.len()
         );
+        let pending: usize = self
+            .tangles
+            .values()
+            .map(|state| state.pending_pushes.len())
+            .sum();
+        assert_eq!(pending, self.pending_pushes, "pending push count drifted");
+        assert!(
+            self.pending_pushes <= PENDING_PUSHES_MAX,
+            "pending pushes {} > {PENDING_PUSHES_MAX}",
+            self.pending_pushes
+        );
         let counted: usize = self.tangles.values().map(TangleState::known_ids).sum();
         assert_eq!(counted, self.known_ids, "known id count drifted");
         assert!(
@@ -1243,6 +1485,23 @@ impl Session {
             assert!(
                 state.owed_from.is_none() || !state.in_progress,
                 "{tangle}: owed while an exchange is under way"
+            );
+            assert!(
+                state.pending_pushes.is_empty() || state.in_progress,
+                "{tangle}: pending pushes outside an exchange"
+            );
+            assert!(
+                state.pending_pushes.len() <= PENDING_PUSHES_PER_TANGLE_MAX,
+                "{tangle}: {} pending pushes",
+                state.pending_pushes.len()
+            );
+            assert!(
+                !state.claimed || state.in_progress,
+                "{tangle}: a claim held outside an exchange"
+            );
+            assert!(
+                !(state.claimed && state.deferred),
+                "{tangle}: claimed and deferred at once"
             );
             assert!(
                 state.sendable.is_empty() || state.sendable_listed,

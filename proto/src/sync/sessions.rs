@@ -1,0 +1,239 @@
+//! [`Sessions`]: every sync session of one peer, and what they share.
+//!
+//! A peer runs one [`Session`] per connection. What one session does affects the others: a
+//! msg its remote sent is new to the rest (and must not go back to its sender), a goal change
+//! concerns them all, and a tangle the peer holds nothing of is fetched through one of them
+//! at a time ([`super::claims`]). `Sessions` routes each event to the sessions it concerns and
+//! hands back their outputs tagged with the shell's key for the connection, so that a shell
+//! (the node's sync actor, the simulator's protocol engine, the test harnesses) only moves
+//! objects, applies commits and keeps time.
+//!
+//! The shell's loop:
+//! 1. [`Event::Opened`] when a connection's sync stream opens (`initiate` on the dialer);
+//! 2. [`Event::Received`] for every object from a remote;
+//! 3. after applying an [`Output::Commit`] of session `k` (with [`super::commit`]),
+//!    [`Event::LocalAdded`] with `origin: Some(k)` and the msgs added; after a local write,
+//!    with `origin: None`;
+//! 4. [`Event::GoalChanged`] after changing a goal;
+//! 5. [`Event::Tick`] at [`Sessions::deadline`] (fetch claims expire);
+//! 6. [`Event::Closed`] when a stream ends.
+//!
+//! The number of sessions is bounded by the shell's connection limit.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::claims::{Claims, SessionTag};
+use super::session::{Config, Input, Output, Session, Time};
+use super::store::SyncStore;
+use crate::goals::Goals;
+use crate::ids::{MsgId, TangleId};
+use crate::msg::Msg;
+
+/// What a shell tells [`Sessions`]. `K` is its key for a connection.
+#[derive(Debug, Clone)]
+pub enum Event<K> {
+    /// A sync stream opened; `initiate` on the side that dialed (it requests its goals).
+    Opened {
+        /// The connection.
+        key: K,
+        /// Whether to start initiating.
+        initiate: bool,
+    },
+    /// An object arrived on a stream.
+    Received {
+        /// The connection.
+        key: K,
+        /// The parsed JSON object.
+        object: Value,
+    },
+    /// Msgs were added to the database, as stored, in order: by a commit of session
+    /// `origin`, or by a local write (`None`).
+    LocalAdded {
+        /// The msgs.
+        msgs: Vec<(MsgId, Arc<Msg>)>,
+        /// The session whose commit added them.
+        origin: Option<K>,
+    },
+    /// The goal of `tangle` was set (the shell updated [`Goals`] first).
+    GoalChanged {
+        /// The tangle.
+        tangle: TangleId,
+    },
+    /// Time passed ([`Sessions::deadline`]).
+    Tick,
+    /// A stream ended.
+    Closed {
+        /// The connection.
+        key: K,
+    },
+}
+
+/// Every sync session of one peer. See the module docs.
+#[derive(Debug, Clone)]
+pub struct Sessions<K> {
+    config: Config,
+    sessions: BTreeMap<K, Session>,
+    claims: Claims,
+    next_tag: u64,
+}
+
+impl<K: Ord + Copy + std::fmt::Debug> Sessions<K> {
+    /// No sessions yet.
+    #[must_use]
+    pub fn new(config: Config) -> Self {
+        Self {
+            config,
+            sessions: BTreeMap::new(),
+            claims: Claims::new(),
+            next_tag: 0,
+        }
+    }
+
+    /// The session of a connection.
+    #[must_use]
+    pub fn get(&self, key: &K) -> Option<&Session> {
+        self.sessions.get(key)
+    }
+
+    /// The open sessions, by key.
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &Session)> + '_ {
+        self.sessions.iter()
+    }
+
+    /// Number of open sessions.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Whether there is no open session.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.sessions.is_empty()
+    }
+
+    /// When the shell should send [`Event::Tick`] next, if ever.
+    #[must_use]
+    pub fn deadline(&self) -> Option<Time> {
+        self.claims.deadline()
+    }
+
+    /// Handles one event, appending each session's outputs to `out` with its key.
+    ///
+    /// Never panics on remote input; a session that closes itself (too many refusals) is
+    /// dropped after its [`Output::Close`].
+    ///
+    /// # Errors
+    /// Local store failures; the shell should stop the peer's sync.
+    pub fn handle<St: SyncStore>(
+        &mut self,
+        now: Time,
+        event: Event<K>,
+        store: &mut St,
+        goals: &Goals,
+        out: &mut Vec<(K, Output)>,
+    ) -> Result<(), St::Error> {
+        match event {
+            Event::Opened { key, initiate } => {
+                let tag = SessionTag(self.next_tag);
+                self.next_tag += 1;
+                self.sessions
+                    .insert(key, Session::with_tag(self.config, tag));
+                if initiate {
+                    self.feed(now, key, Input::Start, store, goals, out)?;
+                }
+            }
+            Event::Received { key, object } => {
+                self.feed(now, key, Input::Received(object), store, goals, out)?;
+            }
+            Event::LocalAdded { msgs, origin } => {
+                for key in self.keys() {
+                    let input = Input::LocalAdded {
+                        msgs: msgs.clone(),
+                        from_this_remote: origin == Some(key),
+                    };
+                    self.feed(now, key, input, store, goals, out)?;
+                }
+            }
+            Event::GoalChanged { tangle } => {
+                for key in self.keys() {
+                    self.feed(now, key, Input::GoalChanged { tangle }, store, goals, out)?;
+                }
+            }
+            Event::Tick => self.claims.expire(now),
+            Event::Closed { key } => {
+                self.feed(now, key, Input::Closed, store, goals, out)?;
+            }
+        }
+        self.announce_releases(now, store, goals, out)
+    }
+
+    fn keys(&self) -> Vec<K> {
+        self.sessions.keys().copied().collect()
+    }
+
+    /// One input through one session; a session that closed is dropped.
+    fn feed<St: SyncStore>(
+        &mut self,
+        now: Time,
+        key: K,
+        input: Input,
+        store: &mut St,
+        goals: &Goals,
+        out: &mut Vec<(K, Output)>,
+    ) -> Result<(), St::Error> {
+        let Some(session) = self.sessions.get_mut(&key) else {
+            return Ok(());
+        };
+        let mut outputs = Vec::new();
+        let result = session.handle_with(now, input, store, goals, &mut self.claims, &mut outputs);
+        out.extend(outputs.into_iter().map(|output| (key, output)));
+        if session.is_closed() {
+            self.sessions.remove(&key);
+        }
+        result
+    }
+
+    /// Tells every session about each released claim (deferred ones fetch now), until no
+    /// claim is released any more. Each round only starts exchanges, which take no claim
+    /// synchronously, so this ends after one round in practice and at most after as many
+    /// rounds as there are claims.
+    fn announce_releases<St: SyncStore>(
+        &mut self,
+        now: Time,
+        store: &mut St,
+        goals: &Goals,
+        out: &mut Vec<(K, Output)>,
+    ) -> Result<(), St::Error> {
+        loop {
+            let released = self.claims.take_released();
+            if released.is_empty() {
+                return Ok(());
+            }
+            for tangle in released {
+                for key in self.keys() {
+                    self.feed(now, key, Input::ClaimReleased { tangle }, store, goals, out)?;
+                }
+            }
+        }
+    }
+
+    /// Panics if a session's invariants are broken, or if a claim is held by no session's
+    /// exchange. Tests and simulations call it after every [`Sessions::handle`].
+    pub fn check_invariants(&self) {
+        for session in self.sessions.values() {
+            session.check_invariants();
+        }
+        for (tangle, holder) in self.claims.iter() {
+            assert!(
+                self.sessions
+                    .values()
+                    .any(|session| session.tag() == holder && session.has_claimed(&tangle)),
+                "the claim on {tangle} is held by {holder:?}, which is not fetching it"
+            );
+        }
+    }
+}
