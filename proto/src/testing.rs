@@ -8,7 +8,11 @@
 //! cross as JSON text, so the receiver parses what the sender wrote and the byte counts are
 //! real.
 //!
+//! [`network`] is the same for any number of peers, over [`crate::sync::Sessions`].
+//!
 //! Only for tests and benches (cargo feature `testing`).
+
+pub mod network;
 
 use std::collections::VecDeque;
 use std::convert::Infallible;

@@ -34,7 +34,8 @@ pub(crate) enum StoreMsg {
         from: Remote,
         /// The connection whose session asked, so that it is not told its own msgs as new.
         origin: ConnId,
-        reply: RpcReplyPort<()>,
+        /// How many msgs were refused (not counting msgs already stored).
+        reply: RpcReplyPort<usize>,
     },
     /// Keep only the newest `count` msgs of `tangle` (a `newest-N` goal after a sync).
     PruneNewest { tangle: TangleId, count: u64 },
@@ -174,9 +175,9 @@ impl Actor for StoreActor {
                 origin,
                 reply,
             } => {
-                let added = state.commit(&tangle, msgs, &from)?;
+                let (added, refused) = state.commit(&tangle, msgs, &from)?;
                 state.announce(added, Some(origin));
-                let _ = reply.send(());
+                let _ = reply.send(refused);
             }
             StoreMsg::PruneNewest { tangle, count } => {
                 let actions = {
@@ -255,16 +256,18 @@ impl Actor for StoreActor {
 }
 
 impl StoreState {
-    /// Adds synced msgs and makes them durable (one flush for the batch).
+    /// Adds synced msgs and makes them durable (one flush for the batch). Returns the msgs
+    /// added, as stored, and how many were refused.
     fn commit(
         &mut self,
         tangle: &TangleId,
         msgs: Vec<(MsgId, Arc<Msg>)>,
         from: &Remote,
-    ) -> Result<Vec<(MsgId, Arc<Msg>)>, ActorProcessingErr> {
+    ) -> Result<(Vec<(MsgId, Arc<Msg>)>, usize), ActorProcessingErr> {
         let mut guard = self.db.lock();
         let DbState { db, index } = &mut *guard;
         let mut added = Vec::new();
+        let mut refused_count = 0;
         for (id, msg) in msgs {
             let hint = if msg.metadata.account == proto::msg::Account::OwnTangle {
                 None
@@ -293,6 +296,7 @@ impl StoreState {
                 }
                 Err(AddError::Store(failure)) => return Err(failure.into()),
                 Err(refused) => {
+                    refused_count += 1;
                     tracing::debug!(target: "ppppp::store", msg = %id, reason = %refused.reason(), "refused synced msg");
                     self.events.emit(NodeEvent::NotStored {
                         msg: id,
@@ -311,7 +315,7 @@ impl StoreState {
                 });
             }
         }
-        Ok(added)
+        Ok((added, refused_count))
     }
 
     fn publish(

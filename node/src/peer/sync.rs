@@ -297,9 +297,10 @@ impl SyncState {
     }
 
     /// Has the store add what session `conn` received; the store then announces what it
-    /// added ([`SyncMsg::LocalAdded`] with this origin).
+    /// added ([`SyncMsg::LocalAdded`] with this origin). Refused msgs are the session's
+    /// business ([`Event::CommitRefused`]).
     async fn commit(
-        &self,
+        &mut self,
         conn: ConnId,
         tangle: TangleId,
         msgs: Vec<(MsgId, Arc<Msg>)>,
@@ -320,10 +321,13 @@ impl SyncState {
                 None,
             )
             .await;
-        if committed.is_err() {
-            return Err("the store actor is gone".into());
+        match committed {
+            Ok(ractor::rpc::CallResult::Success(0)) => Ok(()),
+            Ok(ractor::rpc::CallResult::Success(_refused)) => {
+                Box::pin(self.feed(Event::CommitRefused { key: conn, tangle })).await
+            }
+            _ => Err("the store actor is gone".into()),
         }
-        Ok(())
     }
 
     fn finished(&self, conn: ConnId, tangle: TangleId) {

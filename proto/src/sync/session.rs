@@ -107,6 +107,14 @@ pub enum Input {
         /// session's remote. Such msgs are never pushed back, and never make the remote owed.
         from_this_remote: bool,
     },
+    /// Applying this session's [`Output::Commit`] of `tangle` refused msgs (invalid, or
+    /// missing what they depend on: e.g. a msg pushed in realtime whose account msg or
+    /// predecessor the peer lacks). Outside an exchange, the session fetches the tangle
+    /// again, once until a later commit from the remote adds something.
+    CommitRefused {
+        /// The tangle.
+        tangle: TangleId,
+    },
     /// The fetch claim on `tangle` was released by another session of this peer
     /// ([`super::claims`]); a session deferred on it starts a new exchange.
     ClaimReleased {
@@ -218,6 +226,8 @@ pub struct Stats {
     pub repeated: u64,
     /// Fetches this session deferred to another session's claim.
     pub deferred: u64,
+    /// Exchanges started because a commit refused msgs pushed in realtime.
+    pub refetched: u64,
     /// Blooms built.
     pub blooms_built: u64,
     /// Items inserted into blooms.
@@ -262,6 +272,9 @@ struct TangleState {
     /// Another session held the claim when this one was about to fetch: it asked for
     /// nothing, and starts a new exchange when the claim is released.
     deferred: bool,
+    /// A commit refused msgs and the tangle was fetched again; not again until a commit from
+    /// the remote adds something (a remote that keeps sending bad msgs cannot loop us).
+    refetched: bool,
     /// For least-recently-used eviction.
     last_used: u64,
 }
@@ -448,6 +461,7 @@ impl Session {
             } => self.local_added(&msgs, from_this_remote, store, out),
             Input::GoalChanged { tangle } => self.goal_changed(tangle, store, goals, out),
             Input::ClaimReleased { tangle } => self.claim_released(tangle, store, out),
+            Input::CommitRefused { tangle } => self.commit_refused(tangle, store, out),
             Input::Closed => {
                 self.closed = true;
                 Ok(())
@@ -560,8 +574,19 @@ impl Session {
         store: &mut St,
         out: &mut Vec<Output>,
     ) -> Result<(), St::Error> {
-        if added.is_empty() || from_this_remote {
-            // What the remote sent us it has: nothing to offer it, nothing to push back.
+        if from_this_remote {
+            // What the remote sent us it has: nothing to offer it, nothing to push back. It
+            // made progress, so a later refusal may fetch again.
+            for (id, msg) in added {
+                for (tangle, _) in touched_tangles(*id, msg) {
+                    if let Some(state) = self.tangles.get_mut(&tangle) {
+                        state.refetched = false;
+                    }
+                }
+            }
+            return Ok(());
+        }
+        if added.is_empty() {
             return Ok(());
         }
         let mut again: IndexSet<TangleId> = IndexSet::new();
@@ -633,13 +658,16 @@ impl Session {
             Touch::Msg { depth, .. } => depth >= from,
             Touch::Account => true,
         });
-        if owed || requested {
+        // A pushed msg signed by a key the remote does not know yet is refused there: an
+        // exchange carries the account msgs its msgs name.
+        let account_in_realtime = matches!(touch, Touch::Account) && realtime;
+        if owed || requested || account_in_realtime {
             again.insert(tangle);
         }
     }
 
-    /// The tangles this session is owed or requested whose root belongs to `account`: the
-    /// account's feeds, which an account-tangle change touches.
+    /// The tangles this session owes, requested, exchanges or pushes in realtime whose root
+    /// belongs to `account`: the account's feeds, which an account-tangle change touches.
     fn feeds_of<St: SyncStore>(
         &mut self,
         account: TangleId,
@@ -651,6 +679,7 @@ impl Session {
             .filter(|(_, state)| state.owed_from.is_some() || state.in_progress)
             .map(|(tangle, _)| *tangle)
             .chain(self.requested.iter().copied())
+            .chain(self.realtime.iter().copied())
             .filter(|tangle| *tangle != account)
             .collect();
         let mut feeds = Vec::new();
@@ -1097,6 +1126,25 @@ impl Session {
             self.stats.deferred += 1;
             DepthRange::EMPTY
         }
+    }
+
+    /// Our commit of `tangle` refused msgs: outside an exchange (a realtime push), fetch the
+    /// tangle again so that the remote sends what the refused msgs depend on.
+    fn commit_refused<St: SyncStore>(
+        &mut self,
+        tangle: TangleId,
+        store: &mut St,
+        out: &mut Vec<Output>,
+    ) -> Result<(), St::Error> {
+        let Some(state) = self.tangles.get_mut(&tangle) else {
+            return Ok(());
+        };
+        if state.in_progress || state.refetched {
+            return Ok(());
+        }
+        state.refetched = true;
+        self.stats.refetched += 1;
+        self.initiate(tangle, store, out)
     }
 
     /// Another session released its claim on `tangle`: if this one deferred, fetch now

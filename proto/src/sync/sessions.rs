@@ -14,6 +14,7 @@
 //! 3. after applying an [`Output::Commit`] of session `k` (with [`super::commit`]),
 //!    [`Event::LocalAdded`] with `origin: Some(k)` and the msgs added; after a local write,
 //!    with `origin: None`;
+//!    if the commit refused msgs, [`Event::CommitRefused`];
 //! 4. [`Event::GoalChanged`] after changing a goal;
 //! 5. [`Event::Tick`] at [`Sessions::deadline`] (fetch claims expire);
 //! 6. [`Event::Closed`] when a stream ends.
@@ -56,6 +57,14 @@ pub enum Event<K> {
         msgs: Vec<(MsgId, Arc<Msg>)>,
         /// The session whose commit added them.
         origin: Option<K>,
+    },
+    /// Applying session `key`'s [`Output::Commit`] of `tangle` refused some msgs (not
+    /// counting msgs already stored).
+    CommitRefused {
+        /// The connection.
+        key: K,
+        /// The tangle.
+        tangle: TangleId,
     },
     /// The goal of `tangle` was set (the shell updated [`Goals`] first).
     GoalChanged {
@@ -157,6 +166,9 @@ impl<K: Ord + Copy + std::fmt::Debug> Sessions<K> {
                     };
                     self.feed(now, key, input, store, goals, out)?;
                 }
+            }
+            Event::CommitRefused { key, tangle } => {
+                self.feed(now, key, Input::CommitRefused { tangle }, store, goals, out)?;
             }
             Event::GoalChanged { tangle } => {
                 for key in self.keys() {

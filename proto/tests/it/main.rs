@@ -5,6 +5,7 @@ mod gc_plan;
 mod props;
 mod support;
 mod sync_hostile;
+mod sync_liveness;
 mod sync_payloads;
 mod sync_props;
 mod sync_replay;
