@@ -33,6 +33,7 @@ pub mod base58;
 pub mod canon;
 pub mod collate;
 pub mod db;
+pub mod dial;
 pub mod dict;
 pub mod fuzzing;
 pub mod gc;

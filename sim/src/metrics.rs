@@ -61,6 +61,7 @@ pub struct Collector<'p> {
     store_last: BTreeMap<PeerIdx, u64>,
     store_max: u64,
     connects: u64,
+    dial_failures: u64,
     disconnects: BTreeMap<String, u64>,
     crashes: u64,
     restarts: u64,
@@ -232,6 +233,8 @@ pub struct Counts {
     pub publishes: u64,
     /// Connections made.
     pub connects: u64,
+    /// Dials that failed (each is retried after a backoff).
+    pub dial_failures: u64,
     /// Disconnections by reason.
     pub disconnects: BTreeMap<String, u64>,
     /// Crashes.
@@ -335,6 +338,7 @@ impl<'p> Collector<'p> {
             store_last: BTreeMap::new(),
             store_max: 0,
             connects: 0,
+            dial_failures: 0,
             disconnects: BTreeMap::new(),
             crashes: 0,
             restarts: 0,
@@ -503,6 +507,7 @@ impl<'p> Collector<'p> {
                 self.store_max = self.store_max.max(bytes);
             }
             EventKind::Connect { .. } => self.connects += 1,
+            EventKind::DialFailed { .. } => self.dial_failures += 1,
             EventKind::Disconnect { reason, .. } => {
                 *self.disconnects.entry(reason).or_default() += 1;
             }
@@ -691,6 +696,7 @@ impl<'p> Collector<'p> {
             events: self.events,
             publishes: interest.msgs().len() as u64,
             connects: self.connects,
+            dial_failures: self.dial_failures,
             disconnects: self.disconnects.clone(),
             crashes: self.crashes,
             restarts: self.restarts,

@@ -688,8 +688,9 @@ pub fn markdown(report: &Report) -> String {
         .collect();
     let _ = writeln!(
         md,
-        "- Connections: {} made; disconnects: {}",
+        "- Connections: {} made, {} dials failed; disconnects: {}",
         counts.connects,
+        counts.dial_failures,
         if disconnects.is_empty() {
             "none".to_owned()
         } else {

@@ -212,6 +212,15 @@ pub enum EventKind {
         /// Why: `partition`, `crash`, `offline`, `loss`, `timeout`, `closed`, …
         reason: String,
     },
+    /// A peer's dial failed (refused, timed out, no room); it dials again after a backoff.
+    DialFailed {
+        /// The dialer.
+        peer: PeerIdx,
+        /// Whom it dialed.
+        remote: PeerIdx,
+        /// Why, as the node said it.
+        reason: String,
+    },
     /// The runner applied `plan.faults[step]`.
     Fault {
         /// Index into the plan's fault steps.

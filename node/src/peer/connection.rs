@@ -194,10 +194,19 @@ impl Actor for ConnectionActor {
             ConnMsg::HandshakeFailed(reason) => {
                 tracing::debug!(target: "ppppp::conn", %reason, "handshake failed");
                 state.stats.closed(format!("handshake failed: {reason}"));
-                state.events.emit(NodeEvent::Disconnected {
-                    remote: state.remote.clone(),
-                    reason: DisconnectReason::Protocol(reason),
-                });
+                // A dial that never became a connection: for an outbound connection this is
+                // a failed dial (the manager redials after its backoff).
+                let event = match (&state.remote, state.outbound) {
+                    (Remote::Address(address), true) => NodeEvent::DialFailed {
+                        address: address.clone(),
+                        reason: format!("handshake failed: {reason}"),
+                    },
+                    _ => NodeEvent::Disconnected {
+                        remote: state.remote.clone(),
+                        reason: DisconnectReason::Protocol(reason),
+                    },
+                };
+                state.events.emit(event);
                 state.phase = Phase::Closed;
                 myself.stop(None);
             }

@@ -1,11 +1,14 @@
-//! The connection manager: the listener, the dial list with seeded exponential backoff, the
-//! connection cap, and one [`super::connection`] child per connection.
+//! The connection manager: the listener, the dial targets (kept connected by
+//! `proto::dial::Redial`: seeded, capped backoff that never gives up), the connection cap,
+//! and one [`super::connection`] child per connection.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use proto::dial::{self, Action, Redial, TargetId};
 use proto::keys::Keypair;
+use proto::sync::Time;
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
@@ -13,7 +16,7 @@ use tokio::time::Instant;
 
 use super::config::{DialTarget, Limits, Timers, Transport};
 use super::connection::{ConnArgs, ConnMsg, ConnectionActor};
-use super::events::DisconnectReason;
+use super::events::{DisconnectReason, NodeEvent};
 use super::peers::ConnStats;
 use super::sync::SyncMsg;
 use super::{AbortOnDrop, ConnId, Emitter};
@@ -26,8 +29,8 @@ const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(100);
 pub(crate) enum ConnsMsg {
     /// The listener accepted a connection.
     Accepted { stream: BoxStream, address: String },
-    /// Time to dial target `target` (by index).
-    Dial { target: usize },
+    /// A dial is due (the redial schedule's deadline passed).
+    Wake,
     /// A dial finished.
     Dialed {
         target: usize,
@@ -66,11 +69,9 @@ pub(crate) struct ConnsArgs {
 
 struct TargetState {
     target: DialTarget,
-    /// Failed dials (or short-lived connections) in a row.
-    failures: u32,
     conn: Option<ConnId>,
-    dialing: bool,
-    timer: Option<AbortOnDrop<Result<(), ractor::MessagingErr<ConnsMsg>>>>,
+    /// The dial under way (a TCP connect within `Timers::connect_timeout`).
+    dialing: Option<AbortOnDrop>,
     /// Dials started, and why the last one failed (reported by `NodeHandle::peers`).
     attempts: u64,
     last_error: Option<String>,
@@ -80,15 +81,16 @@ impl TargetState {
     fn new(target: DialTarget) -> Self {
         Self {
             target,
-            failures: 0,
             conn: None,
-            dialing: false,
-            timer: None,
+            dialing: None,
             attempts: 0,
             last_error: None,
         }
     }
 }
+
+/// A `send_after` of [`ConnsMsg::Wake`], cancelled when dropped.
+type WakeTimer = AbortOnDrop<Result<(), ractor::MessagingErr<ConnsMsg>>>;
 
 struct ConnEntry {
     actor: ActorRef<ConnMsg>,
@@ -114,6 +116,11 @@ pub(crate) struct ConnsState {
     events: Emitter,
     rng: ChaCha8Rng,
     targets: Vec<TargetState>,
+    redial: Redial,
+    /// The origin of the redial schedule's clock.
+    started: Instant,
+    /// The wake-up armed for the schedule's deadline, and when it fires.
+    wake: Option<(Time, WakeTimer)>,
     conns: BTreeMap<ConnId, ConnEntry>,
     /// Child actor → connection. ActorIds are process-global counters: used as keys only,
     /// never in anything observable.
@@ -136,15 +143,11 @@ impl Actor for ConnsActor {
         let listener = args
             .listener
             .map(|listener| AbortOnDrop(tokio::spawn(accept_loop(myself.clone(), listener))));
-        let targets = args
-            .targets
-            .into_iter()
-            .map(TargetState::new)
-            .collect::<Vec<_>>();
-        for index in 0..targets.len() {
-            let _ = myself.cast(ConnsMsg::Dial { target: index });
-        }
-        Ok(ConnsState {
+        let backoff = dial::Backoff {
+            base_ms: millis(args.timers.backoff_base),
+            max_ms: millis(args.timers.backoff_max),
+        };
+        let mut state = ConnsState {
             net: args.net,
             transport: args.transport,
             keypair: args.keypair,
@@ -153,13 +156,21 @@ impl Actor for ConnsActor {
             timers: args.timers,
             events: args.events,
             rng: args.rng,
-            targets,
+            targets: Vec::new(),
+            redial: Redial::new(backoff),
+            started: Instant::now(),
+            wake: None,
             conns: BTreeMap::new(),
             by_actor: BTreeMap::new(),
             next_conn: 0,
             shutting_down: false,
             _listener: listener,
-        })
+        };
+        for target in args.targets {
+            state.add_target(&myself, target);
+        }
+        state.arm_wake(&myself);
+        Ok(state)
     }
 
     async fn handle(
@@ -177,37 +188,13 @@ impl Actor for ConnsActor {
                     state.open(&myself, stream, address, None).await?;
                 }
             }
-            ConnsMsg::Dial { target } => state.dial(&myself, target),
-            ConnsMsg::Dialed { target, result } => {
-                if let Some(slot) = state.targets.get_mut(target) {
-                    slot.dialing = false;
-                }
-                match result {
-                    Ok(stream)
-                        if !state.shutting_down
-                            && state.conns.len() < state.limits.connections_max =>
-                    {
-                        let address = state
-                            .targets
-                            .get(target)
-                            .map(|slot| slot.target.address.clone())
-                            .unwrap_or_default();
-                        state.open(&myself, stream, address, Some(target)).await?;
-                    }
-                    Ok(stream) => drop(stream),
-                    Err(error) => {
-                        tracing::debug!(target: "ppppp::conns", %error, "dial failed");
-                        if let Some(slot) = state.targets.get_mut(target) {
-                            slot.last_error = Some(error);
-                        }
-                        state.retry_later(&myself, target, false);
-                    }
-                }
+            ConnsMsg::Wake => {
+                state.wake = None;
+                state.schedule(&myself, dial::Event::Tick);
             }
+            ConnsMsg::Dialed { target, result } => state.dialed(&myself, target, result).await?,
             ConnsMsg::AddTarget { target, reply } => {
-                let index = state.targets.len();
-                state.targets.push(TargetState::new(target));
-                state.dial(&myself, index);
+                state.add_target(&myself, target);
                 let _ = reply.send(());
             }
             ConnsMsg::Count { reply } => {
@@ -218,8 +205,9 @@ impl Actor for ConnsActor {
             }
             ConnsMsg::Shutdown { reply } => {
                 state.shutting_down = true;
+                state.schedule(&myself, dial::Event::Stop);
                 for target in &mut state.targets {
-                    target.timer = None;
+                    target.dialing = None;
                 }
                 for entry in state.conns.values() {
                     let _ = entry.actor.cast(ConnMsg::Close(DisconnectReason::Shutdown));
@@ -227,6 +215,7 @@ impl Actor for ConnsActor {
                 let _ = reply.send(());
             }
         }
+        state.arm_wake(&myself);
         Ok(())
     }
 
@@ -252,12 +241,12 @@ impl Actor for ConnsActor {
             return Ok(());
         };
         if let Some(target) = entry.target {
-            let lived_long = entry.opened.elapsed() >= state.timers.backoff_max;
             if let Some(slot) = state.targets.get_mut(target) {
                 slot.conn = None;
                 slot.last_error = entry.stats.closed_reason();
             }
-            state.retry_later(&myself, target, lived_long);
+            state.schedule(&myself, dial::Event::Disconnected(TargetId(target)));
+            state.arm_wake(&myself);
         }
         Ok(())
     }
@@ -291,59 +280,107 @@ async fn accept_loop(manager: ActorRef<ConnsMsg>, mut listener: Box<dyn Listener
     }
 }
 
+/// Milliseconds of a duration, saturated.
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
 impl ConnsState {
-    fn dial(&mut self, myself: &ActorRef<ConnsMsg>, target: usize) {
-        if self.shutting_down {
+    /// Milliseconds since the manager started, by the runtime's clock (simulated under the
+    /// simulator).
+    fn now(&self) -> Time {
+        Time(millis(self.started.elapsed()))
+    }
+
+    fn add_target(&mut self, myself: &ActorRef<ConnsMsg>, target: DialTarget) {
+        let id = TargetId(self.targets.len());
+        self.targets.push(TargetState::new(target));
+        self.schedule(myself, dial::Event::Added(id));
+    }
+
+    /// Runs one event through the redial schedule and starts the dials it asks for.
+    fn schedule(&mut self, myself: &ActorRef<ConnsMsg>, event: dial::Event) {
+        let now = self.now();
+        let mut actions = Vec::new();
+        self.redial.handle(now, event, &mut self.rng, &mut actions);
+        #[cfg(debug_assertions)]
+        self.redial.check_invariants(now);
+        for Action::Dial(target) in actions {
+            self.dial(myself, target.0);
+        }
+    }
+
+    /// Keeps one wake-up armed at the redial schedule's deadline.
+    fn arm_wake(&mut self, myself: &ActorRef<ConnsMsg>) {
+        let Some(deadline) = self.redial.deadline() else {
+            self.wake = None;
+            return;
+        };
+        if self.wake.as_ref().is_some_and(|(at, _)| *at == deadline) {
             return;
         }
+        let delay = Duration::from_millis(deadline.0.saturating_sub(self.now().0));
+        let timer = myself.send_after(delay, || ConnsMsg::Wake);
+        self.wake = Some((deadline, AbortOnDrop(timer)));
+    }
+
+    /// Starts a TCP connect to `target`, within `Timers::connect_timeout`.
+    fn dial(&mut self, myself: &ActorRef<ConnsMsg>, target: usize) {
         let Some(slot) = self.targets.get_mut(target) else {
             return;
         };
-        if slot.conn.is_some() || slot.dialing {
-            return;
-        }
-        slot.dialing = true;
         slot.attempts += 1;
-        slot.timer = None;
         let net = Arc::clone(&self.net);
         let address = slot.target.address.clone();
         let timeout = self.timers.connect_timeout;
         let manager = myself.clone();
-        // The task ends on its own within the timeout; no handle needed.
-        tokio::spawn(async move {
+        slot.dialing = Some(AbortOnDrop(tokio::spawn(async move {
             let result = match tokio::time::timeout(timeout, net.connect(&address)).await {
                 Ok(Ok(stream)) => Ok(stream),
-                Ok(Err(error)) => Err(error.to_string()),
+                Ok(Err(error)) => Err(format!("connect to {address} failed: {error}")),
                 Err(_) => Err(format!("connect to {address} timed out")),
             };
             let _ = manager.cast(ConnsMsg::Dialed { target, result });
-        });
+        })));
     }
 
-    /// Schedules the next dial of `target` with exponential backoff and seeded jitter.
-    fn retry_later(&mut self, myself: &ActorRef<ConnsMsg>, target: usize, reset: bool) {
-        if self.shutting_down {
-            return;
-        }
-        let jitter_permille = 500 + self.rng.next_u32() % 500;
+    /// A dial finished: open the connection if there is room, else it failed.
+    async fn dialed(
+        &mut self,
+        myself: &ActorRef<ConnsMsg>,
+        target: usize,
+        result: Result<BoxStream, String>,
+    ) -> Result<(), ActorProcessingErr> {
         let Some(slot) = self.targets.get_mut(target) else {
-            return;
+            return Ok(());
         };
-        slot.failures = if reset {
-            0
-        } else {
-            slot.failures.saturating_add(1)
+        slot.dialing = None;
+        let address = slot.target.address.clone();
+        let result = match result {
+            Ok(_) if self.shutting_down => return Ok(()),
+            Ok(_) if self.conns.len() >= self.limits.connections_max => {
+                Err(format!("no room: {} connections", self.conns.len()))
+            }
+            other => other,
         };
-        let exponent = slot.failures.saturating_sub(1).min(16);
-        let base = self
-            .timers
-            .backoff_base
-            .saturating_mul(1u32 << exponent)
-            .min(self.timers.backoff_max);
-        let delay = base * jitter_permille / 1000;
-        slot.timer = Some(AbortOnDrop(
-            myself.send_after(delay, move || ConnsMsg::Dial { target }),
-        ));
+        match result {
+            Ok(stream) => {
+                self.open(myself, stream, address, Some(target)).await?;
+                self.schedule(myself, dial::Event::Connected(TargetId(target)));
+            }
+            Err(reason) => {
+                tracing::debug!(target: "ppppp::conns", %address, %reason, "dial failed");
+                self.events.emit(NodeEvent::DialFailed {
+                    address,
+                    reason: reason.clone(),
+                });
+                if let Some(slot) = self.targets.get_mut(target) {
+                    slot.last_error = Some(reason);
+                }
+                self.schedule(myself, dial::Event::DialFailed(TargetId(target)));
+            }
+        }
+        Ok(())
     }
 
     async fn open(
@@ -433,7 +470,7 @@ impl ConnsState {
                     address: slot.target.address.clone(),
                     key: slot.target.key,
                     outbound: true,
-                    state: if slot.dialing {
+                    state: if slot.dialing.is_some() {
                         PeerState::Dialing
                     } else {
                         PeerState::Retrying

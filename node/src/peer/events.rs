@@ -153,6 +153,14 @@ pub enum NodeEvent {
         /// We dialed.
         outbound: bool,
     },
+    /// Dialing a peer failed (refused, timed out, or no room for another connection); the
+    /// next dial is scheduled with backoff.
+    DialFailed {
+        /// The address dialed.
+        address: String,
+        /// Why.
+        reason: String,
+    },
     /// A connection ended.
     Disconnected {
         /// The peer.

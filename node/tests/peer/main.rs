@@ -4,6 +4,7 @@
 mod hostile;
 mod processes;
 mod raw;
+mod redial;
 mod security;
 mod support;
 mod two_nodes;

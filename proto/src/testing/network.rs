@@ -324,7 +324,11 @@ impl Network {
         for (link, state) in &self.links {
             for to in [state.dialer, state.responder] {
                 let index = usize::from(to != state.dialer);
-                if state.queues.get(index).is_some_and(|queue| !queue.is_empty()) {
+                if state
+                    .queues
+                    .get(index)
+                    .is_some_and(|queue| !queue.is_empty())
+                {
                     pending.push(Direction { link: *link, to });
                 }
             }
@@ -387,9 +391,9 @@ impl Network {
             let check = self.check_invariants;
             let node = self.node_mut(peer);
             let mut store = IndexedDb::new(&mut node.peer.db, &mut node.peer.index);
-            let Ok(()) = node
-                .sessions
-                .handle(now, event, &mut store, &node.peer.goals, &mut outputs);
+            let Ok(()) =
+                node.sessions
+                    .handle(now, event, &mut store, &node.peer.goals, &mut outputs);
             if check {
                 node.sessions.check_invariants();
             }

@@ -362,12 +362,25 @@ fn set_and_dict_goals_pass_through_an_empty_relay() {
     let b = net.add_peer(peer(&goals));
     let c = net.add_peer(peer(&goals));
     for item in ["x", "y", "z"] {
-        set::add(&mut author.db, &author.keypair, &author.account, "follows", item).expect("set");
+        set::add(
+            &mut author.db,
+            &author.keypair,
+            &author.account,
+            "follows",
+            item,
+        )
+        .expect("set");
     }
     let mut update = serde_json::Map::new();
     update.insert("name".to_owned(), json!("A"));
-    dict::update(&mut author.db, &author.keypair, &author.account, "profile", &update)
-        .expect("dict");
+    dict::update(
+        &mut author.db,
+        &author.keypair,
+        &author.account,
+        "profile",
+        &update,
+    )
+    .expect("dict");
     let written = author.fresh();
     net.add_local(a, &written).expect("author");
     net.connect(c, b).expect("connect");
@@ -395,12 +408,24 @@ fn an_account_change_re_initiates_that_accounts_feeds() {
     let consent = proto::account::consent(&second, &author.account);
     author
         .db
-        .account_add(&author.keypair, &author.account, &second.public(), &consent, &[])
+        .account_add(
+            &author.keypair,
+            &author.account,
+            &second.public(),
+            &consent,
+            &[],
+        )
         .expect("add key");
     let key_added = author.fresh();
     author
         .db
-        .publish(&second, &author.account, POST, json!({"text": "new key"}), &[])
+        .publish(
+            &second,
+            &author.account,
+            POST,
+            json!({"text": "new key"}),
+            &[],
+        )
         .expect("publish");
     let post = author.fresh();
     let before = net.traffic().exchanges_on(down);
@@ -408,7 +433,15 @@ fn an_account_change_re_initiates_that_accounts_feeds() {
     net.add_local(b, &post).expect("post");
     net.run().expect("quiet");
     assert_eq!(net.traffic().exchanges_on(down), before + 2);
-    assert_eq!(net.node(c).sessions.get(&down).expect("session").stats().refetched, 1);
+    assert_eq!(
+        net.node(c)
+            .sessions
+            .get(&down)
+            .expect("session")
+            .stats()
+            .refetched,
+        1
+    );
     assert_eq!(held(&mut net, c, &feed).len(), 4);
 }
 
@@ -436,7 +469,10 @@ fn a_local_add_sends_at_most_one_phase_1_per_touched_tangle_and_session() {
     net.run().expect("quiet");
     let after = net.traffic();
     let phase_1 = after.exchanges() - before.exchanges();
-    assert!(phase_1 <= 6, "{phase_1} phase-1 objects for one add on 6 sessions");
+    assert!(
+        phase_1 <= 6,
+        "{phase_1} phase-1 objects for one add on 6 sessions"
+    );
     let objects = after.objects() - before.objects();
     assert!(objects <= 6 * 2, "{objects} objects for one add");
     for leaf in leaves {

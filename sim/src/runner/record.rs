@@ -368,6 +368,16 @@ impl Recorder {
                 EventKind::Connect { a: peer, b: remote }
             }
             NodeEvent::Connected { .. } => return,
+            NodeEvent::DialFailed { address, reason } => {
+                let Some(remote) = directory.peer_of(&Remote::Address(address)) else {
+                    return;
+                };
+                EventKind::DialFailed {
+                    peer,
+                    remote,
+                    reason,
+                }
+            }
             NodeEvent::Disconnected { remote, reason } => {
                 let Some(remote) = directory.peer_of(&remote) else {
                     return;

@@ -1,0 +1,149 @@
+//! A node keeps redialing its dial targets for as long as it runs: through refused dials
+//! (nobody listening), and again after the peer it was connected to goes away and comes
+//! back. Each failed dial is reported as an event.
+
+use std::time::Duration;
+
+use node::peer::{DialTarget, NodeConfig, NodeEvent, Timers, Transport};
+use node::transport::caps::NetworkKey;
+use proto::keys::Keypair;
+
+use crate::support::{Events, eventually, run_recording};
+
+/// A loopback port nobody listens on (taken from the OS, then released).
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("address").port()
+}
+
+fn timers() -> Timers {
+    Timers {
+        connect_timeout: Duration::from_millis(500),
+        keepalive_interval: Duration::from_millis(100),
+        idle_timeout: Duration::from_secs(2),
+        backoff_base: Duration::from_millis(20),
+        backoff_max: Duration::from_millis(200),
+        ..Timers::default()
+    }
+}
+
+fn dial_failures(events: &Events) -> usize {
+    events
+        .lock()
+        .expect("not poisoned")
+        .iter()
+        .filter(|event| matches!(event, NodeEvent::DialFailed { .. }))
+        .count()
+}
+
+fn config(seed: u8) -> NodeConfig {
+    let mut config = NodeConfig::new(Keypair::from_seed(&[seed; 32]), u64::from(seed));
+    config.transport = Transport::Shse(NetworkKey::default());
+    config.timers = timers();
+    config
+}
+
+#[tokio::test]
+async fn a_node_redials_until_its_peer_is_up_and_again_after_it_left() {
+    let port = free_port();
+    let address = format!("127.0.0.1:{port}");
+    let listener_key = Keypair::from_seed(&[2; 32]);
+    let mut dialer = config(1);
+    dialer.dial = vec![DialTarget {
+        address: address.clone(),
+        key: Some(listener_key.public()),
+    }];
+    let (dialer, dialer_events) = run_recording(dialer).await;
+
+    // Nobody listens: dials fail, and keep being retried (the backoff caps at 200 ms).
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            dial_failures(&dialer_events) >= 15
+        })
+        .await,
+        "only {} failed dials",
+        dial_failures(&dialer_events)
+    );
+    assert_eq!(dialer.connections().await.expect("count"), 0);
+
+    for round in 0..2 {
+        let mut listener = config(2);
+        listener.listen = Some(address.clone());
+        let (listener, _) = run_recording(listener).await;
+        assert!(
+            eventually(Duration::from_secs(20), || async {
+                dialer.connections().await.expect("count") == 1
+            })
+            .await,
+            "round {round}: the dialer never reconnected"
+        );
+        listener.shutdown().await.expect("listener stops");
+        let failures_before = dial_failures(&dialer_events);
+        assert!(
+            eventually(Duration::from_secs(20), || async {
+                dial_failures(&dialer_events) >= failures_before + 5
+            })
+            .await,
+            "round {round}: the dialer stopped dialing once its peer left"
+        );
+    }
+    dialer.shutdown().await.expect("dialer stops");
+}
+
+#[tokio::test]
+async fn a_dial_that_found_no_room_is_retried_once_a_slot_frees() {
+    let port = free_port();
+    let address = format!("127.0.0.1:{port}");
+    let mut dialer = config(3);
+    dialer.listen = Some("127.0.0.1:0".to_owned());
+    dialer.limits.connections_max = 1;
+    dialer.dial = vec![DialTarget {
+        address: address.clone(),
+        key: Some(Keypair::from_seed(&[4; 32]).public()),
+    }];
+    let (dialer, dialer_events) = run_recording(dialer).await;
+    // Another peer takes the only slot first.
+    let mut occupant = config(5);
+    occupant.dial = vec![crate::support::target_of(&dialer)];
+    let (occupant, _) = run_recording(occupant).await;
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            dialer.connections().await.expect("count") == 1
+        })
+        .await
+    );
+    // The target comes up: its dials connect but find no room, and are retried.
+    let mut target = config(4);
+    target.listen = Some(address);
+    let (target, _) = run_recording(target).await;
+    let no_room = |events: &Events| {
+        events
+            .lock()
+            .expect("not poisoned")
+            .iter()
+            .filter(|event| {
+                matches!(event, NodeEvent::DialFailed { reason, .. } if reason.starts_with("no room"))
+            })
+            .count()
+    };
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            no_room(&dialer_events) >= 3
+        })
+        .await,
+        "no-room dials were not retried"
+    );
+    occupant.shutdown().await.expect("occupant stops");
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            let peers = dialer.peers().await.expect("peers");
+            peers.iter().any(|peer| {
+                peer.outbound && peer.key == Some(Keypair::from_seed(&[4; 32]).public())
+            }) && dialer.connections().await.expect("count") == 1
+        })
+        .await,
+        "the freed slot never went to the dial target"
+    );
+    target.shutdown().await.expect("target stops");
+    dialer.shutdown().await.expect("dialer stops");
+}
