@@ -88,6 +88,9 @@ pub(crate) type DbRead = Box<dyn FnOnce(&mut proto::db::Db<super::AnyStore>) + S
 /// Msgs the store added durably in one write, as `NodeHandle::subscribe_added` delivers them.
 pub type AddedBatch = Arc<Vec<(MsgId, Arc<Msg>)>>;
 
+/// Msgs a write added, as stored, in order.
+type AddedMsgs = Vec<(MsgId, Arc<Msg>)>;
+
 /// A local write other than a feed post, made with this node's keypair and account.
 #[derive(Debug)]
 pub(crate) enum LocalWrite {
@@ -263,7 +266,7 @@ impl StoreState {
         tangle: &TangleId,
         msgs: Vec<(MsgId, Arc<Msg>)>,
         from: &Remote,
-    ) -> Result<(Vec<(MsgId, Arc<Msg>)>, usize), ActorProcessingErr> {
+    ) -> Result<(AddedMsgs, usize), ActorProcessingErr> {
         let mut guard = self.db.lock();
         let DbState { db, index } = &mut *guard;
         let mut added = Vec::new();
