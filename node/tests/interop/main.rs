@@ -5,4 +5,5 @@
 
 mod harness;
 mod peers;
+mod relay;
 mod sync;

@@ -230,3 +230,42 @@ async fn three_processes_replicate_per_goals_and_survive_restarts() {
         serve.sigterm().await;
     }
 }
+
+/// The relay hole, on real processes and made deterministic: C connects to B while B is
+/// empty, and only then does B connect to A, which holds the whole feed. B must serve C what
+/// it fetches (pzp-sync 1.0.4 never does: C stays empty).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_empty_when_its_downstream_connected_serves_it() {
+    const POSTS: usize = 300;
+    let dirs = tempfile::tempdir().expect("temp dir");
+    let mut alice = Serve::start(&dirs.path().join("a"), &[], &[]).await;
+    for index in 0..POSTS {
+        alice.publish(&format!("burst #{index}")).await;
+    }
+    let who = alice.ask(json!({"cmd": "whoami"})).await;
+    let account = who["account"].as_str().expect("account").to_owned();
+    let feed = proto::msg::feed_id(&proto::ids::AccountId::parse(&account).expect("ID"), "post")
+        .to_string();
+    let goals = [format!("{account}=all"), format!("{feed}=all")];
+
+    let mut bob = Serve::start(&dirs.path().join("b"), &[], &goals).await;
+    let mut carol = Serve::start(&dirs.path().join("c"), &[&bob.address], &goals).await;
+    let deadline = tokio::time::Instant::now() + REPLY_TIMEOUT;
+    while bob.ask(json!({"cmd": "connections"})).await["count"] != json!(1) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "carol never connected"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Let carol's exchange with the empty bob end (it takes a few ms on loopback; if it has
+    // not, bob's commits race it, a case the sync must handle as well).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    bob.ask(json!({"cmd": "connect", "address": alice.address, "wait": true}))
+        .await;
+    wait_for(&mut bob, &feed, |msgs| dataful(msgs).len() == POSTS).await;
+    wait_for(&mut carol, &feed, |msgs| dataful(msgs).len() == POSTS).await;
+    for serve in [alice, bob, carol] {
+        serve.sigterm().await;
+    }
+}

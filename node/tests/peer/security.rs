@@ -27,7 +27,9 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::{Events, disconnects, eventually, run_recording, start, target_of};
+use crate::support::{
+    Events, dial_failures, disconnects, eventually, run_recording, start, target_of,
+};
 
 /// The node's handshake timeout in these tests (the default is the reference's 15 s).
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_millis(300);
@@ -313,10 +315,18 @@ async fn the_node_refuses_a_server_whose_key_does_not_match_the_address() {
     })
     .await
     .expect("connect");
-    refused_with(&events, |reason| {
-        matches!(reason, DisconnectReason::Protocol(text) if text.contains("server hung up after our hello"))
+    // A dial whose handshake fails is reported as a failed dial (and retried with backoff).
+    let reported = eventually(REACTION, || async {
+        dial_failures(&events)
+            .iter()
+            .any(|reason| reason.contains("server hung up after our hello"))
     })
     .await;
+    assert!(
+        reported,
+        "no such dial failure; got {:?}",
+        dial_failures(&events)
+    );
     assert_eq!(node.connections().await.expect("count"), 0);
     nothing_stored_and_still_serves(&node, &before, &payload).await;
     server.shutdown().await.expect("shutdown");

@@ -55,6 +55,19 @@ pub fn disconnects(events: &Events) -> Vec<DisconnectReason> {
         .collect()
 }
 
+/// The reasons of the failed dials recorded so far.
+pub fn dial_failures(events: &Events) -> Vec<String> {
+    events
+        .lock()
+        .expect("not poisoned")
+        .iter()
+        .filter_map(|event| match event {
+            NodeEvent::DialFailed { reason, .. } => Some(reason.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The dial target of a running node.
 pub fn target_of(node: &NodeHandle) -> DialTarget {
     DialTarget {
