@@ -122,7 +122,7 @@ pub use index::{INDEXED_TANGLES_MAX, IndexedDb, SyncIndex};
 pub use session::{
     BloomSizing, CloseReason, Config, ITEM_CACHE_ENTRIES_MAX, Input, KNOWN_IDS_MAX, Output,
     PENDING_PUSHES_MAX, PENDING_PUSHES_PER_TANGLE_MAX, REFUSALS_MAX, REQUESTED_MAX, Refusal,
-    SCALED_BITS_PER_ITEM, SCALED_HASHES, Session, Stats, TANGLES_TRACKED_MAX, Time,
+    Reinitiation, SCALED_BITS_PER_ITEM, SCALED_HASHES, Session, Stats, TANGLES_TRACKED_MAX, Time,
     bloom_dimensions,
 };
 pub use sessions::{Event, Sessions};

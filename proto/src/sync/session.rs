@@ -77,11 +77,28 @@ pub enum BloomSizing {
     Scaled,
 }
 
+/// When a session asks again for tangles it exchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Reinitiation {
+    /// Ours: a local add re-initiates only the tangles it touches that the remote is owed
+    /// or that are requested and idle; one fetch per tangle the peer lacks; ID lists cleared
+    /// per exchange; refused realtime msgs fetched again (docs/divergences.md, "Liveness").
+    #[default]
+    Targeted,
+    /// pzp-sync 1.0.4 exactly, for comparison: every local add re-sends phase 1 for every
+    /// requested tangle; nothing is owed, claimed, repeated or fetched again; ID lists live
+    /// as long as the stream; goals are watched only once initiating. It has the relay hole
+    /// and the storm the targeted mode fixes.
+    Reference,
+}
+
 /// Session settings.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Config {
     /// Bloom sizing policy.
     pub bloom_sizing: BloomSizing,
+    /// Re-initiation policy.
+    pub reinitiation: Reinitiation,
 }
 
 /// What the shell tells a session.
@@ -500,7 +517,7 @@ impl Session {
         goals: &Goals,
         out: &mut Vec<Output>,
     ) -> Result<(), St::Error> {
-        if self.requested.contains(&tangle) {
+        if self.requested.contains(&tangle) || (self.reference() && !self.started) {
             return Ok(());
         }
         match goals.get(&tangle) {
@@ -510,6 +527,9 @@ impl Session {
                     return Ok(());
                 }
                 self.requested.insert(tangle);
+                if self.reference() {
+                    return self.resume(store, out);
+                }
                 if self
                     .tangles
                     .get(&tangle)
@@ -574,6 +594,9 @@ impl Session {
         store: &mut St,
         out: &mut Vec<Output>,
     ) -> Result<(), St::Error> {
+        if self.reference() {
+            return self.local_added_as_reference(added, store, out);
+        }
         if from_this_remote {
             // What the remote sent us it has: nothing to offer it, nothing to push back. It
             // made progress, so a later refusal may fetch again.
@@ -615,6 +638,29 @@ impl Session {
             self.push_realtime(*id, msg, out);
         }
         Ok(())
+    }
+
+    /// pzp-sync 1.0.4: phase 1 again for every requested tangle, then the realtime push (of
+    /// msgs from this remote too, unless listed as theirs).
+    fn local_added_as_reference<St: SyncStore>(
+        &mut self,
+        added: &[(MsgId, Arc<Msg>)],
+        store: &mut St,
+        out: &mut Vec<Output>,
+    ) -> Result<(), St::Error> {
+        if added.is_empty() {
+            return Ok(());
+        }
+        self.resume(store, out)?;
+        for (id, msg) in added {
+            self.push_realtime(*id, msg, out);
+        }
+        Ok(())
+    }
+
+    /// Whether this session behaves exactly as pzp-sync 1.0.4 ([`Reinitiation::Reference`]).
+    fn reference(&self) -> bool {
+        self.config.reinitiation == Reinitiation::Reference
     }
 
     /// A local msg touched `tangle`: collects the tangle into `again` if it is owed from
@@ -1006,7 +1052,9 @@ impl Session {
         // The shortcut sender is done with this tangle: nothing more will come from the
         // remote for it, so it is no longer requested (the reference leaves it requested,
         // and only a later local add of any msg would ask again).
-        self.requested.shift_remove(&id);
+        if !self.reference() {
+            self.requested.shift_remove(&id);
+        }
         self.finish(id, store, context, out)
     }
 
@@ -1060,12 +1108,17 @@ impl Session {
         out: &mut Vec<Output>,
     ) -> Result<(), St::Error> {
         let realtime = self.realtime.contains(&id);
+        let reference = self.reference();
         let state = self.tracked(id);
         if !state.in_progress {
             return Ok(());
         }
         state.in_progress = false;
-        state.owed_from = owed_after(state.local_have, state.remote_have, state.remote_want);
+        state.owed_from = if reference {
+            None
+        } else {
+            owed_after(state.local_have, state.remote_have, state.remote_want)
+        };
         let claimed = std::mem::take(&mut state.claimed);
         let pending = std::mem::take(&mut state.pending_pushes);
         // Without realtime, a pending msg matters only if the remote is owed it; otherwise
@@ -1096,6 +1149,9 @@ impl Session {
     /// both ways (the reference keeps them for the stream's life, so every later exchange
     /// sends again every msg any earlier one sent).
     fn begin_exchange(&mut self, id: TangleId) {
+        if self.reference() {
+            return;
+        }
         let state = self.tracked(id);
         let forgotten = state.known_ids();
         state.receivable.clear();
@@ -1113,7 +1169,7 @@ impl Session {
         want: DepthRange,
         context: &mut Context<'_>,
     ) -> DepthRange {
-        if want.is_empty() || !have.is_empty() {
+        if want.is_empty() || !have.is_empty() || self.reference() {
             return want;
         }
         let claimed = context.claims.claim(id, self.tag, context.now);
@@ -1136,10 +1192,11 @@ impl Session {
         store: &mut St,
         out: &mut Vec<Output>,
     ) -> Result<(), St::Error> {
+        let reference = self.reference();
         let Some(state) = self.tangles.get_mut(&tangle) else {
             return Ok(());
         };
-        if state.in_progress || state.refetched {
+        if state.in_progress || state.refetched || reference {
             return Ok(());
         }
         state.refetched = true;

@@ -134,6 +134,7 @@ pub enum NetworkError {
 /// Peers, links and queues. See the module docs.
 #[derive(Debug, Clone)]
 pub struct Network {
+    config: Config,
     nodes: Vec<Node>,
     links: BTreeMap<LinkId, Link>,
     next_link: u64,
@@ -153,7 +154,14 @@ impl Network {
     /// No peers.
     #[must_use]
     pub fn new() -> Self {
+        Self::with_config(Config::default())
+    }
+
+    /// No peers; every peer's sessions get `config`.
+    #[must_use]
+    pub fn with_config(config: Config) -> Self {
         Self {
+            config,
             nodes: Vec::new(),
             links: BTreeMap::new(),
             next_link: 0,
@@ -167,7 +175,7 @@ impl Network {
     pub fn add_peer(&mut self, peer: Peer) -> usize {
         self.nodes.push(Node {
             peer,
-            sessions: Sessions::new(Config::default()),
+            sessions: Sessions::new(self.config),
         });
         self.nodes.len() - 1
     }

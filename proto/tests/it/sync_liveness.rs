@@ -143,6 +143,37 @@ fn a_relay_empty_when_its_downstream_connected_serves_it() {
 }
 
 #[test]
+fn the_reference_mode_has_the_hole_and_the_storm() {
+    // pzp-sync 1.0.4, for comparison rows: the same chain leaves C empty…
+    let (mut net, _, [a, b, c], feed) = chain(50);
+    let mut reference = Network::with_config(proto::sync::Config {
+        reinitiation: proto::sync::Reinitiation::Reference,
+        ..proto::sync::Config::default()
+    });
+    let mut author = Author::new(1);
+    let goals = [(feed, Goal::All)];
+    let (ra, rb, rc) = (
+        reference.add_peer(peer(&goals)),
+        reference.add_peer(peer(&goals)),
+        reference.add_peer(peer(&goals)),
+    );
+    let posts = author.posts(POST, 50);
+    reference.add_local(ra, &posts).expect("author");
+    reference.connect(rc, rb).expect("connect");
+    reference.run().expect("quiet");
+    reference.connect(rb, ra).expect("connect");
+    reference.run().expect("quiet");
+    assert_eq!(held(&mut reference, rb, &feed).len(), 50);
+    assert!(held(&mut reference, rc, &feed).is_empty(), "the relay hole");
+    // …and costs a phase 1 per requested tangle and stream on every add once exchanges are
+    // unfinished, where ours converges with few.
+    net.connect(c, b).expect("connect");
+    net.connect(b, a).expect("connect");
+    net.run().expect("quiet");
+    assert_eq!(held(&mut net, c, &feed).len(), 50);
+}
+
+#[test]
 fn a_relay_empty_when_it_dialed_its_downstream_serves_it() {
     let (mut net, _, [a, b, c], feed) = chain(20);
     net.connect(b, c).expect("connect");

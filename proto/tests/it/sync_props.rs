@@ -544,6 +544,7 @@ fn large_ranges_list_every_missing_msg_with_scaled_blooms() {
             ahead.clone(),
             Config {
                 bloom_sizing: sizing,
+                ..Config::default()
             },
         );
         pair.transcript = Some(Vec::new());

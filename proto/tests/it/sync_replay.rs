@@ -14,7 +14,7 @@ use proto::ids::{MsgId, TangleId};
 use proto::msg::Msg;
 use proto::store::Store;
 use proto::sync::bloom::{BloomFilter, ERROR_RATE, ItemHashes, SEED_DEFAULT};
-use proto::sync::{self, Config, Input, Output, Payload, Session, SyncMsg, Time};
+use proto::sync::{self, Config, Input, Output, Payload, Reinitiation, Session, SyncMsg, Time};
 use proto::testing::{Pair, Peer, Side};
 use serde_json::Value;
 
@@ -106,10 +106,10 @@ struct Replayer {
 }
 
 impl Replayer {
-    fn new(peer: Peer) -> Self {
+    fn new(peer: Peer, config: Config) -> Self {
         Self {
             peer,
-            session: Session::new(Config::default()),
+            session: Session::new(config),
             sent: Vec::new(),
         }
     }
@@ -297,24 +297,37 @@ fn bloom_vector_is_reproduced() {
     }
 }
 
+/// Both re-initiation modes: the reference's, and ours (which sends the same objects in
+/// these sessions: nothing in them is re-initiated).
+const MODES: [Reinitiation; 2] = [Reinitiation::Reference, Reinitiation::Targeted];
+
 #[test]
 fn each_side_sends_what_the_reference_sent() {
+    for reinitiation in MODES {
+        each_side_sends_what_the_reference_sent_in(Config {
+            reinitiation,
+            ..Config::default()
+        });
+    }
+}
+
+fn each_side_sends_what_the_reference_sent_in(config: Config) {
     let trace = Trace::load();
     let all = trace.goals(Goal::All);
 
     // Session 1: bob (dialer) has his account, the moot and m1..m5; alice has nothing.
     let frames = trace.frame_bodies(1);
-    let mut bob = Replayer::new(trace.peer(7, &all));
+    let mut bob = Replayer::new(trace.peer(7, &all), config);
     let expected = replay_side(&trace, 1, &mut bob, "bob", true);
     assert_same_objects(&bob.sent, &expected, &frames);
-    let mut alice = Replayer::new(trace.peer(0, &all));
+    let mut alice = Replayer::new(trace.peer(0, &all), config);
     let expected = replay_side(&trace, 1, &mut alice, "alice-sync", false);
     assert_same_objects(&alice.sent, &expected, &frames);
     assert_eq!(texts(&alice.peer), ["m1", "m2", "m3", "m4", "m5"]);
 
     // Session 2: bob adds m6..m8 and dials again: all nine phases; then m9 goes realtime.
     let frames = trace.frame_bodies(2);
-    let mut bob = Replayer::new(trace.peer(10, &all));
+    let mut bob = Replayer::new(trace.peer(10, &all), config);
     let expected = replay_side(&trace, 2, &mut bob, "bob", true);
     let (m9_id, m9) = trace.bob_msgs.get(10).expect("m9").clone();
     bob.peer.db.add(m9, None).expect("m9 is valid");
@@ -325,7 +338,7 @@ fn each_side_sends_what_the_reference_sent() {
     });
     assert!(more.is_empty());
     // What alice received from bob includes the realtime push, recorded last.
-    let mut alice = Replayer::new(alice.peer);
+    let mut alice = Replayer::new(alice.peer, config);
     let alice_expected = replay_side(&trace, 2, &mut alice, "alice-sync", false);
     assert_same_objects(&alice.sent, &alice_expected, &frames);
     assert_same_objects(&bob.sent, &expected, &frames);
@@ -347,10 +360,10 @@ fn each_side_sends_what_the_reference_sent() {
     // Session 3: carol (newest-3) dials bob, over-fetches [1, 9], then prunes.
     let frames = trace.frame_bodies(3);
     let newest = trace.goals(Goal::Newest(3));
-    let mut carol = Replayer::new(trace.peer(0, &newest));
+    let mut carol = Replayer::new(trace.peer(0, &newest), config);
     let expected = replay_side(&trace, 3, &mut carol, "carol", true);
     assert_same_objects(&carol.sent, &expected, &frames);
-    let mut bob = Replayer::new(trace.peer(11, &all));
+    let mut bob = Replayer::new(trace.peer(11, &all), config);
     let expected = replay_side(&trace, 3, &mut bob, "bob", false);
     assert_same_objects(&bob.sent, &expected, &frames);
     assert_records(&trace, &carol.peer);
