@@ -1,0 +1,635 @@
+//! The scenario file's model: the TOML tables as serde types, their defaults, and the
+//! questions the rest of the simulator asks of a scenario (peer count, quiet time, feed kinds).
+
+use std::collections::BTreeMap;
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::dist::{BytesQ, Dist, DurationQ, RateQ};
+use crate::goal::{FeedKind, Follow, Goal, Rule};
+use crate::units::Millis;
+
+/// The name of the set feed every peer writes its follows to (conductor's `follows@set`).
+pub const FOLLOWS_FEED: &str = "follows";
+/// The largest peer count a scenario may ask for. Stock turmoil is O(N³) per tick; past
+/// about 100 peers raise the tick (docs/scenarios.md).
+pub const PEERS_MAX: u32 = 1_000;
+
+/// A parsed and validated scenario.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Short name; used for the default output directory `reports/<name>/`.
+    pub name: String,
+    /// Free text.
+    #[serde(default)]
+    pub description: String,
+    /// The default seed (`--seed` overrides it).
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Simulated run time.
+    pub duration: Millis,
+    /// turmoil's tick (simulated time per step).
+    #[serde(default = "default_tick")]
+    pub tick: Millis,
+    /// Transport between peers.
+    #[serde(default)]
+    pub transport: Transport,
+    /// Latency and loss.
+    #[serde(default)]
+    pub network: Network,
+    /// Who connects to whom.
+    pub topology: Topology,
+    /// Peer groups, in order; peers are numbered group by group.
+    #[serde(rename = "group")]
+    pub groups: Vec<Group>,
+    /// Per-group churn: group name → online/offline pattern.
+    #[serde(default)]
+    pub churn: BTreeMap<String, Churn>,
+    /// What gets published.
+    #[serde(default)]
+    pub workload: Workload,
+    /// The fault timeline.
+    #[serde(default, rename = "fault")]
+    pub faults: Vec<Fault>,
+    /// Safety and liveness checks.
+    #[serde(default)]
+    pub check: Check,
+    /// Report options.
+    #[serde(default)]
+    pub report: ReportOptions,
+    /// The file it was loaded from, as given (for the repro line).
+    #[serde(skip)]
+    pub source: PathBuf,
+}
+
+fn default_seed() -> u64 {
+    1
+}
+fn default_tick() -> Millis {
+    Millis(1)
+}
+fn default_true() -> bool {
+    true
+}
+fn default_one() -> f64 {
+    1.0
+}
+
+/// The transport between peers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// Length-prefixed frames, no encryption (cheaper; for protocol studies).
+    Plaintext,
+    /// Secret handshake + box stream, as the reference.
+    #[default]
+    Shse,
+}
+
+/// Network model: turmoil's latency and loss.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    /// Latency of every link unless overridden.
+    #[serde(default)]
+    pub latency: Latency,
+    /// Per-send probability that a link fails (turmoil `fail_rate`). Over TCP a failed link is
+    /// a broken connection, so this models connection breaks, not retransmissions.
+    #[serde(default)]
+    pub fail_rate: f64,
+    /// Per-send probability that a failed link comes back (turmoil `repair_rate`).
+    #[serde(default = "default_one")]
+    pub repair_rate: f64,
+    /// Per-group-pair overrides.
+    #[serde(default, rename = "link")]
+    pub links: Vec<LinkOverride>,
+}
+
+/// Latency of a link: `{ min, max, curve }` (turmoil: min + (max−min)·Exp(curve), capped at
+/// max) or `{ fixed }`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Latency {
+    /// Lower bound.
+    pub min: Option<Millis>,
+    /// Upper bound.
+    pub max: Option<Millis>,
+    /// λ of the exponential curve (turmoil's default 5: most messages near `min`).
+    pub curve: Option<f64>,
+    /// A constant latency (min = max).
+    pub fixed: Option<Millis>,
+}
+
+/// Latency resolved to numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LatencyModel {
+    /// Lower bound, ms.
+    pub min_ms: u64,
+    /// Upper bound, ms.
+    pub max_ms: u64,
+    /// λ of the exponential curve.
+    pub curve: f64,
+}
+
+/// Defaults when `[network.latency]` is absent.
+pub const LATENCY_MIN_MS_DEFAULT: u64 = 5;
+/// Defaults when `[network.latency]` is absent.
+pub const LATENCY_MAX_MS_DEFAULT: u64 = 100;
+/// turmoil's default λ.
+pub const LATENCY_CURVE_DEFAULT: f64 = 5.0;
+
+impl Latency {
+    /// The global latency model.
+    #[must_use]
+    pub fn model(&self) -> LatencyModel {
+        if let Some(fixed) = self.fixed {
+            return LatencyModel {
+                min_ms: fixed.ms(),
+                max_ms: fixed.ms(),
+                curve: LATENCY_CURVE_DEFAULT,
+            };
+        }
+        LatencyModel {
+            min_ms: self.min.map_or(LATENCY_MIN_MS_DEFAULT, Millis::ms),
+            max_ms: self.max.map_or(LATENCY_MAX_MS_DEFAULT, Millis::ms),
+            curve: self.curve.unwrap_or(LATENCY_CURVE_DEFAULT),
+        }
+    }
+
+    /// An override applied on top of `base` (turmoil can set a link's max or a fixed latency,
+    /// not a link's min or curve).
+    #[must_use]
+    pub fn model_over(&self, base: LatencyModel) -> LatencyModel {
+        if let Some(fixed) = self.fixed {
+            return LatencyModel {
+                min_ms: fixed.ms(),
+                max_ms: fixed.ms(),
+                curve: base.curve,
+            };
+        }
+        LatencyModel {
+            min_ms: base.min_ms,
+            max_ms: self.max.map_or(base.max_ms, Millis::ms),
+            curve: base.curve,
+        }
+    }
+}
+
+/// Latency/loss for links between two groups.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkOverride {
+    /// Two group names (may be the same group).
+    pub between: [String; 2],
+    /// `{ max }` or `{ fixed }`.
+    pub latency: Option<Latency>,
+    /// Loss on these links.
+    pub fail_rate: Option<f64>,
+}
+
+/// Connection topology generators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TopologyKind {
+    /// Every peer has `degree` neighbours, chosen at random.
+    RandomRegular,
+    /// Watts–Strogatz: ring of `k` nearest neighbours, each edge rewired with probability `beta`.
+    SmallWorld,
+    /// Non-hub peers dial `hub_links` hubs (default: all); hubs are fully meshed.
+    HubAndSpoke,
+    /// Every pair.
+    Full,
+    /// Exactly the listed `edges`.
+    Edges,
+}
+
+/// `[topology]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Topology {
+    /// The generator.
+    pub kind: TopologyKind,
+    /// random-regular: neighbours per peer.
+    pub degree: Option<u32>,
+    /// small-world: ring neighbours per peer (even).
+    pub k: Option<u32>,
+    /// small-world: rewiring probability.
+    pub beta: Option<f64>,
+    /// hub-and-spoke: hubs each non-hub peer dials.
+    pub hub_links: Option<u32>,
+    /// edges: `[["dialer", "acceptor"], …]` by peer name.
+    pub edges: Option<Vec<[String; 2]>>,
+    /// Also dial every followed account (pzp-style tunnels to whom you follow).
+    #[serde(default)]
+    pub dial_follows: bool,
+}
+
+/// A peer's role.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// An ordinary peer with an account: publishes, follows.
+    #[default]
+    Leaf,
+    /// A relay (pub/room): publishes nothing, is dialed by leaves in hub-and-spoke.
+    Hub,
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::Leaf => "leaf",
+            Role::Hub => "hub",
+        })
+    }
+}
+
+/// `[[group]]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Group {
+    /// Group name; peers are named `<name>-<i>`.
+    pub name: String,
+    /// Number of peers.
+    pub count: u32,
+    /// Role.
+    #[serde(default)]
+    pub role: Role,
+    /// Rules for the peer's own account (conductor's myRules). Default for leaves:
+    /// `post@all`, `profile@dict`, `follows@set`; hubs: none.
+    pub goals: Option<Vec<Rule>>,
+    /// Rules for each followed account (conductor's theirRules). Default:
+    /// `post@newest-100`, `profile@dict`, `follows@set`.
+    pub follow_goals: Option<Vec<Rule>>,
+    /// Whom each peer follows. Default: `none` for leaves, `all` for hubs.
+    pub follow: Option<Follow>,
+    /// Groups whose peers may be followed. Default: every group that publishes.
+    pub follow_groups: Option<Vec<String>>,
+}
+
+impl Group {
+    /// The own-account rules, defaults applied.
+    #[must_use]
+    pub fn own_rules(&self) -> Vec<Rule> {
+        self.goals.clone().unwrap_or_else(|| match self.role {
+            Role::Leaf => vec![
+                rule("post", Goal::All),
+                rule("profile", Goal::Dict),
+                rule(FOLLOWS_FEED, Goal::Set),
+            ],
+            Role::Hub => Vec::new(),
+        })
+    }
+
+    /// The followed-account rules, defaults applied.
+    #[must_use]
+    pub fn their_rules(&self) -> Vec<Rule> {
+        self.follow_goals.clone().unwrap_or_else(|| {
+            vec![
+                rule("post", Goal::Newest(100)),
+                rule("profile", Goal::Dict),
+                rule(FOLLOWS_FEED, Goal::Set),
+            ]
+        })
+    }
+
+    /// The follow model, defaults applied.
+    #[must_use]
+    pub fn follow_model(&self) -> Follow {
+        self.follow.clone().unwrap_or(match self.role {
+            Role::Leaf => Follow::None,
+            Role::Hub => Follow::All,
+        })
+    }
+}
+
+fn rule(feed: &str, goal: Goal) -> Rule {
+    Rule {
+        feed: feed.to_owned(),
+        goal,
+    }
+}
+
+/// Which state churned peers start in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Initially {
+    /// Online with probability mean(online) / (mean(online) + mean(offline)).
+    #[default]
+    Random,
+    /// Online.
+    Online,
+    /// Offline.
+    Offline,
+}
+
+/// `[churn.<group>]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Churn {
+    /// How long a peer stays online each time.
+    pub online: Dist<DurationQ>,
+    /// How long a peer stays offline each time.
+    pub offline: Dist<DurationQ>,
+    /// When churn starts (before it, peers are online).
+    #[serde(default)]
+    pub start: Millis,
+    /// When churn stops: every churned peer is online from then on (the liveness phase).
+    /// Default: the end of the run.
+    pub until: Option<Millis>,
+    /// State at `start`.
+    #[serde(default)]
+    pub initially: Initially,
+}
+
+/// `[workload]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Workload {
+    /// Groups whose peers publish. Default: every leaf group.
+    pub groups: Option<Vec<String>>,
+    /// When publishing starts (bootstrap msgs — initial follows, profile — are at 0s).
+    #[serde(default)]
+    pub start: Millis,
+    /// When publishing stops. Default: the end of the run.
+    pub stop: Option<Millis>,
+    /// Posts.
+    pub post: Option<PostLoad>,
+    /// Dict updates.
+    pub dict: Option<DictLoad>,
+    /// Set updates.
+    pub set: Option<SetLoad>,
+}
+
+/// `[workload.post]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostLoad {
+    /// Feed name.
+    #[serde(default = "default_post_feed")]
+    pub feed: String,
+    /// Per-account posting rate, drawn once per account (skewed: most post rarely).
+    pub rate: Dist<RateQ>,
+    /// Size of each post's data.
+    pub size: Dist<BytesQ>,
+    /// Fraction of accounts that post at all (the rest lurk).
+    #[serde(default = "default_one")]
+    pub posters: f64,
+}
+
+fn default_post_feed() -> String {
+    "post".to_owned()
+}
+
+/// `[workload.dict]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DictLoad {
+    /// Feed name.
+    #[serde(default = "default_dict_feed")]
+    pub feed: String,
+    /// The dict's fields; the bootstrap msg sets them all.
+    #[serde(default = "default_dict_fields")]
+    pub fields: Vec<String>,
+    /// Fields changed per update.
+    #[serde(default = "default_one_u32")]
+    pub fields_per_update: u32,
+    /// Per-account update rate, drawn once per account.
+    pub rate: Dist<RateQ>,
+    /// Size of each field value.
+    #[serde(default = "default_value_size")]
+    pub value_size: Dist<BytesQ>,
+}
+
+fn default_dict_feed() -> String {
+    "profile".to_owned()
+}
+fn default_dict_fields() -> Vec<String> {
+    vec!["name".to_owned(), "about".to_owned(), "image".to_owned()]
+}
+fn default_one_u32() -> u32 {
+    1
+}
+fn default_value_size() -> Dist<BytesQ> {
+    Dist::parse("24B").expect("invariant: constant parses")
+}
+
+/// `[workload.set]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetLoad {
+    /// Feed name (not `follows`: that one is written at bootstrap from the follow graph).
+    #[serde(default = "default_set_feed")]
+    pub feed: String,
+    /// Per-account update rate, drawn once per account.
+    pub rate: Dist<RateQ>,
+    /// Probability that an update removes an item (when the set is not empty).
+    #[serde(default = "default_delete")]
+    pub delete: f64,
+    /// Number of distinct items an account may add.
+    #[serde(default = "default_items")]
+    pub items: u32,
+}
+
+fn default_set_feed() -> String {
+    "hashtags".to_owned()
+}
+fn default_delete() -> f64 {
+    0.2
+}
+fn default_items() -> u32 {
+    50
+}
+
+/// What a fault does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultAction {
+    /// Cut links between `a` and `b` both ways (turmoil `partition`).
+    Partition,
+    /// Cut links from `a` to `b` only (turmoil `partition_oneway`).
+    OneWay,
+    /// Repair links between `a` and `b` (default: every link).
+    Heal,
+    /// Crash `peers` (turmoil `crash`: in-memory state lost).
+    Crash,
+    /// Restart crashed `peers` (turmoil `bounce`).
+    Restart,
+    /// Change latency on links between `a` and `b` (default: every link).
+    Latency,
+    /// Change `fail_rate` on links between `a` and `b` (default: every link).
+    Loss,
+    /// Hold messages between `a` and `b` (turmoil `hold`).
+    Hold,
+    /// Release held messages (turmoil `release`).
+    Release,
+}
+
+impl fmt::Display for FaultAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FaultAction::Partition => "partition",
+            FaultAction::OneWay => "one-way",
+            FaultAction::Heal => "heal",
+            FaultAction::Crash => "crash",
+            FaultAction::Restart => "restart",
+            FaultAction::Latency => "latency",
+            FaultAction::Loss => "loss",
+            FaultAction::Hold => "hold",
+            FaultAction::Release => "release",
+        })
+    }
+}
+
+/// `[[fault]]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fault {
+    /// When.
+    pub at: Millis,
+    /// What.
+    pub action: FaultAction,
+    /// Link faults: one side (selectors: group, peer name, `random(N)`, `random(N, group)`, `*`).
+    pub a: Option<Vec<String>>,
+    /// Link faults: the other side (default: everyone not in `a`).
+    pub b: Option<Vec<String>>,
+    /// crash/restart: whom.
+    pub peers: Option<Vec<String>>,
+    /// Undo automatically after this long (partition/one-way → heal, crash → restart,
+    /// hold → release, latency/loss → previous values).
+    pub duration: Option<Millis>,
+    /// latency: the new latency (`{ max }` or `{ fixed }`, or `{ min, max, curve }` for all links).
+    pub latency: Option<Latency>,
+    /// loss: the new fail rate.
+    pub fail_rate: Option<f64>,
+    /// A label for reports (default: the action).
+    pub label: Option<String>,
+}
+
+/// `[check]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Check {
+    /// Liveness: after the last fault heals (and churn stops), every peer must hold what its
+    /// goals imply within this long.
+    #[serde(default = "default_converge")]
+    pub converge_within: Millis,
+    /// Run the safety checks.
+    #[serde(default = "default_true")]
+    pub safety: bool,
+    /// Run the liveness check.
+    #[serde(default = "default_true")]
+    pub liveness: bool,
+    /// Liveness also fails when a peer holds msgs its goals do not want.
+    #[serde(default)]
+    pub exact: bool,
+}
+
+fn default_converge() -> Millis {
+    Millis(60_000)
+}
+
+impl Default for Check {
+    fn default() -> Self {
+        Check {
+            converge_within: default_converge(),
+            safety: true,
+            liveness: true,
+            exact: false,
+        }
+    }
+}
+
+/// `[report]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportOptions {
+    /// Convergence curve and bandwidth sampling interval. Default: duration/300, rounded up
+    /// to a whole second (at least the tick).
+    pub sample_interval: Option<Millis>,
+    /// Latency CDF with a logarithmic x axis (default true).
+    pub latency_log_x: Option<bool>,
+}
+
+impl Scenario {
+    /// Total peers.
+    #[must_use]
+    pub fn peer_count(&self) -> u32 {
+        self.groups.iter().map(|g| g.count).sum()
+    }
+
+    /// The group named `name`.
+    #[must_use]
+    pub fn group(&self, name: &str) -> Option<&Group> {
+        self.groups.iter().find(|g| g.name == name)
+    }
+
+    /// Names of the groups whose peers publish.
+    #[must_use]
+    pub fn publishing_groups(&self) -> Vec<String> {
+        match &self.workload.groups {
+            Some(groups) => groups.clone(),
+            None => self
+                .groups
+                .iter()
+                .filter(|g| g.role == Role::Leaf)
+                .map(|g| g.name.clone())
+                .collect(),
+        }
+    }
+
+    /// When publishing stops.
+    #[must_use]
+    pub fn workload_stop(&self) -> Millis {
+        self.workload.stop.unwrap_or(self.duration)
+    }
+
+    /// The kind of each feed the workload writes.
+    #[must_use]
+    pub fn feed_kinds(&self) -> BTreeMap<String, FeedKind> {
+        let mut kinds = BTreeMap::new();
+        kinds.insert(FOLLOWS_FEED.to_owned(), FeedKind::Set);
+        if let Some(post) = &self.workload.post {
+            kinds.insert(post.feed.clone(), FeedKind::Feed);
+        }
+        if let Some(dict) = &self.workload.dict {
+            kinds.insert(dict.feed.clone(), FeedKind::Dict);
+        }
+        if let Some(set) = &self.workload.set {
+            kinds.insert(set.feed.clone(), FeedKind::Set);
+        }
+        kinds
+    }
+
+    /// The time after which no fault is active and churn has stopped: liveness starts here.
+    /// Faults with a `duration` count at their end.
+    #[must_use]
+    pub fn quiet_from(&self) -> Millis {
+        let faults = self
+            .faults
+            .iter()
+            .map(|f| f.at.ms() + f.duration.map_or(0, Millis::ms))
+            .max()
+            .unwrap_or(0);
+        let churn = self
+            .churn
+            .values()
+            .map(|c| c.until.unwrap_or(self.duration).ms())
+            .max()
+            .unwrap_or(0);
+        Millis(faults.max(churn))
+    }
+
+    /// Peer names: `<group>-<i>`.
+    #[must_use]
+    pub fn peer_names(&self) -> BTreeSet<String> {
+        self.groups
+            .iter()
+            .flat_map(|g| (0..g.count).map(move |i| format!("{}-{i}", g.name)))
+            .collect()
+    }
+}
