@@ -253,7 +253,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                     .parent()
                     .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
             });
-            crate::report::write(&dir, &loaded)?;
+            crate::pipeline::write_report(&dir, &loaded)?;
             println!("rendered into {}", dir.display());
             Ok(ExitCode::SUCCESS)
         }

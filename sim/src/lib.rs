@@ -1,7 +1,7 @@
 //! The simulator: scenarios, plans, the turmoil runner, the event model, metrics, checkers,
 //! reports, plots, sweeps and comparisons. The runner that puts real peers on turmoil reads a
 //! [`scenario::Scenario`], expands it to a [`plan::Plan`], feeds [`trace::Event`]s into a
-//! [`metrics::Collector`], and hands the [`metrics::Outcome`] to [`report::write`].
+//! [`metrics::Collector`], and hands the [`metrics::Outcome`] to [`pipeline::write_report`].
 //!
 //! Map:
 //! - [`units`], [`dist`], [`goal`]: values written in scenario files (durations with units,

@@ -1,15 +1,16 @@
-//! One run end to end: plan → engine → collector → report files. The engine is the seam
-//! the turmoil runner plugs into; [`Synthetic`] is the toy engine behind `--synthetic`.
+//! One run end to end: plan → engine → collector → report files ([`write_report`]). The
+//! engine is the seam the turmoil runner plugs into; [`Synthetic`] is the toy engine behind
+//! `--synthetic`.
 
 use crate::error::SimError;
 use std::fs::File;
 use std::io::BufWriter;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::metrics::Collector;
 use crate::plan::Plan;
 use crate::progress::Progress;
-use crate::report::{Report, RunInfo};
+use crate::report::{Report, RunInfo, markdown};
 use crate::trace::{TRACE_VERSION, TraceHeader, TraceSink};
 
 /// Something that runs a plan and reports events, in simulated-time order, to the collector.
@@ -112,7 +113,22 @@ pub fn run(plan: &Plan, engine: &dyn Engine, options: &RunOptions) -> Result<Rep
         },
     );
     if let Some(dir) = &options.out {
-        crate::report::write(dir, &report)?;
+        write_report(dir, &report)?;
     }
     Ok(report)
+}
+
+/// Writes `report.json`, `report.md` and the plots (SVG and PNG) into `dir`.
+///
+/// # Errors
+/// File system or drawing errors.
+pub fn write_report(dir: &Path, report: &Report) -> Result<(), SimError> {
+    let written = |path: PathBuf| move |source| SimError::Write { path, source };
+    std::fs::create_dir_all(dir).map_err(written(dir.to_owned()))?;
+    let json = dir.join("report.json");
+    std::fs::write(&json, report.to_json()).map_err(written(json.clone()))?;
+    let md = dir.join("report.md");
+    std::fs::write(&md, markdown(report)).map_err(written(md.clone()))?;
+    crate::plot::render_all(report, dir)?;
+    Ok(())
 }

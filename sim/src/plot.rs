@@ -14,7 +14,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
-use crate::report::{Report, title_suffix};
+use crate::report::Report;
 
 /// Plot size in pixels.
 pub const WIDTH: u32 = 1100;
@@ -142,7 +142,7 @@ fn convergence<DB: DrawingBackend>(
     let end_s = seconds(report.scenario.duration_ms).max(1.0);
     let mut chart = ChartBuilder::on(root)
         .caption(
-            format!("Convergence — {}", title_suffix(report)),
+            format!("Convergence — {}", report.title_suffix()),
             ("sans-serif", 24),
         )
         .margin(16)
@@ -196,53 +196,16 @@ fn convergence<DB: DrawingBackend>(
         ))?
         .label("coverage: held ÷ wanted at t")
         .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], blue.stroke_width(2)));
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .label_font(("sans-serif", 15))
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK.mix(0.4))
-        .draw()?;
-    Ok(())
+    finish_legend(&mut chart, SeriesLabelPosition::LowerRight)
 }
 
 fn latency_cdf<DB: DrawingBackend>(
     report: &Report,
     root: &DrawingArea<DB, Shift>,
 ) -> DrawResult<DB> {
-    let latency = &report.metrics.latency_ms;
-    let points: Vec<(f64, f64)> = latency
-        .cdf
-        .iter()
-        .map(|(v, f)| {
-            #[expect(clippy::cast_precision_loss, reason = "latencies far below 2^53 ms")]
-            let v = *v as f64;
-            (v, *f)
-        })
-        .collect();
-    let caption = format!("Delivery latency CDF — {}", title_suffix(report));
-    let max = points.iter().map(|p| p.0).fold(1.0, f64::max);
-    let min_positive = points
-        .iter()
-        .map(|p| p.0)
-        .filter(|v| *v > 0.0)
-        .fold(f64::INFINITY, f64::min);
-    let log_x = report.scenario.latency_log_x && min_positive.is_finite();
-    let quantiles = [
-        ("p50", latency.quantiles.p50, RGBColor(44, 160, 44)),
-        ("p90", latency.quantiles.p90, RGBColor(255, 127, 14)),
-        ("p99", latency.quantiles.p99, RGBColor(214, 39, 40)),
-    ];
-    let blue = RGBColor(31, 119, 180);
-    // A step line: the fraction holds until the next value.
-    let mut steps = Vec::with_capacity(points.len() * 2);
-    let mut previous = 0.0;
-    for (v, f) in &points {
-        steps.push((*v, previous));
-        steps.push((*v, *f));
-        previous = *f;
-    }
-    if log_x {
+    let caption = format!("Delivery latency CDF — {}", report.title_suffix());
+    let (steps, max, min_positive) = cdf_steps(report);
+    if report.scenario.latency_log_x && min_positive.is_finite() {
         let low = (min_positive / 1.5).max(0.5);
         let high = max * 1.5;
         let mut chart = ChartBuilder::on(root)
@@ -263,32 +226,7 @@ fn latency_cdf<DB: DrawingBackend>(
             .bold_line_style(RGBColor(215, 215, 215))
             .draw()?;
         let steps: Vec<(f64, f64)> = steps.into_iter().map(|(v, f)| (v.max(low), f)).collect();
-        chart
-            .draw_series(LineSeries::new(steps, blue.stroke_width(2)))?
-            .label(format!("{} deliveries", latency.quantiles.count))
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], blue.stroke_width(2)));
-        for (name, value, color) in quantiles {
-            if let Some(value) = value {
-                #[expect(clippy::cast_precision_loss, reason = "latencies far below 2^53 ms")]
-                let x = (value as f64).max(low);
-                chart
-                    .draw_series(LineSeries::new(
-                        [(x, 0.0), (x, 1.05)],
-                        color.stroke_width(1),
-                    ))?
-                    .label(format!("{name} = {value} ms"))
-                    .legend(move |(x, y)| {
-                        PathElement::new([(x, y), (x + 18, y)], color.stroke_width(1))
-                    });
-            }
-        }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .label_font(("sans-serif", 15))
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK.mix(0.4))
-            .draw()?;
+        draw_cdf(&mut chart, report, steps, low)
     } else {
         let mut chart = ChartBuilder::on(root)
             .caption(caption, ("sans-serif", 24))
@@ -307,34 +245,74 @@ fn latency_cdf<DB: DrawingBackend>(
             .light_line_style(RGBColor(246, 246, 246))
             .bold_line_style(RGBColor(215, 215, 215))
             .draw()?;
-        chart
-            .draw_series(LineSeries::new(steps, blue.stroke_width(2)))?
-            .label(format!("{} deliveries", latency.quantiles.count))
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], blue.stroke_width(2)));
-        for (name, value, color) in quantiles {
-            if let Some(value) = value {
-                #[expect(clippy::cast_precision_loss, reason = "latencies far below 2^53 ms")]
-                let x = value as f64;
-                chart
-                    .draw_series(LineSeries::new(
-                        [(x, 0.0), (x, 1.05)],
-                        color.stroke_width(1),
-                    ))?
-                    .label(format!("{name} = {value} ms"))
-                    .legend(move |(x, y)| {
-                        PathElement::new([(x, y), (x + 18, y)], color.stroke_width(1))
-                    });
-            }
-        }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .label_font(("sans-serif", 15))
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK.mix(0.4))
-            .draw()?;
+        draw_cdf(&mut chart, report, steps, 0.0)
     }
-    Ok(())
+}
+
+/// The CDF as a step line (the fraction holds until the next value), its largest value and
+/// its smallest positive value (infinite when there is none).
+fn cdf_steps(report: &Report) -> (Vec<(f64, f64)>, f64, f64) {
+    let points: Vec<(f64, f64)> = report
+        .metrics
+        .latency_ms
+        .cdf
+        .iter()
+        .map(|(v, f)| {
+            #[expect(clippy::cast_precision_loss, reason = "latencies far below 2^53 ms")]
+            let v = *v as f64;
+            (v, *f)
+        })
+        .collect();
+    let max = points.iter().map(|p| p.0).fold(1.0, f64::max);
+    let min_positive = points
+        .iter()
+        .map(|p| p.0)
+        .filter(|v| *v > 0.0)
+        .fold(f64::INFINITY, f64::min);
+    let mut steps = Vec::with_capacity(points.len() * 2);
+    let mut previous = 0.0;
+    for (v, f) in &points {
+        steps.push((*v, previous));
+        steps.push((*v, *f));
+        previous = *f;
+    }
+    (steps, max, min_positive)
+}
+
+/// The CDF's steps, a vertical line at p50, p90 and p99 (none left of `low`, the axis's
+/// start), and the legend.
+fn draw_cdf<'a, DB: DrawingBackend + 'a, X: Ranged<ValueType = f64>>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, plotters::coord::types::RangedCoordf64>>,
+    report: &Report,
+    steps: Vec<(f64, f64)>,
+    low: f64,
+) -> DrawResult<DB> {
+    let quantiles = &report.metrics.latency_ms.quantiles;
+    let blue = RGBColor(31, 119, 180);
+    chart
+        .draw_series(LineSeries::new(steps, blue.stroke_width(2)))?
+        .label(format!("{} deliveries", quantiles.count))
+        .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], blue.stroke_width(2)));
+    for (name, value, color) in [
+        ("p50", quantiles.p50, RGBColor(44, 160, 44)),
+        ("p90", quantiles.p90, RGBColor(255, 127, 14)),
+        ("p99", quantiles.p99, RGBColor(214, 39, 40)),
+    ] {
+        if let Some(value) = value {
+            #[expect(clippy::cast_precision_loss, reason = "latencies far below 2^53 ms")]
+            let x = (value as f64).max(low);
+            chart
+                .draw_series(LineSeries::new(
+                    [(x, 0.0), (x, 1.05)],
+                    color.stroke_width(1),
+                ))?
+                .label(format!("{name} = {value} ms"))
+                .legend(move |(x, y)| {
+                    PathElement::new([(x, y), (x + 18, y)], color.stroke_width(1))
+                });
+        }
+    }
+    finish_legend(chart, SeriesLabelPosition::LowerRight)
 }
 
 /// Past this ratio between the peak rate and the median non-zero rate, the bandwidth plot
@@ -390,19 +368,25 @@ fn bandwidth_rates(report: &Report) -> (u64, Vec<(usize, Vec<Bin>)>) {
     (bin_ms, out)
 }
 
-fn bandwidth<DB: DrawingBackend>(report: &Report, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
-    let bytes = &report.metrics.bytes;
-    let (bin_ms, rates) = bandwidth_rates(report);
+/// The rates of every non-empty bin, ascending.
+fn nonzero_rates(rates: &[(usize, Vec<Bin>)]) -> Vec<f64> {
     let mut nonzero: Vec<f64> = rates
         .iter()
         .flat_map(|(_, bins)| bins.iter().map(|(_, _, y)| *y))
         .filter(|y| *y > 0.0)
         .collect();
     nonzero.sort_by(f64::total_cmp);
+    nonzero
+}
+
+fn bandwidth<DB: DrawingBackend>(report: &Report, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
+    let bytes = &report.metrics.bytes;
+    let (bin_ms, rates) = bandwidth_rates(report);
+    let nonzero = nonzero_rates(&rates);
     let peak_rate = nonzero.last().copied().unwrap_or(0.0);
     let median = nonzero.get(nonzero.len() / 2).copied().unwrap_or(0.0);
     let end_s = seconds(report.scenario.duration_ms).max(1.0);
-    let caption = format!("Bandwidth by kind — {}", title_suffix(report));
+    let caption = format!("Bandwidth by kind — {}", report.title_suffix());
     let buckets = crate::units::format_ms(bin_ms);
     if median > 0.0 && peak_rate / median > BANDWIDTH_LOG_RATIO {
         // Log axis in B/s; empty buckets sit on the floor.
@@ -430,7 +414,7 @@ fn bandwidth<DB: DrawingBackend>(report: &Report, root: &DrawingArea<DB, Shift>)
             .draw()?;
         shade_faults(&mut chart, report, floor, top)?;
         draw_rates(&mut chart, bytes, rates, |y| y, true)?;
-        return finish_legend(&mut chart);
+        return finish_legend(&mut chart, SeriesLabelPosition::UpperRight);
     }
     let (unit, divisor) = if peak_rate >= 10.0 * 1024.0 * 1024.0 {
         ("MiB/s", 1024.0 * 1024.0)
@@ -460,7 +444,7 @@ fn bandwidth<DB: DrawingBackend>(report: &Report, root: &DrawingArea<DB, Shift>)
         .draw()?;
     shade_faults(&mut chart, report, 0.0, y_max)?;
     draw_rates(&mut chart, bytes, rates, |y| y / divisor, false)?;
-    finish_legend(&mut chart)
+    finish_legend(&mut chart, SeriesLabelPosition::UpperRight)
 }
 
 /// Decimal rate labels for the log axis, whose ticks are powers of ten: `100 B/s`,
@@ -522,10 +506,11 @@ fn draw_rates<'a, DB: DrawingBackend + 'a, Y: Ranged<ValueType = f64>>(
 
 fn finish_legend<'a, DB: DrawingBackend + 'a, X: Ranged, Y: Ranged>(
     chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    position: SeriesLabelPosition,
 ) -> DrawResult<DB> {
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
+        .position(position)
         .label_font(("sans-serif", 15))
         .background_style(WHITE.mix(0.9))
         .border_style(BLACK.mix(0.4))

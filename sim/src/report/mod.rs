@@ -1,23 +1,26 @@
-//! `report.json` (versioned, documented in `docs/report-schema.md`), `report.md`, and the
-//! plots, into one output directory.
+//! The report of one run: `report.json`'s model (versioned, documented in
+//! `docs/report-schema.md`), assembled from a plan and an outcome. [`markdown`] renders it as
+//! `report.md`, [`crate::plot`] as plots; [`crate::pipeline::write_report`] writes them.
 //!
 //! Determinism: the JSON holds no wall-clock values; maps are `BTreeMap`s and structs
 //! serialize in declaration order; every float is rounded to 6 significant digits before it
 //! is written. So the same scenario, seed and code give byte-identical files.
 
-use crate::error::SimError;
+mod markdown;
+
+pub use markdown::markdown;
+
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::check::{CheckReport, repro_line};
+use crate::error::SimError;
 use crate::metrics::{Metrics, Outcome, round_sig};
 use crate::plan::Plan;
 use crate::scenario::{FaultAction, Role, Transport};
-use crate::units::{format_bytes, format_ms};
 
 /// The version of `report.json`'s shape.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -358,7 +361,9 @@ impl Report {
         Ok(report)
     }
 
-    fn title_suffix(&self) -> String {
+    /// The plot title suffix (scenario, seed, synthetic marker).
+    #[must_use]
+    pub fn title_suffix(&self) -> String {
         format!(
             "{}, seed {}{}",
             self.scenario.name,
@@ -366,361 +371,4 @@ impl Report {
             if self.synthetic { " [SYNTHETIC]" } else { "" }
         )
     }
-}
-
-/// Writes `report.json`, `report.md` and the plots (SVG and PNG) into `dir`.
-///
-/// # Errors
-/// File system or drawing errors.
-pub fn write(dir: &Path, report: &Report) -> Result<(), SimError> {
-    let written = |path: PathBuf| move |source| SimError::Write { path, source };
-    std::fs::create_dir_all(dir).map_err(written(dir.to_owned()))?;
-    let json = dir.join("report.json");
-    std::fs::write(&json, report.to_json()).map_err(written(json.clone()))?;
-    let md = dir.join("report.md");
-    std::fs::write(&md, markdown(report)).map_err(written(md.clone()))?;
-    crate::plot::render_all(report, dir)?;
-    Ok(())
-}
-
-/// Escapes text for a markdown table cell.
-fn cell(text: &str) -> String {
-    text.replace('|', "\\|")
-}
-
-fn opt_ms(value: Option<u64>) -> String {
-    value.map_or_else(|| "—".to_owned(), |v| format!("{v}"))
-}
-
-fn opt_f(value: Option<f64>, decimals: usize) -> String {
-    value.map_or_else(|| "—".to_owned(), |v| format!("{v:.decimals$}"))
-}
-
-/// `report.md`.
-#[must_use]
-pub fn markdown(report: &Report) -> String {
-    let mut md = String::new();
-    let s = &report.scenario;
-    let m = &report.metrics;
-    let _ = writeln!(md, "# {} — seed {}\n", s.name, s.seed);
-    if report.synthetic {
-        let _ = writeln!(
-            md,
-            "> **SYNTHETIC REPORT.** These events come from the toy delivery model \
-             (`--synthetic`), not from real peers. They exercise the report pipeline; they \
-             say nothing about PPPPP.\n"
-        );
-    }
-    let verdict = if report.checks.passed {
-        "PASSED"
-    } else {
-        "FAILED"
-    };
-    let _ = writeln!(md, "**Checks: {verdict}.** Reproduce: `{}`\n", report.repro);
-
-    let _ = writeln!(md, "## Scenario\n");
-    let _ = writeln!(md, "| field | value |\n|---|---|");
-    let _ = writeln!(md, "| file | `{}` |", s.path);
-    let _ = writeln!(
-        md,
-        "| duration / tick | {} / {} |",
-        format_ms(s.duration_ms),
-        format_ms(s.tick_ms)
-    );
-    let _ = writeln!(
-        md,
-        "| transport | {} |",
-        match s.transport {
-            Transport::Plaintext => "plaintext",
-            Transport::Shse => "shse",
-        }
-    );
-    let groups: Vec<String> = s
-        .groups
-        .iter()
-        .map(|g| format!("{} × {} ({})", g.count, g.name, g.role))
-        .collect();
-    let _ = writeln!(md, "| peers | {} — {} |", s.peers, groups.join(", "));
-    let _ = writeln!(md, "| connections | {} |", s.edges);
-    let _ = writeln!(
-        md,
-        "| msgs planned / published | {} / {} |",
-        s.planned_publishes, m.counts.publishes
-    );
-    let _ = writeln!(md, "| events | {} |", m.counts.events);
-    let _ = writeln!(
-        md,
-        "| liveness deadline | {} |",
-        format_ms(s.liveness_deadline_ms)
-    );
-    let _ = writeln!(md, "| trace hash | `{}` |", report.trace_hash);
-    let _ = writeln!(md, "| plan hash | `{}` |", s.plan_hash);
-    let _ = writeln!(
-        md,
-        "| commit | {} |\n",
-        report.build.git_commit.as_deref().unwrap_or("unknown")
-    );
-    if !s.faults.is_empty() {
-        let _ = writeln!(md, "| fault | from | to | healed |\n|---|---|---|---|");
-        for fault in &s.faults {
-            let _ = writeln!(
-                md,
-                "| {} | {} | {} | {} |",
-                cell(&fault.label),
-                format_ms(fault.start_ms),
-                format_ms(fault.end_ms),
-                if fault.healed { "yes" } else { "no" }
-            );
-        }
-        md.push('\n');
-    }
-
-    let _ = writeln!(md, "## Checks\n");
-    let safety = &report.checks.safety;
-    let _ = writeln!(
-        md,
-        "- Safety: {} ({} violation{})",
-        if !safety.enabled {
-            "off"
-        } else if safety.passed {
-            "passed"
-        } else {
-            "FAILED"
-        },
-        safety.violation_count,
-        if safety.violation_count == 1 { "" } else { "s" }
-    );
-    for violation in safety.violations.iter().take(10) {
-        let _ = writeln!(md, "  - {}", violation.line());
-    }
-    let live = &report.checks.liveness;
-    if !live.enabled {
-        let _ = writeln!(md, "- Liveness: off");
-    } else if !live.checked {
-        let _ = writeln!(
-            md,
-            "- Liveness: {}",
-            live.note.as_deref().unwrap_or("not checked")
-        );
-    } else {
-        let _ = writeln!(
-            md,
-            "- Liveness at {} (faults and churn over at {}): {} — {} of {} wanted pairs missing, {} exempt (peer or author down), {} held but not wanted{}",
-            format_ms(live.deadline_ms),
-            format_ms(live.quiet_from_ms),
-            if live.passed { "passed" } else { "FAILED" },
-            live.missing,
-            live.wanted,
-            live.exempt,
-            live.over_held,
-            if live.exact {
-                " (exact: counts as failure)"
-            } else {
-                ""
-            }
-        );
-        for example in &live.examples {
-            let _ = writeln!(md, "  - {example}");
-        }
-    }
-    md.push('\n');
-
-    let _ = writeln!(
-        md,
-        "## Delivery latency (publish → stored at an interested peer)\n"
-    );
-    let q = &m.latency_ms.quantiles;
-    let _ = writeln!(
-        md,
-        "| deliveries | mean | p50 | p90 | p99 | max | undelivered |\n|---|---|---|---|---|---|---|"
-    );
-    let _ = writeln!(
-        md,
-        "| {} | {} ms | {} ms | {} ms | {} ms | {} ms | {} |\n",
-        q.count,
-        opt_f(q.mean, 1),
-        opt_ms(q.p50),
-        opt_ms(q.p90),
-        opt_ms(q.p99),
-        opt_ms(q.max),
-        m.latency_ms.undelivered
-    );
-
-    let c = &m.convergence;
-    let _ = writeln!(md, "## Convergence\n");
-    let _ = writeln!(
-        md,
-        "Of the {} (peer, msg) pairs wanted at the end, {} are held ({}). Times are when that share of them had its current copy stored.\n",
-        c.wanted_at_end,
-        c.held_at_end,
-        c.fraction_at_end
-            .map_or_else(|| "—".to_owned(), |f| format!("{:.2} %", f * 100.0))
-    );
-    let _ = writeln!(
-        md,
-        "| 50 % | 90 % | 99 % | 100 % | last publish | settled after last publish |\n|---|---|---|---|---|---|"
-    );
-    let fmt = |v: Option<u64>| v.map_or_else(|| "never".to_owned(), format_ms);
-    let _ = writeln!(
-        md,
-        "| {} | {} | {} | {} | {} | {} |\n",
-        fmt(c.t50_ms),
-        fmt(c.t90_ms),
-        fmt(c.t99_ms),
-        fmt(c.t100_ms),
-        fmt(c.last_publish_ms),
-        fmt(c.settle_after_last_publish_ms)
-    );
-    if !m.recovery.is_empty() {
-        let _ = writeln!(
-            md,
-            "| fault | ended | pairs missing then | recovered after |\n|---|---|---|---|"
-        );
-        for r in &m.recovery {
-            let _ = writeln!(
-                md,
-                "| {} | {} | {} | {} |",
-                cell(&r.label),
-                format_ms(r.end_ms),
-                r.missing_at_end_of_fault,
-                r.recovery_ms
-                    .map_or_else(|| "not recovered".to_owned(), format_ms)
-            );
-        }
-        md.push('\n');
-    }
-
-    let b = &m.bytes;
-    let _ = writeln!(md, "## Bytes on the wire per delivered msg\n");
-    let _ = writeln!(
-        md,
-        "{} deliveries ({} to a peer that wanted the msg then); {} duplicates ({} per delivery).\n",
-        b.deliveries,
-        b.wanted_deliveries,
-        m.duplicates.count,
-        opt_f(m.duplicates.per_delivery, 3)
-    );
-    let _ = writeln!(md, "| kind | total | per delivered msg |\n|---|---|---|");
-    for kind in &b.kinds {
-        let total = b.by_kind.get(kind).copied().unwrap_or(0);
-        let per = b.per_delivery_by_kind.get(kind).copied().flatten();
-        #[expect(clippy::cast_precision_loss, reason = "byte counts far below 2^53")]
-        let total_f = total as f64;
-        let _ = writeln!(
-            md,
-            "| {kind} | {} | {} |",
-            format_bytes(total_f),
-            opt_f(per, 1)
-        );
-    }
-    #[expect(clippy::cast_precision_loss, reason = "byte counts far below 2^53")]
-    let total_all = b.total as f64;
-    let _ = writeln!(
-        md,
-        "| **all** | {} | {} |\n",
-        format_bytes(total_all),
-        opt_f(b.per_delivery, 1)
-    );
-    if !b.by_group.is_empty() {
-        let _ = writeln!(
-            md,
-            "Sent by group:\n\n| group | {} |\n|---|{}",
-            b.kinds.join(" | "),
-            "---|".repeat(b.kinds.len())
-        );
-        for (group, kinds) in &b.by_group {
-            let cells: Vec<String> = b
-                .kinds
-                .iter()
-                .map(|k| {
-                    #[expect(clippy::cast_precision_loss, reason = "byte counts far below 2^53")]
-                    let v = kinds.get(k).copied().unwrap_or(0) as f64;
-                    format_bytes(v)
-                })
-                .collect();
-            let _ = writeln!(md, "| {group} | {} |", cells.join(" | "));
-        }
-        md.push('\n');
-    }
-
-    let _ = writeln!(md, "## Sync, store and GC\n");
-    let rt = &m.round_trips;
-    let _ = writeln!(
-        md,
-        "- Tangle syncs: {}; round trips mean {}, p50 {}, p90 {}, max {}",
-        rt.count,
-        opt_f(rt.mean, 2),
-        opt_ms(rt.p50),
-        opt_ms(rt.p90),
-        opt_ms(rt.max)
-    );
-    let st = &m.store;
-    let _ = writeln!(
-        md,
-        "- Store at the end: mean {}, max {}; largest ever {}",
-        st.final_mean_bytes
-            .map_or_else(|| "—".to_owned(), format_bytes),
-        st.final_max_bytes.map_or_else(
-            || "—".to_owned(),
-            |v| {
-                #[expect(clippy::cast_precision_loss, reason = "byte counts far below 2^53")]
-                let v = v as f64;
-                format_bytes(v)
-            }
-        ),
-        {
-            #[expect(clippy::cast_precision_loss, reason = "byte counts far below 2^53")]
-            let v = st.max_bytes as f64;
-            format_bytes(v)
-        }
-    );
-    let gc: Vec<String> = st
-        .gc_count
-        .iter()
-        .map(|(k, v)| format!("{k} {v}"))
-        .collect();
-    let _ = writeln!(md, "- GC actions: {}", gc.join(", "));
-    let counts = &m.counts;
-    let disconnects: Vec<String> = counts
-        .disconnects
-        .iter()
-        .map(|(k, v)| format!("{k} {v}"))
-        .collect();
-    let _ = writeln!(
-        md,
-        "- Connections: {} made, {} dials failed; disconnects: {}",
-        counts.connects,
-        counts.dial_failures,
-        if disconnects.is_empty() {
-            "none".to_owned()
-        } else {
-            disconnects.join(", ")
-        }
-    );
-    let _ = writeln!(
-        md,
-        "- Crashes {}, restarts {}, offline {}, online {}; rejects {}\n",
-        counts.crashes,
-        counts.restarts,
-        counts.offline,
-        counts.online,
-        counts.rejects.values().sum::<u64>()
-    );
-
-    let _ = writeln!(md, "## Plots\n");
-    let suffix = report.title_suffix();
-    for (file, alt) in [
-        ("convergence", "convergence curve"),
-        ("latency_cdf", "latency CDF"),
-        ("bandwidth", "bandwidth by kind"),
-    ] {
-        let _ = writeln!(md, "![{alt} — {suffix}]({file}.svg)\n");
-    }
-    md
-}
-
-/// The plot title suffix (scenario, seed, synthetic marker).
-#[must_use]
-pub fn title_suffix(report: &Report) -> String {
-    report.title_suffix()
 }
