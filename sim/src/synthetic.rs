@@ -25,7 +25,7 @@ use std::io;
 use crate::goal::Goal;
 use crate::interest::{Interest, InterestBuilder, NewMsg};
 use crate::metrics::Collector;
-use crate::plan::{ChurnStep, Edge, FaultStep, PeerIdx, Plan, synthetic_tangle};
+use crate::plan::{ChurnStep, Edge, FaultStep, PeerIdx, Plan, Publish};
 use crate::progress::Progress;
 use crate::rng::{Stream, stream};
 use crate::scenario::{FaultAction, LatencyModel, Transport};
@@ -168,7 +168,7 @@ impl<'a> Model<'a> {
         let mut tangles: Vec<(PeerIdx, String, String)> = Vec::new();
         let mut tangle_index: BTreeMap<(PeerIdx, String), usize> = BTreeMap::new();
         for publish in &plan.publishes {
-            let id = publish.synthetic_id(plan);
+            let id = synthetic_id(plan, publish);
             let tangle_id = synthetic_tangle(plan, publish.peer, &publish.feed);
             let supersedes: Vec<String> = publish
                 .supersedes
@@ -1075,4 +1075,18 @@ fn bloom_bytes(range: u64) -> u64 {
     )]
     let bytes = (bits as u64).div_ceil(8);
     bytes.div_ceil(3) * 4 + 110
+}
+
+/// The synthetic msg ID (`<peer name>/<feed>/<seq>`).
+fn synthetic_id(plan: &Plan, publish: &Publish) -> String {
+    format!(
+        "{}/{}",
+        synthetic_tangle(plan, publish.peer, &publish.feed),
+        publish.seq
+    )
+}
+
+/// The synthetic tangle ID of a peer's feed (`<peer name>/<feed>`).
+fn synthetic_tangle(plan: &Plan, peer: PeerIdx, feed: &str) -> String {
+    format!("{}/{feed}", plan.peer_name(peer))
 }
