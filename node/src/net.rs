@@ -1,6 +1,6 @@
 //! The transport seam: the one place that decides between real sockets and simulated ones.
 //!
-//! Production uses [`TokioNet`] (tokio TCP); the simulator uses `sim::net::TurmoilNet`
+//! Production uses [`TokioNet`] (tokio TCP); the simulator uses `sim::runner::net::TurmoilNet`
 //! (turmoil's simulated TCP). Both produce [`BoxStream`]s, type-erased right after accept or
 //! connect, so nothing above this module is generic over the network or knows which one it
 //! runs on. No Cargo feature swaps imports: both implementations coexist in one build.

@@ -20,7 +20,8 @@
 //! - [`synthetic`]: a toy delivery model that exercises the pipeline without real peers.
 //! - [`pipeline`]: one run end to end; the `Engine` seam.
 //! - [`runner`]: the turmoil engine — real peers (`node::peer::run`) on simulated TCP
-//!   ([`net::TurmoilNet`]) over stores that survive crashes ([`store::SharedStore`]).
+//!   ([`runner::net::TurmoilNet`]) over stores that survive crashes
+//!   ([`runner::store::SharedStore`]).
 //! - [`progress`]: the stderr progress bar in simulated time.
 //! - [`cli`]: the `ppppp-sim` commands.
 
@@ -32,7 +33,6 @@ pub mod error;
 pub mod goal;
 pub mod interest;
 pub mod metrics;
-pub mod net;
 pub mod pipeline;
 pub mod plan;
 pub mod plot;
@@ -42,7 +42,6 @@ pub mod rng;
 pub mod runner;
 pub mod scenario;
 pub mod stats;
-pub mod store;
 pub mod sweep;
 pub mod synthetic;
 pub mod trace;

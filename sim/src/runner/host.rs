@@ -14,10 +14,10 @@ use proto::msg::Msg;
 use proto::store::Store;
 use serde_json::{Value, json};
 
+use super::net::{HostSockets, TurmoilNet};
 use super::record::{PendingSupersedes, Recorder, now_ms};
-use crate::net::{HostSockets, TurmoilNet};
+use super::store::SharedStore;
 use crate::plan::PeerIdx;
-use crate::store::SharedStore;
 
 /// What one scheduled msg writes.
 #[derive(Debug, Clone)]

@@ -19,7 +19,9 @@
 //! seed; nothing recorded reads the wall clock, and every map iterated is a `BTreeMap`.
 
 mod host;
+pub mod net;
 mod record;
+pub mod store;
 
 use crate::error::SimError;
 use std::collections::BTreeMap;
@@ -39,13 +41,13 @@ use proto::store::Store;
 use crate::check::Holdings;
 use crate::goal::{FeedKind, Goal};
 use crate::metrics::Collector;
-use crate::net::HostSockets;
 use crate::pipeline::Engine;
 use crate::plan::{Content, FaultStep, PeerIdx, Plan};
 use crate::progress::Progress;
 use crate::scenario::{FaultAction, LatencyModel, Transport};
-use crate::store::SharedStore;
 use crate::trace::EventKind;
+use net::HostSockets;
+use store::SharedStore;
 
 pub use host::{HostContext, PeerSetup, Scheduled, SharedMemory, Write};
 pub use record::{Directory, Recorder, STORE_SIZE_SAMPLE_MS, now_ms};
@@ -401,7 +403,7 @@ impl<'p> Run<'p> {
 
     fn stop_host(&self, sim: &mut turmoil::Sim<'_>, t: u64, peer: PeerIdx, reason: &str) {
         // The node's sockets are closed after its tasks are gone, in the order they were
-        // opened, not in tokio's task-ID order (crate::net).
+        // opened, not in tokio's task-ID order (net.rs).
         let sockets = &self.setups[peer as usize].sockets;
         sockets.crashing(true);
         sim.crash(self.plan.peer_name(peer));
