@@ -231,10 +231,6 @@ impl Recorder {
     }
 
     /// Translates one event reported by `peer`'s node at `t`.
-    #[expect(
-        clippy::too_many_lines,
-        reason = "one match arm per node event, each a few lines"
-    )]
     pub fn node_event(&self, t: u64, peer: PeerIdx, event: NodeEvent) {
         let directory = &self.directory;
         let mut state = self.lock();
@@ -242,160 +238,202 @@ impl Recorder {
             return;
         }
         let kind = match event {
-            NodeEvent::Listening { .. } => return,
             NodeEvent::Published { msg, tangle, bytes } => {
-                state.msg_bytes.insert(msg, bytes);
-                let feed = if msg == tangle {
-                    "moot".to_owned()
-                } else {
-                    directory
-                        .feeds
-                        .get(&tangle)
-                        .map_or_else(|| "?".to_owned(), |(_, feed)| feed.clone())
-                };
-                let supersedes = match state.pending.get(&peer) {
-                    Some(pending) if pending.tangle == tangle && msg != tangle => state
-                        .pending
-                        .remove(&peer)
-                        .map(|pending| pending.supersedes)
-                        .unwrap_or_default(),
-                    _ => Vec::new(),
-                };
-                EventKind::Publish {
-                    peer,
-                    msg: msg.to_string(),
-                    tangle: tangle.to_string(),
-                    feed,
-                    bytes,
-                    supersedes,
-                }
+                Some(state.published(directory, peer, msg, tangle, bytes))
             }
-            NodeEvent::Stored { msg, tangle, from } => EventKind::Store {
+            NodeEvent::Stored { msg, tangle, from } => Some(EventKind::Store {
                 peer,
                 msg: msg.to_string(),
                 tangle: tangle.to_string(),
                 from: directory.peer_of(&from),
-            },
+            }),
             NodeEvent::NotStored {
                 msg,
                 from,
                 duplicate: true,
                 ..
-            } => EventKind::Duplicate {
+            } => Some(EventKind::Duplicate {
                 peer,
                 msg: msg.to_string(),
                 from: directory.peer_of(&from),
                 bytes: state.msg_bytes.get(&msg).copied().unwrap_or(0),
-            },
-            NodeEvent::NotStored { msg, reason, .. } => EventKind::Reject {
+            }),
+            NodeEvent::NotStored { msg, reason, .. } => Some(EventKind::Reject {
                 peer,
                 msg: msg.to_string(),
                 reason,
-            },
+            }),
             NodeEvent::Sent { to, traffic, bytes } => {
-                let Some(to) = directory.peer_of(&to) else {
-                    return;
-                };
-                EventKind::Send {
+                directory.peer_of(&to).map(|to| EventKind::Send {
                     from: peer,
                     to,
                     kind: wire_kind(traffic),
                     bytes,
-                }
+                })
             }
             NodeEvent::SyncFinished {
                 remote,
                 tangle,
                 objects,
-            } => {
-                let Some(remote) = directory.peer_of(&remote) else {
-                    return;
-                };
-                if !state.open.contains_key(&(peer, remote)) {
-                    // The responder's view of the round; the initiator records it.
-                    return;
-                }
-                let last = state
-                    .sync_objects
-                    .insert((peer, remote, tangle), objects)
-                    .filter(|last| *last <= objects)
-                    .unwrap_or(0);
-                let round_trips = u32::try_from((objects - last).div_ceil(2))
-                    .unwrap_or(u32::MAX)
-                    .max(1);
-                EventKind::SyncRound {
-                    peer,
-                    remote,
-                    tangle: tangle.to_string(),
-                    round_trips,
-                }
-            }
-            NodeEvent::Gc { msg, action } => EventKind::Gc {
+            } => directory
+                .peer_of(&remote)
+                .and_then(|remote| state.sync_finished(peer, remote, tangle, objects)),
+            NodeEvent::Gc { msg, action } => Some(EventKind::Gc {
                 peer,
                 action: gc_action(action),
                 bytes: state.msg_bytes.get(&msg).copied().unwrap_or(0),
                 msg: Some(msg.to_string()),
-            },
-            NodeEvent::StoreSize { bytes } => {
-                if state
-                    .store_size_at
-                    .get(&peer)
-                    .is_some_and(|last| t < last + STORE_SIZE_SAMPLE_MS)
-                {
-                    return;
-                }
-                state.store_size_at.insert(peer, t);
-                EventKind::StoreSize { peer, bytes }
-            }
+            }),
+            NodeEvent::StoreSize { bytes } => state.store_size(t, peer, bytes),
+            other => state.connection_event(directory, peer, other),
+        };
+        if let Some(kind) = kind {
+            state.buffer.push(Event { t, kind });
+        }
+    }
+}
+
+impl State {
+    /// A connection made, failed or ended, as the dialer saw it (the acceptor's view of the
+    /// same connection is not recorded); `None` for anything else.
+    fn connection_event(
+        &mut self,
+        directory: &Directory,
+        peer: PeerIdx,
+        event: NodeEvent,
+    ) -> Option<EventKind> {
+        match event {
             NodeEvent::Connected {
                 remote,
                 outbound: true,
-            } => {
-                let Some(remote) = directory.peer_of(&remote) else {
-                    return;
-                };
-                *state.open.entry((peer, remote)).or_default() += 1;
-                // A new connection starts its sync counts from zero.
-                let stale: Vec<(PeerIdx, PeerIdx, TangleId)> = state
-                    .sync_objects
-                    .keys()
-                    .filter(|(a, b, _)| *a == peer && *b == remote)
-                    .copied()
-                    .collect();
-                for key in stale {
-                    state.sync_objects.remove(&key);
-                }
-                EventKind::Connect { a: peer, b: remote }
-            }
-            NodeEvent::Connected { .. } => return,
-            NodeEvent::DialFailed { address, reason } => {
-                let Some(remote) = directory.peer_of(&Remote::Address(address)) else {
-                    return;
-                };
-                EventKind::DialFailed {
+            } => directory
+                .peer_of(&remote)
+                .map(|remote| self.connected(peer, remote)),
+            NodeEvent::Connected { .. } => None,
+            NodeEvent::DialFailed { address, reason } => directory
+                .peer_of(&Remote::Address(address))
+                .map(|remote| EventKind::DialFailed {
                     peer,
                     remote,
                     reason,
-                }
-            }
-            NodeEvent::Disconnected { remote, reason } => {
-                let Some(remote) = directory.peer_of(&remote) else {
-                    return;
-                };
-                let Some(count) = state.open.get_mut(&(peer, remote)) else {
-                    return;
-                };
-                *count -= 1;
-                if *count == 0 {
-                    state.open.remove(&(peer, remote));
-                }
-                EventKind::Disconnect {
-                    a: peer,
-                    b: remote,
-                    reason: disconnect_reason(&reason).to_owned(),
-                }
-            }
+                }),
+            NodeEvent::Disconnected { remote, reason } => directory
+                .peer_of(&remote)
+                .and_then(|remote| self.disconnected(peer, remote, &reason)),
+            _ => None,
+        }
+    }
+
+    /// A msg the node published: its feed by name, and the supersedes the runner registered
+    /// for it.
+    fn published(
+        &mut self,
+        directory: &Directory,
+        peer: PeerIdx,
+        msg: MsgId,
+        tangle: TangleId,
+        bytes: u64,
+    ) -> EventKind {
+        self.msg_bytes.insert(msg, bytes);
+        let feed = if msg == tangle {
+            "moot".to_owned()
+        } else {
+            directory
+                .feeds
+                .get(&tangle)
+                .map_or_else(|| "?".to_owned(), |(_, feed)| feed.clone())
         };
-        state.buffer.push(Event { t, kind });
+        let supersedes = match self.pending.get(&peer) {
+            Some(pending) if pending.tangle == tangle && msg != tangle => self
+                .pending
+                .remove(&peer)
+                .map(|pending| pending.supersedes)
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        EventKind::Publish {
+            peer,
+            msg: msg.to_string(),
+            tangle: tangle.to_string(),
+            feed,
+            bytes,
+            supersedes,
+        }
+    }
+
+    /// A tangle sync the initiator finished: round trips since its last round on this
+    /// connection. `None` for the responder's view of the round.
+    fn sync_finished(
+        &mut self,
+        peer: PeerIdx,
+        remote: PeerIdx,
+        tangle: TangleId,
+        objects: u64,
+    ) -> Option<EventKind> {
+        if !self.open.contains_key(&(peer, remote)) {
+            return None;
+        }
+        let last = self
+            .sync_objects
+            .insert((peer, remote, tangle), objects)
+            .filter(|last| *last <= objects)
+            .unwrap_or(0);
+        let round_trips = u32::try_from((objects - last).div_ceil(2))
+            .unwrap_or(u32::MAX)
+            .max(1);
+        Some(EventKind::SyncRound {
+            peer,
+            remote,
+            tangle: tangle.to_string(),
+            round_trips,
+        })
+    }
+
+    /// A store size, unless one was recorded for `peer` less than
+    /// [`STORE_SIZE_SAMPLE_MS`] ago.
+    fn store_size(&mut self, t: u64, peer: PeerIdx, bytes: u64) -> Option<EventKind> {
+        if self
+            .store_size_at
+            .get(&peer)
+            .is_some_and(|last| t < last + STORE_SIZE_SAMPLE_MS)
+        {
+            return None;
+        }
+        self.store_size_at.insert(peer, t);
+        Some(EventKind::StoreSize { peer, bytes })
+    }
+
+    /// A connection `peer` dialed; its sync counts start from zero.
+    fn connected(&mut self, peer: PeerIdx, remote: PeerIdx) -> EventKind {
+        *self.open.entry((peer, remote)).or_default() += 1;
+        let stale: Vec<(PeerIdx, PeerIdx, TangleId)> = self
+            .sync_objects
+            .keys()
+            .filter(|(a, b, _)| *a == peer && *b == remote)
+            .copied()
+            .collect();
+        for key in stale {
+            self.sync_objects.remove(&key);
+        }
+        EventKind::Connect { a: peer, b: remote }
+    }
+
+    /// The end of a connection `peer` dialed; `None` for one it did not (the acceptor).
+    fn disconnected(
+        &mut self,
+        peer: PeerIdx,
+        remote: PeerIdx,
+        reason: &DisconnectReason,
+    ) -> Option<EventKind> {
+        let count = self.open.get_mut(&(peer, remote))?;
+        *count -= 1;
+        if *count == 0 {
+            self.open.remove(&(peer, remote));
+        }
+        Some(EventKind::Disconnect {
+            a: peer,
+            b: remote,
+            reason: disconnect_reason(reason).to_owned(),
+        })
     }
 }
