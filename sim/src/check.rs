@@ -327,7 +327,6 @@ fn safety(inputs: &Inputs<'_>) -> SafetyReport {
 /// Every tangle must be ordered the same way at every peer (on the msgs they share), start
 /// with its root where the root is held, and list no msg twice.
 fn tangle_order(inputs: &Inputs<'_>) -> Vec<Violation> {
-    let plan = inputs.plan;
     let mut out = Vec::new();
     let mut by_tangle: BTreeMap<&str, Vec<(PeerIdx, &Vec<String>)>> = BTreeMap::new();
     for (peer, holdings) in inputs.snapshots {
@@ -336,67 +335,110 @@ fn tangle_order(inputs: &Inputs<'_>) -> Vec<Violation> {
         }
     }
     for (tangle, lists) in by_tangle {
+        // The longest list is the reference order the others are compared with.
         let mut reference: Option<(PeerIdx, &Vec<String>)> = None;
-        for (peer, ids) in &lists {
-            let name = plan.peer_name(*peer).to_owned();
-            let distinct: BTreeSet<&String> = ids.iter().collect();
-            if distinct.len() != ids.len() {
-                out.push(Violation {
-                    t_ms: inputs.end_ms,
-                    kind: ViolationKind::TangleOrder,
-                    peer: Some(name.clone()),
-                    msg: None,
-                    detail: format!("tangle {tangle} lists a msg twice"),
-                });
+        for &(peer, ids) in &lists {
+            out.extend(list_violations(inputs, tangle, peer, ids));
+            if reference.is_none_or(|(_, r)| ids.len() > r.len()) {
+                reference = Some((peer, ids));
             }
-            if ids.iter().any(|id| id == tangle) && ids.first().map(String::as_str) != Some(tangle)
+        }
+        if let Some(reference) = reference {
+            out.extend(order_violations(inputs, tangle, reference, &lists));
+        }
+    }
+    out
+}
+
+/// One peer's list of a tangle: no msg twice, the root first where it is held.
+fn list_violations(
+    inputs: &Inputs<'_>,
+    tangle: &str,
+    peer: PeerIdx,
+    ids: &[String],
+) -> Vec<Violation> {
+    let mut out = Vec::new();
+    let name = inputs.plan.peer_name(peer).to_owned();
+    let distinct: BTreeSet<&String> = ids.iter().collect();
+    if distinct.len() != ids.len() {
+        out.push(Violation {
+            t_ms: inputs.end_ms,
+            kind: ViolationKind::TangleOrder,
+            peer: Some(name.clone()),
+            msg: None,
+            detail: format!("tangle {tangle} lists a msg twice"),
+        });
+    }
+    if ids.iter().any(|id| id == tangle) && ids.first().map(String::as_str) != Some(tangle) {
+        out.push(Violation {
+            t_ms: inputs.end_ms,
+            kind: ViolationKind::TangleOrder,
+            peer: Some(name),
+            msg: Some(tangle.to_owned()),
+            detail: format!("tangle {tangle} does not start with its root"),
+        });
+    }
+    out
+}
+
+/// Every peer's list in the reference's order, on the msgs they share (the first
+/// disagreement per peer).
+fn order_violations(
+    inputs: &Inputs<'_>,
+    tangle: &str,
+    (reference_peer, reference_ids): (PeerIdx, &Vec<String>),
+    lists: &[(PeerIdx, &Vec<String>)],
+) -> Vec<Violation> {
+    let plan = inputs.plan;
+    let mut out = Vec::new();
+    let position: BTreeMap<&str, usize> = reference_ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.as_str(), i))
+        .collect();
+    for (peer, ids) in lists {
+        let mut last: Option<(usize, &str)> = None;
+        for id in ids.iter() {
+            let Some(&p) = position.get(id.as_str()) else {
+                continue;
+            };
+            if let Some((previous, previous_id)) = last
+                && p <= previous
             {
                 out.push(Violation {
                     t_ms: inputs.end_ms,
                     kind: ViolationKind::TangleOrder,
-                    peer: Some(name),
-                    msg: Some(tangle.to_owned()),
-                    detail: format!("tangle {tangle} does not start with its root"),
+                    peer: Some(plan.peer_name(*peer).to_owned()),
+                    msg: Some(id.clone()),
+                    detail: format!(
+                        "tangle {tangle}: {id} comes after {previous_id} here but before it at {}",
+                        plan.peer_name(reference_peer)
+                    ),
                 });
+                break;
             }
-            if reference.is_none_or(|(_, r)| ids.len() > r.len()) {
-                reference = Some((*peer, ids));
-            }
-        }
-        let Some((reference_peer, reference_ids)) = reference else {
-            continue;
-        };
-        let position: BTreeMap<&str, usize> = reference_ids
-            .iter()
-            .enumerate()
-            .map(|(i, id)| (id.as_str(), i))
-            .collect();
-        for (peer, ids) in &lists {
-            let mut last: Option<(usize, &str)> = None;
-            for id in ids.iter() {
-                let Some(&p) = position.get(id.as_str()) else {
-                    continue;
-                };
-                if let Some((previous, previous_id)) = last
-                    && p <= previous
-                {
-                    out.push(Violation {
-                        t_ms: inputs.end_ms,
-                        kind: ViolationKind::TangleOrder,
-                        peer: Some(plan.peer_name(*peer).to_owned()),
-                        msg: Some(id.clone()),
-                        detail: format!(
-                            "tangle {tangle}: {id} comes after {previous_id} here but before it at {}",
-                            plan.peer_name(reference_peer)
-                        ),
-                    });
-                    break;
-                }
-                last = Some((p, id));
-            }
+            last = Some((p, id));
         }
     }
     out
+}
+
+/// Msgs held at `deadline` by a peer (not their author) whose goals do not want them then.
+fn over_held(inputs: &Inputs<'_>, deadline: u64) -> u64 {
+    let interest = inputs.interest;
+    let mut count = 0;
+    for ((peer, index), spans) in inputs.held {
+        let Some(msg) = interest.msgs().get(*index) else {
+            continue;
+        };
+        if msg.owner == *peer || !in_spans(spans, deadline) {
+            continue;
+        }
+        if !interest.wants_at(*peer, *index, deadline) {
+            count += 1;
+        }
+    }
+    count
 }
 
 fn liveness(inputs: &Inputs<'_>) -> LivenessReport {
@@ -460,17 +502,7 @@ fn liveness(inputs: &Inputs<'_>) -> LivenessReport {
             }
         }
     }
-    for ((peer, index), spans) in inputs.held {
-        let Some(msg) = interest.msgs().get(*index) else {
-            continue;
-        };
-        if msg.owner == *peer || !in_spans(spans, deadline) {
-            continue;
-        }
-        if !interest.wants_at(*peer, *index, deadline) {
-            report.over_held += 1;
-        }
-    }
+    report.over_held = over_held(inputs, deadline);
     report.passed = report.missing == 0 && !(check.exact && report.over_held > 0);
     report
 }

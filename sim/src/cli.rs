@@ -168,39 +168,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             out,
             trace,
             synthetic,
-        } => {
-            let loaded = load(&scenario)?;
-            let engine = engine_for(synthetic)?;
-            let plan = Plan::build(&loaded, seed.unwrap_or(loaded.seed));
-            let out = out.unwrap_or_else(|| Path::new("reports").join(&loaded.name));
-            let report = crate::pipeline::run(
-                &plan,
-                engine,
-                &RunOptions {
-                    scenario_path: scenario.display().to_string(),
-                    out: Some(out.clone()),
-                    trace,
-                    progress: true,
-                },
-            )?;
-            println!(
-                "{}: {} — report in {} (trace {})",
-                plan.scenario,
-                if report.checks.passed {
-                    "checks passed"
-                } else {
-                    "checks FAILED"
-                },
-                out.display(),
-                &report.trace_hash[..16.min(report.trace_hash.len())]
-            );
-            if report.checks.passed {
-                Ok(ExitCode::SUCCESS)
-            } else {
-                print_failure(&report);
-                Ok(ExitCode::from(1))
-            }
-        }
+        } => run(&scenario, seed, out, trace, synthetic),
         Command::Plan { scenario, seed } => {
             let loaded = load(&scenario)?;
             let plan = Plan::build(&loaded, seed.unwrap_or(loaded.seed));
@@ -218,34 +186,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             base,
             head,
             max_regression,
-        } => {
-            if let Some(pct) = max_regression {
-                anyhow::ensure!(
-                    pct.is_finite() && pct >= 0.0,
-                    "--max-regression must be ≥ 0"
-                );
-            }
-            let comparison = crate::compare::compare_files(&base, &head, max_regression)?;
-            print!("{}", crate::compare::markdown(&comparison));
-            let regressions = comparison.regressions();
-            if regressions.is_empty() {
-                Ok(ExitCode::SUCCESS)
-            } else {
-                for row in regressions {
-                    eprintln!(
-                        "regression: {} {} → {} ({})",
-                        row.metric,
-                        row.base
-                            .map_or_else(|| "null".to_owned(), |v| v.to_string()),
-                        row.head
-                            .map_or_else(|| "null".to_owned(), |v| v.to_string()),
-                        row.delta_pct
-                            .map_or_else(|| "undefined".to_owned(), |d| format!("{d:+.2} %"))
-                    );
-                }
-                Ok(ExitCode::from(1))
-            }
-        }
+        } => compare(&base, &head, max_regression),
         Command::Render { report, out } => {
             let loaded = Report::read(&report)?;
             let dir = out.unwrap_or_else(|| {
@@ -258,6 +199,83 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn run(
+    scenario: &Path,
+    seed: Option<u64>,
+    out: Option<PathBuf>,
+    trace: bool,
+    synthetic: bool,
+) -> anyhow::Result<ExitCode> {
+    let loaded = load(scenario)?;
+    let engine = engine_for(synthetic)?;
+    let plan = Plan::build(&loaded, seed.unwrap_or(loaded.seed));
+    let out = out.unwrap_or_else(|| Path::new("reports").join(&loaded.name));
+    let report = crate::pipeline::run(
+        &plan,
+        engine,
+        &RunOptions {
+            scenario_path: scenario.display().to_string(),
+            out: Some(out.clone()),
+            trace,
+            progress: true,
+        },
+    )?;
+    println!(
+        "{}: {} — report in {} (trace {})",
+        plan.scenario,
+        if report.checks.passed {
+            "checks passed"
+        } else {
+            "checks FAILED"
+        },
+        out.display(),
+        &report.trace_hash[..16.min(report.trace_hash.len())]
+    );
+    if report.checks.passed {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        print_failure(&report);
+        Ok(ExitCode::from(1))
+    }
+}
+
+fn compare(base: &Path, head: &Path, max_regression: Option<f64>) -> anyhow::Result<ExitCode> {
+    if let Some(pct) = max_regression {
+        anyhow::ensure!(
+            pct.is_finite() && pct >= 0.0,
+            "--max-regression must be ≥ 0"
+        );
+    }
+    let comparison = crate::compare::compare_files(base, head, max_regression)?;
+    print!("{}", crate::compare::markdown(&comparison));
+    let regressions = comparison.regressions();
+    if regressions.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    for row in regressions {
+        eprintln!(
+            "regression: {} {} → {} ({})",
+            row.metric,
+            row.base
+                .map_or_else(|| "null".to_owned(), |v| v.to_string()),
+            row.head
+                .map_or_else(|| "null".to_owned(), |v| v.to_string()),
+            row.delta_pct
+                .map_or_else(|| "undefined".to_owned(), |d| format!("{d:+.2} %"))
+        );
+    }
+    Ok(ExitCode::from(1))
+}
+
+fn write_sweep(out: &Path, aggregated: &crate::sweep::Sweep) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    std::fs::write(out.join("sweep.json"), aggregated.to_json())
+        .with_context(|| format!("cannot write {}", out.join("sweep.json").display()))?;
+    std::fs::write(out.join("sweep.md"), crate::sweep::markdown(aggregated))
+        .with_context(|| format!("cannot write {}", out.join("sweep.md").display()))?;
+    Ok(())
 }
 
 fn sweep(
@@ -311,11 +329,7 @@ fn sweep(
         .into_iter()
         .collect::<Result<_, crate::error::SimError>>()?;
     let aggregated = crate::sweep::aggregate(&reports)?;
-    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
-    std::fs::write(out.join("sweep.json"), aggregated.to_json())
-        .with_context(|| format!("cannot write {}", out.join("sweep.json").display()))?;
-    std::fs::write(out.join("sweep.md"), crate::sweep::markdown(&aggregated))
-        .with_context(|| format!("cannot write {}", out.join("sweep.md").display()))?;
+    write_sweep(&out, &aggregated)?;
     println!(
         "{}: {} seeds, {} failed — sweep in {}",
         scenario.name,

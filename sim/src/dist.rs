@@ -223,72 +223,43 @@ fn parse_shape<Q: Quantity>(text: &str) -> Result<Shape, String> {
     let Some(inner) = text.get(open + 1..).and_then(|rest| rest.strip_suffix(')')) else {
         return Err(format!("`{text}`: missing closing parenthesis"));
     };
-    let name = text.get(..open).unwrap_or_default().trim();
-    let args: Vec<&str> = inner.split(',').map(str::trim).collect();
-    let arity = |low: usize, high: usize| -> Result<(), String> {
-        if args.len() < low || args.len() > high {
-            let expected = if low == high {
-                format!("{low}")
-            } else {
-                format!("{low} to {high}")
-            };
-            Err(format!(
-                "`{name}(..)` takes {expected} arguments, got {}",
-                args.len()
-            ))
-        } else {
-            Ok(())
-        }
+    let call = Call {
+        name: text.get(..open).unwrap_or_default().trim(),
+        args: inner.split(',').map(str::trim).collect(),
     };
-    let quantity = |index: usize| -> Result<f64, String> {
-        let arg = args.get(index).copied().unwrap_or_default();
-        Q::parse(arg).map_err(|e| format!("argument {} of `{name}(..)`: {e}", index + 1))
-    };
-    let number = |index: usize, what: &str| -> Result<f64, String> {
-        let arg = args.get(index).copied().unwrap_or_default();
-        arg.parse::<f64>()
-            .map_err(|_| format!("{what} of `{name}(..)` must be a plain number, got `{arg}`"))
-    };
-    let optional_max = |index: usize| -> Result<Option<f64>, String> {
-        if args.len() > index {
-            quantity(index).map(Some)
-        } else {
-            Ok(None)
-        }
-    };
-    let shape = match name {
+    let shape = match call.name {
         "fixed" => {
-            arity(1, 1)?;
-            Shape::Fixed(quantity(0)?)
+            call.arity(1, 1)?;
+            Shape::Fixed(call.quantity::<Q>(0)?)
         }
         "uniform" => {
-            arity(2, 2)?;
+            call.arity(2, 2)?;
             Shape::Uniform {
-                low: quantity(0)?,
-                high: quantity(1)?,
+                low: call.quantity::<Q>(0)?,
+                high: call.quantity::<Q>(1)?,
             }
         }
         "exp" => {
-            arity(1, 2)?;
+            call.arity(1, 2)?;
             Shape::Exp {
-                mean: quantity(0)?,
-                max: optional_max(1)?,
+                mean: call.quantity::<Q>(0)?,
+                max: call.optional_max::<Q>(1)?,
             }
         }
         "pareto" => {
-            arity(2, 3)?;
+            call.arity(2, 3)?;
             Shape::Pareto {
-                min: quantity(0)?,
-                shape: number(1, "the shape (2nd argument)")?,
-                max: optional_max(2)?,
+                min: call.quantity::<Q>(0)?,
+                shape: call.number(1, "the shape (2nd argument)")?,
+                max: call.optional_max::<Q>(2)?,
             }
         }
         "lognormal" => {
-            arity(2, 3)?;
+            call.arity(2, 3)?;
             Shape::LogNormal {
-                median: quantity(0)?,
-                sigma: number(1, "sigma (2nd argument)")?,
-                max: optional_max(2)?,
+                median: call.quantity::<Q>(0)?,
+                sigma: call.number(1, "sigma (2nd argument)")?,
+                max: call.optional_max::<Q>(2)?,
             }
         }
         other => {
@@ -298,6 +269,53 @@ fn parse_shape<Q: Quantity>(text: &str) -> Result<Shape, String> {
         }
     };
     checked(shape)
+}
+
+/// A distribution as written, `name(arg, arg, …)`, and its arguments' checks.
+struct Call<'a> {
+    name: &'a str,
+    args: Vec<&'a str>,
+}
+
+impl Call<'_> {
+    fn arity(&self, low: usize, high: usize) -> Result<(), String> {
+        if self.args.len() >= low && self.args.len() <= high {
+            return Ok(());
+        }
+        let expected = if low == high {
+            format!("{low}")
+        } else {
+            format!("{low} to {high}")
+        };
+        Err(format!(
+            "`{}(..)` takes {expected} arguments, got {}",
+            self.name,
+            self.args.len()
+        ))
+    }
+
+    fn quantity<Q: Quantity>(&self, index: usize) -> Result<f64, String> {
+        let arg = self.args.get(index).copied().unwrap_or_default();
+        Q::parse(arg).map_err(|e| format!("argument {} of `{}(..)`: {e}", index + 1, self.name))
+    }
+
+    fn number(&self, index: usize, what: &str) -> Result<f64, String> {
+        let arg = self.args.get(index).copied().unwrap_or_default();
+        arg.parse::<f64>().map_err(|_| {
+            format!(
+                "{what} of `{}(..)` must be a plain number, got `{arg}`",
+                self.name
+            )
+        })
+    }
+
+    fn optional_max<Q: Quantity>(&self, index: usize) -> Result<Option<f64>, String> {
+        if self.args.len() > index {
+            self.quantity::<Q>(index).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
 }
 
 fn checked(shape: Shape) -> Result<Shape, String> {

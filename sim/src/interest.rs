@@ -155,20 +155,59 @@ impl InterestBuilder {
     /// Computes every wanted interval.
     #[must_use]
     pub fn finish(self, plan: &Plan) -> Interest {
-        // (owner, feed) → [(follower, goal)]
-        let mut followers: BTreeMap<(PeerIdx, &str), Vec<(PeerIdx, Goal)>> = BTreeMap::new();
-        for peer in &plan.peers {
-            for goal in &peer.goals {
-                if goal.account == peer.index || goal.rule.goal == Goal::None {
+        let followers = followers(plan);
+        let min_required_end = self.min_required_end();
+        let mut wants = Vec::new();
+        let mut wants_of_msg = Vec::with_capacity(self.msgs.len());
+        let mut by_pair = BTreeMap::new();
+        for (index, msg) in self.msgs.iter().enumerate() {
+            let start = wants.len();
+            // Roots are never wanted on their own: goals name the msgs of a tangle.
+            let list = if msg.depth == 0 {
+                None
+            } else {
+                followers.get(&(msg.owner, msg.feed.as_str()))
+            };
+            for &(peer, goal) in list.into_iter().flatten() {
+                let until_ms = match goal {
+                    Goal::All => None,
+                    Goal::Newest(n) => self.newer_by(msg, n),
+                    Goal::Set | Goal::Dict => min_required_end[index],
+                    Goal::None => continue,
+                };
+                if until_ms.is_some_and(|u| u <= msg.t_ms) {
                     continue;
                 }
-                followers
-                    .entry((goal.account, goal.rule.feed.as_str()))
-                    .or_default()
-                    .push((peer.index, goal.rule.goal));
+                by_pair.insert((peer, index), wants.len());
+                wants.push(Want {
+                    peer,
+                    msg: index,
+                    from_ms: msg.t_ms,
+                    until_ms,
+                });
             }
+            wants_of_msg.push((start, wants.len()));
         }
-        // Per msg: when the set/dict minimum required depth passes it.
+        Interest {
+            msgs: self.msgs,
+            by_id: self.by_id,
+            wants,
+            wants_of_msg,
+            by_pair,
+        }
+    }
+
+    /// When the `n`-th msg after `msg` in its tangle was published (it leaves newest-`n`).
+    fn newer_by(&self, msg: &MsgInfo, n: u32) -> Option<u64> {
+        self.tangles.get(&msg.tangle).and_then(|chain| {
+            chain
+                .get((msg.depth as usize - 1) + n as usize)
+                .map(|later| self.msgs[*later].t_ms)
+        })
+    }
+
+    /// Per msg: when the set/dict minimum required depth passes it.
+    fn min_required_end(&self) -> Vec<Option<u64>> {
         let mut min_required_end: Vec<Option<u64>> = vec![None; self.msgs.len()];
         for chain in self.tangles.values() {
             let mut live: std::collections::BTreeSet<(u32, usize)> =
@@ -190,50 +229,7 @@ impl InterestBuilder {
                 }
             }
         }
-        let mut wants = Vec::new();
-        let mut wants_of_msg = Vec::with_capacity(self.msgs.len());
-        let mut by_pair = BTreeMap::new();
-        for (index, msg) in self.msgs.iter().enumerate() {
-            let start = wants.len();
-            // Roots are never wanted on their own: goals name the msgs of a tangle.
-            let list = if msg.depth == 0 {
-                None
-            } else {
-                followers.get(&(msg.owner, msg.feed.as_str()))
-            };
-            if let Some(list) = list {
-                for &(peer, goal) in list {
-                    let until_ms = match goal {
-                        Goal::All => None,
-                        Goal::Newest(n) => self.tangles.get(&msg.tangle).and_then(|chain| {
-                            chain
-                                .get((msg.depth as usize - 1) + n as usize)
-                                .map(|later| self.msgs[*later].t_ms)
-                        }),
-                        Goal::Set | Goal::Dict => min_required_end[index],
-                        Goal::None => continue,
-                    };
-                    if until_ms.is_some_and(|u| u <= msg.t_ms) {
-                        continue;
-                    }
-                    by_pair.insert((peer, index), wants.len());
-                    wants.push(Want {
-                        peer,
-                        msg: index,
-                        from_ms: msg.t_ms,
-                        until_ms,
-                    });
-                }
-            }
-            wants_of_msg.push((start, wants.len()));
-        }
-        Interest {
-            msgs: self.msgs,
-            by_id: self.by_id,
-            wants,
-            wants_of_msg,
-            by_pair,
-        }
+        min_required_end
     }
 
     /// Supersedes that named unknown msgs.
@@ -241,6 +237,23 @@ impl InterestBuilder {
     pub fn unknown_supersedes(&self) -> u64 {
         self.unknown_supersedes
     }
+}
+
+/// (owner, feed) → who follows it with which goal (own feeds and `none` goals left out).
+fn followers(plan: &Plan) -> BTreeMap<(PeerIdx, &str), Vec<(PeerIdx, Goal)>> {
+    let mut followers: BTreeMap<(PeerIdx, &str), Vec<(PeerIdx, Goal)>> = BTreeMap::new();
+    for peer in &plan.peers {
+        for goal in &peer.goals {
+            if goal.account == peer.index || goal.rule.goal == Goal::None {
+                continue;
+            }
+            followers
+                .entry((goal.account, goal.rule.feed.as_str()))
+                .or_default()
+                .push((peer.index, goal.rule.goal));
+        }
+    }
+    followers
 }
 
 impl Interest {
