@@ -85,6 +85,15 @@ pub enum Added {
     AlreadyStored,
 }
 
+/// What [`Db::erase`] and [`Db::delete`] do to a msg.
+#[derive(Debug, Clone, Copy)]
+enum Removal {
+    /// Keep the metadata, drop the data.
+    Erase,
+    /// Drop the msg.
+    Delete,
+}
+
 /// Store errors, for operations that are not adds.
 pub type StoreResult<T, S> = Result<T, <S as Store>::Error>;
 
@@ -379,24 +388,7 @@ impl<S: Store> Db<S> {
     /// # Errors
     /// Store failures.
     pub fn erase(&mut self, id: &MsgId) -> StoreResult<bool, S> {
-        let Some(record) = self.store.get(id)? else {
-            return Ok(false);
-        };
-        if !self.store.erase(id)? {
-            return Ok(false);
-        }
-        for tangle in record
-            .msg
-            .metadata
-            .tangles
-            .keys()
-            .chain(std::iter::once(id))
-        {
-            if let Some(cached) = self.tangles.get_mut(tangle) {
-                cached.set_has_data(id, false);
-            }
-        }
-        Ok(true)
+        self.remove(id, Removal::Erase)
     }
 
     /// Deletes `id`; returns whether it was stored.
@@ -404,10 +396,19 @@ impl<S: Store> Db<S> {
     /// # Errors
     /// Store failures.
     pub fn delete(&mut self, id: &MsgId) -> StoreResult<bool, S> {
+        self.remove(id, Removal::Delete)
+    }
+
+    /// Erases or deletes `id` in the store, then in every cached tangle it belongs to.
+    fn remove(&mut self, id: &MsgId, removal: Removal) -> StoreResult<bool, S> {
         let Some(record) = self.store.get(id)? else {
             return Ok(false);
         };
-        if !self.store.delete(id)? {
+        let removed = match removal {
+            Removal::Erase => self.store.erase(id)?,
+            Removal::Delete => self.store.delete(id)?,
+        };
+        if !removed {
             return Ok(false);
         }
         for tangle in record
@@ -418,7 +419,12 @@ impl<S: Store> Db<S> {
             .chain(std::iter::once(id))
         {
             if let Some(cached) = self.tangles.get_mut(tangle) {
-                cached.remove(id);
+                match removal {
+                    Removal::Erase => cached.set_has_data(id, false),
+                    Removal::Delete => {
+                        cached.remove(id);
+                    }
+                }
             }
         }
         Ok(true)

@@ -2,8 +2,6 @@
 //! `update` merged in topological order, so concurrent updates resolve by the collation order
 //! of their IDs (protocol.md §8.1).
 
-use std::collections::BTreeMap;
-
 use serde_json::{Map, Value, json};
 
 use crate::db::Db;
@@ -11,7 +9,7 @@ use crate::ids::{AccountId, MsgId, TangleId};
 use crate::keys::Keypair;
 use crate::msg::{self, Msg};
 use crate::publish::PublishError;
-use crate::set::replay_roots;
+use crate::roots::{self, Roots};
 use crate::store::Store;
 
 /// Domain prefix of dict feeds.
@@ -32,12 +30,10 @@ pub fn feed_id(account: &AccountId, subdomain: &str) -> TangleId {
 /// Whether `msg` is a dict update pzp-dict would apply.
 #[must_use]
 pub fn is_update(msg: &Msg) -> bool {
-    let Some(data) = msg.data.as_object() else {
-        return false;
-    };
-    msg.metadata.domain.starts_with(DOMAIN_PREFIX)
-        && data.get("update").is_some_and(Value::is_object)
-        && data.get("supersedes").is_some_and(Value::is_array)
+    roots::update_data(msg, DOMAIN_PREFIX).is_some_and(|data| {
+        data.get("update").is_some_and(Value::is_object)
+            && data.get("supersedes").is_some_and(Value::is_array)
+    })
 }
 
 /// The current value of `account`'s dict `subdomain`.
@@ -49,11 +45,8 @@ pub fn read<S: Store>(
     account: &AccountId,
     subdomain: &str,
 ) -> Result<Map<String, Value>, S::Error> {
-    let feed = feed_id(account, subdomain);
-    let order: Vec<MsgId> = db.tangle(&feed)?.topo_order().copied().collect();
     let mut value = Map::new();
-    for id in order {
-        let Some(msg) = db.get(&id)? else { continue };
+    for (_, msg) in roots::feed_msgs(db, &feed_id(account, subdomain))? {
         if !is_update(&msg) {
             continue;
         }
@@ -74,8 +67,8 @@ pub fn field_roots<S: Store>(
     db: &mut Db<S>,
     account: &AccountId,
     subdomain: &str,
-) -> Result<BTreeMap<String, Vec<MsgId>>, S::Error> {
-    replay_roots(db, &feed_id(account, subdomain), |msg| {
+) -> Result<Roots, S::Error> {
+    roots::replay(db, &feed_id(account, subdomain), |msg| {
         let update = msg
             .data
             .get("update")
@@ -148,18 +141,9 @@ pub fn squeeze<S: Store>(
     account: &AccountId,
     subdomain: &str,
 ) -> Result<bool, PublishError<S::Error>> {
-    let feed = feed_id(account, subdomain);
     let roots = field_roots(db, account, subdomain).map_err(PublishError::Store)?;
-    let tangle = db.tangle(&feed).map_err(PublishError::Store)?;
-    let oldest = roots
-        .values()
-        .flatten()
-        .filter_map(|id| tangle.depth(id))
-        .min();
-    let Some(oldest) = oldest else {
-        return Ok(false);
-    };
-    if tangle.max_depth().saturating_sub(oldest) < 1 {
+    let feed = feed_id(account, subdomain);
+    if !roots::squeezable(db, &feed, &roots).map_err(PublishError::Store)? {
         return Ok(false);
     }
     let current = read(db, account, subdomain).map_err(PublishError::Store)?;

@@ -21,7 +21,7 @@ use thiserror::Error;
 use crate::db::Db;
 use crate::ids::{MsgId, TangleId};
 use crate::msg::Msg;
-use crate::set;
+use crate::roots;
 use crate::store::Store;
 use crate::tangle::DepthRange;
 
@@ -348,7 +348,7 @@ impl PurposeCache {
         if !fresh {
             let max_depth = tangle.max_depth();
             let min_required_depth = if goal.is_set_or_dict() {
-                set::min_required_depth(db, tangle_id)?
+                roots::min_required_depth(db, tangle_id)?
             } else {
                 None
             };

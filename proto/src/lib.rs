@@ -15,7 +15,7 @@
 //! - [`account`]: account tangles, keys, powers, consent.
 //! - [`store`]: the `Store` trait and `MemStore`, the reference store.
 //! - [`db`]: what `add` accepts and how tangles are indexed; [`publish`]: writing.
-//! - [`set`], [`dict`]: set and dict feeds.
+//! - [`set`], [`dict`]: set and dict feeds; [`roots`]: the bookkeeping they share.
 //! - [`ingest`]: JSON msgs in with one verdict each; a comparable snapshot of a database.
 //! - [`goals`]: replication goals, want-ranges, msg purposes; [`gc`]: cleanup and pruning
 //!   plans.
@@ -44,6 +44,7 @@ pub mod js;
 pub mod keys;
 pub mod msg;
 pub mod publish;
+pub mod roots;
 pub mod set;
 pub mod store;
 pub mod sync;

@@ -4,9 +4,6 @@
 //! Item order follows JavaScript `Set` semantics (insertion order; re-adding after a delete
 //! moves an item to the end), so values compare equal to a JS peer's, item for item.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-
 use serde_json::{Value, json};
 
 use crate::db::Db;
@@ -15,6 +12,7 @@ use crate::js;
 use crate::keys::Keypair;
 use crate::msg::{self, Msg};
 use crate::publish::PublishError;
+use crate::roots::{self, Roots};
 use crate::store::Store;
 
 /// Domain prefix of set feeds.
@@ -35,13 +33,11 @@ pub fn feed_id(account: &AccountId, subdomain: &str) -> TangleId {
 /// Whether `msg` is a set update pzp-set would apply.
 #[must_use]
 pub fn is_update(msg: &Msg) -> bool {
-    let Some(data) = msg.data.as_object() else {
-        return false;
-    };
-    msg.metadata.domain.starts_with(DOMAIN_PREFIX)
-        && data.get("add").is_some_and(Value::is_array)
-        && data.get("del").is_some_and(Value::is_array)
-        && data.get("supersedes").is_some_and(Value::is_array)
+    roots::update_data(msg, DOMAIN_PREFIX).is_some_and(|data| {
+        ["add", "del", "supersedes"]
+            .iter()
+            .all(|field| data.get(*field).is_some_and(Value::is_array))
+    })
 }
 
 /// Items of a set in JavaScript `Set` order. Objects and arrays are never equal to anything
@@ -99,21 +95,6 @@ fn same_value_zero(a: &Value, b: &Value) -> bool {
     }
 }
 
-/// The msgs of a feed with their IDs, in topological order.
-fn feed_msgs<S: Store>(
-    db: &mut Db<S>,
-    feed: &TangleId,
-) -> Result<Vec<(MsgId, Arc<Msg>)>, S::Error> {
-    let order: Vec<MsgId> = db.tangle(feed)?.topo_order().copied().collect();
-    let mut msgs = Vec::with_capacity(order.len());
-    for id in order {
-        if let Some(msg) = db.get(&id)? {
-            msgs.push((id, msg));
-        }
-    }
-    Ok(msgs)
-}
-
 /// The current value of `account`'s set `subdomain`.
 ///
 /// # Errors
@@ -124,63 +105,18 @@ pub fn read<S: Store>(
     subdomain: &str,
 ) -> Result<Items, S::Error> {
     let mut items = Items::default();
-    for (_, msg) in feed_msgs(db, &feed_id(account, subdomain))? {
+    for (_, msg) in roots::feed_msgs(db, &feed_id(account, subdomain))? {
         if !is_update(&msg) {
             continue;
         }
-        for item in msg
-            .data
-            .get("add")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+        for item in roots::array_field(&msg, "add") {
             items.add(item);
         }
-        for item in msg
-            .data
-            .get("del")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+        for item in roots::array_field(&msg, "del") {
             items.delete(item);
         }
     }
     Ok(items)
-}
-
-/// The reference's *roots* bookkeeping, shared by sets (per item) and dicts (per field):
-/// replaying updates in receive order, an update becomes a root of each key it touches and
-/// displaces the roots it is preceded by... of that key that precede it.
-pub(crate) fn replay_roots<S: Store>(
-    db: &mut Db<S>,
-    feed: &TangleId,
-    keys_of: impl Fn(&Msg) -> Option<Vec<String>>,
-) -> Result<BTreeMap<String, Vec<MsgId>>, S::Error> {
-    let members: Vec<MsgId> = db.tangle(feed)?.topo_order().copied().collect();
-    let mut records = Vec::with_capacity(members.len());
-    for id in members {
-        if let Some(record) = db.record(&id)? {
-            records.push(record);
-        }
-    }
-    records.sort_by_key(|record| record.seq);
-    let tangle = db.tangle(feed)?;
-    let mut roots: BTreeMap<String, Vec<MsgId>> = BTreeMap::new();
-    for record in records {
-        let Some(keys) = keys_of(&record.msg) else {
-            continue;
-        };
-        for key in keys {
-            let existing = roots.entry(key).or_default();
-            existing.retain(|root| !tangle.precedes(root, &record.id));
-            if !existing.contains(&record.id) {
-                existing.push(record.id);
-            }
-        }
-    }
-    Ok(roots)
 }
 
 /// The item roots of a set: for each item, the updates that touched it last.
@@ -191,82 +127,17 @@ pub fn item_roots<S: Store>(
     db: &mut Db<S>,
     account: &AccountId,
     subdomain: &str,
-) -> Result<BTreeMap<String, Vec<MsgId>>, S::Error> {
-    replay_roots(db, &feed_id(account, subdomain), |msg| {
+) -> Result<Roots, S::Error> {
+    roots::replay(db, &feed_id(account, subdomain), |msg| {
         if !is_update(msg) {
             return None;
         }
-        let touched = ["add", "del"]
-            .iter()
-            .flat_map(|field| {
-                msg.data
-                    .get(*field)
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-            })
+        let touched = roots::array_field(msg, "add")
+            .chain(roots::array_field(msg, "del"))
             .map(|item| js::display(Some(item)))
             .collect();
         Some(touched)
     })
-}
-
-/// The lowest depth any current root has: updates below it can be ghosts (pzp-set and
-/// pzp-dict `minRequiredDepth`). `None` stands for the reference's `Infinity` (no update
-/// survives); `Some(0)` when the tangle is unknown.
-///
-/// # Errors
-/// Store failures.
-pub fn min_required_depth<S: Store>(
-    db: &mut Db<S>,
-    feed: &TangleId,
-) -> Result<Option<u64>, S::Error> {
-    if !db.tangle(feed)?.has_root() {
-        return Ok(Some(0));
-    }
-    let mut roots: Vec<MsgId> = Vec::new();
-    for (id, msg) in feed_msgs(db, feed)? {
-        if !msg.has_data() {
-            continue;
-        }
-        for superseded in msg
-            .data
-            .get("supersedes")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            roots.retain(|root| Some(root.as_str()) != superseded.as_str());
-        }
-        if !roots.contains(&id) {
-            roots.push(id);
-        }
-    }
-    let tangle = db.tangle(feed)?;
-    Ok(roots.iter().filter_map(|id| tangle.depth(id)).min())
-}
-
-/// Whether `id` may become a ghost of the set or dict `feed` with `span`: it sits in the
-/// `span` depths below the lowest root.
-///
-/// # Errors
-/// Store failures.
-pub fn is_ghostable<S: Store>(
-    db: &mut Db<S>,
-    id: &MsgId,
-    feed: &TangleId,
-    span: u64,
-) -> Result<bool, S::Error> {
-    if id == feed {
-        return Ok(false);
-    }
-    let Some(depth) = db.tangle(feed)?.depth(id) else {
-        return Ok(false);
-    };
-    let Some(min_required) = min_required_depth(db, feed)? else {
-        return Ok(false);
-    };
-    Ok(min_required.saturating_sub(span) <= depth && depth < min_required)
 }
 
 /// Adds `item` to `account`'s set `subdomain`; `Ok(false)` if it is already there.
@@ -338,18 +209,9 @@ pub fn squeeze<S: Store>(
     account: &AccountId,
     subdomain: &str,
 ) -> Result<bool, PublishError<S::Error>> {
-    let feed = feed_id(account, subdomain);
     let roots = item_roots(db, account, subdomain).map_err(PublishError::Store)?;
-    let tangle = db.tangle(&feed).map_err(PublishError::Store)?;
-    let oldest = roots
-        .values()
-        .flatten()
-        .filter_map(|id| tangle.depth(id))
-        .min();
-    let Some(oldest) = oldest else {
-        return Ok(false);
-    };
-    if tangle.max_depth().saturating_sub(oldest) < 1 {
+    let feed = feed_id(account, subdomain);
+    if !roots::squeezable(db, &feed, &roots).map_err(PublishError::Store)? {
         return Ok(false);
     }
     let current = read(db, account, subdomain).map_err(PublishError::Store)?;

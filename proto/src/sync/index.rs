@@ -24,8 +24,8 @@ use super::store::{RangeItem, RangeItems, SyncStore};
 use crate::collate;
 use crate::db::Db;
 use crate::ids::{AccountId, MsgId, TangleId};
-use crate::msg::{Account, Msg};
-use crate::set;
+use crate::msg::Msg;
+use crate::roots;
 use crate::store::Store;
 use crate::tangle::{DepthRange, SlicePart, Tangle};
 
@@ -403,15 +403,7 @@ impl<'a, S: Store> IndexedDb<'a, S> {
                 .or_default()
                 .extend(tips.iter().copied());
         }
-        for (account, tips) in accounts {
-            let tangle = self.db.tangle(&account)?;
-            if !tangle.has_root() {
-                continue;
-            }
-            let tips: Vec<MsgId> = tips.into_iter().collect();
-            out.extend(tangle.slice(&[], &tips).into_iter().map(|(id, _)| id));
-        }
-        Ok(())
+        self.db.account_slices(&accounts, &mut |id, _| out.push(id))
     }
 }
 
@@ -427,7 +419,7 @@ impl<S: Store> SyncStore for IndexedDb<'_, S> {
     }
 
     fn min_required_depth(&mut self, tangle: &TangleId) -> Result<Option<u64>, S::Error> {
-        set::min_required_depth(self.db, tangle)
+        roots::min_required_depth(self.db, tangle)
     }
 
     fn range_items(
@@ -500,13 +492,7 @@ impl<S: Store> SyncStore for IndexedDb<'_, S> {
         ids: &[MsgId],
         out: &mut Vec<(MsgId, Arc<Msg>)>,
     ) -> Result<(), S::Error> {
-        for id in ids {
-            if let Some(msg) = self.db.get(id)?
-                && msg.metadata.account == Account::OwnTangle
-            {
-                out.push((*id, msg));
-            }
-        }
+        self.db.account_msgs_among(ids, out)?;
         if ids.is_empty() {
             return Ok(());
         }
@@ -514,16 +500,7 @@ impl<S: Store> SyncStore for IndexedDb<'_, S> {
             return Ok(());
         };
         let slice = slice_after_cut(self.db.cached_tangle(tangle_id), index, ids);
-        for (id, part) in slice {
-            let Some(msg) = self.db.get(&id)? else {
-                continue;
-            };
-            match part {
-                SlicePart::Full => out.push((id, msg)),
-                SlicePart::Trail => out.push((id, Arc::new(msg.erased()))),
-            }
-        }
-        Ok(())
+        self.db.slice_msgs(slice, out)
     }
 
     fn root_account(&mut self, tangle: &TangleId) -> Result<Option<AccountId>, S::Error> {

@@ -14,7 +14,7 @@ use super::bloom::{ItemHashes, SEED_DEFAULT};
 use crate::db::Db;
 use crate::ids::{AccountId, MsgId, TangleId};
 use crate::msg::{Account, Msg};
-use crate::set;
+use crate::roots;
 use crate::store::Store;
 use crate::tangle::{DepthRange, SlicePart};
 
@@ -162,7 +162,7 @@ impl<S: Store> SyncStore for Db<S> {
     }
 
     fn min_required_depth(&mut self, tangle: &TangleId) -> Result<Option<u64>, S::Error> {
-        set::min_required_depth(self, tangle)
+        roots::min_required_depth(self, tangle)
     }
 
     fn range_items(
@@ -205,13 +205,7 @@ impl<S: Store> SyncStore for Db<S> {
         ids: &[MsgId],
         out: &mut Vec<(MsgId, Arc<Msg>)>,
     ) -> Result<(), S::Error> {
-        for id in ids {
-            if let Some(msg) = self.get(id)?
-                && msg.metadata.account == Account::OwnTangle
-            {
-                out.push((*id, msg));
-            }
-        }
+        self.account_msgs_among(ids, out)?;
         self.tangle_slice(tangle, ids, out)
     }
 
@@ -286,7 +280,7 @@ impl<S: Store> Db<S> {
     }
 
     /// For each account, `accountTangle.slice([], tips)`: its msgs not after any known tip.
-    fn account_slices(
+    pub(super) fn account_slices(
         &mut self,
         accounts: &IndexMap<AccountId, BTreeSet<MsgId>>,
         visit: &mut dyn FnMut(MsgId, SlicePart),
@@ -319,6 +313,32 @@ impl<S: Store> Db<S> {
             return Ok(());
         }
         let slice = tangle.slice(ids, &[]);
+        self.slice_msgs(slice, out)
+    }
+
+    /// The account msgs among `ids` (`account: "self"`), which phases 8 and 9 send before
+    /// the tangle's slice.
+    pub(super) fn account_msgs_among(
+        &self,
+        ids: &[MsgId],
+        out: &mut Vec<(MsgId, Arc<Msg>)>,
+    ) -> Result<(), S::Error> {
+        for id in ids {
+            if let Some(msg) = self.get(id)?
+                && msg.metadata.account == Account::OwnTangle
+            {
+                out.push((*id, msg));
+            }
+        }
+        Ok(())
+    }
+
+    /// The msgs of a slice, trail members without their data.
+    pub(super) fn slice_msgs(
+        &self,
+        slice: Vec<(MsgId, SlicePart)>,
+        out: &mut Vec<(MsgId, Arc<Msg>)>,
+    ) -> Result<(), S::Error> {
         for (id, part) in slice {
             let Some(msg) = self.get(&id)? else { continue };
             match part {

@@ -7,6 +7,7 @@ use proto::goals::{self, Goal, Goals, Purpose, PurposeCache};
 use proto::ids::MsgId;
 use proto::keys::Keypair;
 use proto::msg::Msg;
+use proto::roots;
 use proto::set;
 use proto::store::{MemStore, Store};
 
@@ -134,7 +135,7 @@ fn superseded_set_updates_become_ghosts() {
     }
     let feed = set::feed_id(&account, "follows");
     let before = set::read(&mut db, &account, "follows").expect("memory");
-    let min_required = set::min_required_depth(&mut db, &feed)
+    let min_required = roots::min_required_depth(&mut db, &feed)
         .expect("memory")
         .expect("some update survives");
     let mut goals = Goals::new();

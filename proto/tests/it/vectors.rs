@@ -11,6 +11,7 @@ use proto::dict;
 use proto::ids::{AccountId, MsgId, PubKey};
 use proto::keys::Keypair;
 use proto::msg::{self, Msg};
+use proto::roots;
 use proto::set;
 use proto::validate::ValidationError;
 use serde_json::{Value, json};
@@ -332,11 +333,11 @@ fn db_msgs_replay_and_set_dict_values() {
     let set_feed = set::feed_id(&account, "follows");
     let dict_feed = dict::feed_id(&account, "profile");
     assert_eq!(
-        set::min_required_depth(&mut db, &set_feed).expect("mem"),
+        roots::min_required_depth(&mut db, &set_feed).expect("mem"),
         vectors["setMinRequiredDepth"].as_u64()
     );
     assert_eq!(
-        set::min_required_depth(&mut db, &dict_feed).expect("mem"),
+        roots::min_required_depth(&mut db, &dict_feed).expect("mem"),
         vectors["dictMinRequiredDepth"].as_u64()
     );
     let item_roots = set::item_roots(&mut db, &account, "follows").expect("mem");
