@@ -167,6 +167,12 @@ impl<S: Store> Db<S> {
             .expect("invariant: load_tangle inserted it"))
     }
 
+    /// The tangle `id` if it is loaded, without loading it.
+    #[must_use]
+    pub fn loaded_tangle(&self, id: &TangleId) -> Option<&Tangle> {
+        self.tangles.get(id)
+    }
+
     /// A tangle already loaded by [`Db::tangle`].
     pub(crate) fn cached_tangle(&self, id: &TangleId) -> &Tangle {
         self.tangles
@@ -178,6 +184,13 @@ impl<S: Store> Db<S> {
         if self.tangles.contains_key(id) {
             return Ok(());
         }
+        let tangle = self.load_from_store(id)?;
+        self.tangles.insert(*id, tangle);
+        Ok(())
+    }
+
+    /// The tangle `id` built from the store's records.
+    fn load_from_store(&self, id: &TangleId) -> StoreResult<Tangle, S> {
         let mut tangle = Tangle::new(*id);
         if let Some(root) = self.store.get(id)? {
             tangle.insert(*id, &root.msg);
@@ -187,8 +200,7 @@ impl<S: Store> Db<S> {
                 tangle.insert(member, &record.msg);
             }
         }
-        self.tangles.insert(*id, tangle);
-        Ok(())
+        Ok(tangle)
     }
 
     /// The keys allowed to sign for `account` at `tips` (the reference's
@@ -461,6 +473,33 @@ impl<S: Store> Db<S> {
         let mut ghosts = self.store.ghosts(tangle)?;
         if ghosts.remove(id).is_some() {
             self.store.set_ghosts(tangle, &ghosts)?;
+        }
+        Ok(())
+    }
+
+    /// Panics if a cached index disagrees with the store: every cached tangle is consistent
+    /// ([`Tangle::check_invariants`]) and the same graph a fresh load from the store gives,
+    /// and the key cache stays within its bound. Holds unless the store was changed behind
+    /// the database's back without [`Db::forget_tangles`]. Tests call it after every
+    /// operation.
+    ///
+    /// # Errors
+    /// Store failures while reloading a tangle to compare.
+    pub fn check_invariants(&self) -> StoreResult<(), S> {
+        assert!(
+            self.sigkeys.len() <= SIGKEYS_CACHE_MAX,
+            "sigkeys cache {} > {SIGKEYS_CACHE_MAX}",
+            self.sigkeys.len()
+        );
+        for (id, cached) in &self.tangles {
+            cached.check_invariants();
+            let loaded = self.load_from_store(id)?;
+            assert!(
+                cached.same_graph(&loaded),
+                "tangle {id}: the cache differs from the store ({} vs {} members)",
+                cached.len(),
+                loaded.len()
+            );
         }
         Ok(())
     }

@@ -77,7 +77,7 @@ impl DepthRange {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Node {
     depth: u64,
     prev: Vec<MsgId>,
@@ -293,6 +293,74 @@ impl Tangle {
             node.has_data = has_data;
             self.version += 1;
         }
+    }
+
+    /// Panics if the graph's indexes disagree with its members: every member listed once, at
+    /// its depth, each depth in collation order; `children` exactly the reverse of `prev`;
+    /// `tips` exactly the members no member lists in `prev`; the root known exactly when the
+    /// kind is, at depth 0 with no `prev`. Tests call it after every change.
+    pub fn check_invariants(&self) {
+        let id = self.id;
+        let listed: usize = self.by_depth.values().map(Vec::len).sum();
+        assert_eq!(
+            listed,
+            self.nodes.len(),
+            "{id}: by_depth lists {listed} members"
+        );
+        for (depth, level) in &self.by_depth {
+            assert!(!level.is_empty(), "{id}: empty level {depth}");
+            for member in level {
+                let at = self.nodes.get(member).map(|node| node.depth);
+                assert_eq!(at, Some(*depth), "{id}: {member} listed at depth {depth}");
+            }
+            for pair in level.windows(2) {
+                if let [a, b] = pair {
+                    let order = collate::compare(a.as_str(), b.as_str()).then(a.cmp(b));
+                    assert!(
+                        order.is_lt(),
+                        "{id}: depth {depth} out of order at {a}, {b}"
+                    );
+                }
+            }
+        }
+        let mut children: BTreeMap<MsgId, Vec<MsgId>> = BTreeMap::new();
+        for (member, node) in &self.nodes {
+            for parent in &node.prev {
+                children.entry(*parent).or_default().push(*member);
+            }
+        }
+        let mut actual = self.children.clone();
+        actual.values_mut().for_each(|list| list.sort_unstable());
+        assert_eq!(
+            actual, children,
+            "{id}: children are not the reverse of prev"
+        );
+        let tips: BTreeSet<MsgId> = self
+            .nodes
+            .keys()
+            .filter(|member| !children.contains_key(*member))
+            .copied()
+            .collect();
+        assert_eq!(self.tips, tips, "{id}: tips");
+        let root = self.nodes.get(&id);
+        assert_eq!(
+            self.kind.is_some(),
+            root.is_some(),
+            "{id}: kind without root"
+        );
+        if let Some(root) = root {
+            assert!(
+                root.depth == 0 && root.prev.is_empty(),
+                "{id}: root not at 0"
+            );
+        }
+    }
+
+    /// Whether `other` holds the same members with the same depths, links and data flags,
+    /// and the same root kind (indexes and version aside).
+    #[must_use]
+    pub fn same_graph(&self, other: &Tangle) -> bool {
+        self.id == other.id && self.kind == other.kind && self.nodes == other.nodes
     }
 
     /// All members in the reference's topological order: by depth, then by collation.

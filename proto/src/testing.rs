@@ -80,6 +80,13 @@ impl Peer {
         }
     }
 
+    /// Panics if the database's cached tangles or the sync index disagree with the store
+    /// ([`Db::check_invariants`], [`SyncIndex::check_invariants`]).
+    pub fn check_invariants(&self) {
+        let Ok(()) = self.db.check_invariants();
+        let Ok(()) = self.index.check_invariants(&self.db);
+    }
+
     /// Sets a goal (no session is told; see [`Pair::set_goal`]).
     ///
     /// # Errors
@@ -191,7 +198,7 @@ pub struct Pair {
     metrics: Metrics,
     /// Every object delivered so far, when recording.
     pub transcript: Option<Vec<Delivery>>,
-    /// Whether to check the sessions' invariants after every input.
+    /// Whether to check the sessions', databases' and indexes' invariants after every input.
     pub check_invariants: bool,
     now: Time,
 }
@@ -426,6 +433,9 @@ impl Pair {
                 Output::Close(reason) => return Err(RunError::Closed { side, reason }),
                 Output::Finished { .. } | Output::Refused(_) => {}
             }
+        }
+        if self.check_invariants {
+            peer.check_invariants();
         }
         Ok(added)
     }

@@ -248,6 +248,20 @@ impl DiskStore {
         self.lock.is_none()
     }
 
+    /// Panics if the index is inconsistent ([`Index::check_invariants`]) or a live slot
+    /// points past the log and the open batch. Tests call it after every operation.
+    pub fn check_invariants(&self) {
+        self.index.check_invariants();
+        let end = self.file_len + u64::try_from(self.pending.len()).unwrap_or(u64::MAX);
+        for slot in self.index.live_slots() {
+            assert!(
+                slot.offset + u64::from(slot.record_len) <= end,
+                "a live record at {} ends past the log ({end})",
+                slot.offset
+            );
+        }
+    }
+
     /// File facts.
     #[must_use]
     pub fn disk_stats(&self) -> DiskStats {

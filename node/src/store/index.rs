@@ -143,6 +143,66 @@ impl Index {
         }
     }
 
+    /// Panics if the index disagrees with its slots: sequence numbers increasing and below
+    /// the next one; `by_id` exactly the live slots; the counts and byte total those slots
+    /// give; tangle member lists in receive order over existing slots; the remembered last
+    /// tangle where it says; no empty ghost set. Tests call it after every operation.
+    pub fn check_invariants(&self) {
+        assert!(
+            self.slots.len() as u64 <= SLOTS_MAX,
+            "more slots than addressable"
+        );
+        for pair in self.slots.windows(2) {
+            if let [a, b] = pair {
+                assert!(a.seq < b.seq, "sequence numbers {} then {}", a.seq, b.seq);
+            }
+        }
+        if let Some(last) = self.slots.last() {
+            assert!(
+                last.seq < self.next_seq,
+                "next_seq {} ≤ {}",
+                self.next_seq,
+                last.seq
+            );
+        }
+        let live: Vec<(usize, &Slot)> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(_, slot)| slot.live)
+            .collect();
+        assert_eq!(live.len() as u64, self.live_count, "live count");
+        assert_eq!(
+            self.by_id.len(),
+            live.len(),
+            "by_id holds the live slots only"
+        );
+        for (index, slot) in &live {
+            let listed = self.by_id.get(&slot.id).map(|at| *at as usize);
+            assert_eq!(listed, Some(*index), "by_id of a live slot");
+        }
+        let bytes: u64 = live.iter().map(|(_, slot)| u64::from(slot.json_len)).sum();
+        assert_eq!(bytes, self.bytes, "live bytes");
+        for (tangle, members) in &self.tangles {
+            for pair in members.windows(2) {
+                if let [a, b] = pair {
+                    assert!(a < b, "members of {tangle:?} out of receive order");
+                }
+            }
+            if let Some(last) = members.last() {
+                assert!((*last as usize) < self.slots.len(), "member past the slots");
+            }
+        }
+        if let Some((tangle, position)) = self.last_tangle {
+            let key = self.tangles.get_index(position).map(|(key, _)| *key);
+            assert_eq!(key, Some(tangle), "last tangle position");
+        }
+        assert!(
+            self.ghosts.values().all(|ghosts| !ghosts.is_empty()),
+            "an empty ghost set is kept"
+        );
+    }
+
     /// Applies an append, erase or replace record at `offset` of `record_len` bytes.
     ///
     /// # Errors

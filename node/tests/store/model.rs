@@ -251,6 +251,9 @@ impl Harness {
 
     fn check(&mut self, step: usize, op: &Op) {
         let context = format!("after step {step}: {op:?}");
+        self.disk.store().check_invariants();
+        self.disk.check_invariants().expect("disk");
+        self.oracle.check_invariants().expect("mem");
         let tangles = &pool().tangles;
         assert_same_store(self.oracle.store(), self.disk.store(), tangles, &context);
         for (id, _) in &pool().msgs {

@@ -73,6 +73,67 @@ impl TangleIndex {
         u32::try_from(self.tip_sets.len() - 1).unwrap_or(NO_TIPS)
     }
 
+    /// Entries in topological order, each with its own hashes and a valid tip set.
+    fn check_entries(&self, tangle_id: &TangleId) {
+        for pair in self.entries.windows(2) {
+            if let [a, b] = pair {
+                let collated = collate::compare(a.id.as_str(), b.id.as_str()).then(a.id.cmp(&b.id));
+                assert!(
+                    a.depth < b.depth || (a.depth == b.depth && collated.is_lt()),
+                    "{tangle_id}: {} before {} out of order",
+                    a.id,
+                    b.id
+                );
+            }
+        }
+        for entry in &self.entries {
+            assert_eq!(entry.hashes, entry_hashes(&entry.id), "{tangle_id}: hashes");
+            assert!(
+                entry.tips == NO_TIPS
+                    || usize::try_from(entry.tips).is_ok_and(|at| at < self.tip_sets.len()),
+                "{tangle_id}: {} names tip set {}",
+                entry.id,
+                entry.tips
+            );
+        }
+    }
+
+    fn tip_set(&self, tips: u32) -> Option<&(AccountId, Vec<MsgId>)> {
+        usize::try_from(tips)
+            .ok()
+            .and_then(|at| self.tip_sets.get(at))
+    }
+
+    /// The same entries as `rebuilt` (tip sets compared by value: interning order differs),
+    /// and no cut a rebuild does not find. It may miss cuts: [`SyncIndex::note_added`] drops
+    /// the cuts a member added below others could make (a rebuild finds them), which only
+    /// makes slices walk further.
+    fn check_same(&self, rebuilt: &TangleIndex, tangle_id: &TangleId) {
+        assert_eq!(
+            self.entries.len(),
+            rebuilt.entries.len(),
+            "{tangle_id}: entry count"
+        );
+        for (entry, expected) in self.entries.iter().zip(&rebuilt.entries) {
+            assert_eq!(
+                (entry.id, entry.depth),
+                (expected.id, expected.depth),
+                "{tangle_id}: entry differs from a rebuild"
+            );
+            assert!(
+                !entry.cut || expected.cut,
+                "{tangle_id}: {} is marked a cut but is not one",
+                entry.id
+            );
+            assert_eq!(
+                self.tip_set(entry.tips),
+                rebuilt.tip_set(expected.tips),
+                "{tangle_id}: tip set of {}",
+                entry.id
+            );
+        }
+    }
+
     /// The run of entries whose depth is in `range`.
     fn run(&self, range: DepthRange) -> &[Entry] {
         if range.is_empty() {
@@ -132,6 +193,37 @@ impl SyncIndex {
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.tangles.is_empty()
+    }
+
+    /// Panics if an index is inconsistent: within its bound; entries in topological order
+    /// with their own hashes and valid tip sets; and every entry that is fresh for a tangle
+    /// `db` has loaded equal to a rebuild (ids, depths, hashes, tip sets; no false cut). Tests call
+    /// it after every operation; it loads nothing into `db`.
+    ///
+    /// # Errors
+    /// Store failures while rebuilding to compare.
+    pub fn check_invariants<S: Store>(&self, db: &Db<S>) -> Result<(), S::Error> {
+        assert!(
+            self.tangles.len() <= INDEXED_TANGLES_MAX,
+            "indexed tangles {} > {INDEXED_TANGLES_MAX}",
+            self.tangles.len()
+        );
+        for (tangle_id, index) in &self.tangles {
+            assert!(
+                index.last_used <= self.uses,
+                "{tangle_id}: used in the future"
+            );
+            index.check_entries(tangle_id);
+            let Some(tangle) = db.loaded_tangle(tangle_id) else {
+                continue;
+            };
+            let fresh = index.version == tangle.version() && index.entries.len() == tangle.len();
+            if fresh && tangle.has_root() {
+                let rebuilt = build_from(db, tangle)?;
+                index.check_same(&rebuilt, tangle_id);
+            }
+        }
+        Ok(())
     }
 
     /// Indexes `tangle` now if it is not indexed or stale (a node does this before it
@@ -245,7 +337,13 @@ impl SyncIndex {
 
 /// Indexes a tangle from scratch: one pass in topological order, fetching each msg once.
 fn build<S: Store>(db: &mut Db<S>, tangle_id: &TangleId) -> Result<TangleIndex, S::Error> {
-    let order: Vec<MsgId> = db.tangle(tangle_id)?.topo_order().copied().collect();
+    db.tangle(tangle_id)?;
+    build_from(db, db.cached_tangle(tangle_id))
+}
+
+/// [`build`] for a loaded tangle.
+fn build_from<S: Store>(db: &Db<S>, tangle: &Tangle) -> Result<TangleIndex, S::Error> {
+    let order: Vec<MsgId> = tangle.topo_order().copied().collect();
     let mut index = TangleIndex {
         version: 0,
         last_used: 0,
@@ -265,7 +363,6 @@ fn build<S: Store>(db: &mut Db<S>, tangle_id: &TangleId) -> Result<TangleIndex, 
             cut: false,
         });
     }
-    let tangle = db.tangle(tangle_id)?;
     index.version = tangle.version();
     // Walk level by level keeping the tips of everything below; a member alone at its depth
     // whose prev covers those tips has every lower member as an ancestor.

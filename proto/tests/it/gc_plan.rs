@@ -62,6 +62,7 @@ fn newest_goal_purposes_and_cleanup() {
         ]
     );
     let applied = gc::apply(&mut db, &actions).expect("memory");
+    db.check_invariants().expect("memory");
     assert_eq!(
         (applied.erased, applied.deleted, applied.ghosted),
         (1, 5, 0)
@@ -82,6 +83,7 @@ fn newest_goal_purposes_and_cleanup() {
         ]
     );
     gc::apply(&mut pruned, &plan).expect("memory");
+    pruned.check_invariants().expect("memory");
     assert_eq!(pruned.store().len(), db.store().len());
 }
 
@@ -132,6 +134,7 @@ fn superseded_set_updates_become_ghosts() {
         } else {
             set::del(&mut db, &keypair, &account, "follows", item).expect("del");
         }
+        db.check_invariants().expect("memory");
     }
     let feed = set::feed_id(&account, "follows");
     let before = set::read(&mut db, &account, "follows").expect("memory");
@@ -172,6 +175,7 @@ fn superseded_set_updates_become_ghosts() {
             .any(|action| matches!(action, Action::Ghost { .. }))
     );
     gc::apply(&mut db, &actions).expect("memory");
+    db.check_invariants().expect("memory");
     assert!(!db.ghosts(&feed).expect("memory").is_empty());
     assert_eq!(
         set::read(&mut db, &account, "follows").expect("memory"),

@@ -1,5 +1,6 @@
 //! Properties: canonical JSON round-trips, random feeds (with forks and several keys)
-//! validate, and any one-field change to a valid msg is rejected.
+//! validate, any one-field change to a valid msg is rejected, and a tangle's indexes hold
+//! whatever order its members come and go in.
 
 use std::sync::Arc;
 
@@ -11,6 +12,7 @@ use proto::ids::{AccountId, MsgId};
 use proto::keys::Keypair;
 use proto::msg::{self, Msg};
 use proto::store::{MemStore, Store};
+use proto::tangle::Tangle;
 use serde_json::{Map, Value, json};
 
 /// Arbitrary JSON, including keys that sort differently by UTF-16 and by code point,
@@ -150,6 +152,7 @@ fn copy_all(from: &Db<MemStore>, to: &mut Db<MemStore>) {
     for msg in records {
         let added = to.add((*msg).clone(), None);
         assert!(added.is_ok(), "copy refused: {added:?}");
+        to.check_invariants().expect("mem");
     }
 }
 
@@ -204,6 +207,9 @@ fn random_feed(steps: &[Step]) -> (Vec<Msg>, AccountId) {
                 }
             }
         }
+    }
+    for writer in &writers {
+        writer.check_invariants().expect("mem");
     }
     // Merge both writers into one receive order: writer 0's, then what only writer 1 has.
     let mut merged = Db::new(MemStore::new());
@@ -284,6 +290,7 @@ proptest! {
         for msg in &msgs {
             let added = fresh.add(msg.clone(), None);
             prop_assert!(matches!(added, Ok(Added::Appended(_))), "{added:?} for {}", msg.to_json());
+            fresh.check_invariants().expect("mem");
         }
         prop_assert_eq!(fresh.store().len(), msgs.len() as u64);
     }
@@ -307,4 +314,74 @@ proptest! {
         let verdict = proto::ingest::add_json(&mut db, &original.to_string()).expect("mem");
         prop_assert!(matches!(verdict, proto::ingest::Verdict::Ok(_)));
     }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, .. ProptestConfig::default() })]
+
+    /// Members inserted in any order (children before parents included), erased, restored
+    /// and removed keep the tangle's indexes consistent, and the result is the graph of its
+    /// remaining members inserted in receive order.
+    #[test]
+    fn tangle_indexes_hold_in_any_order(
+        steps in steps(),
+        shuffle in prop::collection::vec(any::<prop::sample::Index>(), 0..48),
+        erase in prop::collection::vec(any::<prop::sample::Index>(), 0..8),
+        remove in prop::collection::vec(any::<prop::sample::Index>(), 0..8),
+    ) {
+        let (msgs, _) = random_feed(&steps);
+        let moot = msgs.iter().find(|m| m.is_moot()).expect("the feed's moot");
+        let feed = moot.id();
+        let mut order: Vec<&Msg> = msgs.iter().collect();
+        for (at, pick) in shuffle.iter().enumerate() {
+            let len = order.len();
+            order.swap(at % len, pick.index(len));
+        }
+        let mut tangle = Tangle::new(feed);
+        for msg in &order {
+            tangle.insert(msg.id(), msg);
+            tangle.check_invariants();
+        }
+        let members: Vec<MsgId> = tangle.topo_order().copied().collect();
+        for pick in &erase {
+            let id = *pick.get(&members);
+            let had = tangle.has_data(&id).expect("a member");
+            tangle.set_has_data(&id, false);
+            tangle.check_invariants();
+            tangle.set_has_data(&id, had);
+        }
+        let mut removed = Vec::new();
+        for pick in &remove {
+            let id = *pick.get(&members);
+            tangle.remove(&id);
+            tangle.check_invariants();
+            removed.push(id);
+        }
+        let mut expected = Tangle::new(feed);
+        for msg in msgs.iter().filter(|m| !removed.contains(&m.id())) {
+            expected.insert(msg.id(), msg);
+        }
+        prop_assert!(tangle.same_graph(&expected));
+    }
+}
+
+/// The database's check bites: a store changed behind its back (without
+/// `forget_tangles`) leaves a cached tangle that no longer matches the store.
+#[test]
+fn a_store_changed_behind_the_database_breaks_its_invariants() {
+    let (msgs, _) = random_feed(&[Step::Publish(0, "one".to_owned())]);
+    let mut db = Db::new(MemStore::new());
+    for msg in &msgs {
+        db.add(msg.clone(), None).expect("valid");
+    }
+    let post = msgs.last().expect("a post").id();
+    let feed = msgs.iter().find(|m| m.is_moot()).expect("moot").id();
+    db.tangle(&feed).expect("mem");
+    db.check_invariants().expect("mem");
+    db.store_mut().delete(&post).expect("mem");
+    let broken = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| db.check_invariants()));
+    assert!(broken.is_err(), "a stale cached tangle went unnoticed");
+    db.forget_tangles();
+    db.tangle(&feed).expect("mem");
+    db.check_invariants().expect("mem");
 }

@@ -123,6 +123,9 @@ fn universe(devices: usize, ops: &[Op]) -> Universe {
                 }
             }
         }
+        for db in &dbs {
+            let Ok(()) = db.check_invariants();
+        }
     }
     let mut all = Db::new(MemStore::new());
     for db in &dbs {
@@ -152,6 +155,7 @@ impl Universe {
                 // Msgs whose predecessors were all left out are refused: the subset stays one
                 // a real peer could hold.
                 let _ = peer.add(msg.clone(), None);
+                peer.check_invariants();
             }
         }
         for (tangle, goal) in goals {
@@ -174,6 +178,7 @@ impl Universe {
             });
             if is_account_msg || (selected && complete) {
                 let _ = peer.add(msg.clone(), None);
+                peer.check_invariants();
             }
         }
         for (tangle, goal) in goals {
@@ -475,6 +480,7 @@ proptest! {
                     let Ok(()) = incremental.index.warm(&mut incremental.db, &tangle);
                 }
             }
+            incremental.check_invariants();
         }
         let mut plain = incremental.db.clone();
         let mut rebuilt = SyncIndex::new();
@@ -499,6 +505,7 @@ proptest! {
                 let mut msgs = Vec::new();
                 let Ok(()) = store.msgs_for_ids(&tangle, &chosen, &mut msgs);
                 prop_assert_eq!(&msgs, &expected_msgs);
+                let Ok(()) = index.check_invariants(&db);
             }
         }
     }
