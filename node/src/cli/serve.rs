@@ -272,9 +272,7 @@ pub(crate) fn dial_target(text: &str, transport: Transport) -> anyhow::Result<Di
     } else {
         format!("{host}:{port}")
     };
-    let key = address
-        .shse
-        .map(|shse| proto::ids::PubKey::from_bytes(&shse.key.0));
+    let key = address.shse.map(|shse| proto::ids::PubKey::from(shse.key));
     if transport != Transport::Plaintext && key.is_none() {
         anyhow::bail!("{text:?} has no ~shse:PUBKEY part");
     }

@@ -31,9 +31,8 @@ use crate::net::BoxStream;
 use crate::transport::PublicKey;
 use crate::transport::muxrpc::codec::{Decoder, Frame, HEADER_LEN};
 use crate::transport::muxrpc::perms::Permissions;
-use crate::transport::muxrpc::rpc::{
-    Body, CallId, CallType, ErrorBody, Event, PingResponder, Rpc, is_net_ping,
-};
+use crate::transport::muxrpc::rpc::{Body, CallId, CallType, ErrorBody, Event, Rpc};
+use crate::transport::ping::{PingResponder, is_net_ping};
 use crate::transport::shse::{self, Identity};
 
 /// The method path of the sync stream.
@@ -264,21 +263,17 @@ async fn handshake(
             if outbound {
                 match expected_key {
                     None => Err("dialing with SHSE needs the peer's public key".to_owned()),
-                    Some(key) => shse::io::connect(
-                        stream,
-                        &config,
-                        PublicKey(key.to_bytes()),
-                        None,
-                        &mut rng,
-                    )
-                    .await
-                    .map(|(secured, remote)| {
-                        (
-                            Box::new(secured) as BoxStream,
-                            Remote::Key(PubKey::from_bytes(&remote.key.0)),
-                        )
-                    })
-                    .map_err(|error| error.to_string()),
+                    Some(key) => {
+                        shse::io::connect(stream, &config, PublicKey::from(&key), None, &mut rng)
+                            .await
+                            .map(|(secured, remote)| {
+                                (
+                                    Box::new(secured) as BoxStream,
+                                    Remote::Key(PubKey::from(remote.key)),
+                                )
+                            })
+                            .map_err(|error| error.to_string())
+                    }
                 }
             } else {
                 shse::io::accept(stream, &config, &mut rng, |_remote| async { true })
@@ -286,7 +281,7 @@ async fn handshake(
                     .map(|(secured, remote)| {
                         (
                             Box::new(secured) as BoxStream,
-                            Remote::Key(PubKey::from_bytes(&remote.key.0)),
+                            Remote::Key(PubKey::from(remote.key)),
                         )
                     })
                     .map_err(|error| error.to_string())

@@ -7,7 +7,7 @@
 
 use core::fmt;
 
-use super::{KEY_LEN, KeyParseError, decode_key_base58};
+use super::{KEY_LEN, key_newtype};
 
 /// The PZP network key as base58 (`pzp-caps` 1.0.0).
 pub const PZP_CAPS_BASE58: &str = "p2pLq5VZKvNWaaafMUEcxH9BKm2WjNBCxsc8TRQV5gS";
@@ -18,28 +18,15 @@ pub const PZP_CAPS: [u8; KEY_LEN] = [
     0x38, 0x99, 0x08, 0x53, 0xa2, 0x79, 0xa8, 0x0a, 0xe4, 0x4a, 0x22, 0xac, 0x25, 0x88, 0x44, 0x4f,
 ];
 
-/// A 32-byte SHSE network key (the "app key" `K` of the handshake).
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct NetworkKey(pub [u8; KEY_LEN]);
+key_newtype! {
+    /// A 32-byte SHSE network key (the "app key" `K` of the handshake); in JS configs its
+    /// base58 form is `config.shse.caps`.
+    NetworkKey
+}
 
 impl NetworkKey {
     /// The key every PZP peer uses.
     pub const PZP: NetworkKey = NetworkKey(PZP_CAPS);
-
-    /// The raw bytes.
-    pub fn as_bytes(&self) -> &[u8; KEY_LEN] {
-        &self.0
-    }
-
-    /// Parses the base58 form used in JS configs (`config.shse.caps`).
-    pub fn from_base58(text: &str) -> Result<Self, KeyParseError> {
-        decode_key_base58(text).map(Self)
-    }
-
-    /// The base58 form.
-    pub fn to_base58(&self) -> String {
-        bs58::encode(self.0).into_string()
-    }
 }
 
 impl Default for NetworkKey {
@@ -57,6 +44,7 @@ impl fmt::Debug for NetworkKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transport::KeyParseError;
 
     #[test]
     fn pzp_caps_base58_and_bytes_agree() {

@@ -21,6 +21,7 @@
 //!   pull-secretstream framing on top, and the encrypted duplex stream.
 //! - [`muxrpc`]: frame codec and the call machine (requests, streams,
 //!   permissions, GOODBYE).
+//! - [`ping`]: pzp-net's `net.ping` keepalive, answered over a muxrpc duplex.
 //! - [`addr`]: multiserver and multiaddr address strings (§12.2).
 //! - [`fuzz`]: bodies of the cargo-fuzz targets in `fuzz/` (also run by `cargo test`).
 //!
@@ -80,6 +81,7 @@ pub mod caps;
 mod crypto;
 pub mod fuzz;
 pub mod muxrpc;
+pub mod ping;
 pub mod secretstream;
 pub mod shse;
 
@@ -116,30 +118,55 @@ fn decode_key_base58(text: &str) -> Result<[u8; KEY_LEN], KeyParseError> {
     })
 }
 
-/// An Ed25519 public key: a peer's long-term identity on the network. In text
-/// it is base58, the same string JS uses as "pubkey" and "sigkey" (§2.4).
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct PublicKey(pub [u8; KEY_LEN]);
+/// A 32-byte key newtype written in base58: the raw bytes, parsing and printing. Each key
+/// type keeps its own `Debug` (a token is a credential and is never printed whole).
+macro_rules! key_newtype {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(pub [u8; $crate::transport::KEY_LEN]);
 
-impl PublicKey {
-    /// The raw 32 bytes.
-    pub fn as_bytes(&self) -> &[u8; KEY_LEN] {
-        &self.0
-    }
+        impl $name {
+            /// The raw 32 bytes.
+            pub fn as_bytes(&self) -> &[u8; $crate::transport::KEY_LEN] {
+                &self.0
+            }
 
-    /// Parses base58 text.
-    pub fn from_base58(text: &str) -> Result<Self, KeyParseError> {
-        decode_key_base58(text).map(Self)
-    }
+            /// Parses base58 text.
+            pub fn from_base58(text: &str) -> Result<Self, $crate::transport::KeyParseError> {
+                $crate::transport::decode_key_base58(text).map(Self)
+            }
 
-    /// Base58 text.
-    pub fn to_base58(&self) -> String {
-        bs58::encode(self.0).into_string()
-    }
+            /// Base58 text.
+            pub fn to_base58(&self) -> String {
+                bs58::encode(self.0).into_string()
+            }
+        }
+    };
+}
+pub(crate) use key_newtype;
+
+key_newtype! {
+    /// An Ed25519 public key: a peer's long-term identity on the network. In text
+    /// it is base58, the same string JS uses as "pubkey" and "sigkey" (§2.4).
+    PublicKey
 }
 
 impl From<&ed25519_dalek::VerifyingKey> for PublicKey {
     fn from(key: &ed25519_dalek::VerifyingKey) -> Self {
+        Self(key.to_bytes())
+    }
+}
+
+/// The protocol's ID of the same key (`proto` keeps keys as ordered base58 text).
+impl From<PublicKey> for proto::ids::PubKey {
+    fn from(key: PublicKey) -> Self {
+        proto::ids::PubKey::from_bytes(&key.0)
+    }
+}
+
+impl From<&proto::ids::PubKey> for PublicKey {
+    fn from(key: &proto::ids::PubKey) -> Self {
         Self(key.to_bytes())
     }
 }
@@ -156,28 +183,14 @@ impl fmt::Debug for PublicKey {
     }
 }
 
-/// The 32-byte SHSE "extra" token a client sends inside its hello (§11.2): hub
-/// invite tokens and promise tokens travel this way. All zeros on the wire
-/// means "no token", which is why a `Token` is never all zeros in an API.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Token(pub [u8; KEY_LEN]);
+key_newtype! {
+    /// The 32-byte SHSE "extra" token a client sends inside its hello (§11.2): hub
+    /// invite tokens and promise tokens travel this way. All zeros on the wire
+    /// means "no token", which is why a `Token` is never all zeros in an API.
+    Token
+}
 
 impl Token {
-    /// The raw 32 bytes.
-    pub fn as_bytes(&self) -> &[u8; KEY_LEN] {
-        &self.0
-    }
-
-    /// Parses base58 text.
-    pub fn from_base58(text: &str) -> Result<Self, KeyParseError> {
-        decode_key_base58(text).map(Self)
-    }
-
-    /// Base58 text.
-    pub fn to_base58(&self) -> String {
-        bs58::encode(self.0).into_string()
-    }
-
     /// How a token travels in the hello: all zeros stands for "none".
     pub(crate) fn to_wire(token: Option<&Token>) -> [u8; KEY_LEN] {
         token.map_or([0u8; KEY_LEN], |token| token.0)

@@ -158,7 +158,7 @@ async fn handshake(
 }
 
 fn node_key(node: &NodeHandle) -> PublicKey {
-    PublicKey(node.key().to_bytes())
+    PublicKey::from(&node.key())
 }
 
 /// A secretstream writer for an established session, and the encrypted header.

@@ -49,9 +49,6 @@ const REQ_MAX: u32 = i32::MAX as u32;
 /// The error every open call gets when the connection goes away (packet-stream's text).
 pub const UNEXPECTED_END_MESSAGE: &str = "unexpected end of parent stream";
 
-/// The method path of pzp-net's keepalive (`net.ping`, duplex, anonymous).
-pub const NET_PING: [&str; 2] = ["net", "ping"];
-
 /// muxrpc call types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum CallType {
@@ -966,29 +963,6 @@ fn parse_request(body: &Body, stream: bool) -> Result<(Vec<String>, Vec<Value>, 
         }
     };
     Ok((name_parts(field("name")), args, call_type))
-}
-
-/// pull-ping's answering side for `net.ping` (pzp-net opens it to measure RTT
-/// and keep connections alive). The dialer sends its clock in ms; we answer
-/// every odd-numbered message with our clock, and the even ones close the
-/// dialer's round trip. The app calls [`PingResponder::on_data`] for each
-/// [`Event::Data`] on the `net.ping` stream and sends what it returns.
-#[derive(Debug, Default)]
-pub struct PingResponder {
-    received: u64,
-}
-
-impl PingResponder {
-    /// The reply to send (if any) for one ping frame, given our clock.
-    pub fn on_data(&mut self, now_ms: u64) -> Option<Body> {
-        self.received += 1;
-        (self.received % 2 == 1).then(|| Body::Json(now_ms.to_string().into_bytes()))
-    }
-}
-
-/// True for the `net.ping` method path.
-pub fn is_net_ping(name: &[String]) -> bool {
-    name.len() == NET_PING.len() && name.iter().zip(NET_PING).all(|(a, b)| a == b)
 }
 
 #[cfg(test)]
