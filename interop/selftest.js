@@ -70,7 +70,7 @@ async function main() {
     assert.equal(bobInfo.account, null)
     const { account: bobAcc, created } = await bob.call('createAccount', {})
     assert.equal(created, true)
-    // same key + nonce as bob in shared/vectors/sync-trace.json (bobAccountID)
+    // same key + nonce as bob in vectors/sync-trace.json (bobAccountID)
     assert.equal(bobAcc, 'DjtwbRU97gLHAgy4PDFHeJo4u72JPdNYEqmR3rzqDeAc')
     step(`bob ${bobInfo.pubkey} listening at ${bobInfo.address}, account ${bobAcc}`)
 

@@ -1,8 +1,9 @@
 //! One simulated peer: what its turmoil host runs each time it (re)starts. It starts the real
 //! node on [`TurmoilNet`] over the peer's [`SharedStore`], then plays the peer's part of the
-//! plan — publishing at the scheduled simulated times — and then waits on the node forever
-//! (a host future that returns freezes the host's actors, see
-//! `/work/shared/docs/turmoil-ractor.md` §5.2).
+//! plan — publishing at the scheduled simulated times — and then waits on the node forever:
+//! when a host future returns, turmoil stops ticking that host's runtime and its actors sit
+//! frozen without an error, while waiting on the node turns its failure into a simulation
+//! error.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
