@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::store::DiskStore;
 
-use super::{open_reader, open_writer};
+use super::dir::{open_reader, open_writer};
 
 /// Most msgs whose verdicts wait for one group commit: bounds the memory of waiting
 /// verdicts and how long an `ok` can lag behind its msg under a steady stream.

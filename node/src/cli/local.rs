@@ -30,7 +30,7 @@ pub(crate) fn execute(dir: &Path, request: Request) -> anyhow::Result<Value> {
     let keypair = read_keypair(dir)?;
     match request {
         Request::Whoami => {
-            let db = Db::new(super::open_reader(dir)?);
+            let db = Db::new(super::dir::open_reader(dir)?);
             let account = db.find_account(&keypair.public(), ACCOUNT_SUBDOMAIN)?;
             Ok(query::whoami_value(
                 account.as_ref(),
@@ -68,7 +68,7 @@ pub(crate) fn stream(dir: &Path, read: &ReadRequest, out: &mut impl Write) -> an
         dir.display()
     );
     read_keypair(dir)?;
-    let mut db = Db::new(super::open_reader(dir)?);
+    let mut db = Db::new(super::dir::open_reader(dir)?);
     let times = ReceivedTimes::load(dir)?;
     let ids = query::select(&mut db, &read.selection, read.window)?;
     for page in ids.chunks(READ_PAGE_MSGS) {
@@ -81,9 +81,9 @@ pub(crate) fn stream(dir: &Path, read: &ReadRequest, out: &mut impl Write) -> an
 
 /// The directory's keypair, or what to do when there is none.
 fn read_keypair(dir: &Path) -> anyhow::Result<Keypair> {
-    let secret = super::secret_path(dir);
+    let secret = super::dir::secret_path(dir);
     anyhow::ensure!(
-        secret.exists() && super::store_dir(dir).join("log").exists(),
+        secret.exists() && super::dir::store_dir(dir).join("log").exists(),
         "no peer is running in {dir}, and {dir} holds no peer (no {what}): create one with \
          `ppppp init --dir {dir}`",
         dir = dir.display(),
@@ -103,7 +103,7 @@ fn own_account(db: &mut Db<DiskStore>, keypair: &Keypair) -> anyhow::Result<Acco
 }
 
 fn publish(dir: &Path, keypair: &Keypair, domain: &str, data: Value) -> anyhow::Result<Value> {
-    let mut db = Db::new(super::open_writer(dir)?);
+    let mut db = Db::new(super::dir::open_writer(dir)?);
     let account = own_account(&mut db, keypair)?;
     let feed = proto::msg::feed_id(&account, domain);
     let moot_is_new = db.get(&feed)?.is_none();
@@ -127,7 +127,7 @@ fn follow(
     domain: &str,
     goal: Goal,
 ) -> anyhow::Result<Value> {
-    let mut db = Db::new(super::open_writer(dir)?);
+    let mut db = Db::new(super::dir::open_writer(dir)?);
     let own = own_account(&mut db, keypair)?;
     anyhow::ensure!(account != own, "{account} is this peer's own account");
     let goals = follow::follow_goals(&account, domain, goal)?;
@@ -141,7 +141,7 @@ fn follow(
 }
 
 fn unfollow(dir: &Path, keypair: &Keypair, account: AccountId) -> anyhow::Result<Value> {
-    let mut db = Db::new(super::open_writer(dir)?);
+    let mut db = Db::new(super::dir::open_writer(dir)?);
     let own = own_account(&mut db, keypair)?;
     let mut file = GoalsFile::load(dir)?;
     let (new, msg) = set_write(&mut db, &own, |db| {
@@ -175,7 +175,7 @@ fn set_write(
 }
 
 fn status(dir: &Path, keypair: &Keypair) -> anyhow::Result<Value> {
-    let mut db = Db::new(super::open_reader(dir)?);
+    let mut db = Db::new(super::dir::open_reader(dir)?);
     let account = db.find_account(&keypair.public(), ACCOUNT_SUBDOMAIN)?;
     let facts = query::store_facts(db.store())?;
     let (follows, mut goals) = match &account {
@@ -189,7 +189,7 @@ fn status(dir: &Path, keypair: &Keypair) -> anyhow::Result<Value> {
     Ok(query::status_value(
         account.as_ref(),
         facts,
-        super::log_bytes(dir),
+        super::dir::log_bytes(dir),
         follows,
         &goals,
         0,

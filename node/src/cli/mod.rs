@@ -10,6 +10,8 @@
 
 mod control;
 mod db;
+mod dial;
+mod dir;
 mod follow;
 mod local;
 mod msg;
@@ -21,15 +23,13 @@ mod user;
 
 pub use control::fuzz;
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
 
-use crate::store::{DiskStore, Options};
+use dir::DirArg;
 
 /// A PPPPP (PZP) peer, byte-compatible with the JavaScript reference.
 #[derive(Debug, Parser)]
@@ -44,29 +44,6 @@ use crate::store::{DiskStore, Options};
 struct Cli {
     #[command(subcommand)]
     command: Command,
-}
-
-/// The peer directory option.
-#[derive(Debug, Clone, clap::Args)]
-struct DirArg {
-    /// The peer directory [default: $PPPPP_DIR, else ~/.ppppp].
-    #[arg(long, value_name = "DIR")]
-    dir: Option<PathBuf>,
-}
-
-impl DirArg {
-    fn resolve(&self) -> anyhow::Result<PathBuf> {
-        if let Some(dir) = &self.dir {
-            return Ok(dir.clone());
-        }
-        if let Some(dir) = std::env::var_os("PPPPP_DIR").filter(|dir| !dir.is_empty()) {
-            return Ok(PathBuf::from(dir));
-        }
-        let home = std::env::var_os("HOME")
-            .filter(|home| !home.is_empty())
-            .context("no --dir, no $PPPPP_DIR and no $HOME: say which peer directory")?;
-        Ok(PathBuf::from(home).join(".ppppp"))
-    }
 }
 
 /// `--limit`, `--reverse`, `--live` of the msg streams.
@@ -288,61 +265,4 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Db(command) => db::run(command),
         Command::Msg(command) => msg::run(command),
     }
-}
-
-/// Bytes of the store's log file (0 if it cannot be read), as `ppppp status` shows them.
-fn log_bytes(dir: &Path) -> u64 {
-    std::fs::metadata(store_dir(dir).join("log")).map_or(0, |meta| meta.len())
-}
-
-/// Reads all of `file`, or of standard input when `None` or `-`.
-fn read_input(file: Option<&Path>) -> anyhow::Result<String> {
-    let mut text = String::new();
-    match file {
-        Some(path) if path != Path::new("-") => {
-            text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-        }
-        _ => {
-            std::io::stdin()
-                .read_to_string(&mut text)
-                .context("cannot read standard input")?;
-        }
-    }
-    Ok(text)
-}
-
-/// The store directory of a peer directory.
-fn store_dir(dir: &Path) -> PathBuf {
-    dir.join("db")
-}
-
-/// The keypair file of a peer directory.
-fn secret_path(dir: &Path) -> PathBuf {
-    dir.join("secret")
-}
-
-/// Opens the peer's store for writing; says on standard error what recovery repaired.
-fn open_writer(dir: &Path) -> anyhow::Result<DiskStore> {
-    let store = DiskStore::open(store_dir(dir), &Options::default())?;
-    let recovery = store.recovery();
-    if let Some(offset) = recovery.torn_tail_offset {
-        eprintln!(
-            "ppppp: cut {} bytes of an unfinished write at byte {offset} of the log \
-             (never acknowledged; left by a crash)",
-            recovery.torn_tail_bytes
-        );
-    }
-    if recovery.removed_compaction_file {
-        eprintln!("ppppp: removed an unfinished compaction's file (the log itself is whole)");
-    }
-    Ok(store)
-}
-
-/// Opens the peer's store read-only (no lock: works beside a running writer).
-fn open_reader(dir: &Path) -> anyhow::Result<DiskStore> {
-    Ok(DiskStore::open_read_only(
-        store_dir(dir),
-        &Options::default(),
-    )?)
 }

@@ -1,16 +1,13 @@
 //! `ppppp msg id` and `ppppp msg check`.
 
-use std::io::Write;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Subcommand;
 use proto::db::Db;
 use proto::ingest::{self, Snapshot};
 use proto::store::MemStore;
-
-use std::path::PathBuf;
-
-use super::read_input;
 
 #[derive(Debug, Subcommand)]
 pub(super) enum MsgCommand {
@@ -64,4 +61,21 @@ pub(super) fn run(command: MsgCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Reads all of `file`, or of standard input when `None` or `-`.
+fn read_input(file: Option<&Path>) -> anyhow::Result<String> {
+    let mut text = String::new();
+    match file {
+        Some(path) if path != Path::new("-") => {
+            text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+        }
+        _ => {
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .context("cannot read standard input")?;
+        }
+    }
+    Ok(text)
 }

@@ -10,7 +10,7 @@ use proto::keys::{Keypair, SEED_LEN};
 
 use crate::keyfile;
 
-use super::{secret_path, store_dir};
+use super::dir::{secret_path, store_dir};
 
 /// Bytes of OS entropy in an account nonce (the reference's 32).
 const ACCOUNT_NONCE_BYTES: usize = 32;

@@ -50,21 +50,21 @@ use serde_json::{Value, json};
 use tokio::io::AsyncReadExt;
 use tokio::net::UnixListener;
 
-use super::DirArg;
 use super::control::execute::{self, Control};
 use super::control::lines::{Line, LineSplitter};
 use super::control::request::Request;
 use super::control::socket::SocketFile;
 use super::control::{server, socket};
+use super::dial::dial_target;
+use super::dir::DirArg;
+use super::dir::{secret_path, store_dir};
 use super::follow::{self, GoalsFile};
 use super::peer::random_bytes;
 use super::received::ReceivedTimes;
-use super::{secret_path, store_dir};
 use crate::keyfile;
 use crate::net::TokioNet;
-use crate::peer::{self, AbortOnDrop, AnyStore, DialTarget, NodeConfig, NodeHandle, Transport};
+use crate::peer::{self, AbortOnDrop, AnyStore, NodeConfig, NodeHandle, Transport};
 use crate::store::{DiskStore, Options};
-use crate::transport::addr::{Address, Transport as AddressTransport};
 use crate::transport::caps::NetworkKey;
 
 /// Bytes read from standard input at a time.
@@ -249,37 +249,6 @@ fn load_or_create_keypair(dir: &Path) -> anyhow::Result<proto::keys::Keypair> {
     keyfile::write_new(&secret, &keypair)?;
     eprintln!("ppppp: created a new keypair in {}", secret.display());
     Ok(keypair)
-}
-
-pub(crate) fn dial_target(text: &str, transport: Transport) -> anyhow::Result<DialTarget> {
-    if transport == Transport::Plaintext && !text.contains(':') {
-        anyhow::bail!("{text:?} is not HOST:PORT");
-    }
-    if transport == Transport::Plaintext && !text.starts_with("net:") {
-        return Ok(DialTarget {
-            address: text.to_owned(),
-            key: None,
-        });
-    }
-    let address = Address::parse_multiserver(text)
-        .with_context(|| format!("{text:?} is not a multiserver address"))?;
-    let AddressTransport::Net { host, port } = &address.transport else {
-        anyhow::bail!("{text:?}: only net: addresses can be dialed directly");
-    };
-    let host = host.to_string();
-    let socket = if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    };
-    let key = address.shse.map(|shse| proto::ids::PubKey::from(shse.key));
-    if transport != Transport::Plaintext && key.is_none() {
-        anyhow::bail!("{text:?} has no ~shse:PUBKEY part");
-    }
-    Ok(DialTarget {
-        address: socket,
-        key,
-    })
 }
 
 fn parse_goal(text: &str) -> anyhow::Result<(TangleId, Goal)> {

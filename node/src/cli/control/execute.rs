@@ -187,7 +187,7 @@ impl Control {
         Ok(query::status_value(
             Some(&account),
             facts,
-            crate::cli::log_bytes(&self.dir),
+            crate::cli::dir::log_bytes(&self.dir),
             follows,
             &goals,
             connections,
@@ -197,7 +197,7 @@ impl Control {
     /// Dials `address` unless the peer already keeps it (one target per address); with
     /// `wait`, answers once it is connected or its attempt failed.
     async fn connect(&self, address: &str, wait: bool) -> anyhow::Result<Value> {
-        let target = crate::cli::serve::dial_target(address, self.transport)?;
+        let target = crate::cli::dial::dial_target(address, self.transport)?;
         let known = self.rows_at(&target.address).await?;
         if known.is_empty() {
             self.node.connect(target.clone()).await?;

@@ -1,0 +1,71 @@
+//! The peer directory: which one (`--dir`, `$PPPPP_DIR`, `~/.ppppp`), where its files are,
+//! and opening its store for writing or reading.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::store::{DiskStore, Options};
+
+/// The peer directory option.
+#[derive(Debug, Clone, clap::Args)]
+pub(super) struct DirArg {
+    /// The peer directory [default: $PPPPP_DIR, else ~/.ppppp].
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+}
+
+impl DirArg {
+    pub(super) fn resolve(&self) -> anyhow::Result<PathBuf> {
+        if let Some(dir) = &self.dir {
+            return Ok(dir.clone());
+        }
+        if let Some(dir) = std::env::var_os("PPPPP_DIR").filter(|dir| !dir.is_empty()) {
+            return Ok(PathBuf::from(dir));
+        }
+        let home = std::env::var_os("HOME")
+            .filter(|home| !home.is_empty())
+            .context("no --dir, no $PPPPP_DIR and no $HOME: say which peer directory")?;
+        Ok(PathBuf::from(home).join(".ppppp"))
+    }
+}
+
+/// Bytes of the store's log file (0 if it cannot be read), as `ppppp status` shows them.
+pub(super) fn log_bytes(dir: &Path) -> u64 {
+    std::fs::metadata(store_dir(dir).join("log")).map_or(0, |meta| meta.len())
+}
+
+/// The store directory of a peer directory.
+pub(super) fn store_dir(dir: &Path) -> PathBuf {
+    dir.join("db")
+}
+
+/// The keypair file of a peer directory.
+pub(super) fn secret_path(dir: &Path) -> PathBuf {
+    dir.join("secret")
+}
+
+/// Opens the peer's store for writing; says on standard error what recovery repaired.
+pub(super) fn open_writer(dir: &Path) -> anyhow::Result<DiskStore> {
+    let store = DiskStore::open(store_dir(dir), &Options::default())?;
+    let recovery = store.recovery();
+    if let Some(offset) = recovery.torn_tail_offset {
+        eprintln!(
+            "ppppp: cut {} bytes of an unfinished write at byte {offset} of the log \
+             (never acknowledged; left by a crash)",
+            recovery.torn_tail_bytes
+        );
+    }
+    if recovery.removed_compaction_file {
+        eprintln!("ppppp: removed an unfinished compaction's file (the log itself is whole)");
+    }
+    Ok(store)
+}
+
+/// Opens the peer's store read-only (no lock: works beside a running writer).
+pub(super) fn open_reader(dir: &Path) -> anyhow::Result<DiskStore> {
+    Ok(DiskStore::open_read_only(
+        store_dir(dir),
+        &Options::default(),
+    )?)
+}
