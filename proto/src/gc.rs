@@ -53,6 +53,47 @@ pub enum Action {
     },
 }
 
+impl Action {
+    /// The msg it acts on and what it does to it.
+    #[must_use]
+    pub fn kind(&self) -> (MsgId, GcAction) {
+        match *self {
+            Self::Erase(msg) => (msg, GcAction::Erase),
+            Self::Delete(msg) => (msg, GcAction::Delete),
+            Self::Ghost { msg, .. } => (msg, GcAction::Ghost),
+        }
+    }
+}
+
+/// What a GC action does to a msg, without the msg: what nodes report and traces record.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum GcAction {
+    /// Data removed, metadata kept (the msg still serves as trail).
+    Erase,
+    /// Record removed.
+    Delete,
+    /// Record removed and remembered as a ghost.
+    Ghost,
+}
+
+impl GcAction {
+    /// Every action, in report order.
+    pub const ALL: [GcAction; 3] = [GcAction::Erase, GcAction::Delete, GcAction::Ghost];
+
+    /// The snake_case name.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            GcAction::Erase => "erase",
+            GcAction::Delete => "delete",
+            GcAction::Ghost => "ghost",
+        }
+    }
+}
+
 /// What is due, judged from the store's size accounting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Due {

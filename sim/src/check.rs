@@ -18,10 +18,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::goal::Goal;
 use crate::interest::Interest;
 use crate::plan::{PeerIdx, Plan};
 use crate::units::format_ms;
+use proto::goals::Goal;
 
 /// Violations kept in the report (the count covers all).
 pub const VIOLATIONS_KEPT_MAX: usize = 50;

@@ -3,64 +3,39 @@
 //!
 //! A rule `<feed>@<goal>` becomes, once accounts exist, a goal on the tangle
 //! `getMootID(account, domain)` where the domain is `<feed>` for `all`/`newest-N`/`none`,
-//! `set_v1__<feed>` for `set` and `dict_v1__<feed>` for `dict` (protocol.md §13.2).
+//! `set_v1__<feed>` for `set` and `dict_v1__<feed>` for `dict` (protocol.md §13.2). The goal
+//! itself is the node's [`Goal`] (`proto::goals`).
 
 use std::fmt;
 
+use proto::goals::Goal;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// A replication goal for one tangle (pzp-goals' DSL).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Goal {
-    /// Every msg.
-    All,
-    /// The newest N msgs (by depth).
-    Newest(u32),
-    /// A set feed: msgs not below the set's minimum required depth.
-    Set,
-    /// A dict feed: msgs not below the dict's minimum required depth.
-    Dict,
-    /// Nothing.
-    None,
-}
-
-impl fmt::Display for Goal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Goal::All => f.write_str("all"),
-            Goal::Newest(n) => write!(f, "newest-{n}"),
-            Goal::Set => f.write_str("set"),
-            Goal::Dict => f.write_str("dict"),
-            Goal::None => f.write_str("none"),
-        }
-    }
-}
-
-impl Goal {
-    /// Parses `all`, `newest-N`, `set`, `dict`, `none`.
-    ///
-    /// # Errors
-    /// A message naming what is wrong.
-    pub fn parse(text: &str) -> Result<Goal, String> {
-        match text {
-            "all" => Ok(Goal::All),
-            "set" => Ok(Goal::Set),
-            "dict" => Ok(Goal::Dict),
-            "none" => Ok(Goal::None),
-            other => {
-                let Some(count) = other.strip_prefix("newest-") else {
-                    return Err(format!(
-                        "unknown goal `{other}`; use all, newest-N, set, dict or none"
-                    ));
-                };
-                let n: u32 = count
-                    .parse()
-                    .map_err(|_| format!("`newest-{count}`: N must be a whole number"))?;
-                if n == 0 {
-                    return Err("`newest-0` wants nothing; write `none`".to_owned());
-                }
-                Ok(Goal::Newest(n))
+/// Parses a rule's goal as scenario files write it: `all`, `newest-N` (0 < N < 2³²), `set`,
+/// `dict`, `none`. Stricter than the reference's DSL ([`Goal`]'s `FromStr`), with messages
+/// that say what to write instead.
+///
+/// # Errors
+/// A message naming what is wrong.
+pub fn parse_goal(text: &str) -> Result<Goal, String> {
+    match text {
+        "all" => Ok(Goal::All),
+        "set" => Ok(Goal::Set),
+        "dict" => Ok(Goal::Dict),
+        "none" => Ok(Goal::None),
+        other => {
+            let Some(count) = other.strip_prefix("newest-") else {
+                return Err(format!(
+                    "unknown goal `{other}`; use all, newest-N, set, dict or none"
+                ));
+            };
+            let n: u32 = count
+                .parse()
+                .map_err(|_| format!("`newest-{count}`: N must be a whole number"))?;
+            if n == 0 {
+                return Err("`newest-0` wants nothing; write `none`".to_owned());
             }
+            Ok(Goal::Newest(u64::from(n)))
         }
     }
 }
@@ -108,7 +83,7 @@ impl Rule {
         }
         Ok(Rule {
             feed: feed.to_owned(),
-            goal: Goal::parse(goal).map_err(|e| format!("in `{text}`: {e}"))?,
+            goal: parse_goal(goal).map_err(|e| format!("in `{text}`: {e}"))?,
         })
     }
 

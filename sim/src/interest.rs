@@ -16,8 +16,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::goal::Goal;
 use crate::plan::{PeerIdx, Plan};
+use proto::goals::Goal;
 
 /// A published msg, as the oracle sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -198,10 +198,10 @@ impl InterestBuilder {
     }
 
     /// When the `n`-th msg after `msg` in its tangle was published (it leaves newest-`n`).
-    fn newer_by(&self, msg: &MsgInfo, n: u32) -> Option<u64> {
+    fn newer_by(&self, msg: &MsgInfo, n: u64) -> Option<u64> {
         self.tangles.get(&msg.tangle).and_then(|chain| {
             chain
-                .get((msg.depth as usize - 1) + n as usize)
+                .get((msg.depth as usize - 1) + usize::try_from(n).unwrap_or(usize::MAX))
                 .map(|later| self.msgs[*later].t_ms)
         })
     }

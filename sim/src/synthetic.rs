@@ -22,14 +22,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 
-use crate::goal::Goal;
 use crate::interest::{Interest, InterestBuilder, NewMsg};
 use crate::metrics::Collector;
 use crate::plan::{ChurnStep, Edge, FaultStep, PeerIdx, Plan, Publish};
 use crate::progress::Progress;
 use crate::rng::{Stream, stream};
 use crate::scenario::{FaultAction, LatencyModel, Transport};
-use crate::trace::{Event, EventKind, GcAction, WireKind};
+use crate::trace::{Event, EventKind, WireKind};
+use proto::gc::GcAction;
+use proto::goals::Goal;
 
 /// Encoded msg overhead on top of its data: metadata, signature, JSON and framing.
 pub const MSG_OVERHEAD_BYTES: u64 = 560;
@@ -567,6 +568,7 @@ impl<'a> Model<'a> {
         };
         let victims: Vec<(usize, GcAction)> = match goal {
             Goal::Newest(n) => {
+                let n = u32::try_from(n).unwrap_or(u32::MAX);
                 let max = held.last().map_or(0, |(d, _)| *d);
                 held.iter()
                     .filter(|(d, _)| d + n <= max)

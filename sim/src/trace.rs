@@ -12,6 +12,8 @@ use std::io::{self, Write};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use proto::gc::GcAction;
+
 use crate::plan::PeerIdx;
 
 /// The trace format version, written in the header line.
@@ -69,33 +71,6 @@ impl WireKind {
 impl fmt::Display for WireKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
-    }
-}
-
-/// GC actions (protocol.md §9.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum GcAction {
-    /// Data removed, metadata kept (the msg still serves as trail).
-    Erase,
-    /// Record removed.
-    Delete,
-    /// Record removed and remembered as a ghost.
-    Ghost,
-}
-
-impl GcAction {
-    /// Every action, in report order.
-    pub const ALL: [GcAction; 3] = [GcAction::Erase, GcAction::Delete, GcAction::Ghost];
-
-    /// The snake_case name.
-    #[must_use]
-    pub fn name(self) -> &'static str {
-        match self {
-            GcAction::Erase => "erase",
-            GcAction::Delete => "delete",
-            GcAction::Ghost => "ghost",
-        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! timestamps (the observer adds its own clock: simulated time under turmoil) and no
 //! process-global identifiers, so traces are deterministic.
 
+use proto::gc::GcAction;
 use proto::ids::{MsgId, PubKey, TangleId};
 
 /// Who is on the other end of a connection: its key when the handshake proved it, else the
@@ -36,17 +37,6 @@ pub enum Traffic {
     Handshake,
     /// `net.ping` keepalives.
     Keepalive,
-}
-
-/// A garbage collection action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GcAction {
-    /// Data removed, metadata kept.
-    Erase,
-    /// Record removed.
-    Delete,
-    /// Record removed and remembered as a ghost.
-    Ghost,
 }
 
 /// Why a connection ended.

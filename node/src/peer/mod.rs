@@ -39,7 +39,7 @@ use rand_chacha::rand_core::SeedableRng;
 
 pub use any_store::{AnyStore, StoreFailure};
 pub use config::{DialTarget, EventSink, Limits, NodeConfig, Timers, Transport};
-pub use events::{DisconnectReason, GcAction, NodeEvent, Remote, Traffic};
+pub use events::{DisconnectReason, NodeEvent, Remote, Traffic};
 pub use handle::{NodeError, NodeHandle};
 pub use peers::{PeerInfo, PeerState, SyncSummary};
 pub use root::ADDED_BATCHES_BUFFERED;

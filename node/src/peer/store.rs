@@ -16,7 +16,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use rand_chacha::rand_core::Rng;
 use serde_json::Value;
 
-use super::events::{GcAction, NodeEvent, Remote};
+use super::events::{NodeEvent, Remote};
 use super::sync::SyncMsg;
 use super::{ConnId, DbState, Emitter, SharedDb};
 
@@ -464,11 +464,7 @@ impl StoreState {
 
     fn report_gc(&self, actions: &[gc::Action]) {
         for action in actions {
-            let (msg, action) = match *action {
-                gc::Action::Erase(id) => (id, GcAction::Erase),
-                gc::Action::Delete(id) => (id, GcAction::Delete),
-                gc::Action::Ghost { msg, .. } => (msg, GcAction::Ghost),
-            };
+            let (msg, action) = action.kind();
             self.events.emit(NodeEvent::Gc { msg, action });
         }
     }

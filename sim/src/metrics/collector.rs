@@ -9,7 +9,9 @@ use super::{BytesMetrics, Counts, DuplicateMetrics, Metrics, Outcome, StoreMetri
 use crate::check::{self, Holdings, Violation, ViolationKind};
 use crate::interest::{InterestBuilder, NewMsg};
 use crate::plan::{PeerIdx, Plan};
-use crate::trace::{Event, EventKind, GcAction, TraceSink, WireKind};
+use proto::gc::GcAction;
+
+use crate::trace::{Event, EventKind, TraceSink, WireKind};
 
 /// Held intervals of one (peer, msg): `[start, end)`, `end == None` while still held.
 use crate::check::Spans;

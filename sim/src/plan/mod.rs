@@ -19,8 +19,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::goal::{FeedKind, Goal, Rule};
+use crate::goal::{FeedKind, Rule};
 use crate::scenario::{FaultAction, LatencyModel, Role, Transport};
+use proto::goals::Goal;
 
 /// Index of a peer in [`Plan::peers`] (also its position in events).
 pub type PeerIdx = u32;

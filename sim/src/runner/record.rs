@@ -22,11 +22,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard};
 
-use node::peer::{DisconnectReason, GcAction as NodeGcAction, NodeEvent, Remote, Traffic};
+use node::peer::{DisconnectReason, NodeEvent, Remote, Traffic};
 use proto::ids::{MsgId, PubKey, TangleId};
 
 use crate::plan::PeerIdx;
-use crate::trace::{Event, EventKind, GcAction, WireKind};
+use crate::trace::{Event, EventKind, WireKind};
 
 /// Shortest simulated time between two recorded `store_size` events of one peer.
 pub const STORE_SIZE_SAMPLE_MS: u64 = 1_000;
@@ -107,14 +107,6 @@ fn wire_kind(traffic: Traffic) -> WireKind {
         Traffic::Bloom => WireKind::Bloom,
         Traffic::Handshake => WireKind::Handshake,
         Traffic::Keepalive => WireKind::Keepalive,
-    }
-}
-
-fn gc_action(action: NodeGcAction) -> GcAction {
-    match action {
-        NodeGcAction::Erase => GcAction::Erase,
-        NodeGcAction::Delete => GcAction::Delete,
-        NodeGcAction::Ghost => GcAction::Ghost,
     }
 }
 
@@ -280,7 +272,7 @@ impl Recorder {
                 .and_then(|remote| state.sync_finished(peer, remote, tangle, objects)),
             NodeEvent::Gc { msg, action } => Some(EventKind::Gc {
                 peer,
-                action: gc_action(action),
+                action,
                 bytes: state.msg_bytes.get(&msg).copied().unwrap_or(0),
                 msg: Some(msg.to_string()),
             }),

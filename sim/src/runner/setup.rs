@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use node::peer::{DialTarget, Limits, NodeConfig, Timers, Transport as NodeTransport};
 use node::transport::caps::NetworkKey;
-use proto::goals::Goal as ProtoGoal;
+use proto::goals::Goal;
 use proto::ids::{AccountId, TangleId};
 use proto::keys::Keypair;
 
@@ -15,7 +15,7 @@ use super::host::{PeerSetup, Scheduled, Write};
 use super::net::HostSockets;
 use super::record::Directory;
 use super::store::SharedStore;
-use crate::goal::{FeedKind, Goal};
+use crate::goal::FeedKind;
 use crate::plan::{Content, PeerIdx, PeerPlan, Plan};
 use crate::scenario::Transport;
 
@@ -159,16 +159,15 @@ fn schedules(plan: &Plan, accounts: &[AccountId]) -> Vec<Vec<Scheduled>> {
 
 /// The peer's own account tangle, and each followed account's (their key msgs validate the
 /// feeds), then what the plan's rules ask for.
-fn goals(peer: &PeerPlan, accounts: &[AccountId]) -> Vec<(TangleId, ProtoGoal)> {
-    let mut goals: Vec<(TangleId, ProtoGoal)> =
-        vec![(accounts[peer.index as usize], ProtoGoal::All)];
+fn goals(peer: &PeerPlan, accounts: &[AccountId]) -> Vec<(TangleId, Goal)> {
+    let mut goals: Vec<(TangleId, Goal)> = vec![(accounts[peer.index as usize], Goal::All)];
     for followee in &peer.follows {
-        goals.push((accounts[*followee as usize], ProtoGoal::All));
+        goals.push((accounts[*followee as usize], Goal::All));
     }
     for goal in &peer.goals {
         let owner = &accounts[goal.account as usize];
         let tangle = proto::msg::feed_id(owner, &goal.rule.domain());
-        goals.push((tangle, proto_goal(goal.rule.goal)));
+        goals.push((tangle, goal.rule.goal));
     }
     goals
 }
@@ -182,16 +181,6 @@ pub fn keypair(seed: u64, peer: PeerIdx) -> Keypair {
         chunk.copy_from_slice(&stream.next_u64().to_le_bytes());
     }
     Keypair::from_seed(&bytes)
-}
-
-fn proto_goal(goal: Goal) -> ProtoGoal {
-    match goal {
-        Goal::All => ProtoGoal::All,
-        Goal::Newest(count) => ProtoGoal::Newest(u64::from(count)),
-        Goal::Set => ProtoGoal::Set,
-        Goal::Dict => ProtoGoal::Dict,
-        Goal::None => ProtoGoal::None,
-    }
 }
 
 fn domain(feed: &str, kind: FeedKind) -> String {

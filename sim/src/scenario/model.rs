@@ -9,8 +9,9 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::dist::{BytesQ, Dist, DurationQ, RateQ};
-use crate::goal::{FeedKind, Follow, Goal, Rule};
+use crate::goal::{FeedKind, Follow, Rule};
 use crate::units::Millis;
+use proto::goals::Goal;
 
 /// The name of the set feed every peer writes its follows to (conductor's `follows@set`).
 pub const FOLLOWS_FEED: &str = "follows";

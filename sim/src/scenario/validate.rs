@@ -9,8 +9,9 @@ use super::model::{
     DictLoad, FOLLOWS_FEED, Fault, FaultAction, Group, Latency, PEERS_MAX, PostLoad, Role,
     Scenario, SetLoad, TopologyKind,
 };
-use crate::goal::{FeedKind, Goal, Rule};
+use crate::goal::{FeedKind, Rule};
 use crate::units::Millis;
+use proto::goals::Goal;
 
 fn valid_name(name: &str) -> bool {
     !name.is_empty()

@@ -1,8 +1,9 @@
 //! Checkers fail on hand-made violating streams and print the repro line.
 
+use proto::gc::GcAction;
 use sim::check::{Holdings, ViolationKind, repro_line};
 use sim::plan::Plan;
-use sim::trace::{EventKind, GcAction};
+use sim::trace::EventKind;
 
 use crate::support::{TRIO, collector, publish, record, scenario, store};
 

@@ -1,9 +1,10 @@
 //! Metrics on hand-made event streams, checked against numbers worked out by hand.
 
+use proto::gc::GcAction;
 use sim::interest::{InterestBuilder, NewMsg};
 use sim::plan::Plan;
 use sim::stats::summarize;
-use sim::trace::{EventKind, GcAction, WireKind};
+use sim::trace::{EventKind, WireKind};
 
 use crate::support::{TRIO, collector, publish, record, scenario, store};
 
