@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 
-use super::session::Time;
+use super::time::Time;
 use crate::ids::TangleId;
 
 /// How long a claim holds before other sessions may fetch the tangle too: longer than an

@@ -114,6 +114,7 @@ mod index;
 mod session;
 mod sessions;
 mod store;
+mod time;
 pub mod wire;
 
 pub use apply::{commit, prune_newest};
@@ -122,9 +123,10 @@ pub use index::{INDEXED_TANGLES_MAX, IndexedDb, SyncIndex};
 pub use session::{
     BloomSizing, CloseReason, Config, ITEM_CACHE_ENTRIES_MAX, Input, KNOWN_IDS_MAX, Output,
     PENDING_PUSHES_MAX, PENDING_PUSHES_PER_TANGLE_MAX, REFUSALS_MAX, REQUESTED_MAX, Refusal,
-    Reinitiation, SCALED_BITS_PER_ITEM, SCALED_HASHES, Session, Stats, TANGLES_TRACKED_MAX, Time,
+    Reinitiation, SCALED_BITS_PER_ITEM, SCALED_HASHES, Session, Stats, TANGLES_TRACKED_MAX,
     bloom_dimensions,
 };
 pub use sessions::{Event, Sessions};
 pub use store::{RangeItem, RangeItems, SyncStore};
+pub use time::Time;
 pub use wire::{Payload, SyncMsg};

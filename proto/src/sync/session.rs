@@ -11,6 +11,7 @@ use thiserror::Error;
 use super::bloom::{self, BloomFilter, ERROR_RATE, SEED_DEFAULT, SIZE_BITS_MAX};
 use super::claims::{Claims, SessionTag};
 use super::store::{RangeItems, SyncStore};
+use super::time::Time;
 use super::wire::{
     self, MSG_BYTES_PER_PAYLOAD_MAX, MSGS_PER_PAYLOAD_MAX, Payload, SyncMsg, WireError,
 };
@@ -56,11 +57,6 @@ pub const SCALED_BITS_PER_ITEM: u64 = 24;
 /// about 1.4·10⁻⁵ per round, so a msg is missed by all three rounds with a probability
 /// around 3·10⁻¹⁵; 17 functions would gain little and cost 40 % more bit operations.
 pub const SCALED_HASHES: u64 = 12;
-
-/// Time as the shell measures it, in milliseconds since an origin it chooses. Sessions do not
-/// read clocks; the value only labels what they do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
-pub struct Time(pub u64);
 
 /// How blooms are sized.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -27,8 +27,9 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::claims::{Claims, SessionTag};
-use super::session::{Config, Input, Output, Session, Time};
+use super::session::{Config, Input, Output, Session};
 use super::store::SyncStore;
+use super::time::Time;
 use crate::goals::Goals;
 use crate::ids::{MsgId, TangleId};
 use crate::msg::Msg;
