@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use proto::ids::PubKey;
 use proto::keys::Keypair;
-use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use ractor::{Actor, ActorProcessingErr, ActorRef};
 use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -24,8 +24,8 @@ use tokio::time::Instant;
 
 use super::config::{Limits, Timers, Transport};
 use super::events::{DisconnectReason, NodeEvent, Remote, Traffic};
+use super::msgs::{ConnMsg, OutgoingSync, SyncActorMsg};
 use super::peers::ConnStats;
-use super::sync::SyncMsg;
 use super::{AbortOnDrop, ConnId, Emitter};
 use crate::net::BoxStream;
 use crate::transport::PublicKey;
@@ -45,36 +45,6 @@ const CLOSE_GRACE: Duration = Duration::from_millis(200);
 const HANDSHAKE_BYTES_CLIENT: u64 = 64 + 144;
 const HANDSHAKE_BYTES_SERVER: u64 = 64 + 80;
 
-/// A sync object to send, with its parts measured (for traffic accounting).
-pub(crate) struct OutgoingSync {
-    pub(crate) json: String,
-    pub(crate) msg_bytes: usize,
-    pub(crate) bloom_bytes: usize,
-}
-
-/// What a connection actor is told.
-pub(crate) enum ConnMsg {
-    /// The handshake finished.
-    Established { stream: BoxStream, remote: Remote },
-    /// The handshake failed.
-    HandshakeFailed(String),
-    /// Frames from the socket; the reply is the reader's credit to read more.
-    Frames {
-        frames: Vec<Frame>,
-        reply: RpcReplyPort<()>,
-    },
-    /// The socket's read side ended (`None`: clean EOF).
-    ReaderEnded(Option<String>),
-    /// The writer could not write.
-    WriterFailed(String),
-    /// Sync objects to send on the sync stream.
-    SendSync(Vec<OutgoingSync>),
-    /// Keepalive and idle check.
-    Tick,
-    /// Close the connection.
-    Close(DisconnectReason),
-}
-
 /// The connection actor.
 pub(crate) struct ConnectionActor;
 
@@ -89,7 +59,7 @@ pub(crate) struct ConnArgs {
     pub(crate) expected_key: Option<PubKey>,
     pub(crate) transport: Transport,
     pub(crate) keypair: Keypair,
-    pub(crate) sync: ActorRef<SyncMsg>,
+    pub(crate) sync: ActorRef<SyncActorMsg>,
     pub(crate) limits: Limits,
     pub(crate) timers: Timers,
     pub(crate) events: Emitter,
@@ -110,7 +80,7 @@ pub(crate) struct ConnState {
     remote: Remote,
     transport: Transport,
     phase: Phase,
-    sync: ActorRef<SyncMsg>,
+    sync: ActorRef<SyncActorMsg>,
     limits: Limits,
     timers: Timers,
     events: Emitter,
@@ -414,7 +384,7 @@ impl ConnState {
             match self.rpc.call(&SYNC_CONNECT, &[], CallType::Duplex) {
                 Ok(id) => {
                     self.sync_call = Some(id);
-                    let _ = self.sync.cast(SyncMsg::Opened {
+                    let _ = self.sync.cast(SyncActorMsg::Opened {
                         conn: self.conn,
                         outbound: true,
                         remote: self.remote.clone(),
@@ -476,7 +446,7 @@ impl ConnState {
                 Event::End { id, error } => {
                     if Some(id) == self.sync_call {
                         self.sync_call = None;
-                        let _ = self.sync.cast(SyncMsg::Closed { conn: self.conn });
+                        let _ = self.sync.cast(SyncActorMsg::Closed { conn: self.conn });
                         let _ = self.rpc.end(id, None);
                         if let Some(error) = error {
                             tracing::debug!(target: "ppppp::conn", message = %error.message, "sync stream ended with an error");
@@ -498,7 +468,7 @@ impl ConnState {
             let handled = self
                 .sync
                 .call(
-                    |reply| SyncMsg::Received {
+                    |reply| SyncActorMsg::Received {
                         conn,
                         objects,
                         reply,
@@ -527,7 +497,7 @@ impl ConnState {
         let is_sync = name.len() == 2 && name.iter().zip(SYNC_CONNECT).all(|(a, b)| a == b);
         if is_sync && call_type == CallType::Duplex && self.sync_call.is_none() {
             self.sync_call = Some(id);
-            let _ = self.sync.cast(SyncMsg::Opened {
+            let _ = self.sync.cast(SyncActorMsg::Opened {
                 conn: self.conn,
                 outbound: false,
                 remote: self.remote.clone(),
@@ -653,7 +623,7 @@ impl ConnState {
         self.stats.closed(reason.to_string());
         tracing::debug!(target: "ppppp::conn", remote = %self.remote, ?reason, "closing");
         if self.sync_call.take().is_some() {
-            let _ = self.sync.cast(SyncMsg::Closed { conn: self.conn });
+            let _ = self.sync.cast(SyncActorMsg::Closed { conn: self.conn });
         }
         if was_open && !matches!(reason, DisconnectReason::SlowReader) {
             // Tell the peer (GOODBYE) and give the writer a moment to deliver it.

@@ -9,47 +9,21 @@ use std::time::Duration;
 use proto::dial::{self, Action, Redial, TargetId};
 use proto::keys::Keypair;
 use proto::sync::Time;
-use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 use tokio::time::Instant;
 
 use super::config::{DialTarget, Limits, Timers, Transport};
-use super::connection::{ConnArgs, ConnMsg, ConnectionActor};
+use super::connection::{ConnArgs, ConnectionActor};
 use super::events::{DisconnectReason, NodeEvent};
+use super::msgs::{ConnListing, ConnMsg, ConnsMsg, SyncActorMsg};
 use super::peers::ConnStats;
-use super::sync::SyncMsg;
 use super::{AbortOnDrop, ConnId, Emitter};
 use crate::net::{BoxStream, Listener, Net};
 
 /// How long an accept error waits before the next accept (e.g. out of file descriptors).
 const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(100);
-
-/// What the connection manager is told.
-pub(crate) enum ConnsMsg {
-    /// The listener accepted a connection.
-    Accepted { stream: BoxStream, address: String },
-    /// A dial is due (the redial schedule's deadline passed).
-    Wake,
-    /// A dial finished.
-    Dialed {
-        target: usize,
-        result: Result<BoxStream, String>,
-    },
-    /// Keep a new peer connected.
-    AddTarget {
-        target: DialTarget,
-        reply: RpcReplyPort<()>,
-    },
-    /// How many connections are open.
-    Count { reply: RpcReplyPort<usize> },
-    /// Every connection and every dial target without one (`NodeHandle::peers`).
-    List {
-        reply: RpcReplyPort<Vec<ConnListing>>,
-    },
-    /// Close every connection and stop dialing.
-    Shutdown { reply: RpcReplyPort<()> },
-}
 
 /// The connection manager actor.
 pub(crate) struct ConnsActor;
@@ -60,7 +34,7 @@ pub(crate) struct ConnsArgs {
     pub(crate) targets: Vec<DialTarget>,
     pub(crate) transport: Transport,
     pub(crate) keypair: Keypair,
-    pub(crate) sync: ActorRef<SyncMsg>,
+    pub(crate) sync: ActorRef<SyncActorMsg>,
     pub(crate) limits: Limits,
     pub(crate) timers: Timers,
     pub(crate) events: Emitter,
@@ -100,17 +74,11 @@ struct ConnEntry {
     stats: Arc<ConnStats>,
 }
 
-/// One row of [`ConnsMsg::List`]: a connection (`conn` set) or a target without one.
-pub(crate) struct ConnListing {
-    pub(crate) conn: Option<ConnId>,
-    pub(crate) info: super::peers::PeerInfo,
-}
-
 pub(crate) struct ConnsState {
     net: Arc<dyn Net>,
     transport: Transport,
     keypair: Keypair,
-    sync: ActorRef<SyncMsg>,
+    sync: ActorRef<SyncActorMsg>,
     limits: Limits,
     timers: Timers,
     events: Emitter,

@@ -6,14 +6,7 @@ use std::time::Duration;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use super::AbortOnDrop;
-use super::goals::GoalsMsg;
-use super::store::StoreMsg;
-
-/// Ticks of the GC timer.
-pub(crate) enum GcMsg {
-    /// Time to check the budget.
-    Tick,
-}
+use super::msgs::{GcMsg, GoalsMsg, StoreMsg};
 
 /// The GC actor.
 pub(crate) struct GcActor;

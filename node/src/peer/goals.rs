@@ -2,35 +2,22 @@
 //! `none`). Changes go to the sync actor, which re-requests affected tangles; the GC actor
 //! reads the table to decide what each msg is for.
 
-use proto::goals::{Goal, Goals};
-use proto::ids::TangleId;
-use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use proto::goals::Goals;
+use ractor::{Actor, ActorProcessingErr, ActorRef};
 
-use super::sync::SyncMsg;
-
-/// What the goals actor is asked.
-pub(crate) enum GoalsMsg {
-    /// Set the goal of a tangle.
-    Set {
-        tangle: TangleId,
-        goal: Goal,
-        reply: RpcReplyPort<Result<(), String>>,
-    },
-    /// The whole table.
-    Get { reply: RpcReplyPort<Goals> },
-}
+use super::msgs::{GoalsMsg, SyncActorMsg};
 
 /// The goals actor.
 pub(crate) struct GoalsActor;
 
 pub(crate) struct GoalsArgs {
     pub(crate) goals: Goals,
-    pub(crate) sync: ActorRef<SyncMsg>,
+    pub(crate) sync: ActorRef<SyncActorMsg>,
 }
 
 pub(crate) struct GoalsState {
     goals: Goals,
-    sync: ActorRef<SyncMsg>,
+    sync: ActorRef<SyncActorMsg>,
 }
 
 impl Actor for GoalsActor {
@@ -66,7 +53,7 @@ impl Actor for GoalsActor {
                     .set(tangle, goal)
                     .map_err(|error| error.to_string());
                 if result.is_ok() {
-                    let _ = state.sync.cast(SyncMsg::SetGoal { tangle, goal });
+                    let _ = state.sync.cast(SyncActorMsg::SetGoal { tangle, goal });
                 }
                 let _ = reply.send(result);
             }

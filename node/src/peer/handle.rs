@@ -1,6 +1,8 @@
 //! [`NodeHandle`]: how a program (the `ppppp serve` command, the simulator, tests) drives a
 //! running node.
 
+use std::sync::Arc;
+
 use proto::goals::Goal;
 use proto::ids::{AccountId, MsgId, PubKey, TangleId};
 use proto::ingest::Snapshot;
@@ -12,39 +14,12 @@ use tokio::task::JoinHandle;
 
 use super::AnyStore;
 use super::config::DialTarget;
-use super::conns::ConnsMsg;
-use super::goals::GoalsMsg;
+use super::error::NodeError;
+use super::msgs::{AddedBatch, ConnsMsg, GoalsMsg, LocalWrite, RootMsg, StoreMsg, SyncActorMsg};
 use super::peers::PeerInfo;
-use super::root::{RootMsg, StopReason};
-use super::store::{AddedBatch, LocalWrite, StoreMsg};
-use super::sync::SyncMsg;
 
-/// Why a node operation failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum NodeError {
-    /// The listener could not be bound.
-    #[error("cannot listen: {0}")]
-    Listen(String),
-    /// The configuration is invalid.
-    #[error("invalid node configuration: {0}")]
-    Config(String),
-    /// An actor could not start (e.g. the store failed while creating the account).
-    #[error("node actor failed to start: {0}")]
-    Spawn(String),
-    /// The node is stopped (or stopping), so it cannot answer.
-    #[error("the node is not running")]
-    Stopped,
-    /// The operation was refused (e.g. a msg that does not validate).
-    #[error("{0}")]
-    Refused(String),
-}
-
-impl NodeError {
-    pub(crate) fn spawn(error: ractor::SpawnErr) -> Self {
-        Self::Spawn(error.to_string())
-    }
-}
+/// Why the node stopped by itself, for `NodeHandle::wait_stopped` (first failure wins).
+pub(crate) type StopReason = Arc<std::sync::Mutex<Option<String>>>;
 
 /// A running node.
 #[derive(Debug)]
@@ -55,14 +30,14 @@ pub struct NodeHandle {
     store: ActorRef<StoreMsg>,
     goals: ActorRef<GoalsMsg>,
     conns: ActorRef<ConnsMsg>,
-    sync: ActorRef<SyncMsg>,
+    sync: ActorRef<SyncActorMsg>,
     added: tokio::sync::broadcast::Sender<AddedBatch>,
     address: Option<String>,
     key: PubKey,
     account: AccountId,
 }
 
-/// What `root::start` hands over to make a [`NodeHandle`].
+/// What `root::run` hands over to make a [`NodeHandle`].
 pub(crate) struct Parts {
     pub(crate) root: ActorRef<RootMsg>,
     pub(crate) join: JoinHandle<()>,
@@ -70,7 +45,7 @@ pub(crate) struct Parts {
     pub(crate) store: ActorRef<StoreMsg>,
     pub(crate) goals: ActorRef<GoalsMsg>,
     pub(crate) conns: ActorRef<ConnsMsg>,
-    pub(crate) sync: ActorRef<SyncMsg>,
+    pub(crate) sync: ActorRef<SyncActorMsg>,
     pub(crate) added: tokio::sync::broadcast::Sender<AddedBatch>,
     pub(crate) address: Option<String>,
     pub(crate) key: PubKey,
@@ -335,7 +310,7 @@ impl NodeHandle {
     pub async fn peers(&self) -> Result<Vec<PeerInfo>, NodeError> {
         let rows = ask(&self.conns, |reply| ConnsMsg::List { reply }).await?;
         let sessions: std::collections::BTreeMap<_, _> =
-            ask(&self.sync, |reply| SyncMsg::Summaries { reply })
+            ask(&self.sync, |reply| SyncActorMsg::Summaries { reply })
                 .await?
                 .into_iter()
                 .collect();

@@ -21,10 +21,12 @@ pub mod any_store;
 pub mod config;
 mod connection;
 mod conns;
+mod error;
 pub mod events;
 mod gc;
 mod goals;
 mod handle;
+mod msgs;
 mod peers;
 mod root;
 mod store;
@@ -39,47 +41,12 @@ use rand_chacha::rand_core::SeedableRng;
 
 pub use any_store::{AnyStore, StoreFailure};
 pub use config::{DialTarget, EventSink, Limits, NodeConfig, Timers, Transport};
+pub use error::NodeError;
 pub use events::{DisconnectReason, NodeEvent, Remote, Traffic};
-pub use handle::{NodeError, NodeHandle};
+pub use handle::NodeHandle;
+pub use msgs::AddedBatch;
 pub use peers::{PeerInfo, PeerState, SyncSummary};
-pub use root::ADDED_BATCHES_BUFFERED;
-pub use store::AddedBatch;
-
-use crate::net::Net;
-
-/// Starts a node: its actors, its listener and its dialer. Returns once the listener is bound
-/// (if any) and the account exists. The same entry point serves production (`TokioNet`, a
-/// disk store) and simulation (`TurmoilNet`, any store).
-///
-/// # Errors
-/// [`NodeError`] if an actor fails to start (store failure, listener bind failure).
-pub async fn run(
-    config: NodeConfig,
-    net: Arc<dyn Net>,
-    store: AnyStore,
-) -> Result<NodeHandle, NodeError> {
-    root::start(config, net, store).await
-}
-
-/// The account a node with `config` creates when its store has none for its key — what the
-/// store actor will do at start — so harnesses can compute feed IDs (e.g. to set goals on
-/// peers' feeds) before the nodes run. A store that already holds an account for the key
-/// keeps that one.
-#[must_use]
-pub fn fresh_account_id(config: &NodeConfig) -> proto::ids::AccountId {
-    let first = NodeConfig {
-        incarnation: 0,
-        ..config.clone()
-    };
-    let nonce = bs58::encode(store::seeded_bytes(&mut rng(
-        &first,
-        root::RNG_ACCOUNT_NONCE,
-    )))
-    .into_string();
-    proto::msg::Msg::create_account_root(&config.keypair, store::ACCOUNT_SUBDOMAIN, &nonce)
-        .expect("invariant: the account subdomain is a valid domain")
-        .id()
-}
+pub use root::{ADDED_BATCHES_BUFFERED, fresh_account_id, run};
 
 /// The database and the sync index, shared by the store actor (writes) and the sync actor
 /// (reads). Locked only for synchronous work, never across an `await`.

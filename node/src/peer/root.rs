@@ -9,10 +9,12 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 
 use super::config::NodeConfig;
 use super::conns::{ConnsActor, ConnsArgs};
+use super::error::NodeError;
 use super::gc::{GcActor, GcArgs};
 use super::goals::{GoalsActor, GoalsArgs};
-use super::handle::{NodeError, NodeHandle};
-use super::store::{self, StoreActor, StoreArgs, StoreMsg};
+use super::handle::{NodeHandle, Parts, StopReason};
+use super::msgs::{RootMsg, StoreMsg};
+use super::store::{self, StoreActor, StoreArgs};
 use super::sync::{SyncActor, SyncArgs};
 use super::{AnyStore, Emitter, NodeEvent, SharedDb};
 use crate::net::Net;
@@ -22,16 +24,10 @@ use crate::net::Net;
 pub const ADDED_BATCHES_BUFFERED: usize = 1024;
 
 /// Random stream purposes (see [`super::rng`]).
-pub(crate) const RNG_ACCOUNT_NONCE: u64 = 1;
+const RNG_ACCOUNT_NONCE: u64 = 1;
 const RNG_CONNECTIONS: u64 = 2;
 
-/// The root actor has no messages of its own; it only supervises.
-pub(crate) enum RootMsg {}
-
 pub(crate) struct RootActor;
-
-/// Why the node stopped by itself, for `NodeHandle::wait_stopped` (first failure wins).
-pub(crate) type StopReason = Arc<std::sync::Mutex<Option<String>>>;
 
 fn note_stop(reason: &StopReason, text: String) {
     reason
@@ -87,8 +83,13 @@ impl Actor for RootActor {
     }
 }
 
-/// Builds the tree. The listener is bound first, so the handle knows its address.
-pub(crate) async fn start(
+/// Starts a node: its actors, its listener and its dialer. Returns once the listener is bound
+/// (if any, first: the handle knows its address) and the account exists. The same entry point
+/// serves production (`TokioNet`, a disk store) and simulation (`TurmoilNet`, any store).
+///
+/// # Errors
+/// [`NodeError`] if an actor fails to start (store failure, listener bind failure).
+pub async fn run(
     config: NodeConfig,
     net: Arc<dyn Net>,
     store: AnyStore,
@@ -117,7 +118,7 @@ pub(crate) async fn start(
         .map_err(NodeError::spawn)?;
     let (added, _) = tokio::sync::broadcast::channel(ADDED_BATCHES_BUFFERED);
     let supervisor = root.get_cell();
-    let nonce_seed = store::seeded_bytes(&mut super::rng(&config, RNG_ACCOUNT_NONCE));
+    let nonce_seed = account_nonce_seed(&config);
     let store_args = StoreArgs {
         db: db.clone(),
         keypair: config.keypair.clone(),
@@ -177,7 +178,7 @@ pub(crate) async fn start(
             address: address.clone(),
         });
     }
-    NodeHandle::new(super::handle::Parts {
+    NodeHandle::new(Parts {
         root,
         join,
         stop_reason,
@@ -190,4 +191,25 @@ pub(crate) async fn start(
         key: config.keypair.public(),
     })
     .await
+}
+
+/// The account a node with `config` creates when its store has none for its key — what the
+/// store actor will do at start — so harnesses can compute feed IDs (e.g. to set goals on
+/// peers' feeds) before the nodes run. A store that already holds an account for the key
+/// keeps that one.
+#[must_use]
+pub fn fresh_account_id(config: &NodeConfig) -> proto::ids::AccountId {
+    let first = NodeConfig {
+        incarnation: 0,
+        ..config.clone()
+    };
+    let nonce = bs58::encode(account_nonce_seed(&first)).into_string();
+    proto::msg::Msg::create_account_root(&config.keypair, store::ACCOUNT_SUBDOMAIN, &nonce)
+        .expect("invariant: the account subdomain is a valid domain")
+        .id()
+}
+
+/// The seed of the nonce of the account a node creates (the store actor base58-encodes it).
+fn account_nonce_seed(config: &NodeConfig) -> [u8; 32] {
+    store::seeded_bytes(&mut super::rng(config, RNG_ACCOUNT_NONCE))
 }

@@ -6,110 +6,24 @@ use std::sync::Arc;
 
 use proto::db::{AddError, Added};
 use proto::gc;
-use proto::goals::Goals;
-use proto::ids::{AccountId, MsgId, PubKey, TangleId};
+use proto::ids::{AccountId, MsgId, TangleId};
 use proto::ingest::Snapshot;
 use proto::keys::Keypair;
 use proto::msg::Msg;
 use proto::store::Store;
-use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use ractor::{Actor, ActorProcessingErr, ActorRef};
 use rand_chacha::rand_core::Rng;
 use serde_json::Value;
 
 use super::events::{NodeEvent, Remote};
-use super::sync::SyncMsg;
+use super::msgs::{AddedBatch, LocalWrite, StoreMsg, SyncActorMsg};
 use super::{ConnId, DbState, Emitter, SharedDb};
 
 /// The account subdomain a node publishes under (the reference's DB always uses `account`).
 pub(crate) const ACCOUNT_SUBDOMAIN: &str = "account";
 
-/// What the store actor is asked to do.
-pub(crate) enum StoreMsg {
-    /// Learn where to announce added msgs (the sync actor starts after the store).
-    Subscribe(ActorRef<SyncMsg>),
-    /// Add msgs a sync session received (its `Output::Commit`).
-    Commit {
-        tangle: TangleId,
-        msgs: Vec<(MsgId, Arc<Msg>)>,
-        from: Remote,
-        /// The connection whose session asked, so that it is not told its own msgs as new.
-        origin: ConnId,
-        /// How many msgs were refused (not counting msgs already stored).
-        reply: RpcReplyPort<usize>,
-    },
-    /// Keep only the newest `count` msgs of `tangle` (a `newest-N` goal after a sync).
-    PruneNewest { tangle: TangleId, count: u64 },
-    /// Collect garbage with these goals under this byte budget.
-    Collect { goals: Goals, bytes_max: u64 },
-    /// Publish `data` on this node's feed of `domain`.
-    Publish {
-        domain: String,
-        data: Value,
-        reply: RpcReplyPort<Result<MsgId, String>>,
-    },
-    /// A local write to a set, a dict or the account tangle.
-    Write {
-        write: LocalWrite,
-        reply: RpcReplyPort<Result<Option<MsgId>, String>>,
-    },
-    /// Add a msg made elsewhere, as if published here (tools and tests).
-    AddLocal {
-        msg: Box<Msg>,
-        tangle: Option<TangleId>,
-        reply: RpcReplyPort<Result<MsgId, String>>,
-    },
-    /// What the database holds.
-    Snapshot {
-        reply: RpcReplyPort<Result<Snapshot, String>>,
-    },
-    /// A tangle's msgs in topological order (erased ones with data null).
-    TangleMsgs {
-        tangle: TangleId,
-        reply: RpcReplyPort<Result<Vec<Arc<Msg>>, String>>,
-    },
-    /// How many msgs a tangle holds, and how many of them with data.
-    TangleSize {
-        tangle: TangleId,
-        reply: RpcReplyPort<Result<(usize, usize), String>>,
-    },
-    /// The node's account.
-    Account { reply: RpcReplyPort<AccountId> },
-    /// Make everything durable (shutdown).
-    Flush {
-        reply: RpcReplyPort<Result<(), String>>,
-    },
-    /// Run a read on the database (`NodeHandle::read`); it sends its own reply.
-    Read(DbRead),
-}
-
-/// A read run on the database by the store actor (`NodeHandle::read`).
-pub(crate) type DbRead = Box<dyn FnOnce(&mut proto::db::Db<super::AnyStore>) + Send>;
-
-/// Msgs the store added durably in one write, as `NodeHandle::subscribe_added` delivers them.
-pub type AddedBatch = Arc<Vec<(MsgId, Arc<Msg>)>>;
-
 /// Msgs a write added, as stored, in order.
 type AddedMsgs = Vec<(MsgId, Arc<Msg>)>;
-
-/// A local write other than a feed post, made with this node's keypair and account.
-#[derive(Debug)]
-pub(crate) enum LocalWrite {
-    /// Add `item` to the set `subdomain` (pzp-set's `add`).
-    SetAdd { subdomain: String, item: String },
-    /// Delete `item` from the set `subdomain` (pzp-set's `del`).
-    SetDel { subdomain: String, item: String },
-    /// Set fields of the dict `subdomain` (pzp-dict's `update`).
-    DictUpdate {
-        subdomain: String,
-        update: serde_json::Map<String, Value>,
-    },
-    /// Add `key` to the account, with the key's `consent` (pzp-db's `account.add`).
-    AccountAdd {
-        key: PubKey,
-        consent: String,
-        powers: Vec<String>,
-    },
-}
 
 /// The store actor.
 pub(crate) struct StoreActor;
@@ -126,7 +40,7 @@ pub(crate) struct StoreState {
     db: SharedDb,
     keypair: Keypair,
     account: AccountId,
-    subscribers: Vec<ActorRef<SyncMsg>>,
+    subscribers: Vec<ActorRef<SyncActorMsg>>,
     events: Emitter,
     /// Programs watching what is added (live streams); bounded, lagging receivers lose batches.
     added: tokio::sync::broadcast::Sender<AddedBatch>,
@@ -144,7 +58,7 @@ impl Actor for StoreActor {
     ) -> Result<StoreState, ActorProcessingErr> {
         let account = {
             let mut guard = args.db.lock();
-            // Must stay in step with `super::fresh_account_id`.
+            // Must stay in step with `super::root::fresh_account_id`.
             let nonce = bs58::encode(args.nonce_seed).into_string();
             let account =
                 guard
@@ -455,7 +369,7 @@ impl StoreState {
             let _ = self.added.send(Arc::new(added.clone()));
         }
         for subscriber in &self.subscribers {
-            let _ = subscriber.cast(SyncMsg::LocalAdded {
+            let _ = subscriber.cast(SyncActorMsg::LocalAdded {
                 msgs: added.clone(),
                 origin,
             });

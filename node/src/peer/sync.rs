@@ -7,54 +7,18 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use proto::goals::{Goal, Goals};
+use proto::goals::Goals;
 use proto::ids::{MsgId, TangleId};
 use proto::msg::Msg;
-use proto::sync::{self, Event, IndexedDb, Output, Session, Sessions, SyncMsg as WireMsg, Time};
-use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use proto::sync::{self, Event, IndexedDb, Output, Session, Sessions, Time};
+use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde_json::Value;
 use tokio::time::Instant;
 
-use super::connection::{ConnMsg, OutgoingSync};
 use super::events::{DisconnectReason, NodeEvent, Remote};
+use super::msgs::{ConnMsg, OutgoingSync, StoreMsg, SyncActorMsg};
 use super::peers::SyncSummary;
-use super::store::StoreMsg;
 use super::{AbortOnDrop, ConnId, DbState, Emitter, SharedDb};
-
-/// What the sync actor is told.
-pub(crate) enum SyncMsg {
-    /// A connection opened its `sync.connect` stream; `outbound` connections (we dialed)
-    /// start initiating right away, as the reference's dialer does once `sync.start()` ran.
-    Opened {
-        conn: ConnId,
-        outbound: bool,
-        remote: Remote,
-        connection: ActorRef<ConnMsg>,
-    },
-    /// Objects arrived on a connection's sync stream. The reply is the connection's credit
-    /// to read more: it comes only once these are handled (and committed).
-    Received {
-        conn: ConnId,
-        objects: Vec<Value>,
-        reply: RpcReplyPort<()>,
-    },
-    /// A connection's sync stream ended.
-    Closed { conn: ConnId },
-    /// The store added these msgs (one batch per write); `origin` is the connection whose
-    /// sync commit added them (`None` for local writes).
-    LocalAdded {
-        msgs: Vec<(MsgId, Arc<Msg>)>,
-        origin: Option<ConnId>,
-    },
-    /// A goal changed.
-    SetGoal { tangle: TangleId, goal: Goal },
-    /// The sessions' deadline passed (a fetch claim expired).
-    Tick,
-    /// What each connection's session is doing (`NodeHandle::peers`).
-    Summaries {
-        reply: RpcReplyPort<Vec<(ConnId, SyncSummary)>>,
-    },
-}
 
 /// The sync actor.
 pub(crate) struct SyncActor;
@@ -87,17 +51,17 @@ pub(crate) struct SyncState {
     wake: Option<(Time, WakeTimer)>,
 }
 
-/// A `send_after` of [`SyncMsg::Tick`], cancelled when dropped.
-type WakeTimer = AbortOnDrop<Result<(), ractor::MessagingErr<SyncMsg>>>;
+/// A `send_after` of [`SyncActorMsg::Tick`], cancelled when dropped.
+type WakeTimer = AbortOnDrop<Result<(), ractor::MessagingErr<SyncActorMsg>>>;
 
 impl Actor for SyncActor {
-    type Msg = SyncMsg;
+    type Msg = SyncActorMsg;
     type State = SyncState;
     type Arguments = SyncArgs;
 
     async fn pre_start(
         &self,
-        _myself: ActorRef<SyncMsg>,
+        _myself: ActorRef<SyncActorMsg>,
         args: SyncArgs,
     ) -> Result<SyncState, ActorProcessingErr> {
         Ok(SyncState {
@@ -114,12 +78,12 @@ impl Actor for SyncActor {
 
     async fn handle(
         &self,
-        myself: ActorRef<SyncMsg>,
-        message: SyncMsg,
+        myself: ActorRef<SyncActorMsg>,
+        message: SyncActorMsg,
         state: &mut SyncState,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            SyncMsg::Opened {
+            SyncActorMsg::Opened {
                 conn,
                 outbound,
                 remote,
@@ -137,7 +101,7 @@ impl Actor for SyncActor {
                 };
                 state.feed(opened).await?;
             }
-            SyncMsg::Received {
+            SyncActorMsg::Received {
                 conn,
                 objects,
                 reply,
@@ -152,25 +116,25 @@ impl Actor for SyncActor {
                 }
                 let _ = reply.send(());
             }
-            SyncMsg::Closed { conn } => {
+            SyncActorMsg::Closed { conn } => {
                 state.feed(Event::Closed { key: conn }).await?;
                 state.links.remove(&conn);
             }
-            SyncMsg::LocalAdded { msgs, origin } => {
+            SyncActorMsg::LocalAdded { msgs, origin } => {
                 state.feed(Event::LocalAdded { msgs, origin }).await?;
             }
-            SyncMsg::SetGoal { tangle, goal } => {
+            SyncActorMsg::SetGoal { tangle, goal } => {
                 if let Err(error) = state.goals.set(tangle, goal) {
                     tracing::warn!(target: "ppppp::sync", %tangle, %error, "goal not set");
                     return Ok(());
                 }
                 state.feed(Event::GoalChanged { tangle }).await?;
             }
-            SyncMsg::Tick => {
+            SyncActorMsg::Tick => {
                 state.wake = None;
                 state.feed(Event::Tick).await?;
             }
-            SyncMsg::Summaries { reply } => {
+            SyncActorMsg::Summaries { reply } => {
                 let summaries = state
                     .sessions
                     .iter()
@@ -230,7 +194,7 @@ impl SyncState {
     }
 
     /// Keeps one wake-up armed at the sessions' deadline.
-    fn arm_wake(&mut self, myself: &ActorRef<SyncMsg>) {
+    fn arm_wake(&mut self, myself: &ActorRef<SyncActorMsg>) {
         let Some(deadline) = self.sessions.deadline() else {
             self.wake = None;
             return;
@@ -239,7 +203,9 @@ impl SyncState {
             return;
         }
         let delay_ms = deadline.0.saturating_sub(self.now().0);
-        let timer = myself.send_after(std::time::Duration::from_millis(delay_ms), || SyncMsg::Tick);
+        let timer = myself.send_after(std::time::Duration::from_millis(delay_ms), || {
+            SyncActorMsg::Tick
+        });
         self.wake = Some((deadline, AbortOnDrop(timer)));
     }
 
@@ -297,7 +263,7 @@ impl SyncState {
     }
 
     /// Has the store add what session `conn` received; the store then announces what it
-    /// added ([`SyncMsg::LocalAdded`] with this origin). Refused msgs are the session's
+    /// added ([`SyncActorMsg::LocalAdded`] with this origin). Refused msgs are the session's
     /// business ([`Event::CommitRefused`]).
     async fn commit(
         &mut self,
@@ -344,7 +310,7 @@ impl SyncState {
 }
 
 /// A sync object as JSON, with its msg and bloom bytes measured when events are recorded.
-fn outgoing(message: &WireMsg, measure: bool) -> OutgoingSync {
+fn outgoing(message: &sync::SyncMsg, measure: bool) -> OutgoingSync {
     let mut json = String::with_capacity(128);
     let msg_bytes = message.write_json(&mut json);
     let bloom_bytes = match message.bloom() {

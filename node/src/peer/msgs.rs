@@ -1,0 +1,222 @@
+//! The actors' mailboxes: what each actor of a node is told, and what it answers. In a
+//! module of their own so that an actor depends on the messages of the actors it talks to,
+//! never on those actors, and every dependency between the actor files points one way.
+
+use std::sync::Arc;
+
+use proto::db::Db;
+use proto::goals::{Goal, Goals};
+use proto::ids::{AccountId, MsgId, PubKey, TangleId};
+use proto::ingest::Snapshot;
+use proto::msg::Msg;
+use ractor::{ActorRef, RpcReplyPort};
+use serde_json::Value;
+
+use super::events::{DisconnectReason, Remote};
+use super::peers::{PeerInfo, SyncSummary};
+use super::{AnyStore, ConnId, DialTarget};
+use crate::net::BoxStream;
+use crate::transport::muxrpc::codec::Frame;
+
+/// The root actor has no messages of its own; it only supervises.
+pub(crate) enum RootMsg {}
+
+/// What the store actor is asked to do.
+pub(crate) enum StoreMsg {
+    /// Learn where to announce added msgs (the sync actor starts after the store).
+    Subscribe(ActorRef<SyncActorMsg>),
+    /// Add msgs a sync session received (its `Output::Commit`).
+    Commit {
+        tangle: TangleId,
+        msgs: Vec<(MsgId, Arc<Msg>)>,
+        from: Remote,
+        /// The connection whose session asked, so that it is not told its own msgs as new.
+        origin: ConnId,
+        /// How many msgs were refused (not counting msgs already stored).
+        reply: RpcReplyPort<usize>,
+    },
+    /// Keep only the newest `count` msgs of `tangle` (a `newest-N` goal after a sync).
+    PruneNewest { tangle: TangleId, count: u64 },
+    /// Collect garbage with these goals under this byte budget.
+    Collect { goals: Goals, bytes_max: u64 },
+    /// Publish `data` on this node's feed of `domain`.
+    Publish {
+        domain: String,
+        data: Value,
+        reply: RpcReplyPort<Result<MsgId, String>>,
+    },
+    /// A local write to a set, a dict or the account tangle.
+    Write {
+        write: LocalWrite,
+        reply: RpcReplyPort<Result<Option<MsgId>, String>>,
+    },
+    /// Add a msg made elsewhere, as if published here (tools and tests).
+    AddLocal {
+        msg: Box<Msg>,
+        tangle: Option<TangleId>,
+        reply: RpcReplyPort<Result<MsgId, String>>,
+    },
+    /// What the database holds.
+    Snapshot {
+        reply: RpcReplyPort<Result<Snapshot, String>>,
+    },
+    /// A tangle's msgs in topological order (erased ones with data null).
+    TangleMsgs {
+        tangle: TangleId,
+        reply: RpcReplyPort<Result<Vec<Arc<Msg>>, String>>,
+    },
+    /// How many msgs a tangle holds, and how many of them with data.
+    TangleSize {
+        tangle: TangleId,
+        reply: RpcReplyPort<Result<(usize, usize), String>>,
+    },
+    /// The node's account.
+    Account { reply: RpcReplyPort<AccountId> },
+    /// Make everything durable (shutdown).
+    Flush {
+        reply: RpcReplyPort<Result<(), String>>,
+    },
+    /// Run a read on the database (`NodeHandle::read`); it sends its own reply.
+    Read(DbRead),
+}
+
+/// A read run on the database by the store actor (`NodeHandle::read`).
+pub(crate) type DbRead = Box<dyn FnOnce(&mut Db<AnyStore>) + Send>;
+
+/// Msgs the store added durably in one write, as `NodeHandle::subscribe_added` delivers them.
+pub type AddedBatch = Arc<Vec<(MsgId, Arc<Msg>)>>;
+
+/// A local write other than a feed post, made with this node's keypair and account.
+#[derive(Debug)]
+pub(crate) enum LocalWrite {
+    /// Add `item` to the set `subdomain` (pzp-set's `add`).
+    SetAdd { subdomain: String, item: String },
+    /// Delete `item` from the set `subdomain` (pzp-set's `del`).
+    SetDel { subdomain: String, item: String },
+    /// Set fields of the dict `subdomain` (pzp-dict's `update`).
+    DictUpdate {
+        subdomain: String,
+        update: serde_json::Map<String, Value>,
+    },
+    /// Add `key` to the account, with the key's `consent` (pzp-db's `account.add`).
+    AccountAdd {
+        key: PubKey,
+        consent: String,
+        powers: Vec<String>,
+    },
+}
+
+/// What the sync actor is told. (Not the wire's `proto::sync::SyncMsg`, which it sends.)
+pub(crate) enum SyncActorMsg {
+    /// A connection opened its `sync.connect` stream; `outbound` connections (we dialed)
+    /// start initiating right away, as the reference's dialer does once `sync.start()` ran.
+    Opened {
+        conn: ConnId,
+        outbound: bool,
+        remote: Remote,
+        connection: ActorRef<ConnMsg>,
+    },
+    /// Objects arrived on a connection's sync stream. The reply is the connection's credit
+    /// to read more: it comes only once these are handled (and committed).
+    Received {
+        conn: ConnId,
+        objects: Vec<Value>,
+        reply: RpcReplyPort<()>,
+    },
+    /// A connection's sync stream ended.
+    Closed { conn: ConnId },
+    /// The store added these msgs (one batch per write); `origin` is the connection whose
+    /// sync commit added them (`None` for local writes).
+    LocalAdded {
+        msgs: Vec<(MsgId, Arc<Msg>)>,
+        origin: Option<ConnId>,
+    },
+    /// A goal changed.
+    SetGoal { tangle: TangleId, goal: Goal },
+    /// The sessions' deadline passed (a fetch claim expired).
+    Tick,
+    /// What each connection's session is doing (`NodeHandle::peers`).
+    Summaries {
+        reply: RpcReplyPort<Vec<(ConnId, SyncSummary)>>,
+    },
+}
+
+/// What the goals actor is asked.
+pub(crate) enum GoalsMsg {
+    /// Set the goal of a tangle.
+    Set {
+        tangle: TangleId,
+        goal: Goal,
+        reply: RpcReplyPort<Result<(), String>>,
+    },
+    /// The whole table.
+    Get { reply: RpcReplyPort<Goals> },
+}
+
+/// Ticks of the GC timer.
+pub(crate) enum GcMsg {
+    /// Time to check the budget.
+    Tick,
+}
+
+/// What the connection manager is told.
+pub(crate) enum ConnsMsg {
+    /// The listener accepted a connection.
+    Accepted { stream: BoxStream, address: String },
+    /// A dial is due (the redial schedule's deadline passed).
+    Wake,
+    /// A dial finished.
+    Dialed {
+        target: usize,
+        result: Result<BoxStream, String>,
+    },
+    /// Keep a new peer connected.
+    AddTarget {
+        target: DialTarget,
+        reply: RpcReplyPort<()>,
+    },
+    /// How many connections are open.
+    Count { reply: RpcReplyPort<usize> },
+    /// Every connection and every dial target without one (`NodeHandle::peers`).
+    List {
+        reply: RpcReplyPort<Vec<ConnListing>>,
+    },
+    /// Close every connection and stop dialing.
+    Shutdown { reply: RpcReplyPort<()> },
+}
+
+/// One row of [`ConnsMsg::List`]: a connection (`conn` set) or a target without one.
+pub(crate) struct ConnListing {
+    pub(crate) conn: Option<ConnId>,
+    pub(crate) info: PeerInfo,
+}
+
+/// A sync object to send, with its parts measured (for traffic accounting).
+pub(crate) struct OutgoingSync {
+    pub(crate) json: String,
+    pub(crate) msg_bytes: usize,
+    pub(crate) bloom_bytes: usize,
+}
+
+/// What a connection actor is told.
+pub(crate) enum ConnMsg {
+    /// The handshake finished.
+    Established { stream: BoxStream, remote: Remote },
+    /// The handshake failed.
+    HandshakeFailed(String),
+    /// Frames from the socket; the reply is the reader's credit to read more.
+    Frames {
+        frames: Vec<Frame>,
+        reply: RpcReplyPort<()>,
+    },
+    /// The socket's read side ended (`None`: clean EOF).
+    ReaderEnded(Option<String>),
+    /// The writer could not write.
+    WriterFailed(String),
+    /// Sync objects to send on the sync stream.
+    SendSync(Vec<OutgoingSync>),
+    /// Keepalive and idle check.
+    Tick,
+    /// Close the connection.
+    Close(DisconnectReason),
+}
