@@ -48,10 +48,7 @@ impl Actor for GoalsActor {
                 goal,
                 reply,
             } => {
-                let result = state
-                    .goals
-                    .set(tangle, goal)
-                    .map_err(|error| error.to_string());
+                let result = state.goals.set(tangle, goal);
                 if result.is_ok() {
                     let _ = state.sync.cast(SyncActorMsg::SetGoal { tangle, goal });
                 }

@@ -104,7 +104,7 @@ impl NodeHandle {
     /// Publishes `data` on this node's feed of `domain`; returns once it is durable.
     ///
     /// # Errors
-    /// [`NodeError::Refused`] for bad data or domain; [`NodeError::Stopped`].
+    /// [`NodeError::Write`] for bad data or domain; [`NodeError::Stopped`].
     pub async fn publish(&self, domain: &str, data: Value) -> Result<MsgId, NodeError> {
         let domain = domain.to_owned();
         ask(&self.store, |reply| StoreMsg::Publish {
@@ -113,14 +113,14 @@ impl NodeHandle {
             reply,
         })
         .await?
-        .map_err(NodeError::Refused)
+        .map_err(NodeError::Write)
     }
 
     /// Adds `item` to this node's set `subdomain`; the new msg's ID, or `None` if the item
     /// was already in the set.
     ///
     /// # Errors
-    /// [`NodeError::Refused`] for a bad subdomain; [`NodeError::Stopped`].
+    /// [`NodeError::Write`] for a bad subdomain; [`NodeError::Stopped`].
     pub async fn set_add(&self, subdomain: &str, item: &str) -> Result<Option<MsgId>, NodeError> {
         self.write(LocalWrite::SetAdd {
             subdomain: subdomain.to_owned(),
@@ -133,7 +133,7 @@ impl NodeHandle {
     /// item was not in the set.
     ///
     /// # Errors
-    /// [`NodeError::Refused`] for a bad subdomain; [`NodeError::Stopped`].
+    /// [`NodeError::Write`] for a bad subdomain; [`NodeError::Stopped`].
     pub async fn set_del(&self, subdomain: &str, item: &str) -> Result<Option<MsgId>, NodeError> {
         self.write(LocalWrite::SetDel {
             subdomain: subdomain.to_owned(),
@@ -146,7 +146,7 @@ impl NodeHandle {
     /// `None` if every field already had that value.
     ///
     /// # Errors
-    /// [`NodeError::Refused`] for a bad subdomain or update; [`NodeError::Stopped`].
+    /// [`NodeError::Write`] for a bad subdomain or update; [`NodeError::Stopped`].
     pub async fn dict_update(
         &self,
         subdomain: &str,
@@ -163,7 +163,7 @@ impl NodeHandle {
     /// `consent` (`proto::account::consent`) and `powers`; returns the account msg's ID.
     ///
     /// # Errors
-    /// [`NodeError::Refused`] (e.g. a consent that does not verify); [`NodeError::Stopped`].
+    /// [`NodeError::Write`] (e.g. a consent that does not verify); [`NodeError::Stopped`].
     pub async fn account_add(
         &self,
         key: PubKey,
@@ -176,19 +176,19 @@ impl NodeHandle {
             powers,
         })
         .await?
-        .ok_or_else(|| NodeError::Refused("the account msg was not added".to_owned()))
+        .ok_or(NodeError::AccountMsgNotAdded)
     }
 
     async fn write(&self, write: LocalWrite) -> Result<Option<MsgId>, NodeError> {
         ask(&self.store, |reply| StoreMsg::Write { write, reply })
             .await?
-            .map_err(NodeError::Refused)
+            .map_err(NodeError::Write)
     }
 
     /// Adds a msg made elsewhere (validated like any other), as if published here.
     ///
     /// # Errors
-    /// [`NodeError::Refused`] if it does not validate; [`NodeError::Stopped`].
+    /// [`NodeError::Add`] if it does not validate; [`NodeError::Stopped`].
     pub async fn add(&self, msg: Msg, tangle: Option<TangleId>) -> Result<MsgId, NodeError> {
         ask(&self.store, |reply| StoreMsg::AddLocal {
             msg: Box::new(msg),
@@ -196,13 +196,13 @@ impl NodeHandle {
             reply,
         })
         .await?
-        .map_err(NodeError::Refused)
+        .map_err(NodeError::Add)
     }
 
     /// Sets the goal of a tangle.
     ///
     /// # Errors
-    /// [`NodeError::Refused`] past the goal table's bound; [`NodeError::Stopped`].
+    /// [`NodeError::Goal`] past the goal table's bound; [`NodeError::Stopped`].
     pub async fn set_goal(&self, tangle: TangleId, goal: Goal) -> Result<(), NodeError> {
         ask(&self.goals, |reply| GoalsMsg::Set {
             tangle,
@@ -210,7 +210,7 @@ impl NodeHandle {
             reply,
         })
         .await?
-        .map_err(NodeError::Refused)
+        .map_err(NodeError::Goal)
     }
 
     /// Keeps a peer connected (dialing it now, and again after failures).
@@ -232,35 +232,35 @@ impl NodeHandle {
     /// What the database holds.
     ///
     /// # Errors
-    /// [`NodeError::Refused`] on a store failure; [`NodeError::Stopped`].
+    /// [`NodeError::Store`] on a store failure; [`NodeError::Stopped`].
     pub async fn snapshot(&self) -> Result<Snapshot, NodeError> {
         ask(&self.store, |reply| StoreMsg::Snapshot { reply })
             .await?
-            .map_err(NodeError::Refused)
+            .map_err(NodeError::Store)
     }
 
     /// A tangle's msgs in topological order (erased ones with data null).
     ///
     /// # Errors
-    /// [`NodeError::Refused`] on a store failure; [`NodeError::Stopped`].
+    /// [`NodeError::Store`] on a store failure; [`NodeError::Stopped`].
     pub async fn tangle_msgs(
         &self,
         tangle: TangleId,
     ) -> Result<Vec<std::sync::Arc<Msg>>, NodeError> {
         ask(&self.store, |reply| StoreMsg::TangleMsgs { tangle, reply })
             .await?
-            .map_err(NodeError::Refused)
+            .map_err(NodeError::Store)
     }
 
     /// How many msgs `tangle` holds (root included) and how many of them have data; cheap
     /// enough to poll.
     ///
     /// # Errors
-    /// [`NodeError::Refused`] on a store failure; [`NodeError::Stopped`].
+    /// [`NodeError::Store`] on a store failure; [`NodeError::Stopped`].
     pub async fn tangle_size(&self, tangle: TangleId) -> Result<(usize, usize), NodeError> {
         ask(&self.store, |reply| StoreMsg::TangleSize { tangle, reply })
             .await?
-            .map_err(NodeError::Refused)
+            .map_err(NodeError::Store)
     }
 
     /// Runs `read` on the database, in the store actor, between its writes: it sees every
@@ -327,7 +327,7 @@ impl NodeHandle {
     /// Closes every connection, flushes the store and stops the node.
     ///
     /// # Errors
-    /// [`NodeError::Refused`] if the final flush fails.
+    /// [`NodeError::Store`] if the final flush fails.
     pub async fn shutdown(self) -> Result<(), NodeError> {
         let stopped = self.stop().await;
         let _ = self.join.await;
@@ -338,13 +338,13 @@ impl NodeHandle {
     /// actors have stopped.
     ///
     /// # Errors
-    /// [`NodeError::Refused`] if the final flush fails.
+    /// [`NodeError::Store`] if the final flush fails.
     pub async fn stop(&self) -> Result<(), NodeError> {
         let _ = ask(&self.conns, |reply| ConnsMsg::Shutdown { reply }).await;
         let flushed = ask(&self.store, |reply| StoreMsg::Flush { reply }).await;
         self.root.stop(Some("shutdown".to_owned()));
         self.root.wait(None).await.unwrap_or(());
-        flushed?.map_err(NodeError::Refused)
+        flushed?.map_err(NodeError::Store)
     }
 
     /// Waits until the node stops (it stops by itself only when an actor fails).

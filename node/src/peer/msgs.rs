@@ -4,17 +4,18 @@
 
 use std::sync::Arc;
 
-use proto::db::Db;
-use proto::goals::{Goal, Goals};
+use proto::db::{AddError, Db};
+use proto::goals::{Goal, Goals, GoalsError};
 use proto::ids::{AccountId, MsgId, PubKey, TangleId};
 use proto::ingest::Snapshot;
 use proto::msg::Msg;
+use proto::publish::PublishError;
 use ractor::{ActorRef, RpcReplyPort};
 use serde_json::Value;
 
 use super::events::{DisconnectReason, Remote};
 use super::peers::{PeerInfo, SyncSummary};
-use super::{AnyStore, ConnId, DialTarget};
+use super::{AnyStore, ConnId, DialTarget, StoreFailure};
 use crate::net::BoxStream;
 use crate::transport::muxrpc::codec::Frame;
 
@@ -43,38 +44,38 @@ pub(crate) enum StoreMsg {
     Publish {
         domain: String,
         data: Value,
-        reply: RpcReplyPort<Result<MsgId, String>>,
+        reply: RpcReplyPort<Result<MsgId, PublishError<StoreFailure>>>,
     },
     /// A local write to a set, a dict or the account tangle.
     Write {
         write: LocalWrite,
-        reply: RpcReplyPort<Result<Option<MsgId>, String>>,
+        reply: RpcReplyPort<Result<Option<MsgId>, PublishError<StoreFailure>>>,
     },
     /// Add a msg made elsewhere, as if published here (tools and tests).
     AddLocal {
         msg: Box<Msg>,
         tangle: Option<TangleId>,
-        reply: RpcReplyPort<Result<MsgId, String>>,
+        reply: RpcReplyPort<Result<MsgId, AddError<StoreFailure>>>,
     },
     /// What the database holds.
     Snapshot {
-        reply: RpcReplyPort<Result<Snapshot, String>>,
+        reply: RpcReplyPort<Result<Snapshot, StoreFailure>>,
     },
     /// A tangle's msgs in topological order (erased ones with data null).
     TangleMsgs {
         tangle: TangleId,
-        reply: RpcReplyPort<Result<Vec<Arc<Msg>>, String>>,
+        reply: RpcReplyPort<Result<Vec<Arc<Msg>>, StoreFailure>>,
     },
     /// How many msgs a tangle holds, and how many of them with data.
     TangleSize {
         tangle: TangleId,
-        reply: RpcReplyPort<Result<(usize, usize), String>>,
+        reply: RpcReplyPort<Result<(usize, usize), StoreFailure>>,
     },
     /// The node's account.
     Account { reply: RpcReplyPort<AccountId> },
     /// Make everything durable (shutdown).
     Flush {
-        reply: RpcReplyPort<Result<(), String>>,
+        reply: RpcReplyPort<Result<(), StoreFailure>>,
     },
     /// Run a read on the database (`NodeHandle::read`); it sends its own reply.
     Read(DbRead),
@@ -147,7 +148,7 @@ pub(crate) enum GoalsMsg {
     Set {
         tangle: TangleId,
         goal: Goal,
-        reply: RpcReplyPort<Result<(), String>>,
+        reply: RpcReplyPort<Result<(), GoalsError>>,
     },
     /// The whole table.
     Get { reply: RpcReplyPort<Goals> },

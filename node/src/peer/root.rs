@@ -96,26 +96,20 @@ pub async fn run(
 ) -> Result<NodeHandle, NodeError> {
     let events = Emitter(config.events.clone());
     let listener = match &config.listen {
-        Some(address) => Some(
-            net.bind(address)
-                .await
-                .map_err(|error| NodeError::Listen(error.to_string()))?,
-        ),
+        Some(address) => Some(net.bind(address).await.map_err(NodeError::Listen)?),
         None => None,
     };
     let address = listener.as_ref().map(|listener| listener.local_addr());
     let db = SharedDb::new(Db::new(store));
     let mut goals = Goals::new();
     for (tangle, goal) in &config.goals {
-        goals
-            .set(*tangle, *goal)
-            .map_err(|error| NodeError::Config(error.to_string()))?;
+        goals.set(*tangle, *goal).map_err(NodeError::Config)?;
     }
 
     let stop_reason = StopReason::default();
     let (root, join) = Actor::spawn(None, RootActor, Arc::clone(&stop_reason))
         .await
-        .map_err(NodeError::spawn)?;
+        .map_err(NodeError::Spawn)?;
     let (added, _) = tokio::sync::broadcast::channel(ADDED_BATCHES_BUFFERED);
     let supervisor = root.get_cell();
     let nonce_seed = account_nonce_seed(&config);
@@ -128,7 +122,7 @@ pub async fn run(
     };
     let (store_ref, _) = Actor::spawn_linked(None, StoreActor, store_args, supervisor.clone())
         .await
-        .map_err(NodeError::spawn)?;
+        .map_err(NodeError::Spawn)?;
     let sync_args = SyncArgs {
         db,
         store: store_ref.clone(),
@@ -137,7 +131,7 @@ pub async fn run(
     };
     let (sync_ref, _) = Actor::spawn_linked(None, SyncActor, sync_args, supervisor.clone())
         .await
-        .map_err(NodeError::spawn)?;
+        .map_err(NodeError::Spawn)?;
     let _ = store_ref.cast(StoreMsg::Subscribe(sync_ref.clone()));
     let goals_args = GoalsArgs {
         goals,
@@ -145,7 +139,7 @@ pub async fn run(
     };
     let (goals_ref, _) = Actor::spawn_linked(None, GoalsActor, goals_args, supervisor.clone())
         .await
-        .map_err(NodeError::spawn)?;
+        .map_err(NodeError::Spawn)?;
     if let Some(bytes_max) = config.gc_bytes_max {
         let gc_args = GcArgs {
             store: store_ref.clone(),
@@ -155,7 +149,7 @@ pub async fn run(
         };
         Actor::spawn_linked(None, GcActor, gc_args, supervisor.clone())
             .await
-            .map_err(NodeError::spawn)?;
+            .map_err(NodeError::Spawn)?;
     }
     let sync_ref_for_handle = sync_ref.clone();
     let conns_args = ConnsArgs {
@@ -172,7 +166,7 @@ pub async fn run(
     };
     let (conns_ref, _) = Actor::spawn_linked(None, ConnsActor, conns_args, supervisor)
         .await
-        .map_err(NodeError::spawn)?;
+        .map_err(NodeError::Spawn)?;
     if let Some(address) = &address {
         events.emit(NodeEvent::Listening {
             address: address.clone(),

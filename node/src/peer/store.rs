@@ -10,6 +10,7 @@ use proto::ids::{AccountId, MsgId, TangleId};
 use proto::ingest::Snapshot;
 use proto::keys::Keypair;
 use proto::msg::Msg;
+use proto::publish::PublishError;
 use proto::store::Store;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use rand_chacha::rand_core::Rng;
@@ -17,7 +18,7 @@ use serde_json::Value;
 
 use super::events::{NodeEvent, Remote};
 use super::msgs::{AddedBatch, LocalWrite, StoreMsg, SyncActorMsg};
-use super::{ConnId, DbState, Emitter, SharedDb};
+use super::{ConnId, DbState, Emitter, SharedDb, StoreFailure};
 
 /// The account subdomain a node publishes under (the reference's DB always uses `account`).
 pub(crate) const ACCOUNT_SUBDOMAIN: &str = "account";
@@ -136,34 +137,29 @@ impl Actor for StoreActor {
             }
             StoreMsg::Snapshot { reply } => {
                 let mut guard = state.db.lock();
-                let snapshot = Snapshot::of(&mut guard.db).map_err(|err| err.to_string());
+                let snapshot = Snapshot::of(&mut guard.db);
                 let _ = reply.send(snapshot);
             }
             StoreMsg::TangleMsgs { tangle, reply } => {
                 let mut guard = state.db.lock();
-                let _ =
-                    reply.send(tangle_msgs(&mut guard.db, &tangle).map_err(|err| err.to_string()));
+                let _ = reply.send(tangle_msgs(&mut guard.db, &tangle));
             }
             StoreMsg::TangleSize { tangle, reply } => {
                 let mut guard = state.db.lock();
-                let size = guard
-                    .db
-                    .tangle(&tangle)
-                    .map(|tangle| {
-                        let dataful = tangle
-                            .topo_order()
-                            .filter(|id| tangle.has_data(id) == Some(true))
-                            .count();
-                        (tangle.len(), dataful)
-                    })
-                    .map_err(|err| err.to_string());
+                let size = guard.db.tangle(&tangle).map(|tangle| {
+                    let dataful = tangle
+                        .topo_order()
+                        .filter(|id| tangle.has_data(id) == Some(true))
+                        .count();
+                    (tangle.len(), dataful)
+                });
                 let _ = reply.send(size);
             }
             StoreMsg::Account { reply } => {
                 let _ = reply.send(state.account);
             }
             StoreMsg::Flush { reply } => {
-                let result = state.db.lock().db.flush().map_err(|err| err.to_string());
+                let result = state.db.lock().db.flush();
                 let _ = reply.send(result);
             }
             StoreMsg::Read(read) => read(&mut state.db.lock().db),
@@ -239,7 +235,7 @@ impl StoreState {
         &mut self,
         domain: &str,
         data: Value,
-    ) -> Result<Result<MsgId, String>, ActorProcessingErr> {
+    ) -> Result<Result<MsgId, PublishError<StoreFailure>>, ActorProcessingErr> {
         let feed = proto::msg::feed_id(&self.account, domain);
         let result = {
             let mut guard = self.db.lock();
@@ -260,8 +256,8 @@ impl StoreState {
                 self.announce(added, None);
                 Ok(Ok(id))
             }
-            Err(proto::publish::PublishError::Store(failure)) => Err(failure.into()),
-            Err(other) => Ok(Err(other.to_string())),
+            Err(PublishError::Store(failure)) => Err(failure.into()),
+            Err(refused) => Ok(Err(refused)),
         }
     }
 
@@ -270,7 +266,7 @@ impl StoreState {
     fn write(
         &mut self,
         write: LocalWrite,
-    ) -> Result<Result<Option<MsgId>, String>, ActorProcessingErr> {
+    ) -> Result<Result<Option<MsgId>, PublishError<StoreFailure>>, ActorProcessingErr> {
         let result = {
             let mut guard = self.db.lock();
             let db = &mut guard.db;
@@ -312,8 +308,8 @@ impl StoreState {
                 self.announce(added, None);
                 Ok(Ok(newest))
             }
-            Err(proto::publish::PublishError::Store(failure)) => Err(failure.into()),
-            Err(other) => Ok(Err(other.to_string())),
+            Err(PublishError::Store(failure)) => Err(failure.into()),
+            Err(refused) => Ok(Err(refused)),
         }
     }
 
@@ -321,7 +317,7 @@ impl StoreState {
         &mut self,
         msg: Msg,
         tangle: Option<TangleId>,
-    ) -> Result<Result<MsgId, String>, ActorProcessingErr> {
+    ) -> Result<Result<MsgId, AddError<StoreFailure>>, ActorProcessingErr> {
         let id = msg.id();
         let result = self.db.lock().db.add(msg, tangle);
         match result {
@@ -332,7 +328,7 @@ impl StoreState {
             }
             Ok(Added::AlreadyStored) => Ok(Ok(id)),
             Err(AddError::Store(failure)) => Err(failure.into()),
-            Err(refused) => Ok(Err(refused.reason())),
+            Err(refused) => Ok(Err(refused)),
         }
     }
 
