@@ -90,7 +90,8 @@ pub(crate) struct ConnState {
     ping_inbound: Option<CallId>,
     ping_responder: PingResponder,
     writer: Option<mpsc::Sender<Vec<u8>>>,
-    writer_task: Option<tokio::task::JoinHandle<()>>,
+    /// The writer; on close it gets `CLOSE_GRACE` to deliver GOODBYE, then is aborted.
+    writer_task: Option<AbortOnDrop>,
     tasks: Vec<AbortOnDrop>,
     ticker: Option<AbortOnDrop>,
     last_received: Instant,
@@ -365,12 +366,12 @@ impl ConnState {
         let (reader, writer) = tokio::io::split(stream);
         let (sender, receiver) = mpsc::channel(self.limits.outbound_frames_max.max(1));
         self.writer = Some(sender);
-        self.writer_task = Some(tokio::spawn(write_loop(
+        self.writer_task = Some(AbortOnDrop(tokio::spawn(write_loop(
             myself.clone(),
             writer,
             receiver,
             Arc::clone(&self.stats),
-        )));
+        ))));
         self.tasks.push(AbortOnDrop(tokio::spawn(read_loop(
             myself.clone(),
             reader,
@@ -631,12 +632,9 @@ impl ConnState {
             let _ = self.transmit_uncounted();
         }
         self.writer = None;
-        if let Some(mut writer_task) = self.writer_task.take()
-            && tokio::time::timeout(CLOSE_GRACE, &mut writer_task)
-                .await
-                .is_err()
-        {
-            writer_task.abort();
+        if let Some(mut writer_task) = self.writer_task.take() {
+            // Past the grace, dropping the guard aborts the writer.
+            let _ = tokio::time::timeout(CLOSE_GRACE, &mut writer_task.0).await;
         }
         self.events.emit(NodeEvent::Disconnected {
             remote: self.remote.clone(),
