@@ -21,7 +21,7 @@ use crate::js;
 use crate::validate::ValidationError as E;
 
 /// The metadata keys of Msg V4, in the order the reference checks their presence.
-const REQUIRED_METADATA_FIELDS: [&str; 6] = [
+pub(crate) const REQUIRED_METADATA_FIELDS: [&str; 6] = [
     "dataHash",
     "dataSize",
     "account",

@@ -23,6 +23,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha512};
 
 pub use create::{CreateError, Draft};
+pub(crate) use decode::REQUIRED_METADATA_FIELDS;
 pub use decode::{decode, decode_str, validate_domain};
 
 use crate::canon;

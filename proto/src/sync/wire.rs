@@ -28,7 +28,7 @@ use thiserror::Error;
 
 use super::bloom::{BloomError, BloomFilter};
 use crate::ids::{IdError, MsgId, TangleId};
-use crate::msg::{self, Msg};
+use crate::msg::{self, Msg, REQUIRED_METADATA_FIELDS};
 use crate::tangle::DepthRange;
 use crate::validate::ValidationError;
 
@@ -471,16 +471,9 @@ fn has_msg_shape(value: &Value) -> bool {
         return false;
     };
     object.contains_key("data")
-        && [
-            "dataHash",
-            "dataSize",
-            "account",
-            "accountTips",
-            "tangles",
-            "domain",
-        ]
-        .iter()
-        .all(|key| metadata.contains_key(*key))
+        && REQUIRED_METADATA_FIELDS
+            .iter()
+            .all(|key| metadata.contains_key(*key))
         && metadata.get("v").and_then(Value::as_f64) == Some(4.0)
         && object.get("sig").is_some_and(Value::is_string)
 }
