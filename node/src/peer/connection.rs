@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::config::{Limits, Timers, Transport};
-use super::events::{DisconnectReason, NodeEvent, Remote, Traffic};
+use super::events::{DisconnectReason, HandshakeFailure, NodeEvent, Remote, Traffic};
 use super::msgs::{ConnMsg, OutgoingSync, SyncActorMsg};
 use super::peers::ConnStats;
 use super::{AbortOnDrop, ConnId, Emitter};
@@ -173,7 +173,7 @@ impl Actor for ConnectionActor {
                     },
                     _ => NodeEvent::Disconnected {
                         remote: state.remote.clone(),
-                        reason: DisconnectReason::Protocol(reason),
+                        reason: DisconnectReason::Handshake(reason),
                     },
                 };
                 state.events.emit(event);
@@ -223,7 +223,7 @@ async fn handshake(
     timers: Timers,
     mut rng: ChaCha8Rng,
 ) {
-    let result: Result<(BoxStream, Remote), String> = match transport {
+    let result: Result<(BoxStream, Remote), HandshakeFailure> = match transport {
         Transport::Plaintext => Ok((stream, Remote::Address(address))),
         Transport::Shse(network_key) => {
             let config = shse::io::Config {
@@ -233,7 +233,7 @@ async fn handshake(
             };
             if outbound {
                 match expected_key {
-                    None => Err("dialing with SHSE needs the peer's public key".to_owned()),
+                    None => Err(HandshakeFailure::NoKeyToDial),
                     Some(key) => {
                         shse::io::connect(stream, &config, PublicKey::from(&key), None, &mut rng)
                             .await
@@ -243,7 +243,7 @@ async fn handshake(
                                     Remote::Key(PubKey::from(remote.key)),
                                 )
                             })
-                            .map_err(|error| error.to_string())
+                            .map_err(HandshakeFailure::from)
                     }
                 }
             } else {
@@ -255,7 +255,7 @@ async fn handshake(
                             Remote::Key(PubKey::from(remote.key)),
                         )
                     })
-                    .map_err(|error| error.to_string())
+                    .map_err(HandshakeFailure::from)
             }
         }
     };
@@ -413,7 +413,7 @@ impl ConnState {
         for frame in frames {
             self.rpc
                 .handle_frame(frame)
-                .map_err(|error| DisconnectReason::Protocol(error.to_string()))?;
+                .map_err(DisconnectReason::Rpc)?;
         }
         let mut objects: Vec<Value> = Vec::new();
         let mut goodbye = false;

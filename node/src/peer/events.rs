@@ -2,8 +2,14 @@
 //! timestamps (the observer adds its own clock: simulated time under turmoil) and no
 //! process-global identifiers, so traces are deterministic.
 
+use std::sync::Arc;
+
 use proto::gc::GcAction;
 use proto::ids::{MsgId, PubKey, TangleId};
+use proto::sync::CloseReason;
+
+use crate::transport::muxrpc::rpc::RpcError;
+use crate::transport::shse::HandshakeError;
 
 /// Who is on the other end of a connection: its key when the handshake proved it, else the
 /// address it came from.
@@ -48,8 +54,13 @@ pub enum DisconnectReason {
     Idle,
     /// The remote did not read what we sent (the outbound queue filled).
     SlowReader,
-    /// The remote broke the protocol.
-    Protocol(String),
+    /// The handshake failed (another network key, a dialer expecting another server key, a
+    /// stalled or hostile peer).
+    Handshake(HandshakeFailure),
+    /// The remote broke muxrpc (a frame that does not decode, too many calls).
+    Rpc(RpcError),
+    /// The sync session gave up on the remote (too many refused objects, too much in flight).
+    Sync(CloseReason),
     /// We are shutting down.
     Shutdown,
     /// An I/O error.
@@ -62,12 +73,49 @@ impl std::fmt::Display for DisconnectReason {
             Self::RemoteClosed => f.write_str("the remote closed the connection"),
             Self::Idle => f.write_str("nothing received for the idle timeout"),
             Self::SlowReader => f.write_str("the remote did not read what we sent"),
-            Self::Protocol(reason) => write!(f, "protocol error: {reason}"),
+            Self::Handshake(failure) => write!(f, "protocol error: {failure}"),
+            Self::Rpc(error) => write!(f, "protocol error: {error}"),
+            Self::Sync(reason) => write!(f, "protocol error: {reason}"),
             Self::Shutdown => f.write_str("shutting down"),
             Self::Io(reason) => write!(f, "i/o error: {reason}"),
         }
     }
 }
+
+/// Why a connection's handshake failed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum HandshakeFailure {
+    /// A dial with SHSE names no key for the peer to prove.
+    #[error("dialing with SHSE needs the peer's public key")]
+    NoKeyToDial,
+    /// The SHSE handshake failed (shared: events are cloned to every observer).
+    #[error(transparent)]
+    Shse(Arc<HandshakeError>),
+}
+
+impl From<HandshakeError> for HandshakeFailure {
+    fn from(error: HandshakeError) -> Self {
+        Self::Shse(Arc::new(error))
+    }
+}
+
+/// `HandshakeError` may hold an `io::Error`, which has no equality: two failures are equal
+/// when they are of the same kind and say the same.
+impl PartialEq for HandshakeFailure {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::NoKeyToDial, Self::NoKeyToDial) => true,
+            (Self::Shse(mine), Self::Shse(theirs)) => {
+                std::mem::discriminant(&**mine) == std::mem::discriminant(&**theirs)
+                    && mine.to_string() == theirs.to_string()
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Eq for HandshakeFailure {}
 
 /// Something a node did.
 #[derive(Debug, Clone, PartialEq, Eq)]

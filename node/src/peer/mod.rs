@@ -42,7 +42,7 @@ use rand_chacha::rand_core::SeedableRng;
 pub use any_store::{AnyStore, StoreFailure};
 pub use config::{DialTarget, EventSink, Limits, NodeConfig, Timers, Transport};
 pub use error::NodeError;
-pub use events::{DisconnectReason, NodeEvent, Remote, Traffic};
+pub use events::{DisconnectReason, HandshakeFailure, NodeEvent, Remote, Traffic};
 pub use handle::NodeHandle;
 pub use msgs::AddedBatch;
 pub use peers::{PeerInfo, PeerState, SyncSummary};

@@ -13,7 +13,7 @@ use proto::publish::PublishError;
 use ractor::{ActorRef, RpcReplyPort};
 use serde_json::Value;
 
-use super::events::{DisconnectReason, Remote};
+use super::events::{DisconnectReason, HandshakeFailure, Remote};
 use super::peers::{PeerInfo, SyncSummary};
 use super::{AnyStore, ConnId, DialTarget, StoreFailure};
 use crate::net::BoxStream;
@@ -204,7 +204,7 @@ pub(crate) enum ConnMsg {
     /// The handshake finished.
     Established { stream: BoxStream, remote: Remote },
     /// The handshake failed.
-    HandshakeFailed(String),
+    HandshakeFailed(HandshakeFailure),
     /// Frames from the socket; the reply is the reader's credit to read more.
     Frames {
         frames: Vec<Frame>,

@@ -242,9 +242,7 @@ impl SyncState {
                     if let Some(link) = self.links.get(&conn) {
                         let _ = link
                             .connection
-                            .cast(ConnMsg::Close(DisconnectReason::Protocol(
-                                reason.to_string(),
-                            )));
+                            .cast(ConnMsg::Close(DisconnectReason::Sync(reason)));
                     }
                 }
             }

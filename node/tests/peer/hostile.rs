@@ -69,7 +69,7 @@ async fn garbage_bytes_get_disconnected() {
     let reported = eventually(Duration::from_secs(2), || async {
         disconnects(&events)
             .iter()
-            .any(|reason| matches!(reason, DisconnectReason::Protocol(_)))
+            .any(|reason| matches!(reason, DisconnectReason::Rpc(_)))
     })
     .await;
     assert!(reported, "{:?}", disconnects(&events));

@@ -11,7 +11,9 @@
 
 use std::time::Duration;
 
-use node::peer::{DialTarget, DisconnectReason, NodeConfig, NodeHandle, Timers, Transport};
+use node::peer::{
+    DialTarget, DisconnectReason, HandshakeFailure, NodeConfig, NodeHandle, Timers, Transport,
+};
 use node::transport::caps::NetworkKey;
 use node::transport::muxrpc::{Body, CallType, Permissions, Rpc};
 use node::transport::secretstream::{CIPHERTEXT_BLOCK_LEN, Encryptor, HEADER_LEN};
@@ -133,8 +135,16 @@ async fn refused_with(events: &Events, matches: impl Fn(&DisconnectReason) -> bo
 
 fn text_of(reason: &DisconnectReason) -> &str {
     match reason {
-        DisconnectReason::Protocol(text) | DisconnectReason::Io(text) => text,
+        DisconnectReason::Io(text) => text,
         _ => "",
+    }
+}
+
+/// The SHSE error a handshake failed with, if it did.
+fn shse_failure(reason: &DisconnectReason) -> Option<&HandshakeError> {
+    match reason {
+        DisconnectReason::Handshake(HandshakeFailure::Shse(error)) => Some(error),
+        _ => None,
     }
 }
 
@@ -267,7 +277,7 @@ async fn a_dialer_with_the_wrong_network_key_is_refused() {
     );
     assert!(closed_by_node(&mut stream).await);
     refused_with(&events, |reason| {
-        matches!(reason, DisconnectReason::Protocol(text) if text.contains("different network key"))
+        matches!(shse_failure(reason), Some(HandshakeError::WrongNetworkKey))
     })
     .await;
     nothing_stored_and_still_serves(&node, &before, &payload).await;
@@ -287,7 +297,10 @@ async fn a_dialer_expecting_another_server_key_is_refused() {
     );
     assert!(closed_by_node(&mut stream).await);
     refused_with(&events, |reason| {
-        matches!(reason, DisconnectReason::Protocol(text) if text.contains("expects a different server key"))
+        matches!(
+            shse_failure(reason),
+            Some(HandshakeError::ServerKeyMismatch)
+        )
     })
     .await;
     nothing_stored_and_still_serves(&node, &before, &payload).await;
@@ -491,7 +504,7 @@ async fn stalled_handshakes_are_dropped_after_the_timeout() {
     let timeouts = eventually(REACTION, || async {
         disconnects(&events)
             .iter()
-            .filter(|reason| matches!(reason, DisconnectReason::Protocol(text) if text.contains("handshake timed out")))
+            .filter(|reason| matches!(shse_failure(reason), Some(HandshakeError::Timeout(_))))
             .count()
             == 2
     })

@@ -117,7 +117,9 @@ pub fn disconnect_reason(reason: &DisconnectReason) -> &'static str {
         DisconnectReason::RemoteClosed => "closed",
         DisconnectReason::Idle => "timeout",
         DisconnectReason::SlowReader => "slow-reader",
-        DisconnectReason::Protocol(_) => "protocol",
+        DisconnectReason::Handshake(_) | DisconnectReason::Rpc(_) | DisconnectReason::Sync(_) => {
+            "protocol"
+        }
         DisconnectReason::Shutdown => "shutdown",
         DisconnectReason::Io(_) => "io",
     }
