@@ -48,6 +48,18 @@ const HANDSHAKE_BYTES_SERVER: u64 = 64 + 80;
 /// The connection actor.
 pub(crate) struct ConnectionActor;
 
+/// What every connection of a node is made with: the connection manager holds one and
+/// hands each connection a clone.
+#[derive(Clone)]
+pub(crate) struct ConnContext {
+    pub(crate) transport: Transport,
+    pub(crate) keypair: Keypair,
+    pub(crate) sync: ActorRef<SyncActorMsg>,
+    pub(crate) limits: Limits,
+    pub(crate) timers: Timers,
+    pub(crate) events: Emitter,
+}
+
 /// What a connection starts from.
 pub(crate) struct ConnArgs {
     pub(crate) conn: ConnId,
@@ -57,12 +69,7 @@ pub(crate) struct ConnArgs {
     pub(crate) address: String,
     /// The key the dialed peer must prove (outbound SHSE).
     pub(crate) expected_key: Option<PubKey>,
-    pub(crate) transport: Transport,
-    pub(crate) keypair: Keypair,
-    pub(crate) sync: ActorRef<SyncActorMsg>,
-    pub(crate) limits: Limits,
-    pub(crate) timers: Timers,
-    pub(crate) events: Emitter,
+    pub(crate) context: ConnContext,
     pub(crate) rng: ChaCha8Rng,
     /// Counters the connection manager reports (`NodeHandle::peers`).
     pub(crate) stats: Arc<ConnStats>,
@@ -78,12 +85,8 @@ pub(crate) struct ConnState {
     conn: ConnId,
     outbound: bool,
     remote: Remote,
-    transport: Transport,
     phase: Phase,
-    sync: ActorRef<SyncActorMsg>,
-    limits: Limits,
-    timers: Timers,
-    events: Emitter,
+    context: ConnContext,
     rpc: Rpc,
     sync_call: Option<CallId>,
     ping_call: Option<CallId>,
@@ -116,21 +119,17 @@ impl Actor for ConnectionActor {
             args.outbound,
             args.address,
             args.expected_key,
-            args.transport,
-            args.keypair,
-            args.timers,
+            args.context.transport,
+            args.context.keypair.clone(),
+            args.context.timers,
             args.rng,
         ));
         Ok(ConnState {
             conn: args.conn,
             outbound: args.outbound,
             remote,
-            transport: args.transport,
             phase: Phase::Handshaking,
-            sync: args.sync,
-            limits: args.limits,
-            timers: args.timers,
-            events: args.events,
+            context: args.context,
             rpc: Rpc::new(Permissions::anonymous()),
             sync_call: None,
             ping_call: None,
@@ -176,7 +175,7 @@ impl Actor for ConnectionActor {
                         reason: DisconnectReason::Handshake(reason),
                     },
                 };
-                state.events.emit(event);
+                state.context.events.emit(event);
                 state.phase = Phase::Closed;
                 myself.stop(None);
             }
@@ -347,24 +346,24 @@ impl ConnState {
         self.remote = remote;
         self.phase = Phase::Open;
         self.last_received = Instant::now();
-        if let Transport::Shse(_) = self.transport {
+        if let Transport::Shse(_) = self.context.transport {
             let bytes = if self.outbound {
                 HANDSHAKE_BYTES_CLIENT
             } else {
                 HANDSHAKE_BYTES_SERVER
             };
-            self.events.emit(NodeEvent::Sent {
+            self.context.events.emit(NodeEvent::Sent {
                 to: self.remote.clone(),
                 traffic: Traffic::Handshake,
                 bytes,
             });
         }
-        self.events.emit(NodeEvent::Connected {
+        self.context.events.emit(NodeEvent::Connected {
             remote: self.remote.clone(),
             outbound: self.outbound,
         });
         let (reader, writer) = tokio::io::split(stream);
-        let (sender, receiver) = mpsc::channel(self.limits.outbound_frames_max.max(1));
+        let (sender, receiver) = mpsc::channel(self.context.limits.outbound_frames_max.max(1));
         self.writer = Some(sender);
         self.writer_task = Some(AbortOnDrop(tokio::spawn(write_loop(
             myself.clone(),
@@ -375,17 +374,17 @@ impl ConnState {
         self.tasks.push(AbortOnDrop(tokio::spawn(read_loop(
             myself.clone(),
             reader,
-            self.limits.read_chunk_bytes_max,
+            self.context.limits.read_chunk_bytes_max,
             Arc::clone(&self.stats),
         ))));
         self.ticker = Some(AbortOnDrop(
-            myself.send_interval(self.timers.keepalive_interval, || ConnMsg::Tick),
+            myself.send_interval(self.context.timers.keepalive_interval, || ConnMsg::Tick),
         ));
         if self.outbound {
             match self.rpc.call(&SYNC_CONNECT, &[], CallType::Duplex) {
                 Ok(id) => {
                     self.sync_call = Some(id);
-                    let _ = self.sync.cast(SyncActorMsg::Opened {
+                    let _ = self.context.sync.cast(SyncActorMsg::Opened {
                         conn: self.conn,
                         outbound: true,
                         remote: self.remote.clone(),
@@ -447,7 +446,10 @@ impl ConnState {
                 Event::End { id, error } => {
                     if Some(id) == self.sync_call {
                         self.sync_call = None;
-                        let _ = self.sync.cast(SyncActorMsg::Closed { conn: self.conn });
+                        let _ = self
+                            .context
+                            .sync
+                            .cast(SyncActorMsg::Closed { conn: self.conn });
                         let _ = self.rpc.end(id, None);
                         if let Some(error) = error {
                             tracing::debug!(target: "ppppp::conn", message = %error.message, "sync stream ended with an error");
@@ -467,6 +469,7 @@ impl ConnState {
         if !objects.is_empty() {
             let conn = self.conn;
             let handled = self
+                .context
                 .sync
                 .call(
                     |reply| SyncActorMsg::Received {
@@ -498,7 +501,7 @@ impl ConnState {
         let is_sync = name.len() == 2 && name.iter().zip(SYNC_CONNECT).all(|(a, b)| a == b);
         if is_sync && call_type == CallType::Duplex && self.sync_call.is_none() {
             self.sync_call = Some(id);
-            let _ = self.sync.cast(SyncActorMsg::Opened {
+            let _ = self.context.sync.cast(SyncActorMsg::Opened {
                 conn: self.conn,
                 outbound: false,
                 remote: self.remote.clone(),
@@ -539,14 +542,14 @@ impl ConnState {
             control += (total - item.msg_bytes.min(total) - item.bloom_bytes.min(total)) as u64
                 + HEADER_LEN as u64;
         }
-        if self.events.is_on() {
+        if self.context.events.is_on() {
             for (traffic, bytes) in [
                 (Traffic::Msgs, msgs),
                 (Traffic::Bloom, blooms),
                 (Traffic::SyncControl, control),
             ] {
                 if bytes > 0 {
-                    self.events.emit(NodeEvent::Sent {
+                    self.context.events.emit(NodeEvent::Sent {
                         to: self.remote.clone(),
                         traffic,
                         bytes,
@@ -561,7 +564,7 @@ impl ConnState {
         if !matches!(self.phase, Phase::Open) {
             return Ok(());
         }
-        if self.last_received.elapsed() > self.timers.idle_timeout {
+        if self.last_received.elapsed() > self.context.timers.idle_timeout {
             return Err(DisconnectReason::Idle);
         }
         if let Some(ping) = self.ping_call {
@@ -584,7 +587,7 @@ impl ConnState {
         if batch.is_empty() {
             return Ok(());
         }
-        self.events.emit(NodeEvent::Sent {
+        self.context.events.emit(NodeEvent::Sent {
             to: self.remote.clone(),
             traffic,
             bytes: batch.len() as u64,
@@ -624,7 +627,10 @@ impl ConnState {
         self.stats.closed(reason.to_string());
         tracing::debug!(target: "ppppp::conn", remote = %self.remote, ?reason, "closing");
         if self.sync_call.take().is_some() {
-            let _ = self.sync.cast(SyncActorMsg::Closed { conn: self.conn });
+            let _ = self
+                .context
+                .sync
+                .cast(SyncActorMsg::Closed { conn: self.conn });
         }
         if was_open && !matches!(reason, DisconnectReason::SlowReader) {
             // Tell the peer (GOODBYE) and give the writer a moment to deliver it.
@@ -636,7 +642,7 @@ impl ConnState {
             // Past the grace, dropping the guard aborts the writer.
             let _ = tokio::time::timeout(CLOSE_GRACE, &mut writer_task.0).await;
         }
-        self.events.emit(NodeEvent::Disconnected {
+        self.context.events.emit(NodeEvent::Disconnected {
             remote: self.remote.clone(),
             reason,
         });

@@ -7,19 +7,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use proto::dial::{self, Action, Redial, TargetId};
-use proto::keys::Keypair;
 use proto::sync::Time;
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 use tokio::time::Instant;
 
-use super::config::{DialTarget, Limits, Timers, Transport};
-use super::connection::{ConnArgs, ConnectionActor};
+use super::config::DialTarget;
+use super::connection::{ConnArgs, ConnContext, ConnectionActor};
 use super::events::{DisconnectReason, NodeEvent};
-use super::msgs::{ConnListing, ConnMsg, ConnsMsg, SyncActorMsg};
+use super::msgs::{ConnListing, ConnMsg, ConnsMsg};
 use super::peers::ConnStats;
-use super::{AbortOnDrop, ConnId, Emitter};
+use super::{AbortOnDrop, ConnId};
 use crate::net::{BoxStream, Listener, Net};
 
 /// How long an accept error waits before the next accept (e.g. out of file descriptors).
@@ -32,12 +31,7 @@ pub(crate) struct ConnsArgs {
     pub(crate) net: Arc<dyn Net>,
     pub(crate) listener: Option<Box<dyn Listener>>,
     pub(crate) targets: Vec<DialTarget>,
-    pub(crate) transport: Transport,
-    pub(crate) keypair: Keypair,
-    pub(crate) sync: ActorRef<SyncActorMsg>,
-    pub(crate) limits: Limits,
-    pub(crate) timers: Timers,
-    pub(crate) events: Emitter,
+    pub(crate) context: ConnContext,
     pub(crate) rng: ChaCha8Rng,
 }
 
@@ -76,12 +70,7 @@ struct ConnEntry {
 
 pub(crate) struct ConnsState {
     net: Arc<dyn Net>,
-    transport: Transport,
-    keypair: Keypair,
-    sync: ActorRef<SyncActorMsg>,
-    limits: Limits,
-    timers: Timers,
-    events: Emitter,
+    context: ConnContext,
     rng: ChaCha8Rng,
     targets: Vec<TargetState>,
     redial: Redial,
@@ -112,17 +101,12 @@ impl Actor for ConnsActor {
             .listener
             .map(|listener| AbortOnDrop(tokio::spawn(accept_loop(myself.clone(), listener))));
         let backoff = dial::Backoff {
-            base_ms: millis(args.timers.backoff_base),
-            max_ms: millis(args.timers.backoff_max),
+            base_ms: millis(args.context.timers.backoff_base),
+            max_ms: millis(args.context.timers.backoff_max),
         };
         let mut state = ConnsState {
             net: args.net,
-            transport: args.transport,
-            keypair: args.keypair,
-            sync: args.sync,
-            limits: args.limits,
-            timers: args.timers,
-            events: args.events,
+            context: args.context,
             rng: args.rng,
             targets: Vec::new(),
             redial: Redial::new(backoff),
@@ -149,7 +133,8 @@ impl Actor for ConnsActor {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             ConnsMsg::Accepted { stream, address } => {
-                if state.shutting_down || state.conns.len() >= state.limits.connections_max {
+                if state.shutting_down || state.conns.len() >= state.context.limits.connections_max
+                {
                     tracing::debug!(target: "ppppp::conns", %address, "refused: connection limit");
                     drop(stream);
                 } else {
@@ -300,7 +285,7 @@ impl ConnsState {
         slot.attempts += 1;
         let net = Arc::clone(&self.net);
         let address = slot.target.address.clone();
-        let timeout = self.timers.connect_timeout;
+        let timeout = self.context.timers.connect_timeout;
         let manager = myself.clone();
         slot.dialing = Some(AbortOnDrop(tokio::spawn(async move {
             let result = match tokio::time::timeout(timeout, net.connect(&address)).await {
@@ -326,7 +311,7 @@ impl ConnsState {
         let address = slot.target.address.clone();
         let result = match result {
             Ok(_) if self.shutting_down => return Ok(()),
-            Ok(_) if self.conns.len() >= self.limits.connections_max => {
+            Ok(_) if self.conns.len() >= self.context.limits.connections_max => {
                 Err(format!("no room: {} connections", self.conns.len()))
             }
             other => other,
@@ -338,7 +323,7 @@ impl ConnsState {
             }
             Err(reason) => {
                 tracing::debug!(target: "ppppp::conns", %address, %reason, "dial failed");
-                self.events.emit(NodeEvent::DialFailed {
+                self.context.events.emit(NodeEvent::DialFailed {
                     address,
                     reason: reason.clone(),
                 });
@@ -371,12 +356,7 @@ impl ConnsState {
             outbound: target.is_some(),
             address,
             expected_key,
-            transport: self.transport,
-            keypair: self.keypair.clone(),
-            sync: self.sync.clone(),
-            limits: self.limits,
-            timers: self.timers,
-            events: self.events.clone(),
+            context: self.context.clone(),
             rng: ChaCha8Rng::seed_from_u64(self.rng.next_u64()),
             stats: Arc::clone(&stats),
         };

@@ -8,6 +8,7 @@ use proto::goals::Goals;
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 
 use super::config::NodeConfig;
+use super::connection::ConnContext;
 use super::conns::{ConnsActor, ConnsArgs};
 use super::error::NodeError;
 use super::gc::{GcActor, GcArgs};
@@ -156,12 +157,14 @@ pub async fn run(
         net,
         listener,
         targets: config.dial.clone(),
-        transport: config.transport,
-        keypair: config.keypair.clone(),
-        sync: sync_ref,
-        limits: config.limits,
-        timers: config.timers,
-        events: events.clone(),
+        context: ConnContext {
+            transport: config.transport,
+            keypair: config.keypair.clone(),
+            sync: sync_ref,
+            limits: config.limits,
+            timers: config.timers,
+            events: events.clone(),
+        },
         rng: super::rng(&config, RNG_CONNECTIONS),
     };
     let (conns_ref, _) = Actor::spawn_linked(None, ConnsActor, conns_args, supervisor)
