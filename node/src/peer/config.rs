@@ -108,6 +108,9 @@ pub struct NodeConfig {
     pub limits: Limits,
     /// Timers.
     pub timers: Timers,
+    /// The sync machine's policies (bloom sizing; the reference's re-initiation, for
+    /// comparison runs).
+    pub sync: proto::sync::Config,
     /// Byte budget for garbage collection (`None`: never collect).
     pub gc_bytes_max: Option<u64>,
     /// Every random choice (nonces, jitter, ephemeral keys) comes from a ChaCha stream seeded
@@ -131,6 +134,7 @@ impl std::fmt::Debug for NodeConfig {
             .field("transport", &self.transport)
             .field("limits", &self.limits)
             .field("timers", &self.timers)
+            .field("sync", &self.sync)
             .field("seed", &self.seed)
             .field("peer", &self.peer)
             .field("incarnation", &self.incarnation)
@@ -150,6 +154,7 @@ impl NodeConfig {
             transport: Transport::Shse(NetworkKey::default()),
             limits: Limits::default(),
             timers: Timers::default(),
+            sync: proto::sync::Config::default(),
             gc_bytes_max: None,
             seed,
             peer: 0,

@@ -129,6 +129,7 @@ pub async fn run(
         store: store_ref.clone(),
         goals: goals.clone(),
         events: events.clone(),
+        config: config.sync,
     };
     let (sync_ref, _) = Actor::spawn_linked(None, SyncActor, sync_args, supervisor.clone())
         .await

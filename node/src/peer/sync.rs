@@ -28,6 +28,7 @@ pub(crate) struct SyncArgs {
     pub(crate) store: ActorRef<StoreMsg>,
     pub(crate) goals: Goals,
     pub(crate) events: Emitter,
+    pub(crate) config: sync::Config,
 }
 
 /// The actor's side of one connection's sync stream.
@@ -68,7 +69,7 @@ impl Actor for SyncActor {
             db: args.db,
             store: args.store,
             goals: args.goals,
-            sessions: Sessions::new(sync::Config::default()),
+            sessions: Sessions::new(args.config),
             links: BTreeMap::new(),
             events: args.events,
             started: Instant::now(),

@@ -106,6 +106,8 @@ impl<'s> Builder<'s> {
             converge_within_ms: scenario.check.converge_within.ms(),
             quiet_from_ms,
             deadline_ms: quiet_from_ms + scenario.check.converge_within.ms(),
+            delivery: scenario.check.delivery,
+            deliver_within_ms: scenario.check.deliver_within.ms(),
         };
         let sample_interval_ms = scenario.report.sample_interval.map_or_else(
             || {
@@ -124,6 +126,7 @@ impl<'s> Builder<'s> {
             duration_ms: scenario.duration.ms(),
             tick_ms: scenario.tick.ms(),
             transport: scenario.transport,
+            reinitiation: scenario.reinitiation,
             network,
             groups: self.groups,
             peers: self.peers,

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{FaultInterval, FaultStep, GroupPlan, PeerIdx, PeerPlan};
+use super::{FaultInterval, FaultStep, GroupPlan, LinkFault, PeerIdx, PeerPlan};
 use crate::rng::{Stream, stream};
 use crate::scenario::{Fault, FaultAction, LatencyModel, Scenario};
 
@@ -178,42 +178,85 @@ fn undo_of(fault: &Fault, step: &FaultStep) -> Option<FaultStep> {
     })
 }
 
+/// The actions that end a fault begun by `step`; `None` for actions that begin nothing.
+fn ending_actions(step: &FaultStep) -> Option<&'static [FaultAction]> {
+    Some(match step.action {
+        FaultAction::Partition | FaultAction::OneWay => &[FaultAction::Heal],
+        FaultAction::Hold => &[FaultAction::Release],
+        FaultAction::Crash => &[FaultAction::Restart],
+        FaultAction::Latency if step.latency.is_some() => &[FaultAction::Latency],
+        FaultAction::Loss if step.fail_rate.is_some() => &[FaultAction::Loss],
+        _ => return None,
+    })
+}
+
+/// The first later step that ends `steps[i]` (one of `ends`, touching a peer it touched, or
+/// applying to everyone), if any.
+fn end_of<'a>(steps: &'a [FaultStep], i: usize, ends: &[FaultAction]) -> Option<&'a FaultStep> {
+    let step = &steps[i];
+    let touched: BTreeSet<PeerIdx> = step
+        .a
+        .iter()
+        .chain(&step.b)
+        .chain(&step.peers)
+        .copied()
+        .collect();
+    steps.iter().skip(i + 1).find(|later| {
+        ends.contains(&later.action)
+            && (later.a.is_empty() && later.peers.is_empty()
+                || later
+                    .a
+                    .iter()
+                    .chain(&later.b)
+                    .chain(&later.peers)
+                    .any(|p| touched.contains(p))
+                || touched.is_empty())
+    })
+}
+
 /// Pairs each fault with whatever ends it.
 pub(super) fn intervals(steps: &[FaultStep], duration_ms: u64) -> Vec<FaultInterval> {
     let mut out = Vec::new();
     for (i, step) in steps.iter().enumerate() {
-        let ends: &[FaultAction] = match step.action {
-            FaultAction::Partition | FaultAction::OneWay => &[FaultAction::Heal],
-            FaultAction::Hold => &[FaultAction::Release],
-            FaultAction::Crash => &[FaultAction::Restart],
-            FaultAction::Latency if step.latency.is_some() => &[FaultAction::Latency],
-            FaultAction::Loss if step.fail_rate.is_some() => &[FaultAction::Loss],
-            _ => continue,
+        let Some(ends) = ending_actions(step) else {
+            continue;
         };
-        let touched: BTreeSet<PeerIdx> = step
-            .a
-            .iter()
-            .chain(&step.b)
-            .chain(&step.peers)
-            .copied()
-            .collect();
-        let end = steps.iter().skip(i + 1).find(|later| {
-            ends.contains(&later.action)
-                && (later.a.is_empty() && later.peers.is_empty()
-                    || later
-                        .a
-                        .iter()
-                        .chain(&later.b)
-                        .chain(&later.peers)
-                        .any(|p| touched.contains(p))
-                    || touched.is_empty())
-        });
+        let end = end_of(steps, i, ends);
         out.push(FaultInterval {
             start_ms: step.t_ms,
             end_ms: end.map_or(duration_ms, |e| e.t_ms),
             label: step.label.clone(),
             action: step.action,
             healed: end.is_some(),
+        });
+    }
+    out
+}
+
+/// The faults that disturb links (partitions both and one way, holds, latency changes, loss
+/// above zero), each with the links it covers and the interval it is in force.
+pub(super) fn link_faults(steps: &[FaultStep], duration_ms: u64) -> Vec<LinkFault> {
+    let mut out = Vec::new();
+    for (i, step) in steps.iter().enumerate() {
+        let disturbs = match step.action {
+            FaultAction::Partition
+            | FaultAction::OneWay
+            | FaultAction::Hold
+            | FaultAction::Latency => true,
+            FaultAction::Loss => step.fail_rate.is_some_and(|rate| rate > 0.0),
+            FaultAction::Heal
+            | FaultAction::Crash
+            | FaultAction::Restart
+            | FaultAction::Release => false,
+        };
+        let Some(ends) = ending_actions(step).filter(|_| disturbs) else {
+            continue;
+        };
+        out.push(LinkFault {
+            start_ms: step.t_ms,
+            end_ms: end_of(steps, i, ends).map_or(duration_ms, |e| e.t_ms),
+            a: step.a.iter().copied().collect(),
+            b: step.b.iter().copied().collect(),
         });
     }
     out

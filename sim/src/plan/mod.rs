@@ -15,12 +15,12 @@ mod faults;
 mod publish;
 mod topology;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
 use crate::goal::{FeedKind, Rule};
-use crate::scenario::{FaultAction, LatencyModel, Role, Transport};
+use crate::scenario::{FaultAction, LatencyModel, Reinitiation, Role, Transport};
 use proto::goals::Goal;
 
 /// Index of a peer in [`Plan::peers`] (also its position in events).
@@ -44,6 +44,9 @@ pub struct Plan {
     pub tick_ms: u64,
     /// Transport.
     pub transport: Transport,
+    /// The sync machine's re-initiation policy.
+    #[serde(skip_serializing_if = "Reinitiation::is_default")]
+    pub reinitiation: Reinitiation,
     /// Latency and loss.
     pub network: NetworkPlan,
     /// Groups with their peers.
@@ -267,6 +270,36 @@ pub struct FaultInterval {
     pub healed: bool,
 }
 
+/// A fault in force on some links over an interval (derived from [`Plan::faults`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkFault {
+    /// Start.
+    pub start_ms: u64,
+    /// End (the step that undoes it, or the end of the run).
+    pub end_ms: u64,
+    /// One side; with `b`, both empty: every link.
+    pub a: BTreeSet<PeerIdx>,
+    /// The other side.
+    pub b: BTreeSet<PeerIdx>,
+}
+
+impl LinkFault {
+    /// Whether it covers the link between `p` and `q` (in either direction: a sync exchange
+    /// needs both).
+    #[must_use]
+    pub fn covers(&self, p: PeerIdx, q: PeerIdx) -> bool {
+        (self.a.is_empty() && self.b.is_empty())
+            || (self.a.contains(&p) && self.b.contains(&q))
+            || (self.a.contains(&q) && self.b.contains(&p))
+    }
+
+    /// Whether it is in force at some point of `[from, to]`.
+    #[must_use]
+    pub fn overlaps(&self, from: u64, to: u64) -> bool {
+        self.start_ms <= to && self.end_ms > from
+    }
+}
+
 /// Checks, resolved.
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckPlan {
@@ -282,6 +315,10 @@ pub struct CheckPlan {
     pub quiet_from_ms: u64,
     /// `quiet_from_ms + converge_within_ms`: the liveness check instant.
     pub deadline_ms: u64,
+    /// Run the steady-state delivery check.
+    pub delivery: bool,
+    /// Its bound: publication to storage at an interested peer with a fault-free path.
+    pub deliver_within_ms: u64,
 }
 
 impl Plan {
@@ -299,6 +336,32 @@ impl Plan {
         let mut text = serde_json::to_string_pretty(self).expect("invariant: plan serializes");
         text.push('\n');
         text
+    }
+
+    /// The faults that disturb links, with their intervals.
+    #[must_use]
+    pub fn link_faults(&self) -> Vec<LinkFault> {
+        faults::link_faults(&self.faults, self.duration_ms)
+    }
+
+    /// Whether the configured network (not a fault) loses on the link between `p` and `q`:
+    /// the last `[[network.link]]` override with a `fail_rate` that covers it, else the global
+    /// rate.
+    #[must_use]
+    pub fn link_lossy(&self, p: PeerIdx, q: PeerIdx) -> bool {
+        let covers = |link: &LinkPlan| {
+            (link.a.contains(&p) && link.b.contains(&q))
+                || (link.a.contains(&q) && link.b.contains(&p))
+        };
+        let rate = self
+            .network
+            .links
+            .iter()
+            .rev()
+            .filter(|link| covers(link))
+            .find_map(|link| link.fail_rate)
+            .unwrap_or(self.network.fail_rate);
+        rate > 0.0
     }
 
     /// Peer index by name.

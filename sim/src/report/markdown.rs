@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use super::Report;
-use crate::scenario::Transport;
+use crate::scenario::{Reinitiation, Transport};
 use crate::units::{format_bytes, format_ms};
 
 /// `report.md`.
@@ -84,6 +84,12 @@ fn scenario(md: &mut String, report: &Report) {
             Transport::Shse => "shse",
         }
     );
+    if s.reinitiation == Reinitiation::Reference {
+        let _ = writeln!(
+            md,
+            "| re-initiation | reference (pzp-sync 1.0.4, for comparison) |"
+        );
+    }
     let groups: Vec<String> = s
         .groups
         .iter()
@@ -150,7 +156,32 @@ fn checks(md: &mut String, report: &Report) {
         let _ = writeln!(md, "  - {}", violation.line());
     }
     liveness(md, report);
+    delivery(md, report);
     md.push('\n');
+}
+
+fn delivery(md: &mut String, report: &Report) {
+    let delivery = &report.checks.delivery;
+    if !delivery.enabled {
+        let _ = writeln!(md, "- Delivery: off");
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "- Delivery within {} (wherever a fault-free path joins author and reader): {} — {} of {} judged pairs missing, slowest {}; exempt: {} down, {} without a path, {} no longer wanted; {} after the end",
+        format_ms(delivery.deliver_within_ms),
+        if delivery.passed { "passed" } else { "FAILED" },
+        delivery.missing,
+        delivery.judged,
+        format_ms(delivery.slowest_ms),
+        delivery.exempt_down,
+        delivery.exempt_no_path,
+        delivery.exempt_unwanted,
+        delivery.after_end
+    );
+    for example in &delivery.examples {
+        let _ = writeln!(md, "  - {example}");
+    }
 }
 
 fn liveness(md: &mut String, report: &Report) {

@@ -20,7 +20,7 @@ use crate::check::{CheckReport, repro_line};
 use crate::error::SimError;
 use crate::metrics::{Metrics, Outcome, round_sig};
 use crate::plan::Plan;
-use crate::scenario::{FaultAction, Role, Transport};
+use crate::scenario::{FaultAction, Reinitiation, Role, Transport};
 
 /// The version of `report.json`'s shape.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -83,6 +83,8 @@ pub const SUMMARY_METRICS: &[(&str, Direction, &str)] = &[
     ("recovery_max_ms", Direction::LowerIsBetter, "ms"),
     ("safety_violations", Direction::LowerIsBetter, "violations"),
     ("liveness_missing", Direction::LowerIsBetter, "pairs"),
+    ("delivery_missing", Direction::LowerIsBetter, "pairs"),
+    ("delivery_slowest_ms", Direction::LowerIsBetter, "ms"),
 ];
 
 /// The direction and unit of a summary metric.
@@ -135,6 +137,9 @@ pub struct ScenarioSummary {
     pub tick_ms: u64,
     /// Transport.
     pub transport: Transport,
+    /// The sync machine's re-initiation policy (absent: the default, targeted).
+    #[serde(default, skip_serializing_if = "Reinitiation::is_default")]
+    pub reinitiation: Reinitiation,
     /// Peers.
     pub peers: u64,
     /// Connections in the plan.
@@ -260,6 +265,20 @@ fn summary(metrics: &Metrics, checks: &CheckReport) -> BTreeMap<String, Option<f
                 None
             },
         ),
+        (
+            "delivery_missing",
+            checks
+                .delivery
+                .enabled
+                .then(|| f(checks.delivery.missing))
+                .flatten(),
+        ),
+        (
+            "delivery_slowest_ms",
+            (checks.delivery.enabled && checks.delivery.delivered > 0)
+                .then(|| f(checks.delivery.slowest_ms))
+                .flatten(),
+        ),
     ];
     values
         .into_iter()
@@ -284,6 +303,7 @@ impl Report {
                 duration_ms: plan.duration_ms,
                 tick_ms: plan.tick_ms,
                 transport: plan.transport,
+                reinitiation: plan.reinitiation,
                 peers: plan.peers.len() as u64,
                 edges: plan.edges.len() as u64,
                 groups: plan

@@ -17,7 +17,7 @@ use super::record::Directory;
 use super::store::SharedStore;
 use crate::goal::FeedKind;
 use crate::plan::{Content, PeerIdx, PeerPlan, Plan};
-use crate::scenario::Transport;
+use crate::scenario::{Reinitiation, Transport};
 
 /// The TCP port every simulated peer listens on.
 pub const PORT: u16 = 9000;
@@ -99,6 +99,10 @@ fn node_configs(plan: &Plan, keypairs: &[Keypair]) -> Vec<NodeConfig> {
             config.listen = Some(format!("0.0.0.0:{PORT}"));
             config.transport = transport;
             config.timers = sim_timers();
+            config.sync.reinitiation = match plan.reinitiation {
+                Reinitiation::Targeted => proto::sync::Reinitiation::Targeted,
+                Reinitiation::Reference => proto::sync::Reinitiation::Reference,
+            };
             config.limits = Limits {
                 connections_max: CONNECTIONS_MAX,
                 ..Limits::default()

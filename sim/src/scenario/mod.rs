@@ -19,6 +19,6 @@ pub use error::{FieldPath, ScenarioError, Seg};
 pub use model::{
     Check, Churn, DictLoad, FOLLOWS_FEED, Fault, FaultAction, Group, Initially,
     LATENCY_CURVE_DEFAULT, LATENCY_MAX_MS_DEFAULT, LATENCY_MIN_MS_DEFAULT, Latency, LatencyModel,
-    LinkOverride, Network, PEERS_MAX, PostLoad, ReportOptions, Role, Scenario, SetLoad, Topology,
-    TopologyKind, Transport, Workload,
+    LinkOverride, Network, PEERS_MAX, PostLoad, Reinitiation, ReportOptions, Role, Scenario,
+    SetLoad, Topology, TopologyKind, Transport, Workload,
 };

@@ -39,6 +39,9 @@ pub struct Scenario {
     /// Transport between peers.
     #[serde(default)]
     pub transport: Transport,
+    /// When sync sessions ask again for tangles they exchanged.
+    #[serde(default)]
+    pub reinitiation: Reinitiation,
     /// Latency and loss.
     #[serde(default)]
     pub network: Network,
@@ -89,6 +92,27 @@ pub enum Transport {
     /// Secret handshake + box stream, as the reference.
     #[default]
     Shse,
+}
+
+/// The sync machine's re-initiation policy (`proto::sync::Reinitiation`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Reinitiation {
+    /// Ours: targeted re-initiation, owed and dirty tangles, fetch claims (the default).
+    #[default]
+    Targeted,
+    /// pzp-sync 1.0.4's, exactly: every local add re-initiates every requested tangle. It has
+    /// the relay hole and the storm; for comparison runs.
+    Reference,
+}
+
+impl Reinitiation {
+    /// Whether this is the default (left out of the plan's JSON, so plans of scenarios that
+    /// do not set it hash as before).
+    #[must_use]
+    pub fn is_default(&self) -> bool {
+        *self == Reinitiation::default()
+    }
 }
 
 /// Network model: turmoil's latency and loss.
@@ -528,10 +552,21 @@ pub struct Check {
     /// Liveness also fails when a peer holds msgs its goals do not want.
     #[serde(default)]
     pub exact: bool,
+    /// Run the steady-state delivery check.
+    #[serde(default = "default_true")]
+    pub delivery: bool,
+    /// Delivery: a msg must reach every interested peer within this long of its publication
+    /// wherever a fault-free path of interested peers joins them (see `check::delivery`).
+    #[serde(default = "default_deliver")]
+    pub deliver_within: Millis,
 }
 
 fn default_converge() -> Millis {
     Millis(60_000)
+}
+
+fn default_deliver() -> Millis {
+    Millis(30_000)
 }
 
 impl Default for Check {
@@ -541,6 +576,8 @@ impl Default for Check {
             safety: true,
             liveness: true,
             exact: false,
+            delivery: true,
+            deliver_within: default_deliver(),
         }
     }
 }

@@ -584,6 +584,12 @@ impl Scenario {
         if check.converge_within.ms() == 0 {
             issues.push(issue(at("check").key("converge_within"), "must be > 0"));
         }
+        if check.delivery && check.deliver_within.ms() == 0 {
+            issues.push(issue(
+                at("check").key("deliver_within"),
+                "must be > 0 (or set delivery = false)",
+            ));
+        }
         if check.liveness {
             let quiet = self.quiet_from();
             let deadline = quiet.ms() + check.converge_within.ms();

@@ -4,6 +4,7 @@
 
 mod checks;
 mod compare_sweep;
+mod delivery;
 mod determinism;
 mod metrics_math;
 mod real_peers;

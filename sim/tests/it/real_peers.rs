@@ -409,6 +409,40 @@ converge_within = "6s"
     );
 }
 
+/// The quiet hub (no faults at all) delivers every post within the delivery bound with our
+/// re-initiation; with pzp-sync 1.0.4's, leaves go without posts the hub holds — the hole the
+/// delivery check exists to catch, named with the path that should have carried the post.
+#[test]
+fn the_delivery_check_catches_the_reference_hole_on_a_quiet_hub() {
+    let path = scenarios_dir().join("hub-quiet.toml");
+    let ours = run_in_process(&Turmoil::new(), &path, 1, None);
+    let delivery = &ours.checks.delivery;
+    assert!(ours.checks.passed, "{:?}", ours.checks.first_failure());
+    assert!(delivery.judged > 400, "{delivery:?}");
+    assert_eq!(delivery.delivered, delivery.judged);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = std::fs::read_to_string(&path).expect("read hub-quiet");
+    let reference = write_scenario(
+        dir.path(),
+        "hub-quiet-reference",
+        &text.replace("seed = 1\n", "seed = 1\nreinitiation = \"reference\"\n"),
+    );
+    let theirs = run_in_process(&Turmoil::new(), &reference, 1, None);
+    let delivery = &theirs.checks.delivery;
+    assert!(!delivery.passed && delivery.missing > 0, "{delivery:?}");
+    let first = delivery.examples.first().expect("an example");
+    assert!(
+        first.contains("→ hub-0 →"),
+        "the path runs through the hub: {first}"
+    );
+    let line = theirs.checks.first_failure().expect("a failure line");
+    assert!(
+        line.starts_with("liveness: ") || line.starts_with("delivery: "),
+        "{line}"
+    );
+}
+
 /// Every shipped scenario with real peers (minutes of CPU): `PPPPP_SIM_HEAVY=1 cargo test
 /// --release -p sim --test it shipped_scenarios`.
 #[test]
@@ -422,6 +456,9 @@ fn shipped_scenarios_pass_with_real_peers() {
         "partition-heal",
         "churn",
         "hub-and-spoke",
+        "hub-quiet",
+        "hub-lossy",
+        "relay-chain",
         "swarm-100",
     ] {
         let path = scenarios_dir().join(format!("{name}.toml"));

@@ -12,12 +12,19 @@
 //! published before `quiet_from`. Peers down at the deadline are exempt, and so are msgs whose
 //! author is down then. With `exact`, holding msgs the goals do not want also fails.
 //!
+//! **Delivery** (the whole run, faults included; [`delivery`]): every wanted msg reaches every
+//! interested peer within `deliver_within` of its publication wherever a fault-free path of
+//! up, interested peers joins them.
+//!
 //! A failed run prints one line that reproduces it ([`repro_line`]).
+
+pub mod delivery;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+pub use self::delivery::DeliveryReport;
 use crate::interest::Interest;
 use crate::plan::{PeerIdx, Plan};
 use crate::units::format_ms;
@@ -157,15 +164,18 @@ pub struct LivenessReport {
     pub note: Option<String>,
 }
 
-/// Both phases.
+/// Every check.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CheckReport {
-    /// Safety and liveness both passed.
+    /// Safety, liveness and delivery all passed.
     pub passed: bool,
     /// Safety.
     pub safety: SafetyReport,
     /// Liveness.
     pub liveness: LivenessReport,
+    /// Steady-state delivery (absent from reports written before it existed).
+    #[serde(default)]
+    pub delivery: DeliveryReport,
 }
 
 impl CheckReport {
@@ -195,6 +205,19 @@ impl CheckReport {
                 line.push_str(&format!("; {} held but not wanted", live.over_held));
             }
             if let Some(first) = live.examples.first() {
+                line.push_str(&format!("; first: {first}"));
+            }
+            return Some(line);
+        }
+        if !self.delivery.passed {
+            let delivery = &self.delivery;
+            let mut line = format!(
+                "delivery: {} of {} (peer, msg) pairs with a fault-free path not stored within {}",
+                delivery.missing,
+                delivery.judged,
+                format_ms(delivery.deliver_within_ms)
+            );
+            if let Some(first) = delivery.examples.first() {
                 line.push_str(&format!("; first: {first}"));
             }
             return Some(line);
@@ -249,10 +272,12 @@ fn in_spans(spans: &[(u64, Option<u64>)], t: u64) -> bool {
 pub fn run(inputs: &Inputs<'_>) -> CheckReport {
     let safety = safety(inputs);
     let liveness = liveness(inputs);
+    let delivery = delivery::check(inputs);
     CheckReport {
-        passed: safety.passed && liveness.passed,
+        passed: safety.passed && liveness.passed && delivery.passed,
         safety,
         liveness,
+        delivery,
     }
 }
 
