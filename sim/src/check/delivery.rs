@@ -27,10 +27,28 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
-use super::{EXAMPLES_KEPT_MAX, Inputs};
-use crate::interest::{MsgInfo, Want};
+use super::spans::Spans;
+use crate::interest::{Interest, MsgInfo, Want};
 use crate::plan::{LinkFault, PeerIdx, Plan};
 use crate::units::format_ms;
+
+/// Missing-pair examples kept in the report (by liveness and delivery alike).
+pub const EXAMPLES_KEPT_MAX: usize = 10;
+
+/// What the delivery check reads.
+#[derive(Debug)]
+pub struct Inputs<'a> {
+    /// The plan.
+    pub plan: &'a Plan,
+    /// Who wants what.
+    pub interest: &'a Interest,
+    /// (peer, msg index) → held intervals.
+    pub held: &'a BTreeMap<(PeerIdx, usize), Spans>,
+    /// Peer → intervals during which it was down (crashed or offline).
+    pub down: &'a BTreeMap<PeerIdx, Spans>,
+    /// End of the run.
+    pub end_ms: u64,
+}
 
 /// Delivery results.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -19,12 +19,15 @@
 //! A failed run prints one line that reproduces it ([`repro_line`]).
 
 pub mod delivery;
+mod spans;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-pub use self::delivery::DeliveryReport;
+pub use self::delivery::{DeliveryReport, EXAMPLES_KEPT_MAX};
+pub use self::spans::Spans;
+use self::spans::in_spans;
 use crate::interest::Interest;
 use crate::plan::{PeerIdx, Plan};
 use crate::units::format_ms;
@@ -32,8 +35,6 @@ use proto::goals::Goal;
 
 /// Violations kept in the report (the count covers all).
 pub const VIOLATIONS_KEPT_MAX: usize = 50;
-/// Missing-msg examples kept in the report.
-pub const EXAMPLES_KEPT_MAX: usize = 10;
 
 /// A peer's final holdings, for the snapshot-based checks.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -239,9 +240,6 @@ pub fn repro_line(scenario_path: &str, seed: u64, synthetic: bool, commit: Optio
     line
 }
 
-/// Intervals `[start, end)`; `end == None`: still open.
-pub type Spans = Vec<(u64, Option<u64>)>;
-
 /// What the checkers read.
 #[derive(Debug)]
 pub struct Inputs<'a> {
@@ -261,18 +259,18 @@ pub struct Inputs<'a> {
     pub end_ms: u64,
 }
 
-fn in_spans(spans: &[(u64, Option<u64>)], t: u64) -> bool {
-    spans
-        .iter()
-        .any(|(start, end)| *start <= t && end.is_none_or(|e| t < e))
-}
-
 /// Runs both phases.
 #[must_use]
 pub fn run(inputs: &Inputs<'_>) -> CheckReport {
     let safety = safety(inputs);
     let liveness = liveness(inputs);
-    let delivery = delivery::check(inputs);
+    let delivery = delivery::check(&delivery::Inputs {
+        plan: inputs.plan,
+        interest: inputs.interest,
+        held: inputs.held,
+        down: inputs.down,
+        end_ms: inputs.end_ms,
+    });
     CheckReport {
         passed: safety.passed && liveness.passed && delivery.passed,
         safety,

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{FaultInterval, FaultStep, GroupPlan, LinkFault, PeerIdx, PeerPlan};
+use super::{FaultInterval, FaultStep, GroupPlan, LinkFault, PeerIdx, PeerPlan, Plan};
 use crate::rng::{Stream, stream};
 use crate::scenario::{Fault, FaultAction, LatencyModel, Scenario};
 
@@ -233,9 +233,16 @@ pub(super) fn intervals(steps: &[FaultStep], duration_ms: u64) -> Vec<FaultInter
     out
 }
 
-/// The faults that disturb links (partitions both and one way, holds, latency changes, loss
-/// above zero), each with the links it covers and the interval it is in force.
-pub(super) fn link_faults(steps: &[FaultStep], duration_ms: u64) -> Vec<LinkFault> {
+impl Plan {
+    /// The faults that disturb links (partitions both and one way, holds, latency changes,
+    /// loss above zero), each with the links it covers and the interval it is in force.
+    #[must_use]
+    pub fn link_faults(&self) -> Vec<LinkFault> {
+        link_faults(&self.faults, self.duration_ms)
+    }
+}
+
+fn link_faults(steps: &[FaultStep], duration_ms: u64) -> Vec<LinkFault> {
     let mut out = Vec::new();
     for (i, step) in steps.iter().enumerate() {
         let disturbs = match step.action {

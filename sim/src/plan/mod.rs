@@ -338,12 +338,6 @@ impl Plan {
         text
     }
 
-    /// The faults that disturb links, with their intervals.
-    #[must_use]
-    pub fn link_faults(&self) -> Vec<LinkFault> {
-        faults::link_faults(&self.faults, self.duration_ms)
-    }
-
     /// Whether the configured network (not a fault) loses on the link between `p` and `q`:
     /// the last `[[network.link]]` override with a `fail_rate` that covers it, else the global
     /// rate.
