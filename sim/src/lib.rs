@@ -1,7 +1,10 @@
-//! The simulator: scenarios, plans, the turmoil runner, the event model, metrics, checkers,
-//! reports, plots, sweeps and comparisons. The runner that puts real peers on turmoil reads a
-//! [`scenario::Scenario`], expands it to a [`plan::Plan`], feeds [`trace::Event`]s into a
-//! [`metrics::Collector`], and hands the [`metrics::Outcome`] to [`pipeline::write_report`].
+//! The simulator's pipeline, engine-neutral: scenarios, plans, the event model, metrics,
+//! checkers, reports, plots, sweeps and comparisons. An engine (`sim-fullstack`: real peers on
+//! turmoil) reads a [`scenario::Scenario`] expanded to a [`plan::Plan`], feeds
+//! [`trace::Event`]s into a [`metrics::Collector`], and [`pipeline::run`] hands the
+//! [`metrics::Outcome`] to [`pipeline::write_report`]. This crate depends on `proto` only: no
+//! node, tokio, ractor or turmoil. The `ppppp-sim` program is the `ppppp-sim` package
+//! (`sim-cli/`).
 //!
 //! Map:
 //! - [`units`], [`dist`], [`goal`]: values written in scenario files (durations with units,
@@ -19,14 +22,9 @@
 //! - [`stats`], [`sweep`], [`compare`]: seed sweeps with confidence intervals, regressions.
 //! - [`synthetic`]: a toy delivery model that exercises the pipeline without real peers.
 //! - [`pipeline`]: one run end to end; the `Engine` seam.
-//! - [`runner`]: the turmoil engine — real peers (`node::peer::run`) on simulated TCP
-//!   ([`runner::net::TurmoilNet`]) over stores that survive crashes
-//!   ([`runner::store::SharedStore`]).
 //! - [`progress`]: the stderr progress bar in simulated time.
-//! - [`cli`]: the `ppppp-sim` commands.
 
 pub mod check;
-pub mod cli;
 pub mod compare;
 pub mod dist;
 pub mod error;
@@ -39,7 +37,6 @@ pub mod plot;
 pub mod progress;
 pub mod report;
 pub mod rng;
-pub mod runner;
 pub mod scenario;
 pub mod stats;
 pub mod sweep;

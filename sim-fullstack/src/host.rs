@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use super::net::{HostSockets, TurmoilNet};
 use super::record::{PendingSupersedes, Recorder, now_ms};
 use super::store::SharedStore;
-use crate::plan::PeerIdx;
+use sim::plan::PeerIdx;
 
 /// What one scheduled msg writes.
 #[derive(Debug, Clone)]

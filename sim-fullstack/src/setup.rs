@@ -15,9 +15,9 @@ use super::host::{PeerSetup, Scheduled, Write};
 use super::net::HostSockets;
 use super::record::Directory;
 use super::store::SharedStore;
-use crate::goal::FeedKind;
-use crate::plan::{Content, PeerIdx, PeerPlan, Plan};
-use crate::scenario::{Reinitiation, Transport};
+use sim::goal::FeedKind;
+use sim::plan::{Content, PeerIdx, PeerPlan, Plan};
+use sim::scenario::{Reinitiation, Transport};
 
 /// The TCP port every simulated peer listens on.
 pub const PORT: u16 = 9000;
@@ -179,7 +179,7 @@ fn goals(peer: &PeerPlan, accounts: &[AccountId]) -> Vec<(TangleId, Goal)> {
 /// The keypair of peer `peer` in runs with `seed`: the same in every incarnation.
 #[must_use]
 pub fn keypair(seed: u64, peer: PeerIdx) -> Keypair {
-    let mut stream = crate::rng::stream(seed, "keys", u64::from(peer));
+    let mut stream = sim::rng::stream(seed, "keys", u64::from(peer));
     let mut bytes = [0_u8; 32];
     for chunk in bytes.chunks_mut(8) {
         chunk.copy_from_slice(&stream.next_u64().to_le_bytes());

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use crate::plan::{FaultStep, Plan};
-use crate::scenario::{FaultAction, LatencyModel};
+use sim::plan::{FaultStep, Plan};
+use sim::scenario::{FaultAction, LatencyModel};
 
 /// The turmoil network as configured, so faults can restore it.
 pub(super) struct Network {

@@ -17,10 +17,10 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use crate::pipeline::{Engine, RunOptions, Synthetic};
-use crate::plan::Plan;
-use crate::report::Report;
-use crate::scenario::Scenario;
+use sim::pipeline::{Engine, RunOptions, Synthetic};
+use sim::plan::Plan;
+use sim::report::Report;
+use sim::scenario::Scenario;
 
 /// Deterministic simulations of PPPPP peers: scenarios in, reports out.
 #[derive(Debug, Parser)]
@@ -98,9 +98,17 @@ pub enum Command {
 
 /// The engine for runs without `--synthetic`: the turmoil runner with real peers.
 #[must_use]
+#[cfg(feature = "fullstack")]
 pub fn real_engine() -> Option<&'static dyn Engine> {
-    static TURMOIL: crate::runner::Turmoil = crate::runner::Turmoil::new();
+    static TURMOIL: sim_fullstack::Turmoil = sim_fullstack::Turmoil::new();
     Some(&TURMOIL)
+}
+
+/// Without the `fullstack` feature there is no engine with real peers.
+#[cfg(not(feature = "fullstack"))]
+#[must_use]
+pub fn real_engine() -> Option<&'static dyn Engine> {
+    None
 }
 
 /// Parses arguments and runs; returns the process exit code.
@@ -194,7 +202,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                     .parent()
                     .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
             });
-            crate::pipeline::write_report(&dir, &loaded)?;
+            sim::pipeline::write_report(&dir, &loaded)?;
             println!("rendered into {}", dir.display());
             Ok(ExitCode::SUCCESS)
         }
@@ -212,7 +220,7 @@ fn run(
     let engine = engine_for(synthetic)?;
     let plan = Plan::build(&loaded, seed.unwrap_or(loaded.seed));
     let out = out.unwrap_or_else(|| Path::new("reports").join(&loaded.name));
-    let report = crate::pipeline::run(
+    let report = sim::pipeline::run(
         &plan,
         engine,
         &RunOptions {
@@ -248,8 +256,8 @@ fn compare(base: &Path, head: &Path, max_regression: Option<f64>) -> anyhow::Res
             "--max-regression must be ≥ 0"
         );
     }
-    let comparison = crate::compare::compare_files(base, head, max_regression)?;
-    print!("{}", crate::compare::markdown(&comparison));
+    let comparison = sim::compare::compare_files(base, head, max_regression)?;
+    print!("{}", sim::compare::markdown(&comparison));
     let regressions = comparison.regressions();
     if regressions.is_empty() {
         return Ok(ExitCode::SUCCESS);
@@ -269,11 +277,11 @@ fn compare(base: &Path, head: &Path, max_regression: Option<f64>) -> anyhow::Res
     Ok(ExitCode::from(1))
 }
 
-fn write_sweep(out: &Path, aggregated: &crate::sweep::Sweep) -> anyhow::Result<()> {
+fn write_sweep(out: &Path, aggregated: &sim::sweep::Sweep) -> anyhow::Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     std::fs::write(out.join("sweep.json"), aggregated.to_json())
         .with_context(|| format!("cannot write {}", out.join("sweep.json").display()))?;
-    std::fs::write(out.join("sweep.md"), crate::sweep::markdown(aggregated))
+    std::fs::write(out.join("sweep.md"), sim::sweep::markdown(aggregated))
         .with_context(|| format!("cannot write {}", out.join("sweep.md").display()))?;
     Ok(())
 }
@@ -298,17 +306,17 @@ fn sweep(
         .num_threads(jobs)
         .build()
         .context("cannot start the sweep's thread pool")?;
-    let bar = crate::progress::Progress::new(
+    let bar = sim::progress::Progress::new(
         &format!("{} sweep", scenario.name),
         seeds.len() as u64 * 1_000,
     );
     let done = std::sync::atomic::AtomicU64::new(0);
-    let reports: Vec<Result<Report, crate::error::SimError>> = pool.install(|| {
+    let reports: Vec<Result<Report, sim::error::SimError>> = pool.install(|| {
         seeds
             .par_iter()
             .map(|seed| {
                 let plan = Plan::build(&scenario, *seed);
-                let report = crate::pipeline::run(
+                let report = sim::pipeline::run(
                     &plan,
                     engine,
                     &RunOptions {
@@ -327,8 +335,8 @@ fn sweep(
     bar.finish();
     let reports: Vec<Report> = reports
         .into_iter()
-        .collect::<Result<_, crate::error::SimError>>()?;
-    let aggregated = crate::sweep::aggregate(&reports)?;
+        .collect::<Result<_, sim::error::SimError>>()?;
+    let aggregated = sim::sweep::aggregate(&reports)?;
     write_sweep(&out, &aggregated)?;
     println!(
         "{}: {} seeds, {} failed — sweep in {}",

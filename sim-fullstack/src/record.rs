@@ -25,8 +25,8 @@ use std::sync::{Mutex, MutexGuard};
 use node::peer::{DisconnectReason, NodeEvent, Remote, Traffic};
 use proto::ids::{MsgId, PubKey, TangleId};
 
-use crate::plan::PeerIdx;
-use crate::trace::{Event, EventKind, WireKind};
+use sim::plan::PeerIdx;
+use sim::trace::{Event, EventKind, WireKind};
 
 /// Shortest simulated time between two recorded `store_size` events of one peer.
 pub const STORE_SIZE_SAMPLE_MS: u64 = 1_000;

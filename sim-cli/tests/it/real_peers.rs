@@ -9,8 +9,8 @@ use sim::check::ViolationKind;
 use sim::pipeline::{Engine, RunOptions};
 use sim::plan::Plan;
 use sim::report::Report;
-use sim::runner::{Sabotage, Turmoil};
 use sim::scenario::Scenario;
+use sim_fullstack::{Sabotage, Turmoil};
 
 use crate::support::scenarios_dir;
 
@@ -444,7 +444,7 @@ fn the_delivery_check_catches_the_reference_hole_on_a_quiet_hub() {
 }
 
 /// Every shipped scenario with real peers (minutes of CPU): `PPPPP_SIM_HEAVY=1 cargo test
-/// --release -p sim --test it shipped_scenarios`.
+/// --release -p ppppp-sim --test it shipped_scenarios`.
 #[test]
 fn shipped_scenarios_pass_with_real_peers() {
     if std::env::var_os("PPPPP_SIM_HEAVY").is_none() {

@@ -34,15 +34,15 @@ use proto::db::Db;
 use proto::ingest::Snapshot;
 use proto::store::Store;
 
-use crate::check::Holdings;
-use crate::error::SimError;
-use crate::metrics::Collector;
-use crate::pipeline::Engine;
-use crate::plan::{FaultStep, PeerIdx, Plan};
-use crate::progress::Progress;
-use crate::scenario::FaultAction;
-use crate::trace::EventKind;
 use network::Network;
+use sim::check::Holdings;
+use sim::error::SimError;
+use sim::metrics::Collector;
+use sim::pipeline::Engine;
+use sim::plan::{FaultStep, PeerIdx, Plan};
+use sim::progress::Progress;
+use sim::scenario::FaultAction;
+use sim::trace::EventKind;
 
 pub use host::{HostContext, PeerSetup, Scheduled, SharedMemory, Write};
 pub use record::{Directory, Recorder, STORE_SIZE_SAMPLE_MS, now_ms};

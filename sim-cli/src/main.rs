@@ -1,0 +1,8 @@
+//! `ppppp-sim`: deterministic simulations of PPPPP peers, scenarios in, reports out (see
+//! `cli.rs`).
+
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
+}

@@ -1,5 +1,0 @@
-//! `ppppp-sim`: see `sim::cli`.
-
-fn main() -> std::process::ExitCode {
-    sim::cli::main()
-}
