@@ -5,59 +5,19 @@
 //! frozen without an error, while waiting on the node turns its failure into a simulation
 //! error.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use node::peer::{AnyStore, NodeConfig, NodeHandle};
-use proto::ids::{AccountId, MsgId, TangleId};
+use proto::ids::AccountId;
 use proto::msg::Msg;
 use proto::store::Store;
-use serde_json::{Value, json};
 
 use super::net::{HostSockets, TurmoilNet};
 use super::record::{PendingSupersedes, Recorder, now_ms};
 use super::store::SharedStore;
 use sim::plan::PeerIdx;
-
-/// What one scheduled msg writes.
-#[derive(Debug, Clone)]
-pub enum Write {
-    /// A post with this text.
-    Post {
-        /// The text (sized as the plan says).
-        text: String,
-    },
-    /// A dict update of the dict feed `feed`.
-    Dict {
-        /// Feed name.
-        feed: String,
-        /// Fields set.
-        update: BTreeMap<String, String>,
-    },
-    /// A set update of the set feed `feed` (follows are set adds of account IDs).
-    Set {
-        /// Feed name.
-        feed: String,
-        /// Add (`true`) or delete.
-        add: bool,
-        /// The item.
-        item: String,
-    },
-}
-
-/// One msg to publish.
-#[derive(Debug, Clone)]
-pub struct Scheduled {
-    /// When (simulated ms).
-    pub t_ms: u64,
-    /// The domain to publish on.
-    pub domain: String,
-    /// The feed's tangle ID.
-    pub tangle: TangleId,
-    /// What to write.
-    pub write: Write,
-}
+use sim::workload::{Memory, Scheduled};
 
 /// Everything about one peer that does not change while the simulation runs.
 #[derive(Debug)]
@@ -78,96 +38,15 @@ pub struct PeerSetup {
     pub schedule: Vec<Scheduled>,
 }
 
-/// What a peer's host remembers across restarts (the part of the app's state that lives on
-/// disk: which scheduled writes are done, and the set/dict roots it wrote).
-#[derive(Debug, Default)]
-pub struct PeerMemory {
-    incarnations: u64,
-    next: usize,
-    /// Dict feed → field → the msg that set it last.
-    dict_roots: BTreeMap<String, BTreeMap<String, MsgId>>,
-    /// Set feed → item → the msg that touched it last.
-    set_roots: BTreeMap<String, BTreeMap<String, MsgId>>,
-    /// Set feed → items in the set.
-    set_items: BTreeMap<String, BTreeSet<String>>,
-}
-
 /// A peer's memory, shared between its incarnations.
 #[derive(Debug, Clone, Default)]
-pub struct SharedMemory(Arc<Mutex<PeerMemory>>);
+pub struct SharedMemory(Arc<Mutex<Memory>>);
 
 impl SharedMemory {
-    fn lock(&self) -> MutexGuard<'_, PeerMemory> {
+    fn lock(&self) -> MutexGuard<'_, Memory> {
         self.0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
-
-impl PeerMemory {
-    /// The data to publish for `write`, and the IDs it supersedes (pzp-set / pzp-dict: an
-    /// update supersedes the roots of what it touches; a set update also those of items no
-    /// longer in the set). The author is the only writer, so its own bookkeeping is exact.
-    fn data_for(&self, write: &Write) -> (Value, Vec<MsgId>) {
-        match write {
-            Write::Post { text } => (json!({ "text": text }), Vec::new()),
-            Write::Dict { feed, update } => {
-                let roots = self.dict_roots.get(feed);
-                let supersedes: BTreeSet<MsgId> = update
-                    .keys()
-                    .filter_map(|field| roots.and_then(|r| r.get(field)).copied())
-                    .collect();
-                let supersedes: Vec<MsgId> = supersedes.into_iter().collect();
-                let ids: Vec<String> = supersedes.iter().map(ToString::to_string).collect();
-                (json!({ "update": update, "supersedes": ids }), supersedes)
-            }
-            Write::Set { feed, add, item } => {
-                let items = self.set_items.get(feed);
-                let supersedes: BTreeSet<MsgId> = self
-                    .set_roots
-                    .get(feed)
-                    .into_iter()
-                    .flatten()
-                    .filter(|(key, _)| *key == item || !items.is_some_and(|i| i.contains(*key)))
-                    .map(|(_, id)| *id)
-                    .collect();
-                let supersedes: Vec<MsgId> = supersedes.into_iter().collect();
-                let ids: Vec<String> = supersedes.iter().map(ToString::to_string).collect();
-                let (added, deleted): (Vec<&str>, Vec<&str>) = if *add {
-                    (vec![item.as_str()], Vec::new())
-                } else {
-                    (Vec::new(), vec![item.as_str()])
-                };
-                (
-                    json!({ "add": added, "del": deleted, "supersedes": ids }),
-                    supersedes,
-                )
-            }
-        }
-    }
-
-    /// Notes that `write` was published as `id`, superseding `supersedes`.
-    fn written(&mut self, write: &Write, id: MsgId) {
-        match write {
-            Write::Post { .. } => {}
-            Write::Dict { feed, update } => {
-                let roots = self.dict_roots.entry(feed.clone()).or_default();
-                for field in update.keys() {
-                    roots.insert(field.clone(), id);
-                }
-            }
-            Write::Set { feed, add, item } => {
-                let items = self.set_items.entry(feed.clone()).or_default();
-                let roots = self.set_roots.entry(feed.clone()).or_default();
-                roots.retain(|key, _| key != item && items.contains(key));
-                roots.insert(item.clone(), id);
-                if *add {
-                    items.insert(item.clone());
-                } else {
-                    items.remove(item);
-                }
-            }
-        }
     }
 }
 
@@ -261,12 +140,7 @@ pub async fn run(context: HostContext) -> turmoil::Result {
 /// infinite), so the plan bootstraps them with a first update at 0 s instead (see
 /// docs/simulation.md, "Feeds exist from the start").
 async fn create_feeds(setup: &PeerSetup, recorder: &Recorder, node: &NodeHandle) {
-    let domains: BTreeSet<&str> = setup
-        .schedule
-        .iter()
-        .filter(|scheduled| matches!(scheduled.write, Write::Post { .. }))
-        .map(|scheduled| scheduled.domain.as_str())
-        .collect();
+    let domains = sim::workload::post_domains(&setup.schedule);
     for domain in domains {
         let created = Msg::create_moot(setup.account, domain, &setup.config.keypair)
             .map_err(|error| error.to_string());
@@ -351,55 +225,5 @@ async fn publish_schedule(
             }
         }
         memory.lock().next += 1;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn id(n: u8) -> MsgId {
-        MsgId::from_bytes(&[n; 32])
-    }
-
-    #[test]
-    fn dict_updates_supersede_the_roots_of_their_fields() {
-        let mut memory = PeerMemory::default();
-        let all = Write::Dict {
-            feed: "profile".to_owned(),
-            update: [("name", "a"), ("about", "b")]
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect(),
-        };
-        assert!(memory.data_for(&all).1.is_empty());
-        memory.written(&all, id(1));
-        let name = Write::Dict {
-            feed: "profile".to_owned(),
-            update: [("name".to_owned(), "c".to_owned())].into_iter().collect(),
-        };
-        assert_eq!(memory.data_for(&name).1, vec![id(1)]);
-        memory.written(&name, id(2));
-        assert_eq!(memory.data_for(&name).1, vec![id(2)]);
-    }
-
-    #[test]
-    fn set_updates_supersede_the_item_and_items_gone() {
-        let mut memory = PeerMemory::default();
-        let write = |add: bool, item: &str| Write::Set {
-            feed: "tags".to_owned(),
-            add,
-            item: item.to_owned(),
-        };
-        memory.written(&write(true, "a"), id(1));
-        memory.written(&write(true, "b"), id(2));
-        let (data, supersedes) = memory.data_for(&write(false, "a"));
-        assert_eq!(supersedes, vec![id(1)]);
-        assert_eq!(data["del"], json!(["a"]));
-        memory.written(&write(false, "a"), id(3));
-        // `a` is gone: its root (3) is superseded by the next update, together with b's.
-        let (_, supersedes) = memory.data_for(&write(true, "b"));
-        assert_eq!(supersedes.len(), 2);
-        assert!(supersedes.contains(&id(2)) && supersedes.contains(&id(3)));
     }
 }

@@ -44,9 +44,10 @@ use sim::progress::Progress;
 use sim::scenario::FaultAction;
 use sim::trace::EventKind;
 
-pub use host::{HostContext, PeerSetup, Scheduled, SharedMemory, Write};
+pub use host::{HostContext, PeerSetup, SharedMemory};
 pub use record::{Directory, Recorder, STORE_SIZE_SAMPLE_MS, now_ms};
 pub use setup::{CONNECTIONS_MAX, PORT, keypair, sim_timers};
+pub use sim::workload::{Scheduled, Write};
 
 /// Simulated-time epoch (turmoil's `since_epoch`): fixed, so nothing depends on when a run
 /// happens. 2024-01-01T00:00:00Z.

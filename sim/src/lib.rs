@@ -22,6 +22,9 @@
 //! - [`stats`], [`sweep`], [`compare`]: seed sweeps with confidence intervals, regressions.
 //! - [`synthetic`]: a toy delivery model that exercises the pipeline without real peers.
 //! - [`pipeline`]: one run end to end; the `Engine` seam.
+//! - [`workload`]: what every engine's peers are and write: keypairs, accounts, goals, post
+//!   text, set and dict updates with their supersedes (so both tiers publish the same
+//!   bytes); [`timers`]: the peers' timers under simulation.
 //! - [`progress`]: the stderr progress bar in simulated time.
 
 pub mod check;
@@ -41,8 +44,10 @@ pub mod scenario;
 pub mod stats;
 pub mod sweep;
 pub mod synthetic;
+pub mod timers;
 pub mod trace;
 pub mod units;
+pub mod workload;
 
 /// The git commit the binary was built from, when the build could tell.
 #[must_use]
