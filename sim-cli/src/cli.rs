@@ -1,12 +1,15 @@
 //! The `ppppp-sim` command line.
 //!
 //! ```text
-//! ppppp-sim run SCENARIO.toml [--seed N] [--out DIR] [--trace] [--synthetic]
+//! ppppp-sim run SCENARIO.toml [--seed N] [--out DIR] [--trace] [--engine fullstack|protocol]
 //! ppppp-sim plan SCENARIO.toml [--seed N]
-//! ppppp-sim sweep SCENARIO.toml --seeds A..B [--jobs N] [--out DIR] [--synthetic]
+//! ppppp-sim sweep SCENARIO.toml --seeds A..B [--jobs N] [--out DIR] [--engine ENGINE]
 //! ppppp-sim compare BASE.json HEAD.json [--max-regression PCT]
 //! ppppp-sim render REPORT.json [--out DIR]
 //! ```
+//!
+//! The engine is `--engine`, else the scenario's `engine`, else `fullstack`. A build without
+//! the `fullstack` feature has only the protocol tier (and no tokio, ractor or turmoil).
 //!
 //! Exit codes: 0 success; 1 a check failed (run, sweep) or a regression passed the
 //! threshold (compare); 2 bad input or an error.
@@ -17,10 +20,10 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use sim::pipeline::{Engine, RunOptions, Synthetic};
+use sim::pipeline::{Engine, RunOptions};
 use sim::plan::Plan;
 use sim::report::Report;
-use sim::scenario::Scenario;
+use sim::scenario::{EngineKind, Scenario};
 
 /// Deterministic simulations of PPPPP peers: scenarios in, reports out.
 #[derive(Debug, Parser)]
@@ -47,9 +50,10 @@ pub enum Command {
         /// Also write the event trace, trace.jsonl.
         #[arg(long)]
         trace: bool,
-        /// Use the toy delivery model instead of real peers (reports say SYNTHETIC).
-        #[arg(long)]
-        synthetic: bool,
+        /// The engine: `fullstack` (real nodes on turmoil) or `protocol` (discrete events
+        /// over the pure machines). Default: the scenario's `engine`, else `fullstack`.
+        #[arg(long, value_parser = parse_engine)]
+        engine: Option<EngineKind>,
     },
     /// Print the expanded plan (peers, edges, follows, schedules) as JSON.
     Plan {
@@ -72,9 +76,9 @@ pub enum Command {
         /// Output directory (default: reports/<scenario name>/sweep/).
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Use the toy delivery model instead of real peers.
-        #[arg(long)]
-        synthetic: bool,
+        /// The engine (as for `run`).
+        #[arg(long, value_parser = parse_engine)]
+        engine: Option<EngineKind>,
     },
     /// Compare two report.json (or two sweep.json); non-zero exit past the threshold.
     Compare {
@@ -96,18 +100,36 @@ pub enum Command {
     },
 }
 
-/// The engine for runs without `--synthetic`: the turmoil runner with real peers.
-#[must_use]
+/// Parses an engine name.
+fn parse_engine(text: &str) -> Result<EngineKind, String> {
+    match text {
+        "fullstack" => Ok(EngineKind::Fullstack),
+        "protocol" => Ok(EngineKind::Protocol),
+        other => Err(format!("`{other}`: the engines are fullstack and protocol")),
+    }
+}
+
+/// The full-stack engine, when this build has it.
 #[cfg(feature = "fullstack")]
-pub fn real_engine() -> Option<&'static dyn Engine> {
+fn fullstack_engine() -> Option<&'static dyn Engine> {
     static TURMOIL: sim_fullstack::Turmoil = sim_fullstack::Turmoil::new();
     Some(&TURMOIL)
 }
 
-/// Without the `fullstack` feature there is no engine with real peers.
 #[cfg(not(feature = "fullstack"))]
-#[must_use]
-pub fn real_engine() -> Option<&'static dyn Engine> {
+fn fullstack_engine() -> Option<&'static dyn Engine> {
+    None
+}
+
+/// The protocol-tier engine, when this build has it.
+#[cfg(feature = "protocol")]
+fn protocol_engine() -> Option<&'static dyn Engine> {
+    static PROTOCOL: sim_protocol::Protocol = sim_protocol::Protocol;
+    Some(&PROTOCOL)
+}
+
+#[cfg(not(feature = "protocol"))]
+fn protocol_engine() -> Option<&'static dyn Engine> {
     None
 }
 
@@ -128,14 +150,20 @@ fn load(path: &Path) -> anyhow::Result<Scenario> {
     Ok(Scenario::load(path)?)
 }
 
-fn engine_for(synthetic: bool) -> anyhow::Result<&'static dyn Engine> {
-    static SYNTHETIC: Synthetic = Synthetic;
-    if synthetic {
-        return Ok(&SYNTHETIC);
-    }
-    real_engine().ok_or_else(|| {
+/// The engine `--engine` names, else the scenario's.
+fn engine_for(
+    chosen: Option<EngineKind>,
+    scenario: &Scenario,
+) -> anyhow::Result<&'static dyn Engine> {
+    let kind = chosen.unwrap_or(scenario.engine);
+    let engine = match kind {
+        EngineKind::Fullstack => fullstack_engine(),
+        EngineKind::Protocol => protocol_engine(),
+    };
+    engine.ok_or_else(|| {
         anyhow::anyhow!(
-            "the turmoil runner (real peers) is not wired in yet; add --synthetic to run the toy delivery model and exercise the report pipeline"
+            "this ppppp-sim was built without the `{}` engine (cargo feature `{0}`)",
+            kind.name()
         )
     })
 }
@@ -175,8 +203,8 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             seed,
             out,
             trace,
-            synthetic,
-        } => run(&scenario, seed, out, trace, synthetic),
+            engine,
+        } => run(&scenario, seed, out, trace, engine),
         Command::Plan { scenario, seed } => {
             let loaded = load(&scenario)?;
             let plan = Plan::build(&loaded, seed.unwrap_or(loaded.seed));
@@ -188,8 +216,8 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             seeds,
             jobs,
             out,
-            synthetic,
-        } => sweep(&scenario, &parse_seeds(&seeds)?, jobs, out, synthetic),
+            engine,
+        } => sweep(&scenario, &parse_seeds(&seeds)?, jobs, out, engine),
         Command::Compare {
             base,
             head,
@@ -214,10 +242,10 @@ fn run(
     seed: Option<u64>,
     out: Option<PathBuf>,
     trace: bool,
-    synthetic: bool,
+    engine: Option<EngineKind>,
 ) -> anyhow::Result<ExitCode> {
     let loaded = load(scenario)?;
-    let engine = engine_for(synthetic)?;
+    let engine = engine_for(engine, &loaded)?;
     let plan = Plan::build(&loaded, seed.unwrap_or(loaded.seed));
     let out = out.unwrap_or_else(|| Path::new("reports").join(&loaded.name));
     let report = sim::pipeline::run(
@@ -291,11 +319,11 @@ fn sweep(
     seeds: &[u64],
     jobs: Option<usize>,
     out: Option<PathBuf>,
-    synthetic: bool,
+    engine: Option<EngineKind>,
 ) -> anyhow::Result<ExitCode> {
     use rayon::prelude::*;
     let scenario = load(scenario_path)?;
-    let engine = engine_for(synthetic)?;
+    let engine = engine_for(engine, &scenario)?;
     let out = out.unwrap_or_else(|| Path::new("reports").join(&scenario.name).join("sweep"));
     let jobs = jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get))

@@ -84,8 +84,8 @@ impl Turmoil {
 }
 
 impl Engine for Turmoil {
-    fn synthetic(&self) -> bool {
-        false
+    fn name(&self) -> &'static str {
+        "fullstack"
     }
 
     fn run(

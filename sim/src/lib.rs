@@ -1,6 +1,6 @@
 //! The simulator's pipeline, engine-neutral: scenarios, plans, the event model, metrics,
 //! checkers, reports, plots, sweeps and comparisons. An engine (`sim-fullstack`: real peers on
-//! turmoil) reads a [`scenario::Scenario`] expanded to a [`plan::Plan`], feeds
+//! turmoil; `sim-protocol`: discrete events over the pure machines) reads a [`scenario::Scenario`] expanded to a [`plan::Plan`], feeds
 //! [`trace::Event`]s into a [`metrics::Collector`], and [`pipeline::run`] hands the
 //! [`metrics::Outcome`] to [`pipeline::write_report`]. This crate depends on `proto` only: no
 //! node, tokio, ractor or turmoil. The `ppppp-sim` program is the `ppppp-sim` package
@@ -20,7 +20,6 @@
 //! - [`check`]: safety and liveness checkers, the repro line.
 //! - [`report`]: `report.json` and `report.md`; [`plot`]: SVG and PNG plots.
 //! - [`stats`], [`sweep`], [`compare`]: seed sweeps with confidence intervals, regressions.
-//! - [`synthetic`]: a toy delivery model that exercises the pipeline without real peers.
 //! - [`pipeline`]: one run end to end; the `Engine` seam.
 //! - [`workload`]: what every engine's peers are and write: keypairs, accounts, goals, post
 //!   text, set and dict updates with their supersedes (so both tiers publish the same
@@ -43,7 +42,6 @@ pub mod rng;
 pub mod scenario;
 pub mod stats;
 pub mod sweep;
-pub mod synthetic;
 pub mod timers;
 pub mod trace;
 pub mod units;

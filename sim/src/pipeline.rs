@@ -1,6 +1,6 @@
 //! One run end to end: plan → engine → collector → report files ([`write_report`]). The
-//! engine is the seam the turmoil runner plugs into; [`Synthetic`] is the toy engine behind
-//! `--synthetic`.
+//! [`Engine`] is the seam both tiers plug into: `sim-fullstack` (real nodes on turmoil) and
+//! `sim-protocol` (discrete events over the pure machines).
 
 use crate::error::SimError;
 use std::fs::File;
@@ -15,8 +15,8 @@ use crate::trace::{TRACE_VERSION, TraceHeader, TraceSink};
 
 /// Something that runs a plan and reports events, in simulated-time order, to the collector.
 pub trait Engine: Sync {
-    /// Whether its events are synthetic (labelled as such in every output).
-    fn synthetic(&self) -> bool;
+    /// Its name in traces, reports and repro lines (`fullstack`, `protocol`).
+    fn name(&self) -> &'static str;
     /// Runs `plan`, recording every event into `collector` and moving `progress` along in
     /// simulated time.
     ///
@@ -28,25 +28,6 @@ pub trait Engine: Sync {
         collector: &mut Collector<'_>,
         progress: &Progress,
     ) -> Result<(), SimError>;
-}
-
-/// The toy delivery model ([`crate::synthetic`]).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Synthetic;
-
-impl Engine for Synthetic {
-    fn synthetic(&self) -> bool {
-        true
-    }
-
-    fn run(
-        &self,
-        plan: &Plan,
-        collector: &mut Collector<'_>,
-        progress: &Progress,
-    ) -> Result<(), SimError> {
-        crate::synthetic::run(plan, collector, progress).map_err(SimError::Trace)
-    }
 }
 
 /// Options of one run.
@@ -72,7 +53,7 @@ pub fn run(plan: &Plan, engine: &dyn Engine, options: &RunOptions) -> Result<Rep
         trace_version: TRACE_VERSION,
         scenario: plan.scenario.clone(),
         seed: plan.seed,
-        synthetic: engine.synthetic(),
+        engine: engine.name().to_owned(),
     };
     let sink = match (&options.out, options.trace) {
         (Some(dir), true) => {
@@ -109,7 +90,7 @@ pub fn run(plan: &Plan, engine: &dyn Engine, options: &RunOptions) -> Result<Rep
         &outcome,
         &RunInfo {
             scenario_path: options.scenario_path.clone(),
-            synthetic: engine.synthetic(),
+            engine: engine.name(),
         },
     );
     if let Some(dir) = &options.out {

@@ -60,8 +60,8 @@ pub struct Sweep {
     pub kind: String,
     /// Scenario name.
     pub scenario: String,
-    /// Synthetic runs.
-    pub synthetic: bool,
+    /// The engine of the runs (`fullstack`, `protocol`; `mixed` when they differ).
+    pub engine: String,
     /// Runs, by seed.
     pub runs: Vec<SweepRun>,
     /// Runs whose checks failed.
@@ -125,7 +125,11 @@ pub fn aggregate(reports: &[Report]) -> Result<Sweep, SimError> {
         schema_version: SCHEMA_VERSION,
         kind: "sweep".to_owned(),
         scenario: first.scenario.name.clone(),
-        synthetic: sorted.iter().any(|r| r.synthetic),
+        engine: if sorted.iter().all(|r| r.engine == first.engine) {
+            first.engine.clone()
+        } else {
+            "mixed".to_owned()
+        },
         failed: runs.iter().filter(|r| !r.passed).count() as u64,
         runs,
         metrics,
@@ -152,16 +156,11 @@ pub fn markdown(sweep: &Sweep) -> String {
     let mut md = String::new();
     let _ = writeln!(
         md,
-        "# Sweep: {} over {} seeds\n",
+        "# Sweep: {} over {} seeds ({} engine)\n",
         sweep.scenario,
-        sweep.runs.len()
+        sweep.runs.len(),
+        sweep.engine
     );
-    if sweep.synthetic {
-        let _ = writeln!(
-            md,
-            "> **SYNTHETIC.** Made with the toy delivery model, not real peers.\n"
-        );
-    }
     let _ = writeln!(
         md,
         "{} of {} runs failed their checks.\n",

@@ -17,7 +17,7 @@ use proto::gc::GcAction;
 use crate::plan::PeerIdx;
 
 /// The trace format version, written in the header line.
-pub const TRACE_VERSION: u32 = 1;
+pub const TRACE_VERSION: u32 = 2;
 
 /// One event at simulated time `t` (ms since the run started).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -242,7 +242,7 @@ pub enum EventKind {
         /// Why it is invalid.
         reason: String,
     },
-    /// A remark from the runner, kept in the trace (e.g. `synthetic model`).
+    /// A remark from the engine, kept in the trace (e.g. a skipped publish).
     Note {
         /// Free text without wall-clock values.
         text: String,
@@ -261,8 +261,8 @@ pub struct TraceHeader {
     pub scenario: String,
     /// Seed.
     pub seed: u64,
-    /// Whether the events come from the synthetic model.
-    pub synthetic: bool,
+    /// The engine that made the events (`fullstack`, `protocol`).
+    pub engine: String,
 }
 
 /// Writes the trace and hashes it as it goes. The trace hash is the SHA-256 of the exact

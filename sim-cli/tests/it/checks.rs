@@ -134,12 +134,12 @@ fn lost_msgs_and_tangle_order_from_snapshots() {
 #[test]
 fn repro_line_names_scenario_seed_and_commit() {
     assert_eq!(
-        repro_line("scenarios/x.toml", 42, false, Some("abc123")),
-        "ppppp-sim run scenarios/x.toml --seed 42  # commit abc123"
+        repro_line("scenarios/x.toml", 42, "fullstack", Some("abc123")),
+        "ppppp-sim run scenarios/x.toml --seed 42 --engine fullstack  # commit abc123"
     );
     assert_eq!(
-        repro_line("scenarios/x.toml", 7, true, None),
-        "ppppp-sim run scenarios/x.toml --seed 7 --synthetic"
+        repro_line("scenarios/x.toml", 7, "protocol", None),
+        "ppppp-sim run scenarios/x.toml --seed 7 --engine protocol"
     );
 }
 
@@ -176,13 +176,22 @@ converge_within = "30s"
     )
     .expect("write scenario");
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_ppppp-sim"))
-        .args(["run", &path.display().to_string(), "--synthetic", "--out"])
+        .args([
+            "run",
+            &path.display().to_string(),
+            "--engine",
+            "protocol",
+            "--out",
+        ])
         .arg(dir.path().join("out"))
         .output()
         .expect("run ppppp-sim");
     assert_eq!(output.status.code(), Some(1), "{output:?}");
     let stderr = String::from_utf8_lossy(&output.stderr);
-    let expected = format!("ppppp-sim run {} --seed 9 --synthetic", path.display());
+    let expected = format!(
+        "ppppp-sim run {} --seed 9 --engine protocol",
+        path.display()
+    );
     assert!(
         stderr.lines().any(|l| l.starts_with(&expected)),
         "no repro line in stderr:\n{stderr}"

@@ -3,10 +3,11 @@
 use std::path::Path;
 
 use sim::compare::{compare_files, judge};
-use sim::pipeline::{RunOptions, Synthetic};
+use sim::pipeline::RunOptions;
 use sim::plan::Plan;
 use sim::report::{Direction, Report};
 use sim::scenario::Scenario;
+use sim_protocol::Protocol;
 
 use crate::support::scenarios_dir;
 
@@ -14,7 +15,7 @@ fn report(seed: u64) -> Report {
     let scenario = Scenario::load(scenarios_dir().join("quickstart.toml")).expect("loads");
     sim::pipeline::run(
         &Plan::build(&scenario, seed),
-        &Synthetic,
+        &Protocol,
         &RunOptions {
             scenario_path: "scenarios/quickstart.toml".to_owned(),
             out: None,
@@ -22,7 +23,7 @@ fn report(seed: u64) -> Report {
             progress: false,
         },
     )
-    .expect("synthetic run")
+    .expect("protocol-tier run")
 }
 
 fn write(path: &Path, report: &Report) {

@@ -1,9 +1,10 @@
 //! The same scenario and seed give byte-identical plans, traces and reports; different
 //! seeds differ.
 
-use sim::pipeline::{RunOptions, Synthetic};
+use sim::pipeline::RunOptions;
 use sim::plan::Plan;
 use sim::scenario::Scenario;
+use sim_protocol::Protocol;
 
 use crate::support::scenarios_dir;
 
@@ -28,7 +29,7 @@ fn run_into(dir: &std::path::Path, seed: u64, trace: bool) -> sim::report::Repor
     let plan = Plan::build(&scenario, seed);
     sim::pipeline::run(
         &plan,
-        &Synthetic,
+        &Protocol,
         &RunOptions {
             scenario_path: "scenarios/quickstart.toml".to_owned(),
             out: Some(dir.to_path_buf()),
@@ -36,7 +37,7 @@ fn run_into(dir: &std::path::Path, seed: u64, trace: bool) -> sim::report::Repor
             progress: false,
         },
     )
-    .expect("synthetic run")
+    .expect("protocol-tier run")
 }
 
 #[test]
@@ -64,8 +65,8 @@ fn reports_and_traces_are_byte_identical_per_seed() {
     assert_eq!(hex::encode(sha2::Sha256::digest(&trace)), a.trace_hash);
     // No wall clock: the report mentions no date-like or duration-of-run fields.
     let json = std::fs::read_to_string(one.path().join("report.json")).expect("written");
-    assert!(json.contains("\"schema_version\": 1"));
-    assert!(json.contains("\"synthetic\": true"));
+    assert!(json.contains("\"schema_version\": 2"));
+    assert!(json.contains("\"engine\": \"protocol\""));
     assert!(!json.contains("wall"));
 }
 
@@ -76,7 +77,7 @@ fn different_seeds_give_different_traces() {
         let plan = Plan::build(&scenario, seed);
         sim::pipeline::run(
             &plan,
-            &Synthetic,
+            &Protocol,
             &RunOptions {
                 scenario_path: "scenarios/quickstart.toml".to_owned(),
                 out: None,
@@ -84,7 +85,7 @@ fn different_seeds_give_different_traces() {
                 progress: false,
             },
         )
-        .expect("synthetic run")
+        .expect("protocol-tier run")
         .trace_hash
     };
     assert_eq!(hash(1), hash(1));

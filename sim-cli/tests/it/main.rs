@@ -1,11 +1,12 @@
 //! Integration tests of the sim crate: scenario errors, shipped scenarios, determinism,
 //! metrics math on hand-made event streams, checkers, sweep statistics and compare, and the
-//! turmoil runner with real peers.
+//! engines: the turmoil runner with real peers, and the protocol tier against it.
 
 mod checks;
 mod compare_sweep;
 mod delivery;
 mod determinism;
+mod engines;
 mod metrics_math;
 mod real_peers;
 mod scenario_errors;

@@ -168,7 +168,7 @@ fn ten_peers_with_sets_and_dicts_converge_through_a_partition() {
     assert_eq!(report.checks.liveness.missing, 0);
     // Real peers, not the toy model: connections, handshakes, sync traffic.
     let json = String::from_utf8(read(&dir.path().join("a/report.json"))).expect("UTF-8");
-    assert!(json.contains("\"synthetic\": false"));
+    assert!(json.contains("\"engine\": \"fullstack\""));
     assert!(report.metrics.counts.connects > 0);
     assert!(report.metrics.bytes.by_kind["handshake"] > 0);
     assert!(report.metrics.bytes.by_kind["bloom"] > 0);

@@ -28,7 +28,7 @@ pub fn collector(plan: &Plan) -> Collector<'_> {
             trace_version: sim::trace::TRACE_VERSION,
             scenario: plan.scenario.clone(),
             seed: plan.seed,
-            synthetic: false,
+            engine: "test".to_owned(),
         }),
     )
 }

@@ -229,11 +229,8 @@ impl CheckReport {
 
 /// The line that reproduces a run.
 #[must_use]
-pub fn repro_line(scenario_path: &str, seed: u64, synthetic: bool, commit: Option<&str>) -> String {
-    let mut line = format!("ppppp-sim run {scenario_path} --seed {seed}");
-    if synthetic {
-        line.push_str(" --synthetic");
-    }
+pub fn repro_line(scenario_path: &str, seed: u64, engine: &str, commit: Option<&str>) -> String {
+    let mut line = format!("ppppp-sim run {scenario_path} --seed {seed} --engine {engine}");
     if let Some(commit) = commit {
         line.push_str(&format!("  # commit {commit}"));
     }

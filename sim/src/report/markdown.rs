@@ -44,18 +44,14 @@ fn bytes_text(bytes: u64) -> String {
     format_bytes(bytes)
 }
 
-/// The title, the synthetic warning, the verdict and the repro line.
+/// The title with the engine, the verdict and the repro line.
 fn heading(md: &mut String, report: &Report) {
     let s = &report.scenario;
-    let _ = writeln!(md, "# {} — seed {}\n", s.name, s.seed);
-    if report.synthetic {
-        let _ = writeln!(
-            md,
-            "> **SYNTHETIC REPORT.** These events come from the toy delivery model \
-             (`--synthetic`), not from real peers. They exercise the report pipeline; they \
-             say nothing about PPPPP.\n"
-        );
-    }
+    let _ = writeln!(
+        md,
+        "# {} — seed {} ({} engine)\n",
+        s.name, s.seed, report.engine
+    );
     let verdict = if report.checks.passed {
         "PASSED"
     } else {

@@ -23,7 +23,7 @@ use crate::plan::Plan;
 use crate::scenario::{FaultAction, Reinitiation, Role, Transport};
 
 /// The version of `report.json`'s shape.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Which way a metric should move.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -178,8 +178,9 @@ pub struct Report {
     pub schema_version: u32,
     /// Always `run`.
     pub kind: String,
-    /// Made by the synthetic model, not real peers.
-    pub synthetic: bool,
+    /// The engine that made the events: `fullstack` (real nodes on turmoil) or `protocol`
+    /// (the discrete-event engine over the pure machines).
+    pub engine: String,
     /// What was run.
     pub scenario: ScenarioSummary,
     /// Build.
@@ -201,8 +202,8 @@ pub struct Report {
 pub struct RunInfo {
     /// The scenario file as given on the command line.
     pub scenario_path: String,
-    /// The synthetic model made the events.
-    pub synthetic: bool,
+    /// The engine's name ([`crate::pipeline::Engine::name`]).
+    pub engine: &'static str,
 }
 
 #[expect(clippy::cast_precision_loss, reason = "report values far below 2^53")]
@@ -295,7 +296,7 @@ impl Report {
         Report {
             schema_version: SCHEMA_VERSION,
             kind: "run".to_owned(),
-            synthetic: info.synthetic,
+            engine: info.engine.to_owned(),
             scenario: ScenarioSummary {
                 name: plan.scenario.clone(),
                 path: info.scenario_path.clone(),
@@ -341,7 +342,7 @@ impl Report {
                 git_commit: commit.map(str::to_owned),
                 sim_version: env!("CARGO_PKG_VERSION").to_owned(),
             },
-            repro: repro_line(&info.scenario_path, plan.seed, info.synthetic, commit),
+            repro: repro_line(&info.scenario_path, plan.seed, info.engine, commit),
             trace_hash: outcome.trace_hash.clone(),
             summary: summary(&outcome.metrics, &outcome.checks),
             metrics: outcome.metrics.clone(),
@@ -381,14 +382,12 @@ impl Report {
         Ok(report)
     }
 
-    /// The plot title suffix (scenario, seed, synthetic marker).
+    /// The plot title suffix (scenario, seed, engine).
     #[must_use]
     pub fn title_suffix(&self) -> String {
         format!(
-            "{}, seed {}{}",
-            self.scenario.name,
-            self.scenario.seed,
-            if self.synthetic { " [SYNTHETIC]" } else { "" }
+            "{}, seed {}, {}",
+            self.scenario.name, self.scenario.seed, self.engine
         )
     }
 }

@@ -42,6 +42,9 @@ pub struct Scenario {
     /// When sync sessions ask again for tangles they exchanged.
     #[serde(default)]
     pub reinitiation: Reinitiation,
+    /// The engine that runs it (`--engine` overrides it).
+    #[serde(default)]
+    pub engine: EngineKind,
     /// Latency and loss.
     #[serde(default)]
     pub network: Network,
@@ -68,6 +71,28 @@ pub struct Scenario {
     /// The file it was loaded from, as given (for the repro line).
     #[serde(skip)]
     pub source: PathBuf,
+}
+
+/// The simulator's engines.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EngineKind {
+    /// Real nodes (actors, SHSE, muxrpc) on turmoil: the ground truth, up to about 100 peers.
+    #[default]
+    Fullstack,
+    /// Discrete events over the pure machines: thousands of peers.
+    Protocol,
+}
+
+impl EngineKind {
+    /// The name in traces, reports and on the command line.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            EngineKind::Fullstack => "fullstack",
+            EngineKind::Protocol => "protocol",
+        }
+    }
 }
 
 fn default_seed() -> u64 {

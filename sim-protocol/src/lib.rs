@@ -1,0 +1,51 @@
+//! The protocol tier: a deterministic discrete-event engine that drives `proto`'s pure
+//! machines directly — publishing, validation and ingest into an in-memory `proto` store,
+//! sync sessions through `proto::sync::Sessions` (the driver the node uses), dialing through
+//! `proto::dial::Redial` — with a message-level network model in place of sockets. No
+//! tokio, no actors, no threads: one queue ordered by (simulated time, sequence number), and
+//! time jumps from event to event.
+//!
+//! ```text
+//! Plan ──▶ Run (run.rs): peers as data (peer.rs), links (link.rs), the queue (queue.rs)
+//!            │ Start, Publish, Fault, Churn, wake-ups of Sessions and Redial,
+//!            │ Established / DialFailed, Deliver, LinkTick, Close
+//!            ▼
+//!   conn.rs (dial, handshake, pipes, keepalive, idle timeout) ─▶ network.rs (latency, faults)
+//!   apply.rs (Sessions outputs: send, commit, prune, rounds) ─▶ trace events ─▶ Collector
+//! ```
+//!
+//! It emits the trace events the full-stack tier emits, so reports, plots and checks are
+//! shared. Modelling choices and what is ignored: `docs/simulation.md`, "The protocol tier".
+
+mod apply;
+mod conn;
+mod link;
+mod network;
+mod peer;
+mod queue;
+mod run;
+
+use sim::error::SimError;
+use sim::metrics::Collector;
+use sim::pipeline::Engine;
+use sim::plan::Plan;
+use sim::progress::Progress;
+
+/// The protocol-tier engine (`--engine protocol`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Protocol;
+
+impl Engine for Protocol {
+    fn name(&self) -> &'static str {
+        "protocol"
+    }
+
+    fn run(
+        &self,
+        plan: &Plan,
+        collector: &mut Collector<'_>,
+        progress: &Progress,
+    ) -> Result<(), SimError> {
+        run::Run::new(plan).execute(collector, progress).map(|_| ())
+    }
+}

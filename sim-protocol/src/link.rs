@@ -1,0 +1,131 @@
+//! A connection between two peers: a pair of sync sessions (one at each end) and a pipe in
+//! each direction. A pipe is FIFO, as a TCP stream is: an object's arrival time is its
+//! send time plus a latency draw, but never before the object ahead of it. While its
+//! direction is cut or held, a pipe keeps its objects (TCP retransmits what was lost) and
+//! resumes when the fault ends, unless the idle timeout closed the connection first.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use proto::dial::TargetId;
+use proto::ids::TangleId;
+use sim::plan::PeerIdx;
+
+/// A connection, by the order it was made in (never reused).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct LinkId(pub(crate) u64);
+
+/// An end of a link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum End {
+    Dialer,
+    Acceptor,
+}
+
+impl End {
+    pub(crate) fn other(self) -> End {
+        match self {
+            End::Dialer => End::Acceptor,
+            End::Acceptor => End::Dialer,
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            End::Dialer => 0,
+            End::Acceptor => 1,
+        }
+    }
+}
+
+/// What travels in a pipe.
+#[derive(Debug, Clone)]
+pub(crate) enum Item {
+    /// A sync object as JSON text (the receiver parses it, as a node does).
+    Sync(String),
+    /// A `net.ping` keepalive or its answer.
+    Ping,
+    Pong,
+}
+
+/// One direction of a link.
+#[derive(Debug, Default)]
+pub(crate) struct Pipe {
+    /// Objects on their way, with their arrival times (non-decreasing).
+    pub(crate) queue: VecDeque<(u64, Item)>,
+    /// The arrival time of the last object sent.
+    pub(crate) last_arrival_ms: u64,
+    /// Whether the pipe stopped at a cut or hold and waits for it to end.
+    pub(crate) stalled: bool,
+    /// The write the last object went out in ([`crate::run::Run`]'s `write`).
+    pub(crate) last_write: u64,
+}
+
+/// What each end of a link keeps.
+#[derive(Debug, Default)]
+pub(crate) struct Side {
+    /// The pipe toward this end.
+    pub(crate) inbound: Pipe,
+    /// When this end last received anything (for the idle timeout).
+    pub(crate) last_received_ms: u64,
+    /// Pings received (every other one is answered, as pzp-net answers).
+    pub(crate) pings: u64,
+    /// Sync objects exchanged per tangle, both ways (for `sync_round`).
+    pub(crate) objects: BTreeMap<TangleId, u64>,
+}
+
+/// A connection.
+#[derive(Debug)]
+pub(crate) struct Link {
+    pub(crate) dialer: PeerIdx,
+    pub(crate) acceptor: PeerIdx,
+    /// The dialer's dial target it serves.
+    pub(crate) target: TargetId,
+    /// When the handshake completed.
+    pub(crate) opened_ms: u64,
+    sides: [Side; 2],
+    /// The dialer's object counts at its last `sync_round` per tangle.
+    pub(crate) rounds: BTreeMap<TangleId, u64>,
+}
+
+impl Link {
+    pub(crate) fn new(dialer: PeerIdx, acceptor: PeerIdx, target: TargetId, now_ms: u64) -> Self {
+        let side = || Side {
+            last_received_ms: now_ms,
+            ..Side::default()
+        };
+        Self {
+            dialer,
+            acceptor,
+            target,
+            opened_ms: now_ms,
+            sides: [side(), side()],
+            rounds: BTreeMap::new(),
+        }
+    }
+
+    pub(crate) fn peer(&self, end: End) -> PeerIdx {
+        match end {
+            End::Dialer => self.dialer,
+            End::Acceptor => self.acceptor,
+        }
+    }
+
+    /// The end `peer` is at.
+    pub(crate) fn end_of(&self, peer: PeerIdx) -> End {
+        if peer == self.dialer {
+            End::Dialer
+        } else {
+            End::Acceptor
+        }
+    }
+
+    pub(crate) fn side(&self, end: End) -> &Side {
+        self.sides.get(end.index()).expect("invariant: two ends")
+    }
+
+    pub(crate) fn side_mut(&mut self, end: End) -> &mut Side {
+        self.sides
+            .get_mut(end.index())
+            .expect("invariant: two ends")
+    }
+}
