@@ -117,6 +117,15 @@ impl<S: Store> Db<S> {
         }
     }
 
+    /// The database over `store`, verifying signatures with `verifier` (e.g. one sharing
+    /// verdicts with other databases, [`Verifier::sharing`]).
+    pub fn with_verifier(store: S, verifier: Verifier) -> Self {
+        Self {
+            verifier,
+            ..Self::new(store)
+        }
+    }
+
     /// The store, for reads.
     pub fn store(&self) -> &S {
         &self.store

@@ -6,6 +6,7 @@
 //! Unlike the reference we verify moot signatures too (docs/divergences.md).
 
 mod error;
+mod verdicts;
 
 use std::collections::BTreeMap;
 
@@ -13,6 +14,7 @@ use ed25519_dalek::VerifyingKey;
 use indexmap::IndexSet;
 
 pub use error::ValidationError;
+pub use verdicts::{VERDICTS_MAX, Verdicts};
 
 use crate::ids::{MsgId, PubKey};
 use crate::msg::{self, Account, Msg, TangleLink};
@@ -26,10 +28,12 @@ pub type Sigkeys = IndexSet<PubKey>;
 /// fifth of a verification, and feeds are signed by few keys.
 const VERIFIER_KEYS_MAX: usize = 4096;
 
-/// Verifies msg signatures, caching decompressed public keys.
+/// Verifies msg signatures, caching decompressed public keys, and optionally sharing
+/// verdicts with other verifiers ([`Verdicts`]).
 #[derive(Debug, Default, Clone)]
 pub struct Verifier {
     keys: BTreeMap<PubKey, Option<VerifyingKey>>,
+    verdicts: Option<Verdicts>,
 }
 
 impl Verifier {
@@ -37,6 +41,26 @@ impl Verifier {
     #[must_use]
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A verifier that looks verdicts up in (and adds them to) `verdicts`, shared with
+    /// other verifiers.
+    #[must_use]
+    pub fn sharing(verdicts: Verdicts) -> Self {
+        Self {
+            keys: BTreeMap::new(),
+            verdicts: Some(verdicts),
+        }
+    }
+
+    /// [`Verifier::verify`] of a msg whose digest is known, through the shared verdicts if
+    /// any.
+    pub fn verify_digest(&mut self, msg: &Msg, digest: &Digest) -> bool {
+        let Some(verdicts) = self.verdicts.clone() else {
+            return self.verify(msg, &digest.canonical_metadata);
+        };
+        let key = (digest.id, msg.sigkey, *msg.sig.bytes());
+        verdicts.get_or_verify(key, || self.verify(msg, &digest.canonical_metadata))
     }
 
     /// Whether `msg.sig` is `msg.sigkey`'s signature over `":msg-v4:" + canonical_metadata`.
@@ -223,7 +247,7 @@ fn check_signature(
     digest: &Digest,
     verifier: &mut Verifier,
 ) -> Result<(), ValidationError> {
-    if verifier.verify(msg, &digest.canonical_metadata) {
+    if verifier.verify_digest(msg, digest) {
         Ok(())
     } else {
         Err(ValidationError::SigInvalid)
