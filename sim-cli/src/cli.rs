@@ -54,6 +54,10 @@ pub enum Command {
         /// over the pure machines). Default: the scenario's `engine`, else `fullstack`.
         #[arg(long, value_parser = parse_engine)]
         engine: Option<EngineKind>,
+        /// Protocol tier: every peer verifies every signature it receives, instead of each
+        /// msg's signature being verified once per run (same results, slower).
+        #[arg(long)]
+        verify_all: bool,
     },
     /// Print the expanded plan (peers, edges, follows, schedules) as JSON.
     Plan {
@@ -79,6 +83,9 @@ pub enum Command {
         /// The engine (as for `run`).
         #[arg(long, value_parser = parse_engine)]
         engine: Option<EngineKind>,
+        /// As for `run`.
+        #[arg(long)]
+        verify_all: bool,
     },
     /// Compare two report.json (or two sweep.json); non-zero exit past the threshold.
     Compare {
@@ -123,13 +130,18 @@ fn fullstack_engine() -> Option<&'static dyn Engine> {
 
 /// The protocol-tier engine, when this build has it.
 #[cfg(feature = "protocol")]
-fn protocol_engine() -> Option<&'static dyn Engine> {
-    static PROTOCOL: sim_protocol::Protocol = sim_protocol::Protocol;
-    Some(&PROTOCOL)
+fn protocol_engine(verify_all: bool) -> Option<&'static dyn Engine> {
+    static SHARED_VERDICTS: sim_protocol::Protocol = sim_protocol::Protocol::new();
+    static VERIFY_ALL: sim_protocol::Protocol = sim_protocol::Protocol::verifying_all();
+    Some(if verify_all {
+        &VERIFY_ALL
+    } else {
+        &SHARED_VERDICTS
+    })
 }
 
 #[cfg(not(feature = "protocol"))]
-fn protocol_engine() -> Option<&'static dyn Engine> {
+fn protocol_engine(_verify_all: bool) -> Option<&'static dyn Engine> {
     None
 }
 
@@ -150,15 +162,27 @@ fn load(path: &Path) -> anyhow::Result<Scenario> {
     Ok(Scenario::load(path)?)
 }
 
+/// The engine options of `run` and `sweep`.
+#[derive(Debug, Clone, Copy)]
+struct EngineChoice {
+    kind: Option<EngineKind>,
+    verify_all: bool,
+}
+
+fn engine_choice(kind: Option<EngineKind>, verify_all: bool) -> EngineChoice {
+    EngineChoice { kind, verify_all }
+}
+
 /// The engine `--engine` names, else the scenario's.
 fn engine_for(
     chosen: Option<EngineKind>,
     scenario: &Scenario,
+    verify_all: bool,
 ) -> anyhow::Result<&'static dyn Engine> {
     let kind = chosen.unwrap_or(scenario.engine);
     let engine = match kind {
         EngineKind::Fullstack => fullstack_engine(),
-        EngineKind::Protocol => protocol_engine(),
+        EngineKind::Protocol => protocol_engine(verify_all),
     };
     engine.ok_or_else(|| {
         anyhow::anyhow!(
@@ -204,7 +228,14 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             out,
             trace,
             engine,
-        } => run(&scenario, seed, out, trace, engine),
+            verify_all,
+        } => run(
+            &scenario,
+            seed,
+            out,
+            trace,
+            engine_choice(engine, verify_all),
+        ),
         Command::Plan { scenario, seed } => {
             let loaded = load(&scenario)?;
             let plan = Plan::build(&loaded, seed.unwrap_or(loaded.seed));
@@ -217,7 +248,14 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             jobs,
             out,
             engine,
-        } => sweep(&scenario, &parse_seeds(&seeds)?, jobs, out, engine),
+            verify_all,
+        } => sweep(
+            &scenario,
+            &parse_seeds(&seeds)?,
+            jobs,
+            out,
+            engine_choice(engine, verify_all),
+        ),
         Command::Compare {
             base,
             head,
@@ -242,10 +280,10 @@ fn run(
     seed: Option<u64>,
     out: Option<PathBuf>,
     trace: bool,
-    engine: Option<EngineKind>,
+    engine: EngineChoice,
 ) -> anyhow::Result<ExitCode> {
     let loaded = load(scenario)?;
-    let engine = engine_for(engine, &loaded)?;
+    let engine = engine_for(engine.kind, &loaded, engine.verify_all)?;
     let plan = Plan::build(&loaded, seed.unwrap_or(loaded.seed));
     let out = out.unwrap_or_else(|| Path::new("reports").join(&loaded.name));
     let report = sim::pipeline::run(
@@ -319,11 +357,11 @@ fn sweep(
     seeds: &[u64],
     jobs: Option<usize>,
     out: Option<PathBuf>,
-    engine: Option<EngineKind>,
+    engine: EngineChoice,
 ) -> anyhow::Result<ExitCode> {
     use rayon::prelude::*;
     let scenario = load(scenario_path)?;
-    let engine = engine_for(engine, &scenario)?;
+    let engine = engine_for(engine.kind, &scenario, engine.verify_all)?;
     let out = out.unwrap_or_else(|| Path::new("reports").join(&scenario.name).join("sweep"));
     let jobs = jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get))

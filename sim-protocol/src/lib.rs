@@ -33,7 +33,26 @@ use sim::progress::Progress;
 
 /// The protocol-tier engine (`--engine protocol`).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Protocol;
+pub struct Protocol {
+    verify_all: bool,
+}
+
+impl Protocol {
+    /// The engine as `ppppp-sim run --engine protocol` uses it: each msg's signature is
+    /// verified once per run, and every other peer that receives it reuses the verdict
+    /// (`proto::validate::Verdicts`).
+    #[must_use]
+    pub const fn new() -> Protocol {
+        Protocol { verify_all: false }
+    }
+
+    /// An engine whose peers verify every msg they receive themselves, as real peers do
+    /// (`--verify-all`): slower, same results.
+    #[must_use]
+    pub const fn verifying_all() -> Protocol {
+        Protocol { verify_all: true }
+    }
+}
 
 impl Engine for Protocol {
     fn name(&self) -> &'static str {
@@ -46,6 +65,8 @@ impl Engine for Protocol {
         collector: &mut Collector<'_>,
         progress: &Progress,
     ) -> Result<(), SimError> {
-        run::Run::new(plan).execute(collector, progress).map(|_| ())
+        run::Run::new(plan, self.verify_all)
+            .execute(collector, progress)
+            .map(|_| ())
     }
 }

@@ -12,6 +12,7 @@ use proto::ingest::Snapshot;
 use proto::msg::Msg;
 use proto::store::{MemStore, Store};
 use proto::sync::{Event as SyncEvent, SyncIndex};
+use proto::validate::{Verdicts, Verifier};
 use sim::check::Holdings;
 use sim::error::SimError;
 use sim::metrics::Collector;
@@ -94,7 +95,14 @@ pub(crate) struct Run<'p> {
 }
 
 impl<'p> Run<'p> {
-    pub(crate) fn new(plan: &'p Plan) -> Self {
+    pub(crate) fn new(plan: &'p Plan, verify_all: bool) -> Self {
+        // One verdict per msg signature for the whole run, unless every peer verifies.
+        let verdicts = (!verify_all).then(Verdicts::new);
+        let verifier = || {
+            verdicts
+                .clone()
+                .map_or_else(Verifier::new, Verifier::sharing)
+        };
         let keypairs: Vec<_> = plan
             .peers
             .iter()
@@ -122,7 +130,7 @@ impl<'p> Run<'p> {
                     index: peer.index,
                     keypair,
                     account: accounts[peer.index as usize],
-                    db: Db::new(MemStore::new()),
+                    db: Db::with_verifier(MemStore::new(), verifier()),
                     sync_index: SyncIndex::new(),
                     goals,
                     memory: workload::Memory::default(),

@@ -15,7 +15,7 @@ fn report(seed: u64) -> Report {
     let scenario = Scenario::load(scenarios_dir().join("quickstart.toml")).expect("loads");
     sim::pipeline::run(
         &Plan::build(&scenario, seed),
-        &Protocol,
+        &Protocol::new(),
         &RunOptions {
             scenario_path: "scenarios/quickstart.toml".to_owned(),
             out: None,

@@ -29,7 +29,7 @@ fn run_into(dir: &std::path::Path, seed: u64, trace: bool) -> sim::report::Repor
     let plan = Plan::build(&scenario, seed);
     sim::pipeline::run(
         &plan,
-        &Protocol,
+        &Protocol::new(),
         &RunOptions {
             scenario_path: "scenarios/quickstart.toml".to_owned(),
             out: Some(dir.to_path_buf()),
@@ -77,7 +77,7 @@ fn different_seeds_give_different_traces() {
         let plan = Plan::build(&scenario, seed);
         sim::pipeline::run(
             &plan,
-            &Protocol,
+            &Protocol::new(),
             &RunOptions {
                 scenario_path: "scenarios/quickstart.toml".to_owned(),
                 out: None,

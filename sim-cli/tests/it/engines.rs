@@ -65,7 +65,7 @@ fn quickstart_agrees_on_both_tiers() {
         &dir.path().join("full"),
     );
     let protocol = run(
-        &Protocol,
+        &Protocol::new(),
         "quickstart.toml",
         1,
         &dir.path().join("protocol"),
@@ -112,4 +112,23 @@ fn the_protocol_tier_is_deterministic_across_processes() {
     let report = std::fs::read_to_string(dir.path().join("a/report.json")).expect("written");
     assert!(report.contains("\"engine\": \"protocol\""));
     assert!(report.contains("--engine protocol"));
+}
+
+#[test]
+fn shared_signature_verdicts_change_nothing_but_time() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let shared = run(
+        &Protocol::new(),
+        "quickstart.toml",
+        2,
+        &dir.path().join("a"),
+    );
+    let all = run(
+        &Protocol::verifying_all(),
+        "quickstart.toml",
+        2,
+        &dir.path().join("b"),
+    );
+    assert!(shared.checks.passed, "{:?}", shared.checks.first_failure());
+    assert_eq!(shared.trace_hash, all.trace_hash);
 }
