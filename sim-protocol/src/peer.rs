@@ -33,10 +33,10 @@ pub(crate) struct Running {
 }
 
 impl Running {
-    pub(crate) fn new(incarnation: u64, backoff: Backoff, rng: ChaCha8Rng) -> Self {
+    pub(crate) fn new(incarnation: u64, config: Config, backoff: Backoff, rng: ChaCha8Rng) -> Self {
         Self {
             incarnation,
-            sessions: Sessions::new(Config::default()),
+            sessions: Sessions::new(config),
             redial: Redial::new(backoff),
             rng,
             links: BTreeSet::new(),

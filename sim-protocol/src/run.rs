@@ -284,8 +284,18 @@ impl<'p> Run<'p> {
         let state = &mut self.peers[peer as usize];
         let incarnation = state.memory.incarnations;
         state.memory.incarnations += 1;
+        // The scenario's re-initiation, as the full-stack tier configures its nodes.
+        let config = proto::sync::Config {
+            reinitiation: match self.plan.reinitiation {
+                sim::scenario::Reinitiation::Targeted => proto::sync::Reinitiation::Targeted,
+                sim::scenario::Reinitiation::Reference => proto::sync::Reinitiation::Reference,
+            },
+            ..proto::sync::Config::default()
+        };
+        let state = &mut self.peers[peer as usize];
         state.running = Some(Running::new(
             incarnation,
+            config,
             backoff,
             workload::dial_rng(seed, peer, incarnation),
         ));
