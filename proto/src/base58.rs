@@ -4,7 +4,12 @@
 //! `bs58` crate converts one byte (or digit) at a time, which made base58 a quarter of a
 //! sync's cost. Here the number is held in limbs of `58^5` (encoding) or `2^32` (decoding)
 //! and fed four bytes (five digits) at a time: same results, about eight times faster.
-//! Inputs beyond the stack limbs' reach go through `bs58`.
+//! Encoding inputs beyond the stack limbs' reach go through `bs58`.
+//!
+//! Base58 costs the square of its length, so [`decode`] refuses text longer than
+//! [`DECODE_DIGITS_MAX`] before looking at it: every base58 value in PPPPP (32-byte IDs and
+//! keys, 64-byte signatures) is far shorter, and a peer must not make us spend seconds on
+//! one field.
 
 /// The Bitcoin alphabet.
 const ALPHABET: &[u8; 58] = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
@@ -18,9 +23,21 @@ const INPUT_MAX: usize = 128;
 /// Limbs needed for [`INPUT_MAX`] bytes or digits, with room to spare.
 const LIMBS: usize = 48;
 
-/// Why a string is not base58.
+/// Longest text [`decode`] reads: 128 digits hold 93 bytes, more than any PPPPP value
+/// (IDs and keys are 32 bytes, at most 44 digits; signatures 64 bytes, at most 88 digits).
+pub const DECODE_DIGITS_MAX: usize = INPUT_MAX;
+
+/// Why a string was not decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NotBase58;
+pub enum DecodeError {
+    /// A character is outside the alphabet.
+    NotBase58,
+    /// The text is longer than [`DECODE_DIGITS_MAX`]; it was not read.
+    TooLong {
+        /// Its length in bytes.
+        len: usize,
+    },
+}
 
 /// Digit values by ASCII code; 58 marks characters outside the alphabet. (Indexing in a
 /// constant cannot fail at run time: an out-of-bounds index stops the build.)
@@ -129,13 +146,14 @@ pub fn encode(bytes: &[u8]) -> String {
     out
 }
 
-/// Decodes a base58 string.
+/// Decodes a base58 string of at most [`DECODE_DIGITS_MAX`] digits.
 ///
 /// # Errors
-/// [`NotBase58`] when a character is outside the alphabet.
-pub fn decode(text: &str) -> Result<Vec<u8>, NotBase58> {
-    if text.len() > INPUT_MAX {
-        return bs58::decode(text).into_vec().map_err(|_| NotBase58);
+/// [`DecodeError::TooLong`] for longer text (checked first, in constant time), then
+/// [`DecodeError::NotBase58`] when a character is outside the alphabet.
+pub fn decode(text: &str) -> Result<Vec<u8>, DecodeError> {
+    if text.len() > DECODE_DIGITS_MAX {
+        return Err(DecodeError::TooLong { len: text.len() });
     }
     let digits = text.as_bytes();
     let zeros = digits.iter().take_while(|digit| **digit == b'1').count();
@@ -150,7 +168,7 @@ pub fn decode(text: &str) -> Result<Vec<u8>, NotBase58> {
         let mut carry = 0u64;
         let mut multiplier = 1u64;
         for digit in chunk {
-            carry = carry * 58 + digit_value(*digit).ok_or(NotBase58)?;
+            carry = carry * 58 + digit_value(*digit).ok_or(DecodeError::NotBase58)?;
             multiplier *= 58;
         }
         for word in words.iter_mut().take(used) {
@@ -193,16 +211,32 @@ mod tests {
             vec![0xff; 32],
             vec![0xff; 64],
             vec![0, 0, 1, 2, 3],
-            (0..=255).collect(),
-            vec![1; 129],
+            (0..93).collect(),
+            vec![1; 93],
         ];
         for bytes in cases {
             let ours = encode(&bytes);
             assert_eq!(ours, bs58::encode(&bytes).into_string(), "{bytes:?}");
             assert_eq!(decode(&ours), Ok(bytes));
         }
-        assert_eq!(decode("0OIl"), Err(NotBase58));
+        let long: Vec<u8> = (0..=255).collect();
+        assert_eq!(encode(&long), bs58::encode(&long).into_string());
+        assert_eq!(decode("0OIl"), Err(DecodeError::NotBase58));
         assert_eq!(decode("1112"), Ok(vec![0, 0, 0, 1]));
+    }
+
+    #[test]
+    fn long_text_is_refused_unread() {
+        let longest = "2".repeat(DECODE_DIGITS_MAX);
+        assert!(decode(&longest).is_ok());
+        // One digit more, even with a character outside the alphabet, is refused by length.
+        let long = format!("0{longest}");
+        assert_eq!(
+            decode(&long),
+            Err(DecodeError::TooLong {
+                len: DECODE_DIGITS_MAX + 1
+            })
+        );
     }
 
     #[test]

@@ -15,6 +15,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use thiserror::Error;
 
+use crate::base58::DecodeError;
+
 /// Longest base58 encoding of 32 bytes (2^256 - 1 needs 44 digits).
 const B58_LEN_MAX: usize = 44;
 /// Shortest base58 encoding of 32 bytes (32 zero bytes become 32 `1`s).
@@ -35,6 +37,13 @@ pub enum IdError {
         /// How many bytes it decodes to.
         len: usize,
     },
+    /// The string is far longer than any ID; it was not read (base58 costs the square of
+    /// its length), nor is it repeated here.
+    #[error("a string of {len} bytes is not an ID (a base58 ID has at most 44 characters)")]
+    TooLong {
+        /// Its length in bytes.
+        len: usize,
+    },
 }
 
 /// Decodes a base58 string, returning how many bytes it holds (or the bytes, if exactly 32).
@@ -42,9 +51,12 @@ pub enum IdError {
 /// # Errors
 /// [`IdError`] when the string is not base58 or does not decode to 32 bytes.
 pub fn decode_32(input: &str) -> Result<[u8; 32], IdError> {
-    // A 32-byte value is at most 44 digits; decoding a longer string into a small buffer
-    // would fail anyway, but we want the exact length for the error message.
-    let bytes = crate::base58::decode(input).map_err(|_| IdError::NotBase58(input.to_owned()))?;
+    // A 32-byte value is at most 44 digits; decoding a somewhat longer string would fail
+    // anyway, but we want the exact length for the error message (as the reference gives).
+    let bytes = crate::base58::decode(input).map_err(|error| match error {
+        DecodeError::NotBase58 => IdError::NotBase58(input.to_owned()),
+        DecodeError::TooLong { len } => IdError::TooLong { len },
+    })?;
     let len = bytes.len();
     <[u8; 32]>::try_from(bytes).map_err(|_| IdError::WrongLength {
         input: input.to_owned(),
@@ -52,10 +64,26 @@ pub fn decode_32(input: &str) -> Result<[u8; 32], IdError> {
     })
 }
 
-/// Counts the bytes a base58 string decodes to; `None` if it is not base58.
+/// How long a base58 string is when decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecodedLen {
+    /// It decodes to this many bytes.
+    Bytes(usize),
+    /// A character is outside the alphabet.
+    NotBase58,
+    /// It is longer than [`crate::base58::DECODE_DIGITS_MAX`] and was not read.
+    TooLong,
+}
+
+/// Counts the bytes a base58 string decodes to, refusing (unread) text longer than
+/// [`crate::base58::DECODE_DIGITS_MAX`].
 #[must_use]
-pub fn decoded_len(input: &str) -> Option<usize> {
-    crate::base58::decode(input).ok().map(|bytes| bytes.len())
+pub fn decoded_len(input: &str) -> DecodedLen {
+    match crate::base58::decode(input) {
+        Ok(bytes) => DecodedLen::Bytes(bytes.len()),
+        Err(DecodeError::NotBase58) => DecodedLen::NotBase58,
+        Err(DecodeError::TooLong { .. }) => DecodedLen::TooLong,
+    }
 }
 
 /// The inline storage shared by all identifier newtypes.
@@ -79,10 +107,12 @@ impl B58 {
 
     fn parse(input: &str) -> Result<Self, IdError> {
         if input.len() > B58_LEN_MAX || input.len() < B58_LEN_MIN {
-            // Still report the decoded length exactly, as the reference does.
+            // Still report the decoded length exactly, as the reference does, unless the
+            // string is too long to be worth reading.
             return match decoded_len(input) {
-                None => Err(IdError::NotBase58(input.to_owned())),
-                Some(len) => Err(IdError::WrongLength {
+                DecodedLen::NotBase58 => Err(IdError::NotBase58(input.to_owned())),
+                DecodedLen::TooLong => Err(IdError::TooLong { len: input.len() }),
+                DecodedLen::Bytes(len) => Err(IdError::WrongLength {
                     input: input.to_owned(),
                     len,
                 }),
@@ -275,6 +305,11 @@ mod tests {
             MsgId::parse(&long),
             Err(IdError::WrongLength { .. })
         ));
+        let huge = "2".repeat(1_000_000);
+        assert_eq!(
+            MsgId::parse(&huge),
+            Err(IdError::TooLong { len: 1_000_000 })
+        );
     }
 
     #[test]

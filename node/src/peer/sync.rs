@@ -10,7 +10,7 @@ use std::sync::Arc;
 use proto::goals::Goals;
 use proto::ids::{MsgId, TangleId};
 use proto::msg::Msg;
-use proto::sync::{self, Event, IndexedDb, Output, Session, Sessions, Time};
+use proto::sync::{self, Event, IndexedDb, Output, Session, Sessions, Time, wire};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde_json::Value;
 use tokio::time::Instant;
@@ -108,12 +108,14 @@ impl Actor for SyncActor {
                 reply,
             } => {
                 for object in objects {
-                    if let (Some(link), Some(tangle)) =
-                        (state.links.get_mut(&conn), tangle_of(&object))
-                    {
-                        *link.objects.entry(tangle).or_default() += 1;
+                    // Checked here, before `feed` locks the database: decoding parses msgs
+                    // and hashes their data, work a peer chooses the size of.
+                    let decoded = wire::decode(&object);
+                    drop(object);
+                    if let (Some(link), Ok(received)) = (state.links.get_mut(&conn), &decoded) {
+                        *link.objects.entry(received.msg.id).or_default() += 1;
                     }
-                    state.feed(Event::Received { key: conn, object }).await?;
+                    state.feed(Event::Decoded { key: conn, decoded }).await?;
                 }
                 let _ = reply.send(());
             }
@@ -157,14 +159,6 @@ fn summary(session: &Session) -> SyncSummary {
         received_msgs: session.stats().committed_msgs,
         pushed_msgs: session.stats().realtime_pushed,
     }
-}
-
-/// The `id` of a received sync object, if it has a valid one.
-fn tangle_of(object: &Value) -> Option<TangleId> {
-    object
-        .get("id")
-        .and_then(Value::as_str)
-        .and_then(|id| TangleId::parse(id).ok())
 }
 
 impl SyncState {

@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 
 use super::{Account, MSG_PART_BYTES_MAX, Metadata, Msg, Signature, TangleLink, VERSION};
 use crate::canon;
-use crate::ids::{self, DataHash, MsgId, PubKey};
+use crate::ids::{self, DataHash, DecodedLen, MsgId, PubKey};
 use crate::js;
 use crate::validate::ValidationError as E;
 
@@ -131,13 +131,14 @@ fn check_sigkey(sigkey: Option<&Value>) -> Result<PubKey, E> {
         });
     };
     match ids::decoded_len(text) {
-        None => Err(E::SigkeyNotBase58 {
+        DecodedLen::NotBase58 => Err(E::SigkeyNotBase58 {
             sigkey: text.clone(),
         }),
-        Some(32) => PubKey::parse(text).map_err(|_| E::SigkeyNotBase58 {
+        DecodedLen::TooLong => Err(E::SigkeyTooLong { len: text.len() }),
+        DecodedLen::Bytes(32) => PubKey::parse(text).map_err(|_| E::SigkeyNotBase58 {
             sigkey: text.clone(),
         }),
-        Some(len) => Err(E::SigkeyWrongLength { len }),
+        DecodedLen::Bytes(len) => Err(E::SigkeyWrongLength { len }),
     }
 }
 
@@ -410,8 +411,9 @@ fn parse_sig(sig: Option<&Value>) -> Result<Signature, E> {
     let Some(Value::String(text)) = sig else {
         return Err(E::MissingSig);
     };
-    Signature::parse(text).map_err(|len| match len {
-        None => E::SigNotBase58 { sig: text.clone() },
-        Some(len) => E::SigWrongLength { len },
+    Signature::parse(text).map_err(|error| match error {
+        DecodedLen::NotBase58 => E::SigNotBase58 { sig: text.clone() },
+        DecodedLen::TooLong => E::SigTooLong { len: text.len() },
+        DecodedLen::Bytes(len) => E::SigWrongLength { len },
     })
 }

@@ -27,7 +27,7 @@ pub(crate) use decode::REQUIRED_METADATA_FIELDS;
 pub use decode::{decode, decode_str, validate_domain};
 
 use crate::canon;
-use crate::ids::{AccountId, DataHash, MsgId, PubKey, TangleId};
+use crate::ids::{AccountId, DataHash, DecodedLen, MsgId, PubKey, TangleId};
 
 /// The prefix of the signed bytes.
 pub const SIGNATURE_TAG: &str = ":msg-v4:";
@@ -119,19 +119,22 @@ impl Signature {
     /// A signature from base58 text that decodes to exactly 64 bytes.
     ///
     /// # Errors
-    /// `Err(None)` if the text is not base58, `Err(Some(len))` if it decodes to `len` bytes.
-    pub fn parse(input: &str) -> Result<Self, Option<usize>> {
-        let bytes = crate::base58::decode(input).map_err(|_| None)?;
+    /// How long the text decodes (not 64 bytes), or why it does not decode.
+    pub fn parse(input: &str) -> Result<Self, DecodedLen> {
+        let bytes = crate::base58::decode(input).map_err(|error| match error {
+            crate::base58::DecodeError::NotBase58 => DecodedLen::NotBase58,
+            crate::base58::DecodeError::TooLong { .. } => DecodedLen::TooLong,
+        })?;
         let len = bytes.len();
-        let bytes: [u8; 64] = bytes.try_into().map_err(|_| Some(len))?;
+        let bytes: [u8; 64] = bytes.try_into().map_err(|_| DecodedLen::Bytes(len))?;
         // 64 bytes decode only from at most 88 digits, and base58 spelling is unique.
         let mut text = [0u8; SIGNATURE_TEXT_LEN_MAX];
         text.get_mut(..input.len())
-            .ok_or(Some(len))?
+            .ok_or(DecodedLen::Bytes(len))?
             .copy_from_slice(input.as_bytes());
         Ok(Self {
             bytes,
-            len: u8::try_from(input.len()).map_err(|_| Some(len))?,
+            len: u8::try_from(input.len()).map_err(|_| DecodedLen::Bytes(len))?,
             text,
         })
     }

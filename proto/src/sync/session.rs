@@ -106,6 +106,9 @@ pub enum Input {
     Start,
     /// A data object arrived from the remote peer.
     Received(Value),
+    /// A data object arrived from the remote peer, already checked with [`wire::decode`].
+    /// Shells decode before they lock the database: decoding parses and hashes peer input.
+    Decoded(Result<wire::Received, WireError>),
     /// Msgs were added to the local database (by anyone: publishing, this or another
     /// session's commit), as stored, in the order they were added. Not for msgs that were
     /// already stored. Shells should batch what one commit added.
@@ -467,7 +470,10 @@ impl Session {
         let mut context = Context { now, claims };
         match input {
             Input::Start => self.start(store, goals, out),
-            Input::Received(value) => self.receive(&value, store, goals, &mut context, out),
+            Input::Received(value) => {
+                self.receive(wire::decode(&value), store, goals, &mut context, out)
+            }
+            Input::Decoded(decoded) => self.receive(decoded, store, goals, &mut context, out),
             Input::LocalAdded {
                 msgs,
                 from_this_remote,
@@ -769,13 +775,13 @@ impl Session {
 
     fn receive<St: SyncStore>(
         &mut self,
-        value: &Value,
+        decoded: Result<wire::Received, WireError>,
         store: &mut St,
         goals: &Goals,
         context: &mut Context<'_>,
         out: &mut Vec<Output>,
     ) -> Result<(), St::Error> {
-        let received = match wire::decode(value) {
+        let received = match decoded {
             Ok(received) => received,
             Err(error) => {
                 self.refuse(Refusal::Malformed(error), out);

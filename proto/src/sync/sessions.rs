@@ -10,7 +10,7 @@
 //!
 //! The shell's loop:
 //! 1. [`Event::Opened`] when a connection's sync stream opens (`initiate` on the dialer);
-//! 2. [`Event::Received`] for every object from a remote;
+//! 2. [`Event::Received`] (or [`Event::Decoded`]) for every object from a remote;
 //! 3. after applying an [`Output::Commit`] of session `k` (with [`super::commit`]),
 //!    [`Event::LocalAdded`] with `origin: Some(k)` and the msgs added; after a local write,
 //!    with `origin: None`;
@@ -50,6 +50,14 @@ pub enum Event<K> {
         key: K,
         /// The parsed JSON object.
         object: Value,
+    },
+    /// An object arrived on a stream, already checked with [`super::wire::decode`]: shells
+    /// decode before they lock the database (decoding parses and hashes peer input).
+    Decoded {
+        /// The connection.
+        key: K,
+        /// What decoding found.
+        decoded: Result<super::wire::Received, super::wire::WireError>,
     },
     /// Msgs were added to the database, as stored, in order: by a commit of session
     /// `origin`, or by a local write (`None`).
@@ -158,6 +166,9 @@ impl<K: Ord + Copy + std::fmt::Debug> Sessions<K> {
             }
             Event::Received { key, object } => {
                 self.feed(now, key, Input::Received(object), store, goals, out)?;
+            }
+            Event::Decoded { key, decoded } => {
+                self.feed(now, key, Input::Decoded(decoded), store, goals, out)?;
             }
             Event::LocalAdded { msgs, origin } => {
                 for key in self.keys() {

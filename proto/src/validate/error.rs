@@ -62,6 +62,15 @@ pub enum ValidationError {
         /// Decoded length.
         len: usize,
     },
+    /// `sigkey` is longer than base58 text is read (hardening: base58 costs the square of
+    /// its length; the reference decodes it and reports the decoded length).
+    #[error(
+        "invalid msg: sigkey is {len} characters, longer than any 32-byte key (44) (hardening)"
+    )]
+    SigkeyTooLong {
+        /// Its length in bytes.
+        len: usize,
+    },
 
     // Step 3: data.
     /// `data` is an array.
@@ -256,6 +265,15 @@ pub enum ValidationError {
     /// The signature does not verify.
     #[error("invalid msg: sig is invalid")]
     SigInvalid,
+    /// `sig` is longer than base58 text is read (hardening: base58 costs the square of its
+    /// length; the reference decodes it and reports the decoded length).
+    #[error(
+        "invalid msg: sig is {len} characters, longer than any 64-byte signature (88) (hardening)"
+    )]
+    SigTooLong {
+        /// Its length in bytes.
+        len: usize,
+    },
 
     // Context the reference reports outside `validate`.
     /// The tangle's root msg is not known locally (pzp-db: "Missing tangle type").
