@@ -18,7 +18,7 @@
 //! next msg of a feed costs a few map lookups, not a rebuild from all records as in the
 //! reference.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use thiserror::Error;
@@ -32,6 +32,12 @@ use crate::validate::{self, Digest, Sigkeys, ValidationError, Verifier};
 
 /// How many `(account, accountTips)` key sets [`Db`] remembers.
 const SIGKEYS_CACHE_MAX: usize = 4096;
+
+/// Most tangles [`Db`] keeps cached while nothing of them is stored (a sync asked about a
+/// tangle nobody holds, a msg named a tangle we do not have). Beyond it the oldest such
+/// entries are dropped: they cost nothing to load again, and a peer asking about random
+/// tangle IDs must not grow our memory for good.
+pub const EMPTY_TANGLES_CACHED_MAX: usize = 1024;
 
 /// Why [`Db::add`] refused a msg (or failed).
 #[derive(Debug, Error)]
@@ -102,6 +108,9 @@ pub type StoreResult<T, S> = Result<T, <S as Store>::Error>;
 pub struct Db<S: Store> {
     store: S,
     tangles: BTreeMap<TangleId, Tangle>,
+    /// Tangles loaded empty, oldest first (at most [`EMPTY_TANGLES_CACHED_MAX`] + 1); some
+    /// may have gained msgs or been dropped since.
+    empty_loads: VecDeque<TangleId>,
     verifier: Verifier,
     sigkeys: BTreeMap<(AccountId, Vec<MsgId>), (u64, Arc<Sigkeys>)>,
 }
@@ -112,6 +121,7 @@ impl<S: Store> Db<S> {
         Self {
             store,
             tangles: BTreeMap::new(),
+            empty_loads: VecDeque::new(),
             verifier: Verifier::new(),
             sigkeys: BTreeMap::new(),
         }
@@ -145,6 +155,7 @@ impl<S: Store> Db<S> {
     /// Drops every cached tangle (they reload from the store on next use).
     pub fn forget_tangles(&mut self) {
         self.tangles.clear();
+        self.empty_loads.clear();
         self.sigkeys.clear();
     }
 
@@ -182,7 +193,14 @@ impl<S: Store> Db<S> {
         self.tangles.get(id)
     }
 
-    /// A tangle already loaded by [`Db::tangle`].
+    /// How many tangles are cached (for tests of the bound).
+    #[must_use]
+    pub fn cached_tangles(&self) -> usize {
+        self.tangles.len()
+    }
+
+    /// A tangle already loaded by [`Db::tangle`], no more than [`EMPTY_TANGLES_CACHED_MAX`]
+    /// loads ago if it is empty.
     pub(crate) fn cached_tangle(&self, id: &TangleId) -> &Tangle {
         self.tangles
             .get(id)
@@ -194,6 +212,9 @@ impl<S: Store> Db<S> {
             return Ok(());
         }
         let tangle = self.load_from_store(id)?;
+        if tangle.is_empty() {
+            self.note_empty_load(*id);
+        }
         self.tangles.insert(*id, tangle);
         Ok(())
     }
@@ -210,6 +231,25 @@ impl<S: Store> Db<S> {
             }
         }
         Ok(tangle)
+    }
+
+    /// Remembers that `id` was loaded empty, dropping the oldest such tangle beyond
+    /// [`EMPTY_TANGLES_CACHED_MAX`] if it is still empty and unchanged (version 0: no cache
+    /// derived from it can tell it was reloaded).
+    fn note_empty_load(&mut self, id: TangleId) {
+        self.empty_loads.push_back(id);
+        if self.empty_loads.len() <= EMPTY_TANGLES_CACHED_MAX {
+            return;
+        }
+        if let Some(oldest) = self.empty_loads.pop_front()
+            && oldest != id
+            && self
+                .tangles
+                .get(&oldest)
+                .is_some_and(|tangle| tangle.is_empty() && tangle.version() == 0)
+        {
+            self.tangles.remove(&oldest);
+        }
     }
 
     /// The keys allowed to sign for `account` at `tips` (the reference's

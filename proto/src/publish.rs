@@ -29,6 +29,15 @@ pub enum PublishError<E: std::error::Error + 'static> {
     /// The account is not known locally.
     #[error("account {0} is not known locally")]
     UnknownAccount(AccountId),
+    /// More extra tangles than a msg's metadata can name.
+    #[error("{count} extra tangles, more than the {max} a msg can name")]
+    TooManyTangles {
+        /// How many were given.
+        count: usize,
+        /// The bound ([`crate::db::EMPTY_TANGLES_CACHED_MAX`]; 65,535 bytes of metadata
+        /// hold fewer).
+        max: usize,
+    },
 }
 
 impl<S: Store> Db<S> {
@@ -128,6 +137,12 @@ impl<S: Store> Db<S> {
         data: Value,
         extra_tangles: &[TangleId],
     ) -> Result<MsgId, PublishError<S::Error>> {
+        if extra_tangles.len() >= crate::db::EMPTY_TANGLES_CACHED_MAX {
+            return Err(PublishError::TooManyTangles {
+                count: extra_tangles.len(),
+                max: crate::db::EMPTY_TANGLES_CACHED_MAX - 1,
+            });
+        }
         let feed = self.init_feed(keypair, account, domain)?;
         let account_tips = self.account_tips(account)?;
         let mut tangle_ids = extra_tangles.to_vec();

@@ -5,4 +5,5 @@
 //! are generous timeouts, and what is asserted is memory, counts and "the legit peer synced".
 
 mod long_fields;
+mod random_tangles;
 mod support;

@@ -2,12 +2,13 @@
 //! never grows a session past its named bounds; persistent garbage closes the stream.
 
 use proptest::prelude::*;
+use proto::db::EMPTY_TANGLES_CACHED_MAX;
 use proto::goals::{Goal, Goals};
 use proto::ids::{IdError, MsgId};
 use proto::sync::bloom::{BloomError, BloomFilter, ERROR_RATE, SIZE_BITS_MAX};
 use proto::sync::wire::{self, MSG_IDS_PER_PAYLOAD_MAX, WireError};
 use proto::sync::{
-    CloseReason, Config, IndexedDb, Input, KNOWN_IDS_MAX, Output, REFUSALS_MAX, Refusal, Session,
+    CloseReason, Config, INDEXED_TANGLES_MAX, IndexedDb, Input, KNOWN_IDS_MAX, Output, REFUSALS_MAX, Refusal, Session,
     SyncIndex, TANGLES_TRACKED_MAX, Time,
 };
 use proto::testing::Peer;
@@ -251,6 +252,28 @@ fn a_flood_of_tangles_is_bounded() {
     assert_eq!(answered, TANGLES_TRACKED_MAX);
     assert_eq!(refused, REFUSALS_MAX + 1);
     assert!(target.session.is_closed());
+}
+
+#[test]
+fn random_tangles_asked_across_streams_leave_a_bounded_cache() {
+    let mut target = Target::new();
+    let before = target.peer.db.cached_tangles();
+    // Ten streams' worth of phase-1 objects for tangles nobody holds, each stream within its
+    // own bound; the database keeps only a bounded number of those empty tangles.
+    for stream in 0..10u64 {
+        target.session = Session::new(Config::default());
+        for index in 0..4000u64 {
+            let tangle = id(stream * 1_000_000 + index);
+            let out = target.feed(json!({"id": tangle.as_str(), "phase": 1, "payload": [0, 3]}));
+            assert!(matches!(out.as_slice(), [Output::Send(_)]), "{out:?}");
+        }
+    }
+    let cached = target.peer.db.cached_tangles();
+    assert!(
+        cached <= before + EMPTY_TANGLES_CACHED_MAX,
+        "{cached} tangles cached after 40,000 unknown ones were asked about"
+    );
+    assert!(target.peer.index.len() <= INDEXED_TANGLES_MAX);
 }
 
 #[test]
