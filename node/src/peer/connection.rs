@@ -31,7 +31,7 @@ use crate::net::BoxStream;
 use crate::transport::PublicKey;
 use crate::transport::muxrpc::codec::{Decoder, Frame, HEADER_LEN};
 use crate::transport::muxrpc::perms::Permissions;
-use crate::transport::muxrpc::rpc::{Body, CallId, CallType, ErrorBody, Event, Rpc};
+use crate::transport::muxrpc::rpc::{Body, CallId, CallType, ErrorBody, Event, Rpc, echo};
 use crate::transport::ping::{PingResponder, is_net_ping};
 use crate::transport::shse::{self, Identity};
 
@@ -513,7 +513,7 @@ impl ConnState {
         } else {
             let error = ErrorBody::new(format!(
                 "method:{} is not in list of allowed methods",
-                name.join(",")
+                echo(&name.join(","))
             ));
             let refused = if call_type.is_stream() {
                 self.rpc.end(id, Some(error))

@@ -71,7 +71,10 @@ async fn random_tangle_ids_do_not_grow_memory_for_good() {
     let victim = Victim::start(dir.path(), &[]).await;
     // Warm up: one legitimate sync, so the baseline includes a connection's usual costs.
     let friend = legit_peer(&victim.target(), dir.account, dir.feed).await;
-    assert!(synced(&friend, dir.feed, 2).await, "no sync before the attack");
+    assert!(
+        synced(&friend, dir.feed, 2).await,
+        "no sync before the attack"
+    );
     let baseline = victim.rss_kib();
     let sampler = RssSampler::start(victim.pid());
 
@@ -90,7 +93,10 @@ async fn random_tangle_ids_do_not_grow_memory_for_good() {
     // The legitimate peer still syncs (a new msg) after the attack.
     friend.shutdown().await.expect("shutdown");
     let friend = legit_peer(&victim.target(), dir.account, dir.feed).await;
-    assert!(synced(&friend, dir.feed, 2).await, "no sync after the attack");
+    assert!(
+        synced(&friend, dir.feed, 2).await,
+        "no sync after the attack"
+    );
     friend.shutdown().await.expect("shutdown");
     let after = victim.rss_kib();
     let second_asked = 2 * FIRST_CONNECTIONS * OBJECTS_PER_CONNECTION as u64;

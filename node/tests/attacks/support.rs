@@ -1,7 +1,7 @@
 //! A victim `ppppp serve` process, its memory as the kernel sees it, attackers that complete
 //! the SHSE handshake with throwaway keys, and a legitimate in-process peer.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
@@ -98,6 +98,47 @@ impl PeerDir {
         }
     }
 
+    /// A peer directory whose store holds another account's feed of `posts` posts of about
+    /// `bytes` bytes each (made in memory, added with `ppppp db add`).
+    pub async fn with_feed(posts: usize, bytes: usize) -> Self {
+        let root = tempfile::tempdir().expect("temp dir");
+        let dir = arg(root.path());
+        let (ok, _, err) = run(&["init", "--dir", &dir]).await;
+        assert!(ok, "init: {err}");
+        let keypair = Keypair::from_seed(&[0xfe; 32]);
+        let mut db = proto::db::Db::new(MemStore::new());
+        let account = db
+            .create_account(&keypair, "account", "feed")
+            .expect("account");
+        for index in 0..posts {
+            let text = format!("{index} {}", "x".repeat(bytes));
+            db.publish(
+                &keypair,
+                &account,
+                "post",
+                serde_json::json!({ "text": text }),
+                &[],
+            )
+            .expect("post");
+        }
+        let mut lines = String::new();
+        let mut visit = |record: &proto::store::Record| {
+            lines.push_str(&record.msg.to_json());
+            lines.push('\n');
+            std::ops::ControlFlow::Continue(())
+        };
+        let Ok(()) = proto::store::Store::scan(db.store(), &mut visit);
+        let file = root.path().join("feed.jsonl");
+        std::fs::write(&file, lines).expect("write");
+        let (ok, out, err) = run(&["db", "add", "--dir", &dir, &arg(&file)]).await;
+        assert!(ok && !out.contains("rejected"), "db add: {out} {err}");
+        Self {
+            feed: proto::msg::feed_id(&account, "post"),
+            account,
+            root,
+        }
+    }
+
     pub fn path(&self) -> &Path {
         self.root.path()
     }
@@ -165,12 +206,7 @@ impl Victim {
 
     /// Resident memory now, in KiB.
     pub fn rss_kib(&self) -> u64 {
-        status_field(self.pid(), "VmRSS:")
-    }
-
-    /// Highest resident memory so far, in KiB.
-    pub fn peak_rss_kib(&self) -> u64 {
-        status_field(self.pid(), "VmHWM:")
+        status_field(self.pid(), "VmRSS:").expect("the victim is running")
     }
 
     pub fn target(&self) -> DialTarget {
@@ -193,14 +229,13 @@ impl Victim {
     }
 }
 
-/// A `kB` field of `/proc/PID/status`.
-pub fn status_field(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("procfs");
+/// A `kB` field of `/proc/PID/status`; `None` once the process has exited.
+pub fn status_field(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
         .find_map(|line| line.strip_prefix(field))
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
 }
 
 /// Samples a process's resident memory every 20 ms until stopped; the highest value seen.
@@ -216,7 +251,10 @@ impl RssSampler {
         let task = tokio::spawn(async move {
             let mut peak = 0;
             while !flag.load(std::sync::atomic::Ordering::Relaxed) {
-                peak = peak.max(status_field(pid, "VmRSS:"));
+                let Some(rss) = status_field(pid, "VmRSS:") else {
+                    break;
+                };
+                peak = peak.max(rss);
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             peak
@@ -271,6 +309,12 @@ impl Attacker {
             self.writer.flush().await?;
         }
         Ok(())
+    }
+
+    /// Writes bytes as they are (frames made by hand).
+    pub async fn write_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.writer.write_all(bytes).await?;
+        self.writer.flush().await
     }
 
     /// Opens `sync.connect`.
@@ -355,9 +399,4 @@ where
 /// A path as a `&str` argument.
 pub fn arg(path: &Path) -> String {
     path.to_str().expect("UTF-8 path").to_owned()
-}
-
-/// A path inside a temporary directory.
-pub fn join(dir: &Path, name: &str) -> PathBuf {
-    dir.join(name)
 }

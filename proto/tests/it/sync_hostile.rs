@@ -8,8 +8,8 @@ use proto::ids::{IdError, MsgId};
 use proto::sync::bloom::{BloomError, BloomFilter, ERROR_RATE, SIZE_BITS_MAX};
 use proto::sync::wire::{self, MSG_IDS_PER_PAYLOAD_MAX, WireError};
 use proto::sync::{
-    CloseReason, Config, INDEXED_TANGLES_MAX, IndexedDb, Input, KNOWN_IDS_MAX, Output, REFUSALS_MAX, Refusal, Session,
-    SyncIndex, TANGLES_TRACKED_MAX, Time,
+    CloseReason, Config, INDEXED_TANGLES_MAX, IndexedDb, Input, KNOWN_IDS_MAX, Output,
+    REFUSALS_MAX, Refusal, Session, SyncIndex, TANGLES_TRACKED_MAX, Time,
 };
 use proto::testing::Peer;
 use serde_json::{Value, json};

@@ -55,10 +55,11 @@ impl Permissions {
                 if permitted {
                     Ok(())
                 } else {
-                    // JS interpolates the name array, which joins it with commas.
+                    // JS interpolates the name array, which joins it with commas. We repeat at
+                    // most `ERROR_ECHO_BYTES_MAX` bytes of it.
                     Err(format!(
                         "method:{} is not in list of allowed methods",
-                        name.join(",")
+                        super::rpc::echo(&name.join(","))
                     ))
                 }
             }

@@ -43,6 +43,19 @@ pub const INBOUND_CALLS_MAX: usize = 256;
 /// reasoning as [`INBOUND_CALLS_MAX`], for our side.
 pub const OUTBOUND_CALLS_MAX: usize = 256;
 
+/// Largest request we read (the first frame of a call: its name, type and arguments). A
+/// PZP request is a few hundred bytes; a bigger one is answered with an error without being
+/// parsed (an 8 MB argument list would be a tree of hundreds of megabytes).
+pub const REQUEST_BODY_BYTES_MAX: usize = 64 * 1024;
+
+/// Most bytes of the peer's input an error reply repeats (a method name, a request body);
+/// longer input is cut there and marked with `…`.
+pub const ERROR_ECHO_BYTES_MAX: usize = 256;
+
+/// Most bytes of an error message we send; `stack` repeats it, so an error body stays
+/// below three times this.
+pub const ERROR_MESSAGE_BYTES_MAX: usize = 1024;
+
 /// Request numbers are positive `i32`s on the wire.
 const REQ_MAX: u32 = i32::MAX as u32;
 
@@ -238,9 +251,9 @@ pub struct ErrorBody {
 }
 
 impl ErrorBody {
-    /// A plain `Error` with `message`.
+    /// A plain `Error` with `message` (cut at [`ERROR_MESSAGE_BYTES_MAX`]).
     pub fn new(message: impl Into<String>) -> Self {
-        let message = message.into();
+        let message = cut(message.into(), ERROR_MESSAGE_BYTES_MAX);
         let stack = Some(format!("Error: {message}"));
         Self {
             message,
@@ -294,6 +307,34 @@ impl ErrorBody {
             _ => Some(Self::from_body(body)),
         }
     }
+}
+
+/// `text` cut to at most `bytes_max` bytes (plus the `…` marking the cut), at a character
+/// boundary.
+fn cut(mut text: String, bytes_max: usize) -> String {
+    if text.len() <= bytes_max {
+        return text;
+    }
+    let mut end = bytes_max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    text.push('…');
+    text
+}
+
+/// Peer input as an error reply may repeat it: at most [`ERROR_ECHO_BYTES_MAX`] bytes.
+pub fn echo(text: &str) -> String {
+    let mut end = text.len().min(ERROR_ECHO_BYTES_MAX);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut shown = text.get(..end).unwrap_or_default().to_owned();
+    if end < text.len() {
+        shown.push('…');
+    }
+    shown
 }
 
 /// What the machine reports to its owner.
@@ -469,7 +510,13 @@ impl Rpc {
     /// secretstream write costs at least one 512-byte block).
     pub fn encode_transmit(&mut self, out: &mut Vec<u8>) {
         while let Some(frame) = self.transmit.pop_front() {
-            codec::encode(&frame, out).expect("invariant: queued frames have valid bodies");
+            // Every body is checked (`check_body`) or bounded (`ErrorBody::new`) before it is
+            // queued, so this cannot fail; if it ever did, the frame is dropped rather than
+            // the process.
+            if let Err(error) = codec::encode(&frame, out) {
+                debug_assert!(false, "a queued frame does not encode: {error}");
+                tracing::error!(target: "ppppp::muxrpc", %error, "dropped a frame that does not encode");
+            }
         }
     }
 
@@ -662,10 +709,11 @@ impl Rpc {
 
     /// Ends our half of a stream, normally (`None`) or with an error.
     pub fn end(&mut self, id: CallId, error: Option<ErrorBody>) -> Result<(), CallError> {
+        let body = error.map_or_else(|| Body::Json(b"true".to_vec()), |error| error.to_body());
+        Self::check_body(&body)?;
         let call = self.open_stream(id)?;
         call.local_ended = true;
         let both_ended = call.remote_ended;
-        let body = error.map_or_else(|| Body::Json(b"true".to_vec()), |error| error.to_body());
         self.queue(id, true, true, body);
         if both_ended {
             self.remove(id);
@@ -838,7 +886,14 @@ impl Rpc {
         if self.inbound_open >= INBOUND_CALLS_MAX {
             return Err(RpcError::TooManyInboundCalls);
         }
-        let request = parse_request(&body, stream);
+        let request = if body.as_bytes().len() > REQUEST_BODY_BYTES_MAX {
+            Err(format!(
+                "request of {} bytes refused: more than {REQUEST_BODY_BYTES_MAX}",
+                body.as_bytes().len()
+            ))
+        } else {
+            parse_request(&body, stream)
+        };
         let refusal = match &request {
             Err(message) => Some(message.clone()),
             Ok((name, _, _)) => self.permissions.check(name).err(),
@@ -931,7 +986,7 @@ fn parse_request(body: &Body, stream: bool) -> Result<(Vec<String>, Vec<Value>, 
     let value = body.to_value();
     let object = value.as_ref().and_then(Value::as_object);
     let field = |key: &str| object.and_then(|object| object.get(key));
-    let raw = || String::from_utf8_lossy(body.as_bytes()).into_owned();
+    let raw = || echo(&String::from_utf8_lossy(body.as_bytes()));
     let call_type = if stream {
         // muxrpc checks the stream type first: "unsupported stream type: X".
         let declared = field("type");
@@ -942,8 +997,8 @@ fn parse_request(body: &Body, stream: bool) -> Result<(Vec<String>, Vec<Value>, 
             Some(call_type) if call_type.is_stream() => call_type,
             _ => {
                 let shown = match declared {
-                    Some(Value::String(text)) => text.clone(),
-                    Some(other) => other.to_string(),
+                    Some(Value::String(text)) => echo(text),
+                    Some(other) => echo(&other.to_string()),
                     None => "undefined".to_owned(),
                 };
                 return Err(format!("unsupported stream type: {shown}"));

@@ -323,6 +323,67 @@ fn malformed_requests_get_muxrpc_errors() {
 }
 
 #[test]
+fn error_replies_echo_a_bounded_prefix_and_big_requests_are_not_read() {
+    let mut peer = callee();
+    // Under the request bound: the name is repeated, cut short.
+    let name = "é".repeat(30_000);
+    let request = json!({"name": [name], "args": []}).to_string();
+    peer.handle_frame(raw(1, false, false, &request))
+        .expect("frame");
+    // Over it: refused by size, unparsed (this body is not even an object).
+    let string = format!("\"{}\"", "s".repeat(REQUEST_BODY_BYTES_MAX));
+    peer.handle_frame(raw(2, false, false, &string))
+        .expect("frame");
+    let mut long_type = json!({"name": ["sync", "connect"], "args": []});
+    long_type["type"] = json!("t".repeat(10_000));
+    peer.handle_frame(raw(3, true, false, &long_type.to_string()))
+        .expect("frame");
+    let replies = packets(&mut peer);
+    let first = error_of(&replies[0]);
+    assert!(first.message.starts_with("method:éé"), "{}", first.message);
+    assert!(
+        first
+            .message
+            .ends_with("… is not in list of allowed methods"),
+        "{}",
+        first.message
+    );
+    assert!(first.message.len() <= ERROR_ECHO_BYTES_MAX + 64);
+    assert_eq!(
+        error_of(&replies[1]).message,
+        format!(
+            "request of {} bytes refused: more than {REQUEST_BODY_BYTES_MAX}",
+            REQUEST_BODY_BYTES_MAX + 2
+        )
+    );
+    assert!(error_of(&replies[2]).message.len() <= ERROR_ECHO_BYTES_MAX + 64);
+    for reply in &replies {
+        assert!(
+            reply.body.len() < 3 * ERROR_MESSAGE_BYTES_MAX,
+            "{}",
+            reply.body.len()
+        );
+    }
+    assert_eq!(peer.open_calls(), 0);
+    // Error bodies our side makes are bounded too, and refused if built too big by hand.
+    assert!(
+        ErrorBody::new("x".repeat(10 * 1024 * 1024)).message.len() <= ERROR_MESSAGE_BYTES_MAX + 3
+    );
+    let mut local = caller();
+    let stream = local.call(&["a"], &[], CallType::Duplex).expect("call");
+    let huge = ErrorBody {
+        message: "x".repeat(FRAME_BODY_LEN_MAX),
+        name: "Error".to_owned(),
+        stack: None,
+    };
+    assert!(matches!(
+        local.end(stream, Some(huge)),
+        Err(CallError::Body(_))
+    ));
+    local.check_invariants();
+}
+
+#[test]
 fn invalid_json_is_a_protocol_error() {
     let mut peer = callee();
     assert_eq!(
