@@ -39,6 +39,10 @@ pub struct Limits {
     /// Most encoded frames waiting to be written to one connection. A peer that does not
     /// read fills it and is disconnected (it cannot make us buffer without bound).
     pub outbound_frames_max: usize,
+    /// Most bytes waiting to be written to one connection. A batch that would go past it is
+    /// refused and the peer disconnected as a slow reader — unless nothing is waiting: one
+    /// answer (say, a whole feed a peer asked for) always goes out, however large.
+    pub outbound_bytes_max: usize,
     /// Largest read from a socket before the bytes are handed on (and the next read waits
     /// for the consumer: the credit that keeps ractor's unbounded mailboxes bounded).
     pub read_chunk_bytes_max: usize,
@@ -49,6 +53,7 @@ impl Default for Limits {
         Self {
             connections_max: 64,
             outbound_frames_max: 1024,
+            outbound_bytes_max: 64 * 1024 * 1024,
             read_chunk_bytes_max: 64 * 1024,
         }
     }

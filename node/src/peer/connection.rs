@@ -5,12 +5,14 @@
 //! - reads are *credit-based*: the reader task reads at most `Limits::read_chunk_bytes_max`,
 //!   hands the decoded frames to this actor with a `call`, and reads again only when the
 //!   actor (and the sync actor behind it) has handled them;
-//! - writes go through a channel of `Limits::outbound_frames_max` batches to a writer task;
-//!   when it is full the peer is not reading and is disconnected (`SlowReader`);
+//! - writes go through a channel of `Limits::outbound_frames_max` batches and at most
+//!   `Limits::outbound_bytes_max` bytes to a writer task; when either is full the peer is not
+//!   reading and is disconnected (`SlowReader`). A batch into an empty queue always goes;
 //! - one frame body is at most `FRAME_BODY_LEN_MAX` (the decoder refuses bigger ones from the
 //!   header alone), and the muxrpc machine bounds open calls.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use proto::ids::PubKey;
@@ -95,6 +97,8 @@ pub(crate) struct ConnState {
     writer: Option<mpsc::Sender<Vec<u8>>>,
     /// The writer; on close it gets `CLOSE_GRACE` to deliver GOODBYE, then is aborted.
     writer_task: Option<AbortOnDrop>,
+    /// Bytes handed to the writer and not yet written (the writer subtracts what it wrote).
+    queued_bytes: Arc<AtomicUsize>,
     tasks: Vec<AbortOnDrop>,
     ticker: Option<AbortOnDrop>,
     last_received: Instant,
@@ -136,6 +140,7 @@ impl Actor for ConnectionActor {
             ping_inbound: None,
             ping_responder: PingResponder::default(),
             writer: None,
+            queued_bytes: Arc::new(AtomicUsize::new(0)),
             writer_task: None,
             tasks: vec![AbortOnDrop(handshake)],
             ticker: None,
@@ -319,12 +324,14 @@ async fn read_loop(
     }
 }
 
-/// Writes batches from the bounded channel; flushes after each (secretstream buffers).
+/// Writes batches from the bounded channel; flushes after each (secretstream buffers), then
+/// takes the batch's bytes off `queued_bytes`.
 async fn write_loop(
     actor: ActorRef<ConnMsg>,
     mut writer: tokio::io::WriteHalf<BoxStream>,
     mut batches: mpsc::Receiver<Vec<u8>>,
     stats: Arc<ConnStats>,
+    queued_bytes: Arc<AtomicUsize>,
 ) {
     while let Some(batch) = batches.recv().await {
         stats.sent(batch.len());
@@ -336,6 +343,7 @@ async fn write_loop(
             let _ = actor.cast(ConnMsg::WriterFailed(error.to_string()));
             return;
         }
+        queued_bytes.fetch_sub(batch.len(), Ordering::Relaxed);
     }
     let _ = writer.shutdown().await;
 }
@@ -370,6 +378,7 @@ impl ConnState {
             writer,
             receiver,
             Arc::clone(&self.stats),
+            Arc::clone(&self.queued_bytes),
         ))));
         self.tasks.push(AbortOnDrop(tokio::spawn(read_loop(
             myself.clone(),
@@ -605,10 +614,18 @@ impl ConnState {
         self.push(batch)
     }
 
+    /// Queues a batch for the writer within `Limits::outbound_frames_max` batches and
+    /// `Limits::outbound_bytes_max` bytes (one batch into an empty queue always fits).
     fn push(&mut self, batch: Vec<u8>) -> Result<(), DisconnectReason> {
         let Some(writer) = &self.writer else {
             return Ok(());
         };
+        let len = batch.len();
+        let queued = self.queued_bytes.load(Ordering::Relaxed);
+        if queued > 0 && queued.saturating_add(len) > self.context.limits.outbound_bytes_max {
+            return Err(DisconnectReason::SlowReader);
+        }
+        self.queued_bytes.fetch_add(len, Ordering::Relaxed);
         match writer.try_send(batch) {
             Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Full(_)) => Err(DisconnectReason::SlowReader),

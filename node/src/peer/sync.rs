@@ -12,7 +12,6 @@ use proto::ids::{MsgId, TangleId};
 use proto::msg::Msg;
 use proto::sync::{self, Event, IndexedDb, Output, Session, Sessions, Time, wire};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
-use serde_json::Value;
 use tokio::time::Instant;
 
 use super::events::{DisconnectReason, NodeEvent, Remote};

@@ -6,5 +6,6 @@
 
 mod error_replies;
 mod long_fields;
+mod never_reads;
 mod random_tangles;
 mod support;
