@@ -1,6 +1,6 @@
 //! `ppppp db …`: the durable store from the command line.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
@@ -15,16 +15,11 @@ use serde_json::json;
 use crate::store::DiskStore;
 
 use super::dir::{open_reader, open_writer};
+use super::lines::{self, Line, LineSource};
 
 /// Most msgs whose verdicts wait for one group commit: bounds the memory of waiting
 /// verdicts and how long an `ok` can lag behind its msg under a steady stream.
 const GROUP_COMMIT_MSGS_MAX: usize = 4096;
-/// Input read buffer. A commit happens whenever the buffer holds no whole line (the next
-/// read might block), so larger buffers make larger batches from files and fast pipes.
-const INPUT_BUFFER_BYTES: usize = 1024 * 1024;
-/// Longest input line read whole. A msg's data and metadata are each at most 65,535 bytes
-/// of canonical JSON; escapes and whitespace cannot make a valid msg line this long.
-const LINE_BYTES_MAX: u64 = 1024 * 1024;
 
 #[derive(Debug, Subcommand)]
 pub(super) enum DbCommand {
@@ -201,82 +196,32 @@ fn parse_id(text: &str, what: &str) -> anyhow::Result<TangleId> {
 fn add(dir: &Path, file: Option<&Path>, out: &mut impl Write) -> anyhow::Result<()> {
     let store = open_writer(dir)?;
     let mut db = Db::new(store);
-    match file {
-        Some(path) if path != Path::new("-") => {
-            let input = std::fs::File::open(path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            add_lines(
-                &mut db,
-                BufReader::with_capacity(INPUT_BUFFER_BYTES, input),
-                out,
-            )
-        }
-        _ => add_lines(
-            &mut db,
-            BufReader::with_capacity(INPUT_BUFFER_BYTES, std::io::stdin().lock()),
-            out,
-        ),
-    }
+    lines::with_input(file, |input| add_lines(&mut db, input, out))
 }
 
 fn add_lines(
     db: &mut Db<DiskStore>,
-    mut input: BufReader<impl Read>,
+    input: &mut dyn LineSource,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
     let mut waiting: Vec<Verdict> = Vec::new();
-    let mut line = Vec::new();
     loop {
-        let next_read_may_block = !input.buffer().contains(&b'\n');
+        let next_read_may_block = input.next_read_may_block();
         if !waiting.is_empty() && (next_read_may_block || waiting.len() >= GROUP_COMMIT_MSGS_MAX) {
             commit(db, &mut waiting, out)?;
         }
-        line.clear();
-        let read = (&mut input)
-            .take(LINE_BYTES_MAX)
-            .read_until(b'\n', &mut line)
-            .context("cannot read the input")?;
-        if read == 0 {
+        let Some(line) = input.next_line()? else {
             break;
-        }
-        if !line.ends_with(b"\n")
-            && u64::try_from(line.len()).is_ok_and(|len| len >= LINE_BYTES_MAX)
-        {
-            skip_rest_of_line(&mut input)?;
-            waiting.push(Verdict::Rejected(
-                None,
-                format!("invalid msg: line longer than {LINE_BYTES_MAX} bytes"),
-            ));
-            continue;
-        }
-        let text = trim_line_end(&line);
-        let verdict = match std::str::from_utf8(text) {
-            Ok(text) => ingest::add_json(db, text).context(
+        };
+        let verdict = match line {
+            Line::Text(text) => ingest::add_json(db, text).context(
                 "the store failed; msgs whose verdicts were not printed were not acknowledged",
             )?,
-            Err(_) => Verdict::Rejected(None, "invalid msg: not UTF-8".to_owned()),
+            other => Verdict::Rejected(None, other.refusal().unwrap_or_default()),
         };
         waiting.push(verdict);
     }
     commit(db, &mut waiting, out)
-}
-
-/// Reads and drops input up to and including the next newline.
-fn skip_rest_of_line(input: &mut impl BufRead) -> anyhow::Result<()> {
-    loop {
-        let chunk = input.fill_buf().context("cannot read the input")?;
-        if chunk.is_empty() {
-            return Ok(());
-        }
-        let (used, found) = match chunk.iter().position(|byte| *byte == b'\n') {
-            Some(end) => (end + 1, true),
-            None => (chunk.len(), false),
-        };
-        input.consume(used);
-        if found {
-            return Ok(());
-        }
-    }
 }
 
 /// Makes every waiting msg durable, then prints the waiting verdicts.
@@ -291,10 +236,4 @@ fn commit(
         writeln!(out, "{verdict}")?;
     }
     finish(out)
-}
-
-/// The line without its `\n` or `\r\n`, as `str::lines` gives it to `ppppp msg check`.
-fn trim_line_end(line: &[u8]) -> &[u8] {
-    let line = line.strip_suffix(b"\n").unwrap_or(line);
-    line.strip_suffix(b"\r").unwrap_or(line)
 }

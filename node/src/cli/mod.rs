@@ -13,6 +13,7 @@ mod db;
 mod dial;
 mod dir;
 mod follow;
+mod lines;
 mod local;
 mod msg;
 mod peer;

@@ -6,8 +6,10 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::Subcommand;
 use proto::db::Db;
-use proto::ingest::{self, Snapshot};
+use proto::ingest::{self, Snapshot, Verdict};
 use proto::store::MemStore;
+
+use super::lines::{self, Line, LineSource};
 
 #[derive(Debug, Subcommand)]
 pub(super) enum MsgCommand {
@@ -17,7 +19,8 @@ pub(super) enum MsgCommand {
         file: Option<PathBuf>,
     },
     /// Add JSON-lines msgs, in order, to a fresh in-memory store with the reference's rules;
-    /// print `ok <ID>` or `rejected <ID|-> <reason>` per line.
+    /// print `ok <ID>` or `rejected <ID|-> <reason>` per line, as the lines arrive (a line
+    /// that is not UTF-8, or longer than 1 MiB, gets its own `rejected -` verdict).
     Check {
         /// The msgs, one per line; `-` or nothing for standard input.
         file: Option<PathBuf>,
@@ -39,26 +42,7 @@ pub(super) fn run(command: MsgCommand) -> anyhow::Result<()> {
             Ok(())
         }
         MsgCommand::Check { file, state } => {
-            let text = read_input(file.as_deref())?;
-            let mut db = Db::new(MemStore::new());
-            let stdout = std::io::stdout();
-            let mut out = std::io::BufWriter::new(stdout.lock());
-            for line in text.lines() {
-                let verdict = match ingest::add_json(&mut db, line) {
-                    Ok(verdict) => verdict,
-                    Err(never) => match never {},
-                };
-                writeln!(out, "{verdict}")?;
-            }
-            if state {
-                let snapshot = match Snapshot::of(&mut db) {
-                    Ok(snapshot) => snapshot,
-                    Err(never) => match never {},
-                };
-                writeln!(out, "{}", serde_json::to_string(&snapshot)?)?;
-            }
-            out.flush()?;
-            Ok(())
+            lines::with_input(file.as_deref(), |input| check(input, state))
         }
     }
 }
@@ -78,4 +62,37 @@ fn read_input(file: Option<&Path>) -> anyhow::Result<String> {
         }
     }
     Ok(text)
+}
+
+/// `ppppp msg check`: one verdict per line, as the lines arrive (printed whenever the next
+/// read might block), never holding more than one line.
+fn check(input: &mut dyn LineSource, state: bool) -> anyhow::Result<()> {
+    let mut db = Db::new(MemStore::new());
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    loop {
+        if input.next_read_may_block() {
+            out.flush()?;
+        }
+        let Some(line) = input.next_line()? else {
+            break;
+        };
+        let verdict = match line {
+            Line::Text(text) => match ingest::add_json(&mut db, text) {
+                Ok(verdict) => verdict,
+                Err(never) => match never {},
+            },
+            other => Verdict::Rejected(None, other.refusal().unwrap_or_default()),
+        };
+        writeln!(out, "{verdict}")?;
+    }
+    if state {
+        let snapshot = match Snapshot::of(&mut db) {
+            Ok(snapshot) => snapshot,
+            Err(never) => match never {},
+        };
+        writeln!(out, "{}", serde_json::to_string(&snapshot)?)?;
+    }
+    out.flush()?;
+    Ok(())
 }

@@ -6,6 +6,7 @@
 
 mod error_replies;
 mod long_fields;
+mod msg_check;
 mod never_reads;
 mod random_tangles;
 mod support;
