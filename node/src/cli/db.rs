@@ -87,6 +87,14 @@ pub(super) enum DbCommand {
         #[arg(long)]
         dir: PathBuf,
     },
+    /// Rebuild a damaged store from every record its log still holds; print what was kept
+    /// and what was lost as JSON. The damaged log is kept beside the new one
+    /// (`db/log.damaged`). A store that opens cleanly is left as it is.
+    Salvage {
+        /// Peer directory.
+        #[arg(long)]
+        dir: PathBuf,
+    },
 }
 
 pub(super) fn run(command: DbCommand) -> anyhow::Result<()> {
@@ -167,6 +175,7 @@ pub(super) fn run(command: DbCommand) -> anyhow::Result<()> {
             writeln!(out, "{value}")?;
             finish(&mut out)
         }
+        DbCommand::Salvage { dir } => salvage(&dir, &mut out),
         DbCommand::Compact { dir } => {
             let mut store = open_writer(&dir)?;
             let done = store.compact()?;
@@ -179,6 +188,51 @@ pub(super) fn run(command: DbCommand) -> anyhow::Result<()> {
             finish(&mut out)
         }
     }
+}
+
+/// `ppppp db salvage`: the report as one JSON line, and a sentence on standard error.
+fn salvage(dir: &Path, out: &mut impl Write) -> anyhow::Result<()> {
+    let (_store, report) = DiskStore::salvage(super::dir::store_dir(dir), &Default::default())?;
+    let lost: Vec<serde_json::Value> = report
+        .lost
+        .iter()
+        .map(|range| json!({"from": range.start, "to": range.end}))
+        .collect();
+    let dropped: Vec<serde_json::Value> = report
+        .records_dropped
+        .iter()
+        .map(|(at, reason)| json!({"at": at, "reason": reason}))
+        .collect();
+    let value = json!({
+        "msgs": report.msgs,
+        "logBytes": report.log_bytes,
+        "headerDamaged": report.header_damaged,
+        "recordsFromIntactBatches": report.records_from_intact_batches,
+        "recordsFromDamagedBatches": report.records_from_damaged_batches,
+        "lostBytes": lost,
+        "recordsDropped": dropped,
+        "damagedLog": report.damaged_copy.as_ref().map(|path| path.display().to_string()),
+    });
+    writeln!(out, "{value}")?;
+    match &report.damaged_copy {
+        None => eprintln!("ppppp: the store opens cleanly; nothing to salvage"),
+        Some(copy) => {
+            let lost_bytes: u64 = report
+                .lost
+                .iter()
+                .map(|range| range.end - range.start)
+                .sum();
+            eprintln!(
+                "ppppp: salvaged {} msgs; lost {lost_bytes} unreadable bytes in {} range(s) and \
+                 dropped {} record(s) that no longer fit; the damaged log is kept as {}",
+                report.msgs,
+                report.lost.len(),
+                report.records_dropped.len(),
+                copy.display()
+            );
+        }
+    }
+    finish(out)
 }
 
 fn finish(out: &mut impl Write) -> anyhow::Result<()> {

@@ -67,6 +67,20 @@ pub(super) fn new_account_nonce() -> anyhow::Result<String> {
     Ok(bs58::encode(random_bytes::<ACCOUNT_NONCE_BYTES>()?).into_string())
 }
 
+/// A store without its secret lost its identity: its account's future msgs could not be
+/// signed. Making a new keypair beside it would hide that, so it is refused.
+pub(super) fn check_no_store_without_secret(dir: &Path) -> anyhow::Result<()> {
+    let log = store_dir(dir).join(crate::store::LOG_FILE);
+    anyhow::ensure!(
+        !log.exists(),
+        "{} holds a store but no secret ({} is missing): refusing to make a new identity for \
+         an existing store; restore the secret, or move the directory away to start afresh",
+        dir.display(),
+        secret_path(dir).display()
+    );
+    Ok(())
+}
+
 /// Fresh bytes from the operating system: the program edge, where keys and nonces are made.
 #[expect(
     clippy::disallowed_methods,

@@ -244,6 +244,7 @@ fn load_or_create_keypair(dir: &Path) -> anyhow::Result<proto::keys::Keypair> {
     if secret.exists() {
         return Ok(keyfile::read(&secret)?);
     }
+    super::peer::check_no_store_without_secret(dir)?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let keypair = proto::keys::Keypair::from_random(random_bytes()?);
     keyfile::write_new(&secret, &keypair)?;

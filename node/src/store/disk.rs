@@ -24,8 +24,14 @@ pub const LOG_FILE: &str = "log";
 pub const COMPACT_FILE: &str = "log.compact";
 /// A new store's first log until it is renamed to [`LOG_FILE`].
 pub const NEW_FILE: &str = "log.new";
-/// The writer's lock file.
+/// The writer's lock file (taken first, so that creating a store is exclusive too); the
+/// writer also locks the log itself, so removing this file lets no second writer in.
 pub const LOCK_FILE: &str = "LOCK";
+/// What a writer writes into [`LOCK_FILE`] once the store has a log: a lock file with it
+/// and no log means the log was lost (an empty one is a creation a crash interrupted).
+const LOCK_FILE_MARK: &[u8] = b"ppppp store: the log is db/log; this file is its writer lock\n";
+/// Prefix of the copies of cut torn tails: `log.torn-<offset>` (then `.1`, `.2`… if taken).
+pub const TORN_FILE_PREFIX: &str = "log.torn-";
 /// Most tangles one msg may list (the format stores the count in 16 bits).
 pub const MSG_TANGLES_MAX: usize = u16::MAX as usize;
 /// How often a read-only open re-reads a log that looked corrupt, in case a writer was
@@ -46,13 +52,19 @@ pub struct Options {
 }
 
 /// What opening found and repaired.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Recovery {
-    /// Bytes cut from the end of the log (a batch a crash tore: never acknowledged). For a
+    /// Bytes cut from the end of the log (a damaged last batch, as a crash leaves it). For a
     /// read-only open, bytes ignored.
     pub torn_tail_bytes: u64,
     /// Where the cut was made, if any.
     pub torn_tail_offset: Option<u64>,
+    /// Whether the cut batch certainly was a write a crash interrupted (never acknowledged):
+    /// the file ended inside it. Otherwise it may also have been acknowledged and damaged
+    /// on disk afterwards (`docs/store-format.md`, "Recovery on open").
+    pub torn_tail_interrupted: bool,
+    /// Where the cut bytes were kept (a writer copies them before cutting).
+    pub torn_tail_copy: Option<PathBuf>,
     /// Whether an unfinished compaction's file was removed.
     pub removed_compaction_file: bool,
 }
@@ -123,8 +135,8 @@ impl DiskStore {
         let dir = dir.as_ref().to_path_buf();
         let fs = FileSystem::new(options.faults.clone());
         let log_path = dir.join(LOG_FILE);
-        if !options.create && !log_path.exists() {
-            return Err(StoreError::Missing { dir });
+        if !log_path.exists() {
+            check_may_create(&dir, options.create)?;
         }
         fs.create_dir_all(&dir)?;
         let lock = lock_dir(&fs, &dir)?;
@@ -137,20 +149,23 @@ impl DiskStore {
             fs.sync_dir(&dir)?;
         }
         if !log_path.exists() {
-            if !options.create {
-                return Err(StoreError::Missing { dir });
-            }
+            check_may_create(&dir, options.create)?;
             create_log(&fs, &dir, 0)?;
         }
-        let file = fs.open(&log_path, OpenOptions::new().read(true).write(true), "open")?;
+        let file = lock_log(&fs, &dir, &log_path)?;
+        mark_lock_file(&fs, &lock, &dir)?;
         let scanned = recovery::scan(&fs, &file, &log_path)?;
         if scanned.torn_bytes() > 0 {
-            // Cut the torn tail and make the cut durable before anything is appended, so
-            // that at most one batch is ever in flight (see `recovery`).
+            // Keep a copy of what is cut, then cut the torn tail and make the cut durable
+            // before anything is appended, so that at most one batch is ever in flight (see
+            // `recovery`).
+            let copy = save_torn_tail(&fs, &file, &dir, scanned.valid_len, scanned.file_len)?;
             fs.set_len(&file, &log_path, scanned.valid_len)?;
             fs.sync_all(&file, &log_path)?;
             recovery.torn_tail_bytes = scanned.torn_bytes();
             recovery.torn_tail_offset = Some(scanned.valid_len);
+            recovery.torn_tail_interrupted = scanned.damaged_batch_short;
+            recovery.torn_tail_copy = Some(copy);
         }
         Ok(Self {
             dir,
@@ -208,6 +223,8 @@ impl DiskStore {
                             torn_tail_bytes: scanned.torn_bytes(),
                             torn_tail_offset: (scanned.torn_bytes() > 0)
                                 .then_some(scanned.valid_len),
+                            torn_tail_interrupted: scanned.damaged_batch_short,
+                            torn_tail_copy: None,
                             removed_compaction_file: false,
                         },
                         index: scanned.index,
@@ -232,8 +249,8 @@ impl DiskStore {
 
     /// What opening found.
     #[must_use]
-    pub fn recovery(&self) -> Recovery {
-        self.recovery
+    pub fn recovery(&self) -> &Recovery {
+        &self.recovery
     }
 
     /// Whether a failed write or fsync poisoned the store.
@@ -414,10 +431,15 @@ impl DiskStore {
         self.flush()?;
         let log_bytes_before = self.file_len;
         let compact_path = self.dir.join(COMPACT_FILE);
-        if let Err(err) = self.write_compacted(&compact_path) {
-            let _ = self.fs.remove_if_exists(&compact_path);
-            return Err(err);
-        }
+        // The new log is locked before it is renamed into place: no second writer can take
+        // it between the rename and our lock.
+        let file = match self.write_compacted(&compact_path) {
+            Ok(file) => file,
+            Err(err) => {
+                let _ = self.fs.remove_if_exists(&compact_path);
+                return Err(err);
+            }
+        };
         if let Err(err) = self.fs.rename(&compact_path, &self.log_path) {
             let _ = self.fs.remove_if_exists(&compact_path);
             return Err(err);
@@ -427,19 +449,8 @@ impl DiskStore {
         if let Err(err) = self.fs.sync_dir(&self.dir) {
             return Err(self.poison(err));
         }
-        let reopened = self
-            .fs
-            .open(
-                &self.log_path,
-                OpenOptions::new().read(true).write(true),
-                "open",
-            )
-            .and_then(|file| {
-                let scanned = recovery::scan(&self.fs, &file, &self.log_path)?;
-                Ok((file, scanned))
-            });
-        let (file, scanned) = match reopened {
-            Ok(reopened) => reopened,
+        let scanned = match recovery::scan(&self.fs, &file, &self.log_path) {
+            Ok(scanned) => scanned,
             Err(err) => return Err(self.poison(err)),
         };
         if scanned.torn_bytes() != 0 {
@@ -460,12 +471,19 @@ impl DiskStore {
         })
     }
 
-    fn write_compacted(&self, path: &Path) -> Result<(), StoreError> {
+    /// Writes the live records and ghost sets as a new log at `path`, made durable and
+    /// locked; returns it open for reading and writing.
+    fn write_compacted(&self, path: &Path) -> Result<File, StoreError> {
         let file = self.fs.open(
             path,
-            OpenOptions::new().write(true).create(true).truncate(true),
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true),
             "create",
         )?;
+        lock_file(&file, &self.dir, path)?;
         let header = FileHeader {
             seq_floor: self.index.next_seq(),
         };
@@ -493,7 +511,8 @@ impl DiskStore {
             format::push_ghosts_record(&mut batch, &tangle.to_bytes(), &raw);
         }
         self.write_batch(&file, path, &mut batch, offset)?;
-        self.fs.sync_all(&file, path)
+        self.fs.sync_all(&file, path)?;
+        Ok(file)
     }
 
     /// Seals `batch` (header reserved at its start), writes it at `offset`, and empties it.
@@ -558,6 +577,133 @@ fn lock_dir(fs: &FileSystem, dir: &Path) -> Result<File, StoreError> {
             Err(TryLockError::Error(source)) => return Err(StoreError::io("lock", &path, source)),
         }
     }
+}
+
+/// Opens the log for writing and locks it (an exclusive `flock` held as long as the file is
+/// open), checking that the file locked is still the one the path names: a writer that
+/// compacts renames a new, already locked, log over the old one.
+fn lock_log(fs: &FileSystem, dir: &Path, log_path: &Path) -> Result<File, StoreError> {
+    let mut attempt = 1;
+    loop {
+        let file = fs.open(log_path, OpenOptions::new().read(true).write(true), "open")?;
+        lock_file(&file, dir, log_path)?;
+        if same_file(&file, log_path)? {
+            return Ok(file);
+        }
+        if attempt >= LOCK_ATTEMPTS_MAX {
+            return Err(StoreError::Locked {
+                dir: dir.to_path_buf(),
+            });
+        }
+        attempt += 1;
+    }
+}
+
+/// Locks an open file exclusively, waiting out a brief hold (see [`lock_dir`]).
+fn lock_file(file: &File, dir: &Path, path: &Path) -> Result<(), StoreError> {
+    let mut attempt = 1;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(()),
+            Err(TryLockError::WouldBlock) if attempt < LOCK_ATTEMPTS_MAX => {
+                attempt += 1;
+                std::thread::sleep(std::time::Duration::from_millis(LOCK_RETRY_DELAY_MS));
+            }
+            Err(TryLockError::WouldBlock) => {
+                return Err(StoreError::Locked {
+                    dir: dir.to_path_buf(),
+                });
+            }
+            Err(TryLockError::Error(source)) => return Err(StoreError::io("lock", path, source)),
+        }
+    }
+}
+
+/// Whether the open `file` is the file `path` names now.
+fn same_file(file: &File, path: &Path) -> Result<bool, StoreError> {
+    use std::os::unix::fs::MetadataExt;
+    let open = file
+        .metadata()
+        .map_err(|source| StoreError::io("stat", path, source))?;
+    match std::fs::metadata(path) {
+        Ok(named) => Ok(open.dev() == named.dev() && open.ino() == named.ino()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(source) => Err(StoreError::io("stat", path, source)),
+    }
+}
+
+/// A new store may be made in `dir` only when asked to and when nothing of a store is there:
+/// a store directory without its log lost it, and starting an empty store in its place
+/// would hide that.
+fn check_may_create(dir: &Path, create: bool) -> Result<(), StoreError> {
+    if !create {
+        return Err(StoreError::Missing {
+            dir: dir.to_path_buf(),
+        });
+    }
+    let unmarked_lock = std::fs::metadata(dir.join(LOCK_FILE)).is_ok_and(|meta| meta.len() == 0);
+    let leftovers = match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .filter_map(Result::ok)
+            .map(|entry| entry.file_name())
+            .filter(|name| {
+                *name != NEW_FILE && *name != COMPACT_FILE && !(*name == LOCK_FILE && unmarked_lock)
+            })
+            .count(),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => 0,
+        Err(source) => return Err(StoreError::io("list", dir, source)),
+    };
+    if leftovers > 0 {
+        return Err(StoreError::LogMissing {
+            dir: dir.to_path_buf(),
+        });
+    }
+    Ok(())
+}
+
+/// Writes [`LOCK_FILE_MARK`] into the (locked) lock file if it is not there yet.
+fn mark_lock_file(fs: &FileSystem, lock: &File, dir: &Path) -> Result<(), StoreError> {
+    let path = dir.join(LOCK_FILE);
+    let len = lock
+        .metadata()
+        .map_err(|source| StoreError::io("stat", &path, source))?
+        .len();
+    if len == u64::try_from(LOCK_FILE_MARK.len()).unwrap_or(u64::MAX) {
+        return Ok(());
+    }
+    fs.set_len(lock, &path, 0)?;
+    fs.write_all_at(lock, &path, LOCK_FILE_MARK, 0)
+}
+
+/// Copies the bytes `[valid_len, file_len)` of the log to a new `log.torn-<valid_len>` file
+/// (made durable), so that cutting a torn tail destroys nothing.
+fn save_torn_tail(
+    fs: &FileSystem,
+    file: &File,
+    dir: &Path,
+    valid_len: u64,
+    file_len: u64,
+) -> Result<PathBuf, StoreError> {
+    let log_path = dir.join(LOG_FILE);
+    let len = usize::try_from(file_len - valid_len).unwrap_or(0);
+    let mut bytes = vec![0u8; len];
+    fs.read_exact_at(file, &log_path, &mut bytes, valid_len)?;
+    let base = format!("{TORN_FILE_PREFIX}{valid_len}");
+    let mut path = dir.join(&base);
+    let mut counter = 0u32;
+    while path.exists() {
+        counter += 1;
+        path = dir.join(format!("{base}.{counter}"));
+    }
+    let copy = fs.open(
+        &path,
+        OpenOptions::new().write(true).create_new(true),
+        "create",
+    )?;
+    fs.write_all_at(&copy, &path, &bytes, 0)?;
+    fs.sync_all(&copy, &path)?;
+    fs.sync_dir(dir)?;
+    Ok(path)
 }
 
 /// Writes an empty log (just a header) as `log.new`, makes it durable, and renames it to
@@ -705,6 +851,79 @@ impl Store for DiskStore {
 }
 
 impl DiskStore {
+    /// The writer locks of `dir` for a salvage: the lock file and the (damaged) log.
+    pub(super) fn lock_for_salvage(
+        fs: &FileSystem,
+        dir: &Path,
+        log_path: &Path,
+    ) -> Result<(File, File), StoreError> {
+        if !log_path.exists() {
+            return Err(StoreError::Missing {
+                dir: dir.to_path_buf(),
+            });
+        }
+        let lock = lock_dir(fs, dir)?;
+        let file = lock_log(fs, dir, log_path)?;
+        Ok((lock, file))
+    }
+
+    /// A writer over `file` whose index was built by a salvage (its slots point into
+    /// `file`'s first `file_len` bytes).
+    pub(super) fn from_parts(
+        dir: &Path,
+        fs: FileSystem,
+        file: File,
+        lock: File,
+        index: Index,
+        file_len: u64,
+    ) -> Self {
+        Self {
+            dir: dir.to_path_buf(),
+            log_path: dir.join(LOG_FILE),
+            fs,
+            file,
+            lock: Some(lock),
+            index,
+            file_len,
+            pending: vec![0u8; BATCH_HEADER_LEN],
+            poisoned: None,
+            recovery: Recovery::default(),
+        }
+    }
+
+    /// Writes this store's records as a new log and renames it over `log`, keeping the old
+    /// log as `log.damaged` (hard-linked first: every crash leaves a whole `log`). Returns
+    /// the store over the new log, and where the old one is.
+    pub(super) fn replace_log_keeping_damaged(self) -> Result<(Self, PathBuf), StoreError> {
+        let compact_path = self.dir.join(COMPACT_FILE);
+        let file = match self.write_compacted(&compact_path) {
+            Ok(file) => file,
+            Err(err) => {
+                let _ = self.fs.remove_if_exists(&compact_path);
+                return Err(err);
+            }
+        };
+        let mut copy = self.dir.join(super::salvage::DAMAGED_FILE);
+        let mut counter = 0u32;
+        while copy.exists() {
+            counter += 1;
+            copy = self
+                .dir
+                .join(format!("{}.{counter}", super::salvage::DAMAGED_FILE));
+        }
+        std::fs::hard_link(&self.log_path, &copy)
+            .map_err(|source| StoreError::io("link", &copy, source))?;
+        self.fs.sync_dir(&self.dir)?;
+        self.fs.rename(&compact_path, &self.log_path)?;
+        self.fs.sync_dir(&self.dir)?;
+        let scanned = recovery::scan(&self.fs, &file, &self.log_path)?;
+        let Self { dir, fs, lock, .. } = self;
+        let lock = lock.ok_or_else(|| StoreError::ReadOnly { dir: dir.clone() })?;
+        let mut store = Self::from_parts(&dir, fs, file, lock, scanned.index, scanned.valid_len);
+        store.file_len = scanned.valid_len;
+        Ok((store, copy))
+    }
+
     fn check_capacity(&self) -> Result<(), StoreError> {
         // A log could claim any sequence number floor; the last one is never assigned.
         if self.index.len() + self.index.dead_slots() >= SLOTS_MAX

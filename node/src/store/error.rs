@@ -36,6 +36,17 @@ pub enum StoreError {
         /// The store directory.
         dir: PathBuf,
     },
+    /// The store directory holds store files but no log: it was lost or deleted. A new,
+    /// empty store is not made in its place.
+    #[error(
+        "{} has no log (db/log) but other store files: the store lost its log; refusing to \
+         start an empty store in its place (move the directory away to start afresh)",
+        dir.display()
+    )]
+    LogMissing {
+        /// The store directory.
+        dir: PathBuf,
+    },
     /// The log file is not a ppppp log.
     #[error("{} is not a ppppp store log (wrong magic bytes); refusing to touch it", path.display())]
     Foreign {

@@ -7,6 +7,7 @@
 //! - `index`: the in-memory index the replay builds.
 //! - [`file`]: the file-system layer and its fault hook ([`Faults`]).
 //! - `disk`: [`DiskStore`] itself.
+//! - `salvage`: [`DiskStore::salvage`], keeping what a damaged log still holds.
 
 mod disk;
 mod error;
@@ -14,10 +15,12 @@ pub mod file;
 pub mod format;
 mod index;
 mod recovery;
+mod salvage;
 
 pub use disk::{
     COMPACT_FILE, Compaction, DiskStats, DiskStore, LOCK_FILE, LOG_FILE, NEW_FILE, Options,
-    Recovery,
+    Recovery, TORN_FILE_PREFIX,
 };
 pub use error::StoreError;
 pub use file::Faults;
+pub use salvage::{DAMAGED_FILE, Salvage};

@@ -40,6 +40,12 @@ pub struct Scanned {
     pub valid_len: u64,
     /// The file's length when it was read.
     pub file_len: u64,
+    /// Whether the damaged batch at `valid_len` (if any) certainly is a write a crash
+    /// interrupted: the file ends inside its header, or before the end its header gives.
+    /// Otherwise (a header that does not decode, a body that fails its checksum) a crash
+    /// can have left it too (the file grew before its blocks were written), but so can
+    /// damage to an acknowledged batch.
+    pub damaged_batch_short: bool,
 }
 
 impl Scanned {
@@ -95,11 +101,19 @@ pub fn scan(fs: &FileSystem, file: &File, path: &Path) -> Result<Scanned, StoreE
     let mut offset = header_len;
     let mut body = Vec::new();
     let batch_header_len = u64::try_from(BATCH_HEADER_LEN).unwrap_or(u64::MAX);
+    let mut damaged_batch_short = false;
     loop {
         if offset == file_len {
             break;
         }
-        let Some(batch) = read_batch(&mut reader, &mut body, file_len - offset, path)? else {
+        let batch = match read_batch(&mut reader, &mut body, file_len - offset, path)? {
+            BatchRead::Intact(batch) => Some(batch),
+            BatchRead::Damaged { short } => {
+                damaged_batch_short = short;
+                None
+            }
+        };
+        let Some(batch) = batch else {
             // Damaged: torn tail, unless it is longer than the one batch a crash can have
             // left unfinished, or an intact batch follows.
             let batch_len_max =
@@ -135,29 +149,39 @@ pub fn scan(fs: &FileSystem, file: &File, path: &Path) -> Result<Scanned, StoreE
         index,
         valid_len: offset,
         file_len,
+        damaged_batch_short,
     })
 }
 
-/// Reads the next batch into `body`; `None` when it is damaged or incomplete.
+/// What reading one batch found.
+enum BatchRead {
+    /// The batch is intact; its body is in the buffer.
+    Intact(BatchHeader),
+    /// It is damaged; `short` when the file ends inside it (as far as its header tells).
+    Damaged { short: bool },
+}
+
+/// Reads the next batch into `body`.
 fn read_batch(
     reader: &mut impl Read,
     body: &mut Vec<u8>,
     remaining: u64,
     path: &Path,
-) -> Result<Option<BatchHeader>, StoreError> {
+) -> Result<BatchRead, StoreError> {
     let batch_header_len = u64::try_from(BATCH_HEADER_LEN).unwrap_or(u64::MAX);
+    let short = BatchRead::Damaged { short: true };
     if remaining < batch_header_len {
-        return Ok(None);
+        return Ok(short);
     }
     let mut header_bytes = [0u8; BATCH_HEADER_LEN];
     reader
         .read_exact(&mut header_bytes)
         .map_err(|source| StoreError::io("read", path, source))?;
     let Some(header) = BatchHeader::decode(&header_bytes) else {
-        return Ok(None);
+        return Ok(BatchRead::Damaged { short: false });
     };
     if u64::from(header.body_len) > remaining - batch_header_len {
-        return Ok(None);
+        return Ok(short);
     }
     body.clear();
     // `read_to_end` fills the buffer without zeroing it first, unlike `resize` + `read_exact`.
@@ -167,9 +191,13 @@ fn read_batch(
         .read_to_end(body)
         .map_err(|source| StoreError::io("read", path, source))?;
     if u64::try_from(read).ok() != Some(u64::from(header.body_len)) {
-        return Ok(None);
+        return Ok(short);
     }
-    Ok((crc32c::crc32c(body) == header.body_crc).then_some(header))
+    if crc32c::crc32c(body) == header.body_crc {
+        Ok(BatchRead::Intact(header))
+    } else {
+        Ok(BatchRead::Damaged { short: false })
+    }
 }
 
 /// Replays the records of one intact batch whose body starts at `body_offset`.
@@ -203,7 +231,7 @@ fn replay_body(
 }
 
 /// The offset of the first intact batch that starts in `[from, end)`, if any.
-fn find_intact_batch(
+pub(super) fn find_intact_batch(
     fs: &FileSystem,
     file: &File,
     path: &Path,
@@ -236,7 +264,7 @@ fn find_intact_batch(
     Ok(None)
 }
 
-fn is_intact_batch(
+pub(super) fn is_intact_batch(
     fs: &FileSystem,
     file: &File,
     path: &Path,

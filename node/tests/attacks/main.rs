@@ -9,4 +9,5 @@ mod long_fields;
 mod msg_check;
 mod never_reads;
 mod random_tangles;
+mod store_damage;
 mod support;
