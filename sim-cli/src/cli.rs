@@ -159,7 +159,48 @@ pub fn main() -> ExitCode {
 }
 
 fn load(path: &Path) -> anyhow::Result<Scenario> {
-    Ok(Scenario::load(path)?)
+    let scenario = Scenario::load(path)?;
+    check_memory(&scenario, path)?;
+    Ok(scenario)
+}
+
+/// Refuses a run whose msgs would not fit in the memory this machine has available (read
+/// from `/proc/meminfo` here, at the program edge; skipped where it cannot be read).
+fn check_memory(scenario: &Scenario, path: &Path) -> anyhow::Result<()> {
+    let Some(available) = available_memory_bytes() else {
+        return Ok(());
+    };
+    let estimate = crate::limits::estimate(scenario);
+    #[expect(clippy::cast_precision_loss, reason = "an estimate")]
+    let available_f = available as f64;
+    anyhow::ensure!(
+        estimate.stored_bytes <= available_f,
+        "{}: this run would hold about {:.1} GiB of msgs across its {} peers ({:.0} publishes \
+         expected), more than the {:.1} GiB of memory available; shorten it, lower the rates \
+         or the sizes, or use fewer peers",
+        path.display(),
+        estimate.stored_bytes / GIB,
+        scenario.peer_count(),
+        estimate.publishes,
+        available_f / GIB
+    );
+    Ok(())
+}
+
+const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
+
+/// `MemAvailable` of `/proc/meminfo`, in bytes.
+fn available_memory_bytes() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib: u64 = meminfo
+        .lines()
+        .find_map(|line| line.strip_prefix("MemAvailable:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    kib.checked_mul(1024)
 }
 
 /// The engine options of `run` and `sweep`.

@@ -9,7 +9,8 @@
 //! Map:
 //! - [`units`], [`dist`], [`goal`]: values written in scenario files (durations with units,
 //!   distributions such as `exp(3m)`, goal rules such as `post@newest-100`, follow models).
-//! - [`scenario`]: the TOML model, `Scenario::load` with located errors, validation.
+//! - [`scenario`]: the TOML model, `Scenario::load` with located errors, validation;
+//!   [`limits`]: workload values against the protocol's limits and the run's size.
 //! - [`rng`]: named, seeded ChaCha streams (how every random choice is derived).
 //! - [`plan`]: the scenario expanded with a seed: peers, edges, follows, goals, publish,
 //!   churn and fault schedules.
@@ -32,6 +33,7 @@ pub mod dist;
 pub mod error;
 pub mod goal;
 pub mod interest;
+pub mod limits;
 pub mod metrics;
 pub mod pipeline;
 pub mod plan;

@@ -14,7 +14,9 @@ use crate::units::Millis;
 use proto::goals::Goal;
 
 fn valid_name(name: &str) -> bool {
+    // Not `.`, `..` or hidden: the name is a directory under `reports/`.
     !name.is_empty()
+        && !name.starts_with('.')
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
@@ -45,7 +47,7 @@ impl Scenario {
         if !valid_name(&self.name) {
             issues.push(issue(
                 at("name"),
-                "must be non-empty letters, digits, `-`, `_` or `.` (it names the output directory)",
+                "must be non-empty letters, digits, `-`, `_` or `.`, not starting with `.` (it names the output directory)",
             ));
         }
         if self.duration.ms() == 0 {
@@ -396,6 +398,13 @@ impl Scenario {
         }
     }
     fn validate_workload(&self, issues: &mut Vec<Issue>) {
+        for problem in crate::limits::workload_problems(self) {
+            let field = problem
+                .field
+                .iter()
+                .fold(FieldPath::default(), |path, key| path.key(key));
+            issues.push(issue(field, problem.message));
+        }
         let workload = &self.workload;
         let path = at("workload");
         if let Some(groups) = &workload.groups {
