@@ -152,7 +152,7 @@ pub fn main() -> ExitCode {
     match dispatch(cli.command) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", node::cli::error_text(&error));
             ExitCode::from(2)
         }
     }

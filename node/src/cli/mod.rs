@@ -202,7 +202,7 @@ pub fn main() -> ExitCode {
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("ppppp: {err:#}");
+            eprintln!("ppppp: {}", error_text(&err));
             ExitCode::FAILURE
         }
     }
@@ -266,4 +266,23 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Db(command) => db::run(command),
         Command::Msg(command) => msg::run(command),
     }
+}
+
+/// An error and its causes on one line, `outer: inner: …`, leaving out a cause whose text
+/// the line already holds (many errors repeat their source's text in their own, and the
+/// operating system's `… (os error N)` came out twice).
+#[must_use]
+pub fn error_text(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
 }

@@ -285,3 +285,28 @@ fn a_second_writer_is_told_which_directory_is_busy() {
     stdout_of(&run(&["db", "stats", "--dir", "DIR"], &dir));
     drop(holder);
 }
+
+#[test]
+fn error_texts_say_what_is_wrong_once() {
+    let work = tempfile::tempdir().expect("temp dir");
+    let dir = work.path().join("peer");
+    stdout_of(&run(&["init", "--dir", "DIR"], &dir));
+    let empty_domain = run(
+        &["publish", "--dir", "DIR", "--domain", "", "--data", "{}"],
+        &dir,
+    );
+    let stderr = String::from_utf8_lossy(&empty_domain.stderr);
+    assert!(!empty_domain.status.success());
+    assert!(
+        stderr.contains(r#"domain "" is not 3 to 100 characters of a-z, A-Z, 0-9 or _"#),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("should have been a string"), "{stderr}");
+    // An I/O error: the log is a directory.
+    std::fs::remove_file(dir.join("db").join("log")).expect("rm log");
+    std::fs::create_dir(dir.join("db").join("log")).expect("mkdir log");
+    let stats = run(&["db", "stats", "--dir", "DIR"], &dir);
+    let stderr = String::from_utf8_lossy(&stats.stderr);
+    assert!(!stats.status.success());
+    assert_eq!(stderr.matches("os error").count(), 1, "{stderr}");
+}

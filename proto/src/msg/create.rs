@@ -16,9 +16,18 @@ use crate::validate::ValidationError;
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum CreateError {
-    /// The domain breaks the domain rule.
-    #[error("cannot create msg: {0}")]
-    Domain(ValidationError),
+    /// The domain breaks the domain rule (the reference's message for it, as `msg check`
+    /// gives it, is kept in `rule`; this one says what a domain must be).
+    #[error(
+        "cannot create msg: domain {domain:?} is not 3 to 100 characters of a-z, A-Z, 0-9 \
+         or _"
+    )]
+    Domain {
+        /// The domain given.
+        domain: String,
+        /// The rule it breaks.
+        rule: ValidationError,
+    },
     /// Data must be an object, a string or null.
     #[error("cannot create msg: data must be an object, a string or null")]
     DataType,
@@ -56,7 +65,10 @@ impl Msg {
     /// # Errors
     /// [`CreateError`] for a bad domain or data type, an unrooted tangle or an oversized msg.
     pub fn create(draft: Draft<'_>, keypair: &Keypair) -> Result<Self, CreateError> {
-        validate_domain(&draft.domain).map_err(CreateError::Domain)?;
+        validate_domain(&draft.domain).map_err(|rule| CreateError::Domain {
+            domain: draft.domain.clone(),
+            rule,
+        })?;
         if !matches!(
             draft.data,
             Value::Null | Value::Object(_) | Value::String(_)
@@ -102,7 +114,10 @@ impl Msg {
         domain: &str,
         keypair: &Keypair,
     ) -> Result<Self, CreateError> {
-        validate_domain(domain).map_err(CreateError::Domain)?;
+        validate_domain(domain).map_err(|rule| CreateError::Domain {
+            domain: domain.to_owned(),
+            rule,
+        })?;
         let metadata = Metadata {
             data_hash: None,
             data_size: 0,
