@@ -49,3 +49,118 @@ pub fn decode_and_add(db: &mut Db<MemStore>, data: &[u8]) {
     assert_eq!(again.id(), id, "ID changed through a JSON round trip");
     assert_eq!(*stored, again, "msg changed through a JSON round trip");
 }
+
+/// Decodes `data` as one sync data object ([`crate::sync::wire::decode`]). Never panics;
+/// panics (a finding) only if an accepted object breaks an invariant: its phase matches its
+/// payload, and the JSON we would send for it decodes back to the same object, with no msg
+/// dropped.
+pub fn sync_wire_decode(data: &[u8]) {
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(data) else {
+        return;
+    };
+    let Ok(received) = crate::sync::wire::decode(&value) else {
+        return;
+    };
+    assert!(received.msg.is_consistent(), "phase and payload disagree");
+    let json = received.msg.to_json();
+    let again: serde_json::Value = serde_json::from_str(&json)
+        .unwrap_or_else(|err| panic!("our JSON of an accepted object is not JSON: {err}\n{json}"));
+    let decoded = crate::sync::wire::decode(&again)
+        .unwrap_or_else(|err| panic!("our JSON of an accepted object is refused: {err}\n{json}"));
+    assert!(
+        decoded.dropped.is_empty(),
+        "a kept msg is dropped on the way back"
+    );
+    assert_eq!(
+        decoded.msg, received.msg,
+        "object changed through a JSON round trip"
+    );
+}
+
+/// A peer for [`sync_session_receive`]: a database (seeded with `msgs`), its sync index,
+/// and goals on every tangle the msgs root or list.
+#[derive(Debug, Clone)]
+pub struct SyncTarget {
+    /// The database.
+    pub db: Db<MemStore>,
+    /// Goals on its tangles.
+    pub goals: crate::goals::Goals,
+}
+
+impl SyncTarget {
+    /// A peer holding `msgs` (those that add), wanting every tangle they form.
+    #[must_use]
+    pub fn new(msgs: &[serde_json::Value]) -> Self {
+        let db = seeded_db(msgs);
+        let mut goals = crate::goals::Goals::new();
+        let mut tangles = std::collections::BTreeSet::new();
+        let mut visit = |record: &crate::store::Record| {
+            tangles.insert(record.id);
+            tangles.extend(record.msg.metadata.tangles.keys().copied());
+            std::ops::ControlFlow::Continue(())
+        };
+        let Ok(()) = db.store().scan(&mut visit);
+        for tangle in tangles {
+            let _ = goals.set(tangle, crate::goals::Goal::All);
+        }
+        Self { db, goals }
+    }
+}
+
+/// Feeds `data`, read as JSON lines (one sync object per line; a line that is not JSON is
+/// skipped), to a fresh responder session over `target` (a copy: each input starts from the
+/// same state), through [`crate::sync::Sessions`] as a node drives it. Commits are applied as
+/// a node applies them, and what they add (or refuse) is fed back. Never panics; panics (a
+/// finding) only if the sessions break one of their bounds or consistency rules
+/// ([`crate::sync::Sessions::check_invariants`]) or send an object whose phase and payload
+/// disagree.
+pub fn sync_session_receive(target: &SyncTarget, data: &[u8]) {
+    use crate::sync::{Config, Event, IndexedDb, Output, Sessions, SyncIndex, Time};
+    const KEY: u8 = 0;
+    let mut db = Db::new(target.db.store().clone());
+    let mut index = SyncIndex::new();
+    let mut sessions: Sessions<u8> = Sessions::new(Config::default());
+    let mut events = std::collections::VecDeque::from([Event::Opened {
+        key: KEY,
+        initiate: false,
+    }]);
+    let lines = data.split(|byte| *byte == b'\n');
+    for (tick, line) in (0u64..).zip(lines) {
+        if let Ok(object) = serde_json::from_slice::<serde_json::Value>(line) {
+            events.push_back(Event::Received { key: KEY, object });
+        }
+        // Each event, then what applying its commits makes happen, before the next line.
+        while let Some(event) = events.pop_front() {
+            let mut out = Vec::new();
+            let mut store = IndexedDb::new(&mut db, &mut index);
+            let Ok(()) = sessions.handle(Time(tick), event, &mut store, &target.goals, &mut out);
+            sessions.check_invariants();
+            for (key, output) in out {
+                match output {
+                    Output::Send(object) => {
+                        assert!(object.is_consistent(), "sent an inconsistent object");
+                    }
+                    Output::Commit { tangle, msgs } => {
+                        let stored = |id| matches!(db.get(id), Ok(Some(_)));
+                        let new = msgs.iter().filter(|(id, _)| !stored(id)).count();
+                        let Ok(added) = crate::sync::commit(&mut db, &mut index, &tangle, msgs);
+                        // As a node: the refusal first, the store's announcement after.
+                        if added.len() < new {
+                            events.push_back(Event::CommitRefused { key, tangle });
+                        }
+                        if !added.is_empty() {
+                            events.push_back(Event::LocalAdded {
+                                msgs: added,
+                                origin: Some(key),
+                            });
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if sessions.is_empty() {
+            break;
+        }
+    }
+}

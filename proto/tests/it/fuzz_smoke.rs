@@ -62,3 +62,61 @@ fn decode_and_add_survives_mutated_vectors() {
         fuzzing::decode_and_add(&mut db, &input);
     }
 }
+
+/// The data objects of the sync-trace vector (phases 1–9), as JSON text.
+fn sync_objects() -> Vec<Vec<u8>> {
+    load("sync-trace.json")["syncMessages"]
+        .as_array()
+        .expect("syncMessages")
+        .iter()
+        .map(|entry| entry["data"].clone())
+        .filter(|data| data["phase"].as_u64().is_some_and(|phase| phase >= 1))
+        .map(|data| data.to_string().into_bytes())
+        .collect()
+}
+
+#[test]
+fn sync_wire_decode_survives_mutated_trace_objects() {
+    let objects = sync_objects();
+    assert!(objects.len() > 20, "{} objects", objects.len());
+    // The unmutated objects are accepted and round-trip (the property the body asserts).
+    for object in &objects {
+        let value: Value = serde_json::from_slice(object).expect("JSON");
+        proto::sync::wire::decode(&value).expect("a vector object is accepted");
+        fuzzing::sync_wire_decode(object);
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(0x5_91c);
+    for index in 0..INPUTS {
+        let input = mutate(&mut rng, objects[index % objects.len()].clone());
+        fuzzing::sync_wire_decode(&input);
+    }
+}
+
+#[test]
+fn sync_session_receive_survives_mutated_trace_exchanges() {
+    let trace = load("sync-trace.json");
+    let msgs: Vec<Value> = trace["bobMsgs"]
+        .as_array()
+        .expect("bobMsgs")
+        .iter()
+        .map(|entry| entry["msg"].clone())
+        .collect();
+    let target = fuzzing::SyncTarget::new(&msgs);
+    let objects = sync_objects();
+    let mut rng = ChaCha8Rng::seed_from_u64(0x5e55);
+    for round in 0..INPUTS / 10 {
+        // A run of consecutive trace objects, some mutated, as JSON lines.
+        let start = round % objects.len();
+        let mut input = Vec::new();
+        for object in objects.iter().cycle().skip(start).take(1 + round % 12) {
+            let object = if rng.next_u32() % 3 == 0 {
+                mutate(&mut rng, object.clone())
+            } else {
+                object.clone()
+            };
+            input.extend_from_slice(&object);
+            input.push(b'\n');
+        }
+        fuzzing::sync_session_receive(&target, &input);
+    }
+}
