@@ -29,6 +29,7 @@
 #![deny(clippy::indexing_slicing)]
 
 pub mod account;
+pub mod admission;
 pub mod base58;
 pub mod canon;
 pub mod collate;

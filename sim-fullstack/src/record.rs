@@ -122,6 +122,7 @@ pub fn disconnect_reason(reason: &DisconnectReason) -> &'static str {
         }
         DisconnectReason::Shutdown => "shutdown",
         DisconnectReason::Io(_) => "io",
+        DisconnectReason::Admission(_) => "admission",
     }
 }
 
@@ -303,7 +304,7 @@ impl State {
             } => directory
                 .peer_of(&remote)
                 .map(|remote| self.connected(peer, remote)),
-            NodeEvent::Connected { .. } => None,
+            NodeEvent::Connected { .. } | NodeEvent::Refused { .. } => None,
             NodeEvent::DialFailed { address, reason } => directory
                 .peer_of(&Remote::Address(address))
                 .map(|remote| EventKind::DialFailed {

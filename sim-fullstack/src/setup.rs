@@ -35,6 +35,7 @@ pub fn sim_timers() -> Timers {
     Timers {
         connect_timeout: Duration::from_millis(timers.connect_timeout_ms),
         handshake_timeout: Duration::from_millis(timers.handshake_timeout_ms),
+        yield_after: Timers::default().yield_after,
         keepalive_interval: Duration::from_millis(timers.keepalive_ms),
         idle_timeout: Duration::from_millis(timers.idle_timeout_ms),
         backoff_base: Duration::from_millis(timers.backoff_base_ms),
@@ -105,6 +106,9 @@ fn node_configs(plan: &Plan, keypairs: &[Keypair]) -> Vec<NodeConfig> {
             };
             config.limits = Limits {
                 connections_max: CONNECTIONS_MAX,
+                inbound_max: CONNECTIONS_MAX,
+                outbound_max: CONNECTIONS_MAX,
+                handshakes_max: CONNECTIONS_MAX,
                 ..Limits::default()
             };
             config

@@ -33,9 +33,23 @@ pub struct DialTarget {
 /// of these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Most connections at once, inbound and outbound together; more inbound ones are
-    /// refused at accept.
+    /// Most connections at once, inbound and outbound together. Admission
+    /// (`proto::admission`) keeps this and the five bounds below: a new inbound connection
+    /// over a cap is refused at accept (a `NodeEvent::Refused`) unless an idle one yields
+    /// its slot (`Timers::yield_after`); a dial over a cap fails with "no room" and is
+    /// retried.
     pub connections_max: usize,
+    /// Most inbound connections (handshaking or open).
+    pub inbound_max: usize,
+    /// Most outbound connections.
+    pub outbound_max: usize,
+    /// Most inbound connections still in their handshake (each also bounded in time by
+    /// `Timers::handshake_timeout`); a new one replaces the oldest of them.
+    pub handshakes_max: usize,
+    /// Most inbound connections from one remote address (host, any port).
+    pub per_address_max: usize,
+    /// Most connections with one remote key; a newer one replaces the oldest.
+    pub per_key_max: usize,
     /// Most encoded frames waiting to be written to one connection. A peer that does not
     /// read fills it and is disconnected (it cannot make us buffer without bound).
     pub outbound_frames_max: usize,
@@ -52,6 +66,11 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             connections_max: 64,
+            inbound_max: 48,
+            outbound_max: 32,
+            handshakes_max: 16,
+            per_address_max: 8,
+            per_key_max: 2,
             outbound_frames_max: 1024,
             outbound_bytes_max: 64 * 1024 * 1024,
             read_chunk_bytes_max: 64 * 1024,
@@ -66,6 +85,9 @@ pub struct Timers {
     pub connect_timeout: Duration,
     /// Longest wait for the SHSE handshake (the reference's default is 15 s).
     pub handshake_timeout: Duration,
+    /// An inbound connection that moved no msgs (in either direction) for this long gives
+    /// up its slot to a new inbound connection that finds none (`proto::admission`).
+    pub yield_after: Duration,
     /// How often a dialer pings an idle connection (`net.ping`).
     pub keepalive_interval: Duration,
     /// A connection that receives nothing for this long is closed. Needed under turmoil,
@@ -84,6 +106,7 @@ impl Default for Timers {
         Self {
             connect_timeout: Duration::from_secs(10),
             handshake_timeout: Duration::from_secs(15),
+            yield_after: Duration::from_secs(60),
             keepalive_interval: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(120),
             backoff_base: Duration::from_millis(500),

@@ -75,6 +75,8 @@ pub(crate) struct ConnArgs {
     pub(crate) rng: ChaCha8Rng,
     /// Counters the connection manager reports (`NodeHandle::peers`).
     pub(crate) stats: Arc<ConnStats>,
+    /// Told the remote once the handshake succeeds (the connection manager's admission).
+    pub(crate) on_established: Box<dyn Fn(Remote) + Send>,
 }
 
 enum Phase {
@@ -85,6 +87,7 @@ enum Phase {
 
 pub(crate) struct ConnState {
     conn: ConnId,
+    on_established: Box<dyn Fn(Remote) + Send>,
     outbound: bool,
     remote: Remote,
     phase: Phase,
@@ -147,6 +150,7 @@ impl Actor for ConnectionActor {
             last_received: Instant::now(),
             started: Instant::now(),
             stats: args.stats,
+            on_established: args.on_established,
         })
     }
 
@@ -209,6 +213,7 @@ impl Actor for ConnectionActor {
                 }
             }
             ConnMsg::Close(reason) => state.close(&myself, reason).await,
+            ConnMsg::Useful => state.stats.mark_useful(),
         }
         Ok(())
     }
@@ -351,6 +356,7 @@ async fn write_loop(
 impl ConnState {
     fn established(&mut self, myself: &ActorRef<ConnMsg>, stream: BoxStream, remote: Remote) {
         self.stats.established(remote.clone());
+        (self.on_established)(remote.clone());
         self.remote = remote;
         self.phase = Phase::Open;
         self.last_received = Instant::now();
@@ -550,6 +556,9 @@ impl ConnState {
             blooms += item.bloom_bytes as u64;
             control += (total - item.msg_bytes.min(total) - item.bloom_bytes.min(total)) as u64
                 + HEADER_LEN as u64;
+        }
+        if msgs > 0 {
+            self.stats.mark_useful();
         }
         if self.context.events.is_on() {
             for (traffic, bytes) in [

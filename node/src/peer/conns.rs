@@ -1,11 +1,13 @@
 //! The connection manager: the listener, the dial targets (kept connected by
-//! `proto::dial::Redial`: seeded, capped backoff that never gives up), the connection cap,
-//! and one [`super::connection`] child per connection.
+//! `proto::dial::Redial`: seeded, capped backoff that never gives up), admission (caps per
+//! direction, handshake, address and key, and idle connections yielding their slots:
+//! `proto::admission::Admission`), and one [`super::connection`] child per connection.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use proto::admission::{self, Admission, AdmissionLimits, Refusal};
 use proto::dial::{self, Action, Redial, TargetId};
 use proto::sync::Time;
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
@@ -13,9 +15,9 @@ use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 use tokio::time::Instant;
 
-use super::config::DialTarget;
+use super::config::{DialTarget, Limits, Timers};
 use super::connection::{ConnArgs, ConnContext, ConnectionActor};
-use super::events::{DisconnectReason, NodeEvent};
+use super::events::{DisconnectReason, NodeEvent, Remote};
 use super::msgs::{ConnListing, ConnMsg, ConnsMsg};
 use super::peers::ConnStats;
 use super::{AbortOnDrop, ConnId};
@@ -79,6 +81,7 @@ pub(crate) struct ConnsState {
     /// The wake-up armed for the schedule's deadline, and when it fires.
     wake: Option<(Time, WakeTimer)>,
     conns: BTreeMap<ConnId, ConnEntry>,
+    admission: Admission<ConnId>,
     /// Child actor → connection. ActorIds are process-global counters: used as keys only,
     /// never in anything observable.
     by_actor: BTreeMap<ActorId, ConnId>,
@@ -104,6 +107,8 @@ impl Actor for ConnsActor {
             base_ms: millis(args.context.timers.backoff_base),
             max_ms: millis(args.context.timers.backoff_max),
         };
+        let admission =
+            Admission::new(admission_limits(&args.context.limits, &args.context.timers));
         let mut state = ConnsState {
             net: args.net,
             context: args.context,
@@ -113,6 +118,7 @@ impl Actor for ConnsActor {
             started: Instant::now(),
             wake: None,
             conns: BTreeMap::new(),
+            admission,
             by_actor: BTreeMap::new(),
             next_conn: 0,
             shutting_down: false,
@@ -133,14 +139,9 @@ impl Actor for ConnsActor {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             ConnsMsg::Accepted { stream, address } => {
-                if state.shutting_down || state.conns.len() >= state.context.limits.connections_max
-                {
-                    tracing::debug!(target: "ppppp::conns", %address, "refused: connection limit");
-                    drop(stream);
-                } else {
-                    state.open(&myself, stream, address, None).await?;
-                }
+                state.accepted(&myself, stream, address).await?;
             }
+            ConnsMsg::Established { conn, remote } => state.established(conn, &remote),
             ConnsMsg::Wake => {
                 state.wake = None;
                 state.schedule(&myself, dial::Event::Tick);
@@ -193,6 +194,7 @@ impl Actor for ConnsActor {
         let Some(entry) = state.conns.remove(&conn) else {
             return Ok(());
         };
+        state.admit(admission::Event::Closed { conn });
         if let Some(target) = entry.target {
             if let Some(slot) = state.targets.get_mut(target) {
                 slot.conn = None;
@@ -212,6 +214,13 @@ impl Actor for ConnsActor {
         myself.stop_children(None);
         Ok(())
     }
+}
+
+/// What a connection calls once its handshake succeeds: tells the manager.
+fn established_reporter(manager: ActorRef<ConnsMsg>, conn: ConnId) -> Box<dyn Fn(Remote) + Send> {
+    Box::new(move |remote| {
+        let _ = manager.cast(ConnsMsg::Established { conn, remote });
+    })
 }
 
 async fn accept_loop(manager: ActorRef<ConnsMsg>, mut listener: Box<dyn Listener>) {
@@ -238,6 +247,19 @@ fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
+/// Admission's bounds, from the node's.
+fn admission_limits(limits: &Limits, timers: &Timers) -> AdmissionLimits {
+    AdmissionLimits {
+        connections_max: limits.connections_max,
+        inbound_max: limits.inbound_max,
+        outbound_max: limits.outbound_max,
+        handshakes_max: limits.handshakes_max,
+        per_address_max: limits.per_address_max,
+        per_key_max: limits.per_key_max,
+        yield_after_ms: millis(timers.yield_after),
+    }
+}
+
 impl ConnsState {
     /// Milliseconds since the manager started, by the runtime's clock (simulated under the
     /// simulator).
@@ -246,6 +268,10 @@ impl ConnsState {
     }
 
     fn add_target(&mut self, myself: &ActorRef<ConnsMsg>, target: DialTarget) {
+        // The same peer listed twice (`--connect` repeated) is one target.
+        if self.targets.iter().any(|slot| slot.target == target) {
+            return;
+        }
         let id = TargetId(self.targets.len());
         self.targets.push(TargetState::new(target));
         self.schedule(myself, dial::Event::Added(id));
@@ -309,16 +335,24 @@ impl ConnsState {
         };
         slot.dialing = None;
         let address = slot.target.address.clone();
+        if self.shutting_down {
+            return Ok(());
+        }
         let result = match result {
-            Ok(_) if self.shutting_down => return Ok(()),
-            Ok(_) if self.conns.len() >= self.context.limits.connections_max => {
-                Err(format!("no room: {} connections", self.conns.len()))
+            Ok(stream) => {
+                let conn = self.next_conn_id();
+                let address = address.clone();
+                match self.admit(admission::Event::Outbound { conn, address }) {
+                    None => Ok((conn, stream)),
+                    Some(refusal) => Err(format!("no room: {refusal}")),
+                }
             }
-            other => other,
+            Err(reason) => Err(reason),
         };
         match result {
-            Ok(stream) => {
-                self.open(myself, stream, address, Some(target)).await?;
+            Ok((conn, stream)) => {
+                self.open(myself, conn, stream, address, Some(target))
+                    .await?;
                 self.schedule(myself, dial::Event::Connected(TargetId(target)));
             }
             Err(reason) => {
@@ -336,15 +370,99 @@ impl ConnsState {
         Ok(())
     }
 
-    async fn open(
+    fn next_conn_id(&mut self) -> ConnId {
+        let conn = ConnId(self.next_conn);
+        self.next_conn += 1;
+        conn
+    }
+
+    /// A connection came in: admission decides (and may make room by closing another).
+    async fn accepted(
         &mut self,
         myself: &ActorRef<ConnsMsg>,
         stream: BoxStream,
         address: String,
+    ) -> Result<(), ActorProcessingErr> {
+        if self.shutting_down {
+            return Ok(());
+        }
+        self.note_useful();
+        let conn = self.next_conn_id();
+        let event = admission::Event::Inbound {
+            conn,
+            address: address.clone(),
+        };
+        if let Some(refusal) = self.admit(event) {
+            tracing::debug!(target: "ppppp::conns", %address, %refusal, "refused a connection");
+            self.context
+                .events
+                .emit(NodeEvent::Refused { address, refusal });
+            drop(stream);
+            return Ok(());
+        }
+        self.open(myself, conn, stream, address, None).await
+    }
+
+    /// Runs one event through admission and closes the connections it evicts; the refusal
+    /// of the event's new connection, if refused.
+    fn admit(&mut self, event: admission::Event<ConnId>) -> Option<Refusal> {
+        let mut actions = Vec::new();
+        self.admission.handle(self.now(), event, &mut actions);
+        #[cfg(debug_assertions)]
+        self.admission.check_invariants();
+        let mut refused = None;
+        for action in actions {
+            match action {
+                admission::Action::Admit(_) => {}
+                admission::Action::Refuse(_, refusal) => refused = Some(refusal),
+                admission::Action::Close(conn, eviction) => {
+                    tracing::debug!(target: "ppppp::conns", conn = conn.0, %eviction, "evicting a connection");
+                    if let Some(entry) = self.conns.get(&conn) {
+                        let reason = DisconnectReason::Admission(eviction);
+                        let _ = entry.actor.cast(ConnMsg::Close(reason));
+                    }
+                }
+            }
+        }
+        refused
+    }
+
+    /// Tells admission when each connection last moved msgs (the connections and the sync
+    /// actor mark it in their shared counters).
+    fn note_useful(&mut self) {
+        let useful: Vec<(ConnId, Time)> = self
+            .conns
+            .iter()
+            .filter_map(|(conn, entry)| {
+                let at = entry.stats.useful_at()?;
+                Some((
+                    *conn,
+                    Time(millis(at.saturating_duration_since(self.started))),
+                ))
+            })
+            .collect();
+        for (conn, at) in useful {
+            self.admit(admission::Event::Useful { conn, at });
+        }
+    }
+
+    /// A handshake finished: a key over its connection bound closes the oldest others.
+    fn established(&mut self, conn: ConnId, remote: &Remote) {
+        let key = match remote {
+            Remote::Key(key) => Some(*key),
+            Remote::Address(_) => None,
+        };
+        self.admit(admission::Event::Established { conn, key });
+    }
+
+    async fn open(
+        &mut self,
+        myself: &ActorRef<ConnsMsg>,
+        conn: ConnId,
+        stream: BoxStream,
+        address: String,
         target: Option<usize>,
     ) -> Result<(), ActorProcessingErr> {
-        let conn = ConnId(self.next_conn);
-        self.next_conn += 1;
         let expected_key = target
             .and_then(|index| self.targets.get(index))
             .and_then(|slot| slot.target.key);
@@ -359,6 +477,7 @@ impl ConnsState {
             context: self.context.clone(),
             rng: ChaCha8Rng::seed_from_u64(self.rng.next_u64()),
             stats: Arc::clone(&stats),
+            on_established: established_reporter(myself.clone(), conn),
         };
         let (actor, _join) =
             Actor::spawn_linked(None, ConnectionActor, args, myself.get_cell()).await?;

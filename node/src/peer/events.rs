@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use proto::admission::{Eviction, Refusal};
 use proto::gc::GcAction;
 use proto::ids::{MsgId, PubKey, TangleId};
 use proto::sync::CloseReason;
@@ -65,6 +66,8 @@ pub enum DisconnectReason {
     Shutdown,
     /// An I/O error.
     Io(String),
+    /// Closed by admission (`proto::admission`) to make room or to keep a bound.
+    Admission(Eviction),
 }
 
 impl std::fmt::Display for DisconnectReason {
@@ -78,6 +81,7 @@ impl std::fmt::Display for DisconnectReason {
             Self::Sync(reason) => write!(f, "protocol error: {reason}"),
             Self::Shutdown => f.write_str("shutting down"),
             Self::Io(reason) => write!(f, "i/o error: {reason}"),
+            Self::Admission(reason) => write!(f, "admission: {reason}"),
         }
     }
 }
@@ -198,6 +202,14 @@ pub enum NodeEvent {
         address: String,
         /// Why.
         reason: String,
+    },
+    /// An inbound connection was refused at accept (`proto::admission`), before any byte
+    /// was read from it.
+    Refused {
+        /// Where it came from.
+        address: String,
+        /// Why.
+        refusal: Refusal,
     },
     /// A connection ended.
     Disconnected {

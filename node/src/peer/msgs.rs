@@ -164,6 +164,8 @@ pub(crate) enum GcMsg {
 pub(crate) enum ConnsMsg {
     /// The listener accepted a connection.
     Accepted { stream: BoxStream, address: String },
+    /// A connection's handshake finished.
+    Established { conn: ConnId, remote: Remote },
     /// A dial is due (the redial schedule's deadline passed).
     Wake,
     /// A dial finished.
@@ -220,4 +222,6 @@ pub(crate) enum ConnMsg {
     Tick,
     /// Close the connection.
     Close(DisconnectReason),
+    /// Msgs this connection brought were stored (for admission: it is useful).
+    Useful,
 }

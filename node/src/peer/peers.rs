@@ -87,6 +87,8 @@ pub(crate) struct ConnStats {
     bytes_out: AtomicU64,
     remote: OnceLock<Remote>,
     closed: Mutex<Option<String>>,
+    /// When msgs last moved (sent, or received and stored), for admission.
+    useful_at: Mutex<Option<tokio::time::Instant>>,
 }
 
 impl ConnStats {
@@ -112,6 +114,22 @@ impl ConnStats {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         closed.get_or_insert(reason);
+    }
+
+    /// Msgs moved on the connection just now.
+    pub(crate) fn mark_useful(&self) {
+        *self
+            .useful_at
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(tokio::time::Instant::now());
+    }
+
+    /// When msgs last moved, if ever.
+    pub(crate) fn useful_at(&self) -> Option<tokio::time::Instant> {
+        *self
+            .useful_at
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub(crate) fn remote(&self) -> Option<&Remote> {

@@ -123,6 +123,12 @@ impl Actor for SyncActor {
                 state.links.remove(&conn);
             }
             SyncActorMsg::LocalAdded { msgs, origin } => {
+                // Msgs a connection brought were stored: it is useful (admission).
+                if let Some(link) = origin.and_then(|conn| state.links.get(&conn))
+                    && !msgs.is_empty()
+                {
+                    let _ = link.connection.cast(ConnMsg::Useful);
+                }
                 state.feed(Event::LocalAdded { msgs, origin }).await?;
             }
             SyncActorMsg::SetGoal { tangle, goal } => {

@@ -4,6 +4,7 @@
 //! peer still syncs during and after the attack. Speed is never a pass/fail threshold: waits
 //! are generous timeouts, and what is asserted is memory, counts and "the legit peer synced".
 
+mod admission;
 mod error_replies;
 mod long_fields;
 mod msg_check;

@@ -1,6 +1,7 @@
 //! The node as actors over real loopback TCP (in one process): replication per goals,
 //! realtime delivery, both transports.
 
+mod admission;
 mod errors;
 mod hostile;
 mod processes;
