@@ -21,7 +21,11 @@
 //! - when a new inbound connection finds no room, the open inbound connection that has moved
 //!   no msgs for the longest time, if that is at least [`AdmissionLimits::yield_after_ms`],
 //!   is closed to make room: a connection that brings nothing yields its slot to one that
-//!   waits, and a legitimate peer gets in while an attacker holds idle connections.
+//!   waits, and a legitimate peer gets in while an attacker holds idle connections;
+//! - failing that, if one address holds at least two more open inbound connections than the
+//!   newcomer's, its idlest one is closed for the newcomer: a handful of addresses cannot
+//!   keep newcomers from elsewhere out with busy or ever-fresh connections (an attacker
+//!   needs `inbound_max` addresses to fill every slot).
 
 use std::collections::BTreeMap;
 
@@ -116,6 +120,9 @@ pub enum Eviction {
     /// It moved no msgs for [`AdmissionLimits::yield_after_ms`] or more, and a new
     /// connection found no room.
     Idle,
+    /// Its address held the most inbound connections (at least two more than the
+    /// newcomer's), and a newcomer from another address found no room.
+    Crowded,
     /// A newer connection with the same key was established
     /// ([`AdmissionLimits::per_key_max`]).
     SameKey,
@@ -128,6 +135,7 @@ impl std::fmt::Display for Eviction {
                 "its handshake was the oldest unfinished one, and a new connection needed the slot"
             }
             Self::Idle => "it moved no msgs for long while a new connection waited for a slot",
+            Self::Crowded => "its address held the most connections while a newcomer from another address waited for a slot",
             Self::SameKey => "a newer connection with the same key replaced it",
         })
     }
@@ -241,6 +249,10 @@ impl<K: Ord + Copy> Admission<K> {
         } else if full {
             self.idlest_inbound(now)
                 .map(|victim| (victim, Eviction::Idle))
+                .or_else(|| {
+                    self.crowded_inbound(host)
+                        .map(|victim| (victim, Eviction::Crowded))
+                })
         } else {
             None
         };
@@ -272,6 +284,32 @@ impl<K: Ord + Copy> Admission<K> {
             .iter()
             .filter(|(_, entry)| entry.inbound && !entry.handshaking)
             .filter(|(_, entry)| now.0.saturating_sub(entry.useful.0) >= self.limits.yield_after_ms)
+            .min_by_key(|(conn, entry)| (entry.useful, **conn))
+            .map(|(conn, _)| *conn)
+    }
+
+    /// When a newcomer from `host` finds no room and no connection is idle long enough:
+    /// the idlest open inbound connection of the host that holds the most, if that host
+    /// holds at least two more than `host` (so the swap cannot be undone by the loser's
+    /// next connection). Ties go to the lowest host. This way a few addresses cannot keep
+    /// out newcomers from others by keeping their connections busy or fresh.
+    fn crowded_inbound(&self, host: &str) -> Option<K> {
+        let mut by_host: BTreeMap<&str, usize> = BTreeMap::new();
+        for entry in self.conns.values() {
+            if entry.inbound && !entry.handshaking {
+                *by_host.entry(entry.host.as_str()).or_default() += 1;
+            }
+        }
+        let own = by_host.get(host).copied().unwrap_or(0);
+        let (crowded, count) = by_host
+            .iter()
+            .max_by_key(|(name, count)| (**count, std::cmp::Reverse(**name)))?;
+        if *count < own + 2 {
+            return None;
+        }
+        self.conns
+            .iter()
+            .filter(|(_, entry)| entry.inbound && !entry.handshaking && entry.host == *crowded)
             .min_by_key(|(conn, entry)| (entry.useful, **conn))
             .map(|(conn, _)| *conn)
     }
@@ -486,6 +524,54 @@ mod tests {
             inbound(&mut admission, 0, conn, &format!("10.0.0.{conn}:1"));
         }
         assert_eq!(admission.idlest_inbound(Time(10_000)), None);
+    }
+
+    #[test]
+    fn a_crowded_address_gives_way_to_a_newcomer_from_another() {
+        let mut admission = Admission::new(limits());
+        for conn in 0..3u32 {
+            inbound(&mut admission, 0, conn, &format!("10.0.0.1:{conn}"));
+            established(
+                &mut admission,
+                conn,
+                Some(key(u8::try_from(conn).expect("small"))),
+            );
+        }
+        for conn in 3..5u32 {
+            inbound(&mut admission, 0, conn, &format!("10.0.0.2:{conn}"));
+            established(
+                &mut admission,
+                conn,
+                Some(key(u8::try_from(conn).expect("small"))),
+            );
+        }
+        // Everyone moved msgs just now: nobody is idle.
+        for conn in 0..5u32 {
+            step(
+                &mut admission,
+                10,
+                Event::Useful {
+                    conn,
+                    at: Time(u64::from(10 - conn)),
+                },
+            );
+        }
+        assert_eq!(
+            inbound(&mut admission, 10, 9, "10.0.0.2:9"),
+            [Action::Refuse(9, Refusal::Full)],
+            "10.0.0.2 holds 2 and 10.0.0.1 only 3: not crowded enough to give way"
+        );
+        assert_eq!(
+            inbound(&mut admission, 10, 9, "10.0.0.3:1"),
+            [Action::Close(2, Eviction::Crowded), Action::Admit(9)],
+            "the idlest of the most crowded address gives way"
+        );
+        established(&mut admission, 9, Some(key(9)));
+        assert_eq!(
+            inbound(&mut admission, 10, 10, "10.0.0.1:7"),
+            [Action::Refuse(10, Refusal::Full)],
+            "and does not take it back: every address holds at most one more than another"
+        );
     }
 
     #[test]

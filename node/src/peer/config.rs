@@ -36,8 +36,8 @@ pub struct Limits {
     /// Most connections at once, inbound and outbound together. Admission
     /// (`proto::admission`) keeps this and the five bounds below: a new inbound connection
     /// over a cap is refused at accept (a `NodeEvent::Refused`) unless an idle one yields
-    /// its slot (`Timers::yield_after`); a dial over a cap fails with "no room" and is
-    /// retried.
+    /// its slot (`Timers::yield_after`) or an address holding more gives one up; a dial
+    /// over a cap fails with "no room" and is retried.
     pub connections_max: usize,
     /// Most inbound connections (handshaking or open).
     pub inbound_max: usize,

@@ -1,14 +1,21 @@
 //! Admission over real loopback sockets (`proto::admission`): a full node refuses a
 //! newcomer with an event until one of its idle connections has been idle for
-//! `Timers::yield_after`, then closes that one to let the newcomer in; one key holds at
-//! most `Limits::per_key_max` connections, the newest kept.
+//! `Timers::yield_after`, then closes that one to let the newcomer in; failing that, an
+//! address holding the most connections gives one up to a newcomer from elsewhere; one key
+//! holds at most `Limits::per_key_max` connections, the newest kept.
 
+use std::net::SocketAddr;
 use std::time::Duration;
+
+use tokio::net::{TcpSocket, TcpStream};
 
 use node::peer::{
     DisconnectReason, NodeConfig, NodeEvent, NodeHandle, PeerState, Timers, Transport,
 };
+use node::transport::PublicKey;
 use node::transport::caps::NetworkKey;
+use node::transport::shse::io::{self as shse_io, Config};
+use node::transport::shse::{EphemeralSeed, Identity};
 use proto::admission::{Eviction, Refusal};
 use proto::keys::Keypair;
 
@@ -122,5 +129,76 @@ async fn one_key_holds_at_most_per_key_max_connections() {
     for node in clones {
         node.shutdown().await.expect("stops");
     }
+    listener.shutdown().await.expect("stops");
+}
+
+/// A TCP connection from `source` (any 127.0.0.0/8 address is loopback) that completes the
+/// SHSE handshake as the key of `seed`, then sends nothing.
+async fn handshaked_from(source: [u8; 4], node: &NodeHandle, seed: u8) -> TcpStream {
+    let socket = TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(SocketAddr::from((source, 0)))
+        .expect("bind a loopback source");
+    let address: SocketAddr = node.address().expect("listening").parse().expect("address");
+    let mut stream = socket.connect(address).await.expect("connect");
+    let config = Config {
+        network_key: NetworkKey::default(),
+        identity: Identity::from_seed(&[seed; 32]),
+        timeout: WAIT,
+    };
+    let server = PublicKey(node.key().to_bytes());
+    shse_io::client(
+        &mut stream,
+        &config,
+        server,
+        None,
+        &EphemeralSeed([seed; 32]),
+    )
+    .await
+    .expect("handshake");
+    stream
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_few_addresses_holding_every_slot_give_way_to_a_newcomer_from_another() {
+    let mut listener = config(20);
+    listener.listen = Some("127.0.0.1:0".to_owned());
+    listener.limits.inbound_max = 6;
+    listener.limits.per_address_max = 3;
+    // Nobody yields as idle, and nobody is closed for silence, during the test.
+    listener.timers.yield_after = Duration::from_secs(3600);
+    listener.timers.idle_timeout = Duration::from_secs(3600);
+    let (listener, events) = run_recording(listener).await;
+    let mut held = Vec::new();
+    for index in 0..6u8 {
+        let source = [127, 0, 0, 10 + index % 2];
+        held.push(handshaked_from(source, &listener, 30 + index).await);
+    }
+    assert!(
+        eventually(WAIT, || async {
+            let peers = listener.peers().await.expect("peers");
+            peers
+                .iter()
+                .filter(|peer| peer.state == PeerState::Connected)
+                .count()
+                == 6
+        })
+        .await,
+        "the attackers hold every inbound slot"
+    );
+    // A newcomer from 127.0.0.1 (the node dials from there) gets in at once.
+    let newcomer = dialer(21, &listener).await;
+    assert!(
+        eventually(WAIT, || async { open_with(&listener, 21).await == 1 }).await,
+        "locked out by six handshaked connections from two addresses: {:?}",
+        refusals(&events)
+    );
+    assert!(
+        disconnects(&events).contains(&DisconnectReason::Admission(Eviction::Crowded)),
+        "{:?}",
+        disconnects(&events)
+    );
+    drop(held);
+    newcomer.shutdown().await.expect("stops");
     listener.shutdown().await.expect("stops");
 }
