@@ -32,6 +32,8 @@ pub const LOCK_FILE: &str = "LOCK";
 const LOCK_FILE_MARK: &[u8] = b"ppppp store: the log is db/log; this file is its writer lock\n";
 /// Prefix of the copies of cut torn tails: `log.torn-<offset>` (then `.1`, `.2`… if taken).
 pub const TORN_FILE_PREFIX: &str = "log.torn-";
+/// Where a damaged log is kept after salvage: `log.damaged` (then `.1`, `.2`… if taken).
+pub const DAMAGED_FILE: &str = "log.damaged";
 /// Most tangles one msg may list (the format stores the count in 16 bits).
 pub const MSG_TANGLES_MAX: usize = u16::MAX as usize;
 /// How often a read-only open re-reads a log that looked corrupt, in case a writer was
@@ -903,13 +905,11 @@ impl DiskStore {
                 return Err(err);
             }
         };
-        let mut copy = self.dir.join(super::salvage::DAMAGED_FILE);
+        let mut copy = self.dir.join(DAMAGED_FILE);
         let mut counter = 0u32;
         while copy.exists() {
             counter += 1;
-            copy = self
-                .dir
-                .join(format!("{}.{counter}", super::salvage::DAMAGED_FILE));
+            copy = self.dir.join(format!("{}.{counter}", DAMAGED_FILE));
         }
         std::fs::hard_link(&self.log_path, &copy)
             .map_err(|source| StoreError::io("link", &copy, source))?;

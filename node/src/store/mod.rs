@@ -18,9 +18,9 @@ mod recovery;
 mod salvage;
 
 pub use disk::{
-    COMPACT_FILE, Compaction, DiskStats, DiskStore, LOCK_FILE, LOG_FILE, NEW_FILE, Options,
-    Recovery, TORN_FILE_PREFIX,
+    COMPACT_FILE, Compaction, DAMAGED_FILE, DiskStats, DiskStore, LOCK_FILE, LOG_FILE, NEW_FILE,
+    Options, Recovery, TORN_FILE_PREFIX,
 };
 pub use error::StoreError;
 pub use file::Faults;
-pub use salvage::{DAMAGED_FILE, Salvage};
+pub use salvage::Salvage;

@@ -32,9 +32,6 @@ use super::format::{
 use super::index::Index;
 use super::recovery;
 
-/// Where a damaged log is kept after salvage: `log.damaged` (then `.1`, `.2`… if taken).
-pub const DAMAGED_FILE: &str = "log.damaged";
-
 /// What a salvage kept and lost.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Salvage {

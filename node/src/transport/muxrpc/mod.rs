@@ -4,6 +4,7 @@
 //! what each piece needs.
 
 pub mod codec;
+pub mod echo;
 pub mod io;
 pub mod perms;
 pub mod rpc;

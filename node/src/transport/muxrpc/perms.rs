@@ -59,7 +59,7 @@ impl Permissions {
                     // most `ERROR_ECHO_BYTES_MAX` bytes of it.
                     Err(format!(
                         "method:{} is not in list of allowed methods",
-                        super::rpc::echo(&name.join(","))
+                        super::echo::echo(&name.join(","))
                     ))
                 }
             }

@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::codec::{self, BodyType, CodecError, FRAME_BODY_LEN_MAX, Frame, Packet};
+pub use super::echo::{ERROR_ECHO_BYTES_MAX, echo};
 use super::perms::Permissions;
 
 /// Most calls the peer may have open with us at once (requests we have not
@@ -47,10 +48,6 @@ pub const OUTBOUND_CALLS_MAX: usize = 256;
 /// PZP request is a few hundred bytes; a bigger one is answered with an error without being
 /// parsed (an 8 MB argument list would be a tree of hundreds of megabytes).
 pub const REQUEST_BODY_BYTES_MAX: usize = 64 * 1024;
-
-/// Most bytes of the peer's input an error reply repeats (a method name, a request body);
-/// longer input is cut there and marked with `…`.
-pub const ERROR_ECHO_BYTES_MAX: usize = 256;
 
 /// Most bytes of an error message we send; `stack` repeats it, so an error body stays
 /// below three times this.
@@ -322,19 +319,6 @@ fn cut(mut text: String, bytes_max: usize) -> String {
     text.truncate(end);
     text.push('…');
     text
-}
-
-/// Peer input as an error reply may repeat it: at most [`ERROR_ECHO_BYTES_MAX`] bytes.
-pub fn echo(text: &str) -> String {
-    let mut end = text.len().min(ERROR_ECHO_BYTES_MAX);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    let mut shown = text.get(..end).unwrap_or_default().to_owned();
-    if end < text.len() {
-        shown.push('…');
-    }
-    shown
 }
 
 /// What the machine reports to its owner.
