@@ -152,10 +152,27 @@ pub fn main() -> ExitCode {
     match dispatch(cli.command) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {}", node::cli::error_text(&error));
+            eprintln!("error: {}", error_line(&error));
             ExitCode::from(2)
         }
     }
+}
+
+/// An error and its causes on one line, each cause once: many errors repeat their source's
+/// text in their own, which `{:#}` would print twice.
+fn error_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let part = cause.to_string();
+        if line.contains(&part) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&part);
+    }
+    line
 }
 
 fn load(path: &Path) -> anyhow::Result<Scenario> {
@@ -170,7 +187,7 @@ fn check_memory(scenario: &Scenario, path: &Path) -> anyhow::Result<()> {
     let Some(available) = available_memory_bytes() else {
         return Ok(());
     };
-    let estimate = crate::limits::estimate(scenario);
+    let estimate = sim::limits::estimate(scenario);
     #[expect(clippy::cast_precision_loss, reason = "an estimate")]
     let available_f = available as f64;
     anyhow::ensure!(
