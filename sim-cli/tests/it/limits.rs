@@ -105,7 +105,7 @@ fn ppppp_sim_refuses_the_file_instead_of_aborting() {
     let output = Command::new(env!("CARGO_BIN_EXE_ppppp-sim"))
         .arg("run")
         .arg(&file)
-        .arg("--synthetic")
+        .args(["--engine", "protocol"])
         .current_dir(dir.path())
         .output()
         .expect("ppppp-sim runs");
@@ -131,7 +131,7 @@ fn ppppp_sim_refuses_a_run_bigger_than_the_memory_it_has() {
     let output = Command::new(env!("CARGO_BIN_EXE_ppppp-sim"))
         .arg("run")
         .arg(&file)
-        .arg("--synthetic")
+        .args(["--engine", "protocol"])
         .current_dir(dir.path())
         .output()
         .expect("ppppp-sim runs");
