@@ -216,19 +216,7 @@ fn summary(metrics: &Metrics, checks: &CheckReport) -> BTreeMap<String, Option<f
     let convergence = &metrics.convergence;
     let bytes = &metrics.bytes;
     let per_kind = |kind: &str| bytes.per_delivery_by_kind.get(kind).copied().flatten();
-    let recovery_max = if metrics.recovery.is_empty()
-        || metrics.recovery.iter().any(|r| r.recovery_ms.is_none())
-    {
-        None
-    } else {
-        metrics
-            .recovery
-            .iter()
-            .filter_map(|r| r.recovery_ms)
-            .max()
-            .and_then(f)
-    };
-    let values: Vec<(&str, Option<f64>)> = vec![
+    let mut values: Vec<(&str, Option<f64>)> = vec![
         ("latency_p50_ms", latency.p50.and_then(f)),
         ("latency_p90_ms", latency.p90.and_then(f)),
         ("latency_p99_ms", latency.p99.and_then(f)),
@@ -256,7 +244,31 @@ fn summary(metrics: &Metrics, checks: &CheckReport) -> BTreeMap<String, Option<f
         ("round_trips_mean", metrics.round_trips.mean),
         ("store_final_mean_bytes", metrics.store.final_mean_bytes),
         ("gc_actions", f(metrics.store.gc_count.values().sum())),
-        ("recovery_max_ms", recovery_max),
+        ("recovery_max_ms", recovery_max(metrics)),
+    ];
+    values.extend(check_values(checks));
+    values
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.and_then(round_sig)))
+        .collect()
+}
+
+/// The largest recovery time, `None` if there was none or one fault did not recover.
+fn recovery_max(metrics: &Metrics) -> Option<f64> {
+    if metrics.recovery.is_empty() || metrics.recovery.iter().any(|r| r.recovery_ms.is_none()) {
+        return None;
+    }
+    metrics
+        .recovery
+        .iter()
+        .filter_map(|r| r.recovery_ms)
+        .max()
+        .and_then(f)
+}
+
+/// The checks' summary metrics.
+fn check_values(checks: &CheckReport) -> Vec<(&'static str, Option<f64>)> {
+    vec![
         ("safety_violations", f(checks.safety.violation_count)),
         (
             "liveness_missing",
@@ -280,11 +292,7 @@ fn summary(metrics: &Metrics, checks: &CheckReport) -> BTreeMap<String, Option<f
                 .then(|| f(checks.delivery.slowest_ms))
                 .flatten(),
         ),
-    ];
-    values
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.and_then(round_sig)))
-        .collect()
+    ]
 }
 
 impl Report {
