@@ -3,6 +3,9 @@
 //!
 //! Module map:
 //! - [`cli`]: the `ppppp` program (the only place that uses `anyhow`).
+//! - [`durable`]: small state files replaced whole (write, fsync, rename).
+//! - [`hub`]: hubs (attendants, tunnels, membership tokens) and the hub client.
+//! - [`invite`]: pzp-invite URIs and pzp-promise promises.
 //! - [`keyfile`]: the keypair secret file (pzp-keypair's format).
 //! - [`net`]: the transport seam (`Net`, `TokioNet`, type-erased streams).
 //! - [`peer`]: the node as ractor actors (`peer::run` → `NodeHandle`).
@@ -12,6 +15,9 @@
 //!   multiaddr addresses.
 
 pub mod cli;
+pub mod durable;
+pub mod hub;
+pub mod invite;
 pub mod keyfile;
 pub mod net;
 pub mod peer;
