@@ -101,6 +101,12 @@
  *   ping {} -> {pong: true}
  *   stop {} -> {}   closes connections and the peer, replies, exits 0.
  *
+ * With init {hub: true} the peer also runs pzp-net, pzp-hub-client,
+ * pzp-promise and pzp-invite, listens and dials through hub tunnels, and
+ * takes the commands of lib/hub.js (startNet, addHub, netConnect,
+ * createToken, inviteForFriend, inviteForMyself, inviteParse,
+ * promiseCreate, promiseFollow, promiseAccountAdd).
+ *
  * stdin EOF also stops the peer. Uncaught errors are logged, never fatal.
  */
 'use strict'
@@ -126,6 +132,7 @@ const Keypair = require('pzp-keypair')
 const MsgV4 = require('pzp-db/msg-v4')
 const caps = require('pzp-caps')
 const { installAddShim } = require('./lib/add-shim')
+const Hub = require('./lib/hub')
 
 const SET_PREFIX = 'set_v1__'
 const DICT_PREFIX = 'dict_v1__'
@@ -428,7 +435,7 @@ const handlers = {
     S.keypair = keypair
     S.dir = dir
     S.nonce = cmd.nonce
-    const peer = require('secret-stack/bare')()
+    let stack = require('secret-stack/bare')()
       .use(require('secret-stack/plugins/net'))
       .use(require('secret-handshake-ext/secret-stack'))
       .use(require('pzp-db'))
@@ -436,15 +443,18 @@ const handlers = {
       .use(require('pzp-set'))
       .use(require('pzp-goals'))
       .use(require('pzp-sync'))
-      .call(null, {
+    const hub = cmd.hub ? Hub.config() : { incoming: {}, outgoing: {} }
+    if (cmd.hub) for (const plugin of Hub.plugins()) stack = stack.use(plugin)
+    const peer = stack.call(null, {
         shse: { caps },
+        net: hub.net,
         global: {
           path: dir,
           keypair,
           timers: { inactivity: cmd.inactivityMs ?? 0 },
           connections: {
-            incoming: { net: [{ scope: 'device', transform: 'shse', host, port }] },
-            outgoing: { net: [{ transform: 'shse' }] },
+            incoming: { net: [{ scope: 'device', transform: 'shse', host, port }], ...hub.incoming },
+            outgoing: { net: [{ transform: 'shse' }], ...hub.outgoing },
           },
         },
       })
@@ -795,6 +805,8 @@ async function shutdown() {
   await withTimeout(p(peer.close)(true), 10000, 'closing the peer')
   if (S.removeDirAtStop && S.dir) FS.rmSync(S.dir, { recursive: true, force: true })
 }
+
+Object.assign(handlers, Hub.handlers(S, needPeer, need, ensureAccount))
 
 // --- dispatch -------------------------------------------------------------------
 function reply(obj) {

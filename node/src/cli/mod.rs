@@ -13,6 +13,7 @@ mod db;
 mod dial;
 mod dir;
 mod follow;
+mod hub;
 mod lines;
 mod local;
 mod msg;
@@ -89,6 +90,12 @@ enum Command {
     /// commands on DIR/socket and JSON control commands on stdin. Exits 1 if the node can no
     /// longer write its store.
     Serve(serve::ServeArgs),
+    /// Run a hub: list attendants, open tunnels between them, issue invite tokens
+    ///
+    /// Runs until SIGTERM or SIGINT. Prints `listening <address>` first. Peers attend with
+    /// `ppppp serve --hub ADDRESS`; only members, holders of a token and the first peer ever
+    /// to connect are admitted (unless --open).
+    Hub(hub::HubArgs),
     /// Publish a msg on one of the account's feeds
     ///
     /// The feed DOMAIN is created on first use; prints the msg's ID once it is durable.
@@ -214,6 +221,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Init { dir } => peer::init(&dir.resolve()?),
         Command::Whoami { dir } => user::answer(&dir.resolve()?, "whoami", json!({}), Show::Pretty),
         Command::Serve(args) => serve::serve(args),
+        Command::Hub(args) => hub::hub(args),
         Command::Publish {
             dir,
             domain,

@@ -239,7 +239,7 @@ fn node_config(args: &ServeArgs, keypair: proto::keys::Keypair) -> anyhow::Resul
     Ok(config)
 }
 
-fn load_or_create_keypair(dir: &Path) -> anyhow::Result<proto::keys::Keypair> {
+pub(super) fn load_or_create_keypair(dir: &Path) -> anyhow::Result<proto::keys::Keypair> {
     let secret = secret_path(dir);
     if secret.exists() {
         return Ok(keyfile::read(&secret)?);
