@@ -46,7 +46,10 @@ mod tests {
         assert_eq!(read_optional(&path).expect("reads"), None);
         write_atomically(&path, b"[1]").expect("writes");
         write_atomically(&path, b"[1,2]").expect("writes");
-        assert_eq!(read_optional(&path).expect("reads").as_deref(), Some("[1,2]"));
+        assert_eq!(
+            read_optional(&path).expect("reads").as_deref(),
+            Some("[1,2]")
+        );
         assert!(!dir.path().join("state.json.new").exists());
     }
 }

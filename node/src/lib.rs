@@ -13,6 +13,7 @@
 //! - [`transport`]: the wire stack a JS `pzp-*` peer speaks (protocol.md §11–12): caps, the
 //!   SHSE handshake, pull-secretstream encryption, muxrpc framing and calls, and multiserver /
 //!   multiaddr addresses.
+//! - [`tunnel`]: hub tunnels as byte streams, and the `Net` that dials `tunnel:` addresses.
 
 pub mod cli;
 pub mod durable;
@@ -23,6 +24,7 @@ pub mod net;
 pub mod peer;
 pub mod store;
 pub mod transport;
+pub mod tunnel;
 
 /// The one entry point for production and simulation: see [`peer::run`].
 pub use peer::{NodeConfig, NodeHandle, run};

@@ -19,8 +19,14 @@ pub(crate) fn dial_target(text: &str, transport: Transport) -> anyhow::Result<Di
     }
     let address = Address::parse_multiserver(text)
         .with_context(|| format!("{text:?} is not a multiserver address"))?;
+    if let AddressTransport::Tunnel { hub, target } = &address.transport {
+        return Ok(DialTarget {
+            address: format!("tunnel:{hub}:{target}"),
+            key: Some(proto::ids::PubKey::from_bytes(&target.0)),
+        });
+    }
     let AddressTransport::Net { host, port } = &address.transport else {
-        anyhow::bail!("{text:?}: only net: addresses can be dialed directly");
+        anyhow::bail!("{text:?}: only net: and tunnel: addresses can be dialed");
     };
     let host = host.to_string();
     let socket = if host.contains(':') {

@@ -118,11 +118,15 @@ pub(crate) fn follow_goals(
 }
 
 /// The goals a peer keeps on its own account (the conductor's goals "for me"): its account
-/// tangle and its follows set, so a peer that lost its store gets them back from others.
+/// tangle, its follows set and its `post` feed, so a peer that lost its store gets them back
+/// from others — and, since only a sync's dialer names tangles (pzp-sync), so a peer that
+/// dials offers its own posts to peers that want them (a hub tunnel is often dialed by one
+/// side only).
 pub(crate) fn own_goals(account: &AccountId) -> Vec<(TangleId, Goal)> {
     vec![
         (*account, Goal::All),
         (proto::set::feed_id(account, FOLLOWS_SUBDOMAIN), Goal::Set),
+        (proto::msg::feed_id(account, "post"), Goal::All),
     ]
 }
 

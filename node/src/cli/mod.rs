@@ -14,6 +14,7 @@ mod dial;
 mod dir;
 mod follow;
 mod hub;
+mod hubs;
 mod lines;
 mod local;
 mod msg;

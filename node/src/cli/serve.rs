@@ -87,6 +87,10 @@ pub(super) struct ServeArgs {
     /// `--plaintext`). Repeatable.
     #[arg(long = "connect")]
     connect: Vec<String>,
+    /// A hub to attend, `net:HOST:PORT~shse:KEY[:TOKEN]` or `/ip4/HOST/tcp/PORT/shse/KEY[.TOKEN]`:
+    /// kept connected; its attendants are dialed through its tunnels. Repeatable.
+    #[arg(long = "hub")]
+    hub: Vec<String>,
     /// A goal, `<TANGLE_ID>=<all|newest-N|set|dict|none>`, for this run (the goals `ppppp
     /// follow` set are kept in DIR and need no flag). Repeatable.
     #[arg(long = "goal")]
@@ -133,6 +137,7 @@ enum Exit {
 async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let (control, listener, socket_file) = start(args).await?;
     let noter = AbortOnDrop(tokio::spawn(execute::note_added(Arc::clone(&control))));
+    let discovery = super::hubs::dial_attendants(Arc::clone(&control));
     let server = AbortOnDrop(tokio::spawn(server::serve(
         listener,
         socket_file.uid,
@@ -149,7 +154,7 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
         // Calls that found the node stopped are saying why to their clients.
         tokio::time::sleep(EXIT_REPLY_GRACE).await;
     }
-    drop((server, noter, socket_file));
+    drop((server, noter, discovery, socket_file));
     match exit {
         Ok(Exit::Signal) => control
             .node
@@ -199,9 +204,26 @@ async fn start(args: ServeArgs) -> anyhow::Result<(Arc<Control>, UnixListener, S
     let connect_wait =
         config.timers.connect_timeout + config.timers.handshake_timeout + CONNECT_WAIT_MARGIN;
     let transport = config.transport;
-    let node = peer::run(config, Arc::new(TokioNet), AnyStore::new(store))
+    let hub_addresses = args
+        .hub
+        .iter()
+        .map(|text| super::hubs::hub_address(text))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let (hubs, net): (Option<super::hubs::Hubs>, Arc<dyn crate::net::Net>) = match transport {
+        Transport::Plaintext => (None, Arc::new(TokioNet)),
+        Transport::Shse(_) => {
+            let (hubs, net) = super::hubs::start(&config).await?;
+            (Some(hubs), net)
+        }
+    };
+    let node = peer::run(config, net, AnyStore::new(store))
         .await
         .context("cannot start the peer")?;
+    if let Some(hubs) = &hubs {
+        for address in hub_addresses {
+            hubs.add(address).await?;
+        }
+    }
     for (tangle, goal) in follow::own_goals(&node.account()) {
         if !flag_goals.iter().any(|(flagged, _)| *flagged == tangle) {
             node.set_goal(tangle, goal).await?;
@@ -215,6 +237,7 @@ async fn start(args: ServeArgs) -> anyhow::Result<(Arc<Control>, UnixListener, S
         connect_wait,
         goals_file: tokio::sync::Mutex::new(goals_file),
         received: std::sync::Mutex::new(received),
+        hubs,
     };
     Ok((Arc::new(control), listener, socket_file))
 }

@@ -11,9 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use proto::keys::Keypair;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
-use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -87,15 +87,40 @@ pub struct HubStatus {
 }
 
 pub(crate) enum HubMsg {
-    Accepted { stream: BoxStream },
-    Authorize { key: PublicKey, token: Option<Token>, reply: RpcReplyPort<bool> },
-    Established { link: LinkId, stream: BoxStream, key: PublicKey },
-    HandshakeFailed { link: LinkId, reason: String },
-    Frames { link: LinkId, frames: Vec<Frame>, reply: RpcReplyPort<bool> },
-    Written { link: LinkId, bytes: usize },
-    Ended { link: LinkId, error: Option<String> },
+    Accepted {
+        stream: BoxStream,
+    },
+    Authorize {
+        key: PublicKey,
+        token: Option<Token>,
+        reply: RpcReplyPort<bool>,
+    },
+    Established {
+        link: LinkId,
+        stream: BoxStream,
+        key: PublicKey,
+    },
+    HandshakeFailed {
+        link: LinkId,
+        reason: String,
+    },
+    Frames {
+        link: LinkId,
+        frames: Vec<Frame>,
+        reply: RpcReplyPort<bool>,
+    },
+    Written {
+        link: LinkId,
+        bytes: usize,
+    },
+    Ended {
+        link: LinkId,
+        error: Option<String>,
+    },
     Tick,
-    Status { reply: RpcReplyPort<HubStatus> },
+    Status {
+        reply: RpcReplyPort<HubStatus>,
+    },
 }
 
 struct LinkIo {
@@ -158,7 +183,11 @@ impl HubHandle {
     /// # Errors
     /// The hub stopped.
     pub async fn status(&self) -> Result<HubStatus, HubError> {
-        match self.actor.call(|reply| HubMsg::Status { reply }, None).await {
+        match self
+            .actor
+            .call(|reply| HubMsg::Status { reply }, None)
+            .await
+        {
             Ok(ractor::rpc::CallResult::Success(status)) => Ok(status),
             _ => Err(HubError::Actor("the hub stopped".to_owned())),
         }
@@ -177,10 +206,13 @@ impl HubHandle {
 /// [`HubError`].
 pub async fn run_hub(config: HubConfig, net: Arc<dyn Net>) -> Result<HubHandle, HubError> {
     let admission = load_admission(&config)?;
-    let listener = net.bind(&config.listen).await.map_err(|source| HubError::Listen {
-        address: config.listen.clone(),
-        source,
-    })?;
+    let listener = net
+        .bind(&config.listen)
+        .await
+        .map_err(|source| HubError::Listen {
+            address: config.listen.clone(),
+            source,
+        })?;
     let address = listener.local_addr();
     let machine = HubMachine::new(config.name.clone(), config.epoch_ms, admission, config.seed);
     let key = PublicKey(config.keypair.public().to_bytes());
@@ -256,12 +288,18 @@ impl Actor for HubActor {
                 tracing::debug!(target: "ppppp::hub", %key, admitted, "handshake");
                 let _ = reply.send(admitted);
             }
-            HubMsg::Established { link, stream, key } => state.established(&myself, link, stream, key),
+            HubMsg::Established { link, stream, key } => {
+                state.established(&myself, link, stream, key)
+            }
             HubMsg::HandshakeFailed { link, reason } => {
                 tracing::debug!(target: "ppppp::hub", %reason, "handshake failed");
                 state.links.remove(&link);
             }
-            HubMsg::Frames { link, frames, reply } => {
+            HubMsg::Frames {
+                link,
+                frames,
+                reply,
+            } => {
                 let outputs = state.input(HubInput::Frames { link, frames });
                 if let Some(io) = state.links.get_mut(&link) {
                     io.credit = Some(reply);
@@ -395,7 +433,13 @@ impl HubState {
         );
     }
 
-    fn established(&mut self, myself: &ActorRef<HubMsg>, link: LinkId, stream: BoxStream, key: PublicKey) {
+    fn established(
+        &mut self,
+        myself: &ActorRef<HubMsg>,
+        link: LinkId,
+        stream: BoxStream,
+        key: PublicKey,
+    ) {
         let Some(io) = self.links.get_mut(&link) else {
             return;
         };
@@ -418,7 +462,16 @@ impl HubState {
             let deliver = |frames| {
                 let hub = hub.clone();
                 async move {
-                    let asked = hub.call(|reply| HubMsg::Frames { link, frames, reply }, None).await;
+                    let asked = hub
+                        .call(
+                            |reply| HubMsg::Frames {
+                                link,
+                                frames,
+                                reply,
+                            },
+                            None,
+                        )
+                        .await;
                     matches!(asked, Ok(ractor::rpc::CallResult::Success(true)))
                 }
             };
@@ -431,13 +484,19 @@ impl HubState {
 
     /// Applies outputs in order; `reading` is the link whose frames were just handled (its
     /// credit is given back unless the machine paused it).
-    fn apply(&mut self, myself: &ActorRef<HubMsg>, reading: Option<LinkId>, outputs: Vec<HubOutput>) {
+    fn apply(
+        &mut self,
+        myself: &ActorRef<HubMsg>,
+        reading: Option<LinkId>,
+        outputs: Vec<HubOutput>,
+    ) {
         let mut closed = Vec::new();
         for output in outputs {
             match output {
                 HubOutput::SaveAdmission { members, tokens } => self.save(&members, &tokens),
                 HubOutput::Write { link, bytes } => {
-                    let Some(writer) = self.links.get(&link).and_then(|io| io.writer.as_ref()) else {
+                    let Some(writer) = self.links.get(&link).and_then(|io| io.writer.as_ref())
+                    else {
                         continue;
                     };
                     if writer.try_send(bytes).is_err() {

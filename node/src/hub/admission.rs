@@ -38,7 +38,10 @@ impl Verdict {
     /// Whether the peer may connect.
     #[must_use]
     pub fn admitted(self) -> bool {
-        matches!(self, Verdict::Member | Verdict::Joined | Verdict::Bootstrapped)
+        matches!(
+            self,
+            Verdict::Member | Verdict::Joined | Verdict::Bootstrapped
+        )
     }
 
     /// Whether the members or tokens changed.
@@ -182,11 +185,18 @@ mod tests {
         assert_eq!(admission.admit(bob, None), Verdict::Stranger);
         let token = admission.create_token([9; 32]).expect("room");
         assert_eq!(admission.admit(bob, Some(token)), Verdict::Joined);
-        assert_eq!(admission.admit(carol, Some(token)), Verdict::Stranger, "spent");
-        assert_eq!(admission.admit(carol, Some(Token([8; 32]))), Verdict::Stranger, "forged");
+        assert_eq!(
+            admission.admit(carol, Some(token)),
+            Verdict::Stranger,
+            "spent"
+        );
+        assert_eq!(
+            admission.admit(carol, Some(Token([8; 32]))),
+            Verdict::Stranger,
+            "forged"
+        );
         let (members, tokens) = admission.to_files();
-        let reloaded =
-            Admission::from_files(false, Some(&members), Some(&tokens)).expect("loads");
+        let reloaded = Admission::from_files(false, Some(&members), Some(&tokens)).expect("loads");
         assert_eq!(reloaded, admission);
         assert!(Admission::from_files(false, Some("[\"x\"]"), None).is_err());
         assert_eq!(Admission::new(true).admit(carol, None), Verdict::Member);

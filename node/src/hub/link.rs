@@ -35,7 +35,9 @@ where
         if read == 0 {
             return match decoder.buffered_len() {
                 0 => None,
-                buffered => Some(format!("stream ended inside a frame ({buffered} bytes buffered)")),
+                buffered => Some(format!(
+                    "stream ended inside a frame ({buffered} bytes buffered)"
+                )),
             };
         }
         decoder.push(chunk.get(..read).unwrap_or_default());

@@ -9,11 +9,16 @@
 //! - [`admission`]: who may connect (members, one-time tokens, the bootstrap member).
 //! - [`server`]: the hub as a pure machine over all its connections' muxrpc.
 //! - [`actor`]: the hub's sockets, around the machine (`ppppp hub`).
+//! - [`client`]: the hub client as a pure machine (attending, tunnels through hubs).
+//! - [`client_actor`]: the hub client's sockets and tunnels' streams, around the machine.
 //! - [`link`]: reader and writer tasks shared by the hub and the hub client.
 
 pub mod actor;
 pub mod admission;
+pub mod client;
+pub mod client_actor;
 pub(crate) mod link;
 pub mod server;
 
 pub use actor::{HubConfig, HubError, HubHandle, HubStatus, run_hub};
+pub use client_actor::{HubClient, HubClientChannels, HubClientConfig, HubInfo, start_hub_client};

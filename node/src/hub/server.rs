@@ -295,7 +295,10 @@ impl HubMachine {
         }
         let mut relayed_to = BTreeSet::new();
         let mut goodbye = false;
-        while let Some(event) = self.links.get_mut(&link).and_then(|state| state.rpc.poll_event())
+        while let Some(event) = self
+            .links
+            .get_mut(&link)
+            .and_then(|state| state.rpc.poll_event())
         {
             match event {
                 Event::Request {
@@ -312,10 +315,11 @@ impl HubMachine {
         }
         self.touched.insert(link);
         self.flush();
-        if let Some(target) = relayed_to
-            .into_iter()
-            .find(|target| self.links.get(target).is_some_and(|t| t.queued > TUNNEL_BYTES_IN_FLIGHT_MAX))
-        {
+        if let Some(target) = relayed_to.into_iter().find(|target| {
+            self.links
+                .get(target)
+                .is_some_and(|t| t.queued > TUNNEL_BYTES_IN_FLIGHT_MAX)
+        }) {
             self.paused.insert(link, target);
             self.outputs.push(HubOutput::Pause { link });
         }
@@ -333,6 +337,7 @@ impl HubMachine {
         args: &[Value],
         call_type: CallType,
     ) {
+        tracing::debug!(target: "ppppp::hub", link = link.0, ?name, ?args, "request");
         let method: Vec<&str> = name.iter().map(String::as_str).collect();
         let answer: Result<Body, String> = match method.as_slice() {
             ["hub", "attendants"] => return self.attend(link, id),
@@ -340,7 +345,9 @@ impl HubMachine {
             ["net", "ping"] if is_net_ping(name) && call_type == CallType::Duplex => {
                 if let Some(state) = self.links.get_mut(&link) {
                     if state.ping.is_some() {
-                        let _ = state.rpc.end(id, Some(ErrorBody::new("net.ping is already open")));
+                        let _ = state
+                            .rpc
+                            .end(id, Some(ErrorBody::new("net.ping is already open")));
                     } else {
                         state.ping = Some((id, PingResponder::default()));
                     }
@@ -348,7 +355,9 @@ impl HubMachine {
                 return;
             }
             ["hub", "ping"] => Ok(Body::Json(self.wall_ms(now).to_string().into_bytes())),
-            ["hub", "metadata"] => Ok(Body::Json(json!({"name": self.name}).to_string().into_bytes())),
+            ["hub", "metadata"] => Ok(Body::Json(
+                json!({"name": self.name}).to_string().into_bytes(),
+            )),
             ["manifest"] => Ok(Body::Json(manifest().to_string().into_bytes())),
             ["hub", "createToken"] => {
                 let mut random = [0u8; 32];
@@ -357,12 +366,17 @@ impl HubMachine {
                     Ok(token) => {
                         let save = self.save_admission();
                         self.outputs.push(save);
-                        Ok(Body::Json(json!(token.to_base58()).to_string().into_bytes()))
+                        Ok(Body::Json(
+                            json!(token.to_base58()).to_string().into_bytes(),
+                        ))
                     }
                     Err(error) => Err(error.to_string()),
                 }
             }
-            _ => Err(format!("method:{} is not in list of allowed methods", name.join(","))),
+            _ => Err(format!(
+                "method:{} is not in list of allowed methods",
+                name.join(",")
+            )),
         };
         let Some(state) = self.links.get_mut(&link) else {
             return;
@@ -401,7 +415,11 @@ impl HubMachine {
         }
         let mut changed = false;
         let full = self.attendants.len() >= ATTENDANTS_MAX;
-        match self.attendants.iter_mut().find(|(existing, _)| *existing == key) {
+        match self
+            .attendants
+            .iter_mut()
+            .find(|(existing, _)| *existing == key)
+        {
             Some(entry) => entry.1 = link,
             None if full => {
                 let message = format!("the hub is full: {ATTENDANTS_MAX} attendants");
@@ -423,7 +441,11 @@ impl HubMachine {
     }
 
     fn list_body(&self) -> Body {
-        let keys: Vec<String> = self.attendants.iter().map(|(key, _)| key.to_base58()).collect();
+        let keys: Vec<String> = self
+            .attendants
+            .iter()
+            .map(|(key, _)| key.to_base58())
+            .collect();
         Body::Json(json!(keys).to_string().into_bytes())
     }
 
@@ -445,7 +467,11 @@ impl HubMachine {
             return;
         };
         let origin_key = origin_state.key;
-        let target_text = args.first().and_then(Value::as_str).unwrap_or_default().to_owned();
+        let target_text = args
+            .first()
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
         let target_key = match PublicKey::from_base58(&target_text) {
             Ok(key) => key,
             Err(error) => {
@@ -460,27 +486,30 @@ impl HubMachine {
             return self.refuse_stream(origin, id, offline(&target_text));
         };
         if origin_state.tunnels_as_origin >= TUNNELS_PER_ATTENDANT_MAX {
-            let message = format!("{origin_key} already has {TUNNELS_PER_ATTENDANT_MAX} tunnels open");
+            let message =
+                format!("{origin_key} already has {TUNNELS_PER_ATTENDANT_MAX} tunnels open");
             return self.refuse_stream(origin, id, message);
         }
         let Some(target_state) = self.links.get_mut(&target) else {
             return self.refuse_stream(origin, id, offline(&target_text));
         };
         if target_state.tunnels_as_target >= TUNNELS_PER_ATTENDANT_MAX {
-            let message = format!("{target_text} already has {TUNNELS_PER_ATTENDANT_MAX} tunnels open");
+            let message =
+                format!("{target_text} already has {TUNNELS_PER_ATTENDANT_MAX} tunnels open");
             return self.refuse_stream(origin, id, message);
         }
         let args = [json!(origin_key.to_base58())];
-        let target_call = match target_state
-            .rpc
-            .call(&["hubClient", "connect"], &args, CallType::Duplex)
-        {
-            Ok(call) => call,
-            Err(error) => {
-                let message = format!("cannot reach {target_text}: {error}");
-                return self.refuse_stream(origin, id, message);
-            }
-        };
+        let target_call =
+            match target_state
+                .rpc
+                .call(&["hubClient", "connect"], &args, CallType::Duplex)
+            {
+                Ok(call) => call,
+                Err(error) => {
+                    let message = format!("cannot reach {target_text}: {error}");
+                    return self.refuse_stream(origin, id, message);
+                }
+            };
         target_state.tunnels_as_target += 1;
         self.touched.insert(target);
         if let Some(state) = self.links.get_mut(&origin) {

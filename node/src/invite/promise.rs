@@ -102,8 +102,8 @@ impl Promises {
             serde_json::from_str(text).map_err(|error| PromiseError::Corrupt(error.to_string()))?;
         let mut entries = Vec::with_capacity(pairs.len());
         for (text, promise) in pairs {
-            let token =
-                Token::from_base58(&text).map_err(|error| PromiseError::Corrupt(error.to_string()))?;
+            let token = Token::from_base58(&text)
+                .map_err(|error| PromiseError::Corrupt(error.to_string()))?;
             entries.push((token, promise));
         }
         Ok(Self {
@@ -239,7 +239,10 @@ mod tests {
             promises.begin(&token, PromiseKind::AccountAdd, 1),
             Err(PromiseError::WrongKind)
         );
-        assert_eq!(promises.begin(&token, PromiseKind::Follow, 1), Ok(follow(None)));
+        assert_eq!(
+            promises.begin(&token, PromiseKind::Follow, 1),
+            Ok(follow(None))
+        );
         assert_eq!(
             promises.begin(&token, PromiseKind::Follow, 1),
             Err(PromiseError::InProgress)
@@ -255,8 +258,12 @@ mod tests {
     #[test]
     fn an_abandoned_redemption_leaves_the_promise_open_and_expiry_ends_it() {
         let mut promises = Promises::new();
-        let token = promises.create(follow(Some(100)), [1; 32], 0).expect("room");
-        promises.begin(&token, PromiseKind::Follow, 10).expect("open");
+        let token = promises
+            .create(follow(Some(100)), [1; 32], 0)
+            .expect("room");
+        promises
+            .begin(&token, PromiseKind::Follow, 10)
+            .expect("open");
         promises.abandon(&token);
         assert_eq!(
             promises.begin(&token, PromiseKind::Follow, 100),
@@ -275,7 +282,10 @@ mod tests {
             format!("[[\"{token}\",{{\"type\":\"follow\",\"account\":\"ACCOUNT\"}}]]")
         );
         assert_eq!(Promises::from_json(&json), Ok(promises));
-        assert!(matches!(Promises::from_json("{"), Err(PromiseError::Corrupt(_))));
+        assert!(matches!(
+            Promises::from_json("{"),
+            Err(PromiseError::Corrupt(_))
+        ));
         assert!(matches!(
             Promises::from_json("[[\"x\",{\"type\":\"follow\",\"account\":\"A\"}]]"),
             Err(PromiseError::Corrupt(_))

@@ -139,8 +139,8 @@ fn join(address_text: String) -> Result<Address, InviteError> {
         address: address_text.clone(),
         reason,
     };
-    let address =
-        Address::parse_multiaddr(&address_text).map_err(|error: AddressError| bad(error.to_string()))?;
+    let address = Address::parse_multiaddr(&address_text)
+        .map_err(|error: AddressError| bad(error.to_string()))?;
     if !matches!(address.transport, Transport::Net { .. }) {
         return Err(bad("a hub is joined over tcp".to_owned()));
     }
@@ -293,7 +293,10 @@ fn encode_uri_component(text: &str) -> String {
     let mut out = String::with_capacity(text.len() * 3 / 2);
     for byte in text.bytes() {
         let unreserved = byte.is_ascii_alphanumeric()
-            || matches!(byte, b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')');
+            || matches!(
+                byte,
+                b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')'
+            );
         if unreserved {
             out.push(char::from(byte));
         } else {
@@ -335,7 +338,10 @@ mod tests {
         );
         let commands = parse(&uri).expect("parses");
         assert_eq!(commands.len(), 3);
-        assert_eq!(commands.get(1), Some(&Command::Follow("ACCOUNT".to_owned())));
+        assert_eq!(
+            commands.get(1),
+            Some(&Command::Follow("ACCOUNT".to_owned()))
+        );
         assert_eq!(to_uri(&commands), uri);
         let link = to_web_link(&commands).expect("a join command");
         assert!(link.starts_with("http://127.0.0.1/invite#pzp%3A%2F%2Finvite%2Fjoin%2Fip4%2F"));
@@ -349,9 +355,18 @@ mod tests {
             ("pzp://invite".to_owned(), "no commands"),
             ("pzp://invite/join/ip4/127.0.0.1".to_owned(), "missing some"),
             ("pzp://invite/dance/x".to_owned(), "Unknown command"),
-            (format!("pzp://invite/promise.follow/account.{PK}/{TOKEN}"), "issuer"),
-            (format!("pzp://invite/promise.follow/pubkey.{PK}/short"), "promise token"),
-            (format!("pzp://invite/join/ip4/127.0.0.1/udp/1/shse/{HUB}"), "join"),
+            (
+                format!("pzp://invite/promise.follow/account.{PK}/{TOKEN}"),
+                "issuer",
+            ),
+            (
+                format!("pzp://invite/promise.follow/pubkey.{PK}/short"),
+                "promise token",
+            ),
+            (
+                format!("pzp://invite/join/ip4/127.0.0.1/udp/1/shse/{HUB}"),
+                "join",
+            ),
             (format!("pzp://invite/tunnel-connect/{HUB}"), "missing some"),
             ("pzp://invite/follow/".to_owned(), "missing some"),
         ];
@@ -359,6 +374,9 @@ mod tests {
             let error = parse(&uri).expect_err(&uri).to_string();
             assert!(error.contains(expected), "{uri}: {error}");
         }
-        assert!(matches!(parse(&"x".repeat(INVITE_TEXT_BYTES_MAX + 1)), Err(InviteError::TooLong(_))));
+        assert!(matches!(
+            parse(&"x".repeat(INVITE_TEXT_BYTES_MAX + 1)),
+            Err(InviteError::TooLong(_))
+        ));
     }
 }

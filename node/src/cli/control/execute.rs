@@ -36,6 +36,8 @@ pub(crate) struct Control {
     pub(crate) connect_wait: Duration,
     pub(crate) goals_file: tokio::sync::Mutex<GoalsFile>,
     pub(crate) received: std::sync::Mutex<ReceivedTimes>,
+    /// The hub client and the promises (`None` for a plaintext peer).
+    pub(crate) hubs: Option<crate::cli::hubs::Hubs>,
 }
 
 impl Control {
