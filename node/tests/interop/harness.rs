@@ -49,7 +49,8 @@ fn install() -> Result<(), String> {
     let dir = interop_dir();
     // npm writes node_modules/.package-lock.json last: without it an install was interrupted.
     let installed = dir.join("node_modules/.package-lock.json").exists()
-        && dir.join("node_modules/pzp-sync/package.json").exists();
+        && dir.join("node_modules/pzp-sync/package.json").exists()
+        && dir.join("node_modules/pzp-hub-client/package.json").exists();
     if installed {
         return Ok(());
     }
@@ -126,6 +127,11 @@ pub struct JsPeer {
 impl JsPeer {
     /// Starts a JS peer with the 32-byte `seed` and listens on a free port.
     pub async fn start(name: &'static str, seed: [u8; 32]) -> Self {
+        Self::start_with(name, seed, json!({})).await
+    }
+
+    /// As [`JsPeer::start`], with more `init` parameters (e.g. `{"hub": true}`).
+    pub async fn start_with(name: &'static str, seed: [u8; 32], extra: Value) -> Self {
         ensure_js();
         let mut child = Command::new("node")
             .arg("peer.js")
@@ -148,9 +154,11 @@ impl JsPeer {
             address: String::new(),
             key: String::new(),
         };
-        let info = peer
-            .call("init", json!({"seed": hex(&seed), "nonce": name}))
-            .await;
+        let mut init = json!({"seed": hex(&seed), "nonce": name});
+        if let (Some(fields), Some(more)) = (init.as_object_mut(), extra.as_object()) {
+            fields.extend(more.clone());
+        }
+        let info = peer.call("init", init).await;
         peer.address = info["address"].as_str().expect("address").to_owned();
         peer.key = info["pubkey"].as_str().expect("pubkey").to_owned();
         peer
@@ -212,12 +220,18 @@ pub struct RustPeer {
 impl RustPeer {
     /// Starts `ppppp serve` on a fresh directory under `dir`, listening on a free port.
     pub async fn start(name: &'static str, dir: &Path) -> Self {
+        Self::start_with(name, dir, &[]).await
+    }
+
+    /// As [`RustPeer::start`], with more `serve` arguments (e.g. `--hub ADDRESS`).
+    pub async fn start_with(name: &'static str, dir: &Path, extra: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ppppp"))
             .arg("serve")
             .arg("--dir")
             .arg(dir)
             .arg("--listen")
             .arg("127.0.0.1:0")
+            .args(extra)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -299,4 +313,91 @@ impl RustPeer {
 /// Lower-case hex.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// A running `ppppp hub`.
+pub struct Hub {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: Lines<BufReader<ChildStdout>>,
+    /// `net:127.0.0.1:PORT~shse:PUBKEY`.
+    pub address: String,
+    /// `/ip4/127.0.0.1/tcp/PORT/shse/PUBKEY`, as pzp-hub-client takes it.
+    pub multiaddr: String,
+    /// Its public key.
+    pub key: String,
+}
+
+impl Hub {
+    /// Starts `ppppp hub` in `dir` on a free port, with more arguments (e.g. `--open`).
+    pub async fn start(dir: &Path, extra: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ppppp"))
+            .arg("hub")
+            .arg("--dir")
+            .arg(dir)
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .args(extra)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("ppppp hub starts");
+        forward_stderr("hub", child.stderr.take().expect("piped"));
+        let stdin = child.stdin.take().expect("piped");
+        let mut stdout = BufReader::new(child.stdout.take().expect("piped")).lines();
+        let first = tokio::time::timeout(REPLY_TIMEOUT, stdout.next_line())
+            .await
+            .expect("a first line in time")
+            .expect("readable")
+            .expect("a line");
+        let address = first
+            .strip_prefix("listening ")
+            .unwrap_or_else(|| panic!("first line {first:?}"))
+            .to_owned();
+        let (socket, key) = address
+            .strip_prefix("net:")
+            .and_then(|rest| rest.split_once("~shse:"))
+            .expect("net:HOST:PORT~shse:KEY");
+        let (host, port) = socket.rsplit_once(':').expect("HOST:PORT");
+        Self {
+            child,
+            stdin,
+            stdout,
+            multiaddr: format!("/ip4/{host}/tcp/{port}/shse/{key}"),
+            key: key.to_owned(),
+            address,
+        }
+    }
+
+    /// `{"attendants", "links", "tunnels", "members"}` now.
+    pub async fn status(&mut self) -> Value {
+        self.stdin
+            .write_all(b"{\"cmd\":\"status\"}\n")
+            .await
+            .expect("write to ppppp hub");
+        let line = tokio::time::timeout(REPLY_TIMEOUT, self.stdout.next_line())
+            .await
+            .expect("a reply in time")
+            .expect("readable")
+            .expect("a line");
+        serde_json::from_str(&line).expect("JSON")
+    }
+
+    /// Stops the hub with SIGTERM; it must exit 0.
+    pub async fn stop(mut self) {
+        let pid = self.child.id().expect("running");
+        let status = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(pid.to_string())
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        let exit = tokio::time::timeout(REPLY_TIMEOUT, self.child.wait())
+            .await
+            .expect("exits in time")
+            .expect("waitable");
+        assert!(exit.success(), "hub: SIGTERM should exit 0, got {exit}");
+    }
 }

@@ -4,6 +4,7 @@
 //! `node` (>= 20) and `npm` on PATH.
 
 mod harness;
+mod hubs;
 mod peers;
 mod relay;
 mod sync;
