@@ -28,9 +28,8 @@ use serde_json::{Value, json};
 use super::admission::Admission;
 use crate::transport::muxrpc::codec::Frame;
 use crate::transport::muxrpc::perms::Permissions;
-use crate::transport::muxrpc::rpc::{
-    Body, CallId, CallType, ErrorBody, Event, PingResponder, Rpc, is_net_ping,
-};
+use crate::transport::muxrpc::rpc::{Body, CallId, CallType, ErrorBody, Event, Rpc};
+use crate::transport::ping::{PingResponder, is_net_ping};
 use crate::transport::{PublicKey, Token};
 
 /// Most attendants at once; further `hub.attendants` calls end with an error.
