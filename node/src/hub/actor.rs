@@ -266,7 +266,7 @@ impl Actor for HubActor {
             identity: Identity::from_signing_key(args.config.keypair.signing_key().clone()),
             network_key: args.config.network_key,
             dir: args.config.dir,
-            rng: ChaCha8Rng::seed_from_u64(args.config.seed ^ 0x6875_62),
+            rng: ChaCha8Rng::seed_from_u64(args.config.seed ^ 0x0068_7562),
             _listener: listener,
             _ticker: ticker,
         })
@@ -283,7 +283,7 @@ impl Actor for HubActor {
             HubMsg::Authorize { key, token, reply } => {
                 let (admitted, save) = state.machine.admit(key, token);
                 if let Some(save) = save {
-                    state.apply(&myself, None, vec![save]);
+                    state.apply(None, vec![save]);
                 }
                 tracing::debug!(target: "ppppp::hub", %key, admitted, "handshake");
                 let _ = reply.send(admitted);
@@ -304,11 +304,11 @@ impl Actor for HubActor {
                 if let Some(io) = state.links.get_mut(&link) {
                     io.credit = Some(reply);
                 }
-                state.apply(&myself, Some(link), outputs);
+                state.apply(Some(link), outputs);
             }
             HubMsg::Written { link, bytes } => {
                 let outputs = state.input(HubInput::Written { link, bytes });
-                state.apply(&myself, None, outputs);
+                state.apply(None, outputs);
             }
             HubMsg::Ended { link, error } => {
                 if let Some(error) = error {
@@ -316,11 +316,11 @@ impl Actor for HubActor {
                 }
                 state.links.remove(&link);
                 let outputs = state.input(HubInput::Closed { link });
-                state.apply(&myself, None, outputs);
+                state.apply(None, outputs);
             }
             HubMsg::Tick => {
                 let outputs = state.input(HubInput::Tick);
-                state.apply(&myself, None, outputs);
+                state.apply(None, outputs);
             }
             HubMsg::Status { reply } => {
                 let _ = reply.send(HubStatus {
@@ -479,17 +479,12 @@ impl HubState {
             let _ = hub.cast(HubMsg::Ended { link, error });
         }));
         let outputs = self.input(HubInput::Opened { link, key });
-        self.apply(myself, None, outputs);
+        self.apply(None, outputs);
     }
 
     /// Applies outputs in order; `reading` is the link whose frames were just handled (its
     /// credit is given back unless the machine paused it).
-    fn apply(
-        &mut self,
-        myself: &ActorRef<HubMsg>,
-        reading: Option<LinkId>,
-        outputs: Vec<HubOutput>,
-    ) {
+    fn apply(&mut self, reading: Option<LinkId>, outputs: Vec<HubOutput>) {
         let mut closed = Vec::new();
         for output in outputs {
             match output {
@@ -536,7 +531,7 @@ impl HubState {
         for link in closed {
             self.links.remove(&link);
             let outputs = self.input(HubInput::Closed { link });
-            self.apply(myself, None, outputs);
+            self.apply(None, outputs);
         }
     }
 

@@ -494,22 +494,21 @@ impl HubClientMachine {
         let Some(state) = self.links.get_mut(&link) else {
             return;
         };
-        if state.attendants_call == Some(id) {
-            if let Some(list) = read_attendants(&body, &state.attendants)
-                && list != state.attendants
-            {
-                state.attendants = list;
-                let keys = state
-                    .attendants
-                    .iter()
-                    .copied()
-                    .filter(|key| *key != self.me)
-                    .collect();
-                self.outputs.push(ClientOutput::Attendants {
-                    hub: state.hub,
-                    keys,
-                });
-            }
+        if state.attendants_call == Some(id)
+            && let Some(list) = read_attendants(&body, &state.attendants)
+            && list != state.attendants
+        {
+            state.attendants = list;
+            let keys = state
+                .attendants
+                .iter()
+                .copied()
+                .filter(|key| *key != self.me)
+                .collect();
+            self.outputs.push(ClientOutput::Attendants {
+                hub: state.hub,
+                keys,
+            });
         }
     }
 

@@ -548,10 +548,9 @@ impl HubMachine {
         };
         if let Some((ping, responder)) = &mut state.ping
             && *ping == id
+            && let Some(pong) = responder.on_data(now_ms)
         {
-            if let Some(pong) = responder.on_data(now_ms) {
-                let _ = state.rpc.send(id, pong);
-            }
+            let _ = state.rpc.send(id, pong);
         }
     }
 

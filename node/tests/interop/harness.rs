@@ -50,7 +50,9 @@ fn install() -> Result<(), String> {
     // npm writes node_modules/.package-lock.json last: without it an install was interrupted.
     let installed = dir.join("node_modules/.package-lock.json").exists()
         && dir.join("node_modules/pzp-sync/package.json").exists()
-        && dir.join("node_modules/pzp-hub-client/package.json").exists();
+        && dir
+            .join("node_modules/pzp-hub-client/package.json")
+            .exists();
     if installed {
         return Ok(());
     }
@@ -320,8 +322,6 @@ pub struct Hub {
     child: Child,
     stdin: ChildStdin,
     stdout: Lines<BufReader<ChildStdout>>,
-    /// `net:127.0.0.1:PORT~shse:PUBKEY`.
-    pub address: String,
     /// `/ip4/127.0.0.1/tcp/PORT/shse/PUBKEY`, as pzp-hub-client takes it.
     pub multiaddr: String,
     /// Its public key.
@@ -367,7 +367,6 @@ impl Hub {
             stdout,
             multiaddr: format!("/ip4/{host}/tcp/{port}/shse/{key}"),
             key: key.to_owned(),
-            address,
         }
     }
 

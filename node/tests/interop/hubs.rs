@@ -26,18 +26,24 @@ async fn js_attendant(name: &'static str, seed: u8) -> (JsPeer, String, String) 
         .expect("account")
         .to_owned();
     let post = peer
-        .call("publish", json!({"domain": "post", "data": {"text": format!("from {name}")}}))
+        .call(
+            "publish",
+            json!({"domain": "post", "data": {"text": format!("from {name}")}}),
+        )
         .await;
     let feed = post["tangleID"].as_str().expect("tangle").to_owned();
-    peer.call("goal", json!({"tangleID": feed, "goal": "all"})).await;
+    peer.call("goal", json!({"tangleID": feed, "goal": "all"}))
+        .await;
     peer.call("startSync", json!({})).await;
     peer.call("startNet", json!({})).await;
     (peer, account, feed)
 }
 
 async fn want(peer: &mut JsPeer, account: &str, feed: &str) {
-    peer.call("goal", json!({"tangleID": account, "goal": "all"})).await;
-    peer.call("goal", json!({"tangleID": feed, "goal": "all"})).await;
+    peer.call("goal", json!({"tangleID": account, "goal": "all"}))
+        .await;
+    peer.call("goal", json!({"tangleID": feed, "goal": "all"}))
+        .await;
 }
 
 async fn js_waits_for(peer: &mut JsPeer, feed: &str) {
@@ -83,8 +89,11 @@ async fn js_hub_clients_sync_with_each_other_through_a_ppppp_hub() {
     let (mut bob, bob_account, bob_feed) = js_attendant("bob", 0x0b).await;
     want(&mut alice, &bob_account, &bob_feed).await;
     want(&mut bob, &alice_account, &alice_feed).await;
-    alice.call("addHub", json!({"multiaddr": hub.multiaddr})).await;
-    bob.call("addHub", json!({"multiaddr": hub.multiaddr})).await;
+    alice
+        .call("addHub", json!({"multiaddr": hub.multiaddr}))
+        .await;
+    bob.call("addHub", json!({"multiaddr": hub.multiaddr}))
+        .await;
     js_waits_for(&mut bob, &alice_feed).await;
     js_waits_for(&mut alice, &bob_feed).await;
     let status = hub.status().await;
@@ -113,12 +122,13 @@ async fn rust_attendant(name: &'static str, dir: &Path, hub: &Hub) -> (RustPeer,
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_js_and_a_ppppp_client_sync_both_ways_through_a_ppppp_hub() {
     let dirs = tempfile::tempdir().expect("tempdir");
-    let mut hub = Hub::start(&dirs.path().join("hub"), &["--open"]).await;
+    let hub = Hub::start(&dirs.path().join("hub"), &["--open"]).await;
     let (mut js, js_account, js_feed) = js_attendant("js", 0x0c).await;
     let (mut rust, rust_account, rust_feed) =
         rust_attendant("rust", &dirs.path().join("rust"), &hub).await;
     want(&mut js, &rust_account, &rust_feed).await;
-    rust.ask(json!({"cmd": "follow", "account": js_account})).await;
+    rust.ask(json!({"cmd": "follow", "account": js_account}))
+        .await;
     js.call("addHub", json!({"multiaddr": hub.multiaddr})).await;
     js_waits_for(&mut js, &rust_feed).await;
     rust_waits_for(&mut rust, &js_feed, 2).await;
@@ -128,10 +138,15 @@ async fn a_js_and_a_ppppp_client_sync_both_ways_through_a_ppppp_hub() {
         .expect("peers")
         .iter()
         .any(|peer| {
-            peer["address"].as_str().is_some_and(|a| a.starts_with("tunnel:"))
+            peer["address"]
+                .as_str()
+                .is_some_and(|a| a.starts_with(&format!("tunnel:{}:", hub.key)))
                 && peer["key"] == json!(js.key)
         });
-    assert!(through_tunnel, "the only way to the JS peer is a tunnel: {peers}");
+    assert!(
+        through_tunnel,
+        "the only way to the JS peer is a tunnel: {peers}"
+    );
     // Realtime through the tunnel, both ways.
     rust.ask(json!({"cmd": "publish", "domain": "post", "data": {"text": "later"}}))
         .await;
@@ -140,8 +155,11 @@ async fn a_js_and_a_ppppp_client_sync_both_ways_through_a_ppppp_hub() {
         json!({"tangleID": rust_feed, "count": 3, "timeoutMs": ARRIVAL_MS}),
     )
     .await;
-    js.call("publish", json!({"domain": "post", "data": {"text": "later"}}))
-        .await;
+    js.call(
+        "publish",
+        json!({"domain": "post", "data": {"text": "later"}}),
+    )
+    .await;
     rust_waits_for(&mut rust, &js_feed, 3).await;
     js.stop().await;
     rust.stop().await;
@@ -156,8 +174,11 @@ async fn two_ppppp_peers_sync_through_a_ppppp_hub() {
         rust_attendant("alice", &dirs.path().join("alice"), &hub).await;
     let (mut bob, bob_account, bob_feed) =
         rust_attendant("bob", &dirs.path().join("bob"), &hub).await;
-    alice.ask(json!({"cmd": "follow", "account": bob_account})).await;
-    bob.ask(json!({"cmd": "follow", "account": alice_account})).await;
+    alice
+        .ask(json!({"cmd": "follow", "account": bob_account}))
+        .await;
+    bob.ask(json!({"cmd": "follow", "account": alice_account}))
+        .await;
     rust_waits_for(&mut alice, &bob_feed, 2).await;
     rust_waits_for(&mut bob, &alice_feed, 2).await;
     let status = hub.status().await;
