@@ -41,8 +41,9 @@ function rpcOf(S, pubkey) {
  *   addHub {multiaddr} -> {}    hubClient.addHub: adds to the "hubs" set, connects
  *   netConnect {multiaddr} -> {remote}   pzp-net connect (multiaddr form)
  *   createToken {hub} -> {token}   hub.createToken on the connected hub `hub` (pubkey)
- *   inviteForFriend {hub, id} -> {uri, url}     invite.createForFriend (_hubMultiaddr: hub)
- *   inviteForMyself {hub, id} -> {uri, url}     invite.createForMyself
+ *   inviteForFriend {hub, account} -> {uri, url}   invite.createForFriend (_hubMultiaddr: hub, id: account;
+ *     "id" is the request's own field)
+ *   inviteForMyself {hub, account} -> {uri, url}   invite.createForMyself
  *   inviteParse {uri} -> {commands}
  *   promiseCreate {type, account} -> {token}
  *   promiseFollow {pubkey, token, account} -> {result}   rpc.promise.follow on the connection to pubkey
@@ -83,13 +84,13 @@ function handlers(S, needPeer, need, ensureAccount) {
 
     async inviteForFriend(cmd) {
       const peer = needPeer()
-      const { uri, url } = await p(peer.invite.createForFriend)({ _hubMultiaddr: cmd.hub, id: cmd.id })
+      const { uri, url } = await p(peer.invite.createForFriend)({ _hubMultiaddr: cmd.hub, id: cmd.account })
       return { uri, url }
     },
 
     async inviteForMyself(cmd) {
       const peer = needPeer()
-      const { uri, url } = await p(peer.invite.createForMyself)({ _hubMultiaddr: cmd.hub, id: cmd.id })
+      const { uri, url } = await p(peer.invite.createForMyself)({ _hubMultiaddr: cmd.hub, id: cmd.account })
       return { uri, url }
     },
 

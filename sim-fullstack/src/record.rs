@@ -107,6 +107,9 @@ fn wire_kind(traffic: Traffic) -> WireKind {
         Traffic::Bloom => WireKind::Bloom,
         Traffic::Handshake => WireKind::Handshake,
         Traffic::Keepalive => WireKind::Keepalive,
+        // Simulated peers serve no app methods and make no app calls; were one to, its
+        // bytes are control bytes like the sync stream's.
+        Traffic::App => WireKind::SyncControl,
     }
 }
 

@@ -100,9 +100,14 @@ pub(crate) fn dial_attendants(control: Arc<Control>) -> Option<AbortOnDrop> {
                 address: format!("tunnel:{hub}:{target}"),
                 key: Some(proto::ids::PubKey::from_bytes(&target.0)),
             };
-            if let Err(error) = control.node.connect(target).await {
-                tracing::debug!(target: "ppppp::serve", %error, "cannot dial an attendant");
-                return;
+            // One attendant that cannot be dialed (gone, or refusing) must not stop the
+            // others from being dialed; the next listing offers it again.
+            match control.node.connect(target).await {
+                Ok(()) => {}
+                Err(crate::peer::NodeError::Stopped) => return,
+                Err(error) => {
+                    tracing::debug!(target: "ppppp::serve", %error, "cannot dial an attendant");
+                }
             }
         }
     })))

@@ -15,6 +15,7 @@ mod dir;
 mod follow;
 mod hub;
 mod hubs;
+mod invites;
 mod lines;
 mod local;
 mod msg;
@@ -194,12 +195,41 @@ enum Command {
         #[command(flatten)]
         dir: DirArg,
     },
+    /// Invites: make one through a hub, or use one (pzp-invite URIs)
+    #[command(subcommand)]
+    Invite(InviteCommand),
     /// The peer's durable store, low level
     #[command(subcommand)]
     Db(db::DbCommand),
     /// Msg tools that need no store
     #[command(subcommand)]
     Msg(msg::MsgCommand),
+}
+
+/// `ppppp invite …`: both ask the running peer.
+#[derive(Debug, Subcommand)]
+enum InviteCommand {
+    /// Make an invite for a friend
+    ///
+    /// Asks a hub this peer attends for a membership token and makes a follow promise; the
+    /// URI lets its user attend the hub, follow this account and be followed back. Prints
+    /// `{"uri", "url"}` (the URI, and pzp-invite's web link holding it).
+    Create {
+        #[command(flatten)]
+        dir: DirArg,
+        /// The hub's key (default: the first hub attended now).
+        #[arg(long)]
+        hub: Option<String>,
+    },
+    /// Use an invite: attend its hub, follow, redeem its promise
+    ///
+    /// Accepts a `pzp://invite/…` URI or its web link.
+    Use {
+        #[command(flatten)]
+        dir: DirArg,
+        /// The invite.
+        uri: String,
+    },
 }
 
 /// Runs the program; the exit code is 0 on success, 1 on failure (with the error on stderr),
@@ -272,6 +302,18 @@ fn run(command: Command) -> anyhow::Result<()> {
             user::answer(&dir.resolve()?, "peers", json!({}), Show::Lines("peers"))
         }
         Command::Status { dir } => user::answer(&dir.resolve()?, "status", json!({}), Show::Pretty),
+        Command::Invite(InviteCommand::Create { dir, hub }) => user::answer(
+            &dir.resolve()?,
+            "invite_create",
+            json!({"hub": hub}),
+            Show::Pretty,
+        ),
+        Command::Invite(InviteCommand::Use { dir, uri }) => user::answer(
+            &dir.resolve()?,
+            "invite_use",
+            json!({"uri": uri}),
+            Show::Pretty,
+        ),
         Command::Db(command) => db::run(command),
         Command::Msg(command) => msg::run(command),
     }

@@ -135,7 +135,8 @@ enum Exit {
 }
 
 async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let (control, listener, socket_file) = start(args).await?;
+    let (control, listener, socket_file, app_requests) = start(args).await?;
+    let promises = super::invites::serve_promises(Arc::clone(&control), app_requests);
     let noter = AbortOnDrop(tokio::spawn(execute::note_added(Arc::clone(&control))));
     let discovery = super::hubs::dial_attendants(Arc::clone(&control));
     let server = AbortOnDrop(tokio::spawn(server::serve(
@@ -154,7 +155,7 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
         // Calls that found the node stopped are saying why to their clients.
         tokio::time::sleep(EXIT_REPLY_GRACE).await;
     }
-    drop((server, noter, discovery, socket_file));
+    drop((server, noter, discovery, promises, socket_file));
     match exit {
         Ok(Exit::Signal) => control
             .node
@@ -174,7 +175,16 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
 
 /// Opens the directory (keypair, store, control socket, goals, receive times) and starts
 /// the node with the goals `follow` set, the `--goal` flags, and the peer's own goals.
-async fn start(args: ServeArgs) -> anyhow::Result<(Arc<Control>, UnixListener, SocketFile)> {
+/// What `start` gives `run`: the control state, the control socket, and the app calls
+/// (promise redemptions) remotes make.
+type Started = (
+    Arc<Control>,
+    UnixListener,
+    SocketFile,
+    tokio::sync::mpsc::Receiver<crate::peer::AppRequest>,
+);
+
+async fn start(args: ServeArgs) -> anyhow::Result<Started> {
     let dir = args.dir.resolve()?;
     super::peer::create_private_dir(&dir)?;
     socket::check_private_dir(&dir, None)?;
@@ -216,6 +226,9 @@ async fn start(args: ServeArgs) -> anyhow::Result<(Arc<Control>, UnixListener, S
             (Some(hubs), net)
         }
     };
+    let promises = super::invites::PromiseBook::load(&dir)?;
+    let (app, app_requests) = super::invites::app_methods();
+    config.app = Some(app);
     let node = peer::run(config, net, AnyStore::new(store))
         .await
         .context("cannot start the peer")?;
@@ -238,8 +251,9 @@ async fn start(args: ServeArgs) -> anyhow::Result<(Arc<Control>, UnixListener, S
         goals_file: tokio::sync::Mutex::new(goals_file),
         received: std::sync::Mutex::new(received),
         hubs,
+        promises,
     };
-    Ok((Arc::new(control), listener, socket_file))
+    Ok((Arc::new(control), listener, socket_file, app_requests))
 }
 
 /// The node's configuration from the command line (goals aside).

@@ -150,6 +150,8 @@ pub struct NodeConfig {
     pub incarnation: u64,
     /// Structured events, if anyone listens.
     pub events: Option<EventSink>,
+    /// The app methods remotes may call (`None`: only sync and keepalive are served).
+    pub app: Option<super::AppMethods>,
 }
 
 impl std::fmt::Debug for NodeConfig {
@@ -188,6 +190,7 @@ impl NodeConfig {
             peer: 0,
             incarnation: 0,
             events: None,
+            app: None,
         }
     }
 }

@@ -11,6 +11,7 @@
 //! - one frame body is at most `FRAME_BODY_LEN_MAX` (the decoder refuses bigger ones from the
 //!   header alone), and the muxrpc machine bounds open calls.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -24,9 +25,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::app::{APP_CALLS_PER_CONNECTION_MAX, AppMethods, AppReply, AppRequest};
 use super::config::{Limits, Timers, Transport};
 use super::events::{DisconnectReason, HandshakeFailure, NodeEvent, Remote, Traffic};
-use super::msgs::{ConnMsg, OutgoingSync, SyncActorMsg};
+use super::msgs::{AppCall, ConnMsg, OutgoingSync, SyncActorMsg};
 use super::peers::ConnStats;
 use super::{AbortOnDrop, ConnId, Emitter};
 use crate::net::BoxStream;
@@ -60,6 +62,8 @@ pub(crate) struct ConnContext {
     pub(crate) limits: Limits,
     pub(crate) timers: Timers,
     pub(crate) events: Emitter,
+    /// The app's methods (`NodeConfig::app`).
+    pub(crate) app: Option<AppMethods>,
 }
 
 /// What a connection starts from.
@@ -97,6 +101,10 @@ pub(crate) struct ConnState {
     ping_call: Option<CallId>,
     ping_inbound: Option<CallId>,
     ping_responder: PingResponder,
+    /// Remote requests for app methods not answered yet.
+    app_inbound: usize,
+    /// Our app calls waiting for the remote's answer.
+    app_outbound: BTreeMap<CallId, tokio::sync::oneshot::Sender<Result<Value, String>>>,
     writer: Option<mpsc::Sender<Vec<u8>>>,
     /// The writer; on close it gets `CLOSE_GRACE` to deliver GOODBYE, then is aborted.
     writer_task: Option<AbortOnDrop>,
@@ -142,6 +150,8 @@ impl Actor for ConnectionActor {
             ping_call: None,
             ping_inbound: None,
             ping_responder: PingResponder::default(),
+            app_inbound: 0,
+            app_outbound: BTreeMap::new(),
             writer: None,
             queued_bytes: Arc::new(AtomicUsize::new(0)),
             writer_task: None,
@@ -214,6 +224,16 @@ impl Actor for ConnectionActor {
             }
             ConnMsg::Close(reason) => state.close(&myself, reason).await,
             ConnMsg::Useful => state.stats.mark_useful(),
+            ConnMsg::AppResponse { id, result } => {
+                if let Err(reason) = state.app_response(id, result) {
+                    state.close(&myself, reason).await;
+                }
+            }
+            ConnMsg::AppCall(call) => {
+                if let Err(reason) = state.app_call(call) {
+                    state.close(&myself, reason).await;
+                }
+            }
         }
         Ok(())
     }
@@ -436,9 +456,9 @@ impl ConnState {
                 Event::Request {
                     id,
                     name,
+                    args,
                     call_type,
-                    ..
-                } => self.request(myself, id, &name, call_type),
+                } => self.request(myself, id, name, args, call_type),
                 Event::Data { id, body } => {
                     if Some(id) == self.sync_call {
                         match body.parse_json::<Value>() {
@@ -477,7 +497,7 @@ impl ConnState {
                         let _ = self.rpc.end(id, None);
                     }
                 }
-                Event::Response { .. } => {}
+                Event::Response { id, result } => self.app_answered(id, result),
                 Event::Goodbye => goodbye = true,
             }
         }
@@ -510,9 +530,20 @@ impl ConnState {
         &mut self,
         myself: &ActorRef<ConnMsg>,
         id: CallId,
-        name: &[String],
+        name: Vec<String>,
+        args: Vec<Value>,
         call_type: CallType,
     ) {
+        let serves_app = self
+            .context
+            .app
+            .as_ref()
+            .is_some_and(|app| app.serves(&name));
+        if serves_app && call_type == CallType::Async {
+            self.app_request(myself, id, name, args);
+            return;
+        }
+        let name = &name[..];
         let is_sync = name.len() == 2 && name.iter().zip(SYNC_CONNECT).all(|(a, b)| a == b);
         if is_sync && call_type == CallType::Duplex && self.sync_call.is_none() {
             self.sync_call = Some(id);
@@ -658,6 +689,9 @@ impl ConnState {
                 .sync
                 .cast(SyncActorMsg::Closed { conn: self.conn });
         }
+        for (_, caller) in std::mem::take(&mut self.app_outbound) {
+            let _ = caller.send(Err(format!("the connection closed: {reason}")));
+        }
         if was_open && !matches!(reason, DisconnectReason::SlowReader) {
             // Tell the peer (GOODBYE) and give the writer a moment to deliver it.
             self.rpc.abort();
@@ -675,5 +709,89 @@ impl ConnState {
         self.tasks.clear();
         self.ticker = None;
         myself.stop(None);
+    }
+}
+
+/// App methods (see `app.rs`): requests the remote makes of the app, calls the app makes.
+impl ConnState {
+    fn app_request(
+        &mut self,
+        myself: &ActorRef<ConnMsg>,
+        id: CallId,
+        name: Vec<String>,
+        args: Vec<Value>,
+    ) {
+        let refusal = match (&self.remote, &self.context.app) {
+            (Remote::Key(remote), Some(app)) if self.app_inbound < APP_CALLS_PER_CONNECTION_MAX => {
+                self.app_inbound += 1;
+                let request = AppRequest {
+                    remote: remote.clone(),
+                    name,
+                    args,
+                    reply: AppReply::new(myself.clone(), id),
+                };
+                match app.offer(request) {
+                    Ok(()) => return,
+                    Err(request) => {
+                        super::app::refuse(request, "busy: too many requests waiting");
+                        return;
+                    }
+                }
+            }
+            (Remote::Key(_), Some(_)) => "too many calls open on this connection",
+            _ => "app methods need an authenticated peer",
+        };
+        if let Err(error) = self.rpc.respond(id, Err(ErrorBody::new(refusal))) {
+            tracing::debug!(target: "ppppp::conn", %error, "could not refuse an app call");
+        }
+    }
+
+    fn app_response(
+        &mut self,
+        id: CallId,
+        result: Result<Value, String>,
+    ) -> Result<(), DisconnectReason> {
+        self.app_inbound = self.app_inbound.saturating_sub(1);
+        let body = match result {
+            Ok(value) => Body::json(&value).map_err(|error| ErrorBody::new(error.to_string())),
+            Err(message) => Err(ErrorBody::new(message)),
+        };
+        if let Err(error) = self.rpc.respond(id, body) {
+            tracing::debug!(target: "ppppp::conn", %error, "app answer not sent");
+        }
+        self.transmit(Traffic::App)
+    }
+
+    fn app_call(&mut self, call: AppCall) -> Result<(), DisconnectReason> {
+        if self.app_outbound.len() >= APP_CALLS_PER_CONNECTION_MAX {
+            let _ = call
+                .reply
+                .send(Err("too many calls open on this connection".to_owned()));
+            return Ok(());
+        }
+        let name: Vec<&str> = call.name.iter().map(String::as_str).collect();
+        match self.rpc.call(&name, &call.args, CallType::Async) {
+            Ok(id) => {
+                self.app_outbound.insert(id, call.reply);
+                self.transmit(Traffic::App)
+            }
+            Err(error) => {
+                let _ = call.reply.send(Err(error.to_string()));
+                Ok(())
+            }
+        }
+    }
+
+    fn app_answered(&mut self, id: CallId, result: Result<Body, ErrorBody>) {
+        let Some(caller) = self.app_outbound.remove(&id) else {
+            return;
+        };
+        let answer = match result {
+            Ok(body) => body
+                .parse_json::<Value>()
+                .map_err(|error| format!("the answer is not JSON: {error}")),
+            Err(error) => Err(error.message),
+        };
+        let _ = caller.send(answer);
     }
 }

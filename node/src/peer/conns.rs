@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use proto::admission::{self, Admission, AdmissionLimits, Refusal};
 use proto::dial::{self, Action, Redial, TargetId};
+use proto::ids::PubKey;
 use proto::sync::Time;
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
 use rand_chacha::ChaCha8Rng;
@@ -18,7 +19,7 @@ use tokio::time::Instant;
 use super::config::{DialTarget, Limits, Timers};
 use super::connection::{ConnArgs, ConnContext, ConnectionActor};
 use super::events::{DisconnectReason, NodeEvent, Remote};
-use super::msgs::{ConnListing, ConnMsg, ConnsMsg};
+use super::msgs::{AppCall, ConnListing, ConnMsg, ConnsMsg};
 use super::peers::ConnStats;
 use super::{AbortOnDrop, ConnId};
 use crate::net::{BoxStream, Listener, Net};
@@ -157,6 +158,7 @@ impl Actor for ConnsActor {
             ConnsMsg::List { reply } => {
                 let _ = reply.send(state.listing());
             }
+            ConnsMsg::Call { remote, call } => state.call(remote, call),
             ConnsMsg::Shutdown { reply } => {
                 state.shutting_down = true;
                 state.schedule(&myself, dial::Event::Stop);
@@ -447,6 +449,24 @@ impl ConnsState {
     }
 
     /// A handshake finished: a key over its connection bound closes the oldest others.
+    /// Hands an app call to the first open connection to `remote` (in connection order).
+    fn call(&self, remote: PubKey, call: AppCall) {
+        let wanted = Remote::Key(remote);
+        let connection = self.conns.values().find(|entry| {
+            entry.stats.closed_reason().is_none() && entry.stats.remote() == Some(&wanted)
+        });
+        match connection {
+            Some(entry) => {
+                if let Err(error) = entry.actor.cast(ConnMsg::AppCall(call)) {
+                    tracing::debug!(target: "ppppp::conns", %error, "a connection stopped under a call");
+                }
+            }
+            None => {
+                let _ = call.reply.send(Err(format!("not connected to {remote}")));
+            }
+        }
+    }
+
     fn established(&mut self, conn: ConnId, remote: &Remote) {
         let key = match remote {
             Remote::Key(key) => Some(*key),

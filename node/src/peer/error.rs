@@ -44,4 +44,8 @@ pub enum NodeError {
     /// An account write made no msg (`NodeHandle::account_add`).
     #[error("the account msg was not added")]
     AccountMsgNotAdded,
+    /// An app call (`NodeHandle::call`) failed: not connected, refused or answered with an
+    /// error by the remote, or its connection closed.
+    #[error("{0}")]
+    Call(String),
 }

@@ -44,6 +44,8 @@ pub enum Traffic {
     Handshake,
     /// `net.ping` keepalives.
     Keepalive,
+    /// App method calls and answers (`promise.follow`, …).
+    App,
 }
 
 /// Why a connection ended.

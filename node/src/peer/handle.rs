@@ -15,7 +15,9 @@ use tokio::task::JoinHandle;
 use super::AnyStore;
 use super::config::DialTarget;
 use super::error::NodeError;
-use super::msgs::{AddedBatch, ConnsMsg, GoalsMsg, LocalWrite, RootMsg, StoreMsg, SyncActorMsg};
+use super::msgs::{
+    AddedBatch, AppCall, ConnsMsg, GoalsMsg, LocalWrite, RootMsg, StoreMsg, SyncActorMsg,
+};
 use super::peers::PeerInfo;
 
 /// Why the node stopped by itself, for `NodeHandle::wait_stopped` (first failure wins).
@@ -219,6 +221,33 @@ impl NodeHandle {
     /// [`NodeError::Stopped`].
     pub async fn connect(&self, target: DialTarget) -> Result<(), NodeError> {
         ask(&self.conns, |reply| ConnsMsg::AddTarget { target, reply }).await
+    }
+
+    /// Calls the app method `name` (e.g. `["promise", "follow"]`) on the open connection to
+    /// `remote`, and waits for its answer (no deadline of its own: wrap it in a timeout).
+    ///
+    /// # Errors
+    /// [`NodeError::Call`] when not connected to `remote`, when the remote refuses or answers
+    /// with an error, or the connection closes first; [`NodeError::Stopped`].
+    pub async fn call(
+        &self,
+        remote: PubKey,
+        name: &[&str],
+        args: Vec<Value>,
+    ) -> Result<Value, NodeError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let call = AppCall {
+            name: name.iter().map(|part| (*part).to_owned()).collect(),
+            args,
+            reply,
+        };
+        self.conns
+            .cast(ConnsMsg::Call { remote, call })
+            .map_err(|_| NodeError::Stopped)?;
+        match answer.await {
+            Ok(result) => result.map_err(NodeError::Call),
+            Err(_) => Err(NodeError::Call("the connection went away".to_owned())),
+        }
     }
 
     /// How many connections are open.

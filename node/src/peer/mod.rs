@@ -18,6 +18,7 @@
 //! `(seed, peer, incarnation)`. See `docs/runtime.md` for ordering and bounds.
 
 pub mod any_store;
+pub mod app;
 pub mod config;
 mod connection;
 mod conns;
@@ -40,6 +41,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::SeedableRng;
 
 pub use any_store::{AnyStore, StoreFailure};
+pub use app::{AppMethods, AppReply, AppRequest};
 pub use config::{DialTarget, EventSink, Limits, NodeConfig, Timers, Transport};
 pub use error::NodeError;
 pub use events::{DisconnectReason, HandshakeFailure, NodeEvent, Remote, Traffic};

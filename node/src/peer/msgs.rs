@@ -18,6 +18,7 @@ use super::peers::{PeerInfo, SyncSummary};
 use super::{AnyStore, ConnId, DialTarget, StoreFailure};
 use crate::net::BoxStream;
 use crate::transport::muxrpc::codec::Frame;
+use crate::transport::muxrpc::rpc::CallId;
 
 /// The root actor has no messages of its own; it only supervises.
 pub(crate) enum RootMsg {}
@@ -186,6 +187,8 @@ pub(crate) enum ConnsMsg {
     },
     /// Close every connection and stop dialing.
     Shutdown { reply: RpcReplyPort<()> },
+    /// Call an app method on the open connection to `remote` (the first one, if several).
+    Call { remote: PubKey, call: AppCall },
 }
 
 /// One row of [`ConnsMsg::List`]: a connection (`conn` set) or a target without one.
@@ -224,4 +227,18 @@ pub(crate) enum ConnMsg {
     Close(DisconnectReason),
     /// Msgs this connection brought were stored (for admission: it is useful).
     Useful,
+    /// The app's answer to a remote's request for an app method.
+    AppResponse {
+        id: CallId,
+        result: Result<Value, String>,
+    },
+    /// Call an app method on the remote (`NodeHandle::call`).
+    AppCall(AppCall),
+}
+
+/// An app method to call on a remote, and where its answer goes.
+pub(crate) struct AppCall {
+    pub(crate) name: Vec<String>,
+    pub(crate) args: Vec<Value>,
+    pub(crate) reply: tokio::sync::oneshot::Sender<Result<Value, String>>,
 }

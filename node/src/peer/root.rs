@@ -165,6 +165,7 @@ pub async fn run(
             limits: config.limits,
             timers: config.timers,
             events: events.clone(),
+            app: config.app.clone(),
         },
         rng: super::rng(&config, RNG_CONNECTIONS),
     };

@@ -264,6 +264,18 @@ impl RustPeer {
 
     /// Runs a control command; panics on an error reply.
     pub async fn ask(&mut self, request: Value) -> Value {
+        let reply = self.try_ask(request.clone()).await;
+        assert_eq!(
+            reply["ok"],
+            json!(true),
+            "{}: {request} failed: {reply}",
+            self.name
+        );
+        reply
+    }
+
+    /// Sends a control command; returns the whole reply (`ok`, and its fields or `error`).
+    pub async fn try_ask(&mut self, request: Value) -> Value {
         self.next_id += 1;
         let id = self.next_id;
         let mut request = request;
@@ -275,14 +287,7 @@ impl RustPeer {
             .write_all(format!("{request}\n").as_bytes())
             .await
             .expect("write to ppppp serve");
-        let reply = reply_with_id(&mut self.stdout, id, REPLY_TIMEOUT, self.name, &request).await;
-        assert_eq!(
-            reply["ok"],
-            json!(true),
-            "{}: {request} failed: {reply}",
-            self.name
-        );
-        reply
+        reply_with_id(&mut self.stdout, id, REPLY_TIMEOUT, self.name, &request).await
     }
 
     /// The msgs of `tangle`, topological, as JSON (trail and erased msgs with `data: null`).

@@ -5,6 +5,7 @@
 
 mod harness;
 mod hubs;
+mod invites;
 mod peers;
 mod relay;
 mod sync;

@@ -36,8 +36,10 @@ pub(crate) struct Control {
     pub(crate) connect_wait: Duration,
     pub(crate) goals_file: tokio::sync::Mutex<GoalsFile>,
     pub(crate) received: std::sync::Mutex<ReceivedTimes>,
-    /// The hub client and the promises (`None` for a plaintext peer).
+    /// The hub client (`None` for a plaintext peer).
     pub(crate) hubs: Option<crate::cli::hubs::Hubs>,
+    /// The promises this peer made (`DIR/promises.json`).
+    pub(crate) promises: crate::cli::invites::PromiseBook,
 }
 
 impl Control {
@@ -127,6 +129,10 @@ impl Control {
             }
             Request::Connect { address, wait } => self.connect(&address, wait).await,
             Request::Status => self.status().await,
+            Request::InviteCreate { hub } => {
+                crate::cli::invites::create(self, hub.as_deref()).await
+            }
+            Request::InviteUse { uri } => crate::cli::invites::use_invite(self, &uri).await,
             Request::Read(_) => anyhow::bail!(
                 "feed, log and hist are streams: call them on the control socket (`ppppp \
                  feed`, `ppppp log`, `ppppp hist`)"
@@ -135,7 +141,12 @@ impl Control {
         }
     }
 
-    async fn follow(&self, account: AccountId, domain: &str, goal: Goal) -> anyhow::Result<Value> {
+    pub(crate) async fn follow(
+        &self,
+        account: AccountId,
+        domain: &str,
+        goal: Goal,
+    ) -> anyhow::Result<Value> {
         anyhow::ensure!(
             account != self.node.account(),
             "{account} is this peer's own account"

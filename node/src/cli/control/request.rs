@@ -68,6 +68,10 @@ pub(crate) enum Request {
     Msgs { tangle: TangleId },
     /// A stream of msgs (`feed`, `log`, `hist`): a muxrpc `source`.
     Read(ReadRequest),
+    /// Make an invite through a hub we attend (`hub`: its key; default the first).
+    InviteCreate { hub: Option<String> },
+    /// Carry out an invite's commands.
+    InviteUse { uri: String },
 }
 
 /// `feed`, `log` or `hist`, windowed, maybe live.
@@ -102,6 +106,8 @@ pub(crate) const METHODS: &[(&str, &str)] = &[
     ("count", "async"),
     ("msgs", "async"),
     ("connections", "async"),
+    ("invite_create", "async"),
+    ("invite_use", "async"),
 ];
 
 impl Request {
@@ -191,6 +197,10 @@ impl Request {
             "count" => Self::Count { tangle: tangle()? },
             "msgs" => Self::Msgs { tangle: tangle()? },
             "feed" | "log" | "hist" => Self::Read(read_request(name, fields)?),
+            "invite_create" => Self::InviteCreate {
+                hub: optional_text(fields, "hub")?,
+            },
+            "invite_use" => Self::InviteUse { uri: text("uri")? },
             other => anyhow::bail!("unknown command {other:?}"),
         })
     }

@@ -1,0 +1,308 @@
+//! Invites and promises in a running peer, as pzp-invite 1.0.0 and pzp-promise 1.0.0 do
+//! them: `invite create` asks a hub for a membership token, makes a follow promise and writes
+//! the URI; `invite use` carries out a URI's commands (attend the hub with its token, follow
+//! the inviter, redeem the promise through a tunnel to the inviter); remotes redeem our
+//! promises with the muxrpc method `promise.follow(token, account)`.
+//!
+//! Promises are kept in `DIR/promises.json` (pzp-promise's file), replaced atomically: a
+//! created promise is on disk before its URI is printed, and a redeemed one is gone from
+//! disk before the redeemer hears `true`.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use anyhow::Context;
+use proto::goals::Goal;
+use proto::ids::{AccountId, PubKey};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::cli::control::execute::Control;
+use crate::invite::promise::{Promise, PromiseError, PromiseKind, Promises};
+use crate::invite::uri::{self, Command, Issuer};
+use crate::peer::{AbortOnDrop, AppMethods, AppRequest, DialTarget, NodeError, PeerState};
+use crate::transport::addr::{Address, Shse};
+use crate::transport::{PublicKey, Token};
+
+/// The promises file in a peer directory.
+const PROMISES_FILE: &str = "promises.json";
+/// Largest promises file read: `PROMISES_MAX` entries of about 150 bytes each.
+const PROMISES_FILE_BYTES_MAX: u64 = 256 * crate::invite::promise::PROMISES_MAX as u64;
+/// The app methods a peer serves for promises.
+const PROMISE_FOLLOW: [&str; 2] = ["promise", "follow"];
+/// The feed an invite's follow replicates, with `ppppp follow`'s defaults.
+const FOLLOW_DOMAIN: &str = "post";
+/// Longest wait for the tunnel to an inviter before redeeming its promise.
+const ISSUER_CONNECT_WAIT: Duration = Duration::from_secs(30);
+/// Longest wait for the inviter's answer to a redemption.
+const REDEEM_WAIT: Duration = Duration::from_secs(30);
+/// How often `invite use` looks whether the tunnel to the inviter is up.
+const ISSUER_POLL_INTERVAL: Duration = Duration::from_millis(50);
+
+/// This peer's promises and their file.
+#[derive(Debug)]
+pub(crate) struct PromiseBook {
+    path: PathBuf,
+    table: Mutex<Promises>,
+}
+
+impl PromiseBook {
+    /// Loads `DIR/promises.json` (none yet: an empty book).
+    ///
+    /// # Errors
+    /// The file cannot be read, is too big, or does not parse.
+    pub(crate) fn load(dir: &Path) -> anyhow::Result<Self> {
+        let path = dir.join(PROMISES_FILE);
+        let length = std::fs::metadata(&path).map_or(0, |meta| meta.len());
+        anyhow::ensure!(
+            length <= PROMISES_FILE_BYTES_MAX,
+            "{} is {length} bytes, more than {PROMISES_FILE_BYTES_MAX}",
+            path.display()
+        );
+        let table = match crate::durable::read_optional(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?
+        {
+            Some(text) => {
+                Promises::from_json(&text).with_context(|| format!("in {}", path.display()))?
+            }
+            None => Promises::new(),
+        };
+        Ok(Self {
+            path,
+            table: Mutex::new(table),
+        })
+    }
+
+    fn table(&self) -> std::sync::MutexGuard<'_, Promises> {
+        self.table.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn save(&self, table: &Promises) -> anyhow::Result<()> {
+        crate::durable::write_atomically(&self.path, table.to_json().as_bytes())
+            .with_context(|| format!("cannot save {}", self.path.display()))
+    }
+
+    /// Makes a promise and saves it; its token.
+    fn create(&self, promise: Promise) -> anyhow::Result<Token> {
+        let random = super::peer::random_bytes()?;
+        let mut table = self.table();
+        let token = table.create(promise, random, super::received::now_ms())?;
+        self.save(&table)?;
+        Ok(token)
+    }
+
+    /// Starts a redemption (see [`Promises::begin`]).
+    fn begin(&self, token: &Token, kind: PromiseKind) -> Result<Promise, PromiseError> {
+        self.table().begin(token, kind, super::received::now_ms())
+    }
+
+    /// The effect is done: the promise is spent, on disk first.
+    fn finish(&self, token: &Token) -> anyhow::Result<()> {
+        let mut table = self.table();
+        table.finish(token);
+        self.save(&table)
+    }
+
+    fn abandon(&self, token: &Token) {
+        self.table().abandon(token);
+    }
+}
+
+/// The app methods `ppppp serve` offers remotes, and where their requests arrive.
+pub(crate) fn app_methods() -> (AppMethods, mpsc::Receiver<AppRequest>) {
+    AppMethods::new(&[&PROMISE_FOLLOW])
+}
+
+/// Answers remotes' promise redemptions, one at a time, until the node stops.
+pub(crate) fn serve_promises(
+    control: Arc<Control>,
+    mut requests: mpsc::Receiver<AppRequest>,
+) -> AbortOnDrop {
+    AbortOnDrop(tokio::spawn(async move {
+        while let Some(request) = requests.recv().await {
+            let answer = if request.name == PROMISE_FOLLOW {
+                redeem_follow(&control, &request.args)
+                    .await
+                    .map(Value::Bool)
+                    .map_err(|error| crate::cli::error_text(&error))
+            } else {
+                Err(format!("no method {}", request.name.join(".")))
+            };
+            if let Err(error) = &answer {
+                tracing::debug!(target: "ppppp::invite", remote = %request.remote, %error, "promise refused");
+            }
+            request.reply.send(answer);
+        }
+    }))
+}
+
+/// `promise.follow(token, account)`: follows `account` once per promise; `false` if it was
+/// followed already (the promise is spent either way, as in pzp-promise).
+async fn redeem_follow(control: &Control, args: &[Value]) -> anyhow::Result<bool> {
+    let (Some(Value::String(token)), Some(Value::String(account))) = (args.first(), args.get(1))
+    else {
+        anyhow::bail!("promise.follow takes (token, accountID)");
+    };
+    let token = Token::from_base58(token).map_err(|_| PromiseError::Unknown)?;
+    let account = AccountId::parse(account).context("bad account ID")?;
+    control.promises.begin(&token, PromiseKind::Follow)?;
+    let followed = control
+        .follow(account, FOLLOW_DOMAIN, Goal::All)
+        .await
+        .map(|value| !value["msg"].is_null());
+    match followed {
+        Ok(new) => {
+            control.promises.finish(&token)?;
+            Ok(new)
+        }
+        Err(error) => {
+            control.promises.abandon(&token);
+            Err(error)
+        }
+    }
+}
+
+/// `invite create`: a URI that makes its user attend our hub and follow us, and makes us
+/// follow them back (pzp-invite's `createForFriend`). `hub`: which hub (its key; default the
+/// first connected one).
+pub(crate) async fn create(control: &Control, hub: Option<&str>) -> anyhow::Result<Value> {
+    let hubs = control
+        .hubs
+        .as_ref()
+        .context("invites need hubs, and a plaintext peer has none")?;
+    let listed = hubs.client.hubs().await.map_err(anyhow::Error::msg)?;
+    let wanted = hub
+        .map(PublicKey::from_base58)
+        .transpose()
+        .context("bad hub key")?;
+    let chosen = listed
+        .iter()
+        .find(|info| info.connected && wanted.is_none_or(|key| key == info.key))
+        .context("not attending that hub now (`ppppp serve --hub ADDRESS`)")?;
+    let hub_token = hubs
+        .client
+        .create_token(chosen.key)
+        .await
+        .map_err(anyhow::Error::msg)
+        .context("the hub made no token")?;
+    let mut join: Address = chosen.address.parse().context("the hub's address")?;
+    join.shse = Some(Shse {
+        key: chosen.key,
+        token: Some(Token::from_base58(&hub_token).context("the hub's token")?),
+    });
+    let account = control.node.account();
+    let token = control.promises.create(Promise {
+        kind: PromiseKind::Follow,
+        account: account.to_string(),
+        expires: None,
+    })?;
+    let me = PublicKey::from(&control.node.key());
+    let commands = [
+        Command::Join(join),
+        Command::Follow(account.to_string()),
+        Command::PromiseFollow {
+            issuer: Issuer(me),
+            token,
+        },
+    ];
+    Ok(json!({"uri": uri::to_uri(&commands), "url": uri::to_web_link(&commands)}))
+}
+
+/// `invite use URI`: carries out its commands in order; what each did.
+pub(crate) async fn use_invite(control: &Control, text: &str) -> anyhow::Result<Value> {
+    let commands = uri::parse(text)?;
+    let mut hub = None;
+    let mut done = Vec::new();
+    for command in commands {
+        let step = match command {
+            Command::Join(address) => {
+                hub = address.shse.as_ref().map(|shse| shse.key);
+                let hubs = control
+                    .hubs
+                    .as_ref()
+                    .context("a plaintext peer cannot join hubs")?;
+                hubs.add(address.clone()).await?;
+                json!({"join": address.to_multiaddr()})
+            }
+            Command::Follow(account) => {
+                let account = AccountId::parse(&account).context("bad account ID")?;
+                if account != control.node.account() {
+                    control.follow(account, FOLLOW_DOMAIN, Goal::All).await?;
+                }
+                json!({"follow": account.to_string()})
+            }
+            Command::TunnelConnect { hub, target } => {
+                reach(control, hub, target).await?;
+                json!({"tunnel-connect": target.to_string()})
+            }
+            Command::PromiseFollow { issuer, token } => {
+                let hub = hub.context("promise.follow needs a join command before it")?;
+                let followed = redeem_remote(control, hub, issuer.0, token).await?;
+                json!({"promise.follow": followed})
+            }
+            Command::PromiseAccountAdd { .. } => {
+                anyhow::bail!("account-add invites are not supported by this peer yet")
+            }
+        };
+        done.push(step);
+    }
+    Ok(json!({ "done": done }))
+}
+
+/// Dials `target` through `hub` and waits until the connection is up.
+async fn reach(control: &Control, hub: PublicKey, target: PublicKey) -> anyhow::Result<()> {
+    let key = PubKey::from(target);
+    control
+        .node
+        .connect(DialTarget {
+            address: format!("tunnel:{hub}:{target}"),
+            key: Some(key),
+        })
+        .await?;
+    let deadline = tokio::time::Instant::now() + ISSUER_CONNECT_WAIT;
+    loop {
+        let peers = control.node.peers().await?;
+        if peers
+            .iter()
+            .any(|peer| peer.key == Some(key) && peer.state == PeerState::Connected)
+        {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "no tunnel to {target} through {hub} within {} s",
+            ISSUER_CONNECT_WAIT.as_secs()
+        );
+        tokio::time::sleep(ISSUER_POLL_INTERVAL).await;
+    }
+}
+
+/// Redeems `issuer`'s follow promise `token` through a tunnel of `hub`.
+async fn redeem_remote(
+    control: &Control,
+    hub: PublicKey,
+    issuer: PublicKey,
+    token: Token,
+) -> anyhow::Result<bool> {
+    reach(control, hub, issuer).await?;
+    let args = vec![
+        Value::from(token.to_base58()),
+        Value::from(control.node.account().to_string()),
+    ];
+    let call = control
+        .node
+        .call(PubKey::from(issuer), &PROMISE_FOLLOW, args);
+    let answer = match tokio::time::timeout(REDEEM_WAIT, call).await {
+        Ok(Ok(answer)) => answer,
+        Ok(Err(NodeError::Call(message))) => anyhow::bail!("the inviter refused: {message}"),
+        Ok(Err(error)) => return Err(error.into()),
+        Err(_) => anyhow::bail!(
+            "the inviter did not answer within {} s",
+            REDEEM_WAIT.as_secs()
+        ),
+    };
+    answer
+        .as_bool()
+        .with_context(|| format!("the inviter answered {answer}, not true or false"))
+}
