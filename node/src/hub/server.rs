@@ -683,3 +683,6 @@ impl HubMachine {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
