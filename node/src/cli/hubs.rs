@@ -1,15 +1,14 @@
 //! The hub side of `ppppp serve`: the hub client beside the node, the `Net` that dials
-//! `tunnel:` addresses through it, and the task that turns the attendants hubs list into
-//! `tunnel:HUB:ATTENDANT` dial targets (as pzp-net's scheduler does).
+//! `tunnel:` addresses through it, and the attendants the hubs list (`serve.rs` dials them
+//! as `tunnel:HUB:ATTENDANT`, as pzp-net's scheduler does).
 
 use std::sync::Arc;
 
 use anyhow::Context;
 
-use crate::cli::control::execute::Control;
 use crate::hub::{HubClient, HubClientChannels, HubClientConfig, start_hub_client};
 use crate::net::{Net, TokioNet};
-use crate::peer::{AbortOnDrop, DialTarget, NodeConfig};
+use crate::peer::NodeConfig;
 use crate::transport::addr::{Address, Transport as AddressTransport};
 use crate::tunnel::TunnelNet;
 
@@ -20,7 +19,7 @@ pub(crate) struct Hubs {
     discoveries: std::sync::Mutex<Option<Discoveries>>,
 }
 
-type Discoveries =
+pub(crate) type Discoveries =
     tokio::sync::mpsc::Receiver<(crate::transport::PublicKey, crate::transport::PublicKey)>;
 
 /// Parses a hub address (multiaddr or multiserver; `net` with `shse`, maybe a token).
@@ -72,6 +71,15 @@ pub(crate) async fn start(config: &NodeConfig) -> anyhow::Result<(Hubs, Arc<dyn 
 }
 
 impl Hubs {
+    /// The attendants the hubs list, as `(hub, attendant)` pairs, for the one task that dials
+    /// them (`None` once taken).
+    pub(crate) fn take_discoveries(&self) -> Option<Discoveries> {
+        self.discoveries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+
     /// Attends `address` (kept connected, redialed).
     ///
     /// # Errors
@@ -83,32 +91,4 @@ impl Hubs {
             .map(|_| ())
             .map_err(|error| anyhow::anyhow!(error))
     }
-}
-
-/// Once the node runs: dials every attendant the hubs list, through the hub (the task ends
-/// with the node or when dropped).
-pub(crate) fn dial_attendants(control: Arc<Control>) -> Option<AbortOnDrop> {
-    let hubs = control.hubs.as_ref()?;
-    let mut discoveries = hubs
-        .discoveries
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .take()?;
-    Some(AbortOnDrop(tokio::spawn(async move {
-        while let Some((hub, target)) = discoveries.recv().await {
-            let target = DialTarget {
-                address: format!("tunnel:{hub}:{target}"),
-                key: Some(proto::ids::PubKey::from_bytes(&target.0)),
-            };
-            // One attendant that cannot be dialed (gone, or refusing) must not stop the
-            // others from being dialed; the next listing offers it again.
-            match control.node.connect(target).await {
-                Ok(()) => {}
-                Err(crate::peer::NodeError::Stopped) => return,
-                Err(error) => {
-                    tracing::debug!(target: "ppppp::serve", %error, "cannot dial an attendant");
-                }
-            }
-        }
-    })))
 }

@@ -63,7 +63,7 @@ use super::peer::random_bytes;
 use super::received::ReceivedTimes;
 use crate::keyfile;
 use crate::net::TokioNet;
-use crate::peer::{self, AbortOnDrop, AnyStore, NodeConfig, NodeHandle, Transport};
+use crate::peer::{self, AbortOnDrop, AnyStore, DialTarget, NodeConfig, NodeHandle, Transport};
 use crate::store::{DiskStore, Options};
 use crate::transport::caps::NetworkKey;
 
@@ -136,9 +136,9 @@ enum Exit {
 
 async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let (control, listener, socket_file, app_requests) = start(args).await?;
-    let promises = super::invites::serve_promises(Arc::clone(&control), app_requests);
+    let promises = super::control::invites::serve_promises(Arc::clone(&control), app_requests);
     let noter = AbortOnDrop(tokio::spawn(execute::note_added(Arc::clone(&control))));
-    let discovery = super::hubs::dial_attendants(Arc::clone(&control));
+    let discovery = dial_attendants(Arc::clone(&control));
     let server = AbortOnDrop(tokio::spawn(server::serve(
         listener,
         socket_file.uid,
@@ -171,6 +171,29 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
             Err(error)
         }
     }
+}
+
+/// Once the node runs: dials every attendant the hubs list, through the hub, as pzp-net's
+/// scheduler does (the task ends with the node or when dropped).
+fn dial_attendants(control: Arc<Control>) -> Option<AbortOnDrop> {
+    let mut discoveries = control.hubs.as_ref()?.take_discoveries()?;
+    Some(AbortOnDrop(tokio::spawn(async move {
+        while let Some((hub, target)) = discoveries.recv().await {
+            let target = DialTarget {
+                address: format!("tunnel:{hub}:{target}"),
+                key: Some(proto::ids::PubKey::from_bytes(&target.0)),
+            };
+            // One attendant that cannot be dialed (gone, or refusing) must not stop the
+            // others from being dialed; the next listing offers it again.
+            match control.node.connect(target).await {
+                Ok(()) => {}
+                Err(crate::peer::NodeError::Stopped) => return,
+                Err(error) => {
+                    tracing::debug!(target: "ppppp::serve", %error, "cannot dial an attendant");
+                }
+            }
+        }
+    })))
 }
 
 /// Opens the directory (keypair, store, control socket, goals, receive times) and starts
@@ -226,8 +249,8 @@ async fn start(args: ServeArgs) -> anyhow::Result<Started> {
             (Some(hubs), net)
         }
     };
-    let promises = super::invites::PromiseBook::load(&dir)?;
-    let (app, app_requests) = super::invites::app_methods();
+    let promises = super::promises::PromiseBook::load(&dir)?;
+    let (app, app_requests) = super::control::invites::app_methods();
     config.app = Some(app);
     let node = peer::run(config, net, AnyStore::new(store))
         .await

@@ -10,12 +10,8 @@
 use std::collections::BTreeSet;
 
 use proto::ids::PubKey;
-use ractor::ActorRef;
 use serde_json::Value;
 use tokio::sync::mpsc;
-
-use super::msgs::ConnMsg;
-use crate::transport::muxrpc::rpc::CallId;
 
 /// Most remote requests waiting for the app, across all connections.
 pub const APP_REQUESTS_QUEUED_MAX: usize = 64;
@@ -35,40 +31,41 @@ pub struct AppRequest {
     pub reply: AppReply,
 }
 
+/// How an answer reaches its connection (the connection hands it to itself).
+type Answer = Box<dyn FnOnce(Result<Value, String>) + Send>;
+
 /// The answer to one [`AppRequest`]; dropping it unanswered answers with an error.
-#[derive(Debug)]
 pub struct AppReply {
-    connection: Option<ActorRef<ConnMsg>>,
-    id: CallId,
+    answer: Option<Answer>,
+}
+
+impl std::fmt::Debug for AppReply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppReply")
+            .field("answered", &self.answer.is_none())
+            .finish()
+    }
 }
 
 impl AppReply {
-    pub(crate) fn new(connection: ActorRef<ConnMsg>, id: CallId) -> Self {
+    pub(crate) fn new(answer: impl FnOnce(Result<Value, String>) + Send + 'static) -> Self {
         Self {
-            connection: Some(connection),
-            id,
+            answer: Some(Box::new(answer)),
         }
     }
 
     /// Answers: a JSON value, or an error message (the remote sees muxrpc's error body).
     pub fn send(mut self, result: Result<Value, String>) {
-        if let Some(connection) = self.connection.take() {
-            // A connection that closed meanwhile has nobody to answer.
-            let _ = connection.cast(ConnMsg::AppResponse {
-                id: self.id,
-                result,
-            });
+        if let Some(answer) = self.answer.take() {
+            answer(result);
         }
     }
 }
 
 impl Drop for AppReply {
     fn drop(&mut self) {
-        if let Some(connection) = self.connection.take() {
-            let _ = connection.cast(ConnMsg::AppResponse {
-                id: self.id,
-                result: Err("the method ended without an answer".to_owned()),
-            });
+        if let Some(answer) = self.answer.take() {
+            answer(Err("the method ended without an answer".to_owned()));
         }
     }
 }

@@ -725,10 +725,16 @@ impl ConnState {
             (Remote::Key(remote), Some(app)) if self.app_inbound < APP_CALLS_PER_CONNECTION_MAX => {
                 self.app_inbound += 1;
                 let request = AppRequest {
-                    remote: remote.clone(),
+                    remote: *remote,
                     name,
                     args,
-                    reply: AppReply::new(myself.clone(), id),
+                    reply: {
+                        let connection = myself.clone();
+                        // A connection that closed meanwhile has nobody to answer.
+                        AppReply::new(move |result| {
+                            let _ = connection.cast(ConnMsg::AppResponse { id, result });
+                        })
+                    },
                 };
                 match app.offer(request) {
                     Ok(()) => return,

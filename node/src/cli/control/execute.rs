@@ -39,7 +39,7 @@ pub(crate) struct Control {
     /// The hub client (`None` for a plaintext peer).
     pub(crate) hubs: Option<crate::cli::hubs::Hubs>,
     /// The promises this peer made (`DIR/promises.json`).
-    pub(crate) promises: crate::cli::invites::PromiseBook,
+    pub(crate) promises: crate::cli::promises::PromiseBook,
 }
 
 impl Control {
@@ -129,10 +129,8 @@ impl Control {
             }
             Request::Connect { address, wait } => self.connect(&address, wait).await,
             Request::Status => self.status().await,
-            Request::InviteCreate { hub } => {
-                crate::cli::invites::create(self, hub.as_deref()).await
-            }
-            Request::InviteUse { uri } => crate::cli::invites::use_invite(self, &uri).await,
+            Request::InviteCreate { hub } => self.invite_create(hub.as_deref()).await,
+            Request::InviteUse { uri } => self.invite_use(&uri).await,
             Request::Read(_) => anyhow::bail!(
                 "feed, log and hist are streams: call them on the control socket (`ppppp \
                  feed`, `ppppp log`, `ppppp hist`)"

@@ -1,15 +1,10 @@
-//! Invites and promises in a running peer, as pzp-invite 1.0.0 and pzp-promise 1.0.0 do
-//! them: `invite create` asks a hub for a membership token, makes a follow promise and writes
-//! the URI; `invite use` carries out a URI's commands (attend the hub with its token, follow
-//! the inviter, redeem the promise through a tunnel to the inviter); remotes redeem our
-//! promises with the muxrpc method `promise.follow(token, account)`.
-//!
-//! Promises are kept in `DIR/promises.json` (pzp-promise's file), replaced atomically: a
-//! created promise is on disk before its URI is printed, and a redeemed one is gone from
-//! disk before the redeemer hears `true`.
+//! Invites in a running peer, as pzp-invite 1.0.0 and pzp-promise 1.0.0 do them: `invite
+//! create` asks a hub for a membership token, makes a follow promise and writes the URI;
+//! `invite use` carries out a URI's commands (attend the hub with its token, follow the
+//! inviter, redeem the promise through a tunnel to the inviter); remotes redeem our promises
+//! with the muxrpc method `promise.follow(token, account)`.
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -18,18 +13,14 @@ use proto::ids::{AccountId, PubKey};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use crate::cli::control::execute::Control;
-use crate::invite::promise::{Promise, PromiseError, PromiseKind, Promises};
+use super::execute::Control;
+use crate::invite::promise::{Promise, PromiseError, PromiseKind};
 use crate::invite::uri::{self, Command, Issuer};
 use crate::peer::{AbortOnDrop, AppMethods, AppRequest, DialTarget, NodeError, PeerState};
 use crate::transport::addr::{Address, Shse};
 use crate::transport::{PublicKey, Token};
 
-/// The promises file in a peer directory.
-const PROMISES_FILE: &str = "promises.json";
-/// Largest promises file read: `PROMISES_MAX` entries of about 150 bytes each.
-const PROMISES_FILE_BYTES_MAX: u64 = 256 * crate::invite::promise::PROMISES_MAX as u64;
-/// The app methods a peer serves for promises.
+/// The app method a peer serves for promises.
 const PROMISE_FOLLOW: [&str; 2] = ["promise", "follow"];
 /// The feed an invite's follow replicates, with `ppppp follow`'s defaults.
 const FOLLOW_DOMAIN: &str = "post";
@@ -40,72 +31,14 @@ const REDEEM_WAIT: Duration = Duration::from_secs(30);
 /// How often `invite use` looks whether the tunnel to the inviter is up.
 const ISSUER_POLL_INTERVAL: Duration = Duration::from_millis(50);
 
-/// This peer's promises and their file.
-#[derive(Debug)]
-pub(crate) struct PromiseBook {
-    path: PathBuf,
-    table: Mutex<Promises>,
-}
-
-impl PromiseBook {
-    /// Loads `DIR/promises.json` (none yet: an empty book).
-    ///
-    /// # Errors
-    /// The file cannot be read, is too big, or does not parse.
-    pub(crate) fn load(dir: &Path) -> anyhow::Result<Self> {
-        let path = dir.join(PROMISES_FILE);
-        let length = std::fs::metadata(&path).map_or(0, |meta| meta.len());
-        anyhow::ensure!(
-            length <= PROMISES_FILE_BYTES_MAX,
-            "{} is {length} bytes, more than {PROMISES_FILE_BYTES_MAX}",
-            path.display()
-        );
-        let table = match crate::durable::read_optional(&path)
-            .with_context(|| format!("cannot read {}", path.display()))?
-        {
-            Some(text) => {
-                Promises::from_json(&text).with_context(|| format!("in {}", path.display()))?
-            }
-            None => Promises::new(),
-        };
-        Ok(Self {
-            path,
-            table: Mutex::new(table),
-        })
+/// The control commands `invite_create` and `invite_use`.
+impl Control {
+    pub(super) async fn invite_create(&self, hub: Option<&str>) -> anyhow::Result<Value> {
+        create(self, hub).await
     }
 
-    fn table(&self) -> std::sync::MutexGuard<'_, Promises> {
-        self.table.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn save(&self, table: &Promises) -> anyhow::Result<()> {
-        crate::durable::write_atomically(&self.path, table.to_json().as_bytes())
-            .with_context(|| format!("cannot save {}", self.path.display()))
-    }
-
-    /// Makes a promise and saves it; its token.
-    fn create(&self, promise: Promise) -> anyhow::Result<Token> {
-        let random = super::peer::random_bytes()?;
-        let mut table = self.table();
-        let token = table.create(promise, random, super::received::now_ms())?;
-        self.save(&table)?;
-        Ok(token)
-    }
-
-    /// Starts a redemption (see [`Promises::begin`]).
-    fn begin(&self, token: &Token, kind: PromiseKind) -> Result<Promise, PromiseError> {
-        self.table().begin(token, kind, super::received::now_ms())
-    }
-
-    /// The effect is done: the promise is spent, on disk first.
-    fn finish(&self, token: &Token) -> anyhow::Result<()> {
-        let mut table = self.table();
-        table.finish(token);
-        self.save(&table)
-    }
-
-    fn abandon(&self, token: &Token) {
-        self.table().abandon(token);
+    pub(super) async fn invite_use(&self, uri: &str) -> anyhow::Result<Value> {
+        use_invite(self, uri).await
     }
 }
 
@@ -125,7 +58,7 @@ pub(crate) fn serve_promises(
                 redeem_follow(&control, &request.args)
                     .await
                     .map(Value::Bool)
-                    .map_err(|error| crate::cli::error_text(&error))
+                    .map_err(|error| format!("{error:#}"))
             } else {
                 Err(format!("no method {}", request.name.join(".")))
             };
@@ -166,7 +99,7 @@ async fn redeem_follow(control: &Control, args: &[Value]) -> anyhow::Result<bool
 /// `invite create`: a URI that makes its user attend our hub and follow us, and makes us
 /// follow them back (pzp-invite's `createForFriend`). `hub`: which hub (its key; default the
 /// first connected one).
-pub(crate) async fn create(control: &Control, hub: Option<&str>) -> anyhow::Result<Value> {
+async fn create(control: &Control, hub: Option<&str>) -> anyhow::Result<Value> {
     let hubs = control
         .hubs
         .as_ref()
@@ -210,7 +143,7 @@ pub(crate) async fn create(control: &Control, hub: Option<&str>) -> anyhow::Resu
 }
 
 /// `invite use URI`: carries out its commands in order; what each did.
-pub(crate) async fn use_invite(control: &Control, text: &str) -> anyhow::Result<Value> {
+async fn use_invite(control: &Control, text: &str) -> anyhow::Result<Value> {
     let commands = uri::parse(text)?;
     let mut hub = None;
     let mut done = Vec::new();
