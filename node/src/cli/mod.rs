@@ -302,20 +302,27 @@ fn run(command: Command) -> anyhow::Result<()> {
             user::answer(&dir.resolve()?, "peers", json!({}), Show::Lines("peers"))
         }
         Command::Status { dir } => user::answer(&dir.resolve()?, "status", json!({}), Show::Pretty),
-        Command::Invite(InviteCommand::Create { dir, hub }) => user::answer(
+        Command::Invite(command) => invite(command),
+        Command::Db(command) => db::run(command),
+        Command::Msg(command) => msg::run(command),
+    }
+}
+
+fn invite(command: InviteCommand) -> anyhow::Result<()> {
+    use user::Show;
+    match command {
+        InviteCommand::Create { dir, hub } => user::answer(
             &dir.resolve()?,
             "invite_create",
             json!({"hub": hub}),
             Show::Pretty,
         ),
-        Command::Invite(InviteCommand::Use { dir, uri }) => user::answer(
+        InviteCommand::Use { dir, uri } => user::answer(
             &dir.resolve()?,
             "invite_use",
             json!({"uri": uri}),
             Show::Pretty,
         ),
-        Command::Db(command) => db::run(command),
-        Command::Msg(command) => msg::run(command),
     }
 }
 

@@ -242,13 +242,7 @@ async fn start(args: ServeArgs) -> anyhow::Result<Started> {
         .iter()
         .map(|text| super::hubs::hub_address(text))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let (hubs, net): (Option<super::hubs::Hubs>, Arc<dyn crate::net::Net>) = match transport {
-        Transport::Plaintext => (None, Arc::new(TokioNet)),
-        Transport::Shse(_) => {
-            let (hubs, net) = super::hubs::start(&config).await?;
-            (Some(hubs), net)
-        }
-    };
+    let (hubs, net) = hubs_and_net(&config).await?;
     let promises = super::promises::PromiseBook::load(&dir)?;
     let (app, app_requests) = super::control::invites::app_methods();
     config.app = Some(app);
@@ -277,6 +271,19 @@ async fn start(args: ServeArgs) -> anyhow::Result<Started> {
         promises,
     };
     Ok((Arc::new(control), listener, socket_file, app_requests))
+}
+
+/// The hub client and the `Net` with tunnels through it; plain TCP for a plaintext peer.
+async fn hubs_and_net(
+    config: &NodeConfig,
+) -> anyhow::Result<(Option<super::hubs::Hubs>, Arc<dyn crate::net::Net>)> {
+    Ok(match config.transport {
+        Transport::Plaintext => (None, Arc::new(TokioNet)),
+        Transport::Shse(_) => {
+            let (hubs, net) = super::hubs::start(config).await?;
+            (Some(hubs), net)
+        }
+    })
 }
 
 /// The node's configuration from the command line (goals aside).

@@ -213,26 +213,22 @@ impl Actor for ConnectionActor {
             }
             ConnMsg::WriterFailed(error) => state.close(&myself, DisconnectReason::Io(error)).await,
             ConnMsg::SendSync(items) => {
-                if let Err(reason) = state.send_sync(items) {
-                    state.close(&myself, reason).await;
-                }
+                let sent = state.send_sync(items);
+                state.close_on_error(&myself, sent).await;
             }
             ConnMsg::Tick => {
-                if let Err(reason) = state.tick() {
-                    state.close(&myself, reason).await;
-                }
+                let ticked = state.tick();
+                state.close_on_error(&myself, ticked).await;
             }
             ConnMsg::Close(reason) => state.close(&myself, reason).await,
             ConnMsg::Useful => state.stats.mark_useful(),
             ConnMsg::AppResponse { id, result } => {
-                if let Err(reason) = state.app_response(id, result) {
-                    state.close(&myself, reason).await;
-                }
+                let sent = state.app_response(id, result);
+                state.close_on_error(&myself, sent).await;
             }
             ConnMsg::AppCall(call) => {
-                if let Err(reason) = state.app_call(call) {
-                    state.close(&myself, reason).await;
-                }
+                let sent = state.app_call(call);
+                state.close_on_error(&myself, sent).await;
             }
         }
         Ok(())
@@ -749,6 +745,16 @@ impl ConnState {
         };
         if let Err(error) = self.rpc.respond(id, Err(ErrorBody::new(refusal))) {
             tracing::debug!(target: "ppppp::conn", %error, "could not refuse an app call");
+        }
+    }
+
+    async fn close_on_error(
+        &mut self,
+        myself: &ActorRef<ConnMsg>,
+        sent: Result<(), DisconnectReason>,
+    ) {
+        if let Err(reason) = sent {
+            self.close(myself, reason).await;
         }
     }
 
