@@ -220,6 +220,10 @@ enum InviteCommand {
         /// The hub's key (default: the first hub attended now).
         #[arg(long)]
         hub: Option<String>,
+        /// What the invite's promise allows: `follow` (its user follows this account and is
+        /// followed back) or `account-add` (its user's key joins this account: a new device).
+        #[arg(long, default_value = "follow", value_parser = ["follow", "account-add"])]
+        promise: String,
     },
     /// Use an invite: attend its hub, follow, redeem its promise
     ///
@@ -311,12 +315,10 @@ fn run(command: Command) -> anyhow::Result<()> {
 fn invite(command: InviteCommand) -> anyhow::Result<()> {
     use user::Show;
     match command {
-        InviteCommand::Create { dir, hub } => user::answer(
-            &dir.resolve()?,
-            "invite_create",
-            json!({"hub": hub}),
-            Show::Pretty,
-        ),
+        InviteCommand::Create { dir, hub, promise } => {
+            let fields = json!({"hub": hub, "promise": promise});
+            user::answer(&dir.resolve()?, "invite_create", fields, Show::Pretty)
+        }
         InviteCommand::Use { dir, uri } => user::answer(
             &dir.resolve()?,
             "invite_use",

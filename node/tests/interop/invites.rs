@@ -213,3 +213,58 @@ async fn a_ppppp_peer_uses_a_js_invite_and_is_followed_back() {
     js.stop().await;
     hub.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_js_device_joins_a_ppppp_account_through_an_account_add_invite() {
+    let dirs = tempfile::tempdir().expect("tempdir");
+    let mut hub = Hub::start(&dirs.path().join("hub"), &[]).await;
+    let (mut inviter, inviter_account, _) = rust_peer(
+        "inviter",
+        &dirs.path().join("inviter"),
+        &["--hub", &hub.multiaddr],
+    )
+    .await;
+    let inviter_key = rust_key(&mut inviter).await;
+    attendants_reach(&mut hub, 1).await;
+    let invite = inviter
+        .ask(json!({"cmd": "invite_create", "promise": "account-add"}))
+        .await;
+    let uri = invite["uri"].as_str().expect("uri").to_owned();
+
+    let (mut device, _, _) = js_peer("device", 0x1f).await;
+    let commands = device.call("inviteParse", json!({"uri": uri})).await["commands"].clone();
+    let tunnel = command(&commands, "tunnel-connect")["multiaddr"].clone();
+    assert_eq!(
+        tunnel,
+        json!(format!(
+            "/tunnel/{}.{inviter_key}/shse/{inviter_key}",
+            hub.key
+        )),
+        "{uri}"
+    );
+    let promise = command(&commands, "promise.account-add");
+    assert_eq!(promise["issuer"], json!(["pubkey", inviter_key]), "{uri}");
+    let token = promise["token"].as_str().expect("token").to_owned();
+    let join = command(&commands, "join")["multiaddr"].clone();
+
+    device.call("addHub", json!({"multiaddr": join})).await;
+    device
+        .call("netConnect", json!({"multiaddr": tunnel}))
+        .await;
+    let redeem = json!({"pubkey": inviter_key, "token": token, "account": inviter_account});
+    let first = device.call("promiseAccountAdd", redeem.clone()).await;
+    assert_eq!(first["result"], json!(true));
+    let again = device.try_call("promiseAccountAdd", redeem).await;
+    assert_eq!(again["ok"], json!(false), "a spent promise: {again}");
+
+    // The inviter's account now lists the device's key (an account msg with no powers).
+    let added = inviter
+        .msgs(&inviter_account)
+        .await
+        .into_iter()
+        .any(|msg| msg["data"]["key"]["bytes"] == json!(device.key));
+    assert!(added, "the device's key is not in {inviter_account}");
+    device.stop().await;
+    inviter.stop().await;
+    hub.stop().await;
+}

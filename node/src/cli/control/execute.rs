@@ -129,7 +129,7 @@ impl Control {
             }
             Request::Connect { address, wait } => self.connect(&address, wait).await,
             Request::Status => self.status().await,
-            Request::InviteCreate { hub } => self.invite_create(hub.as_deref()).await,
+            Request::InviteCreate { hub, kind } => self.invite_create(hub.as_deref(), kind).await,
             Request::InviteUse { uri } => self.invite_use(&uri).await,
             Request::Read(_) => anyhow::bail!(
                 "feed, log and hist are streams: call them on the control socket (`ppppp \

@@ -20,8 +20,9 @@ use crate::peer::{AbortOnDrop, AppMethods, AppRequest, DialTarget, NodeError, Pe
 use crate::transport::addr::{Address, Shse};
 use crate::transport::{PublicKey, Token};
 
-/// The app method a peer serves for promises.
+/// The app methods a peer serves for promises.
 const PROMISE_FOLLOW: [&str; 2] = ["promise", "follow"];
+const PROMISE_ACCOUNT_ADD: [&str; 2] = ["promise", "accountAdd"];
 /// The feed an invite's follow replicates, with `ppppp follow`'s defaults.
 const FOLLOW_DOMAIN: &str = "post";
 /// Longest wait for the tunnel to an inviter before redeeming its promise.
@@ -33,8 +34,12 @@ const ISSUER_POLL_INTERVAL: Duration = Duration::from_millis(50);
 
 /// The control commands `invite_create` and `invite_use`.
 impl Control {
-    pub(super) async fn invite_create(&self, hub: Option<&str>) -> anyhow::Result<Value> {
-        create(self, hub).await
+    pub(super) async fn invite_create(
+        &self,
+        hub: Option<&str>,
+        kind: PromiseKind,
+    ) -> anyhow::Result<Value> {
+        create(self, hub, kind).await
     }
 
     pub(super) async fn invite_use(&self, uri: &str) -> anyhow::Result<Value> {
@@ -44,7 +49,7 @@ impl Control {
 
 /// The app methods `ppppp serve` offers remotes, and where their requests arrive.
 pub(crate) fn app_methods() -> (AppMethods, mpsc::Receiver<AppRequest>) {
-    AppMethods::new(&[&PROMISE_FOLLOW])
+    AppMethods::new(&[&PROMISE_FOLLOW, &PROMISE_ACCOUNT_ADD])
 }
 
 /// Answers remotes' promise redemptions, one at a time, until the node stops.
@@ -54,14 +59,16 @@ pub(crate) fn serve_promises(
 ) -> AbortOnDrop {
     AbortOnDrop(tokio::spawn(async move {
         while let Some(request) = requests.recv().await {
-            let answer = if request.name == PROMISE_FOLLOW {
-                redeem_follow(&control, &request.args)
-                    .await
-                    .map(Value::Bool)
-                    .map_err(|error| format!("{error:#}"))
+            let redeemed = if request.name == PROMISE_FOLLOW {
+                redeem_follow(&control, &request.args).await
+            } else if request.name == PROMISE_ACCOUNT_ADD {
+                redeem_account_add(&control, &request.args).await
             } else {
-                Err(format!("no method {}", request.name.join(".")))
+                Err(anyhow::anyhow!("no method {}", request.name.join(".")))
             };
+            let answer = redeemed
+                .map(Value::Bool)
+                .map_err(|error| format!("{error:#}"));
             if let Err(error) = &answer {
                 tracing::debug!(target: "ppppp::invite", remote = %request.remote, %error, "promise refused");
             }
@@ -96,10 +103,69 @@ async fn redeem_follow(control: &Control, args: &[Value]) -> anyhow::Result<bool
     }
 }
 
-/// `invite create`: a URI that makes its user attend our hub and follow us, and makes us
-/// follow them back (pzp-invite's `createForFriend`). `hub`: which hub (its key; default the
-/// first connected one).
-async fn create(control: &Control, hub: Option<&str>) -> anyhow::Result<Value> {
+/// `promise.accountAdd(token, {key: {purpose, algorithm, bytes}, consent})`: adds the key to
+/// our account once per promise; `false` (the promise kept) if the account has it already,
+/// as in pzp-promise.
+async fn redeem_account_add(control: &Control, args: &[Value]) -> anyhow::Result<bool> {
+    let (Some(Value::String(token)), Some(addition)) = (args.first(), args.get(1)) else {
+        anyhow::bail!("promise.accountAdd takes (token, {{key, consent}})");
+    };
+    let (key, consent) = key_addition(addition)?;
+    let token = Token::from_base58(token).map_err(|_| PromiseError::Unknown)?;
+    control.promises.begin(&token, PromiseKind::AccountAdd)?;
+    let account = control.node.account();
+    let has = match control.node.tangle_msgs(account).await {
+        Ok(msgs) => {
+            proto::account::powers(msgs.iter().map(AsRef::as_ref)).contains_key(key.as_str())
+        }
+        Err(error) => {
+            control.promises.abandon(&token);
+            return Err(error.into());
+        }
+    };
+    if has {
+        control.promises.abandon(&token);
+        return Ok(false);
+    }
+    match control.node.account_add(key, consent, Vec::new()).await {
+        Ok(_) => {
+            control.promises.finish(&token)?;
+            Ok(true)
+        }
+        Err(error) => {
+            control.promises.abandon(&token);
+            Err(error.into())
+        }
+    }
+}
+
+/// The key and consent of an account addition, checked as pzp-promise checks them (only
+/// Ed25519 signing keys can be added to an account here).
+fn key_addition(addition: &Value) -> anyhow::Result<(PubKey, String)> {
+    let consent = addition["consent"]
+        .as_str()
+        .with_context(|| format!("Invalid key to be added, missing \"consent\": {addition}"))?;
+    let key = &addition["key"];
+    let (Some(purpose), Some(algorithm), Some(bytes)) = (
+        key["purpose"].as_str(),
+        key["algorithm"].as_str(),
+        key["bytes"].as_str(),
+    ) else {
+        anyhow::bail!("Invalid key to be added, missing purpose/algorithm/bytes: {addition}");
+    };
+    anyhow::ensure!(
+        matches!(purpose, "sig" | "shs-and-sig") && algorithm == "ed25519",
+        "Invalid key to be added, expected purpose \"sig\" or \"shs-and-sig\" with algorithm \"ed25519\": {addition}"
+    );
+    let key = PubKey::parse(bytes).context("the key to be added is not base58 of 32 bytes")?;
+    Ok((key, consent.to_owned()))
+}
+
+/// `invite create`: a URI that makes its user attend our hub and then either follow us and be
+/// followed back (`Follow`, pzp-invite's `createForFriend`) or reach us through the hub and
+/// have its key added to our account (`AccountAdd`, `createForMyself`). `hub`: which hub
+/// (its key; default the first connected one).
+async fn create(control: &Control, hub: Option<&str>, kind: PromiseKind) -> anyhow::Result<Value> {
     let hubs = control
         .hubs
         .as_ref()
@@ -126,19 +192,27 @@ async fn create(control: &Control, hub: Option<&str>) -> anyhow::Result<Value> {
     });
     let account = control.node.account();
     let token = control.promises.create(Promise {
-        kind: PromiseKind::Follow,
+        kind,
         account: account.to_string(),
         expires: None,
     })?;
     let me = PublicKey::from(&control.node.key());
-    let commands = [
-        Command::Join(join),
-        Command::Follow(account.to_string()),
-        Command::PromiseFollow {
-            issuer: Issuer(me),
-            token,
-        },
-    ];
+    let issuer = Issuer(me);
+    let commands = match kind {
+        PromiseKind::Follow => [
+            Command::Join(join),
+            Command::Follow(account.to_string()),
+            Command::PromiseFollow { issuer, token },
+        ],
+        PromiseKind::AccountAdd => [
+            Command::Join(join),
+            Command::TunnelConnect {
+                hub: chosen.key,
+                target: me,
+            },
+            Command::PromiseAccountAdd { issuer, token },
+        ],
+    };
     Ok(json!({"uri": uri::to_uri(&commands), "url": uri::to_web_link(&commands)}))
 }
 
@@ -174,9 +248,10 @@ async fn use_invite(control: &Control, text: &str) -> anyhow::Result<Value> {
                 let followed = redeem_remote(control, hub, issuer.0, token).await?;
                 json!({"promise.follow": followed})
             }
-            Command::PromiseAccountAdd { .. } => {
-                anyhow::bail!("account-add invites are not supported by this peer yet")
-            }
+            Command::PromiseAccountAdd { .. } => anyhow::bail!(
+                "this invite adds this device to another account; a ppppp peer keeps the \
+                 account it was made with (redeem it from a pzp app)"
+            ),
         };
         done.push(step);
     }

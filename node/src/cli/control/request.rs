@@ -68,8 +68,12 @@ pub(crate) enum Request {
     Msgs { tangle: TangleId },
     /// A stream of msgs (`feed`, `log`, `hist`): a muxrpc `source`.
     Read(ReadRequest),
-    /// Make an invite through a hub we attend (`hub`: its key; default the first).
-    InviteCreate { hub: Option<String> },
+    /// Make an invite through a hub we attend (`hub`: its key; default the first), with a
+    /// follow or an account-add promise.
+    InviteCreate {
+        hub: Option<String>,
+        kind: crate::invite::promise::PromiseKind,
+    },
     /// Carry out an invite's commands.
     InviteUse { uri: String },
 }
@@ -199,6 +203,13 @@ impl Request {
             "feed" | "log" | "hist" => Self::Read(read_request(name, fields)?),
             "invite_create" => Self::InviteCreate {
                 hub: optional_text(fields, "hub")?,
+                kind: match optional_text(fields, "promise")?.as_deref() {
+                    None | Some("follow") => crate::invite::promise::PromiseKind::Follow,
+                    Some("account-add") => crate::invite::promise::PromiseKind::AccountAdd,
+                    Some(other) => {
+                        anyhow::bail!("\"promise\" is \"follow\" or \"account-add\", not {other:?}")
+                    }
+                },
             },
             "invite_use" => Self::InviteUse { uri: text("uri")? },
             other => anyhow::bail!("unknown command {other:?}"),
