@@ -24,7 +24,7 @@ pub const HEIGHT: u32 = 650;
 static FONT: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
 static REGISTER: Once = Once::new();
 
-fn register_font() {
+pub(crate) fn register_font() {
     REGISTER.call_once(|| {
         // The font is a valid TTF compiled into the binary; a failure here would be a
         // build problem, and text would then be missing rather than the program failing.
@@ -43,6 +43,9 @@ const KIND_COLORS: [RGBColor; 5] = [
 ];
 
 type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
+
+/// The plots of one run, each written as `.svg` and `.png`.
+pub const PLOT_NAMES: &[&str] = &["convergence", "latency_cdf", "bandwidth"];
 
 /// Writes `convergence`, `latency_cdf` and `bandwidth`, each `.svg` and `.png`, into `dir`.
 ///
