@@ -542,6 +542,25 @@ fn merged_array_equals_a_local_sweep() {
     let merged = run_cli(&["merge", array.to_str().expect("utf-8"), "--quiet"]);
     assert!(merged.status.success(), "{}", text(&merged.stderr));
     assert_same_outputs(&local, &array);
+    // Multi-cell sweeps compare cell by cell.
+    let compared = run_cli(&[
+        "compare",
+        local.join("sweep.json").to_str().expect("utf-8"),
+        array.join("sweep.json").to_str().expect("utf-8"),
+        "--max-regression",
+        "0",
+    ]);
+    assert_eq!(
+        compared.status.code(),
+        Some(0),
+        "{}",
+        text(&compared.stderr)
+    );
+    let table = text(&compared.stdout);
+    assert!(
+        table.contains("| recovery_max_ms [group.east.count=6] (ms) |"),
+        "{table}"
+    );
 }
 
 /// The whole path on a real Slurm: submit the array, wait for it, merge, and compare with a

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::{Cell, MetricSummary, Sweep};
-use crate::report::Direction;
+use crate::report::{Direction, SUMMARY_METRICS};
 
 fn show(value: Option<f64>) -> String {
     value.map_or_else(|| "—".to_owned(), |v| format!("{v}"))
@@ -42,18 +42,16 @@ pub fn markdown(sweep: &Sweep) -> String {
             );
         }
     }
+    if sweep.failed > 0 {
+        md.push('\n');
+    }
     let _ = writeln!(
         md,
-        "\nPer metric: median and interquartile range over seeds, the mean and its 95 % \
+        "Per metric: median and interquartile range over seeds, the mean and its 95 % \
          interval (percentile bootstrap for times, Student's t for the rest), and the range. \
          Every run's value is in `runs.csv`.\n"
     );
-    let names: Vec<&String> = sweep
-        .cells
-        .first()
-        .map(|c| c.metrics.keys().collect())
-        .unwrap_or_default();
-    for name in names {
+    for (name, _, _) in SUMMARY_METRICS {
         metric_table(&mut md, sweep, name);
     }
     md
