@@ -116,7 +116,13 @@ fn run_all(
                     .iter()
                     .find(|c| &c.dir == dir)
                     .expect("invariant: runs name cells");
-                let scenario_path = sweep_dir::scenario_file(out, dir);
+                // The repro line names the file that reproduces the run: the scenario as
+                // given without a matrix (so reports do not depend on --out), else the cell's.
+                let scenario_path = if cell.parameters.is_empty() {
+                    request.scenario.to_path_buf()
+                } else {
+                    sweep_dir::scenario_file(out, dir)
+                };
                 let options = RunOptions {
                     scenario_path: scenario_path.display().to_string(),
                     out: Some(sweep_dir::run_dir(out, dir, *seed)),
