@@ -2,6 +2,8 @@
 //! `cli.rs`).
 
 mod cli;
+mod stdout;
+mod sweep_cmd;
 
 fn main() -> std::process::ExitCode {
     cli::main()
