@@ -18,7 +18,11 @@
 //! (seeded); nodes get `(seed, peer, incarnation)` ChaCha streams and keys from the plan
 //! seed; nothing recorded reads the wall clock, and every map iterated is a `BTreeMap`.
 
+mod fabric;
+pub mod fabric_net;
+mod fabric_run;
 mod host;
+mod links;
 pub mod net;
 mod network;
 mod record;
@@ -61,17 +65,41 @@ pub enum Sabotage {
     AmnesiacStore(PeerIdx),
 }
 
-/// The turmoil engine.
+/// The simulated network the real peers run on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Substrate {
+    /// turmoil 0.7: a tick-stepped world, every link visited every tick (lib.rs, net.rs).
+    #[default]
+    Turmoil,
+    /// turmoil-net's socket stack moved by our event-driven loop (fabric_run.rs): TCP with
+    /// retransmission, packet loss. No crashes or churn yet.
+    Fabric,
+}
+
+/// The full-stack engine.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Turmoil {
     sabotage: Option<Sabotage>,
+    substrate: Substrate,
 }
 
 impl Turmoil {
     /// The engine as `ppppp-sim run` uses it.
     #[must_use]
     pub const fn new() -> Turmoil {
-        Turmoil { sabotage: None }
+        Turmoil {
+            sabotage: None,
+            substrate: Substrate::Turmoil,
+        }
+    }
+
+    /// The engine on the given substrate.
+    #[must_use]
+    pub const fn on(substrate: Substrate) -> Turmoil {
+        Turmoil {
+            sabotage: None,
+            substrate,
+        }
     }
 
     /// An engine that breaks something on purpose (tests only).
@@ -79,6 +107,7 @@ impl Turmoil {
     pub const fn with_sabotage(sabotage: Sabotage) -> Turmoil {
         Turmoil {
             sabotage: Some(sabotage),
+            substrate: Substrate::Turmoil,
         }
     }
 }
@@ -94,7 +123,11 @@ impl Engine for Turmoil {
         collector: &mut Collector<'_>,
         progress: &Progress,
     ) -> Result<(), SimError> {
-        Run::new(plan, self.sabotage).execute(collector, progress)
+        let run = Run::new(plan, self.sabotage);
+        match self.substrate {
+            Substrate::Turmoil => run.execute(collector, progress),
+            Substrate::Fabric => run.execute_fabric(collector, progress),
+        }
     }
 }
 
@@ -213,15 +246,25 @@ impl<'p> Run<'p> {
 
     /// Every peer's final store size, then (with every host stopped) its holdings.
     fn finish(&self, sim: turmoil::Sim<'p>, collector: &mut Collector<'_>) -> Result<(), SimError> {
+        self.record_final_sizes(collector)?;
+        // Stop every host before reading the stores: the nodes' tasks are dropped with the
+        // simulation (no shutdown handshakes, nothing recorded after the end).
+        drop(sim);
+        self.snapshots(collector)
+    }
+
+    /// Every peer's store size at the end of the run.
+    fn record_final_sizes(&self, collector: &mut Collector<'_>) -> Result<(), SimError> {
         let end = self.plan.duration_ms;
         for setup in &self.setups {
             self.recorder
                 .final_store_size(end, setup.index, setup.store.stats().bytes);
         }
-        self.drain_into(collector)?;
-        // Stop every host before reading the stores: the nodes' tasks are dropped with the
-        // simulation (no shutdown handshakes, nothing recorded after the end).
-        drop(sim);
+        self.drain_into(collector)
+    }
+
+    /// Every peer's holdings, read from its store directly (every host must be stopped).
+    fn snapshots(&self, collector: &mut Collector<'_>) -> Result<(), SimError> {
         for setup in &self.setups {
             let mut db = Db::new(setup.store.clone());
             let snapshot = Snapshot::of(&mut db).map_err(|error| SimError::Store {
