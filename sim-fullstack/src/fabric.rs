@@ -11,13 +11,19 @@
 //! - turmoil-net's retransmit timer counts passes, not time. After a drop the loop keeps
 //!   making a pass every tick for [`Fabric::retransmit_window_ms`] ([`Fabric::pressing`]),
 //!   so a lost segment is resent after a bounded simulated time even on a quiet network.
+//! - Loss spares bare acknowledgements. turmoil-net 0.1's receiver acknowledges only a
+//!   segment it accepts in order (kernel/tcp.rs, `handle_established`): a duplicate is
+//!   dropped without a fresh ACK. A lost ACK would then stall its direction until data in
+//!   the other direction carries the acknowledgement, and a quiet connection (keepalives
+//!   only) would hit the node's idle timeout under 10 % loss. So `loss` drops segments that
+//!   carry data, SYN, FIN or RST, and lets bare ACKs through; a cut drops everything.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use sim::plan::{PeerIdx, Plan};
 use sim::rng::Stream;
-use turmoil_net::{EnterGuard, KernelConfig, Packet};
+use turmoil_net::{EnterGuard, KernelConfig, Packet, Transport};
 
 use super::links::{Fate, Links};
 
@@ -148,7 +154,10 @@ impl Fabric {
         else {
             return;
         };
-        match self.links.fate(from, to, &mut self.rng) {
+        match self
+            .links
+            .fate(from, to, carries_data(&packet), &mut self.rng)
+        {
             Fate::Drop => {
                 self.stats.dropped += 1;
                 self.pressing_until_ms = self.pressing_until_ms.max(now_ms + window_ms);
@@ -162,5 +171,16 @@ impl Fabric {
                 self.sent += 1;
             }
         }
+    }
+}
+
+/// Whether a packet is subject to `loss`: anything but a bare TCP acknowledgement.
+fn carries_data(packet: &Packet) -> bool {
+    match &packet.payload {
+        Transport::Tcp(segment) => {
+            let flags = segment.flags;
+            !segment.payload.is_empty() || flags.syn || flags.fin || flags.rst || !flags.ack
+        }
+        Transport::Udp(_) => true,
     }
 }

@@ -10,8 +10,10 @@
 //! fabric in plan order (their addresses follow); every random draw is from the run's
 //! `fabric` stream in pass order.
 //!
-//! Not yet on this substrate: crashes, restarts and churn (a crash must drop exactly one
-//! host's tasks, and all hosts share one runtime): a plan with them is refused.
+//! Crashes and churn: all hosts share one runtime, so a crash cannot drop a runtime as turmoil
+//! does; it kills the node's actors (`NodeKiller`, ractor's `kill`: no `post_stop`) and aborts
+//! the host's software, at the fault's tick. The store is kept; a restart starts a new
+//! incarnation over it.
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -24,14 +26,15 @@ use sim::metrics::Collector;
 use sim::plan::FaultStep;
 use sim::progress::Progress;
 use sim::scenario::FaultAction;
-use sim::trace::EventKind;
 use tokio::time::Instant;
 use turmoil_net::{EnterGuard, Net};
 
-use super::Run;
 use super::fabric::Fabric;
 use super::fabric_net::{Activity, FabricNet, Names};
 use super::host::{self, HostContext};
+use super::host::{KillSlot, PeerSetup, SharedMemory};
+use super::record::Recorder;
+use super::{HostControl, Run};
 
 thread_local! {
     /// When the running fabric simulation started (simulated clock), for [`elapsed_ms`].
@@ -55,15 +58,10 @@ struct World {
 impl Run<'_> {
     /// Runs the plan on the fabric substrate.
     pub(super) fn execute_fabric(
-        self,
+        mut self,
         collector: &mut Collector<'_>,
         progress: &Progress,
     ) -> Result<(), SimError> {
-        if let Some(what) = self.unsupported_on_fabric() {
-            return Err(SimError::Unsupported {
-                what: format!("{what} on the fabric substrate"),
-            });
-        }
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .start_paused(true)
@@ -91,19 +89,6 @@ impl Run<'_> {
         self.snapshots(collector)
     }
 
-    /// What this substrate cannot run yet, if the plan has it.
-    fn unsupported_on_fabric(&self) -> Option<&'static str> {
-        if !self.plan.churn.is_empty() {
-            return Some("churn");
-        }
-        let peer_faults = self
-            .plan
-            .faults
-            .iter()
-            .any(|step| matches!(step.action, FaultAction::Crash | FaultAction::Restart));
-        peer_faults.then_some("crash and restart")
-    }
-
     fn fabric_world(&self) -> World {
         let mut net = Net::with_config(Fabric::kernel_config(self.plan));
         let hosts: Vec<_> = self
@@ -129,34 +114,33 @@ impl Run<'_> {
 
     /// Starts every host, then makes passes until the end of the plan.
     async fn drive(
-        &self,
+        &mut self,
         guard: &EnterGuard,
         fabric: &mut Fabric,
-        (hosts, names): (&[turmoil_net::HostId], &Names),
+        (ids, names): (&[turmoil_net::HostId], &Names),
         collector: &mut Collector<'_>,
         progress: &Progress,
     ) -> Result<(), SimError> {
         let start = Instant::now();
         START.with(|cell| cell.set(Some(start)));
         let activity = Arc::new(Activity::default());
-        for ((setup, memory), &id) in self.setups.iter().zip(&self.memories).zip(hosts) {
-            let context = HostContext {
-                setup: Arc::clone(setup),
-                memory: memory.clone(),
-                recorder: Arc::clone(&self.recorder),
-            };
-            let net = FabricNet::new(id, &setup.name, Arc::clone(&activity), Arc::clone(names));
-            tokio::task::spawn_local(host::run_on(context, Arc::new(net)));
+        let mut hosts = self.fabric_hosts(ids, names, &activity);
+        for setup in &self.setups {
+            hosts.start(setup);
         }
         let plan = self.plan;
         let tick = plan.tick_ms.max(1);
         let window = Fabric::retransmit_window_ms(plan);
         let mut faults = plan.faults.iter().enumerate().peekable();
+        let mut churn = plan.churn.iter().peekable();
         let mut reported = 0_u64;
         loop {
             let now = elapsed_ms().unwrap_or(0);
             while let Some((index, step)) = faults.next_if(|(_, step)| step.t_ms <= now) {
-                self.fabric_fault(fabric, now, index, step, window);
+                self.fabric_fault(fabric, &mut hosts, (now, window), index, step);
+            }
+            while let Some(step) = churn.next_if(|step| step.t_ms <= now) {
+                self.churn(&mut hosts, now, step.peer, step.online);
             }
             fabric.pass(guard, now, window);
             self.drain_into(collector)?;
@@ -167,13 +151,11 @@ impl Run<'_> {
             if now >= plan.duration_ms {
                 break;
             }
-            let next_fault = faults.peek().map(|(_, step)| step.t_ms);
-            let until = [fabric.next_due_ms(), next_fault, Some(plan.duration_ms)]
-                .into_iter()
-                .flatten()
-                .min()
-                .unwrap_or(plan.duration_ms)
-                .max(now + tick);
+            let planned = [
+                faults.peek().map(|(_, step)| step.t_ms),
+                churn.peek().map(|step| step.t_ms),
+            ];
+            let until = next_event(fabric, planned, plan.duration_ms).max(now + tick);
             let next = if fabric.pressing(now) {
                 now + tick
             } else {
@@ -193,26 +175,96 @@ impl Run<'_> {
         self.record_final_sizes(collector)
     }
 
-    fn fabric_fault(
+    fn fabric_hosts(
         &self,
+        ids: &[turmoil_net::HostId],
+        names: &Names,
+        activity: &Arc<Activity>,
+    ) -> FabricHosts {
+        FabricHosts {
+            ids: ids.to_vec(),
+            names: Arc::clone(names),
+            activity: Arc::clone(activity),
+            setups: self.setups.clone(),
+            memories: self.memories.clone(),
+            recorder: Arc::clone(&self.recorder),
+            tasks: self.setups.iter().map(|_| None).collect(),
+            killers: self.setups.iter().map(|_| KillSlot::default()).collect(),
+        }
+    }
+
+    fn fabric_fault(
+        &mut self,
         fabric: &mut Fabric,
-        t: u64,
+        hosts: &mut FabricHosts,
+        (t, window): (u64, u64),
         index: usize,
         step: &FaultStep,
-        window: u64,
     ) {
-        self.recorder.push(
-            t,
-            EventKind::Fault {
-                step: u32::try_from(index).unwrap_or(u32::MAX),
-                action: step.action.to_string(),
-            },
-        );
-        fabric.links_mut().apply(step);
+        self.record_fault(t, index, step);
+        if !fabric.links_mut().apply(step) {
+            self.fault_on_peers(hosts, t, step);
+        }
         if step.action == FaultAction::Release {
             fabric.release(t, window);
         }
     }
+}
+
+/// The fabric's hosts: what a peer's software needs to start, and each running one's task
+/// and killer.
+struct FabricHosts {
+    ids: Vec<turmoil_net::HostId>,
+    names: Names,
+    activity: Arc<Activity>,
+    setups: Vec<Arc<PeerSetup>>,
+    memories: Vec<SharedMemory>,
+    recorder: Arc<Recorder>,
+    tasks: Vec<Option<tokio::task::JoinHandle<()>>>,
+    killers: Vec<KillSlot>,
+}
+
+impl HostControl for FabricHosts {
+    /// A crash: the node's actors are killed where they stand (their sockets close as they
+    /// drop), and the host's software (its publish schedule) is aborted.
+    fn stop(&mut self, setup: &PeerSetup) {
+        let index = setup.index as usize;
+        self.killers[index].kill();
+        if let Some(task) = self.tasks[index].take() {
+            task.abort();
+        }
+    }
+
+    fn start(&mut self, setup: &PeerSetup) {
+        let index = setup.index as usize;
+        let killer = KillSlot::default();
+        let context = HostContext {
+            setup: Arc::clone(&self.setups[index]),
+            memory: self.memories[index].clone(),
+            recorder: Arc::clone(&self.recorder),
+            killer: killer.clone(),
+        };
+        let net = FabricNet::new(
+            self.ids[index],
+            &setup.name,
+            Arc::clone(&self.activity),
+            Arc::clone(&self.names),
+        );
+        self.killers[index] = killer;
+        self.tasks[index] = Some(tokio::task::spawn_local(host::run_on(
+            context,
+            Arc::new(net),
+        )));
+    }
+}
+
+/// The next time something is due: a packet, a planned step, or the end.
+fn next_event(fabric: &Fabric, planned: [Option<u64>; 2], end_ms: u64) -> u64 {
+    planned
+        .into_iter()
+        .chain([fabric.next_due_ms()])
+        .flatten()
+        .fold(end_ms, u64::min)
 }
 
 /// Sleeps until `until` (ms since `start`) or until a host touches its sockets; returns the

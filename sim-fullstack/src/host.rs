@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use node::net::Net;
-use node::peer::{AnyStore, NodeConfig, NodeHandle};
+use node::peer::{AnyStore, NodeConfig, NodeHandle, NodeKiller};
 use proto::ids::AccountId;
 use proto::msg::Msg;
 use proto::store::Store;
@@ -60,6 +60,31 @@ pub struct HostContext {
     pub memory: SharedMemory,
     /// Where events go.
     pub recorder: Arc<Recorder>,
+    /// Where the running node leaves what kills it (the fabric substrate crashes with it).
+    pub killer: KillSlot,
+}
+
+/// The running incarnation's [`NodeKiller`], once its node has started.
+#[derive(Debug, Clone, Default)]
+pub struct KillSlot(Arc<Mutex<Option<NodeKiller>>>);
+
+impl KillSlot {
+    /// Kills the node if one has started and not been killed: `false` if there was none.
+    pub fn kill(&self) -> bool {
+        let killer = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        killer.map(|killer| killer.kill()).is_some()
+    }
+
+    fn set(&self, killer: NodeKiller) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(killer);
+    }
 }
 
 /// The host's software on turmoil: runs until the host is crashed (never returns on its own).
@@ -85,6 +110,7 @@ pub async fn run_on(context: HostContext, net: Arc<dyn Net>) {
         setup,
         memory,
         recorder,
+        killer,
     } = context;
     let peer = setup.index;
     let incarnation = {
@@ -110,6 +136,7 @@ pub async fn run_on(context: HostContext, net: Arc<dyn Net>) {
             return wait_forever().await;
         }
     };
+    killer.set(node.killer());
     if node.account() != setup.account {
         recorder.note(
             now_ms(),

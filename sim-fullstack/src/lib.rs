@@ -48,7 +48,7 @@ use sim::progress::Progress;
 use sim::scenario::FaultAction;
 use sim::trace::EventKind;
 
-pub use host::{HostContext, PeerSetup, SharedMemory};
+pub use host::{HostContext, KillSlot, PeerSetup, SharedMemory};
 pub use record::{Directory, Recorder, STORE_SIZE_SAMPLE_MS, now_ms};
 pub use setup::{CONNECTIONS_MAX, PORT, keypair, sim_timers};
 pub use sim::workload::{Scheduled, Write};
@@ -100,6 +100,12 @@ impl Turmoil {
             sabotage: None,
             substrate,
         }
+    }
+
+    /// This engine on another substrate.
+    #[must_use]
+    pub const fn with_substrate(self, substrate: Substrate) -> Turmoil {
+        Turmoil { substrate, ..self }
     }
 
     /// An engine that breaks something on purpose (tests only).
@@ -177,7 +183,7 @@ impl<'p> Run<'p> {
                 self.fault(&mut sim, &network, t, index, step);
             }
             while let Some(step) = churn.next_if(|step| step.t_ms <= t) {
-                self.churn(&mut sim, t, step.peer, step.online);
+                self.churn(&mut TurmoilHosts(&mut sim), t, step.peer, step.online);
             }
             self.drain_into(collector)?;
             sim.step().map_err(|error| SimError::Turmoil {
@@ -218,6 +224,7 @@ impl<'p> Run<'p> {
                 setup: Arc::clone(setup),
                 memory: memory.clone(),
                 recorder: Arc::clone(&self.recorder),
+                killer: host::KillSlot::default(),
             };
             sim.host(setup.name.as_str(), move || host::run(context.clone()));
         }
@@ -280,25 +287,15 @@ impl<'p> Run<'p> {
         !self.crashed[peer as usize] && !self.offline[peer as usize]
     }
 
-    fn stop_host(&self, sim: &mut turmoil::Sim<'_>, t: u64, peer: PeerIdx, reason: &str) {
-        // The node's sockets are closed after its tasks are gone, in the order they were
-        // opened, not in tokio's task-ID order (net.rs).
-        let sockets = &self.setups[peer as usize].sockets;
-        sockets.crashing(true);
-        sim.crash(self.plan.peer_name(peer));
-        sockets.crashing(false);
-        debug_assert_eq!(
-            sockets.parked(),
-            0,
-            "every parked socket is closed in the crash"
-        );
+    fn stop_host(&self, hosts: &mut dyn HostControl, t: u64, peer: PeerIdx, reason: &str) {
+        hosts.stop(&self.setups[peer as usize]);
         self.recorder.peer_down(t, peer, reason);
         if self.sabotage == Some(Sabotage::AmnesiacStore(peer)) && reason == "crash" {
             self.setups[peer as usize].store.amnesiac();
         }
     }
 
-    fn churn(&mut self, sim: &mut turmoil::Sim<'_>, t: u64, peer: PeerIdx, online: bool) {
+    fn churn(&mut self, hosts: &mut dyn HostControl, t: u64, peer: PeerIdx, online: bool) {
         let index = peer as usize;
         if online {
             if !self.offline[index] {
@@ -307,7 +304,7 @@ impl<'p> Run<'p> {
             self.offline[index] = false;
             self.recorder.push(t, EventKind::Online { peer });
             if self.running(peer) {
-                sim.bounce(self.plan.peer_name(peer));
+                hosts.start(&self.setups[index]);
             }
         } else {
             if self.offline[index] {
@@ -317,7 +314,7 @@ impl<'p> Run<'p> {
             self.offline[index] = true;
             self.recorder.push(t, EventKind::Offline { peer });
             if was_running {
-                self.stop_host(sim, t, peer, "offline");
+                self.stop_host(hosts, t, peer, "offline");
             }
         }
     }
@@ -330,6 +327,13 @@ impl<'p> Run<'p> {
         index: usize,
         step: &FaultStep,
     ) {
+        self.record_fault(t, index, step);
+        if !network.apply(sim, step) {
+            self.fault_on_peers(&mut TurmoilHosts(sim), t, step);
+        }
+    }
+
+    fn record_fault(&self, t: u64, index: usize, step: &FaultStep) {
         self.recorder.push(
             t,
             EventKind::Fault {
@@ -337,9 +341,10 @@ impl<'p> Run<'p> {
                 action: step.action.to_string(),
             },
         );
-        if network.apply(sim, step) {
-            return;
-        }
+    }
+
+    /// A crash or restart of the step's peers.
+    fn fault_on_peers(&mut self, hosts: &mut dyn HostControl, t: u64, step: &FaultStep) {
         match step.action {
             FaultAction::Crash => {
                 for &peer in &step.peers {
@@ -350,7 +355,7 @@ impl<'p> Run<'p> {
                     self.crashed[peer as usize] = true;
                     self.recorder.push(t, EventKind::Crash { peer });
                     if was_running {
-                        self.stop_host(sim, t, peer, "crash");
+                        self.stop_host(hosts, t, peer, "crash");
                     } else if self.sabotage == Some(Sabotage::AmnesiacStore(peer)) {
                         self.setups[peer as usize].store.amnesiac();
                     }
@@ -364,11 +369,40 @@ impl<'p> Run<'p> {
                     self.crashed[peer as usize] = false;
                     self.recorder.push(t, EventKind::Restart { peer });
                     if self.running(peer) {
-                        sim.bounce(self.plan.peer_name(peer));
+                        hosts.start(&self.setups[peer as usize]);
                     }
                 }
             }
             _ => {}
         }
+    }
+}
+
+/// Stopping (a crash: tasks dropped, store kept) and starting a peer's host, on either
+/// substrate.
+trait HostControl {
+    fn stop(&mut self, setup: &PeerSetup);
+    fn start(&mut self, setup: &PeerSetup);
+}
+
+/// turmoil's `crash` and `bounce`.
+struct TurmoilHosts<'s, 'p>(&'s mut turmoil::Sim<'p>);
+
+impl HostControl for TurmoilHosts<'_, '_> {
+    fn stop(&mut self, setup: &PeerSetup) {
+        // The node's sockets are closed after its tasks are gone, in the order they were
+        // opened, not in tokio's task-ID order (net.rs).
+        setup.sockets.crashing(true);
+        self.0.crash(setup.name.as_str());
+        setup.sockets.crashing(false);
+        debug_assert_eq!(
+            setup.sockets.parked(),
+            0,
+            "every parked socket is closed in the crash"
+        );
+    }
+
+    fn start(&mut self, setup: &PeerSetup) {
+        self.0.bounce(setup.name.as_str());
     }
 }

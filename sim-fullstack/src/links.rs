@@ -95,8 +95,10 @@ impl Links {
             .unwrap_or(0)
     }
 
-    /// A packet from `from` to `to`: its fate, drawing latency and loss from `rng`.
-    pub(super) fn fate(&self, from: PeerIdx, to: PeerIdx, rng: &mut Stream) -> Fate {
+    /// A packet from `from` to `to`: its fate, drawing latency and loss from `rng`. A packet
+    /// that is not `lossy` (a bare acknowledgement, see fabric.rs) is never lost to `loss`,
+    /// only to a cut.
+    pub(super) fn fate(&self, from: PeerIdx, to: PeerIdx, lossy: bool, rng: &mut Stream) -> Fate {
         if self.cut_all || self.cut.contains(&(from, to)) {
             return Fate::Drop;
         }
@@ -105,7 +107,7 @@ impl Links {
             return Fate::Hold;
         }
         let fail = self.fail_rate_of(link);
-        if fail > 0.0 && rng.unit() < fail {
+        if lossy && fail > 0.0 && rng.unit() < fail {
             return Fate::Drop;
         }
         Fate::Deliver(sample(self.latency_of(link), rng))

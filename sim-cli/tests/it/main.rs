@@ -7,6 +7,7 @@ mod compare_sweep;
 mod delivery;
 mod determinism;
 mod engines;
+mod fabric;
 mod limits;
 mod metrics_math;
 mod real_peers;
