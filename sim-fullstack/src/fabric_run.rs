@@ -15,7 +15,6 @@
 //! the host's software, at the fault's tick. The store is kept; a restart starts a new
 //! incarnation over it.
 
-use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -29,23 +28,13 @@ use sim::scenario::FaultAction;
 use tokio::time::Instant;
 use turmoil_net::{EnterGuard, Net};
 
+use super::clock::{self, elapsed_ms};
 use super::fabric::Fabric;
 use super::fabric_net::{Activity, FabricNet, Names};
 use super::host::{self, HostContext};
 use super::host::{KillSlot, PeerSetup, SharedMemory};
 use super::record::Recorder;
 use super::{HostControl, Run};
-
-thread_local! {
-    /// When the running fabric simulation started (simulated clock), for [`elapsed_ms`].
-    static START: Cell<Option<Instant>> = const { Cell::new(None) };
-}
-
-/// Simulated milliseconds since the fabric run on this thread started (`None` outside one).
-pub(super) fn elapsed_ms() -> Option<u64> {
-    let start = START.with(Cell::get)?;
-    Some(u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX))
-}
 
 /// The fabric's network and the hosts' addresses, in plan order.
 struct World {
@@ -84,7 +73,7 @@ impl Run<'_> {
         drop(local);
         drop(runtime);
         drop(guard);
-        START.with(|start| start.set(None));
+        clock::set_start(None);
         driven?;
         self.snapshots(collector)
     }
@@ -122,7 +111,7 @@ impl Run<'_> {
         progress: &Progress,
     ) -> Result<(), SimError> {
         let start = Instant::now();
-        START.with(|cell| cell.set(Some(start)));
+        clock::set_start(Some(start));
         let activity = Arc::new(Activity::default());
         let mut hosts = self.fabric_hosts(ids, names, &activity);
         for setup in &self.setups {

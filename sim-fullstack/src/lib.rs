@@ -18,6 +18,7 @@
 //! (seeded); nodes get `(seed, peer, incarnation)` ChaCha streams and keys from the plan
 //! seed; nothing recorded reads the wall clock, and every map iterated is a `BTreeMap`.
 
+mod clock;
 mod fabric;
 pub mod fabric_net;
 mod fabric_run;

@@ -37,7 +37,7 @@ pub fn now_ms() -> u64 {
     if let Some(elapsed) = turmoil::sim_elapsed() {
         return u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
     }
-    super::fabric_run::elapsed_ms().unwrap_or(0)
+    super::clock::elapsed_ms().unwrap_or(0)
 }
 
 /// A set/dict update whose supersedes the runner chose, waiting for the node to report it
