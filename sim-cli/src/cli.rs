@@ -151,8 +151,15 @@ fn parse_engine(text: &str) -> Result<EngineKind, String> {
 /// The full-stack engine, when this build has it.
 #[cfg(feature = "fullstack")]
 fn fullstack_engine() -> Option<&'static dyn Engine> {
-    static TURMOIL: sim_fullstack::Turmoil = sim_fullstack::Turmoil::new();
-    Some(&TURMOIL)
+    use sim_fullstack::{Substrate, Turmoil};
+    static TURMOIL: Turmoil = Turmoil::new();
+    static FABRIC: Turmoil = Turmoil::on(Substrate::Fabric);
+    // Trial of the fabric substrate (issue 14); turmoil stays the default until it can crash
+    // hosts.
+    match std::env::var("PPPPP_SIM_SUBSTRATE").as_deref() {
+        Ok("fabric") => Some(&FABRIC),
+        _ => Some(&TURMOIL),
+    }
 }
 
 #[cfg(not(feature = "fullstack"))]

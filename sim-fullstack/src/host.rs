@@ -8,7 +8,8 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use node::peer::{AnyStore, NodeConfig, NodeHandle};
+use node::net::Net;
+use node::peer::{AnyStore, NodeConfig, NodeHandle, NodeKiller};
 use proto::ids::AccountId;
 use proto::msg::Msg;
 use proto::store::Store;
@@ -59,22 +60,59 @@ pub struct HostContext {
     pub memory: SharedMemory,
     /// Where events go.
     pub recorder: Arc<Recorder>,
+    /// Where the running node leaves what kills it (the fabric substrate crashes with it).
+    pub killer: KillSlot,
 }
 
-/// The host's software: runs until the host is crashed (never returns on its own).
+/// The running incarnation's [`NodeKiller`], once its node has started.
+#[derive(Debug, Clone, Default)]
+pub struct KillSlot(Arc<Mutex<Option<NodeKiller>>>);
+
+impl KillSlot {
+    /// Kills the node if one has started and not been killed: `false` if there was none.
+    pub fn kill(&self) -> bool {
+        let killer = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        killer.map(|killer| killer.kill()).is_some()
+    }
+
+    fn set(&self, killer: NodeKiller) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(killer);
+    }
+}
+
+/// The host's software on turmoil: runs until the host is crashed (never returns on its own).
 ///
 /// # Errors
 /// None in practice; the signature is turmoil's.
 pub async fn run(context: HostContext) -> turmoil::Result {
+    // Held for as long as the software runs: dropped in a crash after the node's tasks, it
+    // closes their sockets in the order they were opened.
+    let _close_parked = context.setup.sockets.guard();
+    let net = Arc::new(TurmoilNet::for_host(
+        &context.setup.name,
+        context.setup.sockets.clone(),
+    ));
+    run_on(context, net).await;
+    Ok(())
+}
+
+/// The host's software on any network: starts the node, plays the peer's part of the plan,
+/// then waits on the node forever (never returns).
+pub async fn run_on(context: HostContext, net: Arc<dyn Net>) {
     let HostContext {
         setup,
         memory,
         recorder,
+        killer,
     } = context;
     let peer = setup.index;
-    // Held for as long as the software runs: dropped in a crash after the node's tasks, it
-    // closes their sockets in the order they were opened.
-    let _close_parked = setup.sockets.guard();
     let incarnation = {
         let mut memory = memory.lock();
         memory.incarnations += 1;
@@ -87,7 +125,6 @@ pub async fn run(context: HostContext) -> turmoil::Result {
     config.events = Some(Arc::new(move |event| {
         sink_recorder.node_event(now_ms(), peer, event);
     }));
-    let net = Arc::new(TurmoilNet::for_host(&setup.name, setup.sockets.clone()));
     let node = match node::peer::run(config, net, AnyStore::new(setup.store.clone())).await {
         Ok(node) => node,
         Err(error) => {
@@ -99,6 +136,7 @@ pub async fn run(context: HostContext) -> turmoil::Result {
             return wait_forever().await;
         }
     };
+    killer.set(node.killer());
     if node.account() != setup.account {
         recorder.note(
             now_ms(),
@@ -162,9 +200,8 @@ async fn create_feeds(setup: &PeerSetup, recorder: &Recorder, node: &NodeHandle)
 }
 
 /// Never returns: a host's software must keep running for its actors to run.
-async fn wait_forever() -> turmoil::Result {
+async fn wait_forever() {
     std::future::pending::<()>().await;
-    Ok(())
 }
 
 async fn publish_schedule(

@@ -18,7 +18,12 @@
 //! (seeded); nodes get `(seed, peer, incarnation)` ChaCha streams and keys from the plan
 //! seed; nothing recorded reads the wall clock, and every map iterated is a `BTreeMap`.
 
+mod clock;
+mod fabric;
+pub mod fabric_net;
+mod fabric_run;
 mod host;
+mod links;
 pub mod net;
 mod network;
 mod record;
@@ -44,7 +49,7 @@ use sim::progress::Progress;
 use sim::scenario::FaultAction;
 use sim::trace::EventKind;
 
-pub use host::{HostContext, PeerSetup, SharedMemory};
+pub use host::{HostContext, KillSlot, PeerSetup, SharedMemory};
 pub use record::{Directory, Recorder, STORE_SIZE_SAMPLE_MS, now_ms};
 pub use setup::{CONNECTIONS_MAX, PORT, keypair, sim_timers};
 pub use sim::workload::{Scheduled, Write};
@@ -61,17 +66,47 @@ pub enum Sabotage {
     AmnesiacStore(PeerIdx),
 }
 
-/// The turmoil engine.
+/// The simulated network the real peers run on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Substrate {
+    /// turmoil 0.7: a tick-stepped world, every link visited every tick (lib.rs, net.rs).
+    #[default]
+    Turmoil,
+    /// turmoil-net's socket stack moved by our event-driven loop (fabric_run.rs): TCP with
+    /// retransmission, packet loss. No crashes or churn yet.
+    Fabric,
+}
+
+/// The full-stack engine.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Turmoil {
     sabotage: Option<Sabotage>,
+    substrate: Substrate,
 }
 
 impl Turmoil {
     /// The engine as `ppppp-sim run` uses it.
     #[must_use]
     pub const fn new() -> Turmoil {
-        Turmoil { sabotage: None }
+        Turmoil {
+            sabotage: None,
+            substrate: Substrate::Turmoil,
+        }
+    }
+
+    /// The engine on the given substrate.
+    #[must_use]
+    pub const fn on(substrate: Substrate) -> Turmoil {
+        Turmoil {
+            sabotage: None,
+            substrate,
+        }
+    }
+
+    /// This engine on another substrate.
+    #[must_use]
+    pub const fn with_substrate(self, substrate: Substrate) -> Turmoil {
+        Turmoil { substrate, ..self }
     }
 
     /// An engine that breaks something on purpose (tests only).
@@ -79,6 +114,7 @@ impl Turmoil {
     pub const fn with_sabotage(sabotage: Sabotage) -> Turmoil {
         Turmoil {
             sabotage: Some(sabotage),
+            substrate: Substrate::Turmoil,
         }
     }
 }
@@ -94,7 +130,11 @@ impl Engine for Turmoil {
         collector: &mut Collector<'_>,
         progress: &Progress,
     ) -> Result<(), SimError> {
-        Run::new(plan, self.sabotage).execute(collector, progress)
+        let run = Run::new(plan, self.sabotage);
+        match self.substrate {
+            Substrate::Turmoil => run.execute(collector, progress),
+            Substrate::Fabric => run.execute_fabric(collector, progress),
+        }
     }
 }
 
@@ -144,7 +184,7 @@ impl<'p> Run<'p> {
                 self.fault(&mut sim, &network, t, index, step);
             }
             while let Some(step) = churn.next_if(|step| step.t_ms <= t) {
-                self.churn(&mut sim, t, step.peer, step.online);
+                self.churn(&mut TurmoilHosts(&mut sim), t, step.peer, step.online);
             }
             self.drain_into(collector)?;
             sim.step().map_err(|error| SimError::Turmoil {
@@ -185,6 +225,7 @@ impl<'p> Run<'p> {
                 setup: Arc::clone(setup),
                 memory: memory.clone(),
                 recorder: Arc::clone(&self.recorder),
+                killer: host::KillSlot::default(),
             };
             sim.host(setup.name.as_str(), move || host::run(context.clone()));
         }
@@ -213,15 +254,25 @@ impl<'p> Run<'p> {
 
     /// Every peer's final store size, then (with every host stopped) its holdings.
     fn finish(&self, sim: turmoil::Sim<'p>, collector: &mut Collector<'_>) -> Result<(), SimError> {
+        self.record_final_sizes(collector)?;
+        // Stop every host before reading the stores: the nodes' tasks are dropped with the
+        // simulation (no shutdown handshakes, nothing recorded after the end).
+        drop(sim);
+        self.snapshots(collector)
+    }
+
+    /// Every peer's store size at the end of the run.
+    fn record_final_sizes(&self, collector: &mut Collector<'_>) -> Result<(), SimError> {
         let end = self.plan.duration_ms;
         for setup in &self.setups {
             self.recorder
                 .final_store_size(end, setup.index, setup.store.stats().bytes);
         }
-        self.drain_into(collector)?;
-        // Stop every host before reading the stores: the nodes' tasks are dropped with the
-        // simulation (no shutdown handshakes, nothing recorded after the end).
-        drop(sim);
+        self.drain_into(collector)
+    }
+
+    /// Every peer's holdings, read from its store directly (every host must be stopped).
+    fn snapshots(&self, collector: &mut Collector<'_>) -> Result<(), SimError> {
         for setup in &self.setups {
             let mut db = Db::new(setup.store.clone());
             let snapshot = Snapshot::of(&mut db).map_err(|error| SimError::Store {
@@ -237,25 +288,15 @@ impl<'p> Run<'p> {
         !self.crashed[peer as usize] && !self.offline[peer as usize]
     }
 
-    fn stop_host(&self, sim: &mut turmoil::Sim<'_>, t: u64, peer: PeerIdx, reason: &str) {
-        // The node's sockets are closed after its tasks are gone, in the order they were
-        // opened, not in tokio's task-ID order (net.rs).
-        let sockets = &self.setups[peer as usize].sockets;
-        sockets.crashing(true);
-        sim.crash(self.plan.peer_name(peer));
-        sockets.crashing(false);
-        debug_assert_eq!(
-            sockets.parked(),
-            0,
-            "every parked socket is closed in the crash"
-        );
+    fn stop_host(&self, hosts: &mut dyn HostControl, t: u64, peer: PeerIdx, reason: &str) {
+        hosts.stop(&self.setups[peer as usize]);
         self.recorder.peer_down(t, peer, reason);
         if self.sabotage == Some(Sabotage::AmnesiacStore(peer)) && reason == "crash" {
             self.setups[peer as usize].store.amnesiac();
         }
     }
 
-    fn churn(&mut self, sim: &mut turmoil::Sim<'_>, t: u64, peer: PeerIdx, online: bool) {
+    fn churn(&mut self, hosts: &mut dyn HostControl, t: u64, peer: PeerIdx, online: bool) {
         let index = peer as usize;
         if online {
             if !self.offline[index] {
@@ -264,7 +305,7 @@ impl<'p> Run<'p> {
             self.offline[index] = false;
             self.recorder.push(t, EventKind::Online { peer });
             if self.running(peer) {
-                sim.bounce(self.plan.peer_name(peer));
+                hosts.start(&self.setups[index]);
             }
         } else {
             if self.offline[index] {
@@ -274,7 +315,7 @@ impl<'p> Run<'p> {
             self.offline[index] = true;
             self.recorder.push(t, EventKind::Offline { peer });
             if was_running {
-                self.stop_host(sim, t, peer, "offline");
+                self.stop_host(hosts, t, peer, "offline");
             }
         }
     }
@@ -287,6 +328,13 @@ impl<'p> Run<'p> {
         index: usize,
         step: &FaultStep,
     ) {
+        self.record_fault(t, index, step);
+        if !network.apply(sim, step) {
+            self.fault_on_peers(&mut TurmoilHosts(sim), t, step);
+        }
+    }
+
+    fn record_fault(&self, t: u64, index: usize, step: &FaultStep) {
         self.recorder.push(
             t,
             EventKind::Fault {
@@ -294,9 +342,10 @@ impl<'p> Run<'p> {
                 action: step.action.to_string(),
             },
         );
-        if network.apply(sim, step) {
-            return;
-        }
+    }
+
+    /// A crash or restart of the step's peers.
+    fn fault_on_peers(&mut self, hosts: &mut dyn HostControl, t: u64, step: &FaultStep) {
         match step.action {
             FaultAction::Crash => {
                 for &peer in &step.peers {
@@ -307,7 +356,7 @@ impl<'p> Run<'p> {
                     self.crashed[peer as usize] = true;
                     self.recorder.push(t, EventKind::Crash { peer });
                     if was_running {
-                        self.stop_host(sim, t, peer, "crash");
+                        self.stop_host(hosts, t, peer, "crash");
                     } else if self.sabotage == Some(Sabotage::AmnesiacStore(peer)) {
                         self.setups[peer as usize].store.amnesiac();
                     }
@@ -321,11 +370,40 @@ impl<'p> Run<'p> {
                     self.crashed[peer as usize] = false;
                     self.recorder.push(t, EventKind::Restart { peer });
                     if self.running(peer) {
-                        sim.bounce(self.plan.peer_name(peer));
+                        hosts.start(&self.setups[peer as usize]);
                     }
                 }
             }
             _ => {}
         }
+    }
+}
+
+/// Stopping (a crash: tasks dropped, store kept) and starting a peer's host, on either
+/// substrate.
+trait HostControl {
+    fn stop(&mut self, setup: &PeerSetup);
+    fn start(&mut self, setup: &PeerSetup);
+}
+
+/// turmoil's `crash` and `bounce`.
+struct TurmoilHosts<'s, 'p>(&'s mut turmoil::Sim<'p>);
+
+impl HostControl for TurmoilHosts<'_, '_> {
+    fn stop(&mut self, setup: &PeerSetup) {
+        // The node's sockets are closed after its tasks are gone, in the order they were
+        // opened, not in tokio's task-ID order (net.rs).
+        setup.sockets.crashing(true);
+        self.0.crash(setup.name.as_str());
+        setup.sockets.crashing(false);
+        debug_assert_eq!(
+            setup.sockets.parked(),
+            0,
+            "every parked socket is closed in the crash"
+        );
+    }
+
+    fn start(&mut self, setup: &PeerSetup) {
+        self.0.bounce(setup.name.as_str());
     }
 }

@@ -31,12 +31,13 @@ use sim::trace::{Event, EventKind, WireKind};
 /// Shortest simulated time between two recorded `store_size` events of one peer.
 pub const STORE_SIZE_SAMPLE_MS: u64 = 1_000;
 
-/// The current simulated time in whole milliseconds (0 outside a host).
+/// The current simulated time in whole milliseconds, on either substrate (0 outside a run).
 #[must_use]
 pub fn now_ms() -> u64 {
-    turmoil::sim_elapsed().map_or(0, |elapsed| {
-        u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
-    })
+    if let Some(elapsed) = turmoil::sim_elapsed() {
+        return u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+    }
+    super::clock::elapsed_ms().unwrap_or(0)
 }
 
 /// A set/dict update whose supersedes the runner chose, waiting for the node to report it

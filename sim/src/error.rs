@@ -72,6 +72,9 @@ pub enum SimError {
     /// turmoil reported an error while stepping (a host's future failed).
     #[error("turmoil step at {at_ms} ms: {message}")]
     Turmoil { at_ms: u64, message: String },
+    /// The engine cannot run what the plan asks for.
+    #[error("not supported: {what}")]
+    Unsupported { what: String },
     /// A peer's store could not be read back at the end of a run.
     #[error("reading the store of {peer}: {message}")]
     Store { peer: String, message: String },

@@ -376,6 +376,12 @@ impl NodeHandle {
         flushed?.map_err(NodeError::Store)
     }
 
+    /// What can stop this node as a crash would (see [`NodeKiller`]).
+    #[must_use]
+    pub fn killer(&self) -> NodeKiller {
+        NodeKiller(self.root.clone())
+    }
+
     /// Waits until the node stops (it stops by itself only when an actor fails).
     pub async fn stopped(self) {
         let _ = self.join.await;
@@ -396,5 +402,19 @@ impl NodeHandle {
         self.root.wait(None).await.unwrap_or(());
         self.failure()
             .unwrap_or_else(|| "the node stopped".to_owned())
+    }
+}
+
+/// Stops a node at once, as a crash of its process would: every actor is killed where it
+/// stands (ractor's `kill`: no `post_stop`, no goodbyes to remotes, no final flush). What the
+/// store acknowledged stays. For a simulator that runs many nodes in one runtime and must
+/// crash one of them.
+#[derive(Debug, Clone)]
+pub struct NodeKiller(ActorRef<RootMsg>);
+
+impl NodeKiller {
+    /// Kills the node's root actor and, through supervision, all of its actors.
+    pub fn kill(&self) {
+        self.0.kill();
     }
 }

@@ -8,6 +8,7 @@ mod delivery;
 mod determinism;
 mod engines;
 mod experiments;
+mod fabric;
 mod limits;
 mod metrics_math;
 mod real_peers;
