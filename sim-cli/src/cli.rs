@@ -6,13 +6,15 @@
 //! ppppp-sim sweep SCENARIO.toml --seeds A..B [--jobs N] [--out DIR] [--engine ENGINE]
 //! ppppp-sim compare BASE.json HEAD.json [--max-regression PCT]
 //! ppppp-sim render REPORT.json [--out DIR]
+//! ppppp-sim check-baseline [SCENARIO.toml…] [--engine ENGINE] [--dir DIR] [--bless [--seeds S]]
 //! ```
 //!
 //! The engine is `--engine`, else the scenario's `engine`, else `fullstack`. A build without
 //! the `fullstack` feature has only the protocol tier (and no tokio, ractor or turmoil).
 //!
-//! Exit codes: 0 success; 1 a check failed (run, sweep) or a regression passed the
-//! threshold (compare); 2 bad input or an error.
+//! Exit codes: 0 success; 1 a check failed (run, sweep), a regression passed the
+//! threshold (compare) or a metric moved past its baseline's tolerance (check-baseline); 2 bad
+//! input or an error.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -97,6 +99,25 @@ pub enum Command {
         #[arg(long)]
         max_regression: Option<f64>,
     },
+    /// Rerun scenarios and fail when a metric moved from its committed baseline
+    /// (benches/baselines/<scenario>.<engine>.json; docs/regression-ci.md).
+    CheckBaseline {
+        /// Scenario files (default: every baseline in --dir, with the scenario it names).
+        scenarios: Vec<PathBuf>,
+        /// The engine (default: the scenario's); without scenarios, check only its baselines.
+        #[arg(long, value_parser = parse_engine)]
+        engine: Option<EngineKind>,
+        /// The baselines' directory.
+        #[arg(long, default_value = sim::baseline::DEFAULT_DIR)]
+        dir: PathBuf,
+        /// Accept the new metrics: rewrite (or create) the files and print what changed.
+        #[arg(long)]
+        bless: bool,
+        /// With --bless: the seed set (`A..B`, `A..=B`, `A,B,C`; default: the file's, else
+        /// the scenario's seed).
+        #[arg(long, requires = "bless")]
+        seeds: Option<String>,
+    },
     /// Re-render report.md and the plots from a report.json.
     Render {
         /// The report.json.
@@ -108,7 +129,7 @@ pub enum Command {
 }
 
 /// Parses an engine name.
-fn parse_engine(text: &str) -> Result<EngineKind, String> {
+pub(crate) fn parse_engine(text: &str) -> Result<EngineKind, String> {
     match text {
         "fullstack" => Ok(EngineKind::Fullstack),
         "protocol" => Ok(EngineKind::Protocol),
@@ -175,7 +196,7 @@ fn error_line(error: &anyhow::Error) -> String {
     line
 }
 
-fn load(path: &Path) -> anyhow::Result<Scenario> {
+pub(crate) fn load(path: &Path) -> anyhow::Result<Scenario> {
     let scenario = Scenario::load(path)?;
     check_memory(&scenario, path)?;
     Ok(scenario)
@@ -232,7 +253,7 @@ fn engine_choice(kind: Option<EngineKind>, verify_all: bool) -> EngineChoice {
 }
 
 /// The engine `--engine` names, else the scenario's.
-fn engine_for(
+pub(crate) fn engine_for(
     chosen: Option<EngineKind>,
     scenario: &Scenario,
     verify_all: bool,
@@ -319,6 +340,19 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             head,
             max_regression,
         } => compare(&base, &head, max_regression),
+        Command::CheckBaseline {
+            scenarios,
+            engine,
+            dir,
+            bless,
+            seeds,
+        } => crate::check_baseline::check_baseline(&crate::check_baseline::Args {
+            scenarios,
+            engine,
+            dir,
+            seeds: seeds.as_deref().map(parse_seeds).transpose()?,
+            bless,
+        }),
         Command::Render { report, out } => {
             let loaded = Report::read(&report)?;
             let dir = out.unwrap_or_else(|| {

@@ -26,7 +26,10 @@
 //!   text, set and dict updates with their supersedes (so both tiers publish the same
 //!   bytes); [`timers`]: the peers' timers under simulation.
 //! - [`progress`]: the stderr progress bar in simulated time.
+//! - [`baseline`]: committed per-scenario metrics and the exact gate against them
+//!   (`ppppp-sim check-baseline`).
 
+pub mod baseline;
 pub mod check;
 pub mod compare;
 pub mod dist;
