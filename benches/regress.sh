@@ -70,9 +70,10 @@ measure() {
 # keeps every bench's change estimates in changes/$1/.
 compare() {
   find "$CRITERION_HOME" -type d -name change -prune -exec rm -rf {} +
+  : > "$work/compare-$1.txt"
   for bench in "${benches[@]}"; do
     (cd "$head_src" && cargo bench -q -p benches --bench "$bench" -- --noplot \
-      --load-baseline "$2" --baseline "$3" "${criterion_args[@]}") > "$work/compare-$1.txt" 2>&1
+      --load-baseline "$2" --baseline "$3" "${criterion_args[@]}") >> "$work/compare-$1.txt" 2>&1
   done
   (cd "$CRITERION_HOME" && find . -path '*/change/estimates.json' -print0) |
     while IFS= read -r -d '' file; do

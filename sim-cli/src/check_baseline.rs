@@ -102,7 +102,8 @@ fn targets(args: &Args) -> anyhow::Result<Vec<Target>> {
 /// Runs one target over its seed set and compares (or blesses); returns how many metrics
 /// moved past tolerance (always 0 when blessing).
 fn check_one(target: &Target, args: &Args) -> anyhow::Result<usize> {
-    let scenario = load(&target.scenario)?;
+    let scenario = load(&target.scenario)
+        .with_context(|| format!("the scenario of {}", target.file.display()))?;
     let engine = engine_for(Some(target.engine), &scenario, false)?;
     let existing = if target.file.exists() {
         Some(Baseline::read(&target.file)?)
