@@ -129,7 +129,7 @@ pub enum Command {
 }
 
 /// Parses an engine name.
-pub(crate) fn parse_engine(text: &str) -> Result<EngineKind, String> {
+fn parse_engine(text: &str) -> Result<EngineKind, String> {
     match text {
         "fullstack" => Ok(EngineKind::Fullstack),
         "protocol" => Ok(EngineKind::Protocol),
@@ -196,7 +196,7 @@ fn error_line(error: &anyhow::Error) -> String {
     line
 }
 
-pub(crate) fn load(path: &Path) -> anyhow::Result<Scenario> {
+fn load(path: &Path) -> anyhow::Result<Scenario> {
     let scenario = Scenario::load(path)?;
     check_memory(&scenario, path)?;
     Ok(scenario)
@@ -253,7 +253,7 @@ fn engine_choice(kind: Option<EngineKind>, verify_all: bool) -> EngineChoice {
 }
 
 /// The engine `--engine` names, else the scenario's.
-pub(crate) fn engine_for(
+fn engine_for(
     chosen: Option<EngineKind>,
     scenario: &Scenario,
     verify_all: bool,
@@ -352,6 +352,10 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             dir,
             seeds: seeds.as_deref().map(parse_seeds).transpose()?,
             bless,
+            runner: crate::check_baseline::Runner {
+                load,
+                engine: engine_for,
+            },
         }),
         Command::Render { report, out } => {
             let loaded = Report::read(&report)?;
