@@ -26,7 +26,7 @@ cd "$(dirname "$0")/.."
 root="$(pwd)"
 
 if [ $# -lt 2 ]; then
-  sed -n '2,20p' "$0" >&2
+  sed -n '2,23p' "$0" >&2
   exit 2
 fi
 base_ref="$1"
