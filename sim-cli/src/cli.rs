@@ -1,10 +1,12 @@
 //! The `ppppp-sim` command line.
 //!
 //! ```text
-//! ppppp-sim run SCENARIO.toml [--seed N] [--out DIR] [--trace] [--engine fullstack|protocol]
+//! ppppp-sim run SCENARIO.toml [--seed N] [--out DIR] [--trace] [--engine fullstack|protocol] [--quiet]
 //! ppppp-sim plan SCENARIO.toml [--seed N]
-//! ppppp-sim sweep SCENARIO.toml --seeds A..B [--jobs N] [--out DIR] [--engine ENGINE]
-//! ppppp-sim compare BASE.json HEAD.json [--max-regression PCT]
+//! ppppp-sim sweep SCENARIO.toml --seeds A..B [--set PATH=V1,V2…]… [--jobs N] [--out DIR]
+//!                 [--engine ENGINE] [--slurm DIR [--runs-per-task N]] [--quiet]
+//! ppppp-sim merge DIR
+//! ppppp-sim compare BASE.json HEAD.json [--max-regression PCT] [--allow-different]
 //! ppppp-sim render REPORT.json [--out DIR]
 //! ppppp-sim check-baseline [SCENARIO.toml…] [--engine ENGINE] [--dir DIR] [--bless [--seeds S]]
 //! ```
@@ -23,6 +25,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use sim::pipeline::{Engine, RunOptions};
+
+use crate::stdout::print_out;
 use sim::plan::Plan;
 use sim::report::Report;
 use sim::scenario::{EngineKind, Scenario};
@@ -60,6 +64,9 @@ pub enum Command {
         /// msg's signature being verified once per run (same results, slower).
         #[arg(long)]
         verify_all: bool,
+        /// No progress and no table of key figures.
+        #[arg(long)]
+        quiet: bool,
     },
     /// Print the expanded plan (peers, edges, follows, schedules) as JSON.
     Plan {
@@ -69,13 +76,27 @@ pub enum Command {
         #[arg(long)]
         seed: Option<u64>,
     },
-    /// Run a scenario over many seeds and aggregate (mean, 95 % CI).
+    /// Run a scenario's matrix of cells over many seeds and aggregate (median, IQR, mean and
+    /// 95 % interval); writes sweep.json, sweep.md, runs.csv and plots.
     Sweep {
         /// The scenario file.
         scenario: PathBuf,
         /// Seeds: `A..B` (B excluded), `A..=B`, or `A,B,C`.
         #[arg(long)]
         seeds: String,
+        /// A matrix axis: a scenario field and its values, e.g. `group.peer.count=10,20,30`
+        /// (repeatable; adds to the file's `[matrix]`).
+        #[arg(long = "set", value_name = "PATH=V1,V2")]
+        sets: Vec<String>,
+        /// Write a Slurm job array into DIR instead of running (then `merge DIR`).
+        #[arg(long, value_name = "DIR")]
+        slurm: Option<PathBuf>,
+        /// With --slurm: runs per array task.
+        #[arg(long, default_value_t = 1)]
+        runs_per_task: usize,
+        /// No progress and no table of key figures.
+        #[arg(long)]
+        quiet: bool,
         /// Parallel runs (each run is single-threaded). Default: available cores.
         #[arg(long)]
         jobs: Option<usize>,
@@ -98,6 +119,17 @@ pub enum Command {
         /// Fail when a gated metric gets worse by more than this many percent.
         #[arg(long)]
         max_regression: Option<f64>,
+        /// Compare even when the scenario name, engine or plans (seeds, values) differ.
+        #[arg(long)]
+        allow_different: bool,
+    },
+    /// Build sweep.json, sweep.md, runs.csv and plots from a sweep directory (a Slurm array's).
+    Merge {
+        /// The directory `sweep --slurm` wrote.
+        dir: PathBuf,
+        /// No table of key figures.
+        #[arg(long)]
+        quiet: bool,
     },
     /// Rerun scenarios and fail when a metric moved from its committed baseline
     /// (benches/baselines/<scenario>.<engine>.json; docs/regression-ci.md).
@@ -170,6 +202,11 @@ fn protocol_engine(_verify_all: bool) -> Option<&'static dyn Engine> {
 #[must_use]
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the program edge: the wall clock paces progress lines, never a simulation"
+    )]
+    sim::progress::use_wall_clock(std::time::Instant::now);
     match dispatch(cli.command) {
         Ok(code) => code,
         Err(error) => {
@@ -308,38 +345,55 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             trace,
             engine,
             verify_all,
+            quiet,
         } => run(
             &scenario,
             seed,
             out,
             trace,
             engine_choice(engine, verify_all),
+            quiet,
         ),
         Command::Plan { scenario, seed } => {
             let loaded = load(&scenario)?;
             let plan = Plan::build(&loaded, seed.unwrap_or(loaded.seed));
-            print!("{}", plan.to_json());
+            print_out(&plan.to_json())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Sweep {
             scenario,
             seeds,
+            sets,
             jobs,
             out,
             engine,
             verify_all,
-        } => sweep(
-            &scenario,
-            &parse_seeds(&seeds)?,
-            jobs,
-            out,
-            engine_choice(engine, verify_all),
-        ),
+            slurm,
+            runs_per_task,
+            quiet,
+        } => {
+            let request = crate::sweep_cmd::SweepRequest {
+                scenario: &scenario,
+                seeds: parse_seeds(&seeds)?,
+                sets: &sets,
+                jobs,
+                out,
+                slurm,
+                runs_per_task,
+                quiet,
+                check_memory,
+            };
+            let base = load(&scenario)?;
+            let engine_ref = engine_for(engine, &base, verify_all)?;
+            crate::sweep_cmd::sweep(&request, engine_ref, verify_all)
+        }
+        Command::Merge { dir, quiet } => crate::sweep_cmd::finish(&dir, quiet),
         Command::Compare {
             base,
             head,
             max_regression,
-        } => compare(&base, &head, max_regression),
+            allow_different,
+        } => compare(&base, &head, max_regression, allow_different),
         Command::CheckBaseline {
             scenarios,
             engine,
@@ -365,7 +419,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                     .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
             });
             sim::pipeline::write_report(&dir, &loaded)?;
-            println!("rendered into {}", dir.display());
+            print_out(&format!("rendered into {}\n", dir.display()))?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -377,6 +431,7 @@ fn run(
     out: Option<PathBuf>,
     trace: bool,
     engine: EngineChoice,
+    quiet: bool,
 ) -> anyhow::Result<ExitCode> {
     let loaded = load(scenario)?;
     let engine = engine_for(engine.kind, &loaded, engine.verify_all)?;
@@ -389,11 +444,14 @@ fn run(
             scenario_path: scenario.display().to_string(),
             out: Some(out.clone()),
             trace,
-            progress: true,
+            progress: !quiet,
         },
     )?;
-    println!(
-        "{}: {} — report in {} (trace {})",
+    if !quiet {
+        print_out(&sim::key_figures::run_table(&report))?;
+    }
+    print_out(&format!(
+        "{}: {} — report in {} (trace {})\n",
         plan.scenario,
         if report.checks.passed {
             "checks passed"
@@ -402,7 +460,7 @@ fn run(
         },
         out.display(),
         &report.trace_hash[..16.min(report.trace_hash.len())]
-    );
+    ))?;
     if report.checks.passed {
         Ok(ExitCode::SUCCESS)
     } else {
@@ -411,15 +469,20 @@ fn run(
     }
 }
 
-fn compare(base: &Path, head: &Path, max_regression: Option<f64>) -> anyhow::Result<ExitCode> {
+fn compare(
+    base: &Path,
+    head: &Path,
+    max_regression: Option<f64>,
+    allow_different: bool,
+) -> anyhow::Result<ExitCode> {
     if let Some(pct) = max_regression {
         anyhow::ensure!(
             pct.is_finite() && pct >= 0.0,
             "--max-regression must be ≥ 0"
         );
     }
-    let comparison = sim::compare::compare_files(base, head, max_regression)?;
-    print!("{}", sim::compare::markdown(&comparison));
+    let comparison = sim::compare::compare_files(base, head, max_regression, allow_different)?;
+    print_out(&sim::compare::markdown(&comparison))?;
     let regressions = comparison.regressions();
     if regressions.is_empty() {
         return Ok(ExitCode::SUCCESS);
@@ -437,82 +500,4 @@ fn compare(base: &Path, head: &Path, max_regression: Option<f64>) -> anyhow::Res
         );
     }
     Ok(ExitCode::from(1))
-}
-
-fn write_sweep(out: &Path, aggregated: &sim::sweep::Sweep) -> anyhow::Result<()> {
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    std::fs::write(out.join("sweep.json"), aggregated.to_json())
-        .with_context(|| format!("cannot write {}", out.join("sweep.json").display()))?;
-    std::fs::write(out.join("sweep.md"), sim::sweep::markdown(aggregated))
-        .with_context(|| format!("cannot write {}", out.join("sweep.md").display()))?;
-    Ok(())
-}
-
-fn sweep(
-    scenario_path: &Path,
-    seeds: &[u64],
-    jobs: Option<usize>,
-    out: Option<PathBuf>,
-    engine: EngineChoice,
-) -> anyhow::Result<ExitCode> {
-    use rayon::prelude::*;
-    let scenario = load(scenario_path)?;
-    let engine = engine_for(engine.kind, &scenario, engine.verify_all)?;
-    let out = out.unwrap_or_else(|| Path::new("reports").join(&scenario.name).join("sweep"));
-    let jobs = jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get))
-        .max(1);
-    // Each simulation is single-threaded and independent; rayon only runs several at once
-    // (the program edge, never inside a simulation).
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(jobs)
-        .build()
-        .context("cannot start the sweep's thread pool")?;
-    let bar = sim::progress::Progress::new(
-        &format!("{} sweep", scenario.name),
-        seeds.len() as u64 * 1_000,
-    );
-    let done = std::sync::atomic::AtomicU64::new(0);
-    let reports: Vec<Result<Report, sim::error::SimError>> = pool.install(|| {
-        seeds
-            .par_iter()
-            .map(|seed| {
-                let plan = Plan::build(&scenario, *seed);
-                let report = sim::pipeline::run(
-                    &plan,
-                    engine,
-                    &RunOptions {
-                        scenario_path: scenario_path.display().to_string(),
-                        out: Some(out.join(format!("seed-{seed}"))),
-                        trace: false,
-                        progress: false,
-                    },
-                );
-                let finished = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                bar.set(finished * 1_000);
-                report
-            })
-            .collect()
-    });
-    bar.finish();
-    let reports: Vec<Report> = reports
-        .into_iter()
-        .collect::<Result<_, sim::error::SimError>>()?;
-    let aggregated = sim::sweep::aggregate(&reports)?;
-    write_sweep(&out, &aggregated)?;
-    println!(
-        "{}: {} seeds, {} failed — sweep in {}",
-        scenario.name,
-        seeds.len(),
-        aggregated.failed,
-        out.display()
-    );
-    if aggregated.failed == 0 {
-        Ok(ExitCode::SUCCESS)
-    } else {
-        for report in reports.iter().filter(|r| !r.checks.passed) {
-            print_failure(report);
-        }
-        Ok(ExitCode::from(1))
-    }
 }

@@ -3,6 +3,8 @@
 
 mod check_baseline;
 mod cli;
+mod stdout;
+mod sweep_cmd;
 
 fn main() -> std::process::ExitCode {
     cli::main()

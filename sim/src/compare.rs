@@ -1,5 +1,11 @@
-//! `compare BASE HEAD [--max-regression PCT]`: per-metric deltas between two runs (or two
-//! sweeps), judged by each metric's direction, for CI gating on deterministic metrics.
+//! `compare BASE HEAD [--max-regression PCT] [--allow-different]`: per-metric deltas between
+//! two runs (or two sweeps), judged by each metric's direction, for CI gating on deterministic
+//! metrics.
+//!
+//! Only like is compared with like: the two files must name the same scenario, engine and
+//! plans (each run's plan hash covers the seed and every scenario value), else compare
+//! refuses, unless `--allow-different` says the difference is the point (a code change that
+//! changes the plan, another engine). Multi-cell sweeps are compared cell by cell.
 //!
 //! A metric regresses when it moves the wrong way by more than PCT percent of the base
 //! value; when a gated metric was defined in the base and is null in the head (e.g. 100 %
@@ -55,63 +61,149 @@ impl Comparison {
     }
 }
 
-/// Values of a `report.json` or `sweep.json`: metric → (mean, low, high).
-type Values = Vec<(String, Option<f64>, Option<(f64, f64)>)>;
+/// One metric's value in a file: name (with the cell's label in multi-cell sweeps), mean,
+/// 95 % interval.
+type Value = (String, Option<f64>, Option<(f64, f64)>);
 
-fn load(path: &Path) -> Result<(bool, Values), SimError> {
+/// What a file is a result of; two files are comparable when these agree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Identity {
+    scenario: String,
+    engine: String,
+    /// Per run: cell label, seed and plan hash.
+    plans: Vec<(String, u64, String)>,
+}
+
+/// A loaded `report.json` or `sweep.json`.
+struct Loaded {
+    sweep: bool,
+    identity: Identity,
+    values: Vec<Value>,
+}
+
+fn kind_of(path: &Path) -> Result<String, SimError> {
     let text = std::fs::read_to_string(path).map_err(|source| SimError::Read {
         path: path.to_owned(),
         source,
     })?;
-    let not_json = |what: &'static str| {
-        move |source| SimError::NotJson {
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|source| SimError::NotJson {
             path: path.to_owned(),
-            what,
+            what: "JSON",
             source,
-        }
-    };
-    let kind = serde_json::from_str::<serde_json::Value>(&text)
-        .map_err(not_json("JSON"))?
+        })?;
+    Ok(value
         .get("kind")
         .and_then(|k| k.as_str().map(str::to_owned))
-        .unwrap_or_default();
-    match kind.as_str() {
-        "run" => {
-            let report = Report::read(path)?;
-            Ok((
-                false,
-                SUMMARY_METRICS
-                    .iter()
-                    .map(|(name, _, _)| {
-                        (
-                            (*name).to_owned(),
-                            report.summary.get(*name).copied().flatten(),
-                            None,
-                        )
-                    })
-                    .collect(),
-            ))
-        }
-        "sweep" => {
-            let sweep: Sweep = serde_json::from_str(&text).map_err(not_json("a sweep.json"))?;
-            Ok((
-                true,
-                SUMMARY_METRICS
-                    .iter()
-                    .map(|(name, _, _)| {
-                        let m = sweep.metrics.get(*name);
-                        let mean = m.and_then(|m| m.mean);
-                        let ci = m.and_then(|m| m.low.zip(m.high));
-                        ((*name).to_owned(), mean, ci)
-                    })
-                    .collect(),
-            ))
-        }
+        .unwrap_or_default())
+}
+
+fn load(path: &Path) -> Result<Loaded, SimError> {
+    match kind_of(path)?.as_str() {
+        "run" => Ok(run_values(&Report::read(path)?)),
+        "sweep" => Ok(sweep_values(&Sweep::read(path)?)),
         other => Err(SimError::UnknownKind {
             path: path.to_owned(),
             kind: other.to_owned(),
         }),
     }
+}
+
+fn run_values(report: &Report) -> Loaded {
+    Loaded {
+        sweep: false,
+        identity: Identity {
+            scenario: report.scenario.name.clone(),
+            engine: report.engine.clone(),
+            plans: vec![(
+                String::new(),
+                report.scenario.seed,
+                report.scenario.plan_hash.clone(),
+            )],
+        },
+        values: SUMMARY_METRICS
+            .iter()
+            .map(|(name, _, _)| {
+                let value = report.summary.get(*name).copied().flatten();
+                ((*name).to_owned(), value, None)
+            })
+            .collect(),
+    }
+}
+
+fn sweep_values(sweep: &Sweep) -> Loaded {
+    let labelled = sweep.cells.len() > 1;
+    let mut values = Vec::new();
+    for cell in &sweep.cells {
+        for (name, _, _) in SUMMARY_METRICS {
+            let m = cell.metrics.get(*name);
+            let shown = if labelled {
+                format!("{name} [{}]", cell.label)
+            } else {
+                (*name).to_owned()
+            };
+            values.push((
+                shown,
+                m.and_then(|m| m.mean),
+                m.and_then(|m| m.low.zip(m.high)),
+            ));
+        }
+    }
+    let plans = sweep
+        .cells
+        .iter()
+        .flat_map(|c| {
+            c.runs
+                .iter()
+                .map(|r| (c.label.clone(), r.seed, r.plan_hash.clone()))
+        })
+        .collect();
+    Loaded {
+        sweep: true,
+        identity: Identity {
+            scenario: sweep.scenario.clone(),
+            engine: sweep.engine.clone(),
+            plans,
+        },
+        values,
+    }
+}
+
+/// The first way two files' identities differ, as (what, base, head).
+fn mismatch(base: &Identity, head: &Identity) -> Option<(&'static str, String, String)> {
+    if base.scenario != head.scenario {
+        return Some((
+            "scenario name",
+            base.scenario.clone(),
+            head.scenario.clone(),
+        ));
+    }
+    if base.engine != head.engine {
+        return Some(("engine", base.engine.clone(), head.engine.clone()));
+    }
+    let describe = |plans: &[(String, u64, String)]| -> Vec<String> {
+        plans
+            .iter()
+            .map(|(cell, seed, hash)| {
+                let cell = if cell.is_empty() {
+                    String::new()
+                } else {
+                    format!("{cell} ")
+                };
+                format!("{cell}seed {seed} plan {}", &hash[..12.min(hash.len())])
+            })
+            .collect()
+    };
+    let (b, h) = (describe(&base.plans), describe(&head.plans));
+    if b != h {
+        let first = b.iter().zip(&h).find(|(x, y)| x != y);
+        let (bx, hx) = first.map_or_else(
+            || (format!("{} runs", b.len()), format!("{} runs", h.len())),
+            |(x, y)| (x.clone(), y.clone()),
+        );
+        return Some(("plan (seed, scenario values)", bx, hx));
+    }
+    None
 }
 
 /// Compares two values of a metric.
@@ -148,53 +240,82 @@ pub fn judge(
     (delta, regression)
 }
 
-/// Compares two files (both runs or both sweeps).
+/// Compares two files (both runs or both sweeps). They must be results of the same scenario
+/// name, engine and plans (so the same seeds and values) unless `allow_different`.
 ///
 /// # Errors
-/// Unreadable or mismatched files.
+/// Unreadable files, a run against a sweep, or results that are not comparable.
 pub fn compare_files(
     base: &Path,
     head: &Path,
     max_regression_pct: Option<f64>,
+    allow_different: bool,
 ) -> Result<Comparison, SimError> {
-    let (base_sweep, base_values) = load(base)?;
-    let (head_sweep, head_values) = load(head)?;
-    if base_sweep != head_sweep {
+    let base_loaded = load(base)?;
+    let head_loaded = load(head)?;
+    if base_loaded.sweep != head_loaded.sweep {
         return Err(SimError::RunVersusSweep {
             base: base.to_owned(),
             head: head.to_owned(),
         });
     }
-    let mut rows = Vec::new();
-    for (((name, direction, unit), (_, b, b_ci)), (_, h, h_ci)) in
-        SUMMARY_METRICS.iter().zip(base_values).zip(head_values)
+    if let Some((what, b, h)) = mismatch(&base_loaded.identity, &head_loaded.identity)
+        && !allow_different
     {
-        let (delta, past_threshold) = judge(*direction, b, h, max_regression_pct);
-        let significant = if base_sweep {
-            match (b_ci, h_ci) {
-                (Some((bl, bh)), Some((hl, hh))) => Some(hl > bh || hh < bl),
-                _ => None,
-            }
-        } else {
-            None
-        };
-        // Sweeps: a move inside the noise (overlapping intervals) is not a regression.
-        let regression = past_threshold && significant != Some(false);
-        rows.push(Row {
-            metric: (*name).to_owned(),
-            direction: *direction,
-            unit: (*unit).to_owned(),
+        return Err(SimError::NotComparable {
+            what,
             base: b,
             head: h,
-            delta_pct: delta.and_then(crate::metrics::round_sig),
-            regression,
-            significant,
         });
     }
+    let infos = std::iter::repeat(SUMMARY_METRICS).flatten();
+    let rows = infos
+        .zip(base_loaded.values)
+        .zip(head_loaded.values)
+        .map(|(((_, direction, unit), (name, b, b_ci)), (_, h, h_ci))| {
+            row(
+                name,
+                *direction,
+                unit,
+                (b, b_ci),
+                (h, h_ci),
+                max_regression_pct,
+            )
+        })
+        .collect();
     Ok(Comparison {
         max_regression_pct,
         rows,
     })
+}
+
+type Side = (Option<f64>, Option<(f64, f64)>);
+
+fn row(
+    metric: String,
+    direction: Direction,
+    unit: &str,
+    (b, b_ci): Side,
+    (h, h_ci): Side,
+    max_regression_pct: Option<f64>,
+) -> Row {
+    let (delta, past_threshold) = judge(direction, b, h, max_regression_pct);
+    let significant = match (b_ci, h_ci) {
+        (Some((bl, bh)), Some((hl, hh))) => Some(hl > bh || hh < bl),
+        _ => None,
+    };
+    // Sweeps: a move inside the noise (overlapping intervals) is not a regression.
+    let regression = past_threshold && significant != Some(false);
+    Row {
+        metric,
+        direction,
+        unit: unit.to_owned(),
+        base: b,
+        head: h,
+        delta_pct: delta.and_then(crate::metrics::round_sig),
+        regression,
+        significant,
+    }
 }
 
 /// A markdown table of the comparison.

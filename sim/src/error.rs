@@ -36,6 +36,27 @@ pub enum SimError {
     /// `compare` was given a run and a sweep.
     #[error("cannot compare a run with a sweep ({} vs {})", base.display(), head.display())]
     RunVersusSweep { base: PathBuf, head: PathBuf },
+    /// `compare` was given results of different scenarios, engines or plans.
+    #[error(
+        "not comparable: the {what} differs (base {base}, head {head}); compare runs of the same \
+         scenario, seed and engine, or pass --allow-different"
+    )]
+    NotComparable {
+        what: &'static str,
+        base: String,
+        head: String,
+    },
+    /// A sweep directory whose runs have not all written their report.
+    #[error(
+        "{}: {count} run(s) have no report.json (first: {first}); an array task failed or has \
+         not run yet (see its log), or the directory holds another sweep",
+        dir.display()
+    )]
+    MissingRuns {
+        dir: PathBuf,
+        count: usize,
+        first: String,
+    },
     /// A sweep over no reports.
     #[error("no reports to aggregate")]
     NothingToAggregate,

@@ -20,12 +20,18 @@
 //!   GC, recovery.
 //! - [`check`]: safety and liveness checkers, the repro line.
 //! - [`report`]: `report.json` and `report.md`; [`plot`]: SVG and PNG plots.
-//! - [`stats`], [`sweep`], [`compare`]: seed sweeps with confidence intervals, regressions.
+//! - [`matrix`]: sweep axes (`--set`, `[matrix]`) expanded to validated cells.
+//! - [`stats`], [`sweep`], [`compare`]: sweeps over cells and seeds (medians, quartiles,
+//!   bootstrap or t intervals), regressions between comparable results.
+//! - [`sweep_dir`]: a sweep's directory (manifest, cells, runs) and `merge`, which writes
+//!   `sweep.json`, `sweep.md`, [`runs_csv`] and [`sweep_plot`]'s cross-run plots;
+//!   [`slurm`]: the same directory run as a Slurm job array.
+//! - [`key_figures`]: the table printed at the end of a run or sweep.
 //! - [`pipeline`]: one run end to end; the `Engine` seam.
 //! - [`workload`]: what every engine's peers are and write: keypairs, accounts, goals, post
 //!   text, set and dict updates with their supersedes (so both tiers publish the same
 //!   bytes); [`timers`]: the peers' timers under simulation.
-//! - [`progress`]: the stderr progress bar in simulated time.
+//! - [`progress`]: progress on stderr in simulated time (a bar, or lines without a terminal).
 //! - [`baseline`]: committed per-scenario metrics and the exact gate against them
 //!   (`ppppp-sim check-baseline`).
 
@@ -36,7 +42,9 @@ pub mod dist;
 pub mod error;
 pub mod goal;
 pub mod interest;
+pub mod key_figures;
 pub mod limits;
+pub mod matrix;
 pub mod metrics;
 pub mod pipeline;
 pub mod plan;
@@ -44,9 +52,13 @@ pub mod plot;
 pub mod progress;
 pub mod report;
 pub mod rng;
+pub mod runs_csv;
 pub mod scenario;
+pub mod slurm;
 pub mod stats;
 pub mod sweep;
+pub mod sweep_dir;
+pub mod sweep_plot;
 pub mod timers;
 pub mod trace;
 pub mod units;

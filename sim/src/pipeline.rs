@@ -44,17 +44,45 @@ pub struct RunOptions {
 }
 
 /// Runs `plan` with `engine` and, if `options.out` is set, writes `report.json`,
-/// `report.md`, the plots and optionally `trace.jsonl` there.
+/// `report.md`, the plots and optionally `trace.jsonl` there (after removing those a previous
+/// run left). Shows its own progress when `options.progress`.
 ///
 /// # Errors
 /// Engine, trace or file errors.
 pub fn run(plan: &Plan, engine: &dyn Engine, options: &RunOptions) -> Result<Report, SimError> {
+    let progress = if options.progress {
+        Progress::new(
+            &format!("{} seed {}", plan.scenario, plan.seed),
+            1,
+            plan.duration_ms,
+        )
+    } else {
+        Progress::hidden()
+    };
+    let report = run_reporting(plan, engine, options, &progress)?;
+    progress.finish();
+    Ok(report)
+}
+
+/// [`run`], moving `progress` along (a sweep's shared progress hands each run a child).
+///
+/// # Errors
+/// Engine, trace or file errors.
+pub fn run_reporting(
+    plan: &Plan,
+    engine: &dyn Engine,
+    options: &RunOptions,
+    progress: &Progress,
+) -> Result<Report, SimError> {
     let header = TraceHeader {
         trace_version: TRACE_VERSION,
         scenario: plan.scenario.clone(),
         seed: plan.seed,
         engine: engine.name().to_owned(),
     };
+    if let Some(dir) = &options.out {
+        clear_run_files(dir)?;
+    }
     let sink = match (&options.out, options.trace) {
         (Some(dir), true) => {
             std::fs::create_dir_all(dir).map_err(|source| SimError::Write {
@@ -71,17 +99,9 @@ pub fn run(plan: &Plan, engine: &dyn Engine, options: &RunOptions) -> Result<Rep
         }
         _ => TraceSink::hash_only(&header),
     };
-    let progress = if options.progress {
-        Progress::new(
-            &format!("{} seed {}", plan.scenario, plan.seed),
-            plan.duration_ms,
-        )
-    } else {
-        Progress::hidden()
-    };
     let mut collector = Collector::new(plan, sink);
-    engine.run(plan, &mut collector, &progress)?;
-    progress.finish();
+    engine.run(plan, &mut collector, progress)?;
+    progress.run_done(plan.duration_ms);
     let outcome = collector
         .finish(plan.duration_ms)
         .map_err(SimError::Trace)?;
@@ -97,6 +117,30 @@ pub fn run(plan: &Plan, engine: &dyn Engine, options: &RunOptions) -> Result<Rep
         write_report(dir, &report)?;
     }
     Ok(report)
+}
+
+/// The files a run writes into its output directory.
+pub const RUN_FILES: &[&str] = &["report.json", "report.md", "trace.jsonl"];
+
+/// Removes the files a run writes ([`RUN_FILES`] and the plots) from `dir`, so a run into a
+/// used directory leaves nothing of the previous one (a stale trace beside a new report).
+/// Other files are left alone.
+///
+/// # Errors
+/// A file that exists and cannot be removed.
+pub fn clear_run_files(dir: &Path) -> Result<(), SimError> {
+    let plots = crate::plot::PLOT_NAMES
+        .iter()
+        .flat_map(|name| [format!("{name}.svg"), format!("{name}.png")]);
+    for name in RUN_FILES.iter().map(|n| (*n).to_owned()).chain(plots) {
+        let path = dir.join(name);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(SimError::Write { path, source }),
+        }
+    }
+    Ok(())
 }
 
 /// Writes `report.json`, `report.md` and the plots (SVG and PNG) into `dir`.

@@ -24,7 +24,7 @@ pub const HEIGHT: u32 = 650;
 static FONT: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
 static REGISTER: Once = Once::new();
 
-fn register_font() {
+pub(crate) fn register_font() {
     REGISTER.call_once(|| {
         // The font is a valid TTF compiled into the binary; a failure here would be a
         // build problem, and text would then be missing rather than the program failing.
@@ -43,6 +43,9 @@ const KIND_COLORS: [RGBColor; 5] = [
 ];
 
 type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
+
+/// The plots of one run, each written as `.svg` and `.png`.
+pub const PLOT_NAMES: &[&str] = &["convergence", "latency_cdf", "bandwidth"];
 
 /// Writes `convergence`, `latency_cdf` and `bandwidth`, each `.svg` and `.png`, into `dir`.
 ///
@@ -219,7 +222,7 @@ fn latency_cdf<DB: DrawingBackend>(
             .x_desc("publish → stored latency (ms, log scale)")
             .x_label_formatter(&|x| format!("{x:.0}"))
             .y_label_formatter(&|y| format!("{y:.1}"))
-            .y_desc("fraction of deliveries ≤ x")
+            .y_desc("fraction of wanted pairs delivered ≤ x")
             .axis_desc_style(("sans-serif", 17))
             .label_style(("sans-serif", 14))
             .light_line_style(RGBColor(246, 246, 246))
@@ -239,7 +242,7 @@ fn latency_cdf<DB: DrawingBackend>(
             .x_desc("publish → stored latency (ms)")
             .x_label_formatter(&|x| format!("{x:.0}"))
             .y_label_formatter(&|y| format!("{y:.1}"))
-            .y_desc("fraction of deliveries ≤ x")
+            .y_desc("fraction of wanted pairs delivered ≤ x")
             .axis_desc_style(("sans-serif", 17))
             .label_style(("sans-serif", 14))
             .light_line_style(RGBColor(246, 246, 246))
@@ -249,18 +252,26 @@ fn latency_cdf<DB: DrawingBackend>(
     }
 }
 
-/// The CDF as a step line (the fraction holds until the next value), its largest value and
-/// its smallest positive value (infinite when there is none).
+/// The CDF over every wanted pair as a step line (the fraction holds until the next value):
+/// the report's CDF is over deliveries, scaled here by delivered ÷ (delivered + undelivered),
+/// so pairs never delivered keep the curve below 1. Also its largest value and its smallest
+/// positive value (infinite when there is none).
 fn cdf_steps(report: &Report) -> (Vec<(f64, f64)>, f64, f64) {
-    let points: Vec<(f64, f64)> = report
-        .metrics
-        .latency_ms
+    let latency = &report.metrics.latency_ms;
+    let wanted = latency.quantiles.count + latency.undelivered;
+    #[expect(clippy::cast_precision_loss, reason = "pair counts far below 2^53")]
+    let delivered_share = if wanted == 0 {
+        1.0
+    } else {
+        latency.quantiles.count as f64 / wanted as f64
+    };
+    let points: Vec<(f64, f64)> = latency
         .cdf
         .iter()
         .map(|(v, f)| {
             #[expect(clippy::cast_precision_loss, reason = "latencies far below 2^53 ms")]
             let v = *v as f64;
-            (v, *f)
+            (v, *f * delivered_share)
         })
         .collect();
     let max = points.iter().map(|p| p.0).fold(1.0, f64::max);
@@ -291,7 +302,10 @@ fn draw_cdf<'a, DB: DrawingBackend + 'a, X: Ranged<ValueType = f64>>(
     let blue = RGBColor(31, 119, 180);
     chart
         .draw_series(LineSeries::new(steps, blue.stroke_width(2)))?
-        .label(format!("{} deliveries", quantiles.count))
+        .label(format!(
+            "{} deliveries, {} wanted pairs undelivered",
+            quantiles.count, report.metrics.latency_ms.undelivered
+        ))
         .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], blue.stroke_width(2)));
     for (name, value, color) in [
         ("p50", quantiles.p50, RGBColor(44, 160, 44)),

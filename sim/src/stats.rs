@@ -1,5 +1,10 @@
-//! Sample statistics for seed sweeps: mean, standard deviation, and the 95 % confidence
-//! interval of the mean from Student's t-distribution.
+//! Sample statistics for seed sweeps: mean, standard deviation, median and quartiles, and
+//! two 95 % confidence intervals of the mean: Student's t (for metrics near normal over
+//! seeds) and the percentile bootstrap (for heavy-tailed ones: latencies, recovery times),
+//! whose bounds never leave the sample's range — no negative latency bounds.
+//!
+//! The bootstrap resamples with a ChaCha stream seeded from the sample itself, so the same
+//! values give the same interval, byte for byte.
 
 use serde::Serialize;
 
@@ -85,6 +90,82 @@ pub fn summarize(values: &[f64]) -> Option<Summary> {
     })
 }
 
+/// Resamples of the percentile bootstrap.
+pub const BOOTSTRAP_RESAMPLES: usize = 4_000;
+
+/// The `q` quantile (0–1) of sorted values, linear between order statistics (type 7).
+#[must_use]
+pub fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
+    let last = sorted.len().checked_sub(1)?;
+    #[expect(clippy::cast_precision_loss, reason = "small samples")]
+    let position = q.clamp(0.0, 1.0) * last as f64;
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "0 ≤ position ≤ last"
+    )]
+    let below = position.floor() as usize;
+    let above = (below + 1).min(last);
+    #[expect(clippy::cast_precision_loss, reason = "small samples")]
+    let weight = position - below as f64;
+    Some(sorted[below] + (sorted[above] - sorted[below]) * weight)
+}
+
+/// Median and quartiles of a sample.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Quartiles {
+    /// 25th percentile.
+    pub q1: f64,
+    /// Median.
+    pub median: f64,
+    /// 75th percentile.
+    pub q3: f64,
+}
+
+/// Quartiles of finite values; `None` for an empty sample.
+#[must_use]
+pub fn quartiles(values: &[f64]) -> Option<Quartiles> {
+    let sorted = sorted_finite(values);
+    Some(Quartiles {
+        q1: quantile(&sorted, 0.25)?,
+        median: quantile(&sorted, 0.5)?,
+        q3: quantile(&sorted, 0.75)?,
+    })
+}
+
+fn sorted_finite(values: &[f64]) -> Vec<f64> {
+    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    sorted.sort_by(f64::total_cmp);
+    sorted
+}
+
+/// The 95 % percentile-bootstrap interval of the mean: the 2.5th and 97.5th percentiles of
+/// the means of [`BOOTSTRAP_RESAMPLES`] resamples drawn with replacement. `None` for fewer
+/// than two values. Seeded from the sample's bits (deterministic).
+#[must_use]
+pub fn bootstrap_mean_ci95(values: &[f64]) -> Option<(f64, f64)> {
+    let sorted = sorted_finite(values);
+    if sorted.len() < 2 {
+        return None;
+    }
+    let seed = sorted.iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, v| {
+        (hash ^ v.to_bits()).wrapping_mul(0x0100_0000_01b3)
+    });
+    let mut rng = crate::rng::stream(seed, "bootstrap", 0);
+    #[expect(clippy::cast_precision_loss, reason = "small samples")]
+    let n = sorted.len() as f64;
+    let mut means: Vec<f64> = (0..BOOTSTRAP_RESAMPLES)
+        .map(|_| {
+            (0..sorted.len())
+                .map(|_| sorted[rng.index(sorted.len())])
+                .sum::<f64>()
+                / n
+        })
+        .collect();
+    means.sort_by(f64::total_cmp);
+    Some((quantile(&means, 0.025)?, quantile(&means, 0.975)?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,5 +178,16 @@ mod tests {
         assert!((t95(40) - 2.021_075).abs() < 2e-5, "{}", t95(40));
         assert!((t95(60) - 2.000_298).abs() < 2e-5, "{}", t95(60));
         assert!((t95(120) - 1.979_930).abs() < 2e-5, "{}", t95(120));
+    }
+
+    #[test]
+    fn quantiles_interpolate() {
+        let sorted = [1.0, 2.0, 3.0, 4.0];
+        assert_eq!(quantile(&sorted, 0.5), Some(2.5));
+        assert_eq!(quantile(&sorted, 0.0), Some(1.0));
+        assert_eq!(quantile(&sorted, 1.0), Some(4.0));
+        assert_eq!(quantile(&[], 0.5), None);
+        let q = quartiles(&[5.0, 1.0, 3.0]).expect("values");
+        assert_eq!((q.q1, q.median, q.q3), (2.0, 3.0, 4.0));
     }
 }

@@ -37,23 +37,30 @@ fn sweep_means_and_intervals() {
     for (report, value) in reports.iter_mut().zip([10.0, 20.0, 30.0]) {
         report
             .summary
-            .insert("latency_p50_ms".to_owned(), Some(value));
+            .insert("bytes_per_delivery".to_owned(), Some(value));
     }
-    let sweep = sim::sweep::aggregate(&reports).expect("aggregates");
-    assert_eq!(sweep.runs.len(), 3);
+    let sweep = sim::sweep::aggregate_seeds(&reports).expect("aggregates");
+    assert_eq!(sweep.cells.len(), 1);
+    assert_eq!(sweep.cells[0].runs.len(), 3);
+    assert_eq!(sweep.seeds, vec![1, 2, 3]);
     assert_eq!(sweep.failed, 0);
-    let p50 = &sweep.metrics["latency_p50_ms"];
-    assert_eq!((p50.n, p50.mean, p50.sd), (3, Some(20.0), Some(10.0)));
-    let ci = p50.ci95.expect("n > 1");
+    let bytes = &sweep.cells[0].metrics["bytes_per_delivery"];
+    assert_eq!((bytes.n, bytes.mean, bytes.sd), (3, Some(20.0), Some(10.0)));
+    assert_eq!(bytes.median, Some(20.0));
+    let ci = bytes.ci95.expect("n > 1");
     assert!((ci - 4.302_653 * 10.0 / 3_f64.sqrt()).abs() < 1e-3, "{ci}");
-    assert_eq!(p50.direction, Direction::LowerIsBetter);
+    assert_eq!(bytes.direction, Direction::LowerIsBetter);
     let md = sim::sweep::markdown(&sweep);
-    assert!(md.contains("latency_p50_ms"));
+    assert!(
+        md.contains("## bytes_per_delivery (B, lower is better; interval: Student's t)"),
+        "{md}"
+    );
+    assert!(md.contains("| base | 3 | 20 | 15 – 25 | 20 |"), "{md}");
     // Mixed scenarios are refused.
     let mut other = report(4);
     other.scenario.name = "other".to_owned();
     reports.push(other);
-    assert!(sim::sweep::aggregate(&reports).is_err());
+    assert!(sim::sweep::aggregate_seeds(&reports).is_err());
 }
 
 #[test]
@@ -108,7 +115,7 @@ fn compare_exits_non_zero_past_the_threshold() {
     write(&base_path, &base);
     write(&head_path, &head);
 
-    let comparison = compare_files(&base_path, &head_path, Some(10.0)).expect("compares");
+    let comparison = compare_files(&base_path, &head_path, Some(10.0), false).expect("compares");
     let regressions = comparison.regressions();
     assert_eq!(regressions.len(), 1);
     assert_eq!(regressions[0].metric, "latency_p50_ms");
@@ -131,7 +138,7 @@ fn compare_exits_non_zero_past_the_threshold() {
     let ungated = run(&[]);
     assert_eq!(ungated.status.code(), Some(0));
     // Identical files never regress.
-    let same = compare_files(&base_path, &base_path, Some(0.0)).expect("compares");
+    let same = compare_files(&base_path, &base_path, Some(0.0), false).expect("compares");
     assert!(same.regressions().is_empty());
 }
 
@@ -146,7 +153,7 @@ fn sweep_comparisons_gate_only_significant_moves() {
                 .summary
                 .insert("latency_p50_ms".to_owned(), Some(value));
         }
-        sim::sweep::aggregate(&reports).expect("aggregates")
+        sim::sweep::aggregate_seeds(&reports).expect("aggregates")
     };
     let base = with([100.0, 101.0, 99.0]);
     let noisy = with([80.0, 200.0, 120.0]); // mean +33 %, intervals overlap
@@ -166,14 +173,16 @@ fn sweep_comparisons_gate_only_significant_moves() {
             .cloned()
             .expect("row")
     };
-    let noisy_row = p50(&compare_files(&base_path, &noisy_path, Some(10.0)).expect("compares"));
+    let noisy_row =
+        p50(&compare_files(&base_path, &noisy_path, Some(10.0), false).expect("compares"));
     assert_eq!(noisy_row.significant, Some(false));
     assert!(!noisy_row.regression);
-    let worse_row = p50(&compare_files(&base_path, &worse_path, Some(10.0)).expect("compares"));
+    let worse_row =
+        p50(&compare_files(&base_path, &worse_path, Some(10.0), false).expect("compares"));
     assert_eq!(worse_row.significant, Some(true));
     assert!(worse_row.regression);
     // A run and a sweep cannot be compared.
     let run_path = dir.path().join("run.json");
     write(&run_path, &base_reports[0]);
-    assert!(compare_files(&run_path, &base_path, Some(10.0)).is_err());
+    assert!(compare_files(&run_path, &base_path, Some(10.0), true).is_err());
 }

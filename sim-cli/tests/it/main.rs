@@ -8,6 +8,7 @@ mod compare_sweep;
 mod delivery;
 mod determinism;
 mod engines;
+mod experiments;
 mod limits;
 mod metrics_math;
 mod real_peers;

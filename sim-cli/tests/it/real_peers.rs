@@ -263,7 +263,7 @@ fn a_parallel_sweep_equals_a_sequential_one() {
     sweep("2", &parallel);
     sweep("1", &sequential);
     let mut files = vec![PathBuf::from("sweep.json"), PathBuf::from("sweep.md")];
-    files.extend((1..=3).map(|seed| PathBuf::from(format!("seed-{seed}/report.json"))));
+    files.extend((1..=3).map(|seed| PathBuf::from(format!("cell-01/seed-{seed}/report.json"))));
     for file in files {
         assert!(
             read(&parallel.join(&file)) == read(&sequential.join(&file)),
@@ -272,7 +272,7 @@ fn a_parallel_sweep_equals_a_sequential_one() {
         );
     }
     let reports: Vec<Vec<u8>> = (1..=3)
-        .map(|seed| read(&parallel.join(format!("seed-{seed}/report.json"))))
+        .map(|seed| read(&parallel.join(format!("cell-01/seed-{seed}/report.json"))))
         .collect();
     assert!(reports[0] != reports[1] && reports[1] != reports[2]);
 }

@@ -86,7 +86,8 @@ impl Population<'_> {
         (a, b, peers)
     }
 
-    /// The peers `selectors` name (`*`, a group, a peer, `random(N)`, `random(N, group)`),
+    /// The peers `selectors` name (`*`, a group, a peer, `random(N)`, `random(N, group)`; N
+    /// may be a percentage of the pool),
     /// sorted and without repeats.
     fn select(&self, selectors: &[String], rng: &mut Stream) -> Vec<PeerIdx> {
         let mut chosen = BTreeSet::new();
@@ -102,11 +103,14 @@ impl Population<'_> {
                 .and_then(|rest| rest.strip_suffix(')'))
             {
                 let mut parts = inner.split(',').map(str::trim);
-                let count: usize = parts.next().and_then(|c| c.parse().ok()).unwrap_or(1);
+                let count_text = parts.next().unwrap_or("1");
                 let pool: Vec<PeerIdx> = match parts.next() {
                     Some(group) => self.group_peers(group),
                     None => self.peers.iter().map(|p| p.index).collect(),
                 };
+                let pool_len = u32::try_from(pool.len()).unwrap_or(u32::MAX);
+                let count =
+                    crate::scenario::random_count(count_text, pool_len).map_or(1, |c| c as usize);
                 let weights = vec![1.0; pool.len()];
                 chosen.extend(
                     rng.weighted_sample(&weights, count)

@@ -68,6 +68,10 @@ pub struct Scenario {
     /// Report options.
     #[serde(default)]
     pub report: ReportOptions,
+    /// Sweep axes: scenario field path → the values it takes (`sim::matrix`). A single run
+    /// uses the values written in the rest of the file.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub matrix: BTreeMap<String, Vec<toml::Value>>,
     /// The file it was loaded from, as given (for the repro line).
     #[serde(skip)]
     pub source: PathBuf,
@@ -695,4 +699,26 @@ impl Scenario {
             .flat_map(|g| (0..g.count).map(move |i| format!("{}-{i}", g.name)))
             .collect()
     }
+}
+
+/// The count of a `random(N, …)` selector's `N` over a pool of `pool` peers: a number, or a
+/// percentage of the pool (`50%`, rounded up, at least 1) so a selector scales with the
+/// group it picks from. `None` when `N` is neither.
+#[must_use]
+pub fn random_count(text: &str, pool: u32) -> Option<u32> {
+    let text = text.trim();
+    if let Some(percent) = text.strip_suffix('%') {
+        let percent: f64 = percent.trim().parse().ok()?;
+        if !(percent > 0.0 && percent <= 100.0) {
+            return None;
+        }
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "0 < percent ≤ 100 of a u32 pool"
+        )]
+        let count = (f64::from(pool) * percent / 100.0).ceil() as u32;
+        return Some(count.max(1));
+    }
+    text.parse().ok()
 }

@@ -458,7 +458,7 @@ impl Scenario {
             .and_then(|rest| rest.strip_suffix(')'))
         {
             let mut parts = inner.split(',').map(str::trim);
-            let count = parts.next().and_then(|c| c.parse::<u32>().ok());
+            let count = parts.next();
             let group = parts.next();
             let pool = match group {
                 Some(name) => match self.group(name) {
@@ -470,12 +470,13 @@ impl Scenario {
                 },
                 None => self.peer_count(),
             };
-            match count {
+            match count.and_then(|c| super::model::random_count(c, pool)) {
                 Some(c) if c > 0 && c <= pool && parts.next().is_none() => {}
                 _ => issues.push(issue(
                     path,
                     format!(
-                        "`{selector}`: write random(N) or random(N, group) with 1 ≤ N ≤ {pool}"
+                        "`{selector}`: write random(N) or random(N, group) with 1 ≤ N ≤ {pool}, \
+                         or N as a percentage of the pool (random(50%, group))"
                     ),
                 )),
             }
