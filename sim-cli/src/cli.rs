@@ -8,13 +8,15 @@
 //! ppppp-sim merge DIR
 //! ppppp-sim compare BASE.json HEAD.json [--max-regression PCT] [--allow-different]
 //! ppppp-sim render REPORT.json [--out DIR]
+//! ppppp-sim check-baseline [SCENARIO.toml…] [--engine ENGINE] [--dir DIR] [--bless [--seeds S]]
 //! ```
 //!
 //! The engine is `--engine`, else the scenario's `engine`, else `fullstack`. A build without
 //! the `fullstack` feature has only the protocol tier (and no tokio, ractor or turmoil).
 //!
-//! Exit codes: 0 success; 1 a check failed (run, sweep) or a regression passed the
-//! threshold (compare); 2 bad input or an error.
+//! Exit codes: 0 success; 1 a check failed (run, sweep), a regression passed the
+//! threshold (compare) or a metric moved past its baseline's tolerance (check-baseline); 2 bad
+//! input or an error.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -128,6 +130,25 @@ pub enum Command {
         /// No table of key figures.
         #[arg(long)]
         quiet: bool,
+    },
+    /// Rerun scenarios and fail when a metric moved from its committed baseline
+    /// (benches/baselines/<scenario>.<engine>.json; docs/regression-ci.md).
+    CheckBaseline {
+        /// Scenario files (default: every baseline in --dir, with the scenario it names).
+        scenarios: Vec<PathBuf>,
+        /// The engine (default: the scenario's); without scenarios, check only its baselines.
+        #[arg(long, value_parser = parse_engine)]
+        engine: Option<EngineKind>,
+        /// The baselines' directory.
+        #[arg(long, default_value = sim::baseline::DEFAULT_DIR)]
+        dir: PathBuf,
+        /// Accept the new metrics: rewrite (or create) the files and print what changed.
+        #[arg(long)]
+        bless: bool,
+        /// With --bless: the seed set (`A..B`, `A..=B`, `A,B,C`; default: the file's, else
+        /// the scenario's seed).
+        #[arg(long, requires = "bless")]
+        seeds: Option<String>,
     },
     /// Re-render report.md and the plots from a report.json.
     Render {
@@ -380,6 +401,23 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             max_regression,
             allow_different,
         } => compare(&base, &head, max_regression, allow_different),
+        Command::CheckBaseline {
+            scenarios,
+            engine,
+            dir,
+            bless,
+            seeds,
+        } => crate::check_baseline::check_baseline(&crate::check_baseline::Args {
+            scenarios,
+            engine,
+            dir,
+            seeds: seeds.as_deref().map(parse_seeds).transpose()?,
+            bless,
+            runner: crate::check_baseline::Runner {
+                load,
+                engine: engine_for,
+            },
+        }),
         Command::Render { report, out } => {
             let loaded = Report::read(&report)?;
             let dir = out.unwrap_or_else(|| {

@@ -1,6 +1,7 @@
 //! `ppppp-sim`: deterministic simulations of PPPPP peers, scenarios in, reports out (see
 //! `cli.rs`).
 
+mod check_baseline;
 mod cli;
 mod stdout;
 mod sweep_cmd;

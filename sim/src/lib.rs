@@ -32,7 +32,10 @@
 //!   text, set and dict updates with their supersedes (so both tiers publish the same
 //!   bytes); [`timers`]: the peers' timers under simulation.
 //! - [`progress`]: progress on stderr in simulated time (a bar, or lines without a terminal).
+//! - [`baseline`]: committed per-scenario metrics and the exact gate against them
+//!   (`ppppp-sim check-baseline`).
 
+pub mod baseline;
 pub mod check;
 pub mod compare;
 pub mod dist;

@@ -2,6 +2,7 @@
 //! metrics math on hand-made event streams, checkers, sweep statistics and compare, and the
 //! engines: the turmoil runner with real peers, and the protocol tier against it.
 
+mod baseline;
 mod checks;
 mod compare_sweep;
 mod delivery;
