@@ -185,7 +185,8 @@ pub fn measure(
         scenario_path: scenario_path.to_owned(),
         out: None,
         trace: false,
-        progress: true,
+        // The gate prints its own line per file; per-run progress would only fill CI logs.
+        progress: false,
     };
     seeds
         .iter()
