@@ -73,7 +73,7 @@ pub enum Substrate {
     #[default]
     Turmoil,
     /// turmoil-net's socket stack moved by our event-driven loop (fabric_run.rs): TCP with
-    /// retransmission, packet loss. No crashes or churn yet.
+    /// retransmission, packet loss, crashes, restarts and churn.
     Fabric,
 }
 
