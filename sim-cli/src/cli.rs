@@ -367,33 +367,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             print_out(&plan.to_json())?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Sweep {
-            scenario,
-            seeds,
-            sets,
-            jobs,
-            out,
-            engine,
-            verify_all,
-            slurm,
-            runs_per_task,
-            quiet,
-        } => {
-            let request = crate::sweep_cmd::SweepRequest {
-                scenario: &scenario,
-                seeds: parse_seeds(&seeds)?,
-                sets: &sets,
-                jobs,
-                out,
-                slurm,
-                runs_per_task,
-                quiet,
-                check_memory,
-            };
-            let base = load(&scenario)?;
-            let engine_ref = engine_for(engine, &base, verify_all)?;
-            crate::sweep_cmd::sweep(&request, engine_ref, verify_all)
-        }
+        command @ Command::Sweep { .. } => sweep(command),
         Command::Merge { dir, quiet } => crate::sweep_cmd::finish(&dir, quiet),
         Command::Compare {
             base,
@@ -401,23 +375,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             max_regression,
             allow_different,
         } => compare(&base, &head, max_regression, allow_different),
-        Command::CheckBaseline {
-            scenarios,
-            engine,
-            dir,
-            bless,
-            seeds,
-        } => crate::check_baseline::check_baseline(&crate::check_baseline::Args {
-            scenarios,
-            engine,
-            dir,
-            seeds: seeds.as_deref().map(parse_seeds).transpose()?,
-            bless,
-            runner: crate::check_baseline::Runner {
-                load,
-                engine: engine_for,
-            },
-        }),
+        command @ Command::CheckBaseline { .. } => check_baseline(command),
         Command::Render { report, out } => {
             let loaded = Report::read(&report)?;
             let dir = out.unwrap_or_else(|| {
@@ -430,6 +388,64 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `ppppp-sim sweep`.
+fn sweep(command: Command) -> anyhow::Result<ExitCode> {
+    let Command::Sweep {
+        scenario,
+        seeds,
+        sets,
+        jobs,
+        out,
+        engine,
+        verify_all,
+        slurm,
+        runs_per_task,
+        quiet,
+    } = command
+    else {
+        unreachable!("dispatch hands sweep only a sweep")
+    };
+    let request = crate::sweep_cmd::SweepRequest {
+        scenario: &scenario,
+        seeds: parse_seeds(&seeds)?,
+        sets: &sets,
+        jobs,
+        out,
+        slurm,
+        runs_per_task,
+        quiet,
+        check_memory,
+    };
+    let base = load(&scenario)?;
+    let engine_ref = engine_for(engine, &base, verify_all)?;
+    crate::sweep_cmd::sweep(&request, engine_ref, verify_all)
+}
+
+/// `ppppp-sim check-baseline`.
+fn check_baseline(command: Command) -> anyhow::Result<ExitCode> {
+    let Command::CheckBaseline {
+        scenarios,
+        engine,
+        dir,
+        bless,
+        seeds,
+    } = command
+    else {
+        unreachable!("dispatch hands check_baseline only a check-baseline")
+    };
+    crate::check_baseline::check_baseline(&crate::check_baseline::Args {
+        scenarios,
+        engine,
+        dir,
+        seeds: seeds.as_deref().map(parse_seeds).transpose()?,
+        bless,
+        runner: crate::check_baseline::Runner {
+            load,
+            engine: engine_for,
+        },
+    })
 }
 
 fn run(

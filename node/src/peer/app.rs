@@ -105,9 +105,3 @@ impl AppMethods {
             })
     }
 }
-
-/// Answers a request the app will not see (queue full, app gone), without the drop's
-/// generic message.
-pub(crate) fn refuse(request: AppRequest, message: &str) {
-    request.reply.send(Err(message.to_owned()));
-}

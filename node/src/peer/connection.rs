@@ -735,7 +735,8 @@ impl ConnState {
                 match app.offer(request) {
                     Ok(()) => return,
                     Err(request) => {
-                        super::app::refuse(request, "busy: too many requests waiting");
+                        let busy = "busy: too many requests waiting".to_owned();
+                        request.reply.send(Err(busy));
                         return;
                     }
                 }

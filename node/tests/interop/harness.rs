@@ -298,23 +298,24 @@ impl RustPeer {
 
     /// Stops the peer with SIGTERM; it must exit 0.
     pub async fn stop(mut self) {
-        let pid = self.child.id().expect("running");
-        let status = std::process::Command::new("kill")
-            .arg("-TERM")
-            .arg(pid.to_string())
-            .status()
-            .expect("kill runs");
-        assert!(status.success());
-        let exit = tokio::time::timeout(REPLY_TIMEOUT, self.child.wait())
-            .await
-            .expect("exits in time")
-            .expect("waitable");
-        assert!(
-            exit.success(),
-            "{}: SIGTERM should exit 0, got {exit}",
-            self.name
-        );
+        terminate(&mut self.child, self.name).await;
     }
+}
+
+/// Sends SIGTERM to `child` and waits for it; it must exit 0.
+async fn terminate(child: &mut Child, name: &str) {
+    let pid = child.id().expect("running");
+    let status = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let exit = tokio::time::timeout(REPLY_TIMEOUT, child.wait())
+        .await
+        .expect("exits in time")
+        .expect("waitable");
+    assert!(exit.success(), "{name}: SIGTERM should exit 0, got {exit}");
 }
 
 /// Lower-case hex.
@@ -391,17 +392,6 @@ impl Hub {
 
     /// Stops the hub with SIGTERM; it must exit 0.
     pub async fn stop(mut self) {
-        let pid = self.child.id().expect("running");
-        let status = std::process::Command::new("kill")
-            .arg("-TERM")
-            .arg(pid.to_string())
-            .status()
-            .expect("kill runs");
-        assert!(status.success());
-        let exit = tokio::time::timeout(REPLY_TIMEOUT, self.child.wait())
-            .await
-            .expect("exits in time")
-            .expect("waitable");
-        assert!(exit.success(), "hub: SIGTERM should exit 0, got {exit}");
+        terminate(&mut self.child, "hub").await;
     }
 }

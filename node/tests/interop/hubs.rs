@@ -7,37 +7,11 @@
 //! guards, not speed checks.
 
 use std::path::Path;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::discovery::{ARRIVAL_MS, js_with_hubs, rust_waits_for, rust_with_post};
 use crate::harness::{Hub, JsPeer, RustPeer};
-
-/// Longest wait for msgs to arrive through a tunnel.
-const ARRIVAL_TIMEOUT: Duration = Duration::from_secs(60);
-const ARRIVAL_MS: u64 = 60_000;
-
-/// A JS peer that attends hubs, has an account and one post, wants `wanted` tangles and
-/// syncs.
-async fn js_attendant(name: &'static str, seed: u8) -> (JsPeer, String, String) {
-    let mut peer = JsPeer::start_with(name, [seed; 32], json!({"hub": true})).await;
-    let account = peer.call("createAccount", json!({})).await["account"]
-        .as_str()
-        .expect("account")
-        .to_owned();
-    let post = peer
-        .call(
-            "publish",
-            json!({"domain": "post", "data": {"text": format!("from {name}")}}),
-        )
-        .await;
-    let feed = post["tangleID"].as_str().expect("tangle").to_owned();
-    peer.call("goal", json!({"tangleID": feed, "goal": "all"}))
-        .await;
-    peer.call("startSync", json!({})).await;
-    peer.call("startNet", json!({})).await;
-    (peer, account, feed)
-}
 
 async fn want(peer: &mut JsPeer, account: &str, feed: &str) {
     peer.call("goal", json!({"tangleID": account, "goal": "all"}))
@@ -54,24 +28,6 @@ async fn js_waits_for(peer: &mut JsPeer, feed: &str) {
     .await;
 }
 
-/// Polls the Rust peer until `feed` holds `count` msgs.
-async fn rust_waits_for(peer: &mut RustPeer, feed: &str, count: usize) {
-    let deadline = tokio::time::Instant::now() + ARRIVAL_TIMEOUT;
-    loop {
-        let have = peer.ask(json!({"cmd": "count", "tangle": feed})).await["count"]
-            .as_u64()
-            .unwrap_or(0);
-        if have >= count as u64 {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{feed} has {have} msgs, wanted {count}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 fn attendants(status: &Value) -> Vec<String> {
     status["attendants"]
         .as_array()
@@ -85,8 +41,8 @@ fn attendants(status: &Value) -> Vec<String> {
 async fn js_hub_clients_sync_with_each_other_through_a_ppppp_hub() {
     let dirs = tempfile::tempdir().expect("tempdir");
     let mut hub = Hub::start(&dirs.path().join("hub"), &["--open"]).await;
-    let (mut alice, alice_account, alice_feed) = js_attendant("alice", 0x0a).await;
-    let (mut bob, bob_account, bob_feed) = js_attendant("bob", 0x0b).await;
+    let (mut alice, alice_account, alice_feed) = js_with_hubs("alice", 0x0a).await;
+    let (mut bob, bob_account, bob_feed) = js_with_hubs("bob", 0x0b).await;
     want(&mut alice, &bob_account, &bob_feed).await;
     want(&mut bob, &alice_account, &alice_feed).await;
     alice
@@ -109,21 +65,14 @@ async fn js_hub_clients_sync_with_each_other_through_a_ppppp_hub() {
 }
 
 async fn rust_attendant(name: &'static str, dir: &Path, hub: &Hub) -> (RustPeer, String, String) {
-    let mut peer = RustPeer::start_with(name, dir, &["--hub", &hub.multiaddr]).await;
-    let whoami = peer.ask(json!({"cmd": "whoami"})).await;
-    let account = whoami["account"].as_str().expect("account").to_owned();
-    let published = peer
-        .ask(json!({"cmd": "publish", "domain": "post", "data": {"text": format!("from {name}")}}))
-        .await;
-    let feed = published["feed"].as_str().expect("feed").to_owned();
-    (peer, account, feed)
+    rust_with_post(name, dir, &["--hub", &hub.multiaddr]).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_js_and_a_ppppp_client_sync_both_ways_through_a_ppppp_hub() {
     let dirs = tempfile::tempdir().expect("tempdir");
     let hub = Hub::start(&dirs.path().join("hub"), &["--open"]).await;
-    let (mut js, js_account, js_feed) = js_attendant("js", 0x0c).await;
+    let (mut js, js_account, js_feed) = js_with_hubs("js", 0x0c).await;
     let (mut rust, rust_account, rust_feed) =
         rust_attendant("rust", &dirs.path().join("rust"), &hub).await;
     want(&mut js, &rust_account, &rust_feed).await;

@@ -2,49 +2,12 @@
 //! each side uses the other's invite URI through a `ppppp hub` that admits only members and
 //! token holders (no `--open`), and a spent or forged promise token is refused.
 
-use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::harness::{Hub, JsPeer, RustPeer};
-
-/// Longest wait for msgs to arrive, or for a peer to attend the hub.
-const WAIT: Duration = Duration::from_secs(60);
-const WAIT_MS: u64 = 60_000;
-
-/// A JS peer with hubs, promises and invites, an account and one post; syncing.
-async fn js_peer(name: &'static str, seed: u8) -> (JsPeer, String, String) {
-    let mut peer = JsPeer::start_with(name, [seed; 32], json!({"hub": true})).await;
-    let account = peer.call("createAccount", json!({})).await["account"]
-        .as_str()
-        .expect("account")
-        .to_owned();
-    let post = peer
-        .call(
-            "publish",
-            json!({"domain": "post", "data": {"text": format!("from {name}")}}),
-        )
-        .await;
-    let feed = post["tangleID"].as_str().expect("tangle").to_owned();
-    peer.call("goal", json!({"tangleID": feed, "goal": "all"}))
-        .await;
-    peer.call("startSync", json!({})).await;
-    peer.call("startNet", json!({})).await;
-    (peer, account, feed)
-}
-
-/// A `ppppp serve` with one post, attending nothing yet unless `extra` says so.
-async fn rust_peer(name: &'static str, dir: &Path, extra: &[&str]) -> (RustPeer, String, String) {
-    let mut peer = RustPeer::start_with(name, dir, extra).await;
-    let whoami = peer.ask(json!({"cmd": "whoami"})).await;
-    let account = whoami["account"].as_str().expect("account").to_owned();
-    let published = peer
-        .ask(json!({"cmd": "publish", "domain": "post", "data": {"text": format!("from {name}")}}))
-        .await;
-    let feed = published["feed"].as_str().expect("feed").to_owned();
-    (peer, account, feed)
-}
+use crate::discovery::{ARRIVAL_MS, ARRIVAL_TIMEOUT, js_with_hubs, rust_waits_for, rust_with_post};
+use crate::harness::{Hub, RustPeer};
 
 async fn rust_key(peer: &mut RustPeer) -> String {
     peer.ask(json!({"cmd": "whoami"})).await["key"]
@@ -55,7 +18,7 @@ async fn rust_key(peer: &mut RustPeer) -> String {
 
 /// Waits until `hub` lists `count` attendants.
 async fn attendants_reach(hub: &mut Hub, count: usize) {
-    let deadline = tokio::time::Instant::now() + WAIT;
+    let deadline = tokio::time::Instant::now() + ARRIVAL_TIMEOUT;
     loop {
         let status = hub.status().await;
         if status["attendants"].as_array().map_or(0, Vec::len) >= count {
@@ -64,24 +27,6 @@ async fn attendants_reach(hub: &mut Hub, count: usize) {
         assert!(
             tokio::time::Instant::now() < deadline,
             "attendants: {status}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Polls until the Rust peer holds `count` msgs of `tangle`.
-async fn rust_waits_for(peer: &mut RustPeer, tangle: &str, count: u64) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let have = peer.ask(json!({"cmd": "count", "tangle": tangle})).await["count"]
-            .as_u64()
-            .unwrap_or(0);
-        if have >= count {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{tangle}: {have} of {count}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -101,7 +46,7 @@ async fn a_js_peer_uses_a_ppppp_invite_and_the_promise_is_spent_once() {
     let dirs = tempfile::tempdir().expect("tempdir");
     let mut hub = Hub::start(&dirs.path().join("hub"), &[]).await;
     // The first peer ever to reach a closed hub becomes its member (as ppppp-hub does).
-    let (mut inviter, inviter_account, inviter_feed) = rust_peer(
+    let (mut inviter, inviter_account, inviter_feed) = rust_with_post(
         "inviter",
         &dirs.path().join("inviter"),
         &["--hub", &hub.multiaddr],
@@ -112,7 +57,7 @@ async fn a_js_peer_uses_a_ppppp_invite_and_the_promise_is_spent_once() {
     let invite = inviter.ask(json!({"cmd": "invite_create"})).await;
     let uri = invite["uri"].as_str().expect("uri").to_owned();
 
-    let (mut js, js_account, js_feed) = js_peer("invitee", 0x1d).await;
+    let (mut js, js_account, js_feed) = js_with_hubs("invitee", 0x1d).await;
     // pzp-invite reads our URI as we meant it.
     let commands = js.call("inviteParse", json!({"uri": uri})).await["commands"].clone();
     assert_eq!(
@@ -153,7 +98,7 @@ async fn a_js_peer_uses_a_ppppp_invite_and_the_promise_is_spent_once() {
     rust_waits_for(&mut inviter, &js_feed, 2).await;
     js.call(
         "waitFor",
-        json!({"tangleID": inviter_feed, "count": 2, "timeoutMs": WAIT_MS}),
+        json!({"tangleID": inviter_feed, "count": 2, "timeoutMs": ARRIVAL_MS}),
     )
     .await;
     let status = inviter.ask(json!({"cmd": "status"})).await;
@@ -170,7 +115,7 @@ async fn a_js_peer_uses_a_ppppp_invite_and_the_promise_is_spent_once() {
 async fn a_ppppp_peer_uses_a_js_invite_and_is_followed_back() {
     let dirs = tempfile::tempdir().expect("tempdir");
     let mut hub = Hub::start(&dirs.path().join("hub"), &[]).await;
-    let (mut js, js_account, js_feed) = js_peer("inviter", 0x1e).await;
+    let (mut js, js_account, js_feed) = js_with_hubs("inviter", 0x1e).await;
     js.call("addHub", json!({"multiaddr": hub.multiaddr})).await;
     attendants_reach(&mut hub, 1).await;
     let invite = js
@@ -182,7 +127,7 @@ async fn a_ppppp_peer_uses_a_js_invite_and_is_followed_back() {
     let uri = invite["uri"].as_str().expect("uri").to_owned();
 
     let (mut rust, rust_account, rust_feed) =
-        rust_peer("invitee", &dirs.path().join("invitee"), &[]).await;
+        rust_with_post("invitee", &dirs.path().join("invitee"), &[]).await;
     let used = rust.ask(json!({"cmd": "invite_use", "uri": uri})).await;
     assert_eq!(
         used["done"].as_array().and_then(|done| done.last()),
@@ -203,7 +148,7 @@ async fn a_ppppp_peer_uses_a_js_invite_and_is_followed_back() {
         .await;
     js.call(
         "waitFor",
-        json!({"tangleID": rust_feed, "count": 2, "timeoutMs": WAIT_MS}),
+        json!({"tangleID": rust_feed, "count": 2, "timeoutMs": ARRIVAL_MS}),
     )
     .await;
     // The same invite again: the hub token is spent and so is the promise.
@@ -218,7 +163,7 @@ async fn a_ppppp_peer_uses_a_js_invite_and_is_followed_back() {
 async fn a_js_device_joins_a_ppppp_account_through_an_account_add_invite() {
     let dirs = tempfile::tempdir().expect("tempdir");
     let mut hub = Hub::start(&dirs.path().join("hub"), &[]).await;
-    let (mut inviter, inviter_account, _) = rust_peer(
+    let (mut inviter, inviter_account, _) = rust_with_post(
         "inviter",
         &dirs.path().join("inviter"),
         &["--hub", &hub.multiaddr],
@@ -231,7 +176,7 @@ async fn a_js_device_joins_a_ppppp_account_through_an_account_add_invite() {
         .await;
     let uri = invite["uri"].as_str().expect("uri").to_owned();
 
-    let (mut device, _, _) = js_peer("device", 0x1f).await;
+    let (mut device, _, _) = js_with_hubs("device", 0x1f).await;
     let commands = device.call("inviteParse", json!({"uri": uri})).await["commands"].clone();
     let tunnel = command(&commands, "tunnel-connect")["multiaddr"].clone();
     assert_eq!(

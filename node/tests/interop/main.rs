@@ -3,6 +3,7 @@
 //! the JS side themselves (`npm ci` in `interop/` when `node_modules` is missing) and need
 //! `node` (>= 20) and `npm` on PATH.
 
+mod discovery;
 mod harness;
 mod hubs;
 mod invites;

@@ -10,6 +10,7 @@ use proto::msg::Msg;
 use serde_json::{Map, Value};
 
 use crate::cli::query::{Selection, Window};
+use crate::invite::promise::PromiseKind;
 
 /// A request to a running peer.
 #[derive(Debug)]
@@ -72,7 +73,7 @@ pub(crate) enum Request {
     /// follow or an account-add promise.
     InviteCreate {
         hub: Option<String>,
-        kind: crate::invite::promise::PromiseKind,
+        kind: PromiseKind,
     },
     /// Carry out an invite's commands.
     InviteUse { uri: String },
@@ -203,13 +204,7 @@ impl Request {
             "feed" | "log" | "hist" => Self::Read(read_request(name, fields)?),
             "invite_create" => Self::InviteCreate {
                 hub: optional_text(fields, "hub")?,
-                kind: match optional_text(fields, "promise")?.as_deref() {
-                    None | Some("follow") => crate::invite::promise::PromiseKind::Follow,
-                    Some("account-add") => crate::invite::promise::PromiseKind::AccountAdd,
-                    Some(other) => {
-                        anyhow::bail!("\"promise\" is \"follow\" or \"account-add\", not {other:?}")
-                    }
-                },
+                kind: promise_kind(fields)?,
             },
             "invite_use" => Self::InviteUse { uri: text("uri")? },
             other => anyhow::bail!("unknown command {other:?}"),
@@ -258,6 +253,15 @@ fn read_request(name: &str, fields: &Map<String, Value>) -> anyhow::Result<ReadR
         "\"live\" and \"reverse\" do not go together: new msgs come last"
     );
     Ok(request)
+}
+
+/// `invite_create`'s `promise` field: `follow` (the default) or `account-add`.
+fn promise_kind(fields: &Map<String, Value>) -> anyhow::Result<PromiseKind> {
+    match optional_text(fields, "promise")?.as_deref() {
+        None | Some("follow") => Ok(PromiseKind::Follow),
+        Some("account-add") => Ok(PromiseKind::AccountAdd),
+        Some(other) => anyhow::bail!("\"promise\" is \"follow\" or \"account-add\", not {other:?}"),
+    }
 }
 
 fn optional_text(fields: &Map<String, Value>, key: &str) -> anyhow::Result<Option<String>> {
