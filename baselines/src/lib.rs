@@ -1,0 +1,25 @@
+//! Pure machines of other replication protocols, for side-by-side comparison with PPPPP's
+//! tangle sync on the simulator's protocol tier (issue 21).
+//!
+//! ```text
+//! seam.rs        the one shape every protocol has: Replicator::handle(now, Input) -> [Output],
+//!                deadline(), handshake(); Wire::bytes()/kind() from each real encoding
+//! flood.rs       p2p.today's mesh socket: flood every broadcast, drop what was seen
+//! ssb/           Secure Scuttlebutt: sizes of its message format and transport (wire.rs),
+//!                classic replication (classic.rs: createHistoryStream per followed feed),
+//!                epidemic broadcast trees (ebt.rs: vector-clock notes, eager and lazy peers)
+//! testing.rs     a small deterministic network of static links to drive machines in tests
+//! ```
+//!
+//! No I/O, no clock, no threads, no hash-ordered collections: the same inputs give the same
+//! outputs, byte for byte.
+
+pub mod flood;
+pub mod seam;
+pub mod ssb;
+pub mod testing;
+
+pub use seam::{
+    Feed, Handshake, Input, Item, ItemId, LinkId, Millis, Output, PeerId, Replicator, Wire,
+    WireKind,
+};

@@ -1,0 +1,145 @@
+//! The replication seam: what every protocol machine looks like to an engine.
+//!
+//! A protocol is a per-peer pure machine with one shape, `handle(now, input, out)`, and its
+//! timers as data (`deadline`). It does no I/O and reads no clock: the engine moves its
+//! [`Wire`] messages between peers (charging their [`Wire::bytes`] to the link), wakes it at
+//! its deadline, and reads what it stored from its outputs.
+//!
+//! Items are engine-neutral: an author's feed and a 1-based sequence number, with the size
+//! of the item's content. Each protocol maps them onto its own format (an SSB message, a
+//! flooded p2p.today broadcast) and computes its wire sizes from that format's real encoding.
+
+use std::fmt::Debug;
+
+/// Simulated time, milliseconds since the start of a run.
+pub type Millis = u64;
+
+/// A peer of the simulated network (its index in the engine's plan).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PeerId(pub u32);
+
+/// An author's feed. In every baseline a feed belongs to one peer, which alone appends to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Feed(pub u32);
+
+/// One connection of this peer, as the engine names it (unique per peer for a run).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LinkId(pub u64);
+
+/// Which item: the feed and its 1-based sequence number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ItemId {
+    /// The author's feed.
+    pub feed: Feed,
+    /// 1-based position in the feed.
+    pub seq: u32,
+}
+
+/// An item as the workload publishes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Item {
+    /// Which item.
+    pub id: ItemId,
+    /// Bytes of the item's content (the application's data), before any protocol's framing.
+    pub content_bytes: u32,
+}
+
+/// What the bytes of a wire message are for, so reports can split payload from overhead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum WireKind {
+    /// Carries items (their content and per-item metadata).
+    Payload,
+    /// Says what a peer holds or wants (notes, vector clocks, fingerprints, requests).
+    Summary,
+    /// Session set-up and everything else.
+    Control,
+}
+
+/// One message on a link.
+pub trait Wire: Clone + Debug {
+    /// Bytes on the wire, from the protocol's real encoding and framing.
+    fn bytes(&self) -> u64;
+    /// What the bytes are for.
+    fn kind(&self) -> WireKind;
+}
+
+/// What a machine is told.
+#[derive(Debug, Clone)]
+pub enum Input<W> {
+    /// A connection to `peer` is up; `initiator` says whether this peer dialed it.
+    LinkUp {
+        /// The new connection.
+        link: LinkId,
+        /// Who is at the other end.
+        peer: PeerId,
+        /// This peer dialed.
+        initiator: bool,
+    },
+    /// A connection is gone (closed, broken or timed out); its in-flight messages are lost.
+    LinkDown {
+        /// The connection.
+        link: LinkId,
+    },
+    /// A message arrived on a connection.
+    Received {
+        /// The connection.
+        link: LinkId,
+        /// The message.
+        msg: W,
+    },
+    /// This peer's application appended an item to its own feed.
+    Publish(Item),
+    /// The machine's deadline was reached.
+    Tick,
+}
+
+/// What a machine asks the engine to do, or reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output<W> {
+    /// Send a message on a connection.
+    Send {
+        /// The connection.
+        link: LinkId,
+        /// The message.
+        msg: W,
+    },
+    /// An item was stored for the first time (from a connection, or published here).
+    Stored {
+        /// The item.
+        item: ItemId,
+        /// The connection it came from; `None` when published here.
+        from: Option<LinkId>,
+    },
+    /// An item arrived that this peer already held (a wasted transmission).
+    Duplicate {
+        /// The item.
+        item: ItemId,
+        /// The connection it came from.
+        from: LinkId,
+    },
+}
+
+/// A connection's fixed set-up cost in the protocol's transport, paid before its first
+/// message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Handshake {
+    /// Round trips from dialing until the dialer may send (transport and handshake).
+    pub round_trips: u32,
+    /// Bytes both sides send during the handshake.
+    pub bytes: u64,
+}
+
+/// A protocol's per-peer machine.
+pub trait Replicator {
+    /// One message on a link.
+    type Wire: Wire + PartialEq;
+
+    /// Feeds this machine on.
+    fn handle(&mut self, now: Millis, input: Input<Self::Wire>, out: &mut Vec<Output<Self::Wire>>);
+
+    /// When the machine next wants [`Input::Tick`], if ever.
+    fn deadline(&self) -> Option<Millis>;
+
+    /// What this protocol's transport costs per connection before any message.
+    fn handshake(&self) -> Handshake;
+}

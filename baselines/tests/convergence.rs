@@ -1,0 +1,141 @@
+//! Liveness of the SSB baselines on random networks: whatever the connected graph, the
+//! publishing order and the connections broken and made again, every peer ends holding
+//! every feed it replicates (flooding, which has no anti-entropy: on a static network).
+
+use std::collections::BTreeSet;
+
+use baselines::flood::{Exclusion, Flood};
+use baselines::ssb::classic::Classic;
+use baselines::ssb::ebt::Ebt;
+use baselines::testing::StaticNet;
+use baselines::{Feed, Item, ItemId, PeerId, Replicator};
+use proptest::prelude::*;
+
+/// A random connected graph on `peers`: a random spanning tree plus extra links.
+fn graph(peers: u32, parents: &[u32], extra: &[(u32, u32)]) -> Vec<(u32, u32)> {
+    let mut edges: BTreeSet<(u32, u32)> = BTreeSet::new();
+    for child in 1..peers {
+        let parent = parents[child as usize] % child;
+        edges.insert((parent, child));
+    }
+    for &(a, b) in extra {
+        let (a, b) = (a % peers, b % peers);
+        if a != b {
+            edges.insert((a.min(b), a.max(b)));
+        }
+    }
+    edges.into_iter().collect()
+}
+
+#[derive(Debug, Clone)]
+struct Case {
+    peers: u32,
+    edges: Vec<(u32, u32)>,
+    /// (author, at ms): each publishes its feed's next item.
+    posts: Vec<(u32, u64)>,
+    /// Edges (by index) broken at 5 s and made again at 8 s.
+    flaps: Vec<usize>,
+}
+
+fn case() -> impl Strategy<Value = Case> {
+    (3_u32..=7).prop_flat_map(|peers| {
+        (
+            prop::collection::vec(any::<u32>(), peers as usize),
+            prop::collection::vec((any::<u32>(), any::<u32>()), 0..6),
+            prop::collection::vec((0..peers, 0_u64..12_000), 1..25),
+            prop::collection::vec(any::<usize>(), 0..3),
+        )
+            .prop_map(move |(parents, extra, posts, flaps)| {
+                let edges = graph(peers, &parents, &extra);
+                let flaps = flaps.into_iter().map(|i| i % edges.len()).collect();
+                Case {
+                    peers,
+                    edges,
+                    posts,
+                    flaps,
+                }
+            })
+    })
+}
+
+/// Runs the case; returns what each peer should hold per feed and the network.
+fn run<R: Replicator>(case: &Case, machines: Vec<R>) -> (Vec<u32>, StaticNet<R>) {
+    let mut net = StaticNet::new(machines, 25);
+    let mut dialer_links = Vec::new();
+    for &(a, b) in &case.edges {
+        dialer_links.push(net.connect(PeerId(a), PeerId(b), 0).0);
+    }
+    for &flap in &case.flaps {
+        let (a, b) = case.edges[flap];
+        net.disconnect(PeerId(a), dialer_links[flap], 5_000);
+        net.connect(PeerId(a), PeerId(b), 8_000);
+    }
+    let mut latest = vec![0_u32; case.peers as usize];
+    let mut posts = case.posts.clone();
+    posts.sort_by_key(|&(_, at)| at);
+    for (author, at) in posts {
+        latest[author as usize] += 1;
+        let id = ItemId {
+            feed: Feed(author),
+            seq: latest[author as usize],
+        };
+        net.publish(
+            PeerId(author),
+            Item {
+                id,
+                content_bytes: 100,
+            },
+            at,
+        );
+    }
+    net.run_until(120_000);
+    (latest, net)
+}
+
+fn all_feeds(peers: u32) -> BTreeSet<Feed> {
+    (0..peers).map(Feed).collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn classic_converges(case in case()) {
+        let machines = (0..case.peers).map(|_| Classic::new(all_feeds(case.peers))).collect();
+        let (latest, net) = run(&case, machines);
+        for peer in 0..case.peers {
+            for (feed, &want) in latest.iter().enumerate() {
+                let held = net.peer(PeerId(peer)).latest(Feed(feed as u32));
+                prop_assert_eq!(held, want, "peer {} feed {}", peer, feed);
+            }
+        }
+    }
+
+    #[test]
+    fn ebt_converges(case in case()) {
+        let machines =
+            (0..case.peers).map(|i| Ebt::new(Feed(i), all_feeds(case.peers))).collect();
+        let (latest, net) = run(&case, machines);
+        for peer in 0..case.peers {
+            for (feed, &want) in latest.iter().enumerate() {
+                let held = net.peer(PeerId(peer)).latest(Feed(feed as u32));
+                prop_assert_eq!(held, want, "peer {} feed {}", peer, feed);
+            }
+        }
+    }
+
+    #[test]
+    fn flooding_reaches_everyone_connected_at_the_time(case in case()) {
+        // No flaps: flooding has no anti-entropy, so only a static network is promised.
+        // Published once every link is up (a broadcast before has nobody to go to).
+        let posts = case.posts.iter().map(|&(author, at)| (author, at + 1_000)).collect();
+        let static_case = Case { flaps: Vec::new(), posts, ..case };
+        let machines =
+            (0..static_case.peers).map(|i| Flood::new(PeerId(i), Exclusion::Originator)).collect();
+        let (latest, net) = run(&static_case, machines);
+        let total: usize = latest.iter().map(|&n| n as usize).sum();
+        for peer in 0..static_case.peers {
+            prop_assert_eq!(net.peer(PeerId(peer)).held().len(), total, "peer {}", peer);
+        }
+    }
+}
