@@ -8,6 +8,8 @@
 //! ssb/           Secure Scuttlebutt: sizes of its message format and transport (wire.rs),
 //!                classic replication (classic.rs: createHistoryStream per followed feed),
 //!                epidemic broadcast trees (ebt.rs: vector-clock notes, eager and lazy peers)
+//! negentropy/    range-based set reconciliation, protocol v1 (range.rs: bounds, fingerprints,
+//!                encoding, one step), as Nostr relays run it per connection (mod.rs)
 //! testing.rs     a small deterministic network of static links to drive machines in tests
 //! ```
 //!
@@ -15,6 +17,7 @@
 //! outputs, byte for byte.
 
 pub mod flood;
+pub mod negentropy;
 pub mod seam;
 pub mod ssb;
 pub mod testing;

@@ -1,10 +1,11 @@
-//! Liveness of the SSB baselines on random networks: whatever the connected graph, the
+//! Liveness of the baselines on random networks: whatever the connected graph, the
 //! publishing order and the connections broken and made again, every peer ends holding
 //! every feed it replicates (flooding, which has no anti-entropy: on a static network).
 
 use std::collections::BTreeSet;
 
 use baselines::flood::{Exclusion, Flood};
+use baselines::negentropy::Negentropy;
 use baselines::ssb::classic::Classic;
 use baselines::ssb::ebt::Ebt;
 use baselines::testing::StaticNet;
@@ -120,6 +121,20 @@ proptest! {
             for (feed, &want) in latest.iter().enumerate() {
                 let held = net.peer(PeerId(peer)).latest(Feed(feed as u32));
                 prop_assert_eq!(held, want, "peer {} feed {}", peer, feed);
+            }
+        }
+    }
+
+    #[test]
+    fn negentropy_converges(case in case()) {
+        let machines = (0..case.peers).map(|_| Negentropy::new(all_feeds(case.peers))).collect();
+        let (latest, net) = run(&case, machines);
+        for peer in 0..case.peers {
+            for (feed, &want) in latest.iter().enumerate() {
+                for seq in 1..=want {
+                    let id = ItemId { feed: Feed(feed as u32), seq };
+                    prop_assert!(net.peer(PeerId(peer)).holds(id), "peer {} {:?}", peer, id);
+                }
             }
         }
     }
