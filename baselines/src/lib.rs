@@ -10,6 +10,8 @@
 //!                epidemic broadcast trees (ebt.rs: vector-clock notes, eager and lazy peers)
 //! negentropy/    range-based set reconciliation, protocol v1 (range.rs: bounds, fingerprints,
 //!                encoding, one step), as Nostr relays run it per connection (mod.rs)
+//! tinyssb/       tinySSB: 120-byte packets (packet.rs), the GOset of feed ids (goset.rs),
+//!                WANT/CHNK polling with credits and sidechains, two timer profiles (mod.rs)
 //! testing.rs     a small deterministic network of static links to drive machines in tests
 //! ```
 //!
@@ -21,6 +23,7 @@ pub mod negentropy;
 pub mod seam;
 pub mod ssb;
 pub mod testing;
+pub mod tinyssb;
 
 pub use seam::{
     Feed, Handshake, Input, Item, ItemId, LinkId, Millis, Output, PeerId, Replicator, Wire,

@@ -103,6 +103,12 @@ pub enum Output<W> {
         /// The message.
         msg: W,
     },
+    /// Send a message once on a broadcast medium: every peer in range (every current link)
+    /// hears the one transmission (tinySSB on LoRa).
+    Broadcast {
+        /// The message.
+        msg: W,
+    },
     /// An item was stored for the first time (from a connection, or published here).
     Stored {
         /// The item.

@@ -21,6 +21,8 @@ pub struct Tally {
     pub duplicates: u64,
     /// When each (peer, item) was stored.
     pub stored_at: BTreeMap<(PeerId, ItemId), Millis>,
+    /// The largest message sent, in bytes.
+    pub largest_message: u64,
 }
 
 impl Tally {
@@ -231,6 +233,12 @@ impl<R: Replicator> StaticNet<R> {
         }
     }
 
+    fn count(&mut self, msg: &R::Wire) {
+        *self.tally.messages.entry(msg.kind()).or_default() += 1;
+        *self.tally.bytes.entry(msg.kind()).or_default() += msg.bytes();
+        self.tally.largest_message = self.tally.largest_message.max(msg.bytes());
+    }
+
     fn apply(&mut self, peer: PeerId, output: Output<R::Wire>) {
         match output {
             Output::Send { link, msg } => {
@@ -248,6 +256,27 @@ impl<R: Replicator> StaticNet<R> {
                         msg,
                     },
                 );
+            }
+            Output::Broadcast { msg } => {
+                // One transmission, heard on every link of the sender.
+                self.count(&msg);
+                let at = self.now + self.latency_ms;
+                let hearers: Vec<(PeerId, LinkId)> = self
+                    .ends
+                    .range((peer, LinkId(0))..=(peer, LinkId(u64::MAX)))
+                    .map(|(_, &other)| other)
+                    .collect();
+                for (remote, remote_link) in hearers {
+                    let msg = msg.clone();
+                    self.push(
+                        at,
+                        Event::Deliver {
+                            peer: remote,
+                            link: remote_link,
+                            msg,
+                        },
+                    );
+                }
             }
             Output::Stored { item, .. } => {
                 self.tally.stored.entry(peer).or_default().insert(item);

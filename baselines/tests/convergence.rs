@@ -9,6 +9,7 @@ use baselines::negentropy::Negentropy;
 use baselines::ssb::classic::Classic;
 use baselines::ssb::ebt::Ebt;
 use baselines::testing::StaticNet;
+use baselines::tinyssb::{Profile, TinySsb};
 use baselines::{Feed, Item, ItemId, PeerId, Replicator};
 use proptest::prelude::*;
 
@@ -61,6 +62,14 @@ fn case() -> impl Strategy<Value = Case> {
 
 /// Runs the case; returns what each peer should hold per feed and the network.
 fn run<R: Replicator>(case: &Case, machines: Vec<R>) -> (Vec<u32>, StaticNet<R>) {
+    run_for(case, machines, 120_000)
+}
+
+fn run_for<R: Replicator>(
+    case: &Case,
+    machines: Vec<R>,
+    horizon_ms: u64,
+) -> (Vec<u32>, StaticNet<R>) {
     let mut net = StaticNet::new(machines, 25);
     let mut dialer_links = Vec::new();
     for &(a, b) in &case.edges {
@@ -89,7 +98,7 @@ fn run<R: Replicator>(case: &Case, machines: Vec<R>) -> (Vec<u32>, StaticNet<R>)
             at,
         );
     }
-    net.run_until(120_000);
+    net.run_until(horizon_ms);
     (latest, net)
 }
 
@@ -135,6 +144,22 @@ proptest! {
                     let id = ItemId { feed: Feed(feed as u32), seq };
                     prop_assert!(net.peer(PeerId(peer)).holds(id), "peer {} {:?}", peer, id);
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn tinyssb_converges_on_the_radio_and_over_links(case in case(), radio in any::<bool>()) {
+        // Polling every 4–7 s per vector on a 15–20 s GOset round: give it an hour.
+        let profile = if radio { Profile::lora() } else { Profile::simple_pub() };
+        let machines = (0..case.peers)
+            .map(|i| TinySsb::new(Feed(i), profile, u64::from(i) + 7))
+            .collect();
+        let (latest, net) = run_for(&case, machines, 3_600_000);
+        for peer in 0..case.peers {
+            for (feed, &want) in latest.iter().enumerate() {
+                let held = net.peer(PeerId(peer)).latest(Feed(feed as u32));
+                prop_assert_eq!(held, want, "peer {} feed {}", peer, feed);
             }
         }
     }
