@@ -4,7 +4,8 @@
 //! ```text
 //! seam.rs        the one shape every protocol has: Replicator::handle(now, Input) -> [Output],
 //!                deadline(), handshake(); Wire::bytes()/kind() from each real encoding
-//! flood.rs       p2p.today's mesh socket: flood every broadcast, drop what was seen
+//! p2p/           p2p.today: the mesh socket's flooding (flood.rs), the sync socket's leased
+//!                dict over it (sync_table.rs), what both share (mesh.rs)
 //! ssb/           Secure Scuttlebutt: sizes of its message format and transport (wire.rs),
 //!                classic replication (classic.rs: createHistoryStream per followed feed),
 //!                epidemic broadcast trees (ebt.rs: vector-clock notes, eager and lazy peers)
@@ -18,8 +19,8 @@
 //! No I/O, no clock, no threads, no hash-ordered collections: the same inputs give the same
 //! outputs, byte for byte.
 
-pub mod flood;
 pub mod negentropy;
+pub mod p2p;
 pub mod seam;
 pub mod ssb;
 pub mod testing;

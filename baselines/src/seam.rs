@@ -42,6 +42,31 @@ pub struct Item {
     pub id: ItemId,
     /// Bytes of the item's content (the application's data), before any protocol's framing.
     pub content_bytes: u32,
+    /// For a dict workload (profiles): the field this item sets in its author's dict; it
+    /// supersedes the author's earlier items of the same field. `None` for posts.
+    pub field: Option<u32>,
+}
+
+impl Item {
+    /// A post: an item that supersedes nothing.
+    #[must_use]
+    pub const fn post(id: ItemId, content_bytes: u32) -> Item {
+        Item {
+            id,
+            content_bytes,
+            field: None,
+        }
+    }
+
+    /// A dict update of `field`.
+    #[must_use]
+    pub const fn update(id: ItemId, content_bytes: u32, field: u32) -> Item {
+        Item {
+            id,
+            content_bytes,
+            field: Some(field),
+        }
+    }
 }
 
 /// What the bytes of a wire message are for, so reports can split payload from overhead.

@@ -4,8 +4,9 @@
 
 use std::collections::BTreeSet;
 
-use baselines::flood::{Exclusion, Flood};
 use baselines::negentropy::Negentropy;
+use baselines::p2p::flood::Flood;
+use baselines::p2p::mesh::Exclusion;
 use baselines::ssb::classic::Classic;
 use baselines::ssb::ebt::Ebt;
 use baselines::testing::StaticNet;
@@ -89,14 +90,7 @@ fn run_for<R: Replicator>(
             feed: Feed(author),
             seq: latest[author as usize],
         };
-        net.publish(
-            PeerId(author),
-            Item {
-                id,
-                content_bytes: 100,
-            },
-            at,
-        );
+        net.publish(PeerId(author), Item::post(id, 100), at);
     }
     net.run_until(horizon_ms);
     (latest, net)

@@ -130,13 +130,13 @@ fn differences_on_both_sides_are_found_in_one_pass() {
 }
 
 fn item(feed: u32, seq: u32) -> Item {
-    Item {
-        id: ItemId {
+    Item::post(
+        ItemId {
             feed: Feed(feed),
             seq,
         },
-        content_bytes: 200,
-    }
+        200,
+    )
 }
 
 #[test]

@@ -3,7 +3,8 @@
 
 use std::collections::BTreeSet;
 
-use baselines::flood::{Exclusion, Flood};
+use baselines::p2p::flood::Flood;
+use baselines::p2p::mesh::Exclusion;
 use baselines::ssb::classic::Classic;
 use baselines::ssb::ebt::{Ebt, EbtWire, decode_note, encode_note};
 use baselines::testing::StaticNet;
@@ -12,13 +13,13 @@ use baselines::{Feed, Item, ItemId, PeerId, Replicator, Wire, WireKind};
 const LATENCY_MS: u64 = 20;
 
 fn item(feed: u32, seq: u32) -> Item {
-    Item {
-        id: ItemId {
+    Item::post(
+        ItemId {
             feed: Feed(feed),
             seq,
         },
-        content_bytes: 200,
-    }
+        200,
+    )
 }
 
 /// Six peers, nine links: a ring with three chords; connected, with cycles.

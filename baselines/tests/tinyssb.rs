@@ -37,7 +37,7 @@ fn publish(net: &mut StaticNet<TinySsb>) -> Vec<ItemId> {
             let content_bytes = if seq % 2 == 0 { 300 } else { 40 };
             net.publish(
                 PeerId(author),
-                Item { id, content_bytes },
+                Item::post(id, content_bytes),
                 u64::from(seq) * 1_000,
             );
             items.push(id);
@@ -107,14 +107,7 @@ fn a_large_goset_keeps_every_vector_within_one_packet() {
                 feed: Feed(author),
                 seq,
             };
-            net.publish(
-                PeerId(author),
-                Item {
-                    id,
-                    content_bytes: 40,
-                },
-                0,
-            );
+            net.publish(PeerId(author), Item::post(id, 40), 0);
         }
     }
     net.run_until(20 * 60_000);

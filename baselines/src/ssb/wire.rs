@@ -90,23 +90,23 @@ mod tests {
     #[test]
     fn a_minimal_first_post_is_about_three_hundred_bytes() {
         // `{"type":"post","text":"hi"}`, 27 bytes of content.
-        let item = Item {
-            id: ItemId {
+        let item = Item::post(
+            ItemId {
                 feed: Feed(0),
                 seq: 1,
             },
-            content_bytes: 27,
-        };
+            27,
+        );
         // The layout's pieces added by hand: keys 88, null 4, author 55, "1", 13 digits,
         // content 27, signature 102.
         assert_eq!(message_bytes(&item), 88 + 4 + 55 + 1 + 13 + 27 + 102);
-        let second = Item {
-            id: ItemId {
+        let second = Item::post(
+            ItemId {
                 feed: Feed(0),
                 seq: 2,
             },
-            ..item
-        };
+            27,
+        );
         assert_eq!(message_bytes(&second) - message_bytes(&item), 54 - 4);
     }
 

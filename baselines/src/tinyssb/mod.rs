@@ -443,7 +443,7 @@ impl TinySsb {
             }
             return;
         }
-        log.entries.push(Item { id, content_bytes });
+        log.entries.push(Item::post(id, content_bytes));
         if chunks_for(content_bytes) == 0 {
             out.push(Output::Stored {
                 item: id,

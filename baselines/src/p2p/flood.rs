@@ -8,42 +8,15 @@
 //! previous hop). Not modelled: compression and renegotiation, ping/pong, peer-request
 //! routing, and dialing the listed peers (the engine's topology decides who connects).
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 
+use super::mesh::{
+    ENVELOPE, Exclusion, FRAME_OVERHEAD, SEEN_WINDOW_MS, Waterfall, handshake_bytes, msgpack_bin,
+    peers_bytes, relay_targets,
+};
 use crate::seam::{
     Handshake, Input, Item, ItemId, LinkId, Millis, Output, PeerId, Replicator, Wire, WireKind,
 };
-
-/// How long a seen id is remembered, and the oldest broadcast still relayed.
-pub const SEEN_WINDOW_MS: Millis = 60_000;
-
-/// A frame's fixed overhead: 4-byte length prefix and 32-byte SHA-256 checksum (the id).
-const FRAME_OVERHEAD: u64 = 4 + 32;
-/// A node id: base58 of SHA-384, about 66 characters, as a msgpack str8.
-const NODE_ID: u64 = 2 + 66;
-/// Integer UTC seconds of this era as a msgpack uint32.
-const TIMESTAMP: u64 = 5;
-/// A one-byte flag (positive fixint).
-const FLAG: u64 = 1;
-/// A fixarray header.
-const ARRAY: u64 = 1;
-/// The protocol ("subnet") id: base58 of SHA-256, 44 characters, as a str8.
-const PROTOCOL_ID: u64 = 2 + 44;
-/// An outward address `[host, port]`: fixarray, fixstr of `10.0.0.1`, uint16.
-const ADDRESS: u64 = ARRAY + 1 + 8 + 3;
-/// The compression methods the Python node offers, as the JSON text it sends.
-const COMPRESSION_LIST: &str = r#"["snappy", "zlib", "gzip", "bz2", "lzma"]"#;
-
-/// Which neighbour a relaying peer skips.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Exclusion {
-    /// Peers whose id is the broadcast's originator (p2p.today 0.6's `mesh.py`).
-    #[default]
-    Originator,
-    /// The connection the broadcast arrived on (the spec's "optionally excluding the one
-    /// you received it from").
-    PreviousHop,
-}
 
 /// A mesh socket message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,37 +39,15 @@ pub enum FloodWire {
     },
 }
 
-fn msgpack_bin(len: u64) -> u64 {
-    match len {
-        0..=0xff => 2 + len,
-        0x100..=0xffff => 3 + len,
-        _ => 5 + len,
-    }
-}
-
-fn msgpack_array_header(len: u64) -> u64 {
-    if len <= 15 { 1 } else { 3 }
-}
-
-/// `[msg_type, sender id, timestamp, sub-flag, …]`: what every message starts with.
-const ENVELOPE: u64 = ARRAY + FLAG + NODE_ID + TIMESTAMP + FLAG;
-
 impl Wire for FloodWire {
     fn bytes(&self) -> u64 {
-        let body = match self {
-            FloodWire::Handshake => {
-                let compression = 2 + COMPRESSION_LIST.len() as u64;
-                ENVELOPE + NODE_ID + PROTOCOL_ID + ADDRESS + compression
-            }
-            FloodWire::Peers { count } => {
-                let count = u64::from(*count);
-                ENVELOPE + msgpack_array_header(count) + count * (ARRAY + ADDRESS + NODE_ID)
-            }
+        match self {
+            FloodWire::Handshake => handshake_bytes(),
+            FloodWire::Peers { count } => peers_bytes(*count),
             FloodWire::Broadcast { item, .. } => {
-                ENVELOPE + msgpack_bin(u64::from(item.content_bytes))
+                FRAME_OVERHEAD + ENVELOPE + msgpack_bin(u64::from(item.content_bytes))
             }
-        };
-        FRAME_OVERHEAD + body
+        }
     }
 
     fn kind(&self) -> WireKind {
@@ -114,9 +65,7 @@ pub struct Flood {
     exclusion: Exclusion,
     /// The routing table: connection → peer id.
     links: BTreeMap<LinkId, PeerId>,
-    /// Ids seen in the last [`SEEN_WINDOW_MS`], and when.
-    seen: BTreeSet<ItemId>,
-    seen_order: VecDeque<(Millis, ItemId)>,
+    seen: Waterfall,
     /// Everything this peer has received or published (its application's store).
     held: BTreeSet<ItemId>,
 }
@@ -129,8 +78,7 @@ impl Flood {
             me,
             exclusion,
             links: BTreeMap::new(),
-            seen: BTreeSet::new(),
-            seen_order: VecDeque::new(),
+            seen: Waterfall::default(),
             held: BTreeSet::new(),
         }
     }
@@ -141,36 +89,15 @@ impl Flood {
         &self.held
     }
 
-    fn forget_older_than(&mut self, now: Millis) {
-        while let Some(&(at, id)) = self.seen_order.front() {
-            if now.saturating_sub(at) <= SEEN_WINDOW_MS {
-                break;
-            }
-            self.seen_order.pop_front();
-            self.seen.remove(&id);
-        }
-    }
-
-    fn remember(&mut self, now: Millis, id: ItemId) {
-        self.seen.insert(id);
-        self.seen_order.push_back((now, id));
-    }
-
     fn relay(&self, msg: &FloodWire, from: Option<LinkId>, out: &mut Vec<Output<FloodWire>>) {
         let FloodWire::Broadcast { originator, .. } = msg else {
             return;
         };
-        for (&link, &peer) in &self.links {
-            let skipped = match self.exclusion {
-                Exclusion::Originator => peer == *originator,
-                Exclusion::PreviousHop => Some(link) == from,
-            };
-            if !skipped {
-                out.push(Output::Send {
-                    link,
-                    msg: msg.clone(),
-                });
-            }
+        for link in relay_targets(&self.links, self.exclusion, *originator, from) {
+            out.push(Output::Send {
+                link,
+                msg: msg.clone(),
+            });
         }
     }
 
@@ -187,8 +114,7 @@ impl Flood {
         else {
             return;
         };
-        self.forget_older_than(now);
-        if self.held.contains(&item.id) || self.seen.contains(&item.id) {
+        if self.held.contains(&item.id) || !self.seen.first_sight(now, item.id) {
             out.push(Output::Duplicate {
                 item: item.id,
                 from: link,
@@ -198,7 +124,6 @@ impl Flood {
         if now.saturating_sub(*origin_ms) > SEEN_WINDOW_MS {
             return;
         }
-        self.remember(now, item.id);
         self.held.insert(item.id);
         out.push(Output::Stored {
             item: item.id,
@@ -230,8 +155,7 @@ impl Replicator for Flood {
             }
             Input::Received { link, msg } => self.received(now, link, msg, out),
             Input::Publish(item) => {
-                self.forget_older_than(now);
-                self.remember(now, item.id);
+                self.seen.first_sight(now, item.id);
                 self.held.insert(item.id);
                 out.push(Output::Stored {
                     item: item.id,
