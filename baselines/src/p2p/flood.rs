@@ -8,11 +8,11 @@
 //! previous hop). Not modelled: compression and renegotiation, ping/pong, peer-request
 //! routing, and dialing the listed peers (the engine's topology decides who connects).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use super::mesh::{
-    ENVELOPE, Exclusion, FRAME_OVERHEAD, SEEN_WINDOW_MS, Waterfall, handshake_bytes, msgpack_bin,
-    peers_bytes, relay_targets,
+    ENVELOPE, Exclusion, FRAME_OVERHEAD, Mesh, PLAIN_TCP, SEEN_WINDOW_MS, handshake_bytes,
+    msgpack_bin, peers_bytes,
 };
 use crate::seam::{
     Handshake, Input, Item, ItemId, LinkId, Millis, Output, PeerId, Replicator, Wire, WireKind,
@@ -61,11 +61,7 @@ impl Wire for FloodWire {
 /// One peer of the mesh.
 #[derive(Debug)]
 pub struct Flood {
-    me: PeerId,
-    exclusion: Exclusion,
-    /// The routing table: connection → peer id.
-    links: BTreeMap<LinkId, PeerId>,
-    seen: Waterfall,
+    mesh: Mesh,
     /// Everything this peer has received or published (its application's store).
     held: BTreeSet<ItemId>,
 }
@@ -75,10 +71,7 @@ impl Flood {
     #[must_use]
     pub fn new(me: PeerId, exclusion: Exclusion) -> Flood {
         Flood {
-            me,
-            exclusion,
-            links: BTreeMap::new(),
-            seen: Waterfall::default(),
+            mesh: Mesh::new(me, exclusion),
             held: BTreeSet::new(),
         }
     }
@@ -93,7 +86,7 @@ impl Flood {
         let FloodWire::Broadcast { originator, .. } = msg else {
             return;
         };
-        for link in relay_targets(&self.links, self.exclusion, *originator, from) {
+        for link in self.mesh.relay_targets(*originator, from) {
             out.push(Output::Send {
                 link,
                 msg: msg.clone(),
@@ -114,7 +107,7 @@ impl Flood {
         else {
             return;
         };
-        if self.held.contains(&item.id) || !self.seen.first_sight(now, item.id) {
+        if self.held.contains(&item.id) || !self.mesh.first_sight(now, item.id) {
             out.push(Output::Duplicate {
                 item: item.id,
                 from: link,
@@ -139,23 +132,16 @@ impl Replicator for Flood {
     fn handle(&mut self, now: Millis, input: Input<FloodWire>, out: &mut Vec<Output<FloodWire>>) {
         match input {
             Input::LinkUp { link, peer, .. } => {
-                self.links.insert(link, peer);
-                out.push(Output::Send {
-                    link,
-                    msg: FloodWire::Handshake,
-                });
-                let count = u32::try_from(self.links.len()).unwrap_or(u32::MAX);
-                out.push(Output::Send {
-                    link,
-                    msg: FloodWire::Peers { count },
-                });
+                let peers = |count| FloodWire::Peers { count };
+                self.mesh
+                    .link_up((link, peer), FloodWire::Handshake, peers, out);
             }
             Input::LinkDown { link } => {
-                self.links.remove(&link);
+                self.mesh.link_down(link);
             }
             Input::Received { link, msg } => self.received(now, link, msg, out),
             Input::Publish(item) => {
-                self.seen.first_sight(now, item.id);
+                self.mesh.first_sight(now, item.id);
                 self.held.insert(item.id);
                 out.push(Output::Stored {
                     item: item.id,
@@ -163,7 +149,7 @@ impl Replicator for Flood {
                 });
                 let msg = FloodWire::Broadcast {
                     item,
-                    originator: self.me,
+                    originator: self.mesh.me(),
                     origin_ms: now,
                 };
                 self.relay(&msg, None, out);
@@ -177,11 +163,6 @@ impl Replicator for Flood {
     }
 
     fn handshake(&self) -> Handshake {
-        // Plain TCP (the mesh's encryption is optional and off by default); the whisper
-        // handshake is an ordinary message.
-        Handshake {
-            round_trips: 1,
-            bytes: 0,
-        }
+        PLAIN_TCP
     }
 }

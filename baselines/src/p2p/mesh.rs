@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use crate::seam::{ItemId, LinkId, Millis, PeerId};
+use crate::seam::{Handshake, ItemId, LinkId, Millis, Output, PeerId};
 
 /// How long a seen id is remembered, and the oldest broadcast still relayed.
 pub const SEEN_WINDOW_MS: Millis = 60_000;
@@ -25,6 +25,13 @@ const PROTOCOL_ID: u64 = 2 + 44;
 const ADDRESS: u64 = ARRAY + 1 + 8 + 3;
 /// The compression methods the Python node offers, as the JSON text it sends.
 const COMPRESSION_LIST: &str = r#"["snappy", "zlib", "gzip", "bz2", "lzma"]"#;
+
+/// Plain TCP: the mesh's encryption is optional and off by default, and its whisper
+/// handshake is an ordinary message.
+pub const PLAIN_TCP: Handshake = Handshake {
+    round_trips: 1,
+    bytes: 0,
+};
 
 /// `[msg_type, sender id, timestamp, sub-flag, …]`: what every message starts with.
 pub const ENVELOPE: u64 = ARRAY + FLAG + NODE_ID + TIMESTAMP + FLAG;
@@ -79,32 +86,91 @@ pub enum Exclusion {
     PreviousHop,
 }
 
-/// The connections a broadcast from `originator`, received on `from`, is relayed on.
-pub fn relay_targets(
-    links: &BTreeMap<LinkId, PeerId>,
+/// A node's part of the mesh: its id, its routing table, its relay rule and its waterfall.
+#[derive(Debug)]
+pub struct Mesh {
+    me: PeerId,
     exclusion: Exclusion,
-    originator: PeerId,
-    from: Option<LinkId>,
-) -> impl Iterator<Item = LinkId> + '_ {
-    links.iter().filter_map(move |(&link, &peer)| {
-        let skipped = match exclusion {
-            Exclusion::Originator => peer == originator,
-            Exclusion::PreviousHop => Some(link) == from,
-        };
-        (!skipped).then_some(link)
-    })
+    /// The routing table: connection → peer id.
+    links: BTreeMap<LinkId, PeerId>,
+    seen: Waterfall,
+}
+
+impl Mesh {
+    /// A node with an empty routing table.
+    #[must_use]
+    pub fn new(me: PeerId, exclusion: Exclusion) -> Mesh {
+        Mesh {
+            me,
+            exclusion,
+            links: BTreeMap::new(),
+            seen: Waterfall::default(),
+        }
+    }
+
+    /// This node's id.
+    #[must_use]
+    pub fn me(&self) -> PeerId {
+        self.me
+    }
+
+    /// A connection came up: it joins the routing table, and the node sends its whisper
+    /// handshake and its peers list (made by `peers` from the table's size) on it.
+    pub fn link_up<W>(
+        &mut self,
+        (link, peer): (LinkId, PeerId),
+        handshake: W,
+        peers: impl FnOnce(u32) -> W,
+        out: &mut Vec<Output<W>>,
+    ) {
+        self.links.insert(link, peer);
+        let count = u32::try_from(self.links.len()).unwrap_or(u32::MAX);
+        out.push(Output::Send {
+            link,
+            msg: handshake,
+        });
+        out.push(Output::Send {
+            link,
+            msg: peers(count),
+        });
+    }
+
+    /// A connection went away.
+    pub fn link_down(&mut self, link: LinkId) {
+        self.links.remove(&link);
+    }
+
+    /// Records a broadcast id; whether it was not seen within the window.
+    pub fn first_sight(&mut self, now: Millis, id: ItemId) -> bool {
+        self.seen.first_sight(now, id)
+    }
+
+    /// The connections a broadcast from `originator`, received on `from`, is relayed on.
+    #[must_use]
+    pub fn relay_targets(&self, originator: PeerId, from: Option<LinkId>) -> Vec<LinkId> {
+        self.links
+            .iter()
+            .filter_map(|(&link, &peer)| {
+                let skipped = match self.exclusion {
+                    Exclusion::Originator => peer == originator,
+                    Exclusion::PreviousHop => Some(link) == from,
+                };
+                (!skipped).then_some(link)
+            })
+            .collect()
+    }
 }
 
 /// The "waterfall": broadcast ids seen in the last [`SEEN_WINDOW_MS`].
 #[derive(Debug, Default)]
-pub struct Waterfall {
+struct Waterfall {
     seen: BTreeSet<ItemId>,
     order: VecDeque<(Millis, ItemId)>,
 }
 
 impl Waterfall {
     /// Records `id` as seen at `now` unless it was seen within the window; whether it is new.
-    pub fn first_sight(&mut self, now: Millis, id: ItemId) -> bool {
+    fn first_sight(&mut self, now: Millis, id: ItemId) -> bool {
         while let Some(&(at, old)) = self.order.front() {
             if now.saturating_sub(at) <= SEEN_WINDOW_MS {
                 break;

@@ -15,8 +15,8 @@
 use std::collections::BTreeMap;
 
 use super::mesh::{
-    ENVELOPE, Exclusion, FRAME_OVERHEAD, NODE_ID, SEEN_WINDOW_MS, TIMESTAMP, Waterfall,
-    handshake_bytes, msgpack_bin, msgpack_str, peers_bytes, relay_targets,
+    ENVELOPE, Exclusion, FRAME_OVERHEAD, Mesh, NODE_ID, PLAIN_TCP, SEEN_WINDOW_MS, TIMESTAMP,
+    handshake_bytes, msgpack_bin, msgpack_str, peers_bytes,
 };
 use crate::seam::{
     Feed, Handshake, Input, Item, ItemId, LinkId, Millis, Output, PeerId, Replicator, Wire,
@@ -109,11 +109,8 @@ struct Value {
 /// One node's sync socket.
 #[derive(Debug)]
 pub struct SyncTable {
-    me: PeerId,
-    exclusion: Exclusion,
+    mesh: Mesh,
     leasing: bool,
-    links: BTreeMap<LinkId, PeerId>,
-    seen: Waterfall,
     table: BTreeMap<Key, Value>,
 }
 
@@ -122,11 +119,8 @@ impl SyncTable {
     #[must_use]
     pub fn new(me: PeerId, exclusion: Exclusion, leasing: bool) -> SyncTable {
         SyncTable {
-            me,
-            exclusion,
+            mesh: Mesh::new(me, exclusion),
             leasing,
-            links: BTreeMap::new(),
-            seen: Waterfall::default(),
             table: BTreeMap::new(),
         }
     }
@@ -208,7 +202,7 @@ impl SyncTable {
                 originator,
                 origin_ms,
             } => {
-                if !self.seen.first_sight(now, item.id) {
+                if !self.mesh.first_sight(now, item.id) {
                     out.push(Output::Duplicate {
                         item: item.id,
                         from: link,
@@ -229,8 +223,7 @@ impl SyncTable {
                     originator,
                     origin_ms,
                 };
-                let targets: Vec<LinkId> =
-                    relay_targets(&self.links, self.exclusion, originator, Some(link)).collect();
+                let targets: Vec<LinkId> = self.mesh.relay_targets(originator, Some(link));
                 for target in targets {
                     out.push(Output::Send {
                         link: target,
@@ -260,16 +253,9 @@ impl Replicator for SyncTable {
     fn handle(&mut self, now: Millis, input: Input<SyncWire>, out: &mut Vec<Output<SyncWire>>) {
         match input {
             Input::LinkUp { link, peer, .. } => {
-                self.links.insert(link, peer);
-                out.push(Output::Send {
-                    link,
-                    msg: SyncWire::Handshake,
-                });
-                let count = u32::try_from(self.links.len()).unwrap_or(u32::MAX);
-                out.push(Output::Send {
-                    link,
-                    msg: SyncWire::Peers { count },
-                });
+                let peers = |count| SyncWire::Peers { count };
+                self.mesh
+                    .link_up((link, peer), SyncWire::Handshake, peers, out);
                 for value in self.table.values() {
                     let msg = SyncWire::Dump {
                         item: value.item,
@@ -280,31 +266,30 @@ impl Replicator for SyncTable {
                 }
             }
             Input::LinkDown { link } => {
-                self.links.remove(&link);
+                self.mesh.link_down(link);
             }
             Input::Received { link, msg } => self.received(now, link, msg, out),
             Input::Publish(item) => {
                 let value = Value {
                     item,
-                    owner: self.me,
+                    owner: self.mesh.me(),
                     at_ms: now,
                 };
-                if !self.accepts(now, key_of(&item), self.me, now) {
+                if !self.accepts(now, key_of(&item), self.mesh.me(), now) {
                     return;
                 }
                 self.table.insert(key_of(&item), value);
-                self.seen.first_sight(now, item.id);
+                self.mesh.first_sight(now, item.id);
                 out.push(Output::Stored {
                     item: item.id,
                     from: None,
                 });
                 let msg = SyncWire::Store {
                     item,
-                    originator: self.me,
+                    originator: self.mesh.me(),
                     origin_ms: now,
                 };
-                let targets: Vec<LinkId> =
-                    relay_targets(&self.links, self.exclusion, self.me, None).collect();
+                let targets: Vec<LinkId> = self.mesh.relay_targets(self.mesh.me(), None);
                 for link in targets {
                     out.push(Output::Send {
                         link,
@@ -321,9 +306,6 @@ impl Replicator for SyncTable {
     }
 
     fn handshake(&self) -> Handshake {
-        Handshake {
-            round_trips: 1,
-            bytes: 0,
-        }
+        PLAIN_TCP
     }
 }
