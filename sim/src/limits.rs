@@ -254,6 +254,9 @@ mod tests {
         assert!((holders_per_msg(&hubs) - 102.0).abs() < 1e-9);
         let estimate = estimate(&social);
         assert!((estimate.publishes - 200.0).abs() < 1e-6);
-        assert!((estimate.stored_bytes - 200.0 * 6.0 * (500.0 + STORED_MSG_OVERHEAD_BYTES)).abs() < 1e-3);
+        assert!(
+            (estimate.stored_bytes - 200.0 * 6.0 * (500.0 + STORED_MSG_OVERHEAD_BYTES)).abs()
+                < 1e-3
+        );
     }
 }
