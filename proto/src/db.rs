@@ -292,6 +292,20 @@ impl<S: Store> Db<S> {
     /// # Errors
     /// [`AddError`] when the msg is refused or the store fails; nothing is stored then.
     pub fn add(&mut self, msg: Msg, tangle: Option<TangleId>) -> Result<Added, AddError<S::Error>> {
+        self.add_shared(Arc::new(msg), tangle)
+    }
+
+    /// [`Db::add`] for a msg already behind an `Arc`: the store keeps that `Arc`, so
+    /// databases that receive the same msg object (the protocol tier's peers, which hand
+    /// msgs over as `Arc`s) share one copy instead of each holding its own.
+    ///
+    /// # Errors
+    /// As [`Db::add`].
+    pub fn add_shared(
+        &mut self,
+        msg: Arc<Msg>,
+        tangle: Option<TangleId>,
+    ) -> Result<Added, AddError<S::Error>> {
         let digest = Digest::of(&msg);
         let id = digest.id;
         let replacing = match self.store.get(&id).map_err(AddError::Store)? {
@@ -314,7 +328,6 @@ impl<S: Store> Db<S> {
         for tangle in &primary {
             self.remove_ghost(tangle, &id).map_err(AddError::Store)?;
         }
-        let msg = Arc::new(msg);
         let seq = if replacing {
             self.store.replace(id, Arc::clone(&msg))
         } else {

@@ -56,7 +56,7 @@ impl Run<'_> {
     fn apply(&mut self, peer: PeerIdx, link: LinkId, output: Output) -> Vec<SyncEvent<LinkId>> {
         match output {
             Output::Send(message) => {
-                self.send_sync(peer, link, &message);
+                self.send_sync(peer, link, message);
                 Vec::new()
             }
             Output::Commit { tangle, msgs } => self.commit(peer, link, tangle, msgs),
@@ -96,7 +96,8 @@ impl Run<'_> {
         let state = &mut self.peers[peer as usize];
         for (id, msg) in msgs {
             let hint = (msg.metadata.account != Account::OwnTangle).then_some(tangle);
-            match state.db.add(Arc::unwrap_or_clone(msg), hint) {
+            // The sender's `Arc`: every peer holding the msg shares one copy.
+            match state.db.add_shared(msg, hint) {
                 Ok(Added::Appended(_) | Added::ReplacedErased(_)) => {
                     let Ok(Some(stored)) = state.db.get(&id) else {
                         continue;

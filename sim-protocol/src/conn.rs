@@ -8,7 +8,7 @@
 //! SHSE handshake costs its four messages (client 64 + 144 bytes, server 64 + 80).
 
 use proto::dial::{Event as DialEvent, TargetId};
-use proto::ids::TangleId;
+use proto::sync::wire::Received;
 use proto::sync::{Event as SyncEvent, SyncMsg};
 use sim::plan::PeerIdx;
 use sim::scenario::Transport;
@@ -136,10 +136,9 @@ impl Run<'_> {
     }
 
     fn open_link(&mut self, dialer: PeerIdx, acceptor: PeerIdx, target: TargetId) {
-        let link = LinkId(self.next_link);
-        self.next_link += 1;
-        self.links
-            .insert(link, Link::new(dialer, acceptor, target, self.now));
+        let link = self
+            .links
+            .push(Link::new(dialer, acceptor, target, self.now));
         if self.plan.transport == Transport::Shse {
             for (from, to, bytes) in [
                 (acceptor, dialer, SHSE_SERVER_BYTES),
@@ -181,22 +180,24 @@ impl Run<'_> {
             .push(self.now + self.timers.keepalive_ms, Ev::LinkTick(link));
     }
 
-    /// Sends a sync object from `peer` over `link`, counting its bytes as the node does.
-    pub(crate) fn send_sync(&mut self, peer: PeerIdx, link: LinkId, message: &SyncMsg) {
+    /// Sends a sync object from `peer` over `link`, counting its bytes as the node does
+    /// (from its JSON text, written into a buffer the run reuses).
+    pub(crate) fn send_sync(&mut self, peer: PeerIdx, link: LinkId, message: SyncMsg) {
         let Some(state) = self.links.get_mut(&link) else {
             return;
         };
         let from = state.end_of(peer);
         *state.side_mut(from).objects.entry(message.id).or_default() += 1;
         let to = state.peer(from.other());
-        let mut json = String::with_capacity(128);
-        let msg_bytes = message.write_json(&mut json) as u64;
+        let text = &mut self.json_scratch;
+        text.clear();
+        let msg_bytes = message.write_json(text) as u64;
+        let total = text.len() as u64;
         let bloom_bytes = message.bloom().map_or(0, |bloom| {
-            let mut text = String::new();
-            bloom.write_json(&mut text);
+            text.clear();
+            bloom.write_json(text);
             text.len() as u64
         });
-        let total = json.len() as u64;
         let control = total - msg_bytes.min(total) - bloom_bytes.min(total) + MUXRPC_HEADER_BYTES;
         for (kind, bytes) in [
             (WireKind::Msgs, msg_bytes),
@@ -212,7 +213,7 @@ impl Run<'_> {
                 });
             }
         }
-        self.transmit(link, from.other(), Item::Sync(json));
+        self.transmit(link, from.other(), Item::Sync(Box::new(message)));
     }
 
     /// Puts `item` in the pipe toward `to`.
@@ -272,19 +273,15 @@ impl Run<'_> {
 
     fn receive(&mut self, link: LinkId, to: End, receiver: PeerIdx, item: Item) {
         match item {
-            Item::Sync(json) => {
-                let Ok(object) = serde_json::from_str::<serde_json::Value>(&json) else {
-                    self.note(format!("link {}: a sync object is not JSON", link.0), true);
-                    return;
-                };
-                let tangle = object
-                    .get("id")
-                    .and_then(serde_json::Value::as_str)
-                    .and_then(|id| TangleId::parse(id).ok());
-                if let (Some(state), Some(tangle)) = (self.links.get_mut(&link), tangle) {
-                    *state.side_mut(to).objects.entry(tangle).or_default() += 1;
+            Item::Sync(message) => {
+                if let Some(state) = self.links.get_mut(&link) {
+                    *state.side_mut(to).objects.entry(message.id).or_default() += 1;
                 }
-                self.feed(receiver, SyncEvent::Received { key: link, object });
+                let decoded = Ok(Received {
+                    msg: *message,
+                    dropped: Vec::new(),
+                });
+                self.feed(receiver, SyncEvent::Decoded { key: link, decoded });
             }
             Item::Ping => {
                 let Some(state) = self.links.get_mut(&link) else {
@@ -368,7 +365,7 @@ impl Run<'_> {
     /// After a heal or release: pipes stopped at the fault resume, their objects arriving
     /// one latency from now (in order).
     pub(crate) fn resume_pipes(&mut self) {
-        let ids: Vec<LinkId> = self.links.keys().copied().collect();
+        let ids = self.links.ids();
         for link in ids {
             for to in [End::Dialer, End::Acceptor] {
                 self.resume(link, to);

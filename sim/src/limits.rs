@@ -16,6 +16,7 @@
 use proto::msg::MSG_PART_BYTES_MAX;
 
 use crate::dist::{Dist, Shape};
+use crate::goal::Follow;
 use crate::scenario::Scenario;
 
 /// Most publishes a scenario may plan (every account's publish times are planned before the
@@ -162,9 +163,37 @@ fn check_rate<Q>(scenario: &Scenario, rate: &Dist<Q>, load: &'static str, out: &
 pub struct Estimate {
     /// Expected publishes.
     pub publishes: f64,
-    /// Expected bytes of msgs held across every peer's store, if every msg reached every
-    /// peer (the worst case a follow graph allows).
+    /// Expected bytes of msgs held across every peer's store: each msg at its author and
+    /// at every peer that follows the author ([`holders_per_msg`]).
     pub stored_bytes: f64,
+}
+
+/// Peers expected to hold a msg: its author and its followers. Followers per account are
+/// the follows all groups make (`uniform(N)`/`zipf(S, N)`: N each, `all`: every
+/// publisher) spread over the publishing accounts; peers only fetch what their goals
+/// want, so nobody else stores it. At most every peer.
+#[must_use]
+pub fn holders_per_msg(scenario: &Scenario) -> f64 {
+    let publishers = publishers(scenario);
+    let peers = f64::from(scenario.peer_count());
+    if publishers == 0.0 {
+        return 0.0;
+    }
+    let follows: f64 = scenario
+        .groups
+        .iter()
+        .map(|group| {
+            let each = match group.follow_model() {
+                Follow::None => 0.0,
+                Follow::All => publishers,
+                Follow::Uniform { count } | Follow::Zipf { count, .. } => {
+                    f64::from(count).min(publishers)
+                }
+            };
+            each * f64::from(group.count)
+        })
+        .sum();
+    (1.0 + follows / publishers).min(peers)
 }
 
 /// The expected size of a run of `scenario` (see [`Estimate`]).
@@ -195,6 +224,39 @@ pub fn estimate(scenario: &Scenario) -> Estimate {
     }
     Estimate {
         publishes,
-        stored_bytes: bytes * f64::from(scenario.peer_count()),
+        stored_bytes: bytes * holders_per_msg(scenario),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scenario(groups: &str) -> Scenario {
+        let text = format!(
+            "name = \"x\"\nduration = \"1h\"\n[topology]\nkind = \"small-world\"\nk = 4\n\
+             beta = 0.2\n{groups}\n[workload.post]\nrate = \"2/h\"\nsize = \"500B\"\n"
+        );
+        Scenario::parse(&text, "x.toml").expect("valid")
+    }
+
+    #[test]
+    fn a_msg_is_held_by_its_author_and_its_followers() {
+        let alone = scenario("[[group]]\nname = \"a\"\ncount = 100\n");
+        assert!((holders_per_msg(&alone) - 1.0).abs() < 1e-9);
+        let social = scenario("[[group]]\nname = \"a\"\ncount = 100\nfollow = \"zipf(1.0, 5)\"\n");
+        assert!((holders_per_msg(&social) - 6.0).abs() < 1e-9);
+        // Two hubs follow all 100 accounts; nothing is held by more than every peer.
+        let hubs = scenario(
+            "[[group]]\nname = \"h\"\ncount = 2\nrole = \"hub\"\n\
+             [[group]]\nname = \"a\"\ncount = 100\nfollow = \"uniform(200)\"\n",
+        );
+        assert!((holders_per_msg(&hubs) - 102.0).abs() < 1e-9);
+        let estimate = estimate(&social);
+        assert!((estimate.publishes - 200.0).abs() < 1e-6);
+        assert!(
+            (estimate.stored_bytes - 200.0 * 6.0 * (500.0 + STORED_MSG_OVERHEAD_BYTES)).abs()
+                < 1e-3
+        );
     }
 }

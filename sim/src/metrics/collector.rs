@@ -276,13 +276,14 @@ impl<'p> Collector<'p> {
             .plan
             .peers
             .get(from as usize)
-            .map_or_else(|| "?".to_owned(), |p| p.group.clone());
-        *self
-            .bytes_by_group
-            .entry(group)
-            .or_default()
-            .entry(kind)
-            .or_default() += bytes;
+            .map_or("?", |p| p.group.as_str());
+        // Looked up by `&str` first: a send is the most frequent event, and the group's
+        // entry almost always exists.
+        let by_kind = match self.bytes_by_group.get_mut(group) {
+            Some(by_kind) => by_kind,
+            None => self.bytes_by_group.entry(group.to_owned()).or_default(),
+        };
+        *by_kind.entry(kind).or_default() += bytes;
         let bucket = usize::try_from(t / self.bucket_ms).unwrap_or(usize::MAX);
         if let Some(row) = self.bandwidth.get_mut(bucket) {
             row[kind_index(kind)] += bytes;

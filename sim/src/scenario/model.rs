@@ -15,9 +15,11 @@ use proto::goals::Goal;
 
 /// The name of the set feed every peer writes its follows to (conductor's `follows@set`).
 pub const FOLLOWS_FEED: &str = "follows";
-/// The largest peer count a scenario may ask for. Stock turmoil is O(N³) per tick; past
-/// about 100 peers raise the tick (docs/scenarios.md).
-pub const PEERS_MAX: u32 = 1_000;
+/// The largest peer count a scenario may ask for: what the protocol tier reaches
+/// (docs/simulation-performance.md). The full-stack tier is practical to about 1,000 peers
+/// (stock turmoil is O(N³) per tick; past about 100 peers raise the tick or use the fabric
+/// substrate, docs/scenarios.md).
+pub const PEERS_MAX: u32 = 100_000;
 
 /// A parsed and validated scenario.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -214,7 +214,10 @@ impl Scenario {
         if total > u64::from(PEERS_MAX) {
             issues.push(issue(
                 at("group"),
-                format!("{total} peers in total; at most {PEERS_MAX}"),
+                format!(
+                    "{total} peers in total; at most {PEERS_MAX} (PEERS_MAX; the full-stack \
+                     tier is practical to about 1,000)"
+                ),
             ));
         }
     }
