@@ -82,6 +82,11 @@
 //! # Where we differ from pzp-sync 1.0.4
 //!
 //! - Blooms past the reference's size cap are sized for their contents ([`BloomSizing`]).
+//! - An initiator answers the responder's phase 4 with phase 8 (its msgs and its round-2
+//!   bloom) when the responder's round-0 bloom is sparse ([`Rounds::Adaptive`],
+//!   [`SKIP_ROUNDS_FALSE_POSITIVE_MAX`]): six objects and three blooms per exchange instead of
+//!   nine and six. Every object is one the reference reads; a reference responder answers that
+//!   phase 8 exactly as the reference's initiator does (phase 9, realtime, commit).
 //! - Phase 0 from the remote (the reference answers it with phase 1) and ranges with
 //!   negative or unsafe integers are refused; a phase that needs the local want-range before
 //!   it exists is refused (the reference throws and sends nothing).
@@ -123,8 +128,8 @@ pub use index::{INDEXED_TANGLES_MAX, IndexedDb, SyncIndex};
 pub use session::{
     BloomSizing, CloseReason, Config, ITEM_CACHE_ENTRIES_MAX, Input, KNOWN_IDS_MAX, Output,
     PENDING_PUSHES_MAX, PENDING_PUSHES_PER_TANGLE_MAX, REFUSALS_MAX, REQUESTED_MAX, Refusal,
-    Reinitiation, SCALED_BITS_PER_ITEM, SCALED_HASHES, Session, Stats, TANGLES_TRACKED_MAX,
-    bloom_dimensions,
+    Reinitiation, Rounds, SCALED_BITS_PER_ITEM, SCALED_HASHES, SKIP_ROUNDS_FALSE_POSITIVE_MAX,
+    Session, Stats, TANGLES_TRACKED_MAX, bloom_dimensions,
 };
 pub use sessions::{Event, Sessions};
 pub use store::{RangeItem, RangeItems, SyncStore};

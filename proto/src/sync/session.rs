@@ -88,6 +88,29 @@ pub enum Reinitiation {
     Reference,
 }
 
+/// How many bloom rounds an exchange this side initiates runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Rounds {
+    /// Ours: after the responder's phase 4, the initiator answers with phase 8 (its msgs and
+    /// its round-2 bloom) instead of phase 5, skipping rounds 1 and 2 (phases 5–7), whenever
+    /// the responder's round-0 bloom is sparse enough that a msg it lacks is hidden by a
+    /// false positive with a probability of at most [`SKIP_ROUNDS_FALSE_POSITIVE_MAX`].
+    /// The responder (ours or the reference) answers phase 8 with phase 9 as the reference's
+    /// initiator does: it probes our round-2 bloom, sends its msgs, joins realtime and
+    /// commits ours. Six objects instead of nine, three blooms instead of six.
+    #[default]
+    Adaptive,
+    /// The reference: phases 1–9 every time, three bloom rounds each way.
+    All,
+}
+
+/// Largest false-positive probability per probe, `(bits set / size)^hashes`, of the
+/// responder's round-0 bloom for which [`Rounds::Adaptive`] skips rounds 1 and 2. The
+/// reference sizes a filter for four times the depths of its range, so a feed's round-0
+/// filter is about a sixth full and its false-positive rate is near 10⁻¹³; a filter filled
+/// to its design capacity (10⁻⁵) runs all three rounds.
+pub const SKIP_ROUNDS_FALSE_POSITIVE_MAX: f64 = 1e-9;
+
 /// Session settings.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Config {
@@ -95,6 +118,8 @@ pub struct Config {
     pub bloom_sizing: BloomSizing,
     /// Re-initiation policy.
     pub reinitiation: Reinitiation,
+    /// Bloom rounds of the exchanges this side initiates.
+    pub rounds: Rounds,
 }
 
 /// What the shell tells a session.
@@ -250,6 +275,8 @@ pub struct Stats {
     pub bloom_items: u64,
     /// Items probed against remote blooms.
     pub bloom_probes: u64,
+    /// Exchanges this side initiated that skipped bloom rounds 1 and 2 ([`Rounds::Adaptive`]).
+    pub rounds_skipped: u64,
 }
 
 /// Per-tangle state, the reference's per-tangle maps gathered in one place.
@@ -981,8 +1008,10 @@ impl Session {
             return Ok(());
         }
         let extras: Vec<MsgId> = self.tracked(id).receivable.iter().copied().collect();
+        let skip_rounds = phase == 4 && self.skips_rounds(remote_bloom);
+        let own_round = if skip_rounds { 2 } else { own_round };
         let bloom = self.bloom_for(id, own_round, local_want, &extras, store)?;
-        if phase < 7 {
+        if phase < 7 && !skip_rounds {
             self.send(
                 out,
                 SyncMsg {
@@ -996,12 +1025,25 @@ impl Session {
             );
             return Ok(());
         }
+        if skip_rounds {
+            self.stats.rounds_skipped += 1;
+        }
         let msgs = self.sendable_msgs(id, store)?;
         self.send_msgs(id, 8, msgs, Some(bloom), out);
         if !remote_want.is_empty() {
             self.join_realtime(id);
         }
         Ok(())
+    }
+
+    /// Whether the initiator may answer the responder's round-0 bloom (phase 4) with phase 8
+    /// ([`Rounds::Adaptive`]): rounds 1 and 2 exist to catch the round-0 false positives, and
+    /// a sparse filter has practically none.
+    fn skips_rounds(&self, remote_round0: &BloomFilter) -> bool {
+        if self.config.rounds != Rounds::Adaptive || self.reference() {
+            return false;
+        }
+        false_positive_rate(remote_round0) <= SKIP_ROUNDS_FALSE_POSITIVE_MAX
     }
 
     /// Phase 8 received: the remote's msgs and last bloom; send ours (phase 9) and commit.
@@ -1630,6 +1672,19 @@ impl Session {
             }
         }
     }
+}
+
+/// The probability that `filter` answers "present" for an item never inserted:
+/// `(bits set / size)^hashes`.
+fn false_positive_rate(filter: &BloomFilter) -> f64 {
+    let size = filter.size();
+    if size == 0 {
+        return 1.0;
+    }
+    #[expect(clippy::cast_precision_loss, reason = "sizes are below 2^24 bits")]
+    let fill = filter.bits_set() as f64 / size as f64;
+    let hashes = i32::try_from(filter.hash_count()).unwrap_or(i32::MAX);
+    fill.powi(hashes)
 }
 
 /// Whether an exchange that ended leaves the remote owed, and from which depth on a local msg

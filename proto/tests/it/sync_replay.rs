@@ -14,7 +14,9 @@ use proto::ids::{MsgId, TangleId};
 use proto::msg::Msg;
 use proto::store::Store;
 use proto::sync::bloom::{BloomFilter, ERROR_RATE, ItemHashes, SEED_DEFAULT};
-use proto::sync::{self, Config, Input, Output, Payload, Reinitiation, Session, SyncMsg, Time};
+use proto::sync::{
+    self, Config, Input, Output, Payload, Reinitiation, Rounds, Session, SyncMsg, Time,
+};
 use proto::testing::{Pair, Peer, Side};
 use serde_json::Value;
 
@@ -298,7 +300,8 @@ fn bloom_vector_is_reproduced() {
 }
 
 /// Both re-initiation modes: the reference's, and ours (which sends the same objects in
-/// these sessions: nothing in them is re-initiated).
+/// these sessions: nothing in them is re-initiated). Both run all bloom rounds, as the
+/// reference does ([`Rounds::Adaptive`] has its own tests below).
 const MODES: [Reinitiation; 2] = [Reinitiation::Reference, Reinitiation::Targeted];
 
 #[test]
@@ -306,6 +309,7 @@ fn each_side_sends_what_the_reference_sent() {
     for reinitiation in MODES {
         each_side_sends_what_the_reference_sent_in(Config {
             reinitiation,
+            rounds: Rounds::All,
             ..Config::default()
         });
     }
@@ -412,6 +416,13 @@ fn transcript_objects(pair: &Pair, from: Side) -> Vec<SyncMsg> {
         .collect()
 }
 
+/// The reference's protocol, all bloom rounds.
+const REPLAY: Config = Config {
+    bloom_sizing: sync::BloomSizing::Scaled,
+    reinitiation: Reinitiation::Targeted,
+    rounds: Rounds::All,
+};
+
 #[test]
 fn two_sessions_reproduce_the_recorded_sessions() {
     let trace = Trace::load();
@@ -426,7 +437,7 @@ fn two_sessions_reproduce_the_recorded_sessions() {
     };
 
     // Session 1.
-    let mut pair = Pair::new(trace.peer(7, &all), trace.peer(0, &all), Config::default());
+    let mut pair = Pair::new(trace.peer(7, &all), trace.peer(0, &all), REPLAY);
     pair.transcript = Some(Vec::new());
     pair.start().expect("start");
     let metrics = pair.run().expect("quiescent");
@@ -447,7 +458,7 @@ fn two_sessions_reproduce_the_recorded_sessions() {
     assert_eq!(texts(&alice), ["m1", "m2", "m3", "m4", "m5"]);
 
     // Session 2, then m9 in realtime.
-    let mut pair = Pair::new(trace.peer(10, &all), alice, Config::default());
+    let mut pair = Pair::new(trace.peer(10, &all), alice, REPLAY);
     pair.transcript = Some(Vec::new());
     pair.start().expect("start");
     let metrics = pair.run().expect("quiescent");
@@ -489,11 +500,7 @@ fn two_sessions_reproduce_the_recorded_sessions() {
 
     // Session 3.
     let newest = trace.goals(Goal::Newest(3));
-    let mut pair = Pair::new(
-        trace.peer(0, &newest),
-        trace.peer(11, &all),
-        Config::default(),
-    );
+    let mut pair = Pair::new(trace.peer(0, &newest), trace.peer(11, &all), REPLAY);
     pair.transcript = Some(Vec::new());
     pair.start().expect("start");
     let metrics = pair.run().expect("quiescent");
@@ -529,4 +536,140 @@ fn payload_phase_pairs_are_consistent() {
             assert!(msgs.iter().all(|msg| msg.metadata.domain.len() >= 3));
         }
     }
+}
+
+/// What bob's session (dialer, holding m1..m8, goal `all`) answers to a phase 4 of his feed
+/// that lists nothing and carries `bloom`, after alice's phase 2 said she has [1, 5].
+fn initiator_answer_to_phase_4(config: Config, bloom: &BloomFilter) -> u8 {
+    let trace = Trace::load();
+    let mut bob = Replayer::new(trace.peer(10, &trace.goals(Goal::All)), config);
+    bob.input(Input::Start);
+    let feed = trace.feed.as_str();
+    let phase_2 = serde_json::json!({"id": feed, "phase": 2,
+        "payload": {"haveRange": [1, 5], "wantRange": [1, 8]}});
+    bob.input(Input::Received(phase_2));
+    let phase_4 = serde_json::json!({"id": feed, "phase": 4,
+        "payload": {"bloom": bloom.to_value(), "msgIDs": []}});
+    bob.sent.clear();
+    bob.input(Input::Received(phase_4));
+    let [answer] = bob.sent.as_slice() else {
+        panic!("one answer, got {:?}", bob.sent);
+    };
+    assert_eq!(answer.id, trace.feed);
+    answer.phase
+}
+
+#[test]
+fn a_sparse_round_0_bloom_is_answered_with_phase_8() {
+    // Sized as the reference sizes alice's round-0 filter over [1, 5] (estimate 10, so 20
+    // items at 10⁻⁵), holding her five msgs: about a sixth of its bits are set.
+    let mut sparse = BloomFilter::create(20, ERROR_RATE);
+    for index in 0..5u8 {
+        sparse.add(&[index]);
+    }
+    assert_eq!(
+        initiator_answer_to_phase_4(Config::default(), &sparse),
+        8,
+        "rounds 1 and 2 skipped"
+    );
+    let all_rounds = Config {
+        rounds: Rounds::All,
+        ..Config::default()
+    };
+    assert_eq!(initiator_answer_to_phase_4(all_rounds, &sparse), 5);
+    let reference = Config {
+        reinitiation: Reinitiation::Reference,
+        ..Config::default()
+    };
+    assert_eq!(initiator_answer_to_phase_4(reference, &sparse), 5);
+}
+
+#[test]
+fn a_dense_round_0_bloom_runs_all_rounds() {
+    // Filled to its design capacity: a false positive per 10⁵ probes, above the threshold.
+    let mut dense = BloomFilter::create(20, ERROR_RATE);
+    for index in 0..20u8 {
+        dense.add(&[index]);
+    }
+    assert_eq!(initiator_answer_to_phase_4(Config::default(), &dense), 5);
+}
+
+/// The phases of the objects of `tangle` in a harness transcript, both ways, in order.
+fn phases_of(pair: &Pair, tangle: &TangleId) -> Vec<u8> {
+    pair.transcript
+        .as_ref()
+        .expect("recording")
+        .iter()
+        .map(|delivery| {
+            let value: Value = serde_json::from_str(&delivery.json).expect("JSON");
+            sync::wire::decode(&value).expect("valid object").msg
+        })
+        .filter(|object| object.id == *tangle)
+        .map(|object| object.phase)
+        .collect()
+}
+
+/// Session 2 of the recorded trace with [`Rounds::Adaptive`]: bob dials alice, who misses
+/// m6..m8. Phases 1, 2, 3, 4, 8, 9 for each tangle; alice's objects before bob's phase 8
+/// are the reference's; she gets m6..m8; both sides push the feed in realtime afterwards.
+#[test]
+fn adaptive_rounds_sync_session_2_in_six_objects_per_tangle() {
+    let trace = Trace::load();
+    let all = trace.goals(Goal::All);
+    let mut first = Pair::new(trace.peer(7, &all), trace.peer(0, &all), Config::default());
+    first.start().expect("start");
+    first.run().expect("quiescent");
+    let (_, alice) = first.into_peers();
+
+    let mut pair = Pair::new(trace.peer(10, &all), alice, Config::default());
+    pair.transcript = Some(Vec::new());
+    pair.start().expect("start");
+    let metrics = pair.run().expect("quiescent");
+    assert_eq!(phases_of(&pair, &trace.feed), [1, 2, 3, 4, 8, 9]);
+    assert_eq!(phases_of(&pair, &trace.account), [1, 2, 3, 4, 8, 9]);
+    assert_eq!(metrics.objects, 12, "18 with all rounds");
+    assert_eq!(metrics.added_at_responder, 3);
+    assert_eq!(pair.session(Side::Dialer).stats().rounds_skipped, 2);
+    let expected = trace
+        .reads(2)
+        .into_iter()
+        .filter(|(name, _)| name == "bob")
+        .flat_map(|(_, objects)| objects)
+        .filter(|object| object["phase"].as_u64() < Some(5))
+        .collect::<Vec<Value>>();
+    let alice_sent: Vec<SyncMsg> = transcript_objects(&pair, Side::Responder)
+        .into_iter()
+        .filter(|object| object.phase < 5)
+        .collect();
+    assert_same_objects(&alice_sent, &expected, &trace.frame_bodies(2));
+    for side in [Side::Dialer, Side::Responder] {
+        assert!(
+            pair.session(side)
+                .realtime()
+                .any(|tangle| *tangle == trace.feed),
+            "{side:?} pushes the feed in realtime"
+        );
+    }
+
+    let (m9_id, m9) = trace.bob_msgs.get(10).expect("m9").clone();
+    let bob_db = &mut pair.peer_mut(Side::Dialer).db;
+    bob_db.add(m9, None).expect("valid");
+    let stored = bob_db.get(&m9_id).expect("memory").expect("stored");
+    pair.added(Side::Dialer, vec![(m9_id, stored)])
+        .expect("push");
+    pair.run().expect("quiescent");
+    assert_eq!(
+        texts(pair.peer(Side::Responder)),
+        [
+            "m1",
+            "m2",
+            "m3",
+            "m4",
+            "m5",
+            "m6",
+            "m7",
+            "m8",
+            "m9 (realtime)"
+        ]
+    );
 }
