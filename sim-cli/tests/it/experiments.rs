@@ -323,6 +323,7 @@ fn runs_csv_columns_are_stable() {
     let mut expected = vec![
         "scenario",
         "engine",
+        "substrate",
         "cell",
         "group.peer.count",
         "seed",
@@ -333,7 +334,7 @@ fn runs_csv_columns_are_stable() {
     expected.extend(SUMMARY_METRICS.iter().map(|(name, _, _)| *name));
     assert_eq!(header, expected);
     assert_eq!(
-        &header[8..12],
+        &header[9..13],
         [
             "latency_p50_ms",
             "latency_p90_ms",
@@ -341,7 +342,7 @@ fn runs_csv_columns_are_stable() {
             "latency_max_ms"
         ]
     );
-    assert_eq!(header.len(), 8 + 29);
+    assert_eq!(header.len(), 9 + 29);
 }
 
 /// Bootstrap intervals of the mean of an exponential distribution (mean 1, heavy right
@@ -504,7 +505,7 @@ fn merged_array_equals_a_local_sweep() {
         csv.lines()
             .nth(1)
             .expect("row")
-            .starts_with("two-groups,protocol,cell-01,4,1,true,"),
+            .starts_with("two-groups,protocol,,cell-01,4,1,true,"),
         "{csv}"
     );
 

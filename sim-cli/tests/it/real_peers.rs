@@ -10,7 +10,7 @@ use sim::pipeline::{Engine, RunOptions};
 use sim::plan::Plan;
 use sim::report::Report;
 use sim::scenario::Scenario;
-use sim_fullstack::{Sabotage, Turmoil};
+use sim_fullstack::{Fullstack, Sabotage};
 
 use crate::support::scenarios_dir;
 
@@ -158,7 +158,7 @@ fn read(path: &Path) -> Vec<u8> {
 fn ten_peers_with_sets_and_dicts_converge_through_a_partition() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = write_scenario(dir.path(), "small", SMALL);
-    let report = run_in_process(&Turmoil::new(), &path, 3, Some(dir.path().join("a")));
+    let report = run_in_process(&Fullstack::new(), &path, 3, Some(dir.path().join("a")));
     assert!(report.checks.passed, "{:?}", report.checks.first_failure());
     assert!(
         report.checks.liveness.checked,
@@ -181,7 +181,7 @@ fn ten_peers_with_sets_and_dicts_converge_through_a_partition() {
 fn twenty_peers_converge_after_a_partition_and_a_crash_deterministically() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = write_scenario(dir.path(), "twenty", TWENTY);
-    let engine = Turmoil::new();
+    let engine = Fullstack::new();
     let report = run_in_process(&engine, &path, 4, Some(dir.path().join("a")));
     let checks = &report.checks;
     assert!(checks.passed, "{:?}", checks.first_failure());
@@ -374,10 +374,10 @@ converge_within = "6s"
 "#,
     );
     // The same run with an honest store passes.
-    let honest = run_in_process(&Turmoil::new(), &path, 5, None);
+    let honest = run_in_process(&Fullstack::new(), &path, 5, None);
     assert!(honest.checks.passed, "{:?}", honest.checks.first_failure());
     let broken = run_in_process(
-        &Turmoil::with_sabotage(Sabotage::AmnesiacStore(1)),
+        &Fullstack::with_sabotage(Sabotage::AmnesiacStore(1)),
         &path,
         5,
         None,
@@ -415,7 +415,7 @@ converge_within = "6s"
 #[test]
 fn the_delivery_check_catches_the_reference_hole_on_a_quiet_hub() {
     let path = scenarios_dir().join("hub-quiet.toml");
-    let ours = run_in_process(&Turmoil::new(), &path, 1, None);
+    let ours = run_in_process(&Fullstack::new(), &path, 1, None);
     let delivery = &ours.checks.delivery;
     assert!(ours.checks.passed, "{:?}", ours.checks.first_failure());
     assert!(delivery.judged > 400, "{delivery:?}");
@@ -428,7 +428,7 @@ fn the_delivery_check_catches_the_reference_hole_on_a_quiet_hub() {
         "hub-quiet-reference",
         &text.replace("seed = 1\n", "seed = 1\nreinitiation = \"reference\"\n"),
     );
-    let theirs = run_in_process(&Turmoil::new(), &reference, 1, None);
+    let theirs = run_in_process(&Fullstack::new(), &reference, 1, None);
     let delivery = &theirs.checks.delivery;
     assert!(!delivery.passed && delivery.missing > 0, "{delivery:?}");
     let first = delivery.examples.first().expect("an example");
@@ -463,7 +463,7 @@ fn shipped_scenarios_pass_with_real_peers() {
     ] {
         let path = scenarios_dir().join(format!("{name}.toml"));
         let scenario = Scenario::load(&path).expect("loads");
-        let report = run_in_process(&Turmoil::new(), &path, scenario.seed, None);
+        let report = run_in_process(&Fullstack::new(), &path, scenario.seed, None);
         assert!(
             report.checks.passed,
             "{name}: {:?}",

@@ -546,6 +546,7 @@ impl Scenario {
                 | FaultAction::Heal
                 | FaultAction::Latency
                 | FaultAction::Loss
+                | FaultAction::Break
                 | FaultAction::Hold
                 | FaultAction::Release
         );
@@ -711,7 +712,8 @@ fn not_used(path: &FieldPath, field: &str, action: FaultAction) -> Issue {
     )
 }
 
-/// A fault's values: `latency` for latency faults, `fail_rate` for loss, neither elsewhere.
+/// A fault's values: `latency` for latency faults, `fail_rate` for loss, `break_rate` for
+/// break, none elsewhere.
 fn validate_fault_values(fault: &Fault, path: &FieldPath, issues: &mut Vec<Issue>) {
     match (fault.action, &fault.latency) {
         (FaultAction::Latency, None) => {
@@ -737,5 +739,15 @@ fn validate_fault_values(fault: &Fault, path: &FieldPath, issues: &mut Vec<Issue
         }
         (FaultAction::Loss, Some(_)) | (_, None) => {}
         (_, Some(_)) => issues.push(not_used(path, "fail_rate", fault.action)),
+    }
+    match (fault.action, fault.break_rate) {
+        (FaultAction::Break, None) => {
+            issues.push(issue(path.clone(), "`break` needs `break_rate`"));
+        }
+        (FaultAction::Break, Some(rate)) if !probability(rate) => {
+            issues.push(issue(path.clone().key("break_rate"), "must be in [0, 1]"));
+        }
+        (FaultAction::Break, Some(_)) | (_, None) => {}
+        (_, Some(_)) => issues.push(not_used(path, "break_rate", fault.action)),
     }
 }
