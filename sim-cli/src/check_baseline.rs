@@ -114,7 +114,11 @@ fn targets(args: &Args) -> anyhow::Result<Vec<Target>> {
                     baseline.engine
                 )
             })?;
-        let recorded = baseline.substrate.as_deref().map(substrate_named).transpose()?;
+        let recorded = baseline
+            .substrate
+            .as_deref()
+            .map(substrate_named)
+            .transpose()?;
         if args.engine.is_none_or(|chosen| chosen == engine) {
             targets.push(Target {
                 scenario: PathBuf::from(&baseline.scenario_path),
@@ -182,7 +186,13 @@ fn check_one(target: &Target, args: &Args) -> anyhow::Result<usize> {
     };
     let changes = sim::baseline::diff(&existing, &runs);
     if args.bless {
-        bless(&existing, (runs, substrate), &changes, &target.file, &header)?;
+        bless(
+            &existing,
+            (runs, substrate),
+            &changes,
+            &target.file,
+            &header,
+        )?;
         return Ok(0);
     }
     anyhow::ensure!(

@@ -142,7 +142,11 @@ fn the_fabric_is_byte_identical_across_processes() {
         ("fullstack", Some("fabric")),
         "the default substrate is the fabric, and the report names it"
     );
-    assert!(report.repro.contains("--substrate fabric"), "{}", report.repro);
+    assert!(
+        report.repro.contains("--substrate fabric"),
+        "{}",
+        report.repro
+    );
     let trace = std::fs::read_to_string(one.join("trace.jsonl")).expect("written");
     let header: serde_json::Value =
         serde_json::from_str(trace.lines().next().expect("a header")).expect("JSON header");
