@@ -241,6 +241,21 @@ fn compare_refuses_results_that_are_not_comparable() {
     std::fs::write(&engine_path, other.to_json()).expect("write");
     let engine = compare(&seed1, &engine_path, &[]);
     assert!(text(&engine.stderr).contains("the engine differs (base protocol, head fullstack)"));
+    // Two full-stack runs on different substrates are refused too.
+    let mut fabric = other.clone();
+    fabric.substrate = Some("fabric".to_owned());
+    let fabric_path = dir.path().join("fabric.json");
+    std::fs::write(&fabric_path, fabric.to_json()).expect("write");
+    fabric.substrate = Some("turmoil".to_owned());
+    let turmoil_path = dir.path().join("turmoil.json");
+    std::fs::write(&turmoil_path, fabric.to_json()).expect("write");
+    let substrates = compare(&fabric_path, &turmoil_path, &[]);
+    assert_eq!(substrates.status.code(), Some(2));
+    assert!(
+        text(&substrates.stderr).contains("the substrate differs (base fabric, head turmoil)"),
+        "{}",
+        text(&substrates.stderr)
+    );
     other.engine = "protocol".to_owned();
     other.scenario.name = "renamed".to_owned();
     std::fs::write(&engine_path, other.to_json()).expect("write");
