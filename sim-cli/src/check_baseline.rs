@@ -8,7 +8,9 @@ use anyhow::Context;
 
 use sim::baseline::{BASELINE_VERSION, Baseline, Change, Verdict};
 use sim::pipeline::Engine;
-use sim::scenario::{EngineKind, Scenario};
+use sim::scenario::{EngineKind, Scenario, Substrate};
+
+use crate::cli::EngineChoice;
 
 /// How the program loads a scenario and picks an engine (`cli.rs`'s, handed in so that this
 /// file does not import the one that calls it).
@@ -16,8 +18,8 @@ use sim::scenario::{EngineKind, Scenario};
 pub(crate) struct Runner {
     /// Loads a scenario file (with the program's memory check).
     pub load: fn(&Path) -> anyhow::Result<Scenario>,
-    /// The engine of a kind, for a scenario; the flag is `--verify-all`.
-    pub engine: fn(Option<EngineKind>, &Scenario, bool) -> anyhow::Result<&'static dyn Engine>,
+    /// The engine chosen, for a scenario.
+    pub engine: fn(EngineChoice, &Scenario) -> anyhow::Result<&'static dyn Engine>,
 }
 
 /// The command's arguments.
@@ -27,6 +29,8 @@ pub(crate) struct Args {
     pub scenarios: Vec<PathBuf>,
     /// The engine (with scenarios), or the only engine checked (without).
     pub engine: Option<EngineKind>,
+    /// The full-stack substrate (default: the baseline's, else the scenario's).
+    pub substrate: Option<Substrate>,
     /// The baselines' directory.
     pub dir: PathBuf,
     /// A new seed set (only with `bless`).
@@ -41,6 +45,8 @@ pub(crate) struct Args {
 struct Target {
     scenario: PathBuf,
     engine: EngineKind,
+    /// `--substrate`, else the baseline file's (the scenario's when neither names one).
+    substrate: Option<Substrate>,
     file: PathBuf,
 }
 
@@ -81,6 +87,7 @@ fn targets(args: &Args) -> anyhow::Result<Vec<Target>> {
                 Ok(Target {
                     scenario: path.clone(),
                     engine,
+                    substrate: args.substrate,
                     file: args.dir.join(name),
                 })
             })
@@ -107,10 +114,16 @@ fn targets(args: &Args) -> anyhow::Result<Vec<Target>> {
                     baseline.engine
                 )
             })?;
+        let recorded = baseline
+            .substrate
+            .as_deref()
+            .map(substrate_named)
+            .transpose()?;
         if args.engine.is_none_or(|chosen| chosen == engine) {
             targets.push(Target {
                 scenario: PathBuf::from(&baseline.scenario_path),
                 engine,
+                substrate: args.substrate.or(recorded),
                 file,
             });
         }
@@ -123,7 +136,12 @@ fn targets(args: &Args) -> anyhow::Result<Vec<Target>> {
 fn check_one(target: &Target, args: &Args) -> anyhow::Result<usize> {
     let scenario = (args.runner.load)(&target.scenario)
         .with_context(|| format!("the scenario of {}", target.file.display()))?;
-    let engine = (args.runner.engine)(Some(target.engine), &scenario, false)?;
+    let choice = EngineChoice {
+        kind: Some(target.engine),
+        substrate: target.substrate,
+        verify_all: false,
+    };
+    let engine = (args.runner.engine)(choice, &scenario)?;
     let existing = if target.file.exists() {
         Some(Baseline::read(&target.file)?)
     } else {
@@ -145,10 +163,11 @@ fn check_one(target: &Target, args: &Args) -> anyhow::Result<usize> {
     });
     let path_text = recorded_path(&target.scenario);
     let runs = sim::baseline::measure(&scenario, &path_text, &seeds, engine)?;
+    let substrate = engine.substrate().map(str::to_owned);
     let header = format!(
         "{} on {} (seeds {seeds:?}, {})",
         scenario.name,
-        target.engine.name(),
+        sim::report::engine_label(target.engine.name(), substrate.as_deref()),
         target.file.display()
     );
     let Some(existing) = existing else {
@@ -157,6 +176,7 @@ fn check_one(target: &Target, args: &Args) -> anyhow::Result<usize> {
             scenario: scenario.name.clone(),
             scenario_path: path_text,
             engine: target.engine.name().to_owned(),
+            substrate,
             tolerances: std::collections::BTreeMap::new(),
             runs,
         };
@@ -166,10 +186,32 @@ fn check_one(target: &Target, args: &Args) -> anyhow::Result<usize> {
     };
     let changes = sim::baseline::diff(&existing, &runs);
     if args.bless {
-        bless(&existing, runs, &changes, &target.file, &header)?;
+        bless(
+            &existing,
+            (runs, substrate),
+            &changes,
+            &target.file,
+            &header,
+        )?;
         return Ok(0);
     }
+    anyhow::ensure!(
+        existing.substrate == substrate,
+        "{}: the baseline was measured on the {} substrate, this run is on {}; pass \
+         --substrate to match it, or --bless to move the baseline",
+        target.file.display(),
+        existing.substrate.as_deref().unwrap_or("no"),
+        substrate.as_deref().unwrap_or("none")
+    );
     Ok(report(&changes, &header))
+}
+
+/// The substrate a baseline file names.
+fn substrate_named(name: &str) -> anyhow::Result<Substrate> {
+    [Substrate::Fabric, Substrate::Turmoil]
+        .into_iter()
+        .find(|kind| kind.name() == name)
+        .ok_or_else(|| anyhow::anyhow!("substrate `{name}`; the substrates are fabric and turmoil"))
 }
 
 /// Prints the outcome of a check; returns the number of metrics moved past tolerance.
@@ -193,12 +235,13 @@ fn report(changes: &[Change], header: &str) -> usize {
 /// Rewrites the file with the new runs (tolerances kept) and prints what changed.
 fn bless(
     existing: &Baseline,
-    runs: Vec<sim::baseline::SeedRun>,
+    (runs, substrate): (Vec<sim::baseline::SeedRun>, Option<String>),
     changes: &[Change],
     file: &Path,
     header: &str,
 ) -> anyhow::Result<()> {
-    let blessed = existing.blessed(runs);
+    let mut blessed = existing.blessed(runs);
+    blessed.substrate = substrate;
     if blessed == *existing {
         println!("{header}: unchanged");
         return Ok(());

@@ -1,17 +1,21 @@
 //! The `ppppp-sim` command line.
 //!
 //! ```text
-//! ppppp-sim run SCENARIO.toml [--seed N] [--out DIR] [--trace] [--engine fullstack|protocol] [--quiet]
+//! ppppp-sim run SCENARIO.toml [--seed N] [--out DIR] [--trace] [--engine fullstack|protocol]
+//!                [--substrate fabric|turmoil] [--quiet]
 //! ppppp-sim plan SCENARIO.toml [--seed N]
 //! ppppp-sim sweep SCENARIO.toml --seeds A..B [--set PATH=V1,V2…]… [--jobs N] [--out DIR]
-//!                 [--engine ENGINE] [--slurm DIR [--runs-per-task N]] [--quiet]
+//!                 [--engine ENGINE] [--substrate SUBSTRATE] [--slurm DIR [--runs-per-task N]]
+//!                 [--quiet]
 //! ppppp-sim merge DIR
 //! ppppp-sim compare BASE.json HEAD.json [--max-regression PCT] [--allow-different]
 //! ppppp-sim render REPORT.json [--out DIR]
-//! ppppp-sim check-baseline [SCENARIO.toml…] [--engine ENGINE] [--dir DIR] [--bless [--seeds S]]
+//! ppppp-sim check-baseline [SCENARIO.toml…] [--engine ENGINE] [--substrate SUBSTRATE] [--dir DIR]
+//!                          [--bless [--seeds S]]
 //! ```
 //!
-//! The engine is `--engine`, else the scenario's `engine`, else `fullstack`. A build without
+//! The engine is `--engine`, else the scenario's `engine`, else `fullstack`. The full-stack
+//! engine's substrate is `--substrate`, else the scenario's `substrate`, else `fabric`. A build without
 //! the `fullstack` feature has only the protocol tier (and no tokio, ractor or turmoil).
 //!
 //! Exit codes: 0 success; 1 a check failed (run, sweep), a regression passed the
@@ -29,7 +33,7 @@ use sim::pipeline::{Engine, RunOptions};
 use crate::stdout::print_out;
 use sim::plan::Plan;
 use sim::report::Report;
-use sim::scenario::{EngineKind, Scenario};
+use sim::scenario::{EngineKind, Scenario, Substrate};
 
 /// Deterministic simulations of PPPPP peers: scenarios in, reports out.
 #[derive(Debug, Parser)]
@@ -56,10 +60,15 @@ pub enum Command {
         /// Also write the event trace, trace.jsonl.
         #[arg(long)]
         trace: bool,
-        /// The engine: `fullstack` (real nodes on turmoil) or `protocol` (discrete events
-        /// over the pure machines). Default: the scenario's `engine`, else `fullstack`.
+        /// The engine: `fullstack` (real nodes on a simulated network) or `protocol`
+        /// (discrete events over the pure machines). Default: the scenario's `engine`, else
+        /// `fullstack`.
         #[arg(long, value_parser = parse_engine)]
         engine: Option<EngineKind>,
+        /// The full-stack engine's network: `fabric` (turmoil-net, TCP with retransmission)
+        /// or `turmoil` (turmoil 0.7). Default: the scenario's `substrate`, else `fabric`.
+        #[arg(long, value_parser = parse_substrate)]
+        substrate: Option<Substrate>,
         /// Protocol tier: every peer verifies every signature it receives, instead of each
         /// msg's signature being verified once per run (same results, slower).
         #[arg(long)]
@@ -106,6 +115,9 @@ pub enum Command {
         /// The engine (as for `run`).
         #[arg(long, value_parser = parse_engine)]
         engine: Option<EngineKind>,
+        /// The substrate (as for `run`).
+        #[arg(long, value_parser = parse_substrate)]
+        substrate: Option<Substrate>,
         /// As for `run`.
         #[arg(long)]
         verify_all: bool,
@@ -119,7 +131,8 @@ pub enum Command {
         /// Fail when a gated metric gets worse by more than this many percent.
         #[arg(long)]
         max_regression: Option<f64>,
-        /// Compare even when the scenario name, engine or plans (seeds, values) differ.
+        /// Compare even when the scenario name, engine, substrate or plans (seeds, values)
+        /// differ.
         #[arg(long)]
         allow_different: bool,
     },
@@ -139,6 +152,9 @@ pub enum Command {
         /// The engine (default: the scenario's); without scenarios, check only its baselines.
         #[arg(long, value_parser = parse_engine)]
         engine: Option<EngineKind>,
+        /// The full-stack substrate (default: the baseline's, else the scenario's).
+        #[arg(long, value_parser = parse_substrate)]
+        substrate: Option<Substrate>,
         /// The baselines' directory.
         #[arg(long, default_value = sim::baseline::DEFAULT_DIR)]
         dir: PathBuf,
@@ -169,22 +185,29 @@ fn parse_engine(text: &str) -> Result<EngineKind, String> {
     }
 }
 
-/// The full-stack engine, when this build has it.
-#[cfg(feature = "fullstack")]
-fn fullstack_engine() -> Option<&'static dyn Engine> {
-    use sim_fullstack::{Substrate, Turmoil};
-    static TURMOIL: Turmoil = Turmoil::new();
-    static FABRIC: Turmoil = Turmoil::on(Substrate::Fabric);
-    // Trial of the fabric substrate (issue 14); turmoil stays the default until the shipped
-    // scenarios and the full-stack tests run on it. Reports do not name the substrate yet.
-    match std::env::var("PPPPP_SIM_SUBSTRATE").as_deref() {
-        Ok("fabric") => Some(&FABRIC),
-        _ => Some(&TURMOIL),
+/// Parses a substrate name.
+fn parse_substrate(text: &str) -> Result<Substrate, String> {
+    match text {
+        "fabric" => Ok(Substrate::Fabric),
+        "turmoil" => Ok(Substrate::Turmoil),
+        other => Err(format!("`{other}`: the substrates are fabric and turmoil")),
     }
 }
 
+/// The full-stack engine on a substrate, when this build has it.
+#[cfg(feature = "fullstack")]
+fn fullstack_engine(substrate: Substrate) -> Option<&'static dyn Engine> {
+    use sim_fullstack::Fullstack;
+    static FABRIC: Fullstack = Fullstack::on(Substrate::Fabric);
+    static TURMOIL: Fullstack = Fullstack::on(Substrate::Turmoil);
+    Some(match substrate {
+        Substrate::Fabric => &FABRIC,
+        Substrate::Turmoil => &TURMOIL,
+    })
+}
+
 #[cfg(not(feature = "fullstack"))]
-fn fullstack_engine() -> Option<&'static dyn Engine> {
+fn fullstack_engine(_substrate: Substrate) -> Option<&'static dyn Engine> {
     None
 }
 
@@ -285,27 +308,24 @@ fn available_memory_bytes() -> Option<u64> {
     kib.checked_mul(1024)
 }
 
-/// The engine options of `run` and `sweep`.
-#[derive(Debug, Clone, Copy)]
-struct EngineChoice {
-    kind: Option<EngineKind>,
-    verify_all: bool,
+/// The engine options of `run`, `sweep` and `check-baseline`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct EngineChoice {
+    /// `--engine`.
+    pub kind: Option<EngineKind>,
+    /// `--substrate`.
+    pub substrate: Option<Substrate>,
+    /// `--verify-all`.
+    pub verify_all: bool,
 }
 
-fn engine_choice(kind: Option<EngineKind>, verify_all: bool) -> EngineChoice {
-    EngineChoice { kind, verify_all }
-}
-
-/// The engine `--engine` names, else the scenario's.
-fn engine_for(
-    chosen: Option<EngineKind>,
-    scenario: &Scenario,
-    verify_all: bool,
-) -> anyhow::Result<&'static dyn Engine> {
-    let kind = chosen.unwrap_or(scenario.engine);
+/// The engine `--engine` names, else the scenario's; for the full-stack engine, on the
+/// substrate `--substrate` names, else the scenario's.
+fn engine_for(choice: EngineChoice, scenario: &Scenario) -> anyhow::Result<&'static dyn Engine> {
+    let kind = choice.kind.unwrap_or(scenario.engine);
     let engine = match kind {
-        EngineKind::Fullstack => fullstack_engine(),
-        EngineKind::Protocol => protocol_engine(verify_all),
+        EngineKind::Fullstack => fullstack_engine(choice.substrate.unwrap_or(scenario.substrate)),
+        EngineKind::Protocol => protocol_engine(choice.verify_all),
     };
     engine.ok_or_else(|| {
         anyhow::anyhow!(
@@ -351,6 +371,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             out,
             trace,
             engine,
+            substrate,
             verify_all,
             quiet,
         } => run(
@@ -358,7 +379,11 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             seed,
             out,
             trace,
-            engine_choice(engine, verify_all),
+            EngineChoice {
+                kind: engine,
+                substrate,
+                verify_all,
+            },
             quiet,
         ),
         Command::Plan { scenario, seed } => {
@@ -399,6 +424,7 @@ fn sweep(command: Command) -> anyhow::Result<ExitCode> {
         jobs,
         out,
         engine,
+        substrate,
         verify_all,
         slurm,
         runs_per_task,
@@ -419,7 +445,12 @@ fn sweep(command: Command) -> anyhow::Result<ExitCode> {
         check_memory,
     };
     let base = load(&scenario)?;
-    let engine_ref = engine_for(engine, &base, verify_all)?;
+    let choice = EngineChoice {
+        kind: engine,
+        substrate,
+        verify_all,
+    };
+    let engine_ref = engine_for(choice, &base)?;
     crate::sweep_cmd::sweep(&request, engine_ref, verify_all)
 }
 
@@ -428,6 +459,7 @@ fn check_baseline(command: Command) -> anyhow::Result<ExitCode> {
     let Command::CheckBaseline {
         scenarios,
         engine,
+        substrate,
         dir,
         bless,
         seeds,
@@ -438,6 +470,7 @@ fn check_baseline(command: Command) -> anyhow::Result<ExitCode> {
     crate::check_baseline::check_baseline(&crate::check_baseline::Args {
         scenarios,
         engine,
+        substrate,
         dir,
         seeds: seeds.as_deref().map(parse_seeds).transpose()?,
         bless,
@@ -457,7 +490,7 @@ fn run(
     quiet: bool,
 ) -> anyhow::Result<ExitCode> {
     let loaded = load(scenario)?;
-    let engine = engine_for(engine.kind, &loaded, engine.verify_all)?;
+    let engine = engine_for(engine, &loaded)?;
     let plan = Plan::build(&loaded, seed.unwrap_or(loaded.seed));
     let out = out.unwrap_or_else(|| Path::new("reports").join(&loaded.name));
     let report = sim::pipeline::run(

@@ -63,7 +63,12 @@ pub fn sweep(
         .first()
         .map(|c| c.scenario.name.clone())
         .unwrap_or_default();
-    let manifest = Manifest::new(&cells, &request.seeds, engine.name(), verify_all);
+    let manifest = Manifest::new(
+        &cells,
+        &request.seeds,
+        (engine.name(), engine.substrate()),
+        verify_all,
+    );
     if let Some(dir) = &request.slurm {
         return write_slurm(dir, &manifest, &cells, request.runs_per_task);
     }

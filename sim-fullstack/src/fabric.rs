@@ -23,7 +23,7 @@ use std::net::IpAddr;
 
 use sim::plan::{PeerIdx, Plan};
 use sim::rng::Stream;
-use turmoil_net::{EnterGuard, KernelConfig, Packet, Transport};
+use turmoil_net::{EnterGuard, KernelConfig, Packet, TcpFlags, TcpSegment, Transport};
 
 use super::links::{Fate, Links};
 
@@ -44,6 +44,8 @@ pub(super) struct FabricStats {
     pub(super) delivered: u64,
     /// Packets lost on lossy or cut links.
     pub(super) dropped: u64,
+    /// Connections reset by `break`.
+    pub(super) broken: u64,
 }
 
 /// Packets in flight and the links they travel on.
@@ -162,15 +164,55 @@ impl Fabric {
                 self.stats.dropped += 1;
                 self.pressing_until_ms = self.pressing_until_ms.max(now_ms + window_ms);
             }
+            Fate::Break => self.break_connection(&packet, (from, to), now_ms),
             Fate::Hold => self.held.push(packet),
             Fate::Deliver(delay_ms) => {
-                let earliest = now_ms + delay_ms.max(self.tick_ms);
-                let at = earliest.max(self.last.get(&(from, to)).copied().unwrap_or(0));
-                self.last.insert((from, to), at);
-                self.pending.insert((at, self.sent), packet);
-                self.sent += 1;
+                self.send_after(packet, (from, to), now_ms + delay_ms.max(self.tick_ms));
             }
         }
+    }
+
+    /// Queues `packet` on its link, due at `due_ms` or after the link's previous packet.
+    fn send_after(&mut self, packet: Packet, (from, to): (PeerIdx, PeerIdx), due_ms: u64) {
+        let at = due_ms.max(self.last.get(&(from, to)).copied().unwrap_or(0));
+        self.last.insert((from, to), at);
+        self.pending.insert((at, self.sent), packet);
+        self.sent += 1;
+    }
+
+    /// A `break`: the packet is lost and its connection is reset at both ends, as a middlebox
+    /// that drops a connection's state would: each end gets a RST for the connection's
+    /// four-tuple (turmoil-net tears a connection down on any RST that matches it), after the
+    /// packets already in flight on its link. A UDP datagram is only lost.
+    fn break_connection(&mut self, packet: &Packet, (from, to): (PeerIdx, PeerIdx), now_ms: u64) {
+        self.stats.dropped += 1;
+        let Transport::Tcp(segment) = &packet.payload else {
+            return;
+        };
+        self.stats.broken += 1;
+        let reset = |src, dst, src_port, dst_port| Packet {
+            src,
+            dst,
+            ttl: packet.ttl,
+            payload: Transport::Tcp(TcpSegment {
+                src_port,
+                dst_port,
+                seq: 0,
+                ack: 0,
+                flags: TcpFlags {
+                    rst: true,
+                    ..TcpFlags::default()
+                },
+                window: 0,
+                payload: Default::default(),
+            }),
+        };
+        let (src, dst) = (packet.src, packet.dst);
+        let forward = reset(src, dst, segment.src_port, segment.dst_port);
+        let back = reset(dst, src, segment.dst_port, segment.src_port);
+        let next = now_ms + self.tick_ms;
+        self.send_after(forward, (from, to), next);
+        self.send_after(back, (to, from), next);
     }
 }
 

@@ -153,10 +153,15 @@ impl Run<'_> {
             tokio::time::sleep_until(start + Duration::from_millis(next)).await;
         }
         let stats = fabric.stats();
+        let broken = if stats.broken > 0 {
+            format!(", {} connections broken", stats.broken)
+        } else {
+            String::new()
+        };
         self.recorder.note(
             plan.duration_ms,
             format!(
-                "fabric: {} passes, {} packets delivered, {} lost",
+                "fabric: {} passes, {} packets delivered, {} lost{broken}",
                 stats.passes, stats.delivered, stats.dropped
             ),
             false,

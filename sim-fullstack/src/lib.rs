@@ -66,38 +66,30 @@ pub enum Sabotage {
     AmnesiacStore(PeerIdx),
 }
 
-/// The simulated network the real peers run on.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Substrate {
-    /// turmoil 0.7: a tick-stepped world, every link visited every tick (lib.rs, net.rs).
-    #[default]
-    Turmoil,
-    /// turmoil-net's socket stack moved by our event-driven loop (fabric_run.rs): TCP with
-    /// retransmission, packet loss, crashes, restarts and churn.
-    Fabric,
-}
+/// The simulated network the real peers run on: [`Substrate::Fabric`] (the default:
+/// turmoil-net's socket stack moved by our event-driven loop, fabric_run.rs; TCP with
+/// retransmission) or [`Substrate::Turmoil`] (turmoil 0.7: a tick-stepped world, every link
+/// visited every tick; this file and net.rs).
+pub use sim::scenario::Substrate;
 
 /// The full-stack engine.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Turmoil {
+pub struct Fullstack {
     sabotage: Option<Sabotage>,
     substrate: Substrate,
 }
 
-impl Turmoil {
-    /// The engine as `ppppp-sim run` uses it.
+impl Fullstack {
+    /// The engine as `ppppp-sim run` uses it by default: on the fabric.
     #[must_use]
-    pub const fn new() -> Turmoil {
-        Turmoil {
-            sabotage: None,
-            substrate: Substrate::Turmoil,
-        }
+    pub const fn new() -> Fullstack {
+        Fullstack::on(Substrate::Fabric)
     }
 
     /// The engine on the given substrate.
     #[must_use]
-    pub const fn on(substrate: Substrate) -> Turmoil {
-        Turmoil {
+    pub const fn on(substrate: Substrate) -> Fullstack {
+        Fullstack {
             sabotage: None,
             substrate,
         }
@@ -105,23 +97,27 @@ impl Turmoil {
 
     /// This engine on another substrate.
     #[must_use]
-    pub const fn with_substrate(self, substrate: Substrate) -> Turmoil {
-        Turmoil { substrate, ..self }
+    pub const fn with_substrate(self, substrate: Substrate) -> Fullstack {
+        Fullstack { substrate, ..self }
     }
 
-    /// An engine that breaks something on purpose (tests only).
+    /// An engine (on the fabric) that breaks something on purpose (tests only).
     #[must_use]
-    pub const fn with_sabotage(sabotage: Sabotage) -> Turmoil {
-        Turmoil {
+    pub const fn with_sabotage(sabotage: Sabotage) -> Fullstack {
+        Fullstack {
             sabotage: Some(sabotage),
-            substrate: Substrate::Turmoil,
+            substrate: Substrate::Fabric,
         }
     }
 }
 
-impl Engine for Turmoil {
+impl Engine for Fullstack {
     fn name(&self) -> &'static str {
         "fullstack"
+    }
+
+    fn substrate(&self) -> Option<&'static str> {
+        Some(self.substrate.name())
     }
 
     fn run(

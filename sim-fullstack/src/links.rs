@@ -1,5 +1,5 @@
 //! The fabric substrate's links: what happens to a packet between two peers (latency, loss,
-//! cut, hold), as the plan configures them and as faults change them. The same meanings as
+//! break, cut, hold), as the plan configures them and as faults change them. The same meanings as
 //! the turmoil substrate's network.rs, but packet by packet: a lost packet is one TCP
 //! segment, which the sender retransmits.
 //!
@@ -28,6 +28,8 @@ pub(super) enum Fate {
     Hold,
     /// Lost (a lossy or cut link).
     Drop,
+    /// Lost, and its connection reset at both ends (a `break`).
+    Break,
 }
 
 /// Configured and current link properties.
@@ -44,6 +46,9 @@ pub(super) struct Links {
     /// Fault overrides on single links (win over the global ones).
     latency_now: BTreeMap<Pair, LatencyModel>,
     fail_now: BTreeMap<Pair, f64>,
+    /// `break` faults: on every link, and on single links (win over the global one).
+    break_all: f64,
+    break_now: BTreeMap<Pair, f64>,
     /// Directed cuts (from, to); `cut_all` cuts every link.
     cut: BTreeSet<(PeerIdx, PeerIdx)>,
     cut_all: bool,
@@ -63,6 +68,8 @@ impl Links {
             fail_all: None,
             latency_now: BTreeMap::new(),
             fail_now: BTreeMap::new(),
+            break_all: 0.0,
+            break_now: BTreeMap::new(),
             cut: BTreeSet::new(),
             cut_all: false,
             held: BTreeSet::new(),
@@ -95,9 +102,10 @@ impl Links {
             .unwrap_or(0)
     }
 
-    /// A packet from `from` to `to`: its fate, drawing latency and loss from `rng`. A packet
-    /// that is not `lossy` (a bare acknowledgement, see fabric.rs) is never lost to `loss`,
-    /// only to a cut.
+    /// A packet from `from` to `to`: its fate, drawing latency, loss and breaks from `rng`. A
+    /// packet that is not `lossy` (a bare acknowledgement, see fabric.rs) is never lost to
+    /// `loss` nor breaks its connection, only a cut drops it. A link without a break rate
+    /// draws nothing for it, so plans without `break` draw as before.
     pub(super) fn fate(&self, from: PeerIdx, to: PeerIdx, lossy: bool, rng: &mut Stream) -> Fate {
         if self.cut_all || self.cut.contains(&(from, to)) {
             return Fate::Drop;
@@ -109,6 +117,10 @@ impl Links {
         let fail = self.fail_rate_of(link);
         if lossy && fail > 0.0 && rng.unit() < fail {
             return Fate::Drop;
+        }
+        let breaks = self.break_now.get(&link).copied().unwrap_or(self.break_all);
+        if lossy && breaks > 0.0 && rng.unit() < breaks {
+            return Fate::Break;
         }
         Fate::Deliver(sample(self.latency_of(link), rng))
     }
@@ -168,6 +180,7 @@ impl Links {
             }
             FaultAction::Latency => self.latency_fault(step, pairs),
             FaultAction::Loss => self.loss_fault(step, pairs),
+            FaultAction::Break => self.break_fault(step, pairs),
             FaultAction::Crash | FaultAction::Restart => return false,
         }
         true
@@ -202,6 +215,20 @@ impl Links {
                 configured.unwrap_or(self.fail_rate)
             });
             self.fail_now.insert(link, rate);
+        }
+    }
+}
+
+impl Links {
+    fn break_fault(&mut self, step: &FaultStep, pairs: Vec<(PeerIdx, PeerIdx)>) {
+        let rate = step.break_rate.unwrap_or(0.0);
+        if step.a.is_empty() {
+            self.break_all = rate;
+            self.break_now.clear();
+            return;
+        }
+        for (a, b) in pairs {
+            self.break_now.insert(pair(a, b), rate);
         }
     }
 }

@@ -77,9 +77,14 @@ impl Network {
                 }
             }
             FaultAction::Latency => self.latency_fault(sim, step, pairs),
-            FaultAction::Loss => {
+            // turmoil 0.7's TCP never resends: its fail rate breaks connections, so `loss` and
+            // `break` are the same thing here.
+            FaultAction::Loss | FaultAction::Break => {
                 for (a, b) in pairs {
-                    let rate = step.fail_rate.unwrap_or_else(|| self.configured_fail(a, b));
+                    let rate = step
+                        .fail_rate
+                        .or(step.break_rate)
+                        .unwrap_or_else(|| self.configured_fail(a, b));
                     sim.set_link_fail_rate(a, b, rate);
                 }
             }

@@ -158,7 +158,9 @@ impl Network {
                 }
                 false
             }
-            FaultAction::Loss | FaultAction::Crash | FaultAction::Restart => false,
+            FaultAction::Loss | FaultAction::Break | FaultAction::Crash | FaultAction::Restart => {
+                false
+            }
         }
     }
 }

@@ -70,6 +70,8 @@ type Value = (String, Option<f64>, Option<(f64, f64)>);
 struct Identity {
     scenario: String,
     engine: String,
+    /// The full-stack engine's network.
+    substrate: Option<String>,
     /// Per run: cell label, seed and plan hash.
     plans: Vec<(String, u64, String)>,
 }
@@ -115,6 +117,7 @@ fn run_values(report: &Report) -> Loaded {
         identity: Identity {
             scenario: report.scenario.name.clone(),
             engine: report.engine.clone(),
+            substrate: report.substrate.clone(),
             plans: vec![(
                 String::new(),
                 report.scenario.seed,
@@ -163,6 +166,7 @@ fn sweep_values(sweep: &Sweep) -> Loaded {
         identity: Identity {
             scenario: sweep.scenario.clone(),
             engine: sweep.engine.clone(),
+            substrate: sweep.substrate.clone(),
             plans,
         },
         values,
@@ -180,6 +184,10 @@ fn mismatch(base: &Identity, head: &Identity) -> Option<(&'static str, String, S
     }
     if base.engine != head.engine {
         return Some(("engine", base.engine.clone(), head.engine.clone()));
+    }
+    if base.substrate != head.substrate {
+        let name = |s: &Option<String>| s.clone().unwrap_or_else(|| "none".to_owned());
+        return Some(("substrate", name(&base.substrate), name(&head.substrate)));
     }
     let describe = |plans: &[(String, u64, String)]| -> Vec<String> {
         plans

@@ -39,7 +39,7 @@ pub enum SimError {
     /// `compare` was given results of different scenarios, engines or plans.
     #[error(
         "not comparable: the {what} differs (base {base}, head {head}); compare runs of the same \
-         scenario, seed and engine, or pass --allow-different"
+         scenario, seed, engine and substrate, or pass --allow-different"
     )]
     NotComparable {
         what: &'static str,

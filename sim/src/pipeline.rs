@@ -17,6 +17,12 @@ use crate::trace::{TRACE_VERSION, TraceHeader, TraceSink};
 pub trait Engine: Sync {
     /// Its name in traces, reports and repro lines (`fullstack`, `protocol`).
     fn name(&self) -> &'static str;
+    /// The simulated network under it, for engines that have one (`fabric`, `turmoil`):
+    /// named in traces, reports and repro lines, so runs on different substrates are never
+    /// compared silently.
+    fn substrate(&self) -> Option<&'static str> {
+        None
+    }
     /// Runs `plan`, recording every event into `collector` and moving `progress` along in
     /// simulated time.
     ///
@@ -79,6 +85,7 @@ pub fn run_reporting(
         scenario: plan.scenario.clone(),
         seed: plan.seed,
         engine: engine.name().to_owned(),
+        substrate: engine.substrate().map(str::to_owned),
     };
     if let Some(dir) = &options.out {
         clear_run_files(dir)?;
@@ -111,6 +118,7 @@ pub fn run_reporting(
         &RunInfo {
             scenario_path: options.scenario_path.clone(),
             engine: engine.name(),
+            substrate: engine.substrate(),
         },
     );
     if let Some(dir) = &options.out {

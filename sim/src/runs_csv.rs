@@ -1,5 +1,5 @@
-//! `runs.csv`: one row per run of a sweep — the scenario, engine and cell, every matrix
-//! parameter, the seed, whether the checks passed, the plan and trace hashes, then every
+//! `runs.csv`: one row per run of a sweep — the scenario, engine, substrate (empty for the
+//! protocol tier) and cell, every matrix parameter, the seed, whether the checks passed, the plan and trace hashes, then every
 //! summary metric in [`SUMMARY_METRICS`] order (empty where undefined).
 //!
 //! The columns are stable: [`FIXED_COLUMNS`], the sweep's parameters in axis order, then
@@ -11,7 +11,7 @@ use crate::report::SUMMARY_METRICS;
 use crate::sweep::Sweep;
 
 /// The columns before the parameters.
-pub const FIXED_COLUMNS: &[&str] = &["scenario", "engine", "cell"];
+pub const FIXED_COLUMNS: &[&str] = &["scenario", "engine", "substrate", "cell"];
 /// The columns between the parameters and the metrics.
 pub const RUN_COLUMNS: &[&str] = &["seed", "passed", "plan_hash", "trace_hash"];
 
@@ -55,6 +55,7 @@ pub fn runs_csv(sweep: &Sweep) -> String {
             let mut row = vec![
                 sweep.scenario.clone(),
                 sweep.engine.clone(),
+                sweep.substrate.clone().unwrap_or_default(),
                 cell.dir.clone(),
             ];
             row.extend(cell.parameters.iter().map(|p| p.value.clone()));

@@ -96,7 +96,7 @@ task="${{SLURM_ARRAY_TASK_ID:?run this script with sbatch, or set SLURM_ARRAY_TA
 first=$(( task * {per_task} + 1 ))
 last=$(( first + {per_task} - 1 ))
 sed -n "${{first}},${{last}}p" "$dir/{tasks}" | while IFS=$'\t' read -r cell seed; do
-  "$sim" run "$dir/$cell/scenario.toml" --seed "$seed" --engine {engine}{verify} \
+  "$sim" run "$dir/$cell/scenario.toml" --seed "$seed" --engine {engine}{substrate}{verify} \
     --out "$dir/$cell/seed-$seed" --quiet
   status=$?
   if [ "$status" -gt 1 ]; then
@@ -118,5 +118,9 @@ done
         program = quote(&options.program),
         tasks = TASKS,
         engine = manifest.engine,
+        substrate = manifest
+            .substrate
+            .as_ref()
+            .map_or_else(String::new, |s| format!(" --substrate {s}")),
     )
 }

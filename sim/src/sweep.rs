@@ -140,6 +140,10 @@ pub struct Sweep {
     pub scenario: String,
     /// The engine of the runs (`fullstack`, `protocol`; `mixed` when they differ).
     pub engine: String,
+    /// The full-stack engine's network (`fabric`, `turmoil`; `mixed` when the runs' differ);
+    /// absent for the protocol tier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub substrate: Option<String>,
     /// The matrix axes (scenario fields), in order; empty for a plain seed sweep.
     pub parameters: Vec<String>,
     /// Seeds of every cell.
@@ -204,6 +208,11 @@ pub fn aggregate(cells: Vec<CellRuns>) -> Result<Sweep, SimError> {
     } else {
         "mixed".to_owned()
     };
+    let substrate = if all.iter().all(|r| r.substrate == first.substrate) {
+        first.substrate.clone()
+    } else {
+        Some("mixed".to_owned())
+    };
     let scenario = first.scenario.name.clone();
     let parameters = cells
         .first()
@@ -220,6 +229,7 @@ pub fn aggregate(cells: Vec<CellRuns>) -> Result<Sweep, SimError> {
         kind: "sweep".to_owned(),
         scenario,
         engine,
+        substrate,
         parameters,
         seeds,
         failed: cells.iter().map(|c| c.failed).sum(),

@@ -34,6 +34,9 @@ pub struct Manifest {
     pub scenario: String,
     /// The engine's name.
     pub engine: String,
+    /// The engine's substrate (`fabric`, `turmoil`; none for the protocol tier).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub substrate: Option<String>,
     /// The protocol tier verifies every signature.
     pub verify_all: bool,
     /// Seeds of every cell.
@@ -47,13 +50,19 @@ pub struct Manifest {
 impl Manifest {
     /// The manifest of these cells.
     #[must_use]
-    pub fn new(cells: &[matrix::Cell], seeds: &[u64], engine: &str, verify_all: bool) -> Manifest {
+    pub fn new(
+        cells: &[matrix::Cell],
+        seeds: &[u64],
+        (engine, substrate): (&str, Option<&str>),
+        verify_all: bool,
+    ) -> Manifest {
         Manifest {
             scenario: cells
                 .first()
                 .map(|c| c.scenario.name.clone())
                 .unwrap_or_default(),
             engine: engine.to_owned(),
+            substrate: substrate.map(str::to_owned),
             verify_all,
             seeds: seeds.to_vec(),
             parameters: cells

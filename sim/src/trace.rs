@@ -263,6 +263,9 @@ pub struct TraceHeader {
     pub seed: u64,
     /// The engine that made the events (`fullstack`, `protocol`).
     pub engine: String,
+    /// The full-stack engine's network (`fabric`, `turmoil`); absent for the protocol tier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub substrate: Option<String>,
 }
 
 /// Writes the trace and hashes it as it goes. The trace hash is the SHA-256 of the exact

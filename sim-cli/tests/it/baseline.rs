@@ -45,6 +45,7 @@ fn baseline(runs: Vec<SeedRun>, tolerances: &[(&str, Tolerance)]) -> Baseline {
         scenario: "s".to_owned(),
         scenario_path: "s.toml".to_owned(),
         engine: "protocol".to_owned(),
+        substrate: None,
         tolerances: tolerances
             .iter()
             .map(|(name, t)| ((*name).to_owned(), *t))

@@ -134,11 +134,17 @@ fn lost_msgs_and_tangle_order_from_snapshots() {
 #[test]
 fn repro_line_names_scenario_seed_and_commit() {
     assert_eq!(
-        repro_line("scenarios/x.toml", 42, "fullstack", Some("abc123")),
-        "ppppp-sim run scenarios/x.toml --seed 42 --engine fullstack  # commit abc123"
+        repro_line(
+            "scenarios/x.toml",
+            42,
+            ("fullstack", Some("fabric")),
+            Some("abc123")
+        ),
+        "ppppp-sim run scenarios/x.toml --seed 42 --engine fullstack --substrate fabric  \
+         # commit abc123"
     );
     assert_eq!(
-        repro_line("scenarios/x.toml", 7, "protocol", None),
+        repro_line("scenarios/x.toml", 7, ("protocol", None), None),
         "ppppp-sim run scenarios/x.toml --seed 7 --engine protocol"
     );
 }

@@ -10,7 +10,7 @@ use sim::pipeline::{Engine, RunOptions};
 use sim::plan::Plan;
 use sim::report::Report;
 use sim::scenario::Scenario;
-use sim_fullstack::Turmoil;
+use sim_fullstack::Fullstack;
 use sim_protocol::Protocol;
 
 use crate::support::scenarios_dir;
@@ -59,7 +59,7 @@ fn holdings(trace: &Path) -> BTreeMap<u64, BTreeSet<String>> {
 fn quickstart_agrees_on_both_tiers() {
     let dir = tempfile::tempdir().expect("tempdir");
     let full = run(
-        &Turmoil::new(),
+        &Fullstack::new(),
         "quickstart.toml",
         1,
         &dir.path().join("full"),

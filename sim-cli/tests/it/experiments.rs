@@ -241,6 +241,21 @@ fn compare_refuses_results_that_are_not_comparable() {
     std::fs::write(&engine_path, other.to_json()).expect("write");
     let engine = compare(&seed1, &engine_path, &[]);
     assert!(text(&engine.stderr).contains("the engine differs (base protocol, head fullstack)"));
+    // Two full-stack runs on different substrates are refused too.
+    let mut fabric = other.clone();
+    fabric.substrate = Some("fabric".to_owned());
+    let fabric_path = dir.path().join("fabric.json");
+    std::fs::write(&fabric_path, fabric.to_json()).expect("write");
+    fabric.substrate = Some("turmoil".to_owned());
+    let turmoil_path = dir.path().join("turmoil.json");
+    std::fs::write(&turmoil_path, fabric.to_json()).expect("write");
+    let substrates = compare(&fabric_path, &turmoil_path, &[]);
+    assert_eq!(substrates.status.code(), Some(2));
+    assert!(
+        text(&substrates.stderr).contains("the substrate differs (base fabric, head turmoil)"),
+        "{}",
+        text(&substrates.stderr)
+    );
     other.engine = "protocol".to_owned();
     other.scenario.name = "renamed".to_owned();
     std::fs::write(&engine_path, other.to_json()).expect("write");
@@ -323,6 +338,7 @@ fn runs_csv_columns_are_stable() {
     let mut expected = vec![
         "scenario",
         "engine",
+        "substrate",
         "cell",
         "group.peer.count",
         "seed",
@@ -333,7 +349,7 @@ fn runs_csv_columns_are_stable() {
     expected.extend(SUMMARY_METRICS.iter().map(|(name, _, _)| *name));
     assert_eq!(header, expected);
     assert_eq!(
-        &header[8..12],
+        &header[9..13],
         [
             "latency_p50_ms",
             "latency_p90_ms",
@@ -341,7 +357,7 @@ fn runs_csv_columns_are_stable() {
             "latency_max_ms"
         ]
     );
-    assert_eq!(header.len(), 8 + 29);
+    assert_eq!(header.len(), 9 + 29);
 }
 
 /// Bootstrap intervals of the mean of an exponential distribution (mean 1, heavy right
@@ -504,7 +520,7 @@ fn merged_array_equals_a_local_sweep() {
         csv.lines()
             .nth(1)
             .expect("row")
-            .starts_with("two-groups,protocol,cell-01,4,1,true,"),
+            .starts_with("two-groups,protocol,,cell-01,4,1,true,"),
         "{csv}"
     );
 

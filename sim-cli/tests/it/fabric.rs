@@ -1,6 +1,7 @@
-//! The fabric substrate (turmoil-net moved by an event-driven loop, issue 14): byte-identical
-//! across processes with a crash and a restart, real packet loss (connections survive 10 %
-//! loss where turmoil 0.7's connections break), and the sabotage check bites on it.
+//! The fabric substrate (turmoil-net moved by an event-driven loop, issue 14; the default):
+//! byte-identical across processes with a crash and a restart, real packet loss (connections
+//! survive 10 % loss where turmoil 0.7's connections break). The turmoil 0.7 substrate stays
+//! available (`--substrate turmoil`): the sabotage check must still bite on it.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -11,7 +12,7 @@ use sim::pipeline::{Engine, RunOptions};
 use sim::plan::Plan;
 use sim::report::Report;
 use sim::scenario::Scenario;
-use sim_fullstack::{Sabotage, Substrate, Turmoil};
+use sim_fullstack::{Fullstack, Sabotage, Substrate};
 
 /// Ten peers for 120 s; every link loses 10 % of its packets from 20 s to 80 s; p-1 is down
 /// from 85 s to 90 s.
@@ -99,14 +100,11 @@ fn disconnects_during_loss(out: &Path) -> usize {
 fn ten_percent_packet_loss_is_retransmitted_and_connections_survive() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = write_scenario(dir.path(), LOSSY);
-    let fabric = run(
-        &Turmoil::on(Substrate::Fabric),
-        &path,
-        &dir.path().join("fabric"),
-    )
-    .expect("the fabric run completes");
+    let fabric = run(&Fullstack::new(), &path, &dir.path().join("fabric"))
+        .expect("the fabric run completes");
     assert!(fabric.checks.passed, "checks fail under 10 % packet loss");
-    run(&Turmoil::new(), &path, &dir.path().join("turmoil")).expect("the turmoil run completes");
+    let turmoil = Fullstack::on(Substrate::Turmoil);
+    run(&turmoil, &path, &dir.path().join("turmoil")).expect("the turmoil run completes");
     let kept = disconnects_during_loss(&dir.path().join("fabric"));
     let broken = disconnects_during_loss(&dir.path().join("turmoil"));
     assert!(
@@ -121,7 +119,6 @@ fn the_fabric_is_byte_identical_across_processes() {
     let path = write_scenario(dir.path(), LOSSY);
     let run_binary = |out: &Path| {
         let output = Command::new(env!("CARGO_BIN_EXE_ppppp-sim"))
-            .env("PPPPP_SIM_SUBSTRATE", "fabric")
             .arg("run")
             .arg(&path)
             .arg("--out")
@@ -139,14 +136,29 @@ fn the_fabric_is_byte_identical_across_processes() {
         let b = std::fs::read(two.join(file)).expect("written");
         assert!(a == b, "{file} differs between two processes");
     }
+    let report = Report::read(&one.join("report.json")).expect("report.json reads");
+    assert_eq!(
+        (report.engine.as_str(), report.substrate.as_deref()),
+        ("fullstack", Some("fabric")),
+        "the default substrate is the fabric, and the report names it"
+    );
+    assert!(
+        report.repro.contains("--substrate fabric"),
+        "{}",
+        report.repro
+    );
+    let trace = std::fs::read_to_string(one.join("trace.jsonl")).expect("written");
+    let header: serde_json::Value =
+        serde_json::from_str(trace.lines().next().expect("a header")).expect("JSON header");
+    assert_eq!(header["substrate"], "fabric", "{header}");
 }
 
 #[test]
-fn a_store_that_forgets_acknowledged_msgs_fails_safety_on_the_fabric() {
+fn a_store_that_forgets_acknowledged_msgs_fails_safety_on_turmoil_0_7() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = write_scenario(dir.path(), LOSSY);
     let engine =
-        Turmoil::with_sabotage(Sabotage::AmnesiacStore(1)).with_substrate(Substrate::Fabric);
+        Fullstack::with_sabotage(Sabotage::AmnesiacStore(1)).with_substrate(Substrate::Turmoil);
     let report = run(&engine, &path, &dir.path().join("out")).expect("the run completes");
     let safety = &report.checks.safety;
     assert!(

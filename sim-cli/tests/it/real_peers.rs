@@ -10,7 +10,7 @@ use sim::pipeline::{Engine, RunOptions};
 use sim::plan::Plan;
 use sim::report::Report;
 use sim::scenario::Scenario;
-use sim_fullstack::{Sabotage, Turmoil};
+use sim_fullstack::{Fullstack, Sabotage, Substrate};
 
 use crate::support::scenarios_dir;
 
@@ -158,7 +158,7 @@ fn read(path: &Path) -> Vec<u8> {
 fn ten_peers_with_sets_and_dicts_converge_through_a_partition() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = write_scenario(dir.path(), "small", SMALL);
-    let report = run_in_process(&Turmoil::new(), &path, 3, Some(dir.path().join("a")));
+    let report = run_in_process(&Fullstack::new(), &path, 3, Some(dir.path().join("a")));
     assert!(report.checks.passed, "{:?}", report.checks.first_failure());
     assert!(
         report.checks.liveness.checked,
@@ -177,11 +177,15 @@ fn ten_peers_with_sets_and_dicts_converge_through_a_partition() {
 /// Twenty peers: they converge; they converge again after a partition heals and after a
 /// crashed peer restarts; the same seed gives byte-identical outputs in one process and
 /// across processes (the binary); another seed gives another run.
+///
+/// On turmoil 0.7 (`substrate = "turmoil"`): on the fabric, p-3's restart at 30 s fails with
+/// "cannot listen: address in use" (see the ignored test below; issue 14).
 #[test]
 fn twenty_peers_converge_after_a_partition_and_a_crash_deterministically() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = write_scenario(dir.path(), "twenty", TWENTY);
-    let engine = Turmoil::new();
+    let on_turmoil = format!("substrate = \"turmoil\"\n{TWENTY}");
+    let path = write_scenario(dir.path(), "twenty", &on_turmoil);
+    let engine = Fullstack::on(Substrate::Turmoil);
     let report = run_in_process(&engine, &path, 4, Some(dir.path().join("a")));
     let checks = &report.checks;
     assert!(checks.passed, "{:?}", checks.first_failure());
@@ -241,6 +245,26 @@ fn twenty_peers_converge_after_a_partition_and_a_crash_deterministically() {
     let other = run_in_process(&engine, &path, 5, None);
     assert_ne!(report.trace_hash, other.trace_hash);
     assert!(other.checks.passed, "{:?}", other.checks.first_failure());
+}
+
+/// Known bug of the fabric substrate (issue 14): after p-3 crashes at 25 s, its port stays
+/// bound in turmoil-net although no socket of p-3 is listed (`turmoil_net::netstat` is empty
+/// at the restart), so the restarted node cannot listen. Restarting at 40 s instead of 30 s
+/// fails the same way: a socket that never closes, not one still closing. The likely cause,
+/// read in turmoil-net 0.1.0's kernel/tcp.rs: a listener's half-open child (SynReceived) that
+/// is reset or times out is aborted to `Closed` with no handle to close it, so `reap_closed`
+/// (which needs `fd_closed`) never removes it, netstat hides `Closed` sockets, and the
+/// listener's close RSTs only children still in `SynReceived` — the orphan keeps its binding
+/// on the listener's port for ever. A fix on our side: keep each host's listener across
+/// incarnations instead of binding again. The shipped scenarios with crashes
+/// (partition-heal, hub-and-spoke, churn) pass on the fabric.
+#[test]
+#[ignore = "known fabric bug: a restart can find its port still bound (issue 14)"]
+fn twenty_peers_restart_on_the_fabric() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_scenario(dir.path(), "twenty", TWENTY);
+    let report = run_in_process(&Fullstack::new(), &path, 4, None);
+    assert!(report.checks.passed, "{:?}", report.checks.first_failure());
 }
 
 /// A sweep runs its seeds in parallel (one simulation per thread); each seed's report must
@@ -374,10 +398,10 @@ converge_within = "6s"
 "#,
     );
     // The same run with an honest store passes.
-    let honest = run_in_process(&Turmoil::new(), &path, 5, None);
+    let honest = run_in_process(&Fullstack::new(), &path, 5, None);
     assert!(honest.checks.passed, "{:?}", honest.checks.first_failure());
     let broken = run_in_process(
-        &Turmoil::with_sabotage(Sabotage::AmnesiacStore(1)),
+        &Fullstack::with_sabotage(Sabotage::AmnesiacStore(1)),
         &path,
         5,
         None,
@@ -415,7 +439,7 @@ converge_within = "6s"
 #[test]
 fn the_delivery_check_catches_the_reference_hole_on_a_quiet_hub() {
     let path = scenarios_dir().join("hub-quiet.toml");
-    let ours = run_in_process(&Turmoil::new(), &path, 1, None);
+    let ours = run_in_process(&Fullstack::new(), &path, 1, None);
     let delivery = &ours.checks.delivery;
     assert!(ours.checks.passed, "{:?}", ours.checks.first_failure());
     assert!(delivery.judged > 400, "{delivery:?}");
@@ -428,7 +452,7 @@ fn the_delivery_check_catches_the_reference_hole_on_a_quiet_hub() {
         "hub-quiet-reference",
         &text.replace("seed = 1\n", "seed = 1\nreinitiation = \"reference\"\n"),
     );
-    let theirs = run_in_process(&Turmoil::new(), &reference, 1, None);
+    let theirs = run_in_process(&Fullstack::new(), &reference, 1, None);
     let delivery = &theirs.checks.delivery;
     assert!(!delivery.passed && delivery.missing > 0, "{delivery:?}");
     let first = delivery.examples.first().expect("an example");
@@ -463,7 +487,7 @@ fn shipped_scenarios_pass_with_real_peers() {
     ] {
         let path = scenarios_dir().join(format!("{name}.toml"));
         let scenario = Scenario::load(&path).expect("loads");
-        let report = run_in_process(&Turmoil::new(), &path, scenario.seed, None);
+        let report = run_in_process(&Fullstack::new(), &path, scenario.seed, None);
         assert!(
             report.checks.passed,
             "{name}: {:?}",

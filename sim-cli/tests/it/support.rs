@@ -29,6 +29,7 @@ pub fn collector(plan: &Plan) -> Collector<'_> {
             scenario: plan.scenario.clone(),
             seed: plan.seed,
             engine: "test".to_owned(),
+            substrate: None,
         }),
     )
 }

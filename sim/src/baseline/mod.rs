@@ -90,6 +90,9 @@ pub struct Baseline {
     pub scenario_path: String,
     /// The engine: `fullstack` or `protocol`.
     pub engine: String,
+    /// The full-stack engine's network (`fabric`, `turmoil`); absent for the protocol tier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub substrate: Option<String>,
     /// Per-metric tolerances, written by hand (kept by `--bless`); every other metric must
     /// match exactly.
     #[serde(default)]

@@ -229,8 +229,16 @@ impl CheckReport {
 
 /// The line that reproduces a run.
 #[must_use]
-pub fn repro_line(scenario_path: &str, seed: u64, engine: &str, commit: Option<&str>) -> String {
+pub fn repro_line(
+    scenario_path: &str,
+    seed: u64,
+    (engine, substrate): (&str, Option<&str>),
+    commit: Option<&str>,
+) -> String {
     let mut line = format!("ppppp-sim run {scenario_path} --seed {seed} --engine {engine}");
+    if let Some(substrate) = substrate {
+        line.push_str(&format!(" --substrate {substrate}"));
+    }
     if let Some(commit) = commit {
         line.push_str(&format!("  # commit {commit}"));
     }

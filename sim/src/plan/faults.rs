@@ -37,6 +37,7 @@ pub(super) fn schedule(
             peers,
             latency: latency(fault, base),
             fail_rate: fault.fail_rate,
+            break_rate: fault.break_rate,
         };
         let undo = undo_of(fault, &step);
         steps.push((fault.at.ms(), i, false, step));
@@ -179,6 +180,7 @@ fn undo_of(fault: &Fault, step: &FaultStep) -> Option<FaultStep> {
         peers: step.peers.clone(),
         latency: None,
         fail_rate: None,
+        break_rate: None,
     })
 }
 
@@ -190,6 +192,7 @@ fn ending_actions(step: &FaultStep) -> Option<&'static [FaultAction]> {
         FaultAction::Crash => &[FaultAction::Restart],
         FaultAction::Latency if step.latency.is_some() => &[FaultAction::Latency],
         FaultAction::Loss if step.fail_rate.is_some() => &[FaultAction::Loss],
+        FaultAction::Break if step.break_rate.is_some() => &[FaultAction::Break],
         _ => return None,
     })
 }
@@ -255,6 +258,7 @@ fn link_faults(steps: &[FaultStep], duration_ms: u64) -> Vec<LinkFault> {
             | FaultAction::Hold
             | FaultAction::Latency => true,
             FaultAction::Loss => step.fail_rate.is_some_and(|rate| rate > 0.0),
+            FaultAction::Break => step.break_rate.is_some_and(|rate| rate > 0.0),
             FaultAction::Heal
             | FaultAction::Crash
             | FaultAction::Restart

@@ -253,6 +253,9 @@ pub struct FaultStep {
     pub latency: Option<LatencyModel>,
     /// loss: the new fail rate (`None` on a loss step: restore the configured rates).
     pub fail_rate: Option<f64>,
+    /// break: the new break rate (`None` on a break step: back to none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub break_rate: Option<f64>,
 }
 
 /// An interval during which a fault is in force.

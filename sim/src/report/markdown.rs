@@ -49,8 +49,10 @@ fn heading(md: &mut String, report: &Report) {
     let s = &report.scenario;
     let _ = writeln!(
         md,
-        "# {} — seed {} ({} engine)\n",
-        s.name, s.seed, report.engine
+        "# {} — seed {} (engine: {})\n",
+        s.name,
+        s.seed,
+        report.engine_label()
     );
     let verdict = if report.checks.passed {
         "PASSED"

@@ -181,6 +181,9 @@ pub struct Report {
     /// The engine that made the events: `fullstack` (real nodes on turmoil) or `protocol`
     /// (the discrete-event engine over the pure machines).
     pub engine: String,
+    /// The full-stack engine's network (`fabric`, `turmoil`); absent for the protocol tier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub substrate: Option<String>,
     /// What was run.
     pub scenario: ScenarioSummary,
     /// Build.
@@ -204,6 +207,17 @@ pub struct RunInfo {
     pub scenario_path: String,
     /// The engine's name ([`crate::pipeline::Engine::name`]).
     pub engine: &'static str,
+    /// The engine's substrate ([`crate::pipeline::Engine::substrate`]).
+    pub substrate: Option<&'static str>,
+}
+
+/// An engine's name with its substrate, when it has one: `fullstack on fabric`, `protocol`.
+#[must_use]
+pub fn engine_label(engine: &str, substrate: Option<&str>) -> String {
+    match substrate {
+        Some(substrate) => format!("{engine} on {substrate}"),
+        None => engine.to_owned(),
+    }
 }
 
 #[expect(clippy::cast_precision_loss, reason = "report values far below 2^53")]
@@ -305,6 +319,7 @@ impl Report {
             schema_version: SCHEMA_VERSION,
             kind: "run".to_owned(),
             engine: info.engine.to_owned(),
+            substrate: info.substrate.map(str::to_owned),
             scenario: ScenarioSummary {
                 name: plan.scenario.clone(),
                 path: info.scenario_path.clone(),
@@ -350,7 +365,12 @@ impl Report {
                 git_commit: commit.map(str::to_owned),
                 sim_version: env!("CARGO_PKG_VERSION").to_owned(),
             },
-            repro: repro_line(&info.scenario_path, plan.seed, info.engine, commit),
+            repro: repro_line(
+                &info.scenario_path,
+                plan.seed,
+                (info.engine, info.substrate),
+                commit,
+            ),
             trace_hash: outcome.trace_hash.clone(),
             summary: summary(&outcome.metrics, &outcome.checks),
             metrics: outcome.metrics.clone(),
@@ -395,7 +415,15 @@ impl Report {
     pub fn title_suffix(&self) -> String {
         format!(
             "{}, seed {}, {}",
-            self.scenario.name, self.scenario.seed, self.engine
+            self.scenario.name,
+            self.scenario.seed,
+            self.engine_label()
         )
+    }
+
+    /// The engine, with its substrate when it has one (`fullstack on fabric`).
+    #[must_use]
+    pub fn engine_label(&self) -> String {
+        engine_label(&self.engine, self.substrate.as_deref())
     }
 }

@@ -20,5 +20,5 @@ pub use model::{
     Check, Churn, DictLoad, EngineKind, FOLLOWS_FEED, Fault, FaultAction, Group, Initially,
     LATENCY_CURVE_DEFAULT, LATENCY_MAX_MS_DEFAULT, LATENCY_MIN_MS_DEFAULT, Latency, LatencyModel,
     LinkOverride, Network, PEERS_MAX, PostLoad, Reinitiation, ReportOptions, Role, Scenario,
-    SetLoad, Topology, TopologyKind, Transport, Workload, random_count,
+    SetLoad, Substrate, Topology, TopologyKind, Transport, Workload, random_count,
 };

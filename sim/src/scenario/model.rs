@@ -47,6 +47,9 @@ pub struct Scenario {
     /// The engine that runs it (`--engine` overrides it).
     #[serde(default)]
     pub engine: EngineKind,
+    /// The network the full-stack engine's real peers run on (`--substrate` overrides it).
+    #[serde(default, skip_serializing_if = "Substrate::is_default")]
+    pub substrate: Substrate,
     /// Latency and loss.
     #[serde(default)]
     pub network: Network,
@@ -98,6 +101,36 @@ impl EngineKind {
             EngineKind::Fullstack => "fullstack",
             EngineKind::Protocol => "protocol",
         }
+    }
+}
+
+/// The simulated network under the full-stack engine's real peers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Substrate {
+    /// turmoil-net 0.1's socket stack moved by an event-driven loop: TCP with
+    /// retransmission, so `loss` loses packets and connections survive.
+    #[default]
+    Fabric,
+    /// turmoil 0.7: a tick-stepped world whose TCP never retransmits (`loss` breaks
+    /// connections); kept for comparison.
+    Turmoil,
+}
+
+impl Substrate {
+    /// The name in traces, reports and on the command line.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Substrate::Fabric => "fabric",
+            Substrate::Turmoil => "turmoil",
+        }
+    }
+
+    /// Whether this is the default (the fabric).
+    #[must_use]
+    pub fn is_default(&self) -> bool {
+        *self == Substrate::default()
     }
 }
 
@@ -517,8 +550,14 @@ pub enum FaultAction {
     Restart,
     /// Change latency on links between `a` and `b` (default: every link).
     Latency,
-    /// Change `fail_rate` on links between `a` and `b` (default: every link).
+    /// Change `fail_rate` on links between `a` and `b` (default: every link): packet loss.
+    /// On the fabric substrate a lost packet is resent and connections survive; turmoil 0.7's
+    /// TCP never resends, so there a loss breaks the connection (as `break` does).
     Loss,
+    /// Change `break_rate` on links between `a` and `b` (default: every link): each packet
+    /// that carries data breaks its connection with this chance (both ends are reset); the
+    /// peers must redial. turmoil 0.7's `fail_rate` on the turmoil substrate.
+    Break,
     /// Hold messages between `a` and `b` (turmoil `hold`).
     Hold,
     /// Release held messages (turmoil `release`).
@@ -535,6 +574,7 @@ impl fmt::Display for FaultAction {
             FaultAction::Restart => "restart",
             FaultAction::Latency => "latency",
             FaultAction::Loss => "loss",
+            FaultAction::Break => "break",
             FaultAction::Hold => "hold",
             FaultAction::Release => "release",
         })
@@ -562,6 +602,8 @@ pub struct Fault {
     pub latency: Option<Latency>,
     /// loss: the new fail rate.
     pub fail_rate: Option<f64>,
+    /// break: the new break rate.
+    pub break_rate: Option<f64>,
     /// A label for reports (default: the action).
     pub label: Option<String>,
 }

@@ -549,6 +549,7 @@ impl Scenario {
                 | FaultAction::Heal
                 | FaultAction::Latency
                 | FaultAction::Loss
+                | FaultAction::Break
                 | FaultAction::Hold
                 | FaultAction::Release
         );
@@ -714,7 +715,8 @@ fn not_used(path: &FieldPath, field: &str, action: FaultAction) -> Issue {
     )
 }
 
-/// A fault's values: `latency` for latency faults, `fail_rate` for loss, neither elsewhere.
+/// A fault's values: `latency` for latency faults, `fail_rate` for loss, `break_rate` for
+/// break, none elsewhere.
 fn validate_fault_values(fault: &Fault, path: &FieldPath, issues: &mut Vec<Issue>) {
     match (fault.action, &fault.latency) {
         (FaultAction::Latency, None) => {
@@ -740,5 +742,15 @@ fn validate_fault_values(fault: &Fault, path: &FieldPath, issues: &mut Vec<Issue
         }
         (FaultAction::Loss, Some(_)) | (_, None) => {}
         (_, Some(_)) => issues.push(not_used(path, "fail_rate", fault.action)),
+    }
+    match (fault.action, fault.break_rate) {
+        (FaultAction::Break, None) => {
+            issues.push(issue(path.clone(), "`break` needs `break_rate`"));
+        }
+        (FaultAction::Break, Some(rate)) if !probability(rate) => {
+            issues.push(issue(path.clone().key("break_rate"), "must be in [0, 1]"));
+        }
+        (FaultAction::Break, Some(_)) | (_, None) => {}
+        (_, Some(_)) => issues.push(not_used(path, "break_rate", fault.action)),
     }
 }

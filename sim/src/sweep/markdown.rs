@@ -25,12 +25,12 @@ pub fn markdown(sweep: &Sweep) -> String {
     let mut md = String::new();
     let _ = writeln!(
         md,
-        "# Sweep: {} — {} cell(s) × {} seed(s), {} runs ({} engine)\n",
+        "# Sweep: {} — {} cell(s) × {} seed(s), {} runs (engine: {})\n",
         sweep.scenario,
         sweep.cells.len(),
         sweep.seeds.len(),
         runs,
-        sweep.engine
+        crate::report::engine_label(&sweep.engine, sweep.substrate.as_deref())
     );
     let _ = writeln!(md, "{} of {runs} runs failed their checks.\n", sweep.failed);
     for cell in &sweep.cells {
