@@ -232,6 +232,7 @@ impl Run<'_> {
         let Some(state) = self.links.get_mut(&link) else {
             return;
         };
+        state.side_mut(to.other()).last_sent_ms = now;
         let pipe = &mut state.side_mut(to).inbound;
         let arrival = pipe.last_arrival_ms.max(now + latency);
         pipe.last_arrival_ms = arrival;
@@ -334,8 +335,15 @@ impl Run<'_> {
                 return;
             }
         }
-        // Only the dialer calls `net.ping`; the acceptor answers every other ping.
-        self.keepalive(link, End::Dialer, Item::Ping);
+        // Only the dialer calls `net.ping`; the acceptor answers every other ping. Like the
+        // node, the dialer skips it when traffic flowed both ways within the interval.
+        let dialer = state.side(End::Dialer);
+        let interval = self.timers.keepalive_ms;
+        let busy = self.now.saturating_sub(dialer.last_received_ms) < interval
+            && self.now.saturating_sub(dialer.last_sent_ms) < interval;
+        if !busy {
+            self.keepalive(link, End::Dialer, Item::Ping);
+        }
         self.queue
             .push(self.now + self.timers.keepalive_ms, Ev::LinkTick(link));
     }

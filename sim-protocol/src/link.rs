@@ -71,6 +71,9 @@ pub(crate) struct Side {
     pub(crate) inbound: Pipe,
     /// When this end last received anything (for the idle timeout).
     pub(crate) last_received_ms: u64,
+    /// When this end last sent anything (its ping is skipped when traffic flowed both ways
+    /// within the keepalive interval, as the node skips it).
+    pub(crate) last_sent_ms: u64,
     /// Pings received (every other one is answered, as pzp-net answers).
     pub(crate) pings: u64,
     /// Sync objects exchanged per tangle, both ways (for `sync_round`).
@@ -95,6 +98,7 @@ impl Link {
     pub(crate) fn new(dialer: PeerIdx, acceptor: PeerIdx, target: TargetId, now_ms: u64) -> Self {
         let side = || Side {
             last_received_ms: now_ms,
+            last_sent_ms: now_ms,
             ..Side::default()
         };
         Self {

@@ -113,6 +113,9 @@ pub(crate) struct ConnState {
     tasks: Vec<AbortOnDrop>,
     ticker: Option<AbortOnDrop>,
     last_received: Instant,
+    /// When a batch last went to the writer (a ping is skipped when traffic flowed both ways
+    /// within the keepalive interval).
+    last_sent: Instant,
     started: Instant,
     stats: Arc<ConnStats>,
 }
@@ -158,6 +161,7 @@ impl Actor for ConnectionActor {
             tasks: vec![AbortOnDrop(handshake)],
             ticker: None,
             last_received: Instant::now(),
+            last_sent: Instant::now(),
             started: Instant::now(),
             stats: args.stats,
             on_established: args.on_established,
@@ -612,6 +616,13 @@ impl ConnState {
         if self.last_received.elapsed() > self.context.timers.idle_timeout {
             return Err(DisconnectReason::Idle);
         }
+        // Traffic both ways within the interval already feeds both ends' idle timers: a ping
+        // would only add bytes (a second of simulated keepalive cost 342 bytes per delivery on
+        // quickstart). A stalled or one-way connection still pings, and still times out.
+        let interval = self.context.timers.keepalive_interval;
+        if self.last_received.elapsed() < interval && self.last_sent.elapsed() < interval {
+            return Ok(());
+        }
         if let Some(ping) = self.ping_call {
             let now_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
             if self
@@ -663,7 +674,10 @@ impl ConnState {
         }
         self.queued_bytes.fetch_add(len, Ordering::Relaxed);
         match writer.try_send(batch) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.last_sent = Instant::now();
+                Ok(())
+            }
             Err(mpsc::error::TrySendError::Full(_)) => Err(DisconnectReason::SlowReader),
             Err(mpsc::error::TrySendError::Closed(_)) => {
                 Err(DisconnectReason::Io("writer gone".to_owned()))
