@@ -10,7 +10,7 @@ use sim::baseline::{BASELINE_VERSION, Baseline, Change, Verdict};
 use sim::pipeline::Engine;
 use sim::scenario::{EngineKind, Scenario, Substrate};
 
-use crate::cli::EngineChoice;
+use crate::engine_choice::EngineChoice;
 
 /// How the program loads a scenario and picks an engine (`cli.rs`'s, handed in so that this
 /// file does not import the one that calls it).

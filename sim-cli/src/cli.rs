@@ -30,6 +30,7 @@ use clap::{Parser, Subcommand};
 
 use sim::pipeline::{Engine, RunOptions};
 
+use crate::engine_choice::EngineChoice;
 use crate::stdout::print_out;
 use sim::plan::Plan;
 use sim::report::Report;
@@ -306,17 +307,6 @@ fn available_memory_bytes() -> Option<u64> {
         .parse()
         .ok()?;
     kib.checked_mul(1024)
-}
-
-/// The engine options of `run`, `sweep` and `check-baseline`.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct EngineChoice {
-    /// `--engine`.
-    pub kind: Option<EngineKind>,
-    /// `--substrate`.
-    pub substrate: Option<Substrate>,
-    /// `--verify-all`.
-    pub verify_all: bool,
 }
 
 /// The engine `--engine` names, else the scenario's; for the full-stack engine, on the

@@ -3,6 +3,7 @@
 
 mod check_baseline;
 mod cli;
+mod engine_choice;
 mod stdout;
 mod sweep_cmd;
 
