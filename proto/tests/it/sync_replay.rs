@@ -346,20 +346,7 @@ fn each_side_sends_what_the_reference_sent_in(config: Config) {
     let alice_expected = replay_side(&trace, 2, &mut alice, "alice-sync", false);
     assert_same_objects(&alice.sent, &alice_expected, &frames);
     assert_same_objects(&bob.sent, &expected, &frames);
-    assert_eq!(
-        texts(&alice.peer),
-        [
-            "m1",
-            "m2",
-            "m3",
-            "m4",
-            "m5",
-            "m6",
-            "m7",
-            "m8",
-            "m9 (realtime)"
-        ]
-    );
+    assert_eq!(texts(&alice.peer), ALICE_AFTER_M9);
 
     // Session 3: carol (newest-3) dials bob, over-fetches [1, 9], then prunes.
     let frames = trace.frame_bodies(3);
@@ -403,6 +390,30 @@ fn assert_records(trace: &Trace, carol: &Peer) {
 }
 
 /// The objects of a harness transcript sent by `from`, as parsed JSON.
+/// What alice holds once session 2 is over and m9 came in realtime.
+const ALICE_AFTER_M9: [&str; 9] = [
+    "m1",
+    "m2",
+    "m3",
+    "m4",
+    "m5",
+    "m6",
+    "m7",
+    "m8",
+    "m9 (realtime)",
+];
+
+/// Bob (the dialer of session 2) adds m9 and pushes it on the open session.
+fn bob_pushes_m9(pair: &mut Pair, trace: &Trace) {
+    let (m9_id, m9) = trace.bob_msgs.get(10).expect("m9").clone();
+    let bob_db = &mut pair.peer_mut(Side::Dialer).db;
+    bob_db.add(m9, None).expect("valid");
+    let stored = bob_db.get(&m9_id).expect("memory").expect("stored");
+    pair.added(Side::Dialer, vec![(m9_id, stored)])
+        .expect("push");
+    pair.run().expect("quiescent");
+}
+
 fn transcript_objects(pair: &Pair, from: Side) -> Vec<SyncMsg> {
     pair.transcript
         .as_ref()
@@ -465,13 +476,7 @@ fn two_sessions_reproduce_the_recorded_sessions() {
     assert_eq!(metrics.objects, 18);
     assert_eq!(metrics.one_way_trips, 9);
     assert_eq!(metrics.added_at_responder, 3);
-    let (m9_id, m9) = trace.bob_msgs.get(10).expect("m9").clone();
-    let bob_db = &mut pair.peer_mut(Side::Dialer).db;
-    bob_db.add(m9, None).expect("valid");
-    let stored = bob_db.get(&m9_id).expect("memory").expect("stored");
-    pair.added(Side::Dialer, vec![(m9_id, stored)])
-        .expect("push");
-    pair.run().expect("quiescent");
+    bob_pushes_m9(&mut pair, &trace);
     let frames = trace.frame_bodies(2);
     assert_same_objects(
         &transcript_objects(&pair, Side::Dialer),
@@ -483,20 +488,7 @@ fn two_sessions_reproduce_the_recorded_sessions() {
         &expected_by(2, "bob"),
         &frames,
     );
-    assert_eq!(
-        texts(pair.peer(Side::Responder)),
-        [
-            "m1",
-            "m2",
-            "m3",
-            "m4",
-            "m5",
-            "m6",
-            "m7",
-            "m8",
-            "m9 (realtime)"
-        ]
-    );
+    assert_eq!(texts(pair.peer(Side::Responder)), ALICE_AFTER_M9);
 
     // Session 3.
     let newest = trace.goals(Goal::Newest(3));
@@ -651,25 +643,6 @@ fn adaptive_rounds_sync_session_2_in_six_objects_per_tangle() {
         );
     }
 
-    let (m9_id, m9) = trace.bob_msgs.get(10).expect("m9").clone();
-    let bob_db = &mut pair.peer_mut(Side::Dialer).db;
-    bob_db.add(m9, None).expect("valid");
-    let stored = bob_db.get(&m9_id).expect("memory").expect("stored");
-    pair.added(Side::Dialer, vec![(m9_id, stored)])
-        .expect("push");
-    pair.run().expect("quiescent");
-    assert_eq!(
-        texts(pair.peer(Side::Responder)),
-        [
-            "m1",
-            "m2",
-            "m3",
-            "m4",
-            "m5",
-            "m6",
-            "m7",
-            "m8",
-            "m9 (realtime)"
-        ]
-    );
+    bob_pushes_m9(&mut pair, &trace);
+    assert_eq!(texts(pair.peer(Side::Responder)), ALICE_AFTER_M9);
 }

@@ -3,19 +3,19 @@
 //! survive 10 % loss where turmoil 0.7's connections break). The turmoil 0.7 substrate stays
 //! available (`--substrate turmoil`): the sabotage check must still bite on it.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use sim::check::ViolationKind;
-use sim::error::SimError;
-use sim::pipeline::{Engine, RunOptions};
-use sim::plan::Plan;
 use sim::report::Report;
-use sim::scenario::Scenario;
 use sim_fullstack::{Fullstack, Sabotage, Substrate};
+
+use crate::support::{run_binary, run_in_process, write_scenario};
 
 /// Ten peers for 120 s; every link loses 10 % of its packets from 20 s to 80 s; p-1 is down
 /// from 85 s to 90 s.
+/// [`LOSSY`]'s seed.
+const LOSSY_SEED: u64 = 4;
+
 const LOSSY: &str = r#"
 name = "lossy"
 seed = 4
@@ -63,27 +63,6 @@ label = "p-1 down"
 converge_within = "20s"
 "#;
 
-fn write_scenario(dir: &Path, text: &str) -> PathBuf {
-    let path = dir.join("lossy.toml");
-    std::fs::write(&path, text).expect("write scenario");
-    path
-}
-
-fn run(engine: &dyn Engine, path: &Path, out: &Path) -> Result<Report, SimError> {
-    let scenario = Scenario::load(path).expect("scenario loads");
-    let plan = Plan::build(&scenario, scenario.seed);
-    sim::pipeline::run(
-        &plan,
-        engine,
-        &RunOptions {
-            scenario_path: path.display().to_string(),
-            out: Some(out.to_path_buf()),
-            trace: true,
-            progress: false,
-        },
-    )
-}
-
 /// Connections closed while the links were lossy (20 s to 80 s, plus the idle timeout).
 fn disconnects_during_loss(out: &Path) -> usize {
     let trace = std::fs::read_to_string(out.join("trace.jsonl")).expect("trace written");
@@ -99,12 +78,21 @@ fn disconnects_during_loss(out: &Path) -> usize {
 #[test]
 fn ten_percent_packet_loss_is_retransmitted_and_connections_survive() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = write_scenario(dir.path(), LOSSY);
-    let fabric = run(&Fullstack::new(), &path, &dir.path().join("fabric"))
-        .expect("the fabric run completes");
+    let path = write_scenario(dir.path(), "lossy", LOSSY);
+    let fabric = run_in_process(
+        &Fullstack::new(),
+        &path,
+        LOSSY_SEED,
+        Some(dir.path().join("fabric")),
+    );
     assert!(fabric.checks.passed, "checks fail under 10 % packet loss");
     let turmoil = Fullstack::on(Substrate::Turmoil);
-    run(&turmoil, &path, &dir.path().join("turmoil")).expect("the turmoil run completes");
+    run_in_process(
+        &turmoil,
+        &path,
+        LOSSY_SEED,
+        Some(dir.path().join("turmoil")),
+    );
     let kept = disconnects_during_loss(&dir.path().join("fabric"));
     let broken = disconnects_during_loss(&dir.path().join("turmoil"));
     assert!(
@@ -116,21 +104,12 @@ fn ten_percent_packet_loss_is_retransmitted_and_connections_survive() {
 #[test]
 fn the_fabric_is_byte_identical_across_processes() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = write_scenario(dir.path(), LOSSY);
-    let run_binary = |out: &Path| {
-        let output = Command::new(env!("CARGO_BIN_EXE_ppppp-sim"))
-            .arg("run")
-            .arg(&path)
-            .arg("--out")
-            .arg(out)
-            .arg("--trace")
-            .output()
-            .expect("run ppppp-sim");
-        assert!(output.status.success(), "{output:?}");
-    };
+    let path = write_scenario(dir.path(), "lossy", LOSSY);
     let (one, two) = (dir.path().join("one"), dir.path().join("two"));
-    run_binary(&one);
-    run_binary(&two);
+    for out in [&one, &two] {
+        let output = run_binary(&path, LOSSY_SEED, out);
+        assert!(output.status.success(), "{output:?}");
+    }
     for file in ["report.json", "trace.jsonl"] {
         let a = std::fs::read(one.join(file)).expect("written");
         let b = std::fs::read(two.join(file)).expect("written");
@@ -156,10 +135,10 @@ fn the_fabric_is_byte_identical_across_processes() {
 #[test]
 fn a_store_that_forgets_acknowledged_msgs_fails_safety_on_turmoil_0_7() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = write_scenario(dir.path(), LOSSY);
+    let path = write_scenario(dir.path(), "lossy", LOSSY);
     let engine =
         Fullstack::with_sabotage(Sabotage::AmnesiacStore(1)).with_substrate(Substrate::Turmoil);
-    let report = run(&engine, &path, &dir.path().join("out")).expect("the run completes");
+    let report = run_in_process(&engine, &path, LOSSY_SEED, Some(dir.path().join("out")));
     let safety = &report.checks.safety;
     assert!(
         !safety.passed,

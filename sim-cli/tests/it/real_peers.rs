@@ -12,7 +12,7 @@ use sim::report::Report;
 use sim::scenario::Scenario;
 use sim_fullstack::{Fullstack, Sabotage, Substrate};
 
-use crate::support::scenarios_dir;
+use crate::support::{run_binary, run_in_process, scenarios_dir, write_scenario};
 
 /// Ten peers for 20 s: SHSE, small world plus dials to followed accounts, posts, profiles,
 /// hashtag sets, and a 4 s partition (streams stall, idle timeouts, redials).
@@ -112,43 +112,6 @@ label = "p-3 crashes"
 [check]
 converge_within = "25s"
 "#;
-
-fn write_scenario(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let path = dir.join(format!("{name}.toml"));
-    std::fs::write(&path, text).expect("write scenario");
-    path
-}
-
-fn run_in_process(engine: &dyn Engine, path: &Path, seed: u64, out: Option<PathBuf>) -> Report {
-    let scenario = Scenario::load(path).expect("scenario loads");
-    let plan = Plan::build(&scenario, seed);
-    sim::pipeline::run(
-        &plan,
-        engine,
-        &RunOptions {
-            scenario_path: path.display().to_string(),
-            out,
-            trace: true,
-            progress: false,
-        },
-    )
-    .expect("the run completes")
-}
-
-fn run_binary(path: &Path, seed: u64, out: &Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_ppppp-sim"))
-        .args([
-            "run",
-            &path.display().to_string(),
-            "--seed",
-            &seed.to_string(),
-        ])
-        .arg("--out")
-        .arg(out)
-        .arg("--trace")
-        .output()
-        .expect("run ppppp-sim")
-}
 
 fn read(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))

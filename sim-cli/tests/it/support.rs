@@ -1,15 +1,58 @@
 //! Shared helpers.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use sim::metrics::Collector;
+use sim::pipeline::{Engine, RunOptions};
 use sim::plan::Plan;
+use sim::report::Report;
 use sim::scenario::Scenario;
 use sim::trace::{Event, EventKind, TraceHeader, TraceSink};
 
 /// The workspace's `scenarios/` directory.
 pub fn scenarios_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios")
+}
+
+/// Writes scenario text to `dir/name.toml`.
+pub fn write_scenario(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, text).expect("write scenario");
+    path
+}
+
+/// Runs a scenario file with `seed` on `engine` in this process, with a trace; the report.
+pub fn run_in_process(engine: &dyn Engine, path: &Path, seed: u64, out: Option<PathBuf>) -> Report {
+    let scenario = Scenario::load(path).expect("scenario loads");
+    let plan = Plan::build(&scenario, seed);
+    sim::pipeline::run(
+        &plan,
+        engine,
+        &RunOptions {
+            scenario_path: path.display().to_string(),
+            out,
+            trace: true,
+            progress: false,
+        },
+    )
+    .expect("the run completes")
+}
+
+/// Runs `ppppp-sim run PATH --seed SEED --out OUT --trace` in a process of its own.
+pub fn run_binary(path: &Path, seed: u64, out: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ppppp-sim"))
+        .args([
+            "run",
+            &path.display().to_string(),
+            "--seed",
+            &seed.to_string(),
+        ])
+        .arg("--out")
+        .arg(out)
+        .arg("--trace")
+        .output()
+        .expect("run ppppp-sim")
 }
 
 /// Parses scenario text that must be valid.
