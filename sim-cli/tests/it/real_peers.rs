@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use sim::check::ViolationKind;
-use sim::pipeline::{Engine, RunOptions};
 use sim::plan::Plan;
 use sim::report::Report;
 use sim::scenario::Scenario;
