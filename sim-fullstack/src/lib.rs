@@ -126,7 +126,7 @@ impl Engine for Fullstack {
         collector: &mut Collector<'_>,
         progress: &Progress,
     ) -> Result<(), SimError> {
-        let run = Run::new(plan, self.sabotage);
+        let run = Run::new(plan, self.sabotage, self.substrate);
         match self.substrate {
             Substrate::Turmoil => run.execute(collector, progress),
             Substrate::Fabric => run.execute_fabric(collector, progress),
@@ -148,8 +148,8 @@ struct Run<'p> {
 }
 
 impl<'p> Run<'p> {
-    fn new(plan: &'p Plan, sabotage: Option<Sabotage>) -> Run<'p> {
-        let (setups, directory) = setup::peers(plan);
+    fn new(plan: &'p Plan, sabotage: Option<Sabotage>, substrate: Substrate) -> Run<'p> {
+        let (setups, directory) = setup::peers(plan, substrate);
         let peers = plan.peers.len();
         Run {
             plan,

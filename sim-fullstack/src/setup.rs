@@ -17,7 +17,7 @@ use super::net::HostSockets;
 use super::record::Directory;
 use super::store::SharedStore;
 use sim::plan::Plan;
-use sim::scenario::{Reinitiation, Transport};
+use sim::scenario::{Reinitiation, Substrate, Transport};
 use sim::timers::SimTimers;
 use sim::workload;
 
@@ -28,10 +28,14 @@ pub const PORT: u16 = 9000;
 /// popular account is dialed by most of its followers.
 pub const CONNECTIONS_MAX: usize = 256;
 
-/// Node timers under simulation: the timers both engines share ([`sim::timers::SimTimers`]).
+/// Node timers under simulation on `substrate`: the timers both engines share
+/// ([`sim::timers::SimTimers`]), the turmoil-era ones only where TCP never retransmits.
 #[must_use]
-pub fn sim_timers() -> Timers {
-    let timers = SimTimers::default();
+pub fn sim_timers(substrate: Substrate) -> Timers {
+    let timers = match substrate {
+        Substrate::Fabric => SimTimers::retransmitting(),
+        Substrate::Turmoil => SimTimers::turmoil(),
+    };
     Timers {
         connect_timeout: Duration::from_millis(timers.connect_timeout_ms),
         handshake_timeout: Duration::from_millis(timers.handshake_timeout_ms),
@@ -45,13 +49,13 @@ pub fn sim_timers() -> Timers {
 }
 
 /// Every peer's setup, in plan order, and the recorder's directory.
-pub(super) fn peers(plan: &Plan) -> (Vec<Arc<PeerSetup>>, Directory) {
+pub(super) fn peers(plan: &Plan, substrate: Substrate) -> (Vec<Arc<PeerSetup>>, Directory) {
     let keypairs: Vec<Keypair> = plan
         .peers
         .iter()
         .map(|peer| keypair(plan.seed, peer.index))
         .collect();
-    let configs = node_configs(plan, &keypairs);
+    let configs = node_configs(plan, &keypairs, sim_timers(substrate));
     let accounts: Vec<AccountId> = configs.iter().map(node::peer::fresh_account_id).collect();
     let directory = directory(plan, &keypairs, &accounts);
     let schedules = workload::schedules(plan, &accounts);
@@ -86,7 +90,7 @@ pub(super) fn peers(plan: &Plan) -> (Vec<Arc<PeerSetup>>, Directory) {
 }
 
 /// Each peer's node configuration before goals and dial targets.
-fn node_configs(plan: &Plan, keypairs: &[Keypair]) -> Vec<NodeConfig> {
+fn node_configs(plan: &Plan, keypairs: &[Keypair], timers: Timers) -> Vec<NodeConfig> {
     let transport = match plan.transport {
         Transport::Shse => NodeTransport::Shse(NetworkKey::PZP),
         Transport::Plaintext => NodeTransport::Plaintext,
@@ -99,7 +103,7 @@ fn node_configs(plan: &Plan, keypairs: &[Keypair]) -> Vec<NodeConfig> {
             config.peer = u64::from(peer.index);
             config.listen = Some(format!("0.0.0.0:{PORT}"));
             config.transport = transport;
-            config.timers = sim_timers();
+            config.timers = timers;
             config.sync.reinitiation = match plan.reinitiation {
                 Reinitiation::Targeted => proto::sync::Reinitiation::Targeted,
                 Reinitiation::Reference => proto::sync::Reinitiation::Reference,
@@ -147,12 +151,28 @@ mod tests {
             for ((peer, config), keypair) in plan
                 .peers
                 .iter()
-                .zip(node_configs(&plan, &keypairs))
+                .zip(node_configs(
+                    &plan,
+                    &keypairs,
+                    sim_timers(Substrate::Fabric),
+                ))
                 .zip(&keypairs)
             {
                 let predicted = workload::account_root(seed, peer.index, keypair).id();
                 assert_eq!(node::peer::fresh_account_id(&config), predicted);
             }
         }
+    }
+
+    /// On the fabric a peer keeps and pings its connections as a real one does: the node's
+    /// own defaults, not turmoil's 1 s / 3 s.
+    #[test]
+    fn fabric_peers_use_the_nodes_keepalive_and_idle_timeout() {
+        let real = Timers::default();
+        let fabric = sim_timers(Substrate::Fabric);
+        assert_eq!(fabric.keepalive_interval, real.keepalive_interval);
+        assert_eq!(fabric.idle_timeout, real.idle_timeout);
+        let turmoil = sim_timers(Substrate::Turmoil);
+        assert!(turmoil.idle_timeout < real.idle_timeout);
     }
 }

@@ -154,7 +154,7 @@ impl<'p> Run<'p> {
             .collect();
         Self {
             plan,
-            timers: SimTimers::default(),
+            timers: SimTimers::retransmitting(),
             now: 0,
             queue: Queue::new(),
             peers,

@@ -1,9 +1,18 @@
 //! The peers' timers under simulation, shared by both engines (the full-stack tier turns them
 //! into the node's `Timers`, the protocol tier uses them directly).
 //!
-//! turmoil's TCP never retransmits, so a segment lost to a partition stalls its stream for
-//! good: keepalives every second and a 3 s idle timeout notice it, and redials back off to at
-//! most 10 s so a healed network reconnects well within the scenarios' convergence bounds.
+//! Which keepalive and idle timeout a peer gets depends on whether the simulated TCP
+//! retransmits:
+//! - turmoil 0.7's TCP never retransmits, so a segment lost to a partition stalls its stream
+//!   for good: keepalives every second and a 3 s idle timeout notice it ([`SimTimers::turmoil`]).
+//! - The fabric (turmoil-net, whose TCP retransmits) and the protocol tier's pipes (which keep
+//!   what a cut held back) deliver a stalled stream once the network heals, as real TCP does,
+//!   so their peers use the node's own defaults, 30 s and 120 s ([`SimTimers::retransmitting`]):
+//!   a connection then survives a partition shorter than the idle timeout, as a real peer's
+//!   does, instead of being torn down and synced again from the start.
+//!
+//! Redials back off to at most 10 s on both, so a healed network reconnects well within the
+//! scenarios' convergence bounds.
 
 /// Timer values, ms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,8 +33,22 @@ pub struct SimTimers {
     pub gc_interval_ms: u64,
 }
 
-impl Default for SimTimers {
-    fn default() -> Self {
+impl SimTimers {
+    /// For a network that retransmits: the node's default keepalive (30 s) and idle timeout
+    /// (120 s), `node::peer::Timers::default()` (sim-fullstack's tests check they agree).
+    #[must_use]
+    pub const fn retransmitting() -> Self {
+        Self {
+            keepalive_ms: 30_000,
+            idle_timeout_ms: 120_000,
+            ..Self::turmoil()
+        }
+    }
+
+    /// For turmoil 0.7, whose TCP never retransmits: a 1 s keepalive and a 3 s idle timeout,
+    /// so a stream stalled by a lost segment is closed and redialed.
+    #[must_use]
+    pub const fn turmoil() -> Self {
         Self {
             connect_timeout_ms: 2_000,
             handshake_timeout_ms: 5_000,
