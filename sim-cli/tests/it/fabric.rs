@@ -1,6 +1,7 @@
 //! The fabric substrate (turmoil-net moved by an event-driven loop, issue 14; the default):
 //! byte-identical across processes with a crash and a restart, real packet loss (connections
-//! survive 10 % loss where turmoil 0.7's connections break). The turmoil 0.7 substrate stays
+//! survive 10 % loss where turmoil 0.7's connections break, and a 30 s partition where
+//! turmoil 0.7's time out). The turmoil 0.7 substrate stays
 //! available (`--substrate turmoil`): the sabotage check must still bite on it.
 
 use std::path::Path;
@@ -99,6 +100,40 @@ fn ten_percent_packet_loss_is_retransmitted_and_connections_survive() {
         broken >= 5 * kept.max(1),
         "fabric closed {kept} connections during the loss, turmoil 0.7 {broken}"
     );
+}
+
+/// [`LOSSY`] with its loss replaced by a 30 s partition of three peers (shorter than the
+/// node's 120 s idle timeout) and no crash.
+fn cut_for_thirty_seconds() -> String {
+    let start = LOSSY.find("[[fault]]").expect("LOSSY has faults");
+    let end = LOSSY.find("[check]").expect("LOSSY has checks");
+    let partition = "[[fault]]\nat = \"20s\"\naction = \"partition\"\n\
+                     a = [\"p-1\", \"p-2\", \"p-3\"]\nduration = \"30s\"\n\n";
+    format!("{}{partition}{}", &LOSSY[..start], &LOSSY[end..])
+}
+
+/// On the fabric a peer keeps the node's own timers (keepalive 30 s, idle timeout 120 s):
+/// TCP retransmits across a 30 s cut and every planned connection survives it, while
+/// turmoil 0.7 (1 s / 3 s, no retransmission) closes the cut connections and redials them.
+#[test]
+fn a_partition_shorter_than_the_idle_timeout_closes_no_fabric_connection() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_scenario(dir.path(), "cut", &cut_for_thirty_seconds());
+    let edges = sim::plan::Plan::build(
+        &sim::scenario::Scenario::load(&path).expect("loads"),
+        LOSSY_SEED,
+    )
+    .edges
+    .len() as u64;
+    let fabric = run_in_process(&Fullstack::new(), &path, LOSSY_SEED, None);
+    assert!(fabric.checks.passed, "{:?}", fabric.checks.first_failure());
+    let counts = &fabric.metrics.counts;
+    assert_eq!(counts.connects, edges, "one connection per planned edge");
+    assert!(counts.disconnects.is_empty(), "{:?}", counts.disconnects);
+    let turmoil = run_in_process(&Fullstack::on(Substrate::Turmoil), &path, LOSSY_SEED, None);
+    let timeouts = turmoil.metrics.counts.disconnects.get("timeout").copied();
+    assert!(timeouts.unwrap_or(0) > 0, "{timeouts:?}");
+    assert!(turmoil.metrics.counts.connects > edges);
 }
 
 #[test]
