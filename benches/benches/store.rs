@@ -13,12 +13,14 @@ use std::sync::Arc;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use node::store::{DiskStore, Options};
+use node::verify_ahead;
 use proto::db::Db;
 use proto::ids::MsgId;
 use proto::ingest::{Verdict, add_json};
 use proto::keys::Keypair;
 use proto::msg::{Account, Draft, Msg};
 use proto::store::{MemStore, Store};
+use proto::validate::{Digest, Verifier};
 use serde_json::json;
 
 /// Msgs the CLI commits per group at most (`ppppp db add`); the e2e bench commits as often.
@@ -254,6 +256,7 @@ fn bench_ingest(c: &mut Criterion) {
                 BatchSize::PerIteration,
             );
         });
+        bench_verify_ahead(&mut group, count, &lines);
         group.bench_function(format!("db_add_disk/{count}"), |bencher| {
             bencher.iter_batched(
                 || {
@@ -277,6 +280,65 @@ fn bench_ingest(c: &mut Criterion) {
         });
     }
     group.finish();
+}
+
+/// The reference rate (one bare signature verification per msg, on one core) and ingest with
+/// signatures verified ahead on every core (`node::verify_ahead`), in memory and on disk with
+/// the CLI's group commit. Their ratio is issue 16's figure.
+fn bench_verify_ahead(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    count: usize,
+    lines: &[String],
+) {
+    let msgs = decoded(lines);
+    let digests: Vec<Digest> = msgs.iter().map(|(_, msg)| Digest::of(msg)).collect();
+    group.bench_function(format!("verify_only/{count}"), |bencher| {
+        bencher.iter(|| {
+            let mut verifier = Verifier::new();
+            let valid = msgs
+                .iter()
+                .zip(&digests)
+                .filter(|((_, msg), digest)| verifier.verify(msg, &digest.canonical_metadata))
+                .count();
+            black_box(valid)
+        });
+    });
+    let texts: Vec<&str> = lines.iter().map(String::as_str).collect();
+    group.bench_function(format!("verify_ahead_mem/{count}"), |bencher| {
+        bencher.iter_batched(
+            || Db::new(MemStore::new()),
+            |mut db| {
+                for chunk in texts.chunks(GROUP_COMMIT_MSGS) {
+                    let (decoded, ahead) = verify_ahead::decode_all(chunk);
+                    let verdicts = verify_ahead::add_decoded_all(&mut db, decoded, ahead)
+                        .unwrap_or_else(|never| match never {});
+                    debug_assert!(verdicts.iter().all(|v| matches!(v, Verdict::Ok(_))));
+                }
+                db
+            },
+            BatchSize::PerIteration,
+        );
+    });
+    group.bench_function(format!("db_add_ahead_disk/{count}"), |bencher| {
+        bencher.iter_batched(
+            || {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let db = Db::new(DiskStore::create(dir.path()).expect("create"));
+                (dir, db)
+            },
+            |(dir, mut db)| {
+                for chunk in texts.chunks(GROUP_COMMIT_MSGS) {
+                    let (decoded, ahead) = verify_ahead::decode_all(chunk);
+                    let verdicts =
+                        verify_ahead::add_decoded_all(&mut db, decoded, ahead).expect("store");
+                    debug_assert!(verdicts.iter().all(|v| matches!(v, Verdict::Ok(_))));
+                    db.flush().expect("flush");
+                }
+                (dir, db)
+            },
+            BatchSize::PerIteration,
+        );
+    });
 }
 
 fn bench_reopen(c: &mut Criterion) {

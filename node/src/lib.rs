@@ -25,6 +25,7 @@ pub mod peer;
 pub mod store;
 pub mod transport;
 pub mod tunnel;
+pub mod verify_ahead;
 
 /// The one entry point for production and simulation: see [`peer::run`].
 pub use peer::{NodeConfig, NodeHandle, run};

@@ -136,6 +136,12 @@ impl<S: Store> Db<S> {
         }
     }
 
+    /// Signature verdicts computed ahead for the batch about to be added (see
+    /// [`crate::validate::AheadVerdicts`]); they replace the previous batch's.
+    pub fn expect_verdicts(&mut self, verdicts: crate::validate::AheadVerdicts) {
+        self.verifier.expect(verdicts);
+    }
+
     /// The store, for reads.
     pub fn store(&self) -> &S {
         &self.store
@@ -307,6 +313,21 @@ impl<S: Store> Db<S> {
         tangle: Option<TangleId>,
     ) -> Result<Added, AddError<S::Error>> {
         let digest = Digest::of(&msg);
+        self.add_digested(msg, digest, tangle)
+    }
+
+    /// [`Db::add_shared`] for a msg whose digest was computed already (e.g. on another core
+    /// while decoding a batch). `digest` must be `Digest::of(&msg)`.
+    ///
+    /// # Errors
+    /// As [`Db::add`].
+    pub fn add_digested(
+        &mut self,
+        msg: Arc<Msg>,
+        digest: Digest,
+        tangle: Option<TangleId>,
+    ) -> Result<Added, AddError<S::Error>> {
+        debug_assert_eq!(digest.id, msg.id(), "the digest is the msg's");
         let id = digest.id;
         let replacing = match self.store.get(&id).map_err(AddError::Store)? {
             Some(stored) if stored.msg.data.is_null() && msg.has_data() => true,

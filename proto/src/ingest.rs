@@ -12,9 +12,10 @@ use crate::canon;
 use crate::db::{Added, Db};
 use crate::dict;
 use crate::ids::{MsgId, TangleId};
-use crate::msg::{self, Account};
+use crate::msg::{self, Account, Msg};
 use crate::set;
 use crate::store::Store;
+use crate::validate::Digest;
 
 /// What became of one msg.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,22 +54,54 @@ pub fn id_of_json(value: &Value) -> Option<MsgId> {
 /// # Errors
 /// Only store failures; a refused msg is a [`Verdict::Rejected`].
 pub fn add_json<S: Store>(db: &mut Db<S>, text: &str) -> Result<Verdict, S::Error> {
+    add_decoded(db, decode_json(text))
+}
+
+/// A line of JSON decoded into a msg, or the verdict that refuses it before any store is
+/// consulted. Decoding needs no database, so a batch of lines can be decoded (and its
+/// signatures verified, [`crate::validate::SignatureVerdict`]) on several cores before the
+/// msgs are added in order with [`add_decoded`].
+#[derive(Debug, Clone)]
+pub enum Decoded {
+    /// A well-formed msg, with its digest.
+    Msg(Box<(Msg, Digest)>),
+    /// Refused as it stands (not JSON, or a rule that needs no context is broken).
+    Refused(Verdict),
+}
+
+/// Decodes one JSON msg (the context-free rules of [`msg::decode`]).
+#[must_use]
+pub fn decode_json(text: &str) -> Decoded {
     let value: Value = match serde_json::from_str(text) {
         Ok(value) => value,
         Err(err) => {
-            return Ok(Verdict::Rejected(
+            return Decoded::Refused(Verdict::Rejected(
                 None,
                 format!("invalid msg: not JSON ({err})"),
             ));
         }
     };
-    let id = id_of_json(&value);
-    let msg = match msg::decode(&value) {
-        Ok(msg) => msg,
-        Err(err) => return Ok(Verdict::Rejected(id, err.to_string())),
+    match msg::decode(&value) {
+        Ok(msg) => {
+            let digest = Digest::of(&msg);
+            Decoded::Msg(Box::new((msg, digest)))
+        }
+        Err(err) => Decoded::Refused(Verdict::Rejected(id_of_json(&value), err.to_string())),
+    }
+}
+
+/// Adds a decoded msg with the reference's rules (tangle inferred): the second half of
+/// [`add_json`].
+///
+/// # Errors
+/// Only store failures; a refused msg is a [`Verdict::Rejected`].
+pub fn add_decoded<S: Store>(db: &mut Db<S>, decoded: Decoded) -> Result<Verdict, S::Error> {
+    let (msg, digest) = match decoded {
+        Decoded::Msg(boxed) => *boxed,
+        Decoded::Refused(verdict) => return Ok(verdict),
     };
-    let id = msg.id();
-    match db.add(msg, None) {
+    let id = digest.id;
+    match db.add_digested(std::sync::Arc::new(msg), digest, None) {
         Ok(Added::Appended(_) | Added::ReplacedErased(_) | Added::AlreadyStored) => {
             Ok(Verdict::Ok(id))
         }

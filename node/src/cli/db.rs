@@ -8,11 +8,12 @@ use anyhow::Context;
 use clap::Subcommand;
 use proto::db::Db;
 use proto::ids::{AccountId, TangleId};
-use proto::ingest::{self, Verdict};
+use proto::ingest::{Decoded, Verdict};
 use proto::store::Store;
 use serde_json::json;
 
 use crate::store::DiskStore;
+use crate::verify_ahead;
 
 use super::dir::{open_reader, open_writer};
 use super::lines::{self, Line, LineSource};
@@ -20,6 +21,8 @@ use super::lines::{self, Line, LineSource};
 /// Most msgs whose verdicts wait for one group commit: bounds the memory of waiting
 /// verdicts and how long an `ok` can lag behind its msg under a steady stream.
 const GROUP_COMMIT_MSGS_MAX: usize = 4096;
+/// Most bytes of msg text one group holds (its lines are kept until the group is added).
+const GROUP_BYTES_MAX: usize = 64 * 1024 * 1024;
 
 #[derive(Debug, Subcommand)]
 pub(super) enum DbCommand {
@@ -246,7 +249,9 @@ fn parse_id(text: &str, what: &str) -> anyhow::Result<TangleId> {
 /// `ppppp db add`: reads msgs as they arrive and commits in groups. A group is committed
 /// (one fsync) when the input buffer holds no whole line — the next read could block, and
 /// waiting verdicts must not wait on a slow producer — or when it reaches
-/// [`GROUP_COMMIT_MSGS_MAX`] msgs. Verdicts are printed only after their group's commit.
+/// [`GROUP_COMMIT_MSGS_MAX`] msgs or [`GROUP_BYTES_MAX`] bytes. A group's msgs are decoded
+/// and their signatures verified on every core, then added in order
+/// (`crate::verify_ahead`). Verdicts are printed only after their group's commit.
 fn add(dir: &Path, file: Option<&Path>, out: &mut impl Write) -> anyhow::Result<()> {
     let store = open_writer(dir)?;
     let mut db = Db::new(store);
@@ -258,24 +263,71 @@ fn add_lines(
     input: &mut dyn LineSource,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    let mut waiting: Vec<Verdict> = Vec::new();
     loop {
-        let next_read_may_block = input.next_read_may_block();
-        if !waiting.is_empty() && (next_read_may_block || waiting.len() >= GROUP_COMMIT_MSGS_MAX) {
-            commit(db, &mut waiting, out)?;
+        let group = read_group(input)?;
+        if group.is_empty() {
+            return finish(out);
         }
+        let mut waiting = add_group(db, group).context(
+            "the store failed; msgs whose verdicts were not printed were not acknowledged",
+        )?;
+        commit(db, &mut waiting, out)?;
+    }
+}
+
+/// One line of a group: its text, or the verdict that refuses it unread.
+enum GroupLine {
+    Text(String),
+    Refused(Verdict),
+}
+
+/// The next group of lines: at least one (waiting for it if need be), then more while
+/// whole lines are buffered, up to the group's bounds.
+fn read_group(input: &mut dyn LineSource) -> anyhow::Result<Vec<GroupLine>> {
+    let mut group = Vec::new();
+    let mut bytes = 0;
+    while group.len() < GROUP_COMMIT_MSGS_MAX
+        && bytes < GROUP_BYTES_MAX
+        && (group.is_empty() || !input.next_read_may_block())
+    {
         let Some(line) = input.next_line()? else {
             break;
         };
-        let verdict = match line {
-            Line::Text(text) => ingest::add_json(db, text).context(
-                "the store failed; msgs whose verdicts were not printed were not acknowledged",
-            )?,
-            other => Verdict::Rejected(None, other.refusal().unwrap_or_default()),
-        };
-        waiting.push(verdict);
+        group.push(match line {
+            Line::Text(text) => {
+                bytes += text.len();
+                GroupLine::Text(text.to_owned())
+            }
+            other => {
+                GroupLine::Refused(Verdict::Rejected(None, other.refusal().unwrap_or_default()))
+            }
+        });
     }
-    commit(db, &mut waiting, out)
+    Ok(group)
+}
+
+/// Adds a group's msgs in input order; their verdicts, in the same order.
+fn add_group(
+    db: &mut Db<DiskStore>,
+    group: Vec<GroupLine>,
+) -> Result<Vec<Verdict>, <DiskStore as Store>::Error> {
+    let texts: Vec<&str> = group
+        .iter()
+        .filter_map(|line| match line {
+            GroupLine::Text(text) => Some(text.as_str()),
+            GroupLine::Refused(_) => None,
+        })
+        .collect();
+    let (decoded, ahead) = verify_ahead::decode_all(&texts);
+    let mut decoded = decoded.into_iter();
+    let in_order = group
+        .iter()
+        .map(|line| match line {
+            GroupLine::Text(_) => decoded.next().expect("one decoded msg per text line"),
+            GroupLine::Refused(verdict) => Decoded::Refused(verdict.clone()),
+        })
+        .collect();
+    verify_ahead::add_decoded_all(db, in_order, ahead)
 }
 
 /// Makes every waiting msg durable, then prints the waiting verdicts.

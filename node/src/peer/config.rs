@@ -141,6 +141,10 @@ pub struct NodeConfig {
     pub sync: proto::sync::Config,
     /// Byte budget for garbage collection (`None`: never collect).
     pub gc_bytes_max: Option<u64>,
+    /// Verify the signatures of a synced batch on every core before adding it in order
+    /// (`crate::verify_ahead`). Off by default, and always off in simulations, which start
+    /// no OS threads; `ppppp serve` turns it on.
+    pub verify_ahead: bool,
     /// Every random choice (nonces, jitter, ephemeral keys) comes from a ChaCha stream seeded
     /// by `(seed, peer, incarnation)`.
     pub seed: u64,
@@ -165,6 +169,7 @@ impl std::fmt::Debug for NodeConfig {
             .field("limits", &self.limits)
             .field("timers", &self.timers)
             .field("sync", &self.sync)
+            .field("verify_ahead", &self.verify_ahead)
             .field("seed", &self.seed)
             .field("peer", &self.peer)
             .field("incarnation", &self.incarnation)
@@ -186,6 +191,7 @@ impl NodeConfig {
             timers: Timers::default(),
             sync: proto::sync::Config::default(),
             gc_bytes_max: None,
+            verify_ahead: false,
             seed,
             peer: 0,
             incarnation: 0,

@@ -120,6 +120,7 @@ pub async fn run(
         nonce_seed,
         events: events.clone(),
         added: added.clone(),
+        verify_ahead: config.verify_ahead,
     };
     let (store_ref, _) = Actor::spawn_linked(None, StoreActor, store_args, supervisor.clone())
         .await

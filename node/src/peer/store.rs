@@ -19,6 +19,7 @@ use serde_json::Value;
 use super::events::{NodeEvent, Remote};
 use super::msgs::{AddedBatch, LocalWrite, StoreMsg, SyncActorMsg};
 use super::{ConnId, DbState, Emitter, SharedDb, StoreFailure};
+use crate::verify_ahead;
 
 /// The account subdomain a node publishes under (the reference's DB always uses `account`).
 pub(crate) const ACCOUNT_SUBDOMAIN: &str = "account";
@@ -35,6 +36,7 @@ pub(crate) struct StoreArgs {
     pub(crate) nonce_seed: [u8; 32],
     pub(crate) events: Emitter,
     pub(crate) added: tokio::sync::broadcast::Sender<AddedBatch>,
+    pub(crate) verify_ahead: bool,
 }
 
 pub(crate) struct StoreState {
@@ -45,6 +47,8 @@ pub(crate) struct StoreState {
     events: Emitter,
     /// Programs watching what is added (live streams); bounded, lagging receivers lose batches.
     added: tokio::sync::broadcast::Sender<AddedBatch>,
+    /// Verify a synced batch's signatures on every core first (`NodeConfig::verify_ahead`).
+    verify_ahead: bool,
 }
 
 impl Actor for StoreActor {
@@ -75,6 +79,7 @@ impl Actor for StoreActor {
             subscribers: Vec::new(),
             events: args.events,
             added: args.added,
+            verify_ahead: args.verify_ahead,
         })
     }
 
@@ -177,8 +182,16 @@ impl StoreState {
         msgs: Vec<(MsgId, Arc<Msg>)>,
         from: &Remote,
     ) -> Result<(AddedMsgs, usize), ActorProcessingErr> {
+        // Signatures first, on every core and outside the lock; then in order on this one.
+        let (digests, verdicts) = self
+            .verify_ahead
+            .then(|| verify_ahead::prepare_batch(&msgs))
+            .flatten()
+            .unzip();
+        let mut digests = digests.into_iter().flatten();
         let mut guard = self.db.lock();
         let DbState { db, index } = &mut *guard;
+        db.expect_verdicts(verdicts.unwrap_or_default());
         let mut added = Vec::new();
         let mut refused_count = 0;
         for (id, msg) in msgs {
@@ -187,7 +200,7 @@ impl StoreState {
             } else {
                 Some(*tangle)
             };
-            match db.add(Arc::unwrap_or_clone(msg), hint) {
+            match verify_ahead::add_prepared(db, msg, digests.next(), hint) {
                 Ok(Added::Appended(_) | Added::ReplacedErased(_)) => {
                     if let Some(stored) = db.get(&id)? {
                         index.note_added(db, &id, &stored)?;

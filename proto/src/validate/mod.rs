@@ -5,6 +5,7 @@
 //! account against the tangle kind (7), the position in the tangle (8), and the signature (9).
 //! Unlike the reference we verify moot signatures too (docs/divergences.md).
 
+mod ahead;
 mod error;
 mod verdicts;
 
@@ -13,6 +14,7 @@ use std::collections::BTreeMap;
 use ed25519_dalek::VerifyingKey;
 use indexmap::IndexSet;
 
+pub use ahead::{AheadVerdicts, SignatureVerdict, VERDICTS_AHEAD_MAX};
 pub use error::ValidationError;
 pub use verdicts::{VERDICTS_MAX, Verdicts};
 
@@ -34,6 +36,7 @@ const VERIFIER_KEYS_MAX: usize = 4096;
 pub struct Verifier {
     keys: BTreeMap<PubKey, Option<VerifyingKey>>,
     verdicts: Option<Verdicts>,
+    ahead: AheadVerdicts,
 }
 
 impl Verifier {
@@ -48,14 +51,25 @@ impl Verifier {
     #[must_use]
     pub fn sharing(verdicts: Verdicts) -> Self {
         Self {
-            keys: BTreeMap::new(),
             verdicts: Some(verdicts),
+            ..Self::default()
         }
+    }
+
+    /// Hands over verdicts computed ahead of validation for a batch about to be added
+    /// (on other cores: [`SignatureVerdict::of`]); they replace the previous batch's. Each
+    /// is used at most once, when validation reaches the msg's signature, so the verdicts
+    /// and the order in which rules are applied stay those of one-by-one validation.
+    pub fn expect(&mut self, verdicts: AheadVerdicts) {
+        self.ahead = verdicts;
     }
 
     /// [`Verifier::verify`] of a msg whose digest is known, through the shared verdicts if
     /// any.
     pub fn verify_digest(&mut self, msg: &Msg, digest: &Digest) -> bool {
+        if let Some(verdict) = self.ahead.take(msg, digest) {
+            return verdict;
+        }
         let Some(verdicts) = self.verdicts.clone() else {
             return self.verify(msg, &digest.canonical_metadata);
         };

@@ -1,5 +1,6 @@
 //! Integration tests of `proto`: conformance with the JS reference's vectors, and properties.
 
+mod batch_soundness;
 mod fuzz_smoke;
 mod gc_plan;
 mod props;
