@@ -232,6 +232,7 @@ impl Run<'_> {
         let Some(state) = self.links.get_mut(&link) else {
             return;
         };
+        self.messages += 1;
         state.side_mut(to.other()).last_sent_ms = now;
         let pipe = &mut state.side_mut(to).inbound;
         let arrival = pipe.last_arrival_ms.max(now + latency);

@@ -23,6 +23,8 @@ mod link;
 mod network;
 mod peer;
 mod queue;
+pub mod replicated;
+pub mod rows;
 mod run;
 
 use sim::error::SimError;
@@ -65,8 +67,22 @@ impl Engine for Protocol {
         collector: &mut Collector<'_>,
         progress: &Progress,
     ) -> Result<(), SimError> {
-        run::Run::new(plan, self.verify_all)
-            .execute(collector, progress)
-            .map(|_| ())
+        self.run_counting(plan, collector, progress).map(|_| ())
+    }
+}
+
+impl Protocol {
+    /// [`Engine::run`], returning what the run counted besides the trace (messages sent,
+    /// events handled), as [`replicated::Baseline::run`] does for the baselines.
+    ///
+    /// # Errors
+    /// Trace errors.
+    pub fn run_counting(
+        &self,
+        plan: &Plan,
+        collector: &mut Collector<'_>,
+        progress: &Progress,
+    ) -> Result<replicated::RunStats, SimError> {
+        run::Run::new(plan, self.verify_all).execute(collector, progress)
     }
 }

@@ -27,6 +27,7 @@ use crate::link::{End, LinkId, Links};
 use crate::network::Network;
 use crate::peer::{Peer, Running};
 use crate::queue::Queue;
+use crate::replicated::RunStats;
 
 /// What the queue holds.
 #[derive(Debug)]
@@ -93,6 +94,8 @@ pub(crate) struct Run<'p> {
     pub(crate) json_scratch: String,
     /// Whether to assert the sessions' invariants after every event (debug builds).
     pub(crate) check_invariants: bool,
+    /// Objects put in pipes (sync objects, pings, pongs), for `compare-protocols`.
+    pub(crate) messages: u64,
 }
 
 impl<'p> Run<'p> {
@@ -166,16 +169,17 @@ impl<'p> Run<'p> {
             events: Vec::new(),
             json_scratch: String::with_capacity(4096),
             check_invariants: cfg!(debug_assertions),
+            messages: 0,
         }
     }
 
     /// Runs to the plan's end and hands every peer's holdings to the collector. Returns the
-    /// number of events handled.
+    /// number of events handled and of messages sent.
     pub(crate) fn execute(
         mut self,
         collector: &mut Collector<'_>,
         progress: &Progress,
-    ) -> Result<u64, SimError> {
+    ) -> Result<RunStats, SimError> {
         // Faults and churn at 0 s apply before the peers start, as on the full-stack tier.
         for index in 0..self.plan.faults.len() {
             let t_ms = self.plan.faults[index].t_ms;
@@ -201,9 +205,12 @@ impl<'p> Run<'p> {
                 last_progress = t_ms;
             }
         }
-        let handled = self.queue.popped();
+        let stats = RunStats {
+            messages: self.messages,
+            events: self.queue.popped(),
+        };
         self.finish(collector)?;
-        Ok(handled)
+        Ok(stats)
     }
 
     fn handle(&mut self, event: Ev) {
