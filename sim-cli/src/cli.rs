@@ -10,6 +10,8 @@
 //! ppppp-sim merge DIR
 //! ppppp-sim compare BASE.json HEAD.json [--max-regression PCT] [--allow-different]
 //! ppppp-sim render REPORT.json [--out DIR]
+//! ppppp-sim compare-protocols SCENARIO.toml --protocols a,b,…|all [--seeds S] [--jobs N]
+//!                             [--out DIR] [--quiet]
 //! ppppp-sim check-baseline [SCENARIO.toml…] [--engine ENGINE] [--substrate SUBSTRATE] [--dir DIR]
 //!                          [--bless [--seeds S]]
 //! ```
@@ -167,6 +169,29 @@ pub enum Command {
         #[arg(long, requires = "bless")]
         seeds: Option<String>,
     },
+    /// Run protocols side by side on the protocol tier (PPPPP's two rows and the baselines
+    /// of issue 21), every protocol × seed on the same plans; writes protocols.md,
+    /// protocols.json, protocols.csv and overlaid plots (docs/protocols.md).
+    CompareProtocols {
+        /// The scenario file.
+        scenario: PathBuf,
+        /// Comma-separated: ppppp-reference, ppppp, ssb-classic, ssb-ebt, tinyssb,
+        /// tinyssb-lora, p2p-flood, p2p-sync-table, negentropy; or `all`.
+        #[arg(long)]
+        protocols: String,
+        /// Seeds: `A..B`, `A..=B` or `A,B,C` (default: the scenario's seed).
+        #[arg(long)]
+        seeds: Option<String>,
+        /// Parallel runs (each run is single-threaded). Default: available cores.
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Output directory (default: reports/<scenario name>/protocols/).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// No progress and no table.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Re-render report.md and the plots from a report.json.
     Render {
         /// The report.json.
@@ -264,7 +289,7 @@ fn error_line(error: &anyhow::Error) -> String {
     line
 }
 
-fn load(path: &Path) -> anyhow::Result<Scenario> {
+pub(crate) fn load(path: &Path) -> anyhow::Result<Scenario> {
     let scenario = Scenario::load(path)?;
     check_memory(&scenario, path)?;
     Ok(scenario)
@@ -346,6 +371,36 @@ pub fn parse_seeds(text: &str) -> anyhow::Result<Vec<u64>> {
     Ok(seeds)
 }
 
+#[cfg(feature = "protocol")]
+fn compare_protocols(command: Command) -> anyhow::Result<ExitCode> {
+    let Command::CompareProtocols {
+        scenario,
+        protocols,
+        seeds,
+        jobs,
+        out,
+        quiet,
+    } = command
+    else {
+        unreachable!("dispatch passes compare-protocols only")
+    };
+    crate::compare_protocols::compare_protocols(&crate::compare_protocols::CompareRequest {
+        scenario: &scenario,
+        protocols: &protocols,
+        seeds: seeds.as_deref(),
+        jobs,
+        out,
+        quiet,
+    })
+}
+
+#[cfg(not(feature = "protocol"))]
+fn compare_protocols(_command: Command) -> anyhow::Result<ExitCode> {
+    anyhow::bail!(
+        "this ppppp-sim was built without the `protocol` engine (cargo feature `protocol`)"
+    )
+}
+
 fn print_failure(report: &Report) {
     if let Some(line) = report.checks.first_failure() {
         eprintln!("FAILED {line}");
@@ -391,6 +446,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             allow_different,
         } => compare(&base, &head, max_regression, allow_different),
         command @ Command::CheckBaseline { .. } => check_baseline(command),
+        command @ Command::CompareProtocols { .. } => compare_protocols(command),
         Command::Render { report, out } => {
             let loaded = Report::read(&report)?;
             let dir = out.unwrap_or_else(|| {

@@ -3,7 +3,11 @@
 
 mod check_baseline;
 mod cli;
+#[cfg(feature = "protocol")]
+mod compare_protocols;
 mod engine_choice;
+#[cfg(feature = "protocol")]
+mod protocols_report;
 mod stdout;
 mod sweep_cmd;
 

@@ -18,13 +18,18 @@ use crate::sweep::{CellRuns, MetricSummary, Sweep};
 
 const WIDTH: u32 = 1100;
 const HEIGHT: u32 = 650;
-const PALETTE: [RGBColor; 6] = [
+/// Ten colours, so that a protocol comparison's nine rows are told apart.
+const PALETTE: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
     RGBColor(214, 39, 40),
     RGBColor(148, 103, 189),
     RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
 ];
 
 type Drawn = Result<(), String>;

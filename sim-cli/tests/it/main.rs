@@ -4,6 +4,7 @@
 
 mod baseline;
 mod checks;
+mod compare_protocols;
 mod compare_sweep;
 mod delivery;
 mod determinism;
