@@ -289,7 +289,7 @@ fn error_line(error: &anyhow::Error) -> String {
     line
 }
 
-pub(crate) fn load(path: &Path) -> anyhow::Result<Scenario> {
+fn load(path: &Path) -> anyhow::Result<Scenario> {
     let scenario = Scenario::load(path)?;
     check_memory(&scenario, path)?;
     Ok(scenario)
@@ -384,10 +384,16 @@ fn compare_protocols(command: Command) -> anyhow::Result<ExitCode> {
     else {
         unreachable!("dispatch passes compare-protocols only")
     };
+    let loaded = load(&scenario)?;
+    let seeds = match seeds {
+        Some(text) => parse_seeds(&text)?,
+        None => vec![loaded.seed],
+    };
     crate::compare_protocols::compare_protocols(&crate::compare_protocols::CompareRequest {
-        scenario: &scenario,
+        scenario_path: &scenario,
+        scenario: loaded,
         protocols: &protocols,
-        seeds: seeds.as_deref(),
+        seeds,
         jobs,
         out,
         quiet,

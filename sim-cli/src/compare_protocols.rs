@@ -11,6 +11,7 @@ use anyhow::Context;
 use sim::plan::Plan;
 use sim::progress::Progress;
 use sim::report::Report;
+use sim::scenario::Scenario;
 use sim::sweep::{CellRuns, Parameter};
 use sim_protocol::replicated::RunStats;
 use sim_protocol::rows::Row;
@@ -20,9 +21,10 @@ use crate::protocols_report::{Comparison, RowRuns};
 /// What `compare-protocols` was asked.
 #[derive(Debug)]
 pub struct CompareRequest<'a> {
-    pub scenario: &'a Path,
+    pub scenario_path: &'a Path,
+    pub scenario: Scenario,
     pub protocols: &'a str,
-    pub seeds: Option<&'a str>,
+    pub seeds: Vec<u64>,
     pub jobs: Option<usize>,
     pub out: Option<PathBuf>,
     pub quiet: bool,
@@ -56,18 +58,15 @@ pub fn parse_rows(text: &str) -> anyhow::Result<Vec<Row>> {
 /// # Errors
 /// Bad input, a run that could not finish, or files that cannot be written.
 pub fn compare_protocols(request: &CompareRequest<'_>) -> anyhow::Result<ExitCode> {
-    let scenario = crate::cli::load(request.scenario)?;
+    let scenario = &request.scenario;
     let rows = parse_rows(request.protocols)?;
-    let seeds = match request.seeds {
-        Some(text) => crate::cli::parse_seeds(text)?,
-        None => vec![scenario.seed],
-    };
+    let seeds = &request.seeds;
     let out = request.out.clone().unwrap_or_else(|| {
         PathBuf::from("reports")
             .join(&scenario.name)
             .join("protocols")
     });
-    let plans: Vec<Plan> = seeds.iter().map(|s| Plan::build(&scenario, *s)).collect();
+    let plans: Vec<Plan> = seeds.iter().map(|s| Plan::build(scenario, *s)).collect();
     let runs = run_all(request, &rows, &plans)?;
     let row_runs: Vec<RowRuns> = rows
         .iter()
@@ -80,7 +79,7 @@ pub fn compare_protocols(request: &CompareRequest<'_>) -> anyhow::Result<ExitCod
                 .collect(),
         })
         .collect();
-    let comparison = Comparison::new(&scenario.name, &seeds, &row_runs)?;
+    let comparison = Comparison::new(&scenario.name, seeds, &row_runs)?;
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     comparison.write(&out)?;
     let cells: Vec<CellRuns> = row_runs
@@ -132,7 +131,7 @@ fn run_all(
     } else {
         Progress::new("compare-protocols", work.len() as u64, total_ms)
     };
-    let path = request.scenario.display().to_string();
+    let path = request.scenario_path.display().to_string();
     let results: Vec<anyhow::Result<(Row, Report, RunStats)>> = pool.install(|| {
         work.par_iter()
             .map(|(row, plan)| {

@@ -26,6 +26,7 @@ mod queue;
 pub mod replicated;
 pub mod rows;
 mod run;
+mod stats;
 
 use sim::error::SimError;
 use sim::metrics::Collector;

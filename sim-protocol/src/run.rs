@@ -27,7 +27,7 @@ use crate::link::{End, LinkId, Links};
 use crate::network::Network;
 use crate::peer::{Peer, Running};
 use crate::queue::Queue;
-use crate::replicated::RunStats;
+use crate::stats::RunStats;
 
 /// What the queue holds.
 #[derive(Debug)]

@@ -38,7 +38,7 @@ use sim::pipeline::Engine;
 use sim::plan::{PeerIdx, Plan};
 use sim::progress::Progress;
 
-pub use run::RunStats;
+pub use crate::stats::RunStats;
 
 /// A baseline protocol, by its name in `compare-protocols`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -22,6 +22,7 @@ use super::peer::{Peer, Running};
 use crate::network::Network;
 use crate::queue::Queue;
 use crate::run::peer_idx;
+use crate::stats::RunStats;
 
 /// What the queue holds.
 #[derive(Debug)]
@@ -63,16 +64,6 @@ pub(crate) enum Ev {
         to: End,
     },
     LinkTick(LinkId),
-}
-
-/// What a run counts besides the trace.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RunStats {
-    /// Messages put on the wire: protocol messages (a broadcast once) and keepalives;
-    /// handshakes not included.
-    pub messages: u64,
-    /// Events the engine handled.
-    pub events: u64,
 }
 
 /// Everything one run holds.
@@ -123,7 +114,7 @@ impl<'p, R: Replicator> Run<'p, R> {
             .collect();
         Self {
             plan,
-            timers: SimTimers::default(),
+            timers: SimTimers::retransmitting(),
             now: 0,
             queue: Queue::new(),
             peers,
