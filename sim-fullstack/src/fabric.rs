@@ -289,14 +289,17 @@ fn refusal(packet: &Packet) -> Option<Packet> {
 fn has_open_connection(packet: &Packet, segment: &TcpSegment) -> bool {
     let local = SocketAddr::new(packet.dst, segment.dst_port);
     let remote = SocketAddr::new(packet.src, segment.src_port);
-    turmoil_net::netstat(packet.dst).entries.iter().any(|entry| {
-        entry.local == local
-            && entry.peer == Some(remote)
-            && !matches!(
-                entry.state,
-                None | Some(NetstatState::Listen | NetstatState::SynReceived)
-            )
-    })
+    turmoil_net::netstat(packet.dst)
+        .entries
+        .iter()
+        .any(|entry| {
+            entry.local == local
+                && entry.peer == Some(remote)
+                && !matches!(
+                    entry.state,
+                    None | Some(NetstatState::Listen | NetstatState::SynReceived)
+                )
+        })
 }
 
 /// Whether a packet is subject to `loss`: anything but a bare TCP acknowledgement.

@@ -161,7 +161,12 @@ mod tests {
         guard.set_current(b);
         {
             let mut connect = Box::pin(TcpStream::connect(a_port));
-            assert!(connect.as_mut().poll(&mut Context::from_waker(Waker::noop())).is_pending());
+            assert!(
+                connect
+                    .as_mut()
+                    .poll(&mut Context::from_waker(Waker::noop()))
+                    .is_pending()
+            );
             move_packets(&guard, 1); // The SYN reaches a; a answers SYN-ACK.
         } // b's connect is cancelled: its socket goes without a RST.
         move_packets(&guard, 3); // The SYN-ACK meets no socket at b: b resets a's child.

@@ -160,7 +160,10 @@ impl Run<'_> {
             broken.push_str(&format!(", {} connections broken", stats.broken));
         }
         if stats.refused > 0 {
-            broken.push_str(&format!(", {} segments refused by down hosts", stats.refused));
+            broken.push_str(&format!(
+                ", {} segments refused by down hosts",
+                stats.refused
+            ));
         }
         self.recorder.note(
             plan.duration_ms,
@@ -188,7 +191,11 @@ impl Run<'_> {
             recorder: Arc::clone(&self.recorder),
             tasks: self.setups.iter().map(|_| None).collect(),
             killers: self.setups.iter().map(|_| KillSlot::default()).collect(),
-            listeners: self.setups.iter().map(|_| KeptListeners::default()).collect(),
+            listeners: self
+                .setups
+                .iter()
+                .map(|_| KeptListeners::default())
+                .collect(),
         }
     }
 

@@ -158,7 +158,14 @@ fn the_shipped_lossy_minute_loses_packets_and_keeps_every_connection() {
     let lost = trace
         .lines()
         .filter_map(|line| line.split("fabric: ").nth(1))
-        .find_map(|note| note.split(" lost").next()?.rsplit(' ').next()?.parse::<u64>().ok())
+        .find_map(|note| {
+            note.split(" lost")
+                .next()?
+                .rsplit(' ')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
         .expect("the fabric's note counts lost packets");
     assert!(lost > 100, "only {lost} packets lost");
 }

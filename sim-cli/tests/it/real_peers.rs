@@ -221,7 +221,10 @@ fn twenty_peers_restart_on_the_fabric() {
     let report = run_in_process(&Fullstack::new(), &path, 4, Some(out.clone()));
     assert!(report.checks.passed, "{:?}", report.checks.first_failure());
     assert_eq!(
-        (report.metrics.counts.crashes, report.metrics.counts.restarts),
+        (
+            report.metrics.counts.crashes,
+            report.metrics.counts.restarts
+        ),
         (1, 1)
     );
     let events = trace_events(&out);
@@ -235,23 +238,39 @@ fn twenty_peers_restart_on_the_fabric() {
     let failed_start = events
         .iter()
         .filter(|event| event["ev"] == "note")
-        .find(|event| event["text"].as_str().is_some_and(|text| text.contains("failed to start")));
+        .find(|event| {
+            event["text"]
+                .as_str()
+                .is_some_and(|text| text.contains("failed to start"))
+        });
     assert!(failed_start.is_none(), "{failed_start:?}");
     let inbound_after_restart = events
         .iter()
         .filter(|event| event["ev"] == "connect" && event["b"] == restarted)
         .filter(|event| event["t"].as_u64().is_some_and(|t| t >= 30_000))
         .count();
-    assert!(inbound_after_restart > 0, "nobody connected to the restarted p-3");
+    assert!(
+        inbound_after_restart > 0,
+        "nobody connected to the restarted p-3"
+    );
     let dials_while_down: Vec<&str> = events
         .iter()
         .filter(|event| event["ev"] == "dial_failed" && event["remote"] == restarted)
-        .filter(|event| event["t"].as_u64().is_some_and(|t| (25_000..30_000).contains(&t)))
+        .filter(|event| {
+            event["t"]
+                .as_u64()
+                .is_some_and(|t| (25_000..30_000).contains(&t))
+        })
         .map(|event| event["reason"].as_str().unwrap_or(""))
         .collect();
-    assert!(!dials_while_down.is_empty(), "nobody dialed p-3 while it was down");
     assert!(
-        dials_while_down.iter().all(|reason| reason.contains("refused")),
+        !dials_while_down.is_empty(),
+        "nobody dialed p-3 while it was down"
+    );
+    assert!(
+        dials_while_down
+            .iter()
+            .all(|reason| reason.contains("refused")),
         "{dials_while_down:?}"
     );
 }
