@@ -155,8 +155,14 @@ fn twenty_peers_converge_after_a_partition_and_a_crash_deterministically() {
     let counts = &report.metrics.counts;
     assert_eq!((counts.crashes, counts.restarts), (1, 1));
     assert_eq!(counts.faults_applied, 4);
-    // The partition cut streams: peers noticed (idle timeout) and redialed.
-    assert!(counts.disconnects.get("timeout").copied().unwrap_or(0) > 0);
+    // The 10 s partition is shorter than the node's idle timeout: on the fabric TCP resends
+    // across it and no connection times out (turmoil 0.7's would).
+    assert_eq!(
+        counts.disconnects.get("timeout"),
+        None,
+        "{:?}",
+        counts.disconnects
+    );
     let edges = Plan::build(&Scenario::load(&path).expect("loads"), 4)
         .edges
         .len();
