@@ -17,13 +17,19 @@
 //!   the other direction carries the acknowledgement, and a quiet connection (keepalives
 //!   only) would hit the node's idle timeout under 10 % loss. So `loss` drops segments that
 //!   carry data, SYN, FIN or RST, and lets bare ACKs through; a cut drops everything.
+//! - A down host refuses new connections. Its listener stays open in its kernel across
+//!   incarnations (fabric_listen.rs), so the fabric answers for it: a segment that would open
+//!   or complete a connection on a down host is refused with a RST, as a host with nothing
+//!   listening answers, instead of being accepted by a kernel whose node is gone.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use sim::plan::{PeerIdx, Plan};
 use sim::rng::Stream;
-use turmoil_net::{EnterGuard, KernelConfig, Packet, TcpFlags, TcpSegment, Transport};
+use turmoil_net::{
+    EnterGuard, KernelConfig, NetstatState, Packet, TcpFlags, TcpSegment, Transport,
+};
 
 use super::links::{Fate, Links};
 
@@ -48,6 +54,8 @@ pub(super) struct FabricStats {
     pub(super) dropped: u64,
     /// Connections reset by `break`.
     pub(super) broken: u64,
+    /// Segments refused by down hosts (dials to a crashed or offline peer).
+    pub(super) refused: u64,
 }
 
 /// Packets in flight and the links they travel on.
@@ -128,15 +136,35 @@ impl Fabric {
         &mut self.links
     }
 
-    /// One pass at `now_ms`: delivers what is due, then routes what every host sent.
-    pub(super) fn pass(&mut self, guard: &EnterGuard, now_ms: u64, window_ms: u64) {
+    /// One pass at `now_ms`: delivers what is due (refusing, for a host that is `down`, what
+    /// would open a connection), then routes what every host sent.
+    pub(super) fn pass(
+        &mut self,
+        guard: &EnterGuard,
+        (now_ms, window_ms): (u64, u64),
+        down: &dyn Fn(PeerIdx) -> bool,
+    ) {
         self.stats.passes += 1;
+        let mut refusals = Vec::new();
         while let Some(entry) = self.pending.first_entry() {
             if entry.key().0 > now_ms {
                 break;
             }
-            guard.deliver(entry.remove());
-            self.stats.delivered += 1;
+            let packet = entry.remove();
+            let to_down_host = self.peers.get(&packet.dst).is_some_and(|&peer| down(peer));
+            match to_down_host.then(|| refusal(&packet)).flatten() {
+                Some(reset) => {
+                    refusals.push(reset);
+                    self.stats.refused += 1;
+                }
+                None => {
+                    guard.deliver(packet);
+                    self.stats.delivered += 1;
+                }
+            }
+        }
+        for reset in refusals {
+            self.route(reset, now_ms, window_ms);
         }
         let mut egress = std::mem::take(&mut self.egress);
         guard.egress_all(&mut egress);
@@ -216,6 +244,62 @@ impl Fabric {
         self.send_after(forward, (from, to), next);
         self.send_after(back, (to, from), next);
     }
+}
+
+/// The RST a host with nothing listening sends for `packet`, if a down host must refuse it:
+/// a TCP segment other than a RST that belongs to none of the host's connections past their
+/// handshake (those are the crashed incarnation's sockets finishing their close, and get
+/// their packets). The RST follows RFC 793, as turmoil-net's own does.
+fn refusal(packet: &Packet) -> Option<Packet> {
+    let Transport::Tcp(segment) = &packet.payload else {
+        return None;
+    };
+    if segment.flags.rst || has_open_connection(packet, segment) {
+        return None;
+    }
+    let (seq, ack, ack_flag) = if segment.flags.ack {
+        (segment.ack, 0, false)
+    } else {
+        let length = u32::try_from(segment.payload.len()).unwrap_or(u32::MAX)
+            + u32::from(segment.flags.syn)
+            + u32::from(segment.flags.fin);
+        (0, segment.seq.wrapping_add(length), true)
+    };
+    Some(Packet {
+        src: packet.dst,
+        dst: packet.src,
+        ttl: packet.ttl,
+        payload: Transport::Tcp(TcpSegment {
+            src_port: segment.dst_port,
+            dst_port: segment.src_port,
+            seq,
+            ack,
+            flags: TcpFlags {
+                rst: true,
+                ack: ack_flag,
+                ..TcpFlags::default()
+            },
+            window: 0,
+            payload: Default::default(),
+        }),
+    })
+}
+
+/// Whether the destination host has a connection for `segment` past its handshake.
+fn has_open_connection(packet: &Packet, segment: &TcpSegment) -> bool {
+    let local = SocketAddr::new(packet.dst, segment.dst_port);
+    let remote = SocketAddr::new(packet.src, segment.src_port);
+    turmoil_net::netstat(packet.dst)
+        .entries
+        .iter()
+        .any(|entry| {
+            entry.local == local
+                && entry.peer == Some(remote)
+                && !matches!(
+                    entry.state,
+                    None | Some(NetstatState::Listen | NetstatState::SynReceived)
+                )
+        })
 }
 
 /// Whether a packet is subject to `loss`: anything but a bare TCP acknowledgement.

@@ -10,6 +10,9 @@
 //!
 //! Addresses are `host:port` with the plan's peer names, as for `TurmoilNet`: accepted
 //! connections report the remote by name (from the run's [`Names`]).
+//!
+//! A host's listeners outlive its incarnations ([`KeptListeners`], fabric_listen.rs): a
+//! restarted node gets the listener its earlier incarnation bound.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -23,7 +26,9 @@ use node::net::{BoxFuture, BoxStream, Listener, Net};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Notify;
 use turmoil_net::HostId;
-use turmoil_net::shim::tokio::net::{TcpListener, TcpStream};
+use turmoil_net::shim::tokio::net::TcpStream;
+
+use super::fabric_listen::{HostListener, KeptListeners};
 
 /// Tells the loop that a host touched its sockets (a permit, so a touch while the loop is
 /// busy is not lost).
@@ -52,17 +57,25 @@ pub struct FabricNet {
     name: String,
     activity: Arc<Activity>,
     names: Names,
+    listeners: KeptListeners,
 }
 
 impl FabricNet {
-    /// The network as seen from `host` (called `name`).
+    /// The network as seen from `host` (called `name`), binding through the host's
+    /// `listeners`.
     #[must_use]
-    pub fn new(host: HostId, name: &str, activity: Arc<Activity>, names: Names) -> FabricNet {
+    pub fn new(
+        (host, name): (HostId, &str),
+        activity: Arc<Activity>,
+        names: Names,
+        listeners: KeptListeners,
+    ) -> FabricNet {
         FabricNet {
             host,
             name: name.to_owned(),
             activity,
             names,
+            listeners,
         }
     }
 
@@ -163,17 +176,19 @@ impl AsyncWrite for FabricStream {
     }
 }
 
+/// The node's hold on one of its host's kept listeners.
 struct FabricListener {
     net: FabricNet,
-    /// `Some` until dropped.
-    inner: Option<TcpListener>,
+    listener: Arc<HostListener>,
+    /// The address it was bound with (the key among the host's listeners).
+    bound: String,
     local: String,
 }
 
 impl Drop for FabricListener {
     fn drop(&mut self) {
-        turmoil_net::set_current(self.net.host);
-        drop(self.inner.take());
+        // The kernel's listener stays open for the host's next incarnation.
+        self.net.listeners.release(&self.bound);
         self.net.activity.touch();
     }
 }
@@ -181,10 +196,9 @@ impl Drop for FabricListener {
 impl Listener for FabricListener {
     fn accept(&mut self) -> BoxFuture<'_, io::Result<(BoxStream, String)>> {
         let net = self.net.clone();
-        let inner = self.inner.as_ref();
+        let listener = Arc::clone(&self.listener);
         Box::pin(on_host(&net.clone(), async move {
-            let inner = inner.ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))?;
-            let (stream, remote) = inner.accept().await?;
+            let (stream, remote) = listener.get()?.accept().await?;
             let name = match net.names.get(&remote.ip()) {
                 Some(name) => format!("{name}:{}", remote.port()),
                 None => remote.to_string(),
@@ -201,11 +215,12 @@ impl Listener for FabricListener {
 impl Net for FabricNet {
     fn bind<'a>(&'a self, addr: &'a str) -> BoxFuture<'a, io::Result<Box<dyn Listener>>> {
         Box::pin(on_host(self, async move {
-            let inner = TcpListener::bind(addr).await?;
-            let port = inner.local_addr()?.port();
+            let listener = self.listeners.bind(self.host, addr).await?;
+            let port = listener.get()?.local_addr()?.port();
             Ok(Box::new(FabricListener {
                 net: self.clone(),
-                inner: Some(inner),
+                listener,
+                bound: addr.to_owned(),
                 local: format!("{}:{port}", self.name),
             }) as Box<dyn Listener>)
         }))

@@ -13,7 +13,8 @@
 //! Crashes and churn: all hosts share one runtime, so a crash cannot drop a runtime as turmoil
 //! does; it kills the node's actors (`NodeKiller`, ractor's `kill`: no `post_stop`) and aborts
 //! the host's software, at the fault's tick. The store is kept; a restart starts a new
-//! incarnation over it.
+//! incarnation over it, with the host's listener kept from the first (fabric_listen.rs);
+//! while a host is down, the fabric refuses dials to it (fabric.rs).
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -22,7 +23,7 @@ use std::time::Duration;
 
 use sim::error::SimError;
 use sim::metrics::Collector;
-use sim::plan::FaultStep;
+use sim::plan::{FaultStep, PeerIdx};
 use sim::progress::Progress;
 use sim::scenario::FaultAction;
 use tokio::time::Instant;
@@ -30,6 +31,7 @@ use turmoil_net::{EnterGuard, Net};
 
 use super::clock::{self, elapsed_ms};
 use super::fabric::Fabric;
+use super::fabric_listen::KeptListeners;
 use super::fabric_net::{Activity, FabricNet, Names};
 use super::host::{self, HostContext};
 use super::host::{KillSlot, PeerSetup, SharedMemory};
@@ -131,7 +133,7 @@ impl Run<'_> {
             while let Some(step) = churn.next_if(|step| step.t_ms <= now) {
                 self.churn(&mut hosts, now, step.peer, step.online);
             }
-            fabric.pass(guard, now, window);
+            fabric.pass(guard, (now, window), &|peer| hosts.is_down(peer));
             self.drain_into(collector)?;
             if now >= reported + 1_000 {
                 progress.set(now.min(plan.duration_ms));
@@ -153,11 +155,16 @@ impl Run<'_> {
             tokio::time::sleep_until(start + Duration::from_millis(next)).await;
         }
         let stats = fabric.stats();
-        let broken = if stats.broken > 0 {
-            format!(", {} connections broken", stats.broken)
-        } else {
-            String::new()
-        };
+        let mut broken = String::new();
+        if stats.broken > 0 {
+            broken.push_str(&format!(", {} connections broken", stats.broken));
+        }
+        if stats.refused > 0 {
+            broken.push_str(&format!(
+                ", {} segments refused by down hosts",
+                stats.refused
+            ));
+        }
         self.recorder.note(
             plan.duration_ms,
             format!(
@@ -184,6 +191,11 @@ impl Run<'_> {
             recorder: Arc::clone(&self.recorder),
             tasks: self.setups.iter().map(|_| None).collect(),
             killers: self.setups.iter().map(|_| KillSlot::default()).collect(),
+            listeners: self
+                .setups
+                .iter()
+                .map(|_| KeptListeners::default())
+                .collect(),
         }
     }
 
@@ -216,17 +228,30 @@ struct FabricHosts {
     recorder: Arc<Recorder>,
     tasks: Vec<Option<tokio::task::JoinHandle<()>>>,
     killers: Vec<KillSlot>,
+    /// Each host's listeners, kept across its incarnations.
+    listeners: Vec<KeptListeners>,
+}
+
+impl FabricHosts {
+    /// Whether the peer's software is not running (crashed or offline).
+    fn is_down(&self, peer: PeerIdx) -> bool {
+        self.tasks
+            .get(peer as usize)
+            .is_none_or(std::option::Option::is_none)
+    }
 }
 
 impl HostControl for FabricHosts {
     /// A crash: the node's actors are killed where they stand (their sockets close as they
-    /// drop), and the host's software (its publish schedule) is aborted.
+    /// drop), the host's software (its publish schedule) is aborted, and connections its
+    /// kernel accepted for the node are dropped (its listener is kept for the next start).
     fn stop(&mut self, setup: &PeerSetup) {
         let index = setup.index as usize;
         self.killers[index].kill();
         if let Some(task) = self.tasks[index].take() {
             task.abort();
         }
+        self.listeners[index].refuse_queued();
     }
 
     fn start(&mut self, setup: &PeerSetup) {
@@ -239,10 +264,10 @@ impl HostControl for FabricHosts {
             killer: killer.clone(),
         };
         let net = FabricNet::new(
-            self.ids[index],
-            &setup.name,
+            (self.ids[index], &setup.name),
             Arc::clone(&self.activity),
             Arc::clone(&self.names),
+            self.listeners[index].clone(),
         );
         self.killers[index] = killer;
         self.tasks[index] = Some(tokio::task::spawn_local(host::run_on(

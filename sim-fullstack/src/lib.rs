@@ -20,6 +20,7 @@
 
 mod clock;
 mod fabric;
+pub mod fabric_listen;
 pub mod fabric_net;
 mod fabric_run;
 mod host;

@@ -1,6 +1,8 @@
-//! The turmoil runner with real peers: convergence of 20 peers through a partition and a
-//! crash, determinism (in one process and across processes), checkers that fail when a peer
-//! is broken on purpose, and (with `PPPPP_SIM_HEAVY=1`) every shipped scenario.
+//! The full-stack runner with real peers (on the fabric, the default substrate): convergence
+//! of 20 peers through a partition and a crash and restart, determinism (in one process and
+//! across processes), checkers that fail when a peer is broken on purpose, and (with
+//! `PPPPP_SIM_HEAVY=1`) every shipped scenario. turmoil 0.7 keeps its own small tests
+//! (fabric.rs).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -9,7 +11,7 @@ use sim::check::ViolationKind;
 use sim::plan::Plan;
 use sim::report::Report;
 use sim::scenario::Scenario;
-use sim_fullstack::{Fullstack, Sabotage, Substrate};
+use sim_fullstack::{Fullstack, Sabotage};
 
 use crate::support::{run_binary, run_in_process, scenarios_dir, write_scenario};
 
@@ -139,15 +141,11 @@ fn ten_peers_with_sets_and_dicts_converge_through_a_partition() {
 /// Twenty peers: they converge; they converge again after a partition heals and after a
 /// crashed peer restarts; the same seed gives byte-identical outputs in one process and
 /// across processes (the binary); another seed gives another run.
-///
-/// On turmoil 0.7 (`substrate = "turmoil"`): on the fabric, p-3's restart at 30 s fails with
-/// "cannot listen: address in use" (see the ignored test below; issue 14).
 #[test]
 fn twenty_peers_converge_after_a_partition_and_a_crash_deterministically() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let on_turmoil = format!("substrate = \"turmoil\"\n{TWENTY}");
-    let path = write_scenario(dir.path(), "twenty", &on_turmoil);
-    let engine = Fullstack::on(Substrate::Turmoil);
+    let path = write_scenario(dir.path(), "twenty", TWENTY);
+    let engine = Fullstack::new();
     let report = run_in_process(&engine, &path, 4, Some(dir.path().join("a")));
     let checks = &report.checks;
     assert!(checks.passed, "{:?}", checks.first_failure());
@@ -157,8 +155,14 @@ fn twenty_peers_converge_after_a_partition_and_a_crash_deterministically() {
     let counts = &report.metrics.counts;
     assert_eq!((counts.crashes, counts.restarts), (1, 1));
     assert_eq!(counts.faults_applied, 4);
-    // The partition cut streams: peers noticed (idle timeout) and redialed.
-    assert!(counts.disconnects.get("timeout").copied().unwrap_or(0) > 0);
+    // The 10 s partition is shorter than the node's idle timeout: on the fabric TCP resends
+    // across it and no connection times out (turmoil 0.7's would).
+    assert_eq!(
+        counts.disconnects.get("timeout"),
+        None,
+        "{:?}",
+        counts.disconnects
+    );
     let edges = Plan::build(&Scenario::load(&path).expect("loads"), 4)
         .edges
         .len();
@@ -209,24 +213,82 @@ fn twenty_peers_converge_after_a_partition_and_a_crash_deterministically() {
     assert!(other.checks.passed, "{:?}", other.checks.first_failure());
 }
 
-/// Known bug of the fabric substrate (issue 14): after p-3 crashes at 25 s, its port stays
-/// bound in turmoil-net although no socket of p-3 is listed (`turmoil_net::netstat` is empty
-/// at the restart), so the restarted node cannot listen. Restarting at 40 s instead of 30 s
-/// fails the same way: a socket that never closes, not one still closing. The likely cause,
-/// read in turmoil-net 0.1.0's kernel/tcp.rs: a listener's half-open child (SynReceived) that
-/// is reset or times out is aborted to `Closed` with no handle to close it, so `reap_closed`
-/// (which needs `fd_closed`) never removes it, netstat hides `Closed` sockets, and the
-/// listener's close RSTs only children still in `SynReceived` — the orphan keeps its binding
-/// on the listener's port for ever. A fix on our side: keep each host's listener across
-/// incarnations instead of binding again. The shipped scenarios with crashes
-/// (partition-heal, hub-and-spoke, churn) pass on the fabric.
+/// A crashed peer restarts on the fabric (issue 14's restart bug): p-3 crashes at 25 s and
+/// restarts at 30 s. turmoil-net 0.1.0 can leave a closed listener's port bound for ever
+/// (sim-fullstack/src/fabric_listen.rs), so the fabric keeps each host's listener across its
+/// incarnations and refuses dials to a down host itself. The restarted node listens again
+/// (peers connect to it after 30 s), and while it is down every dial to it fails at once as
+/// refused, none accepted by its kernel and left to hang until a timeout.
 #[test]
-#[ignore = "known fabric bug: a restart can find its port still bound (issue 14)"]
 fn twenty_peers_restart_on_the_fabric() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = write_scenario(dir.path(), "twenty", TWENTY);
-    let report = run_in_process(&Fullstack::new(), &path, 4, None);
+    let out = dir.path().join("out");
+    let report = run_in_process(&Fullstack::new(), &path, 4, Some(out.clone()));
     assert!(report.checks.passed, "{:?}", report.checks.first_failure());
+    assert_eq!(
+        (
+            report.metrics.counts.crashes,
+            report.metrics.counts.restarts
+        ),
+        (1, 1)
+    );
+    let events = trace_events(&out);
+    let plan = Plan::build(&Scenario::load(&path).expect("loads"), 4);
+    let restarted = plan
+        .peers
+        .iter()
+        .find(|peer| peer.name == "p-3")
+        .expect("p-3 is planned")
+        .index;
+    let failed_start = events
+        .iter()
+        .filter(|event| event["ev"] == "note")
+        .find(|event| {
+            event["text"]
+                .as_str()
+                .is_some_and(|text| text.contains("failed to start"))
+        });
+    assert!(failed_start.is_none(), "{failed_start:?}");
+    let inbound_after_restart = events
+        .iter()
+        .filter(|event| event["ev"] == "connect" && event["b"] == restarted)
+        .filter(|event| event["t"].as_u64().is_some_and(|t| t >= 30_000))
+        .count();
+    assert!(
+        inbound_after_restart > 0,
+        "nobody connected to the restarted p-3"
+    );
+    let dials_while_down: Vec<&str> = events
+        .iter()
+        .filter(|event| event["ev"] == "dial_failed" && event["remote"] == restarted)
+        .filter(|event| {
+            event["t"]
+                .as_u64()
+                .is_some_and(|t| (25_000..30_000).contains(&t))
+        })
+        .map(|event| event["reason"].as_str().unwrap_or(""))
+        .collect();
+    assert!(
+        !dials_while_down.is_empty(),
+        "nobody dialed p-3 while it was down"
+    );
+    assert!(
+        dials_while_down
+            .iter()
+            .all(|reason| reason.contains("refused")),
+        "{dials_while_down:?}"
+    );
+}
+
+/// The trace's events (without its header line).
+fn trace_events(out: &Path) -> Vec<serde_json::Value> {
+    let trace = String::from_utf8(read(&out.join("trace.jsonl"))).expect("UTF-8");
+    trace
+        .lines()
+        .skip(1)
+        .map(|line| serde_json::from_str(line).expect("a JSON trace line"))
+        .collect()
 }
 
 /// A sweep runs its seeds in parallel (one simulation per thread); each seed's report must
@@ -444,6 +506,7 @@ fn shipped_scenarios_pass_with_real_peers() {
         "hub-and-spoke",
         "hub-quiet",
         "hub-lossy",
+        "lossy-minute",
         "relay-chain",
         "swarm-100",
     ] {
