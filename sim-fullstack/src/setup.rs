@@ -24,9 +24,30 @@ use sim::workload;
 /// The TCP port every simulated peer listens on.
 pub const PORT: u16 = 9000;
 
-/// Most connections a simulated node holds. Above the default: with `dial_follows`, a
-/// popular account is dialed by most of its followers.
+/// Fewest connections a simulated node admits. Above the default: with `dial_follows`, a
+/// popular account is dialed by most of its followers. A peer whose planned edges are more
+/// admits twice its planned degree ([`connections_max`]): the scenario's topology is what
+/// is studied, and a cap below it would make the runner, not the protocol, delay delivery.
 pub const CONNECTIONS_MAX: usize = 256;
+
+/// The connection cap of each peer: [`CONNECTIONS_MAX`], or twice its planned degree when
+/// that is more (a restarted or churned neighbour's new connection can briefly overlap the
+/// old one it replaces).
+#[must_use]
+pub fn connections_max(plan: &Plan) -> Vec<usize> {
+    let mut degree = vec![0usize; plan.peers.len()];
+    for edge in &plan.edges {
+        for end in [edge.dialer, edge.acceptor] {
+            if let Some(count) = usize::try_from(end).ok().and_then(|at| degree.get_mut(at)) {
+                *count += 1;
+            }
+        }
+    }
+    degree
+        .into_iter()
+        .map(|degree| CONNECTIONS_MAX.max(2 * degree))
+        .collect()
+}
 
 /// Node timers under simulation on `substrate`: the timers both engines share
 /// ([`sim::timers::SimTimers`]), the turmoil-era ones only where TCP never retransmits.
@@ -95,10 +116,12 @@ fn node_configs(plan: &Plan, keypairs: &[Keypair], timers: Timers) -> Vec<NodeCo
         Transport::Shse => NodeTransport::Shse(NetworkKey::PZP),
         Transport::Plaintext => NodeTransport::Plaintext,
     };
+    let caps = connections_max(plan);
     plan.peers
         .iter()
         .zip(keypairs)
-        .map(|(peer, keypair)| {
+        .zip(caps)
+        .map(|((peer, keypair), cap)| {
             let mut config = NodeConfig::new(keypair.clone(), plan.seed);
             config.peer = u64::from(peer.index);
             config.listen = Some(format!("0.0.0.0:{PORT}"));
@@ -109,10 +132,10 @@ fn node_configs(plan: &Plan, keypairs: &[Keypair], timers: Timers) -> Vec<NodeCo
                 Reinitiation::Reference => proto::sync::Reinitiation::Reference,
             };
             config.limits = Limits {
-                connections_max: CONNECTIONS_MAX,
-                inbound_max: CONNECTIONS_MAX,
-                outbound_max: CONNECTIONS_MAX,
-                handshakes_max: CONNECTIONS_MAX,
+                connections_max: cap,
+                inbound_max: cap,
+                outbound_max: cap,
+                handshakes_max: cap,
                 ..Limits::default()
             };
             config
@@ -161,6 +184,35 @@ mod tests {
                 let predicted = workload::account_root(seed, peer.index, keypair).id();
                 assert_eq!(node::peer::fresh_account_id(&config), predicted);
             }
+        }
+    }
+
+    /// A peer admits every connection its plan gives it (with room for a replacement
+    /// each), and never fewer than the floor.
+    #[test]
+    fn a_peer_admits_twice_its_planned_degree_and_at_least_the_floor() {
+        let full = |count: usize| {
+            let text = format!(
+                "name = \"t\"\nduration = \"1m\"\n[topology]\nkind = \"full\"\n\
+                 [[group]]\nname = \"p\"\ncount = {count}\n"
+            );
+            let scenario = sim::scenario::Scenario::parse(&text, "t.toml").expect("parses");
+            Plan::build(&scenario, 1)
+        };
+        assert_eq!(connections_max(&full(3)), vec![CONNECTIONS_MAX; 3]);
+        let big = full(200);
+        assert!(big.edges.len() >= 200 * 199 / 2, "{}", big.edges.len());
+        let caps = connections_max(&big);
+        assert!(caps.iter().all(|cap| *cap >= 2 * 199), "{caps:?}");
+        let keypairs: Vec<Keypair> = big
+            .peers
+            .iter()
+            .map(|peer| keypair(big.seed, peer.index))
+            .collect();
+        let configs = node_configs(&big, &keypairs, sim_timers(Substrate::Fabric));
+        for (config, cap) in configs.iter().zip(&caps) {
+            assert_eq!(config.limits.connections_max, *cap);
+            assert_eq!(config.limits.inbound_max, *cap);
         }
     }
 
