@@ -234,6 +234,13 @@ fn bench_reads(c: &mut Criterion) {
     group.finish();
 }
 
+/// An empty database on a fresh disk store (the directory lives as long as the store).
+fn empty_disk_db() -> (tempfile::TempDir, Db<DiskStore>) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = Db::new(DiskStore::create(dir.path()).expect("create"));
+    (dir, db)
+}
+
 fn bench_ingest(c: &mut Criterion) {
     let mut group = c.benchmark_group("ingest");
     group.sample_size(10);
@@ -259,11 +266,7 @@ fn bench_ingest(c: &mut Criterion) {
         bench_verify_ahead(&mut group, count, &lines);
         group.bench_function(format!("db_add_disk/{count}"), |bencher| {
             bencher.iter_batched(
-                || {
-                    let dir = tempfile::tempdir().expect("temp dir");
-                    let db = Db::new(DiskStore::create(dir.path()).expect("create"));
-                    (dir, db)
-                },
+                empty_disk_db,
                 |(dir, mut db)| {
                     for (index, line) in lines.iter().enumerate() {
                         let verdict = add_json(&mut db, line).expect("store");
@@ -321,11 +324,7 @@ fn bench_verify_ahead(
     });
     group.bench_function(format!("db_add_ahead_disk/{count}"), |bencher| {
         bencher.iter_batched(
-            || {
-                let dir = tempfile::tempdir().expect("temp dir");
-                let db = Db::new(DiskStore::create(dir.path()).expect("create"));
-                (dir, db)
-            },
+            empty_disk_db,
             |(dir, mut db)| {
                 for chunk in texts.chunks(GROUP_COMMIT_MSGS) {
                     let (decoded, ahead) = verify_ahead::decode_all(chunk);

@@ -17,6 +17,7 @@ use sim_protocol::replicated::RunStats;
 use sim_protocol::rows::Row;
 
 use crate::protocols_report::{Comparison, RowRuns};
+use crate::run_pool::run_pool;
 
 /// What `compare-protocols` was asked.
 #[derive(Debug)]
@@ -113,14 +114,7 @@ fn run_all(
     plans: &[Plan],
 ) -> anyhow::Result<Vec<(Row, Report, RunStats)>> {
     use rayon::prelude::*;
-    let jobs = request
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get))
-        .max(1);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(jobs)
-        .build()
-        .context("cannot start the comparison's thread pool")?;
+    let pool = run_pool(request.jobs, "comparison")?;
     let work: Vec<(Row, &Plan)> = rows
         .iter()
         .flat_map(|row| plans.iter().map(move |plan| (*row, plan)))

@@ -8,6 +8,7 @@ mod compare_protocols;
 mod engine_choice;
 #[cfg(feature = "protocol")]
 mod protocols_report;
+mod run_pool;
 mod stdout;
 mod sweep_cmd;
 

@@ -13,6 +13,8 @@ use sim::progress::Progress;
 use sim::sweep::Sweep;
 use sim::sweep_dir::{self, Manifest};
 
+use crate::run_pool::run_pool;
+
 /// What `sweep` was asked.
 pub struct SweepRequest<'a> {
     /// The scenario file.
@@ -89,16 +91,7 @@ fn run_all(
     request: &SweepRequest<'_>,
 ) -> anyhow::Result<()> {
     use rayon::prelude::*;
-    let jobs = request
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get))
-        .max(1);
-    // Each simulation is single-threaded and independent; rayon only runs several at once
-    // (the program edge, never inside a simulation).
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(jobs)
-        .build()
-        .context("cannot start the sweep's thread pool")?;
+    let pool = run_pool(request.jobs, "sweep")?;
     let runs = manifest.runs();
     let total_ms: u64 = runs
         .iter()
