@@ -173,4 +173,9 @@ pub trait Replicator {
 
     /// What this protocol's transport costs per connection before any message.
     fn handshake(&self) -> Handshake;
+
+    /// Bytes of what this peer stores, in the protocol's own record format (what a real
+    /// implementation keeps: SSB's message JSON, tinySSB's 120-byte packets, a table's
+    /// entries), without indexes or the machine's session state.
+    fn stored_bytes(&self) -> u64;
 }

@@ -62,7 +62,7 @@ const METRICS: &[(&str, &str, &str)] = &[
     ),
     (
         "store_final_mean_bytes",
-        "store size per peer at the end (PPPPP rows only)",
+        "store size per peer at the end, in each protocol's own format",
         "B",
     ),
 ];

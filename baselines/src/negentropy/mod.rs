@@ -307,4 +307,12 @@ impl Replicator for Negentropy {
             bytes: (UPGRADE_REQUEST.len() + UPGRADE_RESPONSE.len()) as u64,
         }
     }
+
+    /// Every record as its event's JSON (what a relay stores).
+    fn stored_bytes(&self) -> u64 {
+        self.items
+            .values()
+            .map(|item| event_bytes(item.content_bytes))
+            .sum()
+    }
 }

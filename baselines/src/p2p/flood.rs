@@ -64,6 +64,8 @@ pub struct Flood {
     mesh: Mesh,
     /// Everything this peer has received or published (its application's store).
     held: BTreeSet<ItemId>,
+    /// The held broadcasts' bodies (envelope and content), summed as they are stored.
+    stored_bytes: u64,
 }
 
 impl Flood {
@@ -73,6 +75,7 @@ impl Flood {
         Flood {
             mesh: Mesh::new(me, exclusion),
             held: BTreeSet::new(),
+            stored_bytes: 0,
         }
     }
 
@@ -80,6 +83,11 @@ impl Flood {
     #[must_use]
     pub fn held(&self) -> &BTreeSet<ItemId> {
         &self.held
+    }
+
+    fn hold(&mut self, item: &Item) {
+        self.held.insert(item.id);
+        self.stored_bytes += ENVELOPE + msgpack_bin(u64::from(item.content_bytes));
     }
 
     fn relay(&self, msg: &FloodWire, from: Option<LinkId>, out: &mut Vec<Output<FloodWire>>) {
@@ -117,7 +125,7 @@ impl Flood {
         if now.saturating_sub(*origin_ms) > SEEN_WINDOW_MS {
             return;
         }
-        self.held.insert(item.id);
+        self.hold(item);
         out.push(Output::Stored {
             item: item.id,
             from: Some(link),
@@ -142,7 +150,7 @@ impl Replicator for Flood {
             Input::Received { link, msg } => self.received(now, link, msg, out),
             Input::Publish(item) => {
                 self.mesh.first_sight(now, item.id);
-                self.held.insert(item.id);
+                self.hold(&item);
                 out.push(Output::Stored {
                     item: item.id,
                     from: None,
@@ -164,5 +172,9 @@ impl Replicator for Flood {
 
     fn handshake(&self) -> Handshake {
         PLAIN_TCP
+    }
+
+    fn stored_bytes(&self) -> u64 {
+        self.stored_bytes
     }
 }

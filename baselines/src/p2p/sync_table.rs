@@ -308,4 +308,17 @@ impl Replicator for SyncTable {
     fn handshake(&self) -> Handshake {
         PLAIN_TCP
     }
+
+    /// Every key with its value, owner and time (what a dump carries per key).
+    fn stored_bytes(&self) -> u64 {
+        self.table
+            .iter()
+            .map(|(key, value)| {
+                key_bytes(*key)
+                    + msgpack_bin(u64::from(value.item.content_bytes))
+                    + NODE_ID
+                    + TIMESTAMP
+            })
+            .sum()
+    }
 }

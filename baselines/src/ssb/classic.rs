@@ -184,4 +184,8 @@ impl Replicator for Classic {
     fn handshake(&self) -> Handshake {
         SECRET_HANDSHAKE
     }
+
+    fn stored_bytes(&self) -> u64 {
+        self.log.bytes()
+    }
 }

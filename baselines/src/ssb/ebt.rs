@@ -548,4 +548,8 @@ impl Replicator for Ebt {
     fn handshake(&self) -> Handshake {
         SECRET_HANDSHAKE
     }
+
+    fn stored_bytes(&self) -> u64 {
+        self.log.bytes()
+    }
 }

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use super::wire::message_bytes;
 use crate::seam::{Feed, Item};
 
 /// What appending a received message did.
@@ -19,6 +20,8 @@ pub(crate) enum Append {
 #[derive(Debug, Default)]
 pub(crate) struct Log {
     feeds: BTreeMap<Feed, Vec<Item>>,
+    /// The messages' JSON, summed as they are appended.
+    bytes: u64,
 }
 
 impl Log {
@@ -35,6 +38,11 @@ impl Log {
         self.feeds.get(&feed)?.get(index)
     }
 
+    /// Bytes of the messages held, as their JSON (the log an SSB server keeps).
+    pub(crate) fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
     pub(crate) fn append(&mut self, item: Item) -> Append {
         let latest = self.latest(item.id.feed);
         if item.id.seq <= latest {
@@ -44,6 +52,7 @@ impl Log {
             return Append::Gap;
         }
         self.feeds.entry(item.id.feed).or_default().push(item);
+        self.bytes += message_bytes(&item);
         Append::Appended
     }
 }

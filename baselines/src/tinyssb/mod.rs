@@ -19,7 +19,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use self::goset::Goset;
 use self::packet::{
-    Key, TinyWire, VECTOR_CUT_BYTES, chnk_list_bytes, chunks_for, feed_of, key_of, want_list_bytes,
+    Key, PACKET_BYTES, TinyWire, VECTOR_CUT_BYTES, chnk_list_bytes, chunks_for, feed_of, key_of,
+    want_list_bytes,
 };
 use crate::seam::{Feed, Handshake, Input, Item, ItemId, LinkId, Millis, Output, Replicator};
 
@@ -587,5 +588,19 @@ impl Replicator for TinySsb {
             round_trips: 0,
             bytes: 0,
         }
+    }
+
+    /// Every entry a 120-byte packet, and every sidechain chunk held another.
+    fn stored_bytes(&self) -> u64 {
+        let packets: u64 = self
+            .feeds
+            .values()
+            .map(|log| {
+                (1..log.next())
+                    .map(|seq| 1 + u64::from(log.chunks_held(seq)))
+                    .sum::<u64>()
+            })
+            .sum();
+        packets * PACKET_BYTES
     }
 }

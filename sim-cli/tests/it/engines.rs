@@ -89,6 +89,21 @@ fn quickstart_agrees_on_both_tiers() {
     let store = |report: &Report| report.summary["store_final_mean_bytes"];
     assert_eq!(store(&full), store(&protocol));
     assert_eq!(full.summary["deliveries"], protocol.summary["deliveries"]);
+    // Issue 13's agreement: convergence times and bytes per delivery within ±25 %.
+    for metric in [
+        "convergence_t50_ms",
+        "convergence_t90_ms",
+        "bytes_per_delivery",
+    ] {
+        let value = |report: &Report| report.summary[metric].expect("defined on quickstart");
+        let ratio = value(&protocol) / value(&full);
+        assert!(
+            (0.75..=1.25).contains(&ratio),
+            "{metric}: protocol {} vs full stack {} ({ratio:.2})",
+            value(&protocol),
+            value(&full)
+        );
+    }
 }
 
 #[test]

@@ -162,6 +162,15 @@ impl<'p, R: Replicator> Run<'p, R> {
             messages: self.messages,
             events: self.queue.popped(),
         };
+        self.now = self.plan.duration_ms;
+        for index in 0..self.peers.len() {
+            let bytes = self.peers[index].machine.stored_bytes();
+            self.emit(EventKind::StoreSize {
+                peer: peer_idx(index),
+                bytes,
+            });
+        }
+        self.drain_into(collector)?;
         for (index, peer) in self.peers.iter().enumerate() {
             collector.snapshot(peer_idx(index), self.items.holdings(&peer.held));
         }
