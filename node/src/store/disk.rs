@@ -9,6 +9,7 @@ use proto::ids::{MsgId, TangleId};
 use proto::msg::Msg;
 use proto::store::{Ghosts, Record, Store, StoreStats};
 
+use super::decoded::DecodedCache;
 use super::error::StoreError;
 use super::file::{Faults, FileSystem};
 use super::format::{
@@ -125,6 +126,8 @@ pub struct DiskStore {
     pending: Vec<u8>,
     poisoned: Option<String>,
     recovery: Recovery,
+    /// Msgs decoded from the written part of the log.
+    decoded: DecodedCache,
 }
 
 impl DiskStore {
@@ -180,6 +183,7 @@ impl DiskStore {
             pending: vec![0u8; BATCH_HEADER_LEN],
             poisoned: None,
             recovery,
+            decoded: DecodedCache::default(),
         })
     }
 
@@ -233,6 +237,7 @@ impl DiskStore {
                         file_len: scanned.valid_len,
                         pending: vec![0u8; BATCH_HEADER_LEN],
                         poisoned: None,
+                        decoded: DecodedCache::default(),
                     });
                 }
                 Err(StoreError::Corrupt { .. }) if attempt < READ_ONLY_OPEN_ATTEMPTS_MAX => {
@@ -466,6 +471,7 @@ impl DiskStore {
         self.file = file;
         self.file_len = scanned.valid_len;
         self.index = scanned.index;
+        self.decoded.clear();
         Ok(Compaction {
             log_bytes_before,
             log_bytes_after: self.file_len,
@@ -730,10 +736,20 @@ impl Store for DiskStore {
         let Some(slot) = self.index.slot_of(&id.to_bytes()) else {
             return Ok(None);
         };
-        let msg = self.read_msg(slot)?;
+        let msg = match self.decoded.get(slot.offset) {
+            Some(msg) => msg,
+            None => {
+                let msg = Arc::new(self.read_msg(slot)?);
+                if slot.offset < self.file_len {
+                    let record_bytes = usize::try_from(slot.record_len).unwrap_or(usize::MAX);
+                    self.decoded.insert(slot.offset, record_bytes, &msg);
+                }
+                msg
+            }
+        };
         Ok(Some(Record {
             id: *id,
-            msg: Arc::new(msg),
+            msg,
             seq: slot.seq,
         }))
     }
@@ -890,6 +906,7 @@ impl DiskStore {
             pending: vec![0u8; BATCH_HEADER_LEN],
             poisoned: None,
             recovery: Recovery::default(),
+            decoded: DecodedCache::default(),
         }
     }
 

@@ -7,8 +7,10 @@
 //! - `index`: the in-memory index the replay builds.
 //! - [`file`]: the file-system layer and its fault hook ([`Faults`]).
 //! - `disk`: [`DiskStore`] itself.
+//! - `decoded`: the bounded cache of msgs decoded from the log.
 //! - `salvage`: [`DiskStore::salvage`], keeping what a damaged log still holds.
 
+mod decoded;
 mod disk;
 mod error;
 pub mod file;
@@ -17,6 +19,7 @@ mod index;
 mod recovery;
 mod salvage;
 
+pub use decoded::DECODED_CACHE_BYTES_MAX;
 pub use disk::{
     COMPACT_FILE, Compaction, DAMAGED_FILE, DiskStats, DiskStore, LOCK_FILE, LOG_FILE, NEW_FILE,
     Options, Recovery, TORN_FILE_PREFIX,
