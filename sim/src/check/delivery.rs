@@ -123,12 +123,11 @@ fn judge(
         return;
     }
     let window = (published.saturating_sub(bound), deadline);
-    let down = down_in(inputs, window);
-    if down.contains(&want.peer) || down.contains(&msg.owner) {
+    if down_in(inputs, want.peer, window) || down_in(inputs, msg.owner, window) {
         report.exempt_down += 1;
         return;
     }
-    let Some(path) = graph.path(msg, want.peer, window, &down) else {
+    let Some(path) = graph.path(inputs, msg, want.peer, window) else {
         report.exempt_no_path += 1;
         return;
     };
@@ -162,31 +161,31 @@ fn judge(
     }
 }
 
-/// Peers down at some point of `[from, to]`.
-fn down_in(inputs: &Inputs<'_>, (from, to): (u64, u64)) -> BTreeSet<PeerIdx> {
-    inputs
-        .down
-        .iter()
-        .filter(|(_, spans)| {
-            spans
-                .iter()
-                .any(|(start, end)| *start <= to && end.is_none_or(|e| e > from))
-        })
-        .map(|(peer, _)| *peer)
-        .collect()
+/// Whether `peer` is down at some point of `[from, to]`.
+fn down_in(inputs: &Inputs<'_>, peer: PeerIdx, (from, to): (u64, u64)) -> bool {
+    inputs.down.get(&peer).is_some_and(|spans| {
+        spans
+            .iter()
+            .any(|(start, end)| *start <= to && end.is_none_or(|e| e > from))
+    })
 }
 
-/// The plan's edges as an undirected graph, with the link faults; paths are memoized by what
-/// decides them (author, feed, peers down, faults in force).
+/// The plan's edges as an undirected graph, with the link faults. The search tree of the
+/// last msg's window is kept: wants come grouped by msg, and every want of a msg shares its
+/// author, feed and window, hence its tree. (Keying trees by the set of peers down in the
+/// window instead, as this check once did, costs a scan of every down peer per want and a
+/// stored set per window: churn makes nearly every window's down set differ.)
 struct Graph<'a> {
     plan: &'a Plan,
-    /// Peer → neighbours over edges the configured network does not lose on.
+    /// Peer → neighbours over edges the configured network does not lose on, in peer order.
     neighbours: BTreeMap<PeerIdx, BTreeSet<PeerIdx>>,
     faults: Vec<LinkFault>,
-    paths: std::cell::RefCell<BTreeMap<PathKey, Parents>>,
+    last: std::cell::RefCell<Option<(TreeKey, Parents)>>,
 }
 
-type PathKey = (PeerIdx, String, BTreeSet<PeerIdx>, Vec<usize>);
+/// What decides a search tree: author, feed and window (the window decides who is down and
+/// which faults are in force).
+type TreeKey = (PeerIdx, String, (u64, u64));
 /// BFS tree: reached peer → the peer it was reached from (the root maps to itself).
 type Parents = BTreeMap<PeerIdx, PeerIdx>;
 
@@ -210,7 +209,7 @@ impl<'a> Graph<'a> {
             plan,
             neighbours,
             faults: plan.link_faults(),
-            paths: std::cell::RefCell::default(),
+            last: std::cell::RefCell::default(),
         }
     }
 
@@ -218,19 +217,17 @@ impl<'a> Graph<'a> {
     /// interested in the author's feed, over links no fault disturbs within `window`.
     fn path(
         &self,
+        inputs: &Inputs<'_>,
         msg: &MsgInfo,
         reader: PeerIdx,
-        (from, to): (u64, u64),
-        down: &BTreeSet<PeerIdx>,
+        window: (u64, u64),
     ) -> Option<Vec<PeerIdx>> {
-        let faults: Vec<usize> = (0..self.faults.len())
-            .filter(|i| self.faults[*i].overlaps(from, to))
-            .collect();
-        let key: PathKey = (msg.owner, msg.feed.clone(), down.clone(), faults);
-        let mut paths = self.paths.borrow_mut();
-        let parents = paths
-            .entry(key)
-            .or_insert_with_key(|(_, _, _, faults)| self.reach(msg, down, faults));
+        let key: TreeKey = (msg.owner, msg.feed.clone(), window);
+        let mut last = self.last.borrow_mut();
+        if last.as_ref().is_none_or(|(k, _)| *k != key) {
+            *last = Some((key, self.reach(inputs, msg, window)));
+        }
+        let (_, parents) = last.as_ref()?;
         let mut path = vec![reader];
         let mut at = reader;
         while at != msg.owner {
@@ -242,12 +239,16 @@ impl<'a> Graph<'a> {
     }
 
     /// Breadth-first from the author, in peer order (deterministic parents).
-    fn reach(&self, msg: &MsgInfo, down: &BTreeSet<PeerIdx>, faults: &[usize]) -> Parents {
-        let interested = |peer: PeerIdx| {
-            !down.contains(&peer) && self.plan.rule_for(peer, msg.owner, &msg.feed).is_some()
-        };
-        let disturbed =
-            |p: PeerIdx, q: PeerIdx| faults.iter().any(|i| self.faults[*i].covers(p, q));
+    fn reach(&self, inputs: &Inputs<'_>, msg: &MsgInfo, (from, to): (u64, u64)) -> Parents {
+        let faults: Vec<&LinkFault> = self
+            .faults
+            .iter()
+            .filter(|f| f.overlaps(from, to))
+            .collect();
+        let down = |peer: PeerIdx| down_in(inputs, peer, (from, to));
+        let interested =
+            |peer: PeerIdx| !down(peer) && self.plan.rule_for(peer, msg.owner, &msg.feed).is_some();
+        let disturbed = |p: PeerIdx, q: PeerIdx| faults.iter().any(|f| f.covers(p, q));
         let mut parents = Parents::new();
         parents.insert(msg.owner, msg.owner);
         let mut queue = VecDeque::from([msg.owner]);
@@ -257,7 +258,7 @@ impl<'a> Graph<'a> {
                 continue;
             }
             for &next in self.neighbours.get(&peer).into_iter().flatten() {
-                if parents.contains_key(&next) || down.contains(&next) || disturbed(peer, next) {
+                if parents.contains_key(&next) || down(next) || disturbed(peer, next) {
                     continue;
                 }
                 parents.insert(next, peer);
@@ -267,3 +268,6 @@ impl<'a> Graph<'a> {
         parents
     }
 }
+
+#[cfg(test)]
+mod tests;
