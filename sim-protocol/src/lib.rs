@@ -20,6 +20,7 @@
 mod apply;
 mod conn;
 mod link;
+mod link_rules;
 mod network;
 mod peer;
 mod queue;

@@ -2,14 +2,17 @@
 //! distributions, and the link faults in force (partitions both and one way, holds).
 //!
 //! Latency is drawn as turmoil 0.7 draws it, so both tiers see the same distribution:
-//! `min + (max − min) · X` with `X ~ Exp(curve)`, capped at `max`. Faults are kept as
-//! directed pairs `(from, to)`; a fault on every link (`a` empty) is one flag.
+//! `min + (max − min) · X` with `X ~ Exp(curve)`, capped at `max`. Faults are kept as the
+//! peer sets their steps name ([`LinkRules`]: the newest step covering a directed pair
+//! decides); a fault on every link (`a` empty) is one flag.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use sim::plan::{FaultStep, PeerIdx, Plan};
 use sim::rng::Stream;
 use sim::scenario::{FaultAction, LatencyModel};
+
+use crate::link_rules::LinkRules;
 
 /// Latency and faults of every link.
 #[derive(Debug)]
@@ -17,15 +20,15 @@ pub(crate) struct Network {
     latency: LatencyModel,
     /// `[[network.link]]` latencies, by ordered pair.
     configured: BTreeMap<(PeerIdx, PeerIdx), LatencyModel>,
-    /// Latencies set by a `latency` fault, by ordered pair.
-    changed: BTreeMap<(PeerIdx, PeerIdx), LatencyModel>,
+    /// Latencies set (`Some`) or restored (`None`) by `latency` faults on some links.
+    changed: LinkRules<Option<LatencyModel>>,
     /// A `latency` fault on every link.
     changed_all: Option<LatencyModel>,
-    /// Directed pairs cut by a partition.
-    cut: BTreeSet<(PeerIdx, PeerIdx)>,
+    /// Links cut by partitions (`true`) or healed (`false`).
+    cut: LinkRules<bool>,
     cut_all: bool,
-    /// Directed pairs whose messages are held.
-    held: BTreeSet<(PeerIdx, PeerIdx)>,
+    /// Links whose messages are held (`true`) or released (`false`).
+    held: LinkRules<bool>,
     held_all: bool,
     rng: Stream,
 }
@@ -48,11 +51,11 @@ impl Network {
         Self {
             latency: plan.network.latency,
             configured,
-            changed: BTreeMap::new(),
+            changed: LinkRules::default(),
             changed_all: None,
-            cut: BTreeSet::new(),
+            cut: LinkRules::default(),
             cut_all: false,
-            held: BTreeSet::new(),
+            held: LinkRules::default(),
             held_all: false,
             rng: sim::rng::stream(plan.seed, "protocol/latency", 0),
         }
@@ -62,8 +65,8 @@ impl Network {
     pub(crate) fn blocked(&self, from: PeerIdx, to: PeerIdx) -> bool {
         self.cut_all
             || self.held_all
-            || self.cut.contains(&(from, to))
-            || self.held.contains(&(from, to))
+            || self.cut.get(from, to) == Some(true)
+            || self.held.get(from, to) == Some(true)
     }
 
     /// Whether `from` can reach `to` and back (a dial needs both).
@@ -74,8 +77,8 @@ impl Network {
     fn model(&self, a: PeerIdx, b: PeerIdx) -> LatencyModel {
         let pair = ordered(a, b);
         self.changed
-            .get(&pair)
-            .copied()
+            .get(a, b)
+            .flatten()
             .or(self.changed_all)
             .or_else(|| self.configured.get(&pair).copied())
             .unwrap_or(self.latency)
@@ -103,46 +106,31 @@ impl Network {
     /// Applies a link fault; returns whether messages may flow again somewhere (heal,
     /// release), so that held directions are resumed. Faults on peers are not for here.
     pub(crate) fn apply(&mut self, step: &FaultStep) -> bool {
-        let pairs = || {
-            step.a.iter().flat_map(|a| {
-                step.b
-                    .iter()
-                    .filter(move |b| *b != a)
-                    .map(move |b| (*a, *b))
-            })
-        };
         let every = step.a.is_empty();
+        let (a, b) = (step.a.as_slice(), step.b.as_slice());
         match step.action {
             FaultAction::Partition | FaultAction::OneWay | FaultAction::Hold => {
-                let both = step.action != FaultAction::OneWay;
-                let (set, all) = if step.action == FaultAction::Hold {
+                let both_ways = step.action != FaultAction::OneWay;
+                let (rules, all) = if step.action == FaultAction::Hold {
                     (&mut self.held, &mut self.held_all)
                 } else {
                     (&mut self.cut, &mut self.cut_all)
                 };
                 *all |= every;
-                for (a, b) in pairs() {
-                    set.insert((a, b));
-                    if both {
-                        set.insert((b, a));
-                    }
-                }
+                rules.push(a, b, both_ways, true);
                 false
             }
             FaultAction::Heal | FaultAction::Release => {
-                let (set, all) = if step.action == FaultAction::Release {
+                let (rules, all) = if step.action == FaultAction::Release {
                     (&mut self.held, &mut self.held_all)
                 } else {
                     (&mut self.cut, &mut self.cut_all)
                 };
                 if every {
                     *all = false;
-                    set.clear();
+                    rules.clear();
                 }
-                for (a, b) in pairs() {
-                    set.remove(&(a, b));
-                    set.remove(&(b, a));
-                }
+                rules.push(a, b, true, false);
                 true
             }
             FaultAction::Latency => {
@@ -150,12 +138,7 @@ impl Network {
                     self.changed.clear();
                     self.changed_all = step.latency;
                 }
-                for (a, b) in pairs() {
-                    match step.latency {
-                        Some(model) => self.changed.insert(ordered(a, b), model),
-                        None => self.changed.remove(&ordered(a, b)),
-                    };
-                }
+                self.changed.push(a, b, true, step.latency);
                 false
             }
             FaultAction::Loss | FaultAction::Break | FaultAction::Crash | FaultAction::Restart => {
