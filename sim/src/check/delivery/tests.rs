@@ -119,6 +119,43 @@ proptest! {
     }
 }
 
+/// The generated cases reach every outcome the check has, so the comparison above means
+/// something: judged pairs delivered and missing, exempt for a peer down or for no path.
+#[test]
+fn generated_cases_reach_every_outcome() {
+    let mut total = DeliveryReport::default();
+    for seed in 0..32 {
+        let plan = plan(12 + u32::try_from(seed % 20).expect("small"), 1, seed);
+        let mut rng = crate::rng::stream(seed, "delivery-test", 0);
+        let (interest, held, down_pairs) = inputs_for(&plan, 40, &mut rng);
+        let down: BTreeMap<PeerIdx, Spans> = down_pairs
+            .into_iter()
+            .map(|((peer, _), spans)| (peer, spans))
+            .collect();
+        let inputs = Inputs {
+            plan: &plan,
+            interest: &interest,
+            held: &held,
+            down: &down,
+            end_ms: 600_000,
+        };
+        let report = check(&inputs);
+        total.delivered += report.delivered;
+        total.missing += report.missing;
+        total.exempt_down += report.exempt_down;
+        total.exempt_no_path += report.exempt_no_path;
+        total.examples.extend(report.examples);
+    }
+    assert!(total.delivered > 0, "{total:?}");
+    assert!(total.missing > 0, "{total:?}");
+    assert!(total.exempt_down > 0, "{total:?}");
+    assert!(total.exempt_no_path > 0, "{total:?}");
+    assert!(
+        total.examples.iter().any(|e| e.contains(" → ")),
+        "paths of more than one peer"
+    );
+}
+
 /// The formulation the check had before (kept here as the oracle).
 mod reference {
     use super::*;
