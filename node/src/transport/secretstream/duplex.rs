@@ -20,6 +20,11 @@ pub const WRITE_PLAINTEXT_MAX: usize = 32 * BLOCK_PAYLOAD_MAX;
 /// decrypted-but-unread plaintext, which is always smaller than what was read.
 pub const READ_CIPHERTEXT_MAX: usize = 32 * CIPHERTEXT_BLOCK_LEN;
 
+/// The most capacity a drained buffer keeps. Bigger ones are freed once empty, so an idle
+/// connection holds about a block per direction instead of its largest burst (thousands of
+/// connections share one process in the simulator).
+const DRAINED_BUFFER_KEPT_MAX: usize = HEADER_LEN + CIPHERTEXT_BLOCK_LEN;
+
 fn invalid_data(error: SecretStreamError) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, error)
 }
@@ -42,7 +47,6 @@ pub struct BoxStream<S> {
     /// Ciphertext not yet accepted by `inner`, from `pending_from` on.
     pending: Vec<u8>,
     pending_from: usize,
-    read_buffer: Box<[u8]>,
     /// Decrypted plaintext not yet returned, from `plain_from` on.
     plain: Vec<u8>,
     plain_from: usize,
@@ -78,7 +82,6 @@ impl<S> BoxStream<S> {
             decryptor: Decryptor::new(&keys.decrypt_key),
             pending,
             pending_from: 0,
-            read_buffer: vec![0u8; READ_CIPHERTEXT_MAX].into_boxed_slice(),
             plain: Vec::new(),
             plain_from: 0,
             inner_eof: false,
@@ -88,6 +91,15 @@ impl<S> BoxStream<S> {
     /// The wrapped stream.
     pub fn get_ref(&self) -> &S {
         &self.inner
+    }
+}
+
+/// Empties `buffer`, freeing it if it grew beyond [`DRAINED_BUFFER_KEPT_MAX`].
+fn empty_keeping_little(buffer: &mut Vec<u8>) {
+    if buffer.capacity() > DRAINED_BUFFER_KEPT_MAX {
+        *buffer = Vec::new();
+    } else {
+        buffer.clear();
     }
 }
 
@@ -103,7 +115,7 @@ impl<S: AsyncWrite + Unpin> BoxStream<S> {
             }
             self.pending_from += written;
         }
-        self.pending.clear();
+        empty_keeping_little(&mut self.pending);
         self.pending_from = 0;
         Poll::Ready(Ok(()))
     }
@@ -130,17 +142,19 @@ impl<S: AsyncRead + Unpin> AsyncRead for BoxStream<S> {
             if this.inner_eof {
                 return Poll::Ready(this.decryptor.end_of_input().map_err(invalid_data));
             }
-            let mut read = ReadBuf::new(&mut this.read_buffer);
+            empty_keeping_little(&mut this.plain);
+            this.plain_from = 0;
+            // A fresh buffer per read, freed when the read is pending: a waiting reader holds
+            // no ciphertext buffer. Uninitialized, so nothing is zeroed either.
+            let mut ciphertext = Vec::with_capacity(READ_CIPHERTEXT_MAX);
+            let mut read = ReadBuf::uninit(ciphertext.spare_capacity_mut());
             ready!(Pin::new(&mut this.inner).poll_read(cx, &mut read))?;
-            let filled = read.filled().len();
-            if filled == 0 {
+            if read.filled().is_empty() {
                 this.inner_eof = true;
                 continue;
             }
-            this.plain.clear();
-            this.plain_from = 0;
             this.decryptor
-                .decrypt(&this.read_buffer[..filled], &mut this.plain)
+                .decrypt(read.filled(), &mut this.plain)
                 .map_err(invalid_data)?;
         }
     }
