@@ -249,6 +249,10 @@ pub struct Decoder {
 /// half the buffer), so compaction costs amortized O(1) per byte.
 const COMPACT_AFTER: usize = 64 * 1024;
 
+/// The most capacity the buffer keeps once every byte in it is decoded. A bigger one (a
+/// large frame went through) is freed, so an idle connection does not hold its largest frame.
+const DRAINED_BUFFER_KEPT_MAX: usize = 4 * 1024;
+
 impl fmt::Debug for Decoder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Decoder")
@@ -270,13 +274,22 @@ impl Decoder {
             return;
         }
         if self.start == self.buffer.len() {
-            self.buffer.clear();
-            self.start = 0;
+            self.empty_drained();
         } else if self.start >= COMPACT_AFTER && self.start * 2 >= self.buffer.len() {
             self.buffer.drain(..self.start);
             self.start = 0;
         }
         self.buffer.extend_from_slice(bytes);
+    }
+
+    /// Empties the buffer once every byte in it is decoded, freeing a big one.
+    fn empty_drained(&mut self) {
+        if self.buffer.capacity() > DRAINED_BUFFER_KEPT_MAX {
+            self.buffer = Vec::new();
+        } else {
+            self.buffer.clear();
+        }
+        self.start = 0;
     }
 
     /// Bytes pushed but not yet decoded.
@@ -293,6 +306,10 @@ impl Decoder {
     /// GOODBYE). An error means the byte stream is unusable: disconnect.
     pub fn next_frame(&mut self) -> Result<Option<Frame>, CodecError> {
         if self.goodbye {
+            return Ok(None);
+        }
+        if self.start == self.buffer.len() {
+            self.empty_drained();
             return Ok(None);
         }
         let available = &self.buffer[self.start..];
