@@ -3,7 +3,8 @@
 //!
 //! Bounds, because ractor mailboxes are not:
 //! - reads are *credit-based*: the reader task reads at most `Limits::read_chunk_bytes_max`
-//!   (into a buffer that starts at 4 KiB and grows only while reads fill it),
+//!   (asking for 4 KiB first and more only while reads fill what it asked for, into a buffer
+//!   that exists only while a read is polled),
 //!   hands the decoded frames to this actor with a `call`, and reads again only when the
 //!   actor (and the sync actor behind it) has handled them;
 //! - writes go through a channel of `Limits::outbound_frames_max` batches and at most
@@ -13,8 +14,10 @@
 //!   header alone), and the muxrpc machine bounds open calls.
 
 use std::collections::BTreeMap;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Poll, ready};
 use std::time::Duration;
 
 use proto::ids::PubKey;
@@ -22,7 +25,7 @@ use proto::keys::Keypair;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -50,9 +53,10 @@ const CLOSE_GRACE: Duration = Duration::from_millis(200);
 const HANDSHAKE_BYTES_CLIENT: u64 = 64 + 144;
 const HANDSHAKE_BYTES_SERVER: u64 = 64 + 80;
 
-/// A connection's read buffer starts this small and doubles while reads fill it, up to
-/// `Limits::read_chunk_bytes_max`: an idle or quiet connection does not hold the full chunk
-/// (with 64 KiB each, swarm-100's 3,498 connection ends held 229 MB of read buffers).
+/// A connection's reads ask for this many bytes first and twice as many each time a read
+/// fills what it asked for, up to `Limits::read_chunk_bytes_max`. The buffer is made for each
+/// poll of a read and freed when the read is pending, so a connection waiting for bytes holds
+/// none (with a 64 KiB buffer kept per connection end, swarm-100's 3,498 held 229 MB).
 const READ_CHUNK_BYTES_FIRST: usize = 4 * 1024;
 
 /// The connection actor.
@@ -310,9 +314,9 @@ async fn read_loop(
 ) {
     let mut decoder = Decoder::new();
     let chunk_bytes_max = chunk_bytes_max.max(HEADER_LEN);
-    let mut chunk = vec![0u8; READ_CHUNK_BYTES_FIRST.clamp(HEADER_LEN, chunk_bytes_max)];
+    let mut chunk_bytes = READ_CHUNK_BYTES_FIRST.clamp(HEADER_LEN, chunk_bytes_max);
     loop {
-        let read = match reader.read(&mut chunk).await {
+        let read = match read_into(&mut reader, &mut decoder, chunk_bytes).await {
             Ok(read) => read,
             Err(error) => {
                 let _ = actor.cast(ConnMsg::ReaderEnded(Some(error.to_string())));
@@ -320,7 +324,7 @@ async fn read_loop(
             }
         };
         stats.received(read);
-        grow_when_filled(&mut chunk, read, chunk_bytes_max);
+        chunk_bytes = grown_when_filled(chunk_bytes, read, chunk_bytes_max);
         if read == 0 {
             let ending = match decoder.buffered_len() {
                 0 => None,
@@ -331,7 +335,6 @@ async fn read_loop(
             let _ = actor.cast(ConnMsg::ReaderEnded(ending));
             return;
         }
-        decoder.push(chunk.get(..read).unwrap_or_default());
         let mut frames = Vec::new();
         loop {
             match decoder.next_frame() {
@@ -357,11 +360,31 @@ async fn read_loop(
     }
 }
 
-/// Doubles `chunk` (up to `chunk_bytes_max`) when a read filled it: more may be waiting.
-fn grow_when_filled(chunk: &mut Vec<u8>, read: usize, chunk_bytes_max: usize) {
-    if read == chunk.len() && chunk.len() < chunk_bytes_max {
-        let grown = chunk.len().saturating_mul(2).min(chunk_bytes_max);
-        chunk.resize(grown, 0);
+/// Reads at most `chunk_bytes` and pushes them to `decoder`; returns how many came (0 at the
+/// end of the stream). The buffer is made for each poll and dropped with it, so a pending
+/// read holds no memory; uninitialized, so nothing is zeroed.
+async fn read_into<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    decoder: &mut Decoder,
+    chunk_bytes: usize,
+) -> std::io::Result<usize> {
+    std::future::poll_fn(|cx| {
+        let mut buffer = Vec::with_capacity(chunk_bytes);
+        let mut read = ReadBuf::uninit(buffer.spare_capacity_mut());
+        ready!(Pin::new(&mut *reader).poll_read(cx, &mut read))?;
+        decoder.push(read.filled());
+        Poll::Ready(Ok(read.filled().len()))
+    })
+    .await
+}
+
+/// The next read's size: twice `chunk_bytes` (up to `chunk_bytes_max`) when a read filled
+/// it, as more may be waiting; else unchanged.
+fn grown_when_filled(chunk_bytes: usize, read: usize, chunk_bytes_max: usize) -> usize {
+    if read == chunk_bytes && chunk_bytes < chunk_bytes_max {
+        chunk_bytes.saturating_mul(2).min(chunk_bytes_max)
+    } else {
+        chunk_bytes
     }
 }
 
@@ -841,22 +864,19 @@ impl ConnState {
 
 #[cfg(test)]
 mod tests {
-    use super::grow_when_filled;
+    use super::grown_when_filled;
 
     #[test]
-    fn the_read_buffer_doubles_only_when_a_read_fills_it_and_stops_at_the_limit() {
-        let mut chunk = vec![0u8; 4096];
-        grow_when_filled(&mut chunk, 4095, 65_536);
-        assert_eq!(chunk.len(), 4096, "a partial read leaves it as it is");
-        grow_when_filled(&mut chunk, 4096, 65_536);
-        assert_eq!(chunk.len(), 8192);
+    fn the_read_size_doubles_only_when_a_read_fills_it_and_stops_at_the_limit() {
+        let mut chunk = 4096;
+        chunk = grown_when_filled(chunk, 4095, 65_536);
+        assert_eq!(chunk, 4096, "a partial read leaves it as it is");
+        chunk = grown_when_filled(chunk, 4096, 65_536);
+        assert_eq!(chunk, 8192);
         for _ in 0..10 {
-            let full = chunk.len();
-            grow_when_filled(&mut chunk, full, 65_536);
+            chunk = grown_when_filled(chunk, chunk, 65_536);
         }
-        assert_eq!(chunk.len(), 65_536, "never past read_chunk_bytes_max");
-        let mut odd = vec![0u8; 40_000];
-        grow_when_filled(&mut odd, 40_000, 65_536);
-        assert_eq!(odd.len(), 65_536);
+        assert_eq!(chunk, 65_536, "never past read_chunk_bytes_max");
+        assert_eq!(grown_when_filled(40_000, 40_000, 65_536), 65_536);
     }
 }
