@@ -115,6 +115,7 @@
 mod apply;
 pub mod bloom;
 mod claims;
+mod id_set;
 mod index;
 mod session;
 mod sessions;
