@@ -297,6 +297,11 @@ impl Decoder {
         self.buffer.len() - self.start
     }
 
+    /// Bytes of memory the decoder's buffer holds (its capacity, not what is buffered).
+    pub fn held_bytes(&self) -> usize {
+        self.buffer.capacity()
+    }
+
     /// True after GOODBYE was decoded.
     pub fn is_finished(&self) -> bool {
         self.goodbye

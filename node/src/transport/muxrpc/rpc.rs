@@ -487,13 +487,13 @@ impl Rpc {
 
     /// The next frame to send.
     pub fn poll_transmit(&mut self) -> Option<Frame> {
-        self.transmit.pop_front()
+        pop_freeing_when_empty(&mut self.transmit)
     }
 
     /// Encodes every queued frame into `out`, to send them in one write (each
     /// secretstream write costs at least one 512-byte block).
     pub fn encode_transmit(&mut self, out: &mut Vec<u8>) {
-        while let Some(frame) = self.transmit.pop_front() {
+        while let Some(frame) = pop_freeing_when_empty(&mut self.transmit) {
             // Every body is checked (`check_body`) or bounded (`ErrorBody::new`) before it is
             // queued, so this cannot fail; if it ever did, the frame is dropped rather than
             // the process.
@@ -506,7 +506,7 @@ impl Rpc {
 
     /// The next event.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        pop_freeing_when_empty(&mut self.events)
     }
 
     /// Calls open in either direction.
@@ -944,6 +944,19 @@ impl Rpc {
             _ => {}
         }
     }
+}
+
+/// Slots a queue keeps once emptied; a burst's larger capacity is freed, so a quiet
+/// connection does not hold its busiest moment's queues.
+const DRAINED_QUEUE_KEPT_MAX: usize = 16;
+
+/// The front of `queue`, freeing its memory when that empties a big one.
+fn pop_freeing_when_empty<T>(queue: &mut VecDeque<T>) -> Option<T> {
+    let front = queue.pop_front();
+    if queue.is_empty() && queue.capacity() > DRAINED_QUEUE_KEPT_MAX {
+        *queue = VecDeque::new();
+    }
+    front
 }
 
 fn id_req(number: u32) -> i32 {

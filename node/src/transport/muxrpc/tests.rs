@@ -111,6 +111,32 @@ fn every_wire_frame_round_trips_byte_for_byte() {
 }
 
 #[test]
+fn a_drained_decoder_frees_the_buffer_a_big_frame_needed() {
+    let frame = Frame::Packet(Packet {
+        req: 1,
+        stream: true,
+        end: false,
+        body_type: BodyType::Binary,
+        body: vec![b'x'; 60_000],
+    });
+    let mut wire = Vec::new();
+    codec::encode(&frame, &mut wire).expect("encode");
+    let (first, rest) = wire.split_at(30_000);
+    let mut decoder = Decoder::new();
+    decoder.push(first);
+    assert_eq!(decoder.next_frame(), Ok(None));
+    assert!(decoder.held_bytes() >= 30_000, "a partial frame is kept");
+    decoder.push(rest);
+    assert_eq!(decoder.next_frame(), Ok(Some(frame)));
+    assert_eq!(decoder.next_frame(), Ok(None));
+    assert_eq!(
+        decoder.held_bytes(),
+        0,
+        "nothing left to decode, nothing held"
+    );
+}
+
+#[test]
 fn goodbye_ends_decoding() {
     let mut decoder = Decoder::new();
     decoder.push(&[0u8; HEADER_LEN]);
