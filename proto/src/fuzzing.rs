@@ -141,11 +141,17 @@ pub fn sync_session_receive(target: &SyncTarget, data: &[u8]) {
                         assert!(object.is_consistent(), "sent an inconsistent object");
                     }
                     Output::Commit { tangle, msgs } => {
-                        let stored = |id| matches!(db.get(id), Ok(Some(_)));
-                        let new = msgs.iter().filter(|(id, _)| !stored(id)).count();
-                        let Ok(added) = crate::sync::commit(&mut db, &mut index, &tangle, msgs);
+                        let Ok(crate::sync::Committed { added, refused, .. }) =
+                            crate::sync::commit_with(
+                                &mut db,
+                                &mut index,
+                                &tangle,
+                                msgs,
+                                &mut crate::sync::AddShared,
+                                &mut (),
+                            );
                         // As a node: the refusal first, the store's announcement after.
-                        if added.len() < new {
+                        if refused > 0 {
                             events.push_back(Event::CommitRefused { key, tangle });
                         }
                         if !added.is_empty() {

@@ -4,15 +4,15 @@
 //! reports it), prunes run, finished syncs reported as rounds — with what a commit added fed
 //! back to every session.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
-use proto::db::{AddError, Added};
+use proto::db::AddError;
 use proto::gc;
 use proto::ids::{MsgId, TangleId};
-use proto::msg::{Account, Msg};
+use proto::msg::Msg;
 use proto::store::Store;
-use proto::sync::{Event as SyncEvent, IndexedDb, Output, Time};
+use proto::sync::{self, CommitObserver, Event as SyncEvent, IndexedDb, Output, Time};
 use sim::plan::PeerIdx;
 use sim::trace::EventKind;
 
@@ -77,8 +77,8 @@ impl Run<'_> {
         }
     }
 
-    /// Adds what session `link` received, as the node's store actor does; returns what to
-    /// tell the sessions.
+    /// Adds what session `link` received through the one commit path the node's store actor
+    /// uses too; returns what to tell the sessions.
     fn commit(
         &mut self,
         peer: PeerIdx,
@@ -90,56 +90,34 @@ impl Run<'_> {
             .links
             .get(&link)
             .map(|state| state.peer(state.end_of(peer).other()));
-        let mut added = Vec::new();
-        let mut refused = 0_usize;
-        let mut reports = Vec::new();
+        let mut reporter = CommitReporter {
+            peer,
+            from,
+            msg_bytes: &self.msg_bytes,
+            reports: Vec::new(),
+        };
         let state = &mut self.peers[peer as usize];
-        for (id, msg) in msgs {
-            let hint = (msg.metadata.account != Account::OwnTangle).then_some(tangle);
-            // The sender's `Arc`: every peer holding the msg shares one copy.
-            match state.db.add_shared(msg, hint) {
-                Ok(Added::Appended(_) | Added::ReplacedErased(_)) => {
-                    let Ok(Some(stored)) = state.db.get(&id) else {
-                        continue;
-                    };
-                    let Ok(()) = state.sync_index.note_added(&mut state.db, &id, &stored);
-                    reports.push(EventKind::Store {
-                        peer,
-                        msg: id.to_string(),
-                        tangle: tangle.to_string(),
-                        from,
-                    });
-                    added.push((id, stored));
-                }
-                Ok(Added::AlreadyStored) => reports.push(EventKind::Duplicate {
-                    peer,
-                    msg: id.to_string(),
-                    from,
-                    bytes: self.msg_bytes.get(&id).copied().unwrap_or(0),
-                }),
-                Err(AddError::Store(never)) => match never {},
-                Err(refusal) => {
-                    refused += 1;
-                    reports.push(EventKind::Reject {
-                        peer,
-                        msg: id.to_string(),
-                        reason: refusal.reason(),
-                    });
-                }
-            }
-        }
-        for report in reports {
+        // `AddShared`: the sender's `Arc`, so every peer holding the msg shares one copy.
+        let Ok(committed) = sync::commit_with(
+            &mut state.db,
+            &mut state.sync_index,
+            &tangle,
+            msgs,
+            &mut sync::AddShared,
+            &mut reporter,
+        );
+        for report in reporter.reports {
             self.emit(report);
         }
         let mut events = Vec::new();
-        if !added.is_empty() {
+        if !committed.added.is_empty() {
             self.store_size(peer);
             events.push(SyncEvent::LocalAdded {
-                msgs: added,
+                msgs: committed.added,
                 origin: Some(link),
             });
         }
-        if refused > 0 {
+        if committed.refused > 0 {
             events.push(SyncEvent::CommitRefused { key: link, tangle });
         }
         events
@@ -202,6 +180,43 @@ impl Run<'_> {
             remote,
             tangle: tangle.to_string(),
             round_trips,
+        });
+    }
+}
+
+/// Turns each msg of a commit into its trace event, as the full-stack recorder turns the
+/// node's `Stored` / `NotStored` events; emitted after the commit, in order.
+struct CommitReporter<'a> {
+    peer: PeerIdx,
+    from: Option<PeerIdx>,
+    msg_bytes: &'a BTreeMap<MsgId, u64>,
+    reports: Vec<EventKind>,
+}
+
+impl CommitObserver for CommitReporter<'_> {
+    fn stored(&mut self, id: &MsgId, tangle: &TangleId, _msg: &Arc<Msg>) {
+        self.reports.push(EventKind::Store {
+            peer: self.peer,
+            msg: id.to_string(),
+            tangle: tangle.to_string(),
+            from: self.from,
+        });
+    }
+
+    fn duplicate(&mut self, id: &MsgId) {
+        self.reports.push(EventKind::Duplicate {
+            peer: self.peer,
+            msg: id.to_string(),
+            from: self.from,
+            bytes: self.msg_bytes.get(id).copied().unwrap_or(0),
+        });
+    }
+
+    fn refused<E: std::error::Error + 'static>(&mut self, id: &MsgId, refusal: &AddError<E>) {
+        self.reports.push(EventKind::Reject {
+            peer: self.peer,
+            msg: id.to_string(),
+            reason: refusal.reason(),
         });
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use proto::db::{AddError, Added};
+use proto::db::{AddError, Added, Db};
 use proto::gc;
 use proto::ids::{AccountId, MsgId, TangleId};
 use proto::ingest::Snapshot;
@@ -12,13 +12,14 @@ use proto::keys::Keypair;
 use proto::msg::Msg;
 use proto::publish::PublishError;
 use proto::store::Store;
+use proto::sync::CommitObserver;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use rand_chacha::rand_core::Rng;
 use serde_json::Value;
 
 use super::events::{NodeEvent, Remote};
 use super::msgs::{AddedBatch, LocalWrite, StoreMsg, SyncActorMsg};
-use super::{ConnId, DbState, Emitter, SharedDb, StoreFailure};
+use super::{AnyStore, ConnId, DbState, Emitter, SharedDb, StoreFailure};
 use crate::verify_ahead;
 
 /// The account subdomain a node publishes under (the reference's DB always uses `account`).
@@ -192,48 +193,16 @@ impl StoreState {
         let mut guard = self.db.lock();
         let DbState { db, index } = &mut *guard;
         db.expect_verdicts(verdicts.unwrap_or_default());
-        let mut added = Vec::new();
-        let mut refused_count = 0;
-        for (id, msg) in msgs {
-            let hint = if msg.metadata.account == proto::msg::Account::OwnTangle {
-                None
-            } else {
-                Some(*tangle)
-            };
-            match verify_ahead::add_prepared(db, msg, digests.next(), hint) {
-                Ok(Added::Appended(_) | Added::ReplacedErased(_)) => {
-                    if let Some(stored) = db.get(&id)? {
-                        index.note_added(db, &id, &stored)?;
-                        self.events.emit(NodeEvent::Stored {
-                            msg: id,
-                            tangle: *tangle,
-                            from: from.clone(),
-                        });
-                        added.push((id, stored));
-                    }
-                }
-                Ok(Added::AlreadyStored) => {
-                    self.events.emit(NodeEvent::NotStored {
-                        msg: id,
-                        from: from.clone(),
-                        duplicate: true,
-                        reason: String::new(),
-                    });
-                }
-                Err(AddError::Store(failure)) => return Err(failure.into()),
-                Err(refused) => {
-                    refused_count += 1;
-                    tracing::debug!(target: "ppppp::store", msg = %id, reason = %refused.reason(), "refused synced msg");
-                    self.events.emit(NodeEvent::NotStored {
-                        msg: id,
-                        from: from.clone(),
-                        duplicate: false,
-                        reason: refused.reason(),
-                    });
-                }
-            }
-        }
-        if !added.is_empty() {
+        let mut add_prepared = |db: &mut Db<AnyStore>, msg, hint| {
+            verify_ahead::add_prepared(db, msg, digests.next(), hint)
+        };
+        let mut reporter = CommitReporter {
+            events: &self.events,
+            from,
+        };
+        let committed =
+            proto::sync::commit_with(db, index, tangle, msgs, &mut add_prepared, &mut reporter)?;
+        if !committed.added.is_empty() {
             db.flush()?;
             if self.events.is_on() {
                 self.events.emit(NodeEvent::StoreSize {
@@ -241,7 +210,7 @@ impl StoreState {
                 });
             }
         }
-        Ok((added, refused_count))
+        Ok((committed.added, committed.refused))
     }
 
     fn publish(
@@ -390,6 +359,42 @@ impl StoreState {
             let (msg, action) = action.kind();
             self.events.emit(NodeEvent::Gc { msg, action });
         }
+    }
+}
+
+/// Reports each msg of a synced batch as the store actor's events.
+struct CommitReporter<'a> {
+    events: &'a Emitter,
+    from: &'a Remote,
+}
+
+impl CommitObserver for CommitReporter<'_> {
+    fn stored(&mut self, id: &MsgId, tangle: &TangleId, _msg: &Arc<Msg>) {
+        self.events.emit(NodeEvent::Stored {
+            msg: *id,
+            tangle: *tangle,
+            from: self.from.clone(),
+        });
+    }
+
+    fn duplicate(&mut self, id: &MsgId) {
+        self.events.emit(NodeEvent::NotStored {
+            msg: *id,
+            from: self.from.clone(),
+            duplicate: true,
+            reason: String::new(),
+        });
+    }
+
+    fn refused<E: std::error::Error + 'static>(&mut self, id: &MsgId, refusal: &AddError<E>) {
+        let reason = refusal.reason();
+        tracing::debug!(target: "ppppp::store", msg = %id, reason = %reason, "refused synced msg");
+        self.events.emit(NodeEvent::NotStored {
+            msg: *id,
+            from: self.from.clone(),
+            duplicate: false,
+            reason,
+        });
     }
 }
 

@@ -1,5 +1,8 @@
 //! Applying a session's effects to a [`Db`]: what a shell does with [`super::Output::Commit`]
-//! and [`super::Output::PruneNewest`].
+//! and [`super::Output::PruneNewest`]. Every shell (the node's store actor, the protocol
+//! tier, the in-memory test networks, the fuzz target) commits through [`commit_with`], so
+//! what counts as added, duplicate or refused is decided in one place; shells differ only
+//! in what they record ([`CommitObserver`]) and how they add ([`Adder`]).
 
 use std::sync::Arc;
 
@@ -10,10 +13,119 @@ use crate::ids::{MsgId, TangleId};
 use crate::msg::{Account, Msg};
 use crate::store::Store;
 
+/// What a shell records about each msg of a commit, called in the batch's order.
+pub trait CommitObserver {
+    /// `msg` (as stored) was added to `tangle`.
+    fn stored(&mut self, _id: &MsgId, _tangle: &TangleId, _msg: &Arc<Msg>) {}
+    /// The msg was stored already.
+    fn duplicate(&mut self, _id: &MsgId) {}
+    /// The msg was refused (never a store failure: those end the commit).
+    fn refused<E: std::error::Error + 'static>(&mut self, _id: &MsgId, _refusal: &AddError<E>) {}
+}
+
+/// Records nothing.
+impl CommitObserver for () {}
+
+/// How a shell adds one msg: [`Db::add_shared`] by default; the node adds with the verdicts
+/// and digests it computed ahead on every core.
+pub trait Adder<S: Store> {
+    /// Adds `msg`, in `tangle` if given.
+    ///
+    /// # Errors
+    /// As [`Db::add`].
+    fn add(
+        &mut self,
+        db: &mut Db<S>,
+        msg: Arc<Msg>,
+        tangle: Option<TangleId>,
+    ) -> Result<Added, AddError<S::Error>>;
+}
+
+/// [`Db::add_shared`]: the msg's `Arc` is kept, so receivers of one msg object share it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AddShared;
+
+impl<S: Store> Adder<S> for AddShared {
+    fn add(
+        &mut self,
+        db: &mut Db<S>,
+        msg: Arc<Msg>,
+        tangle: Option<TangleId>,
+    ) -> Result<Added, AddError<S::Error>> {
+        db.add_shared(msg, tangle)
+    }
+}
+
+/// Any `FnMut(db, msg, tangle)` with [`Db::add`]'s result is an [`Adder`].
+impl<S, F> Adder<S> for F
+where
+    S: Store,
+    F: FnMut(&mut Db<S>, Arc<Msg>, Option<TangleId>) -> Result<Added, AddError<S::Error>>,
+{
+    fn add(
+        &mut self,
+        db: &mut Db<S>,
+        msg: Arc<Msg>,
+        tangle: Option<TangleId>,
+    ) -> Result<Added, AddError<S::Error>> {
+        self(db, msg, tangle)
+    }
+}
+
+/// What a commit did.
+#[derive(Debug, Clone, Default)]
+pub struct Committed {
+    /// The msgs added, as stored, in order: for [`super::Input::LocalAdded`].
+    pub added: Vec<(MsgId, Arc<Msg>)>,
+    /// Msgs that were stored already.
+    pub duplicates: usize,
+    /// Msgs refused: when nonzero, the shell tells the session
+    /// ([`super::Input::CommitRefused`]).
+    pub refused: usize,
+}
+
 /// The reference's `commit`: adds each msg, account msgs (`account: "self"`) with their
 /// tangle inferred, the others in `tangle`. Refused msgs are skipped, as the reference skips
-/// them. Keeps `index` fresh. Returns the msgs actually added, as stored, for
-/// [`super::Input::LocalAdded`].
+/// them. Keeps `index` fresh. Durability is the shell's: a disk-backed shell flushes once
+/// after the batch.
+///
+/// # Errors
+/// Store failures (msgs before the failing one stay added, and were observed).
+pub fn commit_with<S: Store>(
+    db: &mut Db<S>,
+    index: &mut SyncIndex,
+    tangle: &TangleId,
+    msgs: Vec<(MsgId, Arc<Msg>)>,
+    adder: &mut impl Adder<S>,
+    observer: &mut impl CommitObserver,
+) -> Result<Committed, S::Error> {
+    let mut committed = Committed::default();
+    for (id, msg) in msgs {
+        let hint = (msg.metadata.account != Account::OwnTangle).then_some(*tangle);
+        match adder.add(db, msg, hint) {
+            Ok(Added::Appended(_) | Added::ReplacedErased(_)) => {
+                if let Some(stored) = db.get(&id)? {
+                    index.note_added(db, &id, &stored)?;
+                    observer.stored(&id, tangle, &stored);
+                    committed.added.push((id, stored));
+                }
+            }
+            Ok(Added::AlreadyStored) => {
+                committed.duplicates += 1;
+                observer.duplicate(&id);
+            }
+            Err(AddError::Store(error)) => return Err(error),
+            Err(refusal) => {
+                committed.refused += 1;
+                observer.refused(&id, &refusal);
+            }
+        }
+    }
+    Ok(committed)
+}
+
+/// [`commit_with`] adding with [`Db::add_shared`] and recording nothing; returns the msgs
+/// added, as stored.
 ///
 /// # Errors
 /// Store failures (msgs before the failing one stay added).
@@ -23,26 +135,7 @@ pub fn commit<S: Store>(
     tangle: &TangleId,
     msgs: Vec<(MsgId, Arc<Msg>)>,
 ) -> Result<Vec<(MsgId, Arc<Msg>)>, S::Error> {
-    let mut added = Vec::new();
-    for (id, msg) in msgs {
-        let hint = if msg.metadata.account == Account::OwnTangle {
-            None
-        } else {
-            Some(*tangle)
-        };
-        match db.add(Arc::unwrap_or_clone(msg), hint) {
-            Ok(Added::Appended(_) | Added::ReplacedErased(_)) => {
-                if let Some(stored) = db.get(&id)? {
-                    index.note_added(db, &id, &stored)?;
-                    added.push((id, stored));
-                }
-            }
-            Ok(Added::AlreadyStored) => {}
-            Err(AddError::Store(error)) => return Err(error),
-            Err(_) => {}
-        }
-    }
-    Ok(added)
+    commit_with(db, index, tangle, msgs, &mut AddShared, &mut ()).map(|done| done.added)
 }
 
 /// The reference's `pruneNewest`: keeps the newest `count` msgs of `tangle`
@@ -57,4 +150,136 @@ pub fn prune_newest<S: Store>(
 ) -> Result<gc::Applied, S::Error> {
     let actions = gc::plan_prune_newest(db, tangle, count)?;
     gc::apply(db, &actions)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::keys::Keypair;
+    use crate::msg;
+    use crate::store::MemStore;
+
+    /// Every observer call, in order.
+    #[derive(Default)]
+    struct Recorder {
+        calls: Vec<String>,
+    }
+
+    impl CommitObserver for Recorder {
+        fn stored(&mut self, id: &MsgId, tangle: &TangleId, msg: &Arc<Msg>) {
+            assert_eq!(msg.id(), *id, "the stored msg is the one named");
+            self.calls.push(format!("stored {id} in {tangle}"));
+        }
+        fn duplicate(&mut self, id: &MsgId) {
+            self.calls.push(format!("duplicate {id}"));
+        }
+        fn refused<E: std::error::Error + 'static>(&mut self, id: &MsgId, refusal: &AddError<E>) {
+            assert!(!refusal.reason().is_empty(), "a refusal says why");
+            self.calls.push(format!("refused {id}"));
+        }
+    }
+
+    fn get(db: &mut Db<MemStore>, id: &MsgId) -> Arc<Msg> {
+        let Ok(Some(msg)) = db.get(id) else {
+            panic!("{id} is stored");
+        };
+        msg
+    }
+
+    #[test]
+    fn observer_sees_each_msg_of_a_batch_in_order_and_counts_agree() {
+        let keypair = Keypair::from_string_seed("alice");
+        let mut source = Db::new(MemStore::new());
+        let account = source
+            .create_account(&keypair, "account", "n")
+            .expect("account");
+        let post = source
+            .publish(&keypair, &account, "post", json!({"text": "hi"}), &[])
+            .expect("post");
+        let feed = msg::feed_id(&account, "post");
+        // A msg of an account the receiver has never heard of: refused.
+        let stranger = Keypair::from_string_seed("mallory");
+        let mut elsewhere = Db::new(MemStore::new());
+        let other = elsewhere
+            .create_account(&stranger, "account", "m")
+            .expect("account");
+        let foreign = elsewhere
+            .publish(&stranger, &other, "post", json!({"text": "no"}), &[])
+            .expect("post");
+
+        let mut target = Db::new(MemStore::new());
+        let mut index = SyncIndex::new();
+        let root = get(&mut source, &account);
+        target.add_shared(root, None).expect("account root");
+        target
+            .add_shared(get(&mut source, &feed), None)
+            .expect("moot");
+        let batch = vec![
+            (feed, get(&mut source, &feed)),
+            (post, get(&mut source, &post)),
+            (foreign, get(&mut elsewhere, &foreign)),
+        ];
+        let mut recorder = Recorder::default();
+        let Ok(committed) = commit_with(
+            &mut target,
+            &mut index,
+            &feed,
+            batch,
+            &mut AddShared,
+            &mut recorder,
+        );
+
+        assert_eq!(
+            recorder.calls,
+            [
+                format!("duplicate {feed}"),
+                format!("stored {post} in {feed}"),
+                format!("refused {foreign}"),
+            ]
+        );
+        let added: Vec<MsgId> = committed.added.iter().map(|(id, _)| *id).collect();
+        assert_eq!(added, [post]);
+        assert_eq!((committed.duplicates, committed.refused), (1, 1));
+        assert!(matches!(target.get(&post), Ok(Some(_))));
+        assert!(matches!(target.get(&foreign), Ok(None)));
+        let Ok(()) = index.check_invariants(&target);
+    }
+
+    #[test]
+    fn the_adder_is_used_for_every_msg() {
+        let keypair = Keypair::from_string_seed("bob");
+        let mut source = Db::new(MemStore::new());
+        let account = source
+            .create_account(&keypair, "account", "n")
+            .expect("account");
+        let first = source
+            .publish(&keypair, &account, "post", json!({"n": 1}), &[])
+            .expect("post");
+        let feed = msg::feed_id(&account, "post");
+        let mut target = Db::new(MemStore::new());
+        target
+            .add_shared(get(&mut source, &account), None)
+            .expect("account root");
+        let batch = vec![
+            (feed, get(&mut source, &feed)),
+            (first, get(&mut source, &first)),
+        ];
+        let mut hints = Vec::new();
+        let mut adder = |db: &mut Db<MemStore>, msg: Arc<Msg>, tangle: Option<TangleId>| {
+            hints.push(tangle);
+            db.add_shared(msg, tangle)
+        };
+        let Ok(committed) = commit_with(
+            &mut target,
+            &mut SyncIndex::new(),
+            &feed,
+            batch,
+            &mut adder,
+            &mut (),
+        );
+        assert_eq!(committed.added.len(), 2);
+        assert_eq!(hints, [Some(feed), Some(feed)]);
+    }
 }

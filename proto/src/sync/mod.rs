@@ -123,7 +123,7 @@ mod store;
 mod time;
 pub mod wire;
 
-pub use apply::{commit, prune_newest};
+pub use apply::{AddShared, Adder, CommitObserver, Committed, commit, commit_with, prune_newest};
 pub use claims::{Claims, FETCH_CLAIM_TTL_MS, SessionTag};
 pub use index::{INDEXED_TANGLES_MAX, IndexedDb, SyncIndex};
 pub use session::{

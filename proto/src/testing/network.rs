@@ -444,17 +444,21 @@ impl Network {
             }
             Output::Commit { tangle, msgs } => {
                 let node = self.node_mut(peer);
-                let received = msgs.len();
-                let held = msgs
-                    .iter()
-                    .filter(|(id, _)| matches!(node.peer.db.get(id), Ok(Some(_))))
-                    .count();
-                let result: Result<_, Infallible> =
-                    sync::commit(&mut node.peer.db, &mut node.peer.index, &tangle, msgs);
-                let Ok(added) = result;
-                self.traffic.duplicates += u64::try_from(held).unwrap_or(u64::MAX);
+                let result: Result<_, Infallible> = sync::commit_with(
+                    &mut node.peer.db,
+                    &mut node.peer.index,
+                    &tangle,
+                    msgs,
+                    &mut sync::AddShared,
+                    &mut (),
+                );
+                let Ok(sync::Committed {
+                    added,
+                    duplicates,
+                    refused,
+                }) = result;
+                self.traffic.duplicates += u64::try_from(duplicates).unwrap_or(u64::MAX);
                 self.traffic.delivered += u64::try_from(added.len()).unwrap_or(u64::MAX);
-                let refused = received - added.len() - held;
                 self.traffic.refused += u64::try_from(refused).unwrap_or(u64::MAX);
                 let mut events = Vec::new();
                 if !added.is_empty() {
