@@ -20,6 +20,8 @@
 //! - [`goals`]: replication goals, want-ranges, msg purposes; [`gc`]: cleanup and pruning
 //!   plans.
 //! - [`sync`]: tangle sync (pzp-sync's phases, blooms, wire format) as a pure state machine.
+//! - [`dial`], [`liveness`]: connection policy as pure machines: when to redial, when to
+//!   ping and when a silent connection is dead.
 //! - `testing` (feature `testing`): an in-memory two-peer harness over [`sync`].
 //!
 //! Where we differ from the reference on purpose (closing its security holes, refusing what
@@ -43,6 +45,7 @@ pub mod ids;
 pub mod ingest;
 pub mod js;
 pub mod keys;
+pub mod liveness;
 pub mod msg;
 pub mod publish;
 pub mod roots;

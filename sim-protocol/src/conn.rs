@@ -8,13 +8,15 @@
 //! SHSE handshake costs its four messages (client 64 + 144 bytes, server 64 + 80).
 
 use proto::dial::{Event as DialEvent, TargetId};
+use proto::liveness;
 use proto::sync::wire::Received;
-use proto::sync::{Event as SyncEvent, SyncMsg};
+use proto::sync::{Event as SyncEvent, SyncMsg, Time};
 use sim::plan::PeerIdx;
 use sim::scenario::Transport;
 use sim::trace::{EventKind, WireKind};
 
 use crate::link::{End, Item, Link, LinkId};
+use crate::liveness::LinkCheck;
 use crate::run::{Ev, Run};
 
 /// muxrpc's packet header, bytes.
@@ -136,9 +138,13 @@ impl Run<'_> {
     }
 
     fn open_link(&mut self, dialer: PeerIdx, acceptor: PeerIdx, target: TargetId) {
-        let link = self
-            .links
-            .push(Link::new(dialer, acceptor, target, self.now));
+        let link = self.links.push(Link::new(
+            dialer,
+            acceptor,
+            target,
+            self.timers.liveness(),
+            self.now,
+        ));
         if self.plan.transport == Transport::Shse {
             for (from, to, bytes) in [
                 (acceptor, dialer, SHSE_SERVER_BYTES),
@@ -233,7 +239,10 @@ impl Run<'_> {
             return;
         };
         self.messages += 1;
-        state.side_mut(to.other()).last_sent_ms = now;
+        state
+            .side_mut(to.other())
+            .liveness
+            .handle(Time(now), liveness::Event::Sent);
         let pipe = &mut state.side_mut(to).inbound;
         let arrival = pipe.last_arrival_ms.max(now + latency);
         pipe.last_arrival_ms = arrival;
@@ -267,7 +276,7 @@ impl Run<'_> {
         if due.is_empty() {
             return;
         }
-        side.last_received_ms = now;
+        side.liveness.handle(Time(now), liveness::Event::Received);
         for item in due {
             self.receive(link, to, receiver, item);
         }
@@ -317,36 +326,25 @@ impl Run<'_> {
         self.transmit(link, from.other(), item);
     }
 
-    /// Every keepalive interval: an end that heard nothing for the idle timeout closes the
-    /// link; otherwise each end pings.
+    /// Every keepalive interval: both ends' liveness machines decide (`crate::liveness`):
+    /// close on an idle timeout, or the dialer pings unless traffic flowed both ways within
+    /// the interval; the acceptor answers every other ping.
     pub(crate) fn link_tick(&mut self, link: LinkId) {
-        let Some(state) = self.links.get(&link) else {
+        let Some(state) = self.links.get_mut(&link) else {
             return;
         };
-        let idle = self.timers.idle_timeout_ms;
-        for end in [End::Dialer, End::Acceptor] {
-            if self.now.saturating_sub(state.side(end).last_received_ms) > idle {
-                // The dialer's view names the reason: its own timeout, or its remote's close.
-                let reason = if end == End::Dialer {
-                    "timeout"
-                } else {
-                    "closed"
-                };
+        let (dialer, acceptor) = state.liveness_mut();
+        let check = crate::liveness::tick(self.now, dialer, acceptor);
+        let next = dialer.deadline();
+        match check {
+            LinkCheck::Close(reason) => {
                 self.close_link(link, reason);
                 return;
             }
+            LinkCheck::Ping => self.keepalive(link, End::Dialer, Item::Ping),
+            LinkCheck::Quiet => {}
         }
-        // Only the dialer calls `net.ping`; the acceptor answers every other ping. Like the
-        // node, the dialer skips it when traffic flowed both ways within the interval.
-        let dialer = state.side(End::Dialer);
-        let interval = self.timers.keepalive_ms;
-        let busy = self.now.saturating_sub(dialer.last_received_ms) < interval
-            && self.now.saturating_sub(dialer.last_sent_ms) < interval;
-        if !busy {
-            self.keepalive(link, End::Dialer, Item::Ping);
-        }
-        self.queue
-            .push(self.now + self.timers.keepalive_ms, Ev::LinkTick(link));
+        self.queue.push(next.0, Ev::LinkTick(link));
     }
 
     /// Closes a link: both sessions end, the dialer redials; `reason` as the dialer saw it.

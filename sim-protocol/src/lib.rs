@@ -10,7 +10,8 @@
 //!            │ Start, Publish, Fault, Churn, wake-ups of Sessions and Redial,
 //!            │ Established / DialFailed, Deliver, LinkTick, Close
 //!            ▼
-//!   conn.rs (dial, handshake, pipes, keepalive, idle timeout) ─▶ network.rs (latency, faults)
+//!   conn.rs (dial, handshake, pipes; keepalive and idle timeout via liveness.rs)
+//!     ─▶ network.rs (latency, faults)
 //!   apply.rs (Sessions outputs: send, commit, prune, rounds) ─▶ trace events ─▶ Collector
 //! ```
 //!
@@ -21,6 +22,7 @@ mod apply;
 mod conn;
 mod link;
 mod link_rules;
+mod liveness;
 mod network;
 mod peer;
 mod queue;

@@ -8,7 +8,9 @@ use std::collections::{BTreeMap, VecDeque};
 
 use proto::dial::TargetId;
 use proto::ids::TangleId;
+use proto::liveness::{Liveness, LivenessTimers};
 use proto::sync::SyncMsg;
+use proto::sync::Time;
 use sim::plan::PeerIdx;
 
 /// A connection, by the order it was made in (never reused).
@@ -65,15 +67,12 @@ pub(crate) struct Pipe {
 }
 
 /// What each end of a link keeps.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Side {
     /// The pipe toward this end.
     pub(crate) inbound: Pipe,
-    /// When this end last received anything (for the idle timeout).
-    pub(crate) last_received_ms: u64,
-    /// When this end last sent anything (its ping is skipped when traffic flowed both ways
-    /// within the keepalive interval, as the node skips it).
-    pub(crate) last_sent_ms: u64,
+    /// This end's keepalive and idle timeout (the node's machine, `proto::liveness`).
+    pub(crate) liveness: Liveness,
     /// Pings received (every other one is answered, as pzp-net answers).
     pub(crate) pings: u64,
     /// Sync objects exchanged per tangle, both ways (for `sync_round`).
@@ -95,11 +94,18 @@ pub(crate) struct Link {
 }
 
 impl Link {
-    pub(crate) fn new(dialer: PeerIdx, acceptor: PeerIdx, target: TargetId, now_ms: u64) -> Self {
+    pub(crate) fn new(
+        dialer: PeerIdx,
+        acceptor: PeerIdx,
+        target: TargetId,
+        timers: LivenessTimers,
+        now_ms: u64,
+    ) -> Self {
         let side = || Side {
-            last_received_ms: now_ms,
-            last_sent_ms: now_ms,
-            ..Side::default()
+            inbound: Pipe::default(),
+            liveness: Liveness::new(Time(now_ms), timers),
+            pings: 0,
+            objects: BTreeMap::new(),
         };
         Self {
             dialer,
@@ -135,6 +141,12 @@ impl Link {
         self.sides
             .get_mut(end.index())
             .expect("invariant: two ends")
+    }
+
+    /// Both ends' liveness machines, the dialer's first.
+    pub(crate) fn liveness_mut(&mut self) -> (&mut Liveness, &mut Liveness) {
+        let [dialer, acceptor] = &mut self.sides;
+        (&mut dialer.liveness, &mut acceptor.liveness)
     }
 }
 

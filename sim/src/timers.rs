@@ -34,6 +34,15 @@ pub struct SimTimers {
 }
 
 impl SimTimers {
+    /// The keepalive interval and idle timeout, for `proto::liveness`.
+    #[must_use]
+    pub const fn liveness(&self) -> proto::liveness::LivenessTimers {
+        proto::liveness::LivenessTimers {
+            keepalive_ms: self.keepalive_ms,
+            idle_timeout_ms: self.idle_timeout_ms,
+        }
+    }
+
     /// For a network that retransmits: the node's default keepalive (30 s) and idle timeout
     /// (120 s), `node::peer::Timers::default()` (sim-fullstack's tests check they agree).
     #[must_use]

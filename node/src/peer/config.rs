@@ -101,6 +101,18 @@ pub struct Timers {
     pub gc_interval: Duration,
 }
 
+impl Timers {
+    /// The keepalive interval and idle timeout, for `proto::liveness`.
+    #[must_use]
+    pub fn liveness(&self) -> proto::liveness::LivenessTimers {
+        let ms = |duration: Duration| u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
+        proto::liveness::LivenessTimers {
+            keepalive_ms: ms(self.keepalive_interval),
+            idle_timeout_ms: ms(self.idle_timeout),
+        }
+    }
+}
+
 impl Default for Timers {
     fn default() -> Self {
         Self {

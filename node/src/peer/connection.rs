@@ -22,6 +22,8 @@ use std::time::Duration;
 
 use proto::ids::PubKey;
 use proto::keys::Keypair;
+use proto::liveness::{self, Liveness};
+use proto::sync::Time;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
@@ -122,10 +124,9 @@ pub(crate) struct ConnState {
     queued_bytes: Arc<AtomicUsize>,
     tasks: Vec<AbortOnDrop>,
     ticker: Option<AbortOnDrop>,
-    last_received: Instant,
-    /// When a batch last went to the writer (a ping is skipped when traffic flowed both ways
-    /// within the keepalive interval).
-    last_sent: Instant,
+    /// When to ping and when to give up (`proto::liveness`, shared with the protocol tier),
+    /// on a clock of milliseconds since `started`.
+    liveness: Liveness,
     started: Instant,
     stats: Arc<ConnStats>,
 }
@@ -152,6 +153,8 @@ impl Actor for ConnectionActor {
             args.context.timers,
             args.rng,
         ));
+        // Time 0 is `started`: the connection's clock starts with the actor.
+        let liveness = Liveness::new(Time(0), args.context.timers.liveness());
         Ok(ConnState {
             conn: args.conn,
             outbound: args.outbound,
@@ -170,8 +173,7 @@ impl Actor for ConnectionActor {
             writer_task: None,
             tasks: vec![AbortOnDrop(handshake)],
             ticker: None,
-            last_received: Instant::now(),
-            last_sent: Instant::now(),
+            liveness,
             started: Instant::now(),
             stats: args.stats,
             on_established: args.on_established,
@@ -418,7 +420,7 @@ impl ConnState {
         (self.on_established)(remote.clone());
         self.remote = remote;
         self.phase = Phase::Open;
-        self.last_received = Instant::now();
+        self.liveness.handle(self.now(), liveness::Event::Received);
         if let Transport::Shse(_) = self.context.transport {
             let bytes = if self.outbound {
                 HANDSHAKE_BYTES_CLIENT
@@ -482,7 +484,7 @@ impl ConnState {
         myself: &ActorRef<ConnMsg>,
         frames: Vec<Frame>,
     ) -> Result<(), DisconnectReason> {
-        self.last_received = Instant::now();
+        self.liveness.handle(self.now(), liveness::Event::Received);
         for frame in frames {
             self.rpc
                 .handle_frame(frame)
@@ -648,22 +650,25 @@ impl ConnState {
         self.transmit_uncounted()
     }
 
+    /// The connection's clock for [`Liveness`]: milliseconds since the actor started.
+    fn now(&self) -> Time {
+        Time(u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX))
+    }
+
     fn tick(&mut self) -> Result<(), DisconnectReason> {
         if !matches!(self.phase, Phase::Open) {
             return Ok(());
         }
-        if self.last_received.elapsed() > self.context.timers.idle_timeout {
-            return Err(DisconnectReason::Idle);
+        // The machine skips the ping when traffic flowed both ways within the interval (a
+        // second of simulated keepalive cost 342 bytes per delivery on quickstart).
+        match self.liveness.handle(self.now(), liveness::Event::Tick) {
+            None => return Ok(()),
+            Some(liveness::Action::CloseIdle) => return Err(DisconnectReason::Idle),
+            Some(liveness::Action::Ping) => {}
         }
-        // Traffic both ways within the interval already feeds both ends' idle timers: a ping
-        // would only add bytes (a second of simulated keepalive cost 342 bytes per delivery on
-        // quickstart). A stalled or one-way connection still pings, and still times out.
-        let interval = self.context.timers.keepalive_interval;
-        if self.last_received.elapsed() < interval && self.last_sent.elapsed() < interval {
-            return Ok(());
-        }
+        // Only the dialer holds a `net.ping` call; the answering end has nothing to send.
         if let Some(ping) = self.ping_call {
-            let now_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            let Time(now_ms) = self.now();
             if self
                 .rpc
                 .send(ping, Body::Json(now_ms.to_string().into_bytes()))
@@ -714,7 +719,7 @@ impl ConnState {
         self.queued_bytes.fetch_add(len, Ordering::Relaxed);
         match writer.try_send(batch) {
             Ok(()) => {
-                self.last_sent = Instant::now();
+                self.liveness.handle(self.now(), liveness::Event::Sent);
                 Ok(())
             }
             Err(mpsc::error::TrySendError::Full(_)) => Err(DisconnectReason::SlowReader),

@@ -124,8 +124,10 @@ impl<R: Replicator> Run<'_, R> {
     fn open_link(&mut self, dialer: PeerIdx, acceptor: PeerIdx, target: TargetId) {
         let link = LinkId(self.next_link);
         self.next_link += 1;
-        self.links
-            .insert(link, Link::new((dialer, acceptor), target, self.now));
+        self.links.insert(
+            link,
+            Link::new((dialer, acceptor), target, self.timers.liveness(), self.now),
+        );
         let handshake = self.peers[dialer as usize].machine.handshake();
         if handshake.bytes > 0 {
             self.emit(EventKind::Send {

@@ -4,6 +4,8 @@
 use std::collections::VecDeque;
 
 use proto::dial::TargetId;
+use proto::liveness::{Liveness, LivenessTimers};
+use proto::sync::Time;
 use sim::plan::PeerIdx;
 
 pub(crate) use crate::link::End;
@@ -43,8 +45,8 @@ impl<W> Default for Pipe<W> {
 pub(crate) struct Side<W> {
     /// The pipe toward this end.
     pub(crate) inbound: Pipe<W>,
-    pub(crate) last_received_ms: u64,
-    pub(crate) last_sent_ms: u64,
+    /// This end's keepalive and idle timeout (the node's machine, `proto::liveness`).
+    pub(crate) liveness: Liveness,
     pub(crate) pings: u64,
 }
 
@@ -62,12 +64,12 @@ impl<W> Link<W> {
     pub(crate) fn new(
         (dialer, acceptor): (PeerIdx, PeerIdx),
         target: TargetId,
+        timers: LivenessTimers,
         now_ms: u64,
     ) -> Self {
         let side = || Side {
             inbound: Pipe::default(),
-            last_received_ms: now_ms,
-            last_sent_ms: now_ms,
+            liveness: Liveness::new(Time(now_ms), timers),
             pings: 0,
         };
         Self {
@@ -100,5 +102,11 @@ impl<W> Link<W> {
 
     pub(crate) fn side_mut(&mut self, end: End) -> &mut Side<W> {
         &mut self.sides[usize::from(end == End::Acceptor)]
+    }
+
+    /// Both ends' liveness machines, the dialer's first.
+    pub(crate) fn liveness_mut(&mut self) -> (&mut Liveness, &mut Liveness) {
+        let [dialer, acceptor] = &mut self.sides;
+        (&mut dialer.liveness, &mut acceptor.liveness)
     }
 }

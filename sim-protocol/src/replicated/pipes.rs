@@ -8,12 +8,15 @@
 
 use baselines::{Input, LinkId, Replicator};
 use proto::dial::Event as DialEvent;
+use proto::liveness;
+use proto::sync::Time;
 use sim::plan::PeerIdx;
 use sim::trace::{EventKind, WireKind};
 
 use super::link::{Carried, End};
 use super::run::{Ev, Run};
 use crate::conn::MUXRPC_HEADER_BYTES;
+use crate::liveness::LinkCheck;
 
 impl<R: Replicator> Run<'_, R> {
     /// Puts `carried` in the pipe toward `to`.
@@ -32,7 +35,10 @@ impl<R: Replicator> Run<'_, R> {
         let Some(state) = self.links.get_mut(&link) else {
             return;
         };
-        state.side_mut(to.other()).last_sent_ms = now;
+        state
+            .side_mut(to.other())
+            .liveness
+            .handle(Time(now), liveness::Event::Sent);
         let pipe = &mut state.side_mut(to).inbound;
         let arrival = pipe.last_arrival_ms.max(now + latency);
         pipe.last_arrival_ms = arrival;
@@ -66,7 +72,7 @@ impl<R: Replicator> Run<'_, R> {
         if due.is_empty() {
             return;
         }
-        side.last_received_ms = now;
+        side.liveness.handle(Time(now), liveness::Event::Received);
         for carried in due {
             self.receive(link, to, receiver, carried);
         }
@@ -112,33 +118,25 @@ impl<R: Replicator> Run<'_, R> {
         self.transmit(link, from.other(), carried);
     }
 
-    /// Every keepalive interval: an end that heard nothing for the idle timeout closes the
-    /// link; otherwise the dialer pings unless traffic flowed both ways within the interval.
+    /// Every keepalive interval: both ends' liveness machines decide (`crate::liveness`):
+    /// close on an idle timeout, or the dialer pings unless traffic flowed both ways within
+    /// the interval.
     pub(crate) fn link_tick(&mut self, link: LinkId) {
-        let Some(state) = self.links.get(&link) else {
+        let Some(state) = self.links.get_mut(&link) else {
             return;
         };
-        let idle = self.timers.idle_timeout_ms;
-        for end in [End::Dialer, End::Acceptor] {
-            if self.now.saturating_sub(state.side(end).last_received_ms) > idle {
-                let reason = if end == End::Dialer {
-                    "timeout"
-                } else {
-                    "closed"
-                };
+        let (dialer, acceptor) = state.liveness_mut();
+        let check = crate::liveness::tick(self.now, dialer, acceptor);
+        let next = dialer.deadline();
+        match check {
+            LinkCheck::Close(reason) => {
                 self.close_link(link, reason);
                 return;
             }
+            LinkCheck::Ping => self.keepalive(link, End::Dialer, Carried::Ping),
+            LinkCheck::Quiet => {}
         }
-        let dialer = state.side(End::Dialer);
-        let interval = self.timers.keepalive_ms;
-        let busy = self.now.saturating_sub(dialer.last_received_ms) < interval
-            && self.now.saturating_sub(dialer.last_sent_ms) < interval;
-        if !busy {
-            self.keepalive(link, End::Dialer, Carried::Ping);
-        }
-        self.queue
-            .push(self.now + self.timers.keepalive_ms, Ev::LinkTick(link));
+        self.queue.push(next.0, Ev::LinkTick(link));
     }
 
     /// Closes a link: both machines are told, the dialer redials; `reason` as the dialer
