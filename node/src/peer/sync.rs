@@ -30,12 +30,35 @@ pub(crate) struct SyncArgs {
     pub(crate) config: sync::Config,
 }
 
+/// Most tangles whose sync objects a link counts (for `SyncFinished`). A remote names the
+/// tangle of every object it sends, so without a bound it could grow the map at will;
+/// objects of tangles beyond the bound are not counted.
+pub(crate) const COUNTED_TANGLES_PER_LINK_MAX: usize = 4096;
+
 /// The actor's side of one connection's sync stream.
 struct Link {
     connection: ActorRef<ConnMsg>,
     remote: Remote,
     /// Sync objects exchanged per tangle, for the `SyncFinished` event.
-    objects: BTreeMap<TangleId, u64>,
+    objects: ObjectCounts,
+}
+
+/// Sync objects per tangle, for at most [`COUNTED_TANGLES_PER_LINK_MAX`] tangles.
+#[derive(Debug, Default)]
+struct ObjectCounts(BTreeMap<TangleId, u64>);
+
+impl ObjectCounts {
+    fn count(&mut self, tangle: TangleId) {
+        if let Some(count) = self.0.get_mut(&tangle) {
+            *count += 1;
+        } else if self.0.len() < COUNTED_TANGLES_PER_LINK_MAX {
+            self.0.insert(tangle, 1);
+        }
+    }
+
+    fn of(&self, tangle: &TangleId) -> u64 {
+        self.0.get(tangle).copied().unwrap_or(0)
+    }
 }
 
 pub(crate) struct SyncState {
@@ -92,7 +115,7 @@ impl Actor for SyncActor {
                 let link = Link {
                     connection,
                     remote,
-                    objects: BTreeMap::new(),
+                    objects: ObjectCounts::default(),
                 };
                 state.links.insert(conn, link);
                 let opened = Event::Opened {
@@ -112,7 +135,7 @@ impl Actor for SyncActor {
                     let decoded = wire::decode(&object);
                     drop(object);
                     if let (Some(link), Ok(received)) = (state.links.get_mut(&conn), &decoded) {
-                        *link.objects.entry(received.msg.id).or_default() += 1;
+                        link.objects.count(received.msg.id);
                     }
                     state.feed(Event::Decoded { key: conn, decoded }).await?;
                 }
@@ -216,7 +239,7 @@ impl SyncState {
             match output {
                 Output::Send(message) => {
                     if let Some(link) = self.links.get_mut(&conn) {
-                        *link.objects.entry(message.id).or_default() += 1;
+                        link.objects.count(message.id);
                     }
                     let item = outgoing(&message, self.events.is_on());
                     match sends.last_mut() {
@@ -298,7 +321,7 @@ impl SyncState {
         let Some(link) = self.links.get(&conn) else {
             return;
         };
-        let objects = link.objects.get(&tangle).copied().unwrap_or(0);
+        let objects = link.objects.of(&tangle);
         self.events.emit(NodeEvent::SyncFinished {
             remote: link.remote.clone(),
             tangle,
@@ -323,5 +346,32 @@ fn outgoing(message: &sync::SyncMsg, measure: bool) -> OutgoingSync {
         json,
         msg_bytes,
         bloom_bytes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_link_counts_objects_of_a_bounded_number_of_tangles() {
+        let mut counts = ObjectCounts::default();
+        let tangle = |n: u32| {
+            let mut bytes = [0u8; 32];
+            bytes[..4].copy_from_slice(&n.to_be_bytes());
+            TangleId::from_bytes(&bytes)
+        };
+        let limit = u32::try_from(COUNTED_TANGLES_PER_LINK_MAX).expect("small");
+        for n in 0..limit + 100 {
+            counts.count(tangle(n));
+        }
+        counts.count(tangle(0));
+        assert_eq!(counts.0.len(), COUNTED_TANGLES_PER_LINK_MAX);
+        assert_eq!(counts.of(&tangle(0)), 2, "known tangles keep counting");
+        assert_eq!(
+            counts.of(&tangle(limit)),
+            0,
+            "tangles past the bound are not counted"
+        );
     }
 }
