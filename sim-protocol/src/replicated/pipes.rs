@@ -3,8 +3,9 @@
 //! messages of one step of a machine on a link go out in one write (one latency draw); a cut
 //! or held direction keeps its messages until the fault ends or the idle timeout closes the
 //! link. Keepalives are the same for every row (a `net.ping` of the muxrpc header plus its
-//! body, every second from the dialer when the link was not busy both ways), so that every
-//! protocol notices a dead link after the same idle timeout.
+//! body, from the dialer at the node's keepalive interval when the link was not busy both
+//! ways, decided by `proto::liveness`), so that every protocol notices a dead link after the
+//! same idle timeout.
 
 use baselines::{Input, LinkId, Replicator};
 use proto::dial::Event as DialEvent;
