@@ -188,26 +188,25 @@ mod tests {
         msg
     }
 
-    #[test]
-    fn observer_sees_each_msg_of_a_batch_in_order_and_counts_agree() {
-        let keypair = Keypair::from_string_seed("alice");
-        let mut source = Db::new(MemStore::new());
-        let account = source
+    /// An author's database with its account and one post: (db, account, post, feed).
+    fn author(seed: &str, data: serde_json::Value) -> (Db<MemStore>, MsgId, MsgId, TangleId) {
+        let keypair = Keypair::from_string_seed(seed);
+        let mut db = Db::new(MemStore::new());
+        let account = db
             .create_account(&keypair, "account", "n")
             .expect("account");
-        let post = source
-            .publish(&keypair, &account, "post", json!({"text": "hi"}), &[])
+        let post = db
+            .publish(&keypair, &account, "post", data, &[])
             .expect("post");
         let feed = msg::feed_id(&account, "post");
+        (db, account, post, feed)
+    }
+
+    #[test]
+    fn observer_sees_each_msg_of_a_batch_in_order_and_counts_agree() {
+        let (mut source, account, post, feed) = author("alice", json!({"text": "hi"}));
         // A msg of an account the receiver has never heard of: refused.
-        let stranger = Keypair::from_string_seed("mallory");
-        let mut elsewhere = Db::new(MemStore::new());
-        let other = elsewhere
-            .create_account(&stranger, "account", "m")
-            .expect("account");
-        let foreign = elsewhere
-            .publish(&stranger, &other, "post", json!({"text": "no"}), &[])
-            .expect("post");
+        let (mut elsewhere, _, foreign, _) = author("mallory", json!({"text": "no"}));
 
         let mut target = Db::new(MemStore::new());
         let mut index = SyncIndex::new();
@@ -249,15 +248,7 @@ mod tests {
 
     #[test]
     fn the_adder_is_used_for_every_msg() {
-        let keypair = Keypair::from_string_seed("bob");
-        let mut source = Db::new(MemStore::new());
-        let account = source
-            .create_account(&keypair, "account", "n")
-            .expect("account");
-        let first = source
-            .publish(&keypair, &account, "post", json!({"n": 1}), &[])
-            .expect("post");
-        let feed = msg::feed_id(&account, "post");
+        let (mut source, account, first, feed) = author("bob", json!({"n": 1}));
         let mut target = Db::new(MemStore::new());
         target
             .add_shared(get(&mut source, &account), None)
