@@ -63,7 +63,7 @@ use super::peer::random_bytes;
 use super::received::ReceivedTimes;
 use crate::keyfile;
 use crate::net::TokioNet;
-use crate::peer::{self, AbortOnDrop, AnyStore, DialTarget, NodeConfig, NodeHandle, Transport};
+use crate::peer::{self, AbortOnDrop, AnyStore, NodeConfig, NodeHandle, Transport};
 use crate::store::{DiskStore, Options};
 use crate::transport::caps::NetworkKey;
 
@@ -138,7 +138,10 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let (control, listener, socket_file, app_requests) = start(args).await?;
     let promises = super::control::invites::serve_promises(Arc::clone(&control), app_requests);
     let noter = AbortOnDrop(tokio::spawn(execute::note_added(Arc::clone(&control))));
-    let discovery = dial_attendants(Arc::clone(&control));
+    let discovery = control
+        .hubs
+        .as_ref()
+        .and_then(|hubs| hubs.dial_attendants(control.node.dialer()));
     let server = AbortOnDrop(tokio::spawn(server::serve(
         listener,
         socket_file.uid,
@@ -171,29 +174,6 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
             Err(error)
         }
     }
-}
-
-/// Once the node runs: dials every attendant the hubs list, through the hub, as pzp-net's
-/// scheduler does (the task ends with the node or when dropped).
-fn dial_attendants(control: Arc<Control>) -> Option<AbortOnDrop> {
-    let mut discoveries = control.hubs.as_ref()?.take_discoveries()?;
-    Some(AbortOnDrop(tokio::spawn(async move {
-        while let Some((hub, target)) = discoveries.recv().await {
-            let target = DialTarget {
-                address: format!("tunnel:{hub}:{target}"),
-                key: Some(proto::ids::PubKey::from_bytes(&target.0)),
-            };
-            // One attendant that cannot be dialed (gone, or refusing) must not stop the
-            // others from being dialed; the next listing offers it again.
-            match control.node.connect(target).await {
-                Ok(()) => {}
-                Err(crate::peer::NodeError::Stopped) => return,
-                Err(error) => {
-                    tracing::debug!(target: "ppppp::serve", %error, "cannot dial an attendant");
-                }
-            }
-        }
-    })))
 }
 
 /// Opens the directory (keypair, store, control socket, goals, receive times) and starts
@@ -276,7 +256,7 @@ async fn start(args: ServeArgs) -> anyhow::Result<Started> {
 /// The hub client and the `Net` with tunnels through it; plain TCP for a plaintext peer.
 async fn hubs_and_net(
     config: &NodeConfig,
-) -> anyhow::Result<(Option<super::hubs::Hubs>, Arc<dyn crate::net::Net>)> {
+) -> anyhow::Result<(Option<crate::hub::Attendance>, Arc<dyn crate::net::Net>)> {
     Ok(match config.transport {
         Transport::Plaintext => (None, Arc::new(TokioNet)),
         Transport::Shse(_) => {

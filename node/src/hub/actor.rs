@@ -193,6 +193,12 @@ impl HubHandle {
         }
     }
 
+    /// Stops the hub where it stands, as a crash would (no `post_stop`): its connections
+    /// and tunnels go with its state. For the simulator's crashes.
+    pub fn kill(&self) {
+        self.actor.kill();
+    }
+
     /// Stops the hub and waits for it.
     pub async fn stop(self) {
         self.actor.stop(None);

@@ -221,6 +221,12 @@ async fn ask<T: Send + 'static>(
 }
 
 impl HubClient {
+    /// Stops the client where it stands, as a crash would (no `post_stop`): its hub
+    /// connections and tunnels go with its state. For the simulator's crashes.
+    pub fn kill(&self) {
+        self.actor.kill();
+    }
+
     /// Keeps `address` (a `net` address with `shse`, maybe with a membership token)
     /// connected as a hub. With `probe`, first asks `hub.metadata` and answers whether it
     /// is a hub (a peer that is not one is dropped); without, answers at once.

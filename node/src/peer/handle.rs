@@ -39,6 +39,20 @@ pub struct NodeHandle {
     account: AccountId,
 }
 
+/// Adds dial targets to a running node ([`NodeHandle::dialer`]).
+#[derive(Debug, Clone)]
+pub struct NodeDialer(ActorRef<ConnsMsg>);
+
+impl NodeDialer {
+    /// As [`NodeHandle::connect`].
+    ///
+    /// # Errors
+    /// [`NodeError::Stopped`] when the node is gone.
+    pub async fn connect(&self, target: DialTarget) -> Result<(), NodeError> {
+        ask(&self.0, |reply| ConnsMsg::AddTarget { target, reply }).await
+    }
+}
+
 /// What `root::run` hands over to make a [`NodeHandle`].
 pub(crate) struct Parts {
     pub(crate) root: ActorRef<RootMsg>,
@@ -221,6 +235,13 @@ impl NodeHandle {
     /// [`NodeError::Stopped`].
     pub async fn connect(&self, target: DialTarget) -> Result<(), NodeError> {
         ask(&self.conns, |reply| ConnsMsg::AddTarget { target, reply }).await
+    }
+
+    /// A handle that can only add dial targets, cheap to clone, for a task that dials on the
+    /// node's behalf (e.g. the attendants hubs list).
+    #[must_use]
+    pub fn dialer(&self) -> NodeDialer {
+        NodeDialer(self.conns.clone())
     }
 
     /// Calls the app method `name` (e.g. `["promise", "follow"]`) on the open connection to

@@ -45,7 +45,7 @@ pub use app::{AppMethods, AppReply, AppRequest};
 pub use config::{DialTarget, EventSink, Limits, NodeConfig, Timers, Transport};
 pub use error::NodeError;
 pub use events::{DisconnectReason, HandshakeFailure, NodeEvent, Remote, Traffic};
-pub use handle::{NodeHandle, NodeKiller};
+pub use handle::{NodeDialer, NodeHandle, NodeKiller};
 pub use msgs::AddedBatch;
 pub use peers::{PeerInfo, PeerState, SyncSummary};
 pub use root::{ADDED_BATCHES_BUFFERED, fresh_account_id, run};

@@ -37,7 +37,7 @@ pub(crate) struct Control {
     pub(crate) goals_file: tokio::sync::Mutex<GoalsFile>,
     pub(crate) received: std::sync::Mutex<ReceivedTimes>,
     /// The hub client (`None` for a plaintext peer).
-    pub(crate) hubs: Option<crate::cli::hubs::Hubs>,
+    pub(crate) hubs: Option<crate::hub::Attendance>,
     /// The promises this peer made (`DIR/promises.json`).
     pub(crate) promises: crate::cli::promises::PromiseBook,
 }
