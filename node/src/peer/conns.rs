@@ -46,6 +46,11 @@ struct TargetState {
     /// Dials started, and why the last one failed (reported by `NodeHandle::peers`).
     attempts: u64,
     last_error: Option<String>,
+    /// Its peer is connected over another connection (inbound, or another target's address,
+    /// e.g. the same attendant through a second hub), so it is not dialed: a dial would
+    /// replace that connection (admission keeps the newest per key) and restart its syncs,
+    /// and two peers dialing each other would replace each other's connections forever.
+    covered: bool,
 }
 
 impl TargetState {
@@ -56,6 +61,7 @@ impl TargetState {
             dialing: None,
             attempts: 0,
             last_error: None,
+            covered: false,
         }
     }
 }
@@ -203,8 +209,17 @@ impl Actor for ConnsActor {
                 slot.last_error = entry.stats.closed_reason();
             }
             state.schedule(&myself, dial::Event::Disconnected(TargetId(target)));
-            state.arm_wake(&myself);
         }
+        // Before its handshake a connection has no remote key: its target names the peer.
+        let remote = entry.stats.remote().cloned().or_else(|| {
+            entry
+                .target
+                .and_then(|target| state.targets.get(target))
+                .and_then(|slot| slot.target.key)
+                .map(Remote::Key)
+        });
+        state.uncover(&myself, remote.as_ref());
+        state.arm_wake(&myself);
         Ok(())
     }
 
@@ -286,8 +301,64 @@ impl ConnsState {
         self.redial.handle(now, event, &mut self.rng, &mut actions);
         #[cfg(debug_assertions)]
         self.redial.check_invariants(now);
+        let mut covered = Vec::new();
         for Action::Dial(target) in actions {
-            self.dial(myself, target.0);
+            if self.covers(target.0) {
+                covered.push(target);
+            } else {
+                self.dial(myself, target.0);
+            }
+        }
+        for target in covered {
+            if let Some(slot) = self.targets.get_mut(target.0) {
+                slot.covered = true;
+            }
+            self.schedule(myself, dial::Event::Connected(target));
+        }
+    }
+
+    /// Whether the peer `target` names is connected already (handshake done), or being
+    /// dialed through another of its addresses.
+    fn covers(&self, target: usize) -> bool {
+        let Some(key) = self.targets.get(target).and_then(|slot| slot.target.key) else {
+            return false;
+        };
+        self.key_connected(key)
+            || self.targets.iter().enumerate().any(|(index, slot)| {
+                index != target && slot.target.key == Some(key) && slot.dialing.is_some()
+            })
+    }
+
+    fn key_connected(&self, key: PubKey) -> bool {
+        let wanted = Remote::Key(key);
+        self.conns.values().any(|entry| {
+            entry.stats.closed_reason().is_none() && entry.stats.remote() == Some(&wanted)
+        })
+    }
+
+    /// A connection to `remote` ended, or a dial to it failed: if nothing else reaches it
+    /// or is dialing it, the targets it covered are waiting again (dialed after the backoff).
+    fn uncover(&mut self, myself: &ActorRef<ConnsMsg>, remote: Option<&Remote>) {
+        let Some(Remote::Key(key)) = remote else {
+            return;
+        };
+        let dialing = self
+            .targets
+            .iter()
+            .any(|slot| slot.target.key == Some(*key) && slot.dialing.is_some());
+        if dialing || self.key_connected(*key) {
+            return;
+        }
+        let uncovered: Vec<usize> = self
+            .targets
+            .iter()
+            .enumerate()
+            .filter(|(_, slot)| slot.covered && slot.target.key == Some(*key))
+            .map(|(index, _)| index)
+            .collect();
+        for index in uncovered {
+            self.targets[index].covered = false;
+            self.schedule(myself, dial::Event::Disconnected(TargetId(index)));
         }
     }
 
@@ -363,10 +434,12 @@ impl ConnsState {
                     address,
                     reason: reason.clone(),
                 });
-                if let Some(slot) = self.targets.get_mut(target) {
+                let key = self.targets.get_mut(target).and_then(|slot| {
                     slot.last_error = Some(reason);
-                }
+                    slot.target.key
+                });
                 self.schedule(myself, dial::Event::DialFailed(TargetId(target)));
+                self.uncover(myself, key.map(Remote::Key).as_ref());
             }
         }
         Ok(())

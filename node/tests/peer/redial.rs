@@ -147,3 +147,49 @@ async fn a_dial_that_found_no_room_is_retried_once_a_slot_frees() {
     target.shutdown().await.expect("target stops");
     dialer.shutdown().await.expect("dialer stops");
 }
+
+/// Two peers that dial each other, one of them at two addresses of the other: once
+/// connected they keep one connection. Before, a target whose peer was already connected
+/// (inbound, or through its other address) was dialed again at every backoff, and admission
+/// replaced the live connection with the new one each time, restarting every sync on it.
+#[tokio::test]
+async fn peers_that_dial_each_other_keep_one_connection() {
+    let (port_a, port_b) = (free_port(), free_port());
+    let key = |seed: u8| Some(Keypair::from_seed(&[seed; 32]).public());
+    let mut a = config(6);
+    a.listen = Some(format!("127.0.0.1:{port_a}"));
+    a.dial = vec![
+        DialTarget {
+            address: format!("127.0.0.1:{port_b}"),
+            key: key(7),
+        },
+        DialTarget {
+            address: format!("localhost:{port_b}"),
+            key: key(7),
+        },
+    ];
+    let mut b = config(7);
+    b.listen = Some(format!("127.0.0.1:{port_b}"));
+    b.dial = vec![DialTarget {
+        address: format!("127.0.0.1:{port_a}"),
+        key: key(6),
+    }];
+    let (a, a_events) = run_recording(a).await;
+    let (b, b_events) = run_recording(b).await;
+    let settled = || async {
+        a.connections().await.expect("count") == 1 && b.connections().await.expect("count") == 1
+    };
+    assert!(eventually(Duration::from_secs(20), settled).await);
+    let disconnects = || {
+        crate::support::disconnects(&a_events).len() + crate::support::disconnects(&b_events).len()
+    };
+    let before = disconnects();
+    // Ten times the longest backoff: every waiting target would have redialed by now.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(disconnects(), before, "connections were replaced: {:?}", {
+        crate::support::disconnects(&a_events)
+    });
+    assert!(settled().await, "the peers lost their connection");
+    a.shutdown().await.expect("a stops");
+    b.shutdown().await.expect("b stops");
+}
