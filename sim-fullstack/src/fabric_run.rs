@@ -34,7 +34,8 @@ use super::fabric::Fabric;
 use super::fabric_listen::KeptListeners;
 use super::fabric_net::{Activity, FabricNet, Names};
 use super::host::{self, HostContext};
-use super::host::{KillSlot, PeerSetup, SharedMemory};
+use super::host::{PeerSetup, SharedMemory};
+use super::kill::KillSlot;
 use super::record::Recorder;
 use super::{HostControl, Run};
 

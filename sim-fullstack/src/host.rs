@@ -9,14 +9,16 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use node::net::Net;
-use node::peer::{AnyStore, NodeConfig, NodeHandle, NodeKiller};
+use node::peer::{AnyStore, NodeConfig, NodeHandle};
 use proto::ids::AccountId;
 use proto::msg::Msg;
 use proto::store::Store;
 
+use super::kill::KillSlot;
 use super::net::{HostSockets, TurmoilNet};
 use super::record::{PendingSupersedes, Recorder, now_ms};
 use super::store::SharedStore;
+use super::tunnels;
 use sim::plan::PeerIdx;
 use sim::workload::{Memory, Scheduled};
 
@@ -37,6 +39,12 @@ pub struct PeerSetup {
     pub sockets: HostSockets,
     /// Its publishes, in time order.
     pub schedule: Vec<Scheduled>,
+    /// It runs a tunnel hub (`ppppp hub`), not a node.
+    pub tunnel_hub: bool,
+    /// Behind a NAT: no one can dial it ([`super::tunnels::BehindNat`]).
+    pub nat: bool,
+    /// The tunnel hubs it attends (`net:HOST:PORT~shse:KEY`).
+    pub hubs: Vec<String>,
 }
 
 /// A peer's memory, shared between its incarnations.
@@ -64,29 +72,6 @@ pub struct HostContext {
     pub killer: KillSlot,
 }
 
-/// The running incarnation's [`NodeKiller`], once its node has started.
-#[derive(Debug, Clone, Default)]
-pub struct KillSlot(Arc<Mutex<Option<NodeKiller>>>);
-
-impl KillSlot {
-    /// Kills the node if one has started and not been killed: `false` if there was none.
-    pub fn kill(&self) -> bool {
-        let killer = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
-        killer.map(|killer| killer.kill()).is_some()
-    }
-
-    fn set(&self, killer: NodeKiller) {
-        *self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(killer);
-    }
-}
-
 /// The host's software on turmoil: runs until the host is crashed (never returns on its own).
 ///
 /// # Errors
@@ -112,6 +97,9 @@ pub async fn run_on(context: HostContext, net: Arc<dyn Net>) {
         recorder,
         killer,
     } = context;
+    if setup.tunnel_hub {
+        return tunnels::run_tunnel_hub(&setup.name, &setup.config, &recorder, &killer, net).await;
+    }
     let peer = setup.index;
     let incarnation = {
         let mut memory = memory.lock();
@@ -125,6 +113,18 @@ pub async fn run_on(context: HostContext, net: Arc<dyn Net>) {
     config.events = Some(Arc::new(move |event| {
         sink_recorder.node_event(now_ms(), peer, event);
     }));
+    let (net, attending) =
+        match tunnels::node_net(setup.nat, &setup.hubs, &config, &killer, net).await {
+            Ok(started) => started,
+            Err(error) => {
+                recorder.note(
+                    now_ms(),
+                    format!("{} cannot attend its hubs: {error}", setup.name),
+                    true,
+                );
+                return wait_forever().await;
+            }
+        };
     let node = match node::peer::run(config, net, AnyStore::new(setup.store.clone())).await {
         Ok(node) => node,
         Err(error) => {
@@ -136,7 +136,23 @@ pub async fn run_on(context: HostContext, net: Arc<dyn Net>) {
             return wait_forever().await;
         }
     };
-    killer.set(node.killer());
+    let node_killer = node.killer();
+    killer.add(move || node_killer.kill());
+    // Held while the node runs: dropping it stops dialing the attendants.
+    let _dialing = match attending {
+        Some(attending) => match attending.start(node.dialer()).await {
+            Ok(dialer) => Some(dialer),
+            Err(error) => {
+                recorder.note(
+                    now_ms(),
+                    format!("{} cannot attend its hubs: {error}", setup.name),
+                    true,
+                );
+                None
+            }
+        },
+        None => None,
+    };
     if node.account() != setup.account {
         recorder.note(
             now_ms(),

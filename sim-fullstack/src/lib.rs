@@ -24,12 +24,14 @@ pub mod fabric_listen;
 pub mod fabric_net;
 mod fabric_run;
 mod host;
+mod kill;
 mod links;
 pub mod net;
 mod network;
 mod record;
 mod setup;
 pub mod store;
+mod tunnels;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -50,7 +52,8 @@ use sim::progress::Progress;
 use sim::scenario::FaultAction;
 use sim::trace::EventKind;
 
-pub use host::{HostContext, KillSlot, PeerSetup, SharedMemory};
+pub use host::{HostContext, PeerSetup, SharedMemory};
+pub use kill::KillSlot;
 pub use record::{Directory, Recorder, STORE_SIZE_SAMPLE_MS, now_ms};
 pub use setup::{CONNECTIONS_MAX, PORT, keypair, sim_timers};
 pub use sim::workload::{Scheduled, Write};
@@ -222,7 +225,7 @@ impl<'p> Run<'p> {
                 setup: Arc::clone(setup),
                 memory: memory.clone(),
                 recorder: Arc::clone(&self.recorder),
-                killer: host::KillSlot::default(),
+                killer: KillSlot::default(),
             };
             sim.host(setup.name.as_str(), move || host::run(context.clone()));
         }

@@ -17,7 +17,7 @@ use super::net::HostSockets;
 use super::record::Directory;
 use super::store::SharedStore;
 use sim::plan::Plan;
-use sim::scenario::{Reinitiation, Substrate, Transport};
+use sim::scenario::{Reinitiation, Role, Substrate, Transport};
 use sim::timers::SimTimers;
 use sim::workload;
 
@@ -87,10 +87,13 @@ pub(super) fn peers(plan: &Plan, substrate: Substrate) -> (Vec<Arc<PeerSetup>>, 
         .zip(schedules)
         .map(|((peer, mut config), schedule)| {
             config.goals = workload::goals(peer, &accounts);
-            config.dial = plan
+            let (hubs, dials): (Vec<&sim::plan::Edge>, Vec<&sim::plan::Edge>) = plan
                 .edges
                 .iter()
                 .filter(|edge| edge.dialer == peer.index)
+                .partition(|edge| plan.peers[edge.acceptor as usize].role == Role::TunnelHub);
+            config.dial = dials
+                .iter()
                 .map(|edge| DialTarget {
                     address: format!("{}:{PORT}", plan.peer_name(edge.acceptor)),
                     key: Some(keypairs[edge.acceptor as usize].public()),
@@ -104,6 +107,15 @@ pub(super) fn peers(plan: &Plan, substrate: Substrate) -> (Vec<Arc<PeerSetup>>, 
                 store: SharedStore::new(),
                 sockets: HostSockets::new(),
                 schedule,
+                tunnel_hub: peer.role == Role::TunnelHub,
+                nat: peer.nat,
+                hubs: hubs
+                    .iter()
+                    .map(|edge| {
+                        let key = keypairs[edge.acceptor as usize].public();
+                        format!("net:{}:{PORT}~shse:{key}", plan.peer_name(edge.acceptor))
+                    })
+                    .collect(),
             })
         })
         .collect();

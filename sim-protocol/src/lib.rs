@@ -87,6 +87,7 @@ impl Protocol {
         collector: &mut Collector<'_>,
         progress: &Progress,
     ) -> Result<replicated::RunStats, SimError> {
+        plan.refuse_tunnels("protocol")?;
         run::Run::new(plan, self.verify_all).execute(collector, progress)
     }
 }

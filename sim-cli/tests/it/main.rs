@@ -17,3 +17,4 @@ mod real_peers;
 mod scenario_errors;
 mod scenarios;
 mod support;
+mod tunnels;

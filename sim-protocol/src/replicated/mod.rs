@@ -101,6 +101,7 @@ impl Baseline {
         collector: &mut Collector<'_>,
         progress: &Progress,
     ) -> Result<RunStats, SimError> {
+        plan.refuse_tunnels("protocol")?;
         let seed = plan.seed;
         match self {
             Baseline::SsbClassic => drive(plan, collector, progress, &|p| {

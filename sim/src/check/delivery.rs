@@ -13,7 +13,9 @@
 //!   D before t₀ leaves time to redial after a fault, which the simulator's timers bound well
 //!   below the default D (idle timeout 3 s, redial backoff at most 10 s);
 //! - every peer in the middle wants m's tangle (has a goal for the author's feed): a peer
-//!   that does not want a tangle does not fetch it, so it cannot relay it;
+//!   that does not want a tangle does not fetch it, so it cannot relay it; tunnel hubs are
+//!   the exception, since they relay the bytes of tunnels between their attendants (a path
+//!   attendant → hub → attendant is their tunnel);
 //! - no fault disturbs a link of the path (partition either way, hold, latency change, loss
 //!   above zero), and the configured network does not lose on it (turmoil's TCP loses a
 //!   connection where real TCP would retransmit, see docs/simulation.md).
@@ -30,6 +32,7 @@ use serde::{Deserialize, Serialize};
 use super::spans::Spans;
 use crate::interest::{Interest, MsgInfo, Want};
 use crate::plan::{LinkFault, PeerIdx, Plan};
+use crate::scenario::Role;
 use crate::units::format_ms;
 
 /// Missing-pair examples kept in the report (by liveness and delivery alike).
@@ -238,6 +241,13 @@ impl<'a> Graph<'a> {
         Some(path)
     }
 
+    fn tunnel_hub(&self, peer: PeerIdx) -> bool {
+        self.plan
+            .peers
+            .get(peer as usize)
+            .is_some_and(|plan| plan.role == Role::TunnelHub)
+    }
+
     /// Breadth-first from the author, in peer order (deterministic parents).
     fn reach(&self, inputs: &Inputs<'_>, msg: &MsgInfo, (from, to): (u64, u64)) -> Parents {
         let faults: Vec<&LinkFault> = self
@@ -253,8 +263,9 @@ impl<'a> Graph<'a> {
         parents.insert(msg.owner, msg.owner);
         let mut queue = VecDeque::from([msg.owner]);
         while let Some(peer) = queue.pop_front() {
-            // Only the author and interested peers pass a msg on.
-            if peer != msg.owner && !interested(peer) {
+            // Only the author and interested peers pass a msg on, and tunnel hubs, which
+            // relay the bytes of a tunnel between two of their attendants.
+            if peer != msg.owner && !interested(peer) && !self.tunnel_hub(peer) {
                 continue;
             }
             for &next in self.neighbours.get(&peer).into_iter().flatten() {

@@ -43,6 +43,7 @@ impl<'s> Builder<'s> {
                     group: group.name.clone(),
                     role: group.role,
                     account: group.role == Role::Leaf,
+                    nat: group.nat,
                     follows: Vec::new(),
                     goals: Vec::new(),
                     post_rate_per_hour: 0.0,

@@ -19,6 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
+use crate::error::SimError;
 use crate::goal::{FeedKind, Rule};
 use crate::scenario::{FaultAction, LatencyModel, Reinitiation, Role, Transport};
 use proto::goals::Goal;
@@ -135,6 +136,9 @@ pub struct PeerPlan {
     pub role: Role,
     /// Whether it has an account (leaves do; hubs do not).
     pub account: bool,
+    /// Behind a NAT: it does not listen, and reaches others through tunnel hubs.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub nat: bool,
     /// Whom it follows (sorted).
     pub follows: Vec<PeerIdx>,
     /// Its goals: own-account rules, then each followed account's rules.
@@ -325,6 +329,29 @@ pub struct CheckPlan {
 }
 
 impl Plan {
+    /// Refuses what only the full-stack engine runs: tunnel hubs and peers behind NATs
+    /// (their tunnels are the node's muxrpc and SHSE inside muxrpc; the protocol tier does
+    /// not model them).
+    ///
+    /// # Errors
+    /// [`SimError::Unsupported`] naming the first such peer.
+    pub fn refuse_tunnels(&self, engine: &str) -> Result<(), SimError> {
+        match self
+            .peers
+            .iter()
+            .find(|peer| peer.nat || peer.role == Role::TunnelHub)
+        {
+            Some(peer) => Err(SimError::Unsupported {
+                what: format!(
+                    "{} is a tunnel hub or behind a NAT: tunnels run on the full-stack engine \
+                     only, not on `{engine}`",
+                    peer.name
+                ),
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// A peer's name.
     #[must_use]
     pub fn peer_name(&self, peer: PeerIdx) -> &str {

@@ -84,26 +84,32 @@ fn directed(topology: &Topology, peers: &[PeerPlan], rng: &mut Stream) -> Vec<(P
     }
 }
 
-/// Hubs fully meshed; every other peer dials `hub_links` hubs (default: all), drawn
-/// uniformly.
+/// Relay hubs fully meshed; every other peer dials `hub_links` hubs (relays or tunnel hubs;
+/// default: all), drawn uniformly.
 fn hub_and_spoke(
     topology: &Topology,
     peers: &[PeerPlan],
     rng: &mut Stream,
 ) -> Vec<(PeerIdx, PeerIdx)> {
     let mut directed = Vec::new();
-    let hubs: Vec<PeerIdx> = peers
+    let relays: Vec<PeerIdx> = peers
         .iter()
         .filter(|p| p.role == Role::Hub)
         .map(|p| p.index)
         .collect();
-    for (i, a) in hubs.iter().enumerate() {
-        for b in hubs.iter().skip(i + 1) {
+    for (i, a) in relays.iter().enumerate() {
+        for b in relays.iter().skip(i + 1) {
             directed.push((*a, *b));
         }
     }
+    // Leaves dial relays to sync with them and attend tunnel hubs; tunnel hubs dial no one.
+    let hubs: Vec<PeerIdx> = peers
+        .iter()
+        .filter(|p| p.role.is_hub())
+        .map(|p| p.index)
+        .collect();
     let links = topology.hub_links.map_or(hubs.len(), |l| l as usize);
-    for peer in peers.iter().filter(|p| p.role != Role::Hub) {
+    for peer in peers.iter().filter(|p| !p.role.is_hub()) {
         let weights = vec![1.0; hubs.len()];
         let mut chosen: Vec<PeerIdx> = rng
             .weighted_sample(&weights, links)

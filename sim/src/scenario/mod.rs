@@ -14,6 +14,7 @@ mod error;
 mod load;
 mod model;
 mod validate;
+mod validate_tunnels;
 
 pub use error::{FieldPath, ScenarioError, Seg};
 pub use model::{

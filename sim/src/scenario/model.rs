@@ -326,6 +326,19 @@ pub enum Role {
     Leaf,
     /// A relay (pub/room): publishes nothing, is dialed by leaves in hub-and-spoke.
     Hub,
+    /// A hub as pzp names it (`ppppp hub`): holds no msgs, lists the peers that attend it and
+    /// opens tunnels between them. Leaves in hub-and-spoke attend it instead of syncing with
+    /// it. Full-stack engine only.
+    #[serde(rename = "tunnel-hub")]
+    TunnelHub,
+}
+
+impl Role {
+    /// Whether leaves dial it in hub-and-spoke (a relay or a tunnel hub).
+    #[must_use]
+    pub fn is_hub(self) -> bool {
+        matches!(self, Role::Hub | Role::TunnelHub)
+    }
 }
 
 impl fmt::Display for Role {
@@ -333,6 +346,7 @@ impl fmt::Display for Role {
         f.write_str(match self {
             Role::Leaf => "leaf",
             Role::Hub => "hub",
+            Role::TunnelHub => "tunnel-hub",
         })
     }
 }
@@ -358,6 +372,10 @@ pub struct Group {
     pub follow: Option<Follow>,
     /// Groups whose peers may be followed. Default: every group that publishes.
     pub follow_groups: Option<Vec<String>>,
+    /// Behind a NAT: the peer does not listen, so no one can dial it; it reaches others only
+    /// through the tunnel hubs it attends (hub-and-spoke with a `tunnel-hub` group).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub nat: bool,
 }
 
 impl Group {
@@ -370,7 +388,7 @@ impl Group {
                 rule("profile", Goal::Dict),
                 rule(FOLLOWS_FEED, Goal::Set),
             ],
-            Role::Hub => Vec::new(),
+            Role::Hub | Role::TunnelHub => Vec::new(),
         })
     }
 
@@ -390,7 +408,7 @@ impl Group {
     #[must_use]
     pub fn follow_model(&self) -> Follow {
         self.follow.clone().unwrap_or(match self.role {
-            Role::Leaf => Follow::None,
+            Role::Leaf | Role::TunnelHub => Follow::None,
             Role::Hub => Follow::All,
         })
     }

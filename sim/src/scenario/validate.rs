@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::error::{FieldPath, Issue, at, issue};
 use super::model::{
-    DictLoad, FOLLOWS_FEED, Fault, FaultAction, Group, Latency, PEERS_MAX, PostLoad, Role,
-    Scenario, SetLoad, TopologyKind,
+    DictLoad, FOLLOWS_FEED, Fault, FaultAction, Group, Latency, PEERS_MAX, PostLoad, Scenario,
+    SetLoad, TopologyKind,
 };
 use crate::goal::{FeedKind, Rule};
 use crate::units::Millis;
@@ -35,6 +35,7 @@ impl Scenario {
         self.validate_groups(&mut issues);
         if issues.is_empty() {
             self.validate_topology(&mut issues);
+            self.validate_tunnels(&mut issues);
             self.validate_churn(&mut issues);
             self.validate_workload(&mut issues);
             self.validate_faults(&mut issues);
@@ -326,13 +327,13 @@ impl Scenario {
         let hubs: u32 = self
             .groups
             .iter()
-            .filter(|g| g.role == Role::Hub)
+            .filter(|g| g.role.is_hub())
             .map(|g| g.count)
             .sum();
         if hubs == 0 {
             issues.push(issue(
                 path.clone().key("kind"),
-                "hub-and-spoke needs a group with role = \"hub\"",
+                "hub-and-spoke needs a group with role = \"hub\" or \"tunnel-hub\"",
             ));
         } else if hubs == self.peer_count() {
             issues.push(issue(
@@ -417,7 +418,7 @@ impl Scenario {
                         path.clone().key("groups").index(i),
                         format!("no group named `{name}`"),
                     )),
-                    Some(group) if group.role == Role::Hub => issues.push(issue(
+                    Some(group) if group.role.is_hub() => issues.push(issue(
                         path.clone().key("groups").index(i),
                         format!("`{name}` is a hub group; hubs have no account and do not publish"),
                     )),
