@@ -117,6 +117,7 @@ pub mod bloom;
 mod claims;
 mod id_set;
 mod index;
+pub mod recon;
 mod session;
 mod sessions;
 mod store;

@@ -9,5 +9,6 @@ mod sync_hostile;
 mod sync_liveness;
 mod sync_payloads;
 mod sync_props;
+mod sync_recon;
 mod sync_replay;
 mod vectors;

@@ -1,0 +1,40 @@
+//! Range-based set reconciliation for `sync.reconcile` (docs/sync-extension.md): the
+//! message codec ([`codec`]), range fingerprints with prefix sums ([`fingerprint`]) and the
+//! range-splitting reconciler ([`Reconciler`]).
+//!
+//! Items are `(depth key, msg ID)` pairs ([`Item`]); a message is negentropy protocol v1 with
+//! the timestamp replaced by the key and version byte [`VERSION`]. Every bound below is
+//! enforced on input by [`codec::decode`] and kept on output by [`Reconciler`].
+
+pub mod codec;
+pub mod fingerprint;
+mod item;
+mod reconciler;
+mod varint;
+
+pub use codec::{DecodeError, Message, Payload, Range, decode, encode};
+pub use fingerprint::{FINGERPRINT_BYTES, Fingerprint, IdSum, PrefixSums};
+pub use item::{Bound, ID_BYTES, Id, Item, KEY_MAX};
+pub use reconciler::{ReconcileError, Reconciler, Reply, Role};
+
+/// The first byte of every reconciliation message.
+pub const VERSION: u8 = 0x70;
+
+/// Most bytes of one reconciliation message, sent or accepted.
+pub const RECONCILE_FRAME_BYTES_MAX: usize = 64 * 1024;
+
+/// Most ranges in one reconciliation message, sent or accepted.
+pub const RECONCILE_RANGES_MAX: usize = 512;
+
+/// A range of fewer items than this is sent as an IdList rather than split.
+pub const IDLIST_ITEMS_MAX: usize = 32;
+
+/// Most IDs in one received IdList (a remote's split may be coarser than ours), and in the
+/// IdList a responder answers an IdList with.
+pub const IDLIST_ITEMS_ACCEPTED_MAX: usize = 1024;
+
+/// Most messages one side sends for one tangle before the exchange gives up on it.
+pub const RECONCILE_ROUNDS_MAX: usize = 16;
+
+/// How many ranges of equal count a mismatching range is split into.
+pub const BUCKETS: usize = 16;
