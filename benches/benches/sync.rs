@@ -6,6 +6,12 @@
 //!   incremental sync);
 //! - `sync/full_10000`: an empty peer pulls the 10,000-msg feed;
 //! - `sync/incremental_100_on_10000`: a peer with 10,000 msgs pulls the next 100.
+//! - `reconcile/items_100_on_10000`: the range reconciliation `sync.reconcile` will run for
+//!   the same case (`proto::sync::recon`), over the same items pzp-sync's blooms hold: both
+//!   sides sort their items and build prefix sums, then exchange reconciliation messages
+//!   until the initiator knows the 100 IDs it lacks. Only this step: no frames, no msgs sent,
+//!   nothing validated (the exchange around it is not built yet). Its bytes are printed
+//!   beside pzp-sync's, as base64 in JSON strings would carry them.
 //!
 //! The syncs run through `proto::testing::Pair`: objects cross as JSON text, and every msg
 //! received is validated and stored. Bytes and round trips of each sync are printed once.
@@ -22,6 +28,7 @@ use proto::keys::Keypair;
 use proto::msg::Msg;
 use proto::store::{MemStore, Store};
 use proto::sync::Config;
+use proto::sync::recon::{Item, Reconciler, Role};
 use proto::testing::{Metrics, Pair, Peer};
 use serde_json::json;
 
@@ -82,6 +89,49 @@ impl Fixture {
     }
 }
 
+/// The reconciliation items of the first `count` msgs: depth in the feed as the key,
+/// account msgs (no depth in the feed) at key 0.
+fn recon_items(fixture: &Fixture, count: usize) -> Vec<Item> {
+    let feed = fixture.feed;
+    let item = |msg: &Msg| {
+        let id = msg.id();
+        let key = if id == feed {
+            0
+        } else {
+            msg.metadata.tangles.get(&feed).map_or(0, |link| link.depth)
+        };
+        Item {
+            key,
+            id: id.to_bytes(),
+        }
+    };
+    fixture.msgs.iter().take(count).map(item).collect()
+}
+
+/// Runs one reconciliation to its end: (messages, bytes as base64, IDs the initiator needs).
+fn reconcile_once(initiator: Vec<Item>, responder: Vec<Item>) -> (usize, usize, usize) {
+    let initiator = Reconciler::new(Role::Initiator, initiator).expect("depths");
+    let responder = Reconciler::new(Role::Responder, responder).expect("depths");
+    let base64_len = |bytes: &[u8]| bytes.len().div_ceil(3) * 4;
+    let mut message = initiator.initiate();
+    let (mut messages, mut bytes, mut need) = (1, base64_len(&message), 0);
+    loop {
+        let reply = responder.reconcile(&message).expect("valid");
+        if reply.is_done() {
+            break;
+        }
+        (messages, bytes) = (messages + 1, bytes + base64_len(&reply.message));
+        let next = initiator.reconcile(&reply.message).expect("valid");
+        need += next.need.len();
+        if next.is_done() {
+            break;
+        }
+        (messages, bytes) = (messages + 1, bytes + base64_len(&next.message));
+        message = next.message;
+    }
+    (messages, bytes, need)
+}
+
 fn sync_once(dialer: Peer, responder: Peer) -> (Metrics, Pair) {
     let mut pair = Pair::new(dialer, responder, Config::default());
     pair.check_invariants = false;
@@ -128,6 +178,16 @@ fn benches(c: &mut Criterion) {
     let (dialer, _) = pair.into_peers();
     assert_eq!(dialer.db.store().len(), holds_all.db.store().len());
     report("sync/incremental_100_on_10000", &incremental);
+    let base_items = recon_items(&fixture, base);
+    let all_items = recon_items(&fixture, base + NEW_MSGS);
+    let (messages, recon_bytes, need) = reconcile_once(base_items.clone(), all_items.clone());
+    assert_eq!(need, NEW_MSGS);
+    #[allow(clippy::cast_precision_loss)]
+    let recon_percent = recon_bytes as f64 * 100.0 / incremental.msg_bytes.max(1) as f64;
+    eprintln!(
+        "reconcile/items_100_on_10000: {messages} messages, {recon_bytes} bytes as base64 = {recon_percent:.2}% of the {} msg bytes pzp-sync carried",
+        incremental.msg_bytes,
+    );
 
     let mut group = c.benchmark_group("validate");
     group.sample_size(10);
@@ -183,6 +243,20 @@ fn benches(c: &mut Criterion) {
         bencher.iter_batched(
             || (holds_base.clone(), holds_all.clone()),
             |(dialer, responder)| black_box(sync_once(dialer, responder)),
+            BatchSize::LargeInput,
+        );
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("reconcile");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(
+        u64::try_from(NEW_MSGS).expect("small"),
+    ));
+    group.bench_function("items_100_on_10000", |bencher| {
+        bencher.iter_batched(
+            || (base_items.clone(), all_items.clone()),
+            |(initiator, responder)| black_box(reconcile_once(initiator, responder)),
             BatchSize::LargeInput,
         );
     });
