@@ -370,6 +370,31 @@ proptest! {
     }
 
     #[test]
+    fn mutated_valid_messages_never_panic(
+        message in arb_message(),
+        edits in prop::collection::vec((any::<usize>(), any::<u8>(), 0_u8..3), 1..6),
+    ) {
+        // Random bytes rarely get past the first range; edits of a valid message reach
+        // every later rule.
+        let mut bytes = recon::encode(&message);
+        for (at, byte, kind) in edits {
+            let at = at % bytes.len();
+            match kind {
+                0 => bytes[at] = byte,
+                1 => bytes.truncate(at.max(1)),
+                _ => bytes.insert(at.max(1), byte),
+            }
+        }
+        let items: Vec<Item> = (0..200).map(|i| Item { key: i * 5, id: id_from(i) }).collect();
+        for role in [Role::Initiator, Role::Responder] {
+            let side = Reconciler::new(role, items.clone()).expect("keys");
+            if let Ok(reply) = side.reconcile(&bytes) {
+                prop_assert!(recon::decode(&reply.message).is_ok());
+            }
+        }
+    }
+
+    #[test]
     fn any_valid_message_gets_a_reply_within_the_bounds(message in arb_message(), n in 0_u64..3_000) {
         let items: Vec<Item> = (0..n).map(|i| Item { key: i % 700, id: id_from(i) }).collect();
         for role in [Role::Initiator, Role::Responder] {
