@@ -346,6 +346,49 @@ fn a_coarse_remote_id_list_is_answered_within_the_frame_bound() {
     ));
 }
 
+#[test]
+fn a_reply_past_the_frame_bounds_covers_the_rest_with_one_fingerprint() {
+    // 500 mismatching Fingerprint ranges over 100 items each: splitting them all would take
+    // 8,000 ranges.
+    let ranges = (1..=500)
+        .map(|key| Range {
+            upper: Bound {
+                key: key * 100,
+                padded_id: [0; 32],
+                prefix_len: 0,
+            },
+            payload: Payload::Fingerprint([0; 16]),
+        })
+        .collect();
+    let items = (0..50_000)
+        .map(|i| Item {
+            key: i,
+            id: id_from(i),
+        })
+        .collect();
+    let side = Reconciler::new(Role::Responder, items).expect("keys");
+    let reply = side
+        .reconcile(&recon::encode(&Message { ranges }))
+        .expect("decodes");
+    let decoded = recon::decode(&reply.message).expect("our reply keeps the bounds");
+    let last = decoded.ranges.last().expect("ranges");
+    assert!(last.upper.is_infinity());
+    assert!(matches!(last.payload, Payload::Fingerprint(_)));
+    assert!(decoded.ranges.len() > 16 && decoded.ranges.len() <= RECONCILE_RANGES_MAX);
+}
+
+#[test]
+fn differences_spread_over_a_large_set_reconcile_through_full_frames() {
+    // 1,000 differences each way spread over 40,000 items: the second level's splits pass
+    // RECONCILE_RANGES_MAX, so replies stop early and the exchange continues from there.
+    let (a, b, only_a, only_b) = sides(40_000, 1_000, 1_000, 41_000);
+    let (have, need, messages, bytes) = run(&a, &b);
+    assert_eq!((have, need), (only_a, only_b));
+    // Measured: 8 messages, 70,369 bytes (64,000 of them the 2,000 differing IDs).
+    assert!(messages <= RECONCILE_ROUNDS_MAX, "{messages} messages");
+    assert!(bytes < 100_000, "{bytes} bytes");
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
