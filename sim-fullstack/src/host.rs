@@ -8,6 +8,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use node::hub::AttendantDialer;
 use node::net::Net;
 use node::peer::{AnyStore, NodeConfig, NodeHandle};
 use proto::ids::AccountId;
@@ -113,45 +114,8 @@ pub async fn run_on(context: HostContext, net: Arc<dyn Net>) {
     config.events = Some(Arc::new(move |event| {
         sink_recorder.node_event(now_ms(), peer, event);
     }));
-    let (net, attending) =
-        match tunnels::node_net(setup.nat, &setup.hubs, &config, &killer, net).await {
-            Ok(started) => started,
-            Err(error) => {
-                recorder.note(
-                    now_ms(),
-                    format!("{} cannot attend its hubs: {error}", setup.name),
-                    true,
-                );
-                return wait_forever().await;
-            }
-        };
-    let node = match node::peer::run(config, net, AnyStore::new(setup.store.clone())).await {
-        Ok(node) => node,
-        Err(error) => {
-            recorder.note(
-                now_ms(),
-                format!("{} failed to start: {error}", setup.name),
-                true,
-            );
-            return wait_forever().await;
-        }
-    };
-    let node_killer = node.killer();
-    killer.add(move || node_killer.kill());
-    // Held while the node runs: dropping it stops dialing the attendants.
-    let _dialing = match attending {
-        Some(attending) => match attending.start(node.dialer()).await {
-            Ok(dialer) => Some(dialer),
-            Err(error) => {
-                recorder.note(
-                    now_ms(),
-                    format!("{} cannot attend its hubs: {error}", setup.name),
-                    true,
-                );
-                None
-            }
-        },
-        None => None,
+    let Some((node, _dialing)) = start_node(&setup, config, &recorder, &killer, net).await else {
+        return wait_forever().await;
     };
     if node.account() != setup.account {
         recorder.note(
@@ -183,6 +147,47 @@ pub async fn run_on(context: HostContext, net: Arc<dyn Net>) {
         true,
     );
     wait_forever().await
+}
+
+/// Starts the peer's node on `net` (behind a NAT and attending hubs if the plan says so),
+/// registered with `killer`; `None` (noted in the trace) if it could not start. The second
+/// part, held while the node runs, dials the attendants of its hubs.
+async fn start_node(
+    setup: &PeerSetup,
+    config: NodeConfig,
+    recorder: &Recorder,
+    killer: &KillSlot,
+    net: Arc<dyn Net>,
+) -> Option<(NodeHandle, Option<AttendantDialer>)> {
+    let failed = |what: &str, error: String| {
+        recorder.note(now_ms(), format!("{} {what}: {error}", setup.name), true);
+    };
+    let (net, attending) =
+        match tunnels::node_net(setup.nat, &setup.hubs, &config, killer, net).await {
+            Ok(started) => started,
+            Err(error) => {
+                failed("cannot attend its hubs", error);
+                return None;
+            }
+        };
+    let node = match node::peer::run(config, net, AnyStore::new(setup.store.clone())).await {
+        Ok(node) => node,
+        Err(error) => {
+            failed("failed to start", error.to_string());
+            return None;
+        }
+    };
+    let node_killer = node.killer();
+    killer.add(move || node_killer.kill());
+    let dialing = match attending {
+        Some(attending) => attending
+            .start(node.dialer())
+            .await
+            .map_err(|error| failed("cannot attend its hubs", error))
+            .ok(),
+        None => None,
+    };
+    Some((node, dialing))
 }
 
 /// Creates the moots of the plain feeds (posts) the peer will write, as an app that
