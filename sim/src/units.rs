@@ -260,6 +260,81 @@ pub fn format_bytes(bytes: f64) -> String {
     }
 }
 
+/// A link's bandwidth in whole bytes per second: `"1Mbit/s"`, `"128kbit/s"`, `"125KB/s"`,
+/// `"1MiB/s"`. Written back as bytes per second (`"125000B/s"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Bandwidth(pub u64);
+
+impl Bandwidth {
+    /// Bytes per second (never zero: the parser refuses it).
+    #[must_use]
+    pub fn bytes_per_s(self) -> u64 {
+        self.0
+    }
+}
+
+impl Serialize for Bandwidth {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&format!("{}B/s", self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for Bandwidth {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = UnitString::deserialize(deserializer)?;
+        parse_bandwidth(&text.0)
+            .map(Bandwidth)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// Parses a bandwidth: bits (`bit/s`, `kbit/s`, `Mbit/s`, `Gbit/s`, decimal as networks
+/// count them) or bytes (`B/s`, `KB/s`, `KiB/s`, `MB/s`, `MiB/s`) per second. Returns
+/// whole bytes per second (at least 1).
+///
+/// # Errors
+/// A message naming what is wrong.
+pub fn parse_bandwidth(text: &str) -> Result<u64, String> {
+    let trimmed = text.trim();
+    let Some((amount, per)) = trimmed.split_once('/') else {
+        return Err(format!(
+            "`{trimmed}` is not a bandwidth; write e.g. \"1Mbit/s\", \"128kbit/s\" or \"125KB/s\""
+        ));
+    };
+    if per.trim() != "s" {
+        return Err(format!(
+            "bandwidth `{trimmed}` must be per second (`/s`), e.g. \"1Mbit/s\""
+        ));
+    }
+    let (value, unit) = split_number(amount.trim())?;
+    let bytes_per_s = match unit.trim() {
+        "bit" => value / 8.0,
+        "kbit" | "Kbit" => value * 1e3 / 8.0,
+        "Mbit" => value * 1e6 / 8.0,
+        "Gbit" => value * 1e9 / 8.0,
+        "" => {
+            return Err(format!(
+                "`{trimmed}` has no unit; use bit, kbit, Mbit, Gbit, B, KB, KiB, MB or MiB per second"
+            ));
+        }
+        _ => parse_bytes(amount.trim())?,
+    };
+    if !bytes_per_s.is_finite() || bytes_per_s > 1e15 {
+        return Err(format!("bandwidth `{trimmed}` is too large"));
+    }
+    if bytes_per_s < 1.0 {
+        return Err(format!(
+            "bandwidth `{trimmed}` is below 1 byte per second; leave `bandwidth` out for an unlimited link"
+        ));
+    }
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "checked finite, at least 1 and below 1e15 above"
+    )]
+    Ok(bytes_per_s.round() as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -303,5 +378,34 @@ mod tests {
         assert_eq!(parse_rate_per_hour("12/h"), Ok(12.0));
         assert!(parse_rate_per_hour("3").is_err());
         assert!(parse_rate_per_hour("3/fortnight").is_err());
+    }
+
+    #[test]
+    fn bandwidths_parse_in_bits_and_bytes_per_second() {
+        assert_eq!(parse_bandwidth("1Mbit/s"), Ok(125_000));
+        assert_eq!(parse_bandwidth("128kbit/s"), Ok(16_000));
+        assert_eq!(parse_bandwidth("125KB/s"), Ok(125_000));
+        assert_eq!(parse_bandwidth("1MiB/s"), Ok(1_048_576));
+        assert!(
+            parse_bandwidth("1Mbit")
+                .unwrap_err()
+                .contains("not a bandwidth")
+        );
+        assert!(
+            parse_bandwidth("1Mbit/min")
+                .unwrap_err()
+                .contains("per second")
+        );
+        assert!(parse_bandwidth("5/s").unwrap_err().contains("no unit"));
+        assert!(
+            parse_bandwidth("1bit/s")
+                .unwrap_err()
+                .contains("below 1 byte")
+        );
+        assert!(
+            parse_bandwidth("3furlong/s")
+                .unwrap_err()
+                .contains("unknown size unit")
+        );
     }
 }

@@ -50,6 +50,7 @@ pub struct Collector<'p> {
     down: BTreeMap<PeerIdx, Spans>,
     violations: Vec<Violation>,
     snapshots: BTreeMap<PeerIdx, Holdings>,
+    queue_peaks: Option<Vec<(u64, u64)>>,
 }
 
 impl<'p> Collector<'p> {
@@ -90,6 +91,7 @@ impl<'p> Collector<'p> {
             down: BTreeMap::new(),
             violations: Vec::new(),
             snapshots: BTreeMap::new(),
+            queue_peaks: None,
         }
     }
 
@@ -328,6 +330,12 @@ impl<'p> Collector<'p> {
         self.snapshots.insert(peer, holdings);
     }
 
+    /// Hands over each peer's largest queue, `(bytes, messages)` by peer, from an engine
+    /// that models bandwidth (`metrics.queue` in the report).
+    pub fn queue_peaks(&mut self, peaks: Vec<(u64, u64)>) {
+        self.queue_peaks = Some(peaks);
+    }
+
     /// Computes metrics and checks at `end_ms` (normally the plan's duration).
     ///
     /// # Errors
@@ -354,6 +362,7 @@ impl<'p> Collector<'p> {
             store: self.store_metrics(),
             recovery: recovery(plan, &interest, &spans_of, end_ms),
             counts: self.counts(interest.msgs().len() as u64),
+            queue: self.queue_peaks.as_deref().map(super::queue::queue_metrics),
         };
         let checks = check::run(&check::Inputs {
             plan,

@@ -42,10 +42,14 @@ fn quantiles_hdr(histogram: &Histogram<u64>) -> Quantiles {
 
 /// Exact quantiles (nearest rank) of small integers.
 pub(super) fn quantiles_exact(values: &[u32]) -> Quantiles {
-    if values.is_empty() {
+    quantiles_exact_u64(values.iter().map(|v| u64::from(*v)).collect())
+}
+
+/// [`quantiles_exact`] of wider values.
+pub(super) fn quantiles_exact_u64(mut sorted: Vec<u64>) -> Quantiles {
+    if sorted.is_empty() {
         return Quantiles::default();
     }
-    let mut sorted: Vec<u64> = values.iter().map(|v| u64::from(*v)).collect();
     sorted.sort_unstable();
     let rank = |q: f64| -> u64 {
         #[expect(

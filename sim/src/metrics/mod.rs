@@ -20,13 +20,16 @@
 
 //!
 //! Files: this one holds the metrics' model (what `report.json` carries); `collector.rs` the
-//! [`Collector`]; `compute.rs` the metrics computed at the end from held intervals.
+//! [`Collector`]; `compute.rs` the metrics computed at the end from held intervals;
+//! `queue.rs` the per-peer queue peaks an engine hands over.
 
 mod collector;
 mod compute;
+mod queue;
 
 pub use collector::Collector;
 pub use compute::bandwidth_bucket_ms;
+pub use queue::QueueMetrics;
 
 use std::collections::BTreeMap;
 
@@ -238,6 +241,9 @@ pub struct Metrics {
     pub recovery: Vec<Recovery>,
     /// Counters.
     pub counts: Counts,
+    /// Peak per-peer queues, when links have a bandwidth and the engine models it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<QueueMetrics>,
 }
 
 /// Rounds to 6 significant digits so that reports print the same everywhere; `None` for

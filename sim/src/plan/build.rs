@@ -12,6 +12,7 @@ use super::{publish, topology};
 use crate::goal::Follow;
 use crate::rng::{Stream, stream};
 use crate::scenario::{Initially, Role, Scenario};
+use crate::units::Bandwidth;
 
 impl Plan {
     /// Expands a validated scenario with `seed`.
@@ -150,6 +151,7 @@ impl<'s> Builder<'s> {
             latency: base,
             fail_rate: network.fail_rate,
             repair_rate: network.repair_rate,
+            bandwidth_bytes_per_s: network.bandwidth.map(Bandwidth::bytes_per_s),
             links: network
                 .links
                 .iter()
@@ -159,6 +161,7 @@ impl<'s> Builder<'s> {
                     b: self.group_peers(&link.between[1]),
                     latency: link.latency.as_ref().map(|l| l.model_over(base)),
                     fail_rate: link.fail_rate,
+                    bandwidth_bytes_per_s: link.bandwidth.map(Bandwidth::bytes_per_s),
                 })
                 .collect(),
         }

@@ -83,6 +83,9 @@ pub struct NetworkPlan {
     pub fail_rate: f64,
     /// Global `repair_rate`.
     pub repair_rate: f64,
+    /// Global bandwidth per link direction, bytes/s (`None`: unlimited).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bandwidth_bytes_per_s: Option<u64>,
     /// Overrides, in file order (later ones win where they overlap).
     pub links: Vec<LinkPlan>,
 }
@@ -101,6 +104,9 @@ pub struct LinkPlan {
     pub latency: Option<LatencyModel>,
     /// `fail_rate` on these links (`set_link_fail_rate`).
     pub fail_rate: Option<f64>,
+    /// Bandwidth per direction of these links, bytes/s.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bandwidth_bytes_per_s: Option<u64>,
 }
 
 /// A group.

@@ -19,6 +19,7 @@ pub fn markdown(report: &Report) -> String {
     recovery(&mut md, report);
     bytes(&mut md, report);
     bytes_by_group(&mut md, report);
+    queues(&mut md, report);
     sync_store_gc(&mut md, report);
     plots(&mut md, report);
     md
@@ -337,6 +338,26 @@ fn bytes_by_group(md: &mut String, report: &Report) {
         let _ = writeln!(md, "| {group} | {} |", cells.join(" | "));
     }
     md.push('\n');
+}
+
+/// Peak per-peer queues (part of the bytes section), when links have a bandwidth.
+fn queues(md: &mut String, report: &Report) {
+    let Some(queue) = &report.metrics.queue else {
+        return;
+    };
+    let (bytes, messages) = (&queue.peak_bytes, &queue.peak_messages);
+    let text = |value: Option<u64>| value.map_or_else(|| "—".to_owned(), bytes_text);
+    let _ = writeln!(
+        md,
+        "Peak per-peer queue (bytes handed to a peer's links and not yet sent, each peer's \
+         largest), over {} peers: p50 {}, p90 {}, max {}; in msgs p50 {}, max {}.\n",
+        bytes.count,
+        text(bytes.p50),
+        text(bytes.p90),
+        text(bytes.max),
+        opt_ms(messages.p50),
+        opt_ms(messages.max)
+    );
 }
 
 fn sync_store_gc(md: &mut String, report: &Report) {

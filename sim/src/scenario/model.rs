@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::dist::{BytesQ, Dist, DurationQ, RateQ};
 use crate::goal::{FeedKind, Follow, Rule};
-use crate::units::Millis;
+use crate::units::{Bandwidth, Millis};
 use proto::goals::Goal;
 
 /// The name of the set feed every peer writes its follows to (conductor's `follows@set`).
@@ -193,6 +193,10 @@ pub struct Network {
     /// Per-send probability that a failed link comes back (turmoil `repair_rate`).
     #[serde(default = "default_one")]
     pub repair_rate: f64,
+    /// Bandwidth of each direction of every link unless overridden (`"1Mbit/s"`,
+    /// `"125KB/s"`); absent: unlimited (no serialisation delay).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bandwidth: Option<Bandwidth>,
     /// Per-group-pair overrides.
     #[serde(default, rename = "link")]
     pub links: Vec<LinkOverride>,
@@ -278,6 +282,9 @@ pub struct LinkOverride {
     pub latency: Option<Latency>,
     /// Loss on these links.
     pub fail_rate: Option<f64>,
+    /// Bandwidth of each direction of these links.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bandwidth: Option<Bandwidth>,
 }
 
 /// Connection topology generators.

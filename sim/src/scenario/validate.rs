@@ -166,8 +166,8 @@ impl Scenario {
             {
                 issues.push(issue(path.clone().key("fail_rate"), "must be in [0, 1]"));
             }
-            if link.latency.is_none() && link.fail_rate.is_none() {
-                issues.push(issue(path, "give `latency` or `fail_rate` (or both)"));
+            if link.latency.is_none() && link.fail_rate.is_none() && link.bandwidth.is_none() {
+                issues.push(issue(path, "give `latency`, `fail_rate` or `bandwidth`"));
             }
         }
     }
