@@ -19,6 +19,7 @@
 //! shared. Modelling choices and what is ignored: `docs/simulation.md`, "The protocol tier".
 
 mod apply;
+mod bandwidth;
 mod conn;
 mod link;
 mod link_rules;

@@ -13,6 +13,8 @@ use proto::sync::SyncMsg;
 use proto::sync::Time;
 use sim::plan::PeerIdx;
 
+use crate::bandwidth::Lane;
+
 /// A connection, by the order it was made in (never reused).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct LinkId(pub(crate) u64);
@@ -58,12 +60,10 @@ pub(crate) enum Item {
 pub(crate) struct Pipe {
     /// Objects on their way, with their arrival times (non-decreasing).
     pub(crate) queue: VecDeque<(u64, Item)>,
-    /// The arrival time of the last object sent.
-    pub(crate) last_arrival_ms: u64,
+    /// Its timing: bandwidth, latency, FIFO order (`crate::bandwidth`).
+    pub(crate) lane: Lane,
     /// Whether the pipe stopped at a cut or hold and waits for it to end.
     pub(crate) stalled: bool,
-    /// The write the last object went out in ([`crate::run::Run`]'s `write`).
-    pub(crate) last_write: u64,
 }
 
 /// What each end of a link keeps.

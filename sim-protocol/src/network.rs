@@ -1,6 +1,9 @@
 //! The network model between peers: one-way latency per link drawn from the scenario's
 //! distributions, and the link faults in force (partitions both and one way, holds).
 //!
+//! Bandwidth (`network.bandwidth`, per pair from `[[network.link]]`) is looked up here and
+//! applied by the pipes (`crate::bandwidth`).
+//!
 //! Latency is drawn as turmoil 0.7 draws it, so both tiers see the same distribution:
 //! `min + (max − min) · X` with `X ~ Exp(curve)`, capped at `max`. Faults are kept as the
 //! peer sets their steps name ([`LinkRules`]: the newest step covering a directed pair
@@ -20,6 +23,10 @@ pub(crate) struct Network {
     latency: LatencyModel,
     /// `[[network.link]]` latencies, by ordered pair.
     configured: BTreeMap<(PeerIdx, PeerIdx), LatencyModel>,
+    /// Bandwidth of every link direction unless configured per pair, bytes/s.
+    bandwidth: Option<u64>,
+    /// `[[network.link]]` bandwidths, by ordered pair.
+    configured_bandwidth: BTreeMap<(PeerIdx, PeerIdx), u64>,
     /// Latencies set (`Some`) or restored (`None`) by `latency` faults on some links.
     changed: LinkRules<Option<LatencyModel>>,
     /// A `latency` fault on every link.
@@ -40,17 +47,24 @@ fn ordered(a: PeerIdx, b: PeerIdx) -> (PeerIdx, PeerIdx) {
 impl Network {
     pub(crate) fn new(plan: &Plan) -> Self {
         let mut configured = BTreeMap::new();
+        let mut configured_bandwidth = BTreeMap::new();
         for link in &plan.network.links {
-            let Some(model) = link.latency else { continue };
             for a in &link.a {
                 for b in link.b.iter().filter(|b| *b != a) {
-                    configured.insert(ordered(*a, *b), model);
+                    if let Some(model) = link.latency {
+                        configured.insert(ordered(*a, *b), model);
+                    }
+                    if let Some(rate) = link.bandwidth_bytes_per_s {
+                        configured_bandwidth.insert(ordered(*a, *b), rate);
+                    }
                 }
             }
         }
         Self {
             latency: plan.network.latency,
             configured,
+            bandwidth: plan.network.bandwidth_bytes_per_s,
+            configured_bandwidth,
             changed: LinkRules::default(),
             changed_all: None,
             cut: LinkRules::default(),
@@ -72,6 +86,22 @@ impl Network {
     /// Whether `from` can reach `to` and back (a dial needs both).
     pub(crate) fn reachable(&self, from: PeerIdx, to: PeerIdx) -> bool {
         !self.blocked(from, to) && !self.blocked(to, from)
+    }
+
+    /// Whether any link has a bandwidth (else queues are always empty and not measured).
+    pub(crate) fn limits_bandwidth(&self) -> bool {
+        self.bandwidth.is_some() || !self.configured_bandwidth.is_empty()
+    }
+
+    /// The bandwidth of each direction between `a` and `b`, bytes/s (`None`: unlimited).
+    pub(crate) fn bandwidth(&self, a: PeerIdx, b: PeerIdx) -> Option<u64> {
+        if self.configured_bandwidth.is_empty() {
+            return self.bandwidth;
+        }
+        self.configured_bandwidth
+            .get(&ordered(a, b))
+            .copied()
+            .or(self.bandwidth)
     }
 
     fn model(&self, a: PeerIdx, b: PeerIdx) -> LatencyModel {

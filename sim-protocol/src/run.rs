@@ -23,6 +23,7 @@ use sim::timers::SimTimers;
 use sim::trace::{Event, EventKind};
 use sim::workload;
 
+use crate::bandwidth::QueuePeaks;
 use crate::link::{End, LinkId, Links};
 use crate::network::Network;
 use crate::peer::{Peer, Running};
@@ -96,6 +97,8 @@ pub(crate) struct Run<'p> {
     pub(crate) check_invariants: bool,
     /// Objects put in pipes (sync objects, pings, pongs), for `compare-protocols`.
     pub(crate) messages: u64,
+    /// Each peer's largest queue (only measured when a link has a bandwidth).
+    pub(crate) queue_peaks: QueuePeaks,
 }
 
 impl<'p> Run<'p> {
@@ -170,6 +173,7 @@ impl<'p> Run<'p> {
             json_scratch: String::with_capacity(4096),
             check_invariants: cfg!(debug_assertions),
             messages: 0,
+            queue_peaks: QueuePeaks::new(plan.peers.len()),
         }
     }
 
@@ -209,6 +213,9 @@ impl<'p> Run<'p> {
             messages: self.messages,
             events: self.queue.popped(),
         };
+        if self.net.limits_bandwidth() {
+            collector.queue_peaks(self.queue_peaks.by_peer());
+        }
         self.finish(collector)?;
         Ok(stats)
     }

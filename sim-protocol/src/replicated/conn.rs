@@ -183,8 +183,8 @@ impl<R: Replicator> Run<'_, R> {
                 };
                 let from = state.end_of(peer);
                 let to = state.peer(from.other());
-                self.charge(peer, to, &msg);
-                self.transmit(link, from.other(), Carried::Wire(msg));
+                let bytes = self.charge(peer, to, &msg);
+                self.transmit(link, from.other(), Carried::Wire(msg), bytes);
             }
             Output::Broadcast { msg } => self.broadcast(peer, msg),
             Output::Stored { item, from } => {
@@ -227,21 +227,24 @@ impl<R: Replicator> Run<'_, R> {
             .map(|state| state.peer(state.end_of(peer).other()))
     }
 
-    /// One message's bytes, charged to its sender.
-    fn charge(&mut self, from: PeerIdx, to: PeerIdx, msg: &R::Wire) {
+    /// One message's bytes, charged to its sender; returns them.
+    fn charge(&mut self, from: PeerIdx, to: PeerIdx, msg: &R::Wire) -> u64 {
         self.messages += 1;
+        let bytes = msg.bytes();
         self.emit(EventKind::Send {
             from,
             to,
             kind: trace_kind(msg.kind()),
-            bytes: msg.bytes(),
+            bytes,
         });
+        bytes
     }
 
     /// One transmission on the medium (charged once, `to` the sender itself), heard on every
     /// link the sender has now.
     fn broadcast(&mut self, peer: PeerIdx, msg: R::Wire) {
-        self.charge(peer, peer, &msg);
+        // One transmission on a broadcast medium, but each link's direction carries it.
+        let bytes = self.charge(peer, peer, &msg);
         let links: Vec<LinkId> = self.peers[peer as usize]
             .running
             .as_ref()
@@ -252,7 +255,7 @@ impl<R: Replicator> Run<'_, R> {
                 continue;
             };
             let to = state.end_of(peer).other();
-            self.transmit(link, to, Carried::Wire(msg.clone()));
+            self.transmit(link, to, Carried::Wire(msg.clone()), bytes);
         }
     }
 }

@@ -8,6 +8,8 @@ use proto::liveness::{Liveness, LivenessTimers};
 use proto::sync::Time;
 use sim::plan::PeerIdx;
 
+use crate::bandwidth::Lane;
+
 pub(crate) use crate::link::End;
 
 /// What travels in a pipe.
@@ -24,18 +26,16 @@ pub(crate) enum Carried<W> {
 #[derive(Debug)]
 pub(crate) struct Pipe<W> {
     pub(crate) queue: VecDeque<(u64, Carried<W>)>,
-    pub(crate) last_arrival_ms: u64,
+    pub(crate) lane: Lane,
     pub(crate) stalled: bool,
-    pub(crate) last_write: u64,
 }
 
 impl<W> Default for Pipe<W> {
     fn default() -> Self {
         Self {
             queue: VecDeque::new(),
-            last_arrival_ms: 0,
+            lane: Lane::default(),
             stalled: false,
-            last_write: 0,
         }
     }
 }

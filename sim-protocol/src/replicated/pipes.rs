@@ -20,18 +20,25 @@ use crate::conn::MUXRPC_HEADER_BYTES;
 use crate::liveness::LinkCheck;
 
 impl<R: Replicator> Run<'_, R> {
-    /// Puts `carried` in the pipe toward `to`.
-    pub(crate) fn transmit(&mut self, link: LinkId, to: End, carried: Carried<R::Wire>) {
+    /// Puts `carried` (`bytes` on the wire) in the pipe toward `to`.
+    pub(crate) fn transmit(
+        &mut self,
+        link: LinkId,
+        to: End,
+        carried: Carried<R::Wire>,
+        bytes: u64,
+    ) {
         let Some(state) = self.links.get(&link) else {
             return;
         };
         let (sender, receiver) = (state.peer(to.other()), state.peer(to));
-        let same_write = state.side(to).inbound.last_write == self.write;
+        let same_write = state.side(to).inbound.lane.same_write(self.write);
         let latency = if same_write {
             0
         } else {
             self.net.latency_ms(sender, receiver)
         };
+        let bandwidth = self.net.bandwidth(sender, receiver);
         let (now, write) = (self.now, self.write);
         let Some(state) = self.links.get_mut(&link) else {
             return;
@@ -41,13 +48,32 @@ impl<R: Replicator> Run<'_, R> {
             .liveness
             .handle(Time(now), liveness::Event::Sent);
         let pipe = &mut state.side_mut(to).inbound;
-        let arrival = pipe.last_arrival_ms.max(now + latency);
-        pipe.last_arrival_ms = arrival;
-        pipe.last_write = write;
+        let arrival = pipe.lane.send(now, write, latency, bytes, bandwidth);
         pipe.queue.push_back((arrival, carried));
         if !pipe.stalled {
             self.queue.push(arrival, Ev::Deliver { link, to });
         }
+        if bandwidth.is_some() {
+            self.observe_queue(sender);
+        }
+    }
+
+    /// Records `peer`'s queue (what its links still have to send) for its peak.
+    fn observe_queue(&mut self, peer: PeerIdx) {
+        let Some(running) = self.peers[peer as usize].running.as_ref() else {
+            return;
+        };
+        let mut total = crate::bandwidth::Waiting::default();
+        for link in &running.links {
+            let Some(state) = self.links.get_mut(link) else {
+                continue;
+            };
+            let toward = state.end_of(peer).other();
+            let waiting = state.side_mut(toward).inbound.lane.waiting(self.now);
+            total.bytes += waiting.bytes;
+            total.messages += waiting.messages;
+        }
+        self.queue_peaks.observe(peer as usize, total);
     }
 
     /// Hands what is due at `to` to its machine, unless the direction is stopped.
@@ -109,14 +135,15 @@ impl<R: Replicator> Run<'_, R> {
         };
         let (sender, receiver) = (state.peer(from), state.peer(from.other()));
         let body = (self.now - state.opened_ms).to_string().len() as u64;
+        let bytes = MUXRPC_HEADER_BYTES + body;
         self.messages += 1;
         self.emit(EventKind::Send {
             from: sender,
             to: receiver,
             kind: WireKind::Keepalive,
-            bytes: MUXRPC_HEADER_BYTES + body,
+            bytes,
         });
-        self.transmit(link, from.other(), carried);
+        self.transmit(link, from.other(), carried, bytes);
     }
 
     /// Every keepalive interval: both ends' liveness machines decide (`crate::liveness`):
@@ -192,12 +219,10 @@ impl<R: Replicator> Run<'_, R> {
         };
         let pipe = &mut state.side_mut(to).inbound;
         pipe.stalled = false;
-        let mut last = now;
-        for ((at, _), latency) in pipe.queue.iter_mut().zip(latencies) {
-            last = last.max(now + latency);
-            *at = last;
-            self.queue.push(last, Ev::Deliver { link, to });
+        let arrivals = pipe.lane.resend(now, &latencies);
+        for ((at, _), arrival) in pipe.queue.iter_mut().zip(arrivals) {
+            *at = arrival;
+            self.queue.push(arrival, Ev::Deliver { link, to });
         }
-        pipe.last_arrival_ms = last;
     }
 }

@@ -19,6 +19,7 @@ use sim::workload;
 use super::items::Items;
 use super::link::{End, Link};
 use super::peer::{Peer, Running};
+use crate::bandwidth::QueuePeaks;
 use crate::network::Network;
 use crate::queue::Queue;
 use crate::run::peer_idx;
@@ -80,6 +81,8 @@ pub(crate) struct Run<'p, R: Replicator> {
     pub(crate) write: u64,
     pub(crate) messages: u64,
     pub(crate) events: Vec<Event>,
+    /// Each peer's largest queue (only measured when a link has a bandwidth).
+    pub(crate) queue_peaks: QueuePeaks,
 }
 
 impl<'p, R: Replicator> Run<'p, R> {
@@ -125,6 +128,7 @@ impl<'p, R: Replicator> Run<'p, R> {
             write: 1,
             messages: 0,
             events: Vec::new(),
+            queue_peaks: QueuePeaks::new(plan.peers.len()),
         }
     }
 
@@ -173,6 +177,9 @@ impl<'p, R: Replicator> Run<'p, R> {
         self.drain_into(collector)?;
         for (index, peer) in self.peers.iter().enumerate() {
             collector.snapshot(peer_idx(index), self.items.holdings(&peer.held));
+        }
+        if self.net.limits_bandwidth() {
+            collector.queue_peaks(self.queue_peaks.by_peer());
         }
         Ok(stats)
     }
