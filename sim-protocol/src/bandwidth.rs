@@ -31,6 +31,8 @@ pub(crate) struct Lane {
     in_flight: VecDeque<(u64, u64)>,
     /// Their bytes.
     in_flight_bytes: u64,
+    /// When a message that resets the connection (a `break`) would have arrived, ms.
+    pub(crate) reset_at_ms: Option<u64>,
 }
 
 /// What is waiting to leave: bytes and messages.
@@ -48,12 +50,12 @@ impl Lane {
     }
 
     /// Sends `bytes` handed over at `now_ms` in `write`; `latency_ms` is the draw for a new
-    /// write (ignored within one). Returns the arrival time, ms.
+    /// write (ignored within one), `resend_ms` what losses add (`crate::loss`). Returns the
+    /// arrival time, ms.
     pub(crate) fn send(
         &mut self,
         now_ms: u64,
-        write: u64,
-        latency_ms: u64,
+        (write, latency_ms, resend_ms): (u64, u64, u64),
         bytes: u64,
         bandwidth_bytes_per_s: Option<u64>,
     ) -> u64 {
@@ -65,7 +67,9 @@ impl Lane {
             None => now_ms,
             Some(rate) => self.serialise(now_ms, bytes, rate),
         };
-        let arrival = self.last_arrival_ms.max(left_ms + self.write_latency_ms);
+        let arrival = self
+            .last_arrival_ms
+            .max(left_ms + self.write_latency_ms + resend_ms);
         self.last_arrival_ms = arrival;
         arrival
     }
@@ -115,7 +119,21 @@ impl Lane {
             })
             .collect();
         self.last_arrival_ms = last;
+        if self.reset_at_ms.is_some() {
+            self.reset_at_ms = Some(last);
+        }
         arrivals
+    }
+
+    /// Whether the connection resets at `now_ms` (a message that breaks it is due).
+    pub(crate) fn resets_by(&self, now_ms: u64) -> bool {
+        self.reset_at_ms.is_some_and(|at| at <= now_ms)
+    }
+
+    /// Marks the message just sent (arriving at `arrival_ms`) as the one that resets the
+    /// connection, unless an earlier one does.
+    pub(crate) fn reset_on_arrival(&mut self, arrival_ms: u64) {
+        self.reset_at_ms.get_or_insert(arrival_ms);
     }
 }
 
@@ -158,7 +176,7 @@ mod tests {
     #[test]
     fn without_bandwidth_arrival_is_send_time_plus_latency() {
         let mut lane = Lane::default();
-        assert_eq!(lane.send(100, 1, 20, 1_000_000, None), 120);
+        assert_eq!(lane.send(100, (1, 20, 0), 1_000_000, None), 120);
         assert_eq!(lane.waiting(100), Waiting::default());
     }
 
@@ -166,8 +184,8 @@ mod tests {
     fn a_busy_direction_queues_behind_the_message_ahead() {
         // 1,000 B/s: 500 bytes take 500 ms.
         let mut lane = Lane::default();
-        assert_eq!(lane.send(0, 1, 10, 500, Some(1_000)), 510);
-        assert_eq!(lane.send(100, 2, 10, 500, Some(1_000)), 1_010);
+        assert_eq!(lane.send(0, (1, 10, 0), 500, Some(1_000)), 510);
+        assert_eq!(lane.send(100, (2, 10, 0), 500, Some(1_000)), 1_010);
         let waiting = lane.waiting(600);
         assert_eq!((waiting.bytes, waiting.messages), (500, 1));
         assert_eq!(lane.waiting(1_000), Waiting::default());
@@ -176,9 +194,9 @@ mod tests {
     #[test]
     fn one_write_shares_its_latency_draw() {
         let mut lane = Lane::default();
-        assert_eq!(lane.send(0, 7, 50, 1_000, Some(1_000_000)), 51);
+        assert_eq!(lane.send(0, (7, 50, 0), 1_000, Some(1_000_000)), 51);
         // Same write: the latency passed in is ignored; serialisation still adds up.
-        assert_eq!(lane.send(0, 7, 999, 1_000, Some(1_000_000)), 52);
+        assert_eq!(lane.send(0, (7, 999, 0), 1_000, Some(1_000_000)), 52);
     }
 
     #[test]

@@ -24,6 +24,7 @@ mod conn;
 mod link;
 mod link_rules;
 mod liveness;
+mod loss;
 mod network;
 mod peer;
 mod queue;

@@ -37,7 +37,19 @@ pub(crate) struct Network {
     /// Links whose messages are held (`true`) or released (`false`).
     held: LinkRules<bool>,
     held_all: bool,
+    /// Loss: `network.fail_rate`, `[[network.link]]` rates by ordered pair, and `loss`
+    /// faults (`Some` sets, `None` restores the configured rate).
+    fail_rate: f64,
+    configured_loss: BTreeMap<(PeerIdx, PeerIdx), f64>,
+    loss: LinkRules<Option<f64>>,
+    loss_all: Option<f64>,
+    /// `break` faults: the chance that a message resets its connection.
+    breaks: LinkRules<Option<f64>>,
+    break_all: Option<f64>,
     rng: Stream,
+    /// Loss and break draws, a stream of their own so that a plan without them draws its
+    /// latencies as before.
+    loss_rng: Stream,
 }
 
 fn ordered(a: PeerIdx, b: PeerIdx) -> (PeerIdx, PeerIdx) {
@@ -48,6 +60,7 @@ impl Network {
     pub(crate) fn new(plan: &Plan) -> Self {
         let mut configured = BTreeMap::new();
         let mut configured_bandwidth = BTreeMap::new();
+        let mut configured_loss = BTreeMap::new();
         for link in &plan.network.links {
             for a in &link.a {
                 for b in link.b.iter().filter(|b| *b != a) {
@@ -56,6 +69,9 @@ impl Network {
                     }
                     if let Some(rate) = link.bandwidth_bytes_per_s {
                         configured_bandwidth.insert(ordered(*a, *b), rate);
+                    }
+                    if let Some(rate) = link.fail_rate {
+                        configured_loss.insert(ordered(*a, *b), rate);
                     }
                 }
             }
@@ -71,7 +87,14 @@ impl Network {
             cut_all: false,
             held: LinkRules::default(),
             held_all: false,
+            fail_rate: plan.network.fail_rate,
+            configured_loss,
+            loss: LinkRules::default(),
+            loss_all: None,
+            breaks: LinkRules::default(),
+            break_all: None,
             rng: sim::rng::stream(plan.seed, "protocol/latency", 0),
+            loss_rng: sim::rng::stream(plan.seed, "protocol/loss", 0),
         }
     }
 
@@ -102,6 +125,34 @@ impl Network {
             .get(&ordered(a, b))
             .copied()
             .or(self.bandwidth)
+    }
+
+    /// The extra delay loss puts on one message from `a` to `b`, ms: TCP resends a lost
+    /// segment after a retransmission timeout, doubling it on each further loss (`crate::loss`).
+    pub(crate) fn loss_delay_ms(&mut self, a: PeerIdx, b: PeerIdx) -> u64 {
+        let rate = self
+            .loss
+            .get(a, b)
+            .flatten()
+            .or(self.loss_all)
+            .or_else(|| self.configured_loss.get(&ordered(a, b)).copied())
+            .unwrap_or(self.fail_rate);
+        if rate <= 0.0 {
+            return 0;
+        }
+        let rto_ms = crate::loss::retransmission_timeout_ms(self.model(a, b).max_ms);
+        crate::loss::resend_delay_ms(rate, rto_ms, &mut self.loss_rng)
+    }
+
+    /// Whether one message from `a` to `b` resets its connection (a `break` in force).
+    pub(crate) fn breaks_connection(&mut self, a: PeerIdx, b: PeerIdx) -> bool {
+        let rate = self
+            .breaks
+            .get(a, b)
+            .flatten()
+            .or(self.break_all)
+            .unwrap_or(0.0);
+        rate > 0.0 && self.loss_rng.unit_open() < rate
     }
 
     fn model(&self, a: PeerIdx, b: PeerIdx) -> LatencyModel {
@@ -171,9 +222,23 @@ impl Network {
                 self.changed.push(a, b, true, step.latency);
                 false
             }
-            FaultAction::Loss | FaultAction::Break | FaultAction::Crash | FaultAction::Restart => {
+            FaultAction::Loss => {
+                if every {
+                    self.loss.clear();
+                    self.loss_all = step.fail_rate;
+                }
+                self.loss.push(a, b, true, step.fail_rate);
                 false
             }
+            FaultAction::Break => {
+                if every {
+                    self.breaks.clear();
+                    self.break_all = step.break_rate;
+                }
+                self.breaks.push(a, b, true, step.break_rate);
+                false
+            }
+            FaultAction::Crash | FaultAction::Restart => false,
         }
     }
 }

@@ -18,6 +18,7 @@ use super::link::{Carried, End};
 use super::run::{Ev, Run};
 use crate::conn::MUXRPC_HEADER_BYTES;
 use crate::liveness::LinkCheck;
+use crate::loss::RESET_REASON;
 
 impl<R: Replicator> Run<'_, R> {
     /// Puts `carried` (`bytes` on the wire) in the pipe toward `to`.
@@ -39,6 +40,8 @@ impl<R: Replicator> Run<'_, R> {
             self.net.latency_ms(sender, receiver)
         };
         let bandwidth = self.net.bandwidth(sender, receiver);
+        let resend = self.net.loss_delay_ms(sender, receiver);
+        let resets = self.net.breaks_connection(sender, receiver);
         let (now, write) = (self.now, self.write);
         let Some(state) = self.links.get_mut(&link) else {
             return;
@@ -48,7 +51,12 @@ impl<R: Replicator> Run<'_, R> {
             .liveness
             .handle(Time(now), liveness::Event::Sent);
         let pipe = &mut state.side_mut(to).inbound;
-        let arrival = pipe.lane.send(now, write, latency, bytes, bandwidth);
+        let arrival = pipe
+            .lane
+            .send(now, (write, latency, resend), bytes, bandwidth);
+        if resets {
+            pipe.lane.reset_on_arrival(arrival);
+        }
         pipe.queue.push_back((arrival, carried));
         if !pipe.stalled {
             self.queue.push(arrival, Ev::Deliver { link, to });
@@ -92,16 +100,27 @@ impl<R: Replicator> Run<'_, R> {
             side.inbound.stalled = true;
             return;
         }
+        // A `break`: what arrived before the message that resets the connection is
+        // received, that message and what follows are lost with the connection.
+        let reset = side.inbound.lane.resets_by(now);
+        let cutoff = side.inbound.lane.reset_at_ms.unwrap_or(u64::MAX);
         let mut due = Vec::new();
-        while side.inbound.queue.front().is_some_and(|(at, _)| *at <= now) {
+        while side
+            .inbound
+            .queue
+            .front()
+            .is_some_and(|(at, _)| *at <= now && (!reset || *at < cutoff))
+        {
             due.extend(side.inbound.queue.pop_front().map(|(_, carried)| carried));
         }
-        if due.is_empty() {
-            return;
+        if !due.is_empty() {
+            side.liveness.handle(Time(now), liveness::Event::Received);
         }
-        side.liveness.handle(Time(now), liveness::Event::Received);
         for carried in due {
             self.receive(link, to, receiver, carried);
+        }
+        if reset {
+            self.close_link(link, RESET_REASON);
         }
     }
 
