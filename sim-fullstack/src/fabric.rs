@@ -197,7 +197,9 @@ impl Fabric {
             Fate::Break => self.break_connection(&packet, (from, to), now_ms),
             Fate::Hold => self.held.push(packet),
             Fate::Deliver(delay_ms) => {
-                self.send_after(packet, (from, to), now_ms + delay_ms.max(self.tick_ms));
+                let bytes = u64::from(packet.size());
+                let sent_ms = self.links.serialised_ms(from, to, bytes, now_ms);
+                self.send_after(packet, (from, to), sent_ms + delay_ms.max(self.tick_ms));
             }
         }
     }

@@ -130,6 +130,19 @@ impl Engine for Fullstack {
         collector: &mut Collector<'_>,
         progress: &Progress,
     ) -> Result<(), SimError> {
+        let limited = plan.network.bandwidth_bytes_per_s.is_some()
+            || plan
+                .network
+                .links
+                .iter()
+                .any(|link| link.bandwidth_bytes_per_s.is_some());
+        if limited && self.substrate == Substrate::Turmoil {
+            return Err(SimError::Unsupported {
+                what: "`bandwidth` on the turmoil substrate (turmoil 0.7 has no bandwidth); \
+                       use the fabric substrate (the default) or the protocol engine"
+                    .to_owned(),
+            });
+        }
         let run = Run::new(plan, self.sabotage, self.substrate);
         match self.substrate {
             Substrate::Turmoil => run.execute(collector, progress),

@@ -54,6 +54,11 @@ pub(super) struct Links {
     cut_all: bool,
     held: BTreeSet<Pair>,
     hold_all: bool,
+    /// Bandwidth of each direction, bytes/s: every link's, and `[[network.link]]`'s.
+    bandwidth: Option<u64>,
+    configured_bandwidth: BTreeMap<Pair, u64>,
+    /// When each direction (from, to) has finished serialising its last packet, µs.
+    busy_until_us: BTreeMap<(PeerIdx, PeerIdx), u64>,
 }
 
 impl Links {
@@ -74,6 +79,9 @@ impl Links {
             cut_all: false,
             held: BTreeSet::new(),
             hold_all: false,
+            bandwidth: plan.network.bandwidth_bytes_per_s,
+            configured_bandwidth: BTreeMap::new(),
+            busy_until_us: BTreeMap::new(),
         };
         for link in &plan.network.links {
             for &a in &link.a {
@@ -84,10 +92,40 @@ impl Links {
                     if let Some(rate) = link.fail_rate {
                         links.configured_fail.insert(pair(a, b), rate);
                     }
+                    if let Some(rate) = link.bandwidth_bytes_per_s {
+                        links.configured_bandwidth.insert(pair(a, b), rate);
+                    }
                 }
             }
         }
         links
+    }
+
+    /// When a packet of `bytes` handed to the link `from` → `to` at `now_ms` has been sent
+    /// out, ms: at once without a bandwidth; else `bytes / bandwidth` after the packet ahead
+    /// of it (one packet at a time, in order), to the nearest ms — as the protocol tier's
+    /// lanes (`sim-protocol/src/bandwidth.rs`) time a message.
+    pub(super) fn serialised_ms(
+        &mut self,
+        from: PeerIdx,
+        to: PeerIdx,
+        bytes: u64,
+        now_ms: u64,
+    ) -> u64 {
+        let rate = if self.configured_bandwidth.is_empty() {
+            self.bandwidth
+        } else {
+            self.configured_bandwidth
+                .get(&pair(from, to))
+                .copied()
+                .or(self.bandwidth)
+        };
+        let Some(rate) = rate else {
+            return now_ms;
+        };
+        let busy = self.busy_until_us.entry((from, to)).or_default();
+        *busy = (*busy).max(now_ms * 1_000) + (bytes * 1_000_000).div_ceil(rate.max(1));
+        (*busy + 500) / 1_000
     }
 
     /// The largest latency any link can have in this plan, ms (sizes TCP's retransmit timer).

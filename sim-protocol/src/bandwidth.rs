@@ -42,6 +42,16 @@ pub(crate) struct Waiting {
     pub(crate) messages: u64,
 }
 
+impl Waiting {
+    /// Both together (a peer's queue is the sum over its links).
+    pub(crate) fn plus(self, other: Waiting) -> Waiting {
+        Waiting {
+            bytes: self.bytes + other.bytes,
+            messages: self.messages + other.messages,
+        }
+    }
+}
+
 impl Lane {
     /// Whether a message sent now in `write` belongs to the write the last one went out in
     /// (then it needs no latency draw of its own).

@@ -281,9 +281,7 @@ impl Run<'_> {
                 continue;
             };
             let toward = state.end_of(peer).other();
-            let waiting = state.side_mut(toward).inbound.lane.waiting(self.now);
-            total.bytes += waiting.bytes;
-            total.messages += waiting.messages;
+            total = total.plus(state.side_mut(toward).inbound.lane.waiting(self.now));
         }
         self.queue_peaks.observe(peer as usize, total);
     }

@@ -77,9 +77,7 @@ impl<R: Replicator> Run<'_, R> {
                 continue;
             };
             let toward = state.end_of(peer).other();
-            let waiting = state.side_mut(toward).inbound.lane.waiting(self.now);
-            total.bytes += waiting.bytes;
-            total.messages += waiting.messages;
+            total = total.plus(state.side_mut(toward).inbound.lane.waiting(self.now));
         }
         self.queue_peaks.observe(peer as usize, total);
     }
