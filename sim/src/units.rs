@@ -388,23 +388,27 @@ mod tests {
         assert_eq!(parse_bandwidth("1MiB/s"), Ok(1_048_576));
         assert!(
             parse_bandwidth("1Mbit")
-                .unwrap_err()
+                .expect_err("refused")
                 .contains("not a bandwidth")
         );
         assert!(
             parse_bandwidth("1Mbit/min")
-                .unwrap_err()
+                .expect_err("refused")
                 .contains("per second")
         );
-        assert!(parse_bandwidth("5/s").unwrap_err().contains("no unit"));
+        assert!(
+            parse_bandwidth("5/s")
+                .expect_err("refused")
+                .contains("no unit")
+        );
         assert!(
             parse_bandwidth("1bit/s")
-                .unwrap_err()
+                .expect_err("refused")
                 .contains("below 1 byte")
         );
         assert!(
             parse_bandwidth("3furlong/s")
-                .unwrap_err()
+                .expect_err("refused")
                 .contains("unknown size unit")
         );
     }
