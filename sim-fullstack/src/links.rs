@@ -291,3 +291,34 @@ fn sample(model: LatencyModel, rng: &mut Stream) -> u64 {
     let extra = (range * share) as u64;
     (model.min_ms + extra).min(model.max_ms)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(network: &str) -> Plan {
+        let text = format!(
+            "name = \"t\"\nduration = \"1m\"\n[network]\n{network}\n[topology]\nkind = \"full\"\n\
+             [[group]]\nname = \"p\"\ncount = 3\n"
+        );
+        let scenario = sim::scenario::Scenario::parse(&text, "t.toml").expect("parses");
+        Plan::build(&scenario, 1)
+    }
+
+    #[test]
+    fn a_link_direction_sends_one_packet_at_a_time_at_its_bandwidth() {
+        // 1,000 B/s: a 500-byte packet takes 500 ms; the next waits behind it.
+        let mut links = Links::new(&plan("bandwidth = \"1KB/s\""));
+        assert_eq!(links.serialised_ms(0, 1, 500, 100), 600);
+        assert_eq!(links.serialised_ms(0, 1, 500, 200), 1_100);
+        // The other direction and other links have their own queues.
+        assert_eq!(links.serialised_ms(1, 0, 500, 200), 700);
+        assert_eq!(links.serialised_ms(0, 2, 40, 2_000), 2_040);
+    }
+
+    #[test]
+    fn without_a_bandwidth_a_packet_leaves_at_once() {
+        let mut links = Links::new(&plan("fail_rate = 0.0"));
+        assert_eq!(links.serialised_ms(0, 1, 1_000_000, 100), 100);
+    }
+}

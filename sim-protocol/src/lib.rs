@@ -11,7 +11,7 @@
 //!            │ Established / DialFailed, Deliver, LinkTick, Close
 //!            ▼
 //!   conn.rs (dial, handshake, pipes; keepalive and idle timeout via liveness.rs)
-//!     ─▶ network.rs (latency, faults)
+//!     ─▶ network.rs (latency, bandwidth, loss, faults) ─▶ bandwidth.rs, loss.rs
 //!   apply.rs (Sessions outputs: send, commit, prune, rounds) ─▶ trace events ─▶ Collector
 //! ```
 //!
