@@ -208,10 +208,12 @@ fn check_one(target: &Target, args: &Args) -> anyhow::Result<usize> {
 
 /// The substrate a baseline file names.
 fn substrate_named(name: &str) -> anyhow::Result<Substrate> {
-    [Substrate::Fabric, Substrate::Turmoil]
+    [Substrate::Fabric, Substrate::Turmoil, Substrate::Streams]
         .into_iter()
         .find(|kind| kind.name() == name)
-        .ok_or_else(|| anyhow::anyhow!("substrate `{name}`; the substrates are fabric and turmoil"))
+        .ok_or_else(|| {
+            anyhow::anyhow!("substrate `{name}`; the substrates are fabric, turmoil and streams")
+        })
 }
 
 /// Prints the outcome of a check; returns the number of metrics moved past tolerance.

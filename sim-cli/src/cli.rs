@@ -68,8 +68,9 @@ pub enum Command {
         /// `fullstack`.
         #[arg(long, value_parser = parse_engine)]
         engine: Option<EngineKind>,
-        /// The full-stack engine's network: `fabric` (turmoil-net, TCP with retransmission)
-        /// or `turmoil` (turmoil 0.7). Default: the scenario's `substrate`, else `fabric`.
+        /// The full-stack engine's network: `fabric` (turmoil-net, TCP with retransmission),
+        /// `streams` (reliable byte streams timed by the same links; less memory) or `turmoil`
+        /// (turmoil 0.7). Default: the scenario's `substrate`, else `fabric`.
         #[arg(long, value_parser = parse_substrate)]
         substrate: Option<Substrate>,
         /// Protocol tier: every peer verifies every signature it receives, instead of each
@@ -216,7 +217,10 @@ fn parse_substrate(text: &str) -> Result<Substrate, String> {
     match text {
         "fabric" => Ok(Substrate::Fabric),
         "turmoil" => Ok(Substrate::Turmoil),
-        other => Err(format!("`{other}`: the substrates are fabric and turmoil")),
+        "streams" => Ok(Substrate::Streams),
+        other => Err(format!(
+            "`{other}`: the substrates are fabric, turmoil and streams"
+        )),
     }
 }
 
@@ -226,9 +230,11 @@ fn fullstack_engine(substrate: Substrate) -> Option<&'static dyn Engine> {
     use sim_fullstack::Fullstack;
     static FABRIC: Fullstack = Fullstack::on(Substrate::Fabric);
     static TURMOIL: Fullstack = Fullstack::on(Substrate::Turmoil);
+    static STREAMS: Fullstack = Fullstack::on(Substrate::Streams);
     Some(match substrate {
         Substrate::Fabric => &FABRIC,
         Substrate::Turmoil => &TURMOIL,
+        Substrate::Streams => &STREAMS,
     })
 }
 

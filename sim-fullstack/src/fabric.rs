@@ -34,13 +34,13 @@ use turmoil_net::{
 use super::links::{Fate, Links};
 
 /// Simulated time a retransmission waits beyond the longest round trip, ms.
-const RETRANSMIT_SLACK_MS: u64 = 100;
+pub(super) const RETRANSMIT_SLACK_MS: u64 = 100;
 
 /// Simulated time without acknowledgement after which a connection gives up, at least, ms:
 /// past the node's idle timeout on the fabric (120 s, `SimTimers::retransmitting`), so the
 /// node, not TCP, decides when a silent connection is dead. Real stacks retry far longer
 /// (Linux's `tcp_retries2` = 15 is about 15 minutes).
-const GIVE_UP_AFTER_MS: u64 = 150_000;
+pub(super) const GIVE_UP_AFTER_MS: u64 = 150_000;
 const _: () = assert!(GIVE_UP_AFTER_MS > sim::timers::SimTimers::retransmitting().idle_timeout_ms);
 
 /// Counters for the run's notes.

@@ -31,6 +31,9 @@ mod network;
 mod record;
 mod setup;
 pub mod store;
+mod streams;
+mod streams_net;
+mod streams_run;
 mod tunnels;
 
 use std::collections::BTreeMap;
@@ -72,7 +75,8 @@ pub enum Sabotage {
 
 /// The simulated network the real peers run on: [`Substrate::Fabric`] (the default:
 /// turmoil-net's socket stack moved by our event-driven loop, fabric_run.rs; TCP with
-/// retransmission) or [`Substrate::Turmoil`] (turmoil 0.7: a tick-stepped world, every link
+/// retransmission), [`Substrate::Streams`] (reliable byte streams timed by the same links,
+/// streams.rs) or [`Substrate::Turmoil`] (turmoil 0.7: a tick-stepped world, every link
 /// visited every tick; this file and net.rs).
 pub use sim::scenario::Substrate;
 
@@ -147,6 +151,7 @@ impl Engine for Fullstack {
         match self.substrate {
             Substrate::Turmoil => run.execute(collector, progress),
             Substrate::Fabric => run.execute_fabric(collector, progress),
+            Substrate::Streams => run.execute_streams(collector, progress),
         }
     }
 }

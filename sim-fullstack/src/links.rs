@@ -163,6 +163,15 @@ impl Links {
         Fate::Deliver(sample(self.latency_of(link), rng))
     }
 
+    /// Whether nothing gets from `from` to `to` now: the direction is cut or the link held.
+    /// Draws nothing.
+    pub(super) fn blocked(&self, from: PeerIdx, to: PeerIdx) -> bool {
+        self.cut_all
+            || self.cut.contains(&(from, to))
+            || self.hold_all
+            || self.held.contains(&pair(from, to))
+    }
+
     fn latency_of(&self, link: Pair) -> LatencyModel {
         if let Some(model) = self.latency_now.get(&link) {
             return *model;

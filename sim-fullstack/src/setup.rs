@@ -54,7 +54,7 @@ pub fn connections_max(plan: &Plan) -> Vec<usize> {
 #[must_use]
 pub fn sim_timers(substrate: Substrate) -> Timers {
     let timers = match substrate {
-        Substrate::Fabric => SimTimers::retransmitting(),
+        Substrate::Fabric | Substrate::Streams => SimTimers::retransmitting(),
         Substrate::Turmoil => SimTimers::turmoil(),
     };
     Timers {

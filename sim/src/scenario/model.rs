@@ -115,6 +115,10 @@ pub enum Substrate {
     /// turmoil 0.7: a tick-stepped world whose TCP never retransmits (`loss` breaks
     /// connections); kept for comparison.
     Turmoil,
+    /// Reliable, ordered byte streams (no segments): each connection direction is a FIFO of
+    /// the writes in flight, timed by the same link model, bounded by a 64 KiB window. Cheaper
+    /// in memory than the fabric's socket buffers; no congestion control or segment loss shape.
+    Streams,
 }
 
 impl Substrate {
@@ -124,6 +128,7 @@ impl Substrate {
         match self {
             Substrate::Fabric => "fabric",
             Substrate::Turmoil => "turmoil",
+            Substrate::Streams => "streams",
         }
     }
 
