@@ -37,6 +37,9 @@ use super::links::{Fate, Links};
 /// Unread bytes one direction of a connection may hold (TCP's classic 64 KiB window).
 pub(crate) const WINDOW_BYTES: usize = 64 * 1024;
 
+/// Chunk slots a drained pipe may keep; a larger queue is freed when it empties.
+const IDLE_QUEUE_CAPACITY: usize = 8;
+
 /// A connection's id on the switchboard (in order of opening).
 pub(crate) type ConnId = u64;
 
@@ -147,6 +150,10 @@ impl Pipe {
         *read += count;
         if *read == bytes.len() {
             self.chunks.pop_front();
+            // A drained pipe gives back the queue a burst grew (most pipes are idle).
+            if self.chunks.is_empty() && self.chunks.capacity() > IDLE_QUEUE_CAPACITY {
+                self.chunks = VecDeque::new();
+            }
         }
         self.unread -= count;
         self.wake_writer();
@@ -569,5 +576,130 @@ impl Board {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::task::Poll;
+    use std::time::Duration;
+
+    use sim::plan::FaultStep;
+    use sim::scenario::{FaultAction, Scenario};
+
+    use super::*;
+
+    const TWO_PEERS: &str = r#"
+name = "two"
+duration = "2m"
+
+[network]
+latency = { min = "10ms", max = "50ms", curve = 5.0 }
+
+[topology]
+kind = "full"
+
+[[group]]
+name = "p"
+count = 2
+"#;
+
+    fn board() -> Board {
+        let scenario = Scenario::parse(TWO_PEERS, "two.toml").expect("parses");
+        Board::new(&sim::plan::Plan::build(&scenario, 1), Instant::now())
+    }
+
+    fn connected(board: &mut Board) -> ConnId {
+        board.listen(1, 9000).expect("listens");
+        board.arrive(0, (1, 9000)).expect("accepted")
+    }
+
+    fn written(poll: Poll<io::Result<usize>>) -> usize {
+        match poll {
+            Poll::Ready(Ok(count)) => count,
+            other => panic!("write: {other:?}"),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_direction_holds_at_most_a_window_and_frees_what_is_read() {
+        let mut board = board();
+        let conn = connected(&mut board);
+        let waker = Waker::noop();
+        let big = vec![7_u8; 100_000];
+        assert_eq!(written(board.write((conn, 0), &big, waker)), WINDOW_BYTES);
+        assert!(
+            board.write((conn, 0), &big, waker).is_pending(),
+            "past the window"
+        );
+        let mut out = vec![0_u8; 1_000];
+        assert!(matches!(board.read((conn, 1), &mut out, waker), Head::Later(due) if due >= 10));
+        tokio::time::advance(Duration::from_millis(60)).await;
+        assert_eq!(board.read((conn, 1), &mut out, waker), Head::Read(1_000));
+        assert_eq!(board.unread_total, (WINDOW_BYTES - 1_000) as u64);
+        assert_eq!(written(board.write((conn, 0), &big, waker)), 1_000);
+        board.close_end(conn, 1);
+        assert_eq!(board.unread_total, 0, "the gone reader's bytes are freed");
+        assert!(
+            board.write((conn, 0), &big, waker).is_ready(),
+            "fails, not waits"
+        );
+        board.close_end(conn, 0);
+        assert!(board.connections.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cut_parks_writes_in_order_and_a_heal_delivers_them() {
+        let mut board = board();
+        let conn = connected(&mut board);
+        let waker = Waker::noop();
+        let cut = |action| FaultStep {
+            t_ms: 0,
+            fault: 0,
+            action,
+            undo: false,
+            label: String::new(),
+            a: vec![0],
+            b: vec![1],
+            peers: Vec::new(),
+            latency: None,
+            fail_rate: None,
+            break_rate: None,
+        };
+        assert!(board.links_mut().apply(&cut(FaultAction::OneWay)));
+        assert_eq!(written(board.write((conn, 0), b"first", waker)), 5);
+        assert_eq!(written(board.write((conn, 1), b"back", waker)), 4);
+        tokio::time::advance(Duration::from_millis(1_000)).await;
+        let mut out = [0_u8; 16];
+        assert_eq!(board.read((conn, 1), &mut out, waker), Head::Empty, "cut");
+        assert_eq!(
+            board.read((conn, 0), &mut out, waker),
+            Head::Read(4),
+            "the other way flows"
+        );
+        assert!(board.links_mut().apply(&cut(FaultAction::Heal)));
+        board.unpark();
+        assert_eq!(written(board.write((conn, 0), b"second", waker)), 6);
+        tokio::time::advance(Duration::from_millis(60)).await;
+        assert_eq!(board.read((conn, 1), &mut out, waker), Head::Read(5));
+        assert_eq!(&out[..5], b"first");
+        assert_eq!(board.read((conn, 1), &mut out, waker), Head::Read(6));
+        assert_eq!(&out[..6], b"second");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dial_to_a_down_host_is_refused_and_its_ends_close() {
+        let mut board = board();
+        let conn = connected(&mut board);
+        board.host_down(1);
+        assert_eq!(
+            board.arrive(0, (1, 9000)),
+            None,
+            "nothing listens on a down host"
+        );
+        tokio::time::advance(Duration::from_millis(60)).await;
+        let mut out = [0_u8; 16];
+        assert_eq!(board.read((conn, 0), &mut out, Waker::noop()), Head::Eof);
+        assert_eq!(board.stats().refused, 1);
     }
 }

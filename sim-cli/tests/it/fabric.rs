@@ -15,9 +15,9 @@ use crate::support::{run_binary, run_in_process, scenarios_dir, write_scenario};
 /// Ten peers for 120 s; every link loses 10 % of its packets from 20 s to 80 s; p-1 is down
 /// from 85 s to 90 s.
 /// [`LOSSY`]'s seed.
-const LOSSY_SEED: u64 = 4;
+pub const LOSSY_SEED: u64 = 4;
 
-const LOSSY: &str = r#"
+pub const LOSSY: &str = r#"
 name = "lossy"
 seed = 4
 duration = "120s"
@@ -65,7 +65,7 @@ converge_within = "20s"
 "#;
 
 /// Connections closed while the links were lossy (20 s to 80 s, plus the idle timeout).
-fn disconnects_during_loss(out: &Path) -> usize {
+pub fn disconnects_during_loss(out: &Path) -> usize {
     let trace = std::fs::read_to_string(out.join("trace.jsonl")).expect("trace written");
     trace
         .lines()
@@ -104,7 +104,7 @@ fn ten_percent_packet_loss_is_retransmitted_and_connections_survive() {
 
 /// [`LOSSY`] with its loss replaced by a 30 s partition of three peers (shorter than the
 /// node's 120 s idle timeout) and no crash.
-fn cut_for_thirty_seconds() -> String {
+pub fn cut_for_thirty_seconds() -> String {
     let start = LOSSY.find("[[fault]]").expect("LOSSY has faults");
     let end = LOSSY.find("[check]").expect("LOSSY has checks");
     let partition = "[[fault]]\nat = \"20s\"\naction = \"partition\"\n\

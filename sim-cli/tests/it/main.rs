@@ -16,5 +16,6 @@ mod metrics_math;
 mod real_peers;
 mod scenario_errors;
 mod scenarios;
+mod streams;
 mod support;
 mod tunnels;
