@@ -512,7 +512,9 @@ fn shipped_scenarios_pass_with_real_peers() {
     ] {
         let path = scenarios_dir().join(format!("{name}.toml"));
         let scenario = Scenario::load(&path).expect("loads");
-        let report = run_in_process(&Fullstack::new(), &path, scenario.seed, None);
+        // On the scenario's own substrate (swarm-100 names `streams`).
+        let engine = Fullstack::on(scenario.substrate);
+        let report = run_in_process(&engine, &path, scenario.seed, None);
         assert!(
             report.checks.passed,
             "{name}: {:?}",
