@@ -328,15 +328,13 @@ impl Board {
 
     /// Closes listener `id` on `(peer, port)`; what it had not accepted is closed.
     pub(crate) fn unlisten(&mut self, peer: PeerIdx, port: u16, id: u64) {
-        if self
-            .listeners
-            .get(&(peer, port))
-            .is_some_and(|l| l.id == id)
-        {
-            if let Some(listening) = self.listeners.remove(&(peer, port)) {
-                for (conn, _) in listening.queue {
-                    self.close_end(conn, 1);
-                }
+        // An earlier incarnation's listener dropping late must not close a newer one.
+        if self.listeners.get(&(peer, port)).is_none_or(|l| l.id != id) {
+            return;
+        }
+        if let Some(listening) = self.listeners.remove(&(peer, port)) {
+            for (conn, _) in listening.queue {
+                self.close_end(conn, 1);
             }
         }
     }
