@@ -25,7 +25,8 @@ use sim::scenario::FaultAction;
 use tokio::time::Instant;
 
 use super::clock::{self, elapsed_ms};
-use super::host::{self, HostContext, KillSlot, PeerSetup, SharedMemory};
+use super::host::{self, HostContext, PeerSetup, SharedMemory};
+use super::kill::KillSlot;
 use super::record::Recorder;
 use super::streams::Board;
 use super::streams_net::{SharedBoard, StreamsNet};
