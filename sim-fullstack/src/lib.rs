@@ -140,11 +140,13 @@ impl Engine for Fullstack {
                 .links
                 .iter()
                 .any(|link| link.bandwidth_bytes_per_s.is_some());
-        if limited && self.substrate == Substrate::Turmoil {
+        if limited && self.substrate != Substrate::Fabric {
             return Err(SimError::Unsupported {
-                what: "`bandwidth` on the turmoil substrate (turmoil 0.7 has no bandwidth); \
-                       use the fabric substrate (the default) or the protocol engine"
-                    .to_owned(),
+                what: format!(
+                    "`bandwidth` on the {} substrate (it models no bandwidth); use the fabric \
+                     substrate (the default) or the protocol engine",
+                    self.substrate.name()
+                ),
             });
         }
         let run = Run::new(plan, self.sabotage, self.substrate);
