@@ -54,13 +54,7 @@ impl Run<'_> {
         collector: &mut Collector<'_>,
         progress: &Progress,
     ) -> Result<(), SimError> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .start_paused(true)
-            .build()
-            .map_err(|error| SimError::Unsupported {
-                what: format!("a tokio runtime: {error}"),
-            })?;
+        let runtime = clock::paused_runtime()?;
         let world = self.fabric_world();
         let guard = world.net.enter();
         let local = tokio::task::LocalSet::new();

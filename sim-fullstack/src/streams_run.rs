@@ -43,13 +43,7 @@ impl Run<'_> {
         collector: &mut Collector<'_>,
         progress: &Progress,
     ) -> Result<(), SimError> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .start_paused(true)
-            .build()
-            .map_err(|error| SimError::Unsupported {
-                what: format!("a tokio runtime: {error}"),
-            })?;
+        let runtime = clock::paused_runtime()?;
         let local = tokio::task::LocalSet::new();
         let driven = runtime.block_on(local.run_until(self.drive_streams(collector, progress)));
         // The hosts' tasks close their connection ends as they drop.

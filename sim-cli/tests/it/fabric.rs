@@ -154,18 +154,7 @@ fn the_shipped_lossy_minute_loses_packets_and_keeps_every_connection() {
         "connections broke: {:?}",
         counts.disconnects
     );
-    let trace = std::fs::read_to_string(out.join("trace.jsonl")).expect("trace written");
-    let lost = trace
-        .lines()
-        .filter_map(|line| line.split("fabric: ").nth(1))
-        .find_map(|note| {
-            note.split(" lost")
-                .next()?
-                .rsplit(' ')
-                .next()?
-                .parse::<u64>()
-                .ok()
-        })
+    let lost = crate::support::note_count(&out, "fabric: ", " lost")
         .expect("the fabric's note counts lost packets");
     assert!(lost > 0, "no packet was lost");
 }

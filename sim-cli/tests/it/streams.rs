@@ -52,18 +52,7 @@ fn loss_and_a_crash_with_restart_pass_on_streams_and_runs_are_byte_identical() {
         counts.disconnects.values().sum::<u64>() > 0,
         "p-1's crash closed nothing"
     );
-    let trace = std::fs::read_to_string(one.join("trace.jsonl")).expect("written");
-    let retransmitted = trace
-        .lines()
-        .filter_map(|line| line.split("streams: ").nth(1))
-        .find_map(|note| {
-            note.split(" retransmissions")
-                .next()?
-                .rsplit(' ')
-                .next()?
-                .parse::<u64>()
-                .ok()
-        })
+    let retransmitted = crate::support::note_count(&one, "streams: ", " retransmissions")
         .expect("the streams note counts retransmissions");
     assert!(retransmitted > 0, "no write was lost and resent");
 }

@@ -127,3 +127,13 @@ converge_within = "2s"
 [report]
 sample_interval = "100ms"
 "#;
+
+/// The count a substrate's closing note gives before `what` (e.g. `"fabric: "` and
+/// `" lost"` in "fabric: … 12 lost …"), read from the trace in `out`; `None` if absent.
+pub fn note_count(out: &Path, note: &str, what: &str) -> Option<u64> {
+    let trace = std::fs::read_to_string(out.join("trace.jsonl")).expect("trace written");
+    trace
+        .lines()
+        .filter_map(|line| line.split(note).nth(1))
+        .find_map(|text| text.split(what).next()?.rsplit(' ').next()?.parse().ok())
+}
