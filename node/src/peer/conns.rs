@@ -27,6 +27,10 @@ use crate::net::{BoxStream, Listener, Net};
 /// How long an accept error waits before the next accept (e.g. out of file descriptors).
 const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(100);
 
+/// Most dial targets a node keeps (each redialed for as long as it runs); further ones are
+/// refused with a `DialFailed` event.
+pub(crate) const DIAL_TARGETS_MAX: usize = 4_096;
+
 /// The connection manager actor.
 pub(crate) struct ConnsActor;
 
@@ -287,6 +291,16 @@ impl ConnsState {
     fn add_target(&mut self, myself: &ActorRef<ConnsMsg>, target: DialTarget) {
         // The same peer listed twice (`--connect` repeated) is one target.
         if self.targets.iter().any(|slot| slot.target == target) {
+            return;
+        }
+        // Targets are kept (and redialed) for the node's life, and hubs' attendant lists add
+        // them: a hub listing ever new keys must not grow this without bound.
+        if self.targets.len() >= DIAL_TARGETS_MAX {
+            tracing::debug!(target: "ppppp::conns", address = %target.address, "dial targets full");
+            self.context.events.emit(NodeEvent::DialFailed {
+                address: target.address,
+                reason: format!("no room: {DIAL_TARGETS_MAX} dial targets (DIAL_TARGETS_MAX)"),
+            });
             return;
         }
         let id = TargetId(self.targets.len());

@@ -193,3 +193,34 @@ async fn peers_that_dial_each_other_keep_one_connection() {
     a.shutdown().await.expect("a stops");
     b.shutdown().await.expect("b stops");
 }
+
+/// Dial targets are kept for the node's life, and hubs' attendant lists add them: past
+/// `DIAL_TARGETS_MAX` (4,096) a new one is refused with an event, and the node runs on.
+#[tokio::test]
+async fn dial_targets_past_the_bound_are_refused() {
+    let mut config = config(8);
+    // One dial per target in the test's time: no redial storm of 4,096 targets.
+    config.timers.backoff_base = Duration::from_secs(600);
+    config.timers.backoff_max = Duration::from_secs(1_200);
+    let (node, events) = run_recording(config).await;
+    for port in 1..=4_097u16 {
+        node.connect(DialTarget {
+            // Port 0 is never listened on: every dial fails at once and waits its backoff.
+            address: format!("127.0.0.{}:0", 1 + port / 250),
+            key: Some(Keypair::from_seed(&[(port % 251) as u8; 32]).public()),
+        })
+        .await
+        .expect("the node takes the request");
+    }
+    let refused = events
+        .lock()
+        .expect("not poisoned")
+        .iter()
+        .filter(|event| {
+            matches!(event, NodeEvent::DialFailed { reason, .. } if reason.contains("DIAL_TARGETS_MAX"))
+        })
+        .count();
+    assert_eq!(refused, 1, "exactly the 4,097th target is refused");
+    assert_eq!(node.connections().await.expect("the node still answers"), 0);
+    node.shutdown().await.expect("stops");
+}
