@@ -10,7 +10,7 @@ use sim::check::ViolationKind;
 use sim::report::Report;
 use sim_fullstack::{Fullstack, Sabotage, Substrate};
 
-use crate::support::{run_binary, run_in_process, scenarios_dir, write_scenario};
+use crate::support::{run_in_process, scenarios_dir, write_scenario};
 
 /// Ten peers for 120 s; every link loses 10 % of its packets from 20 s to 80 s; p-1 is down
 /// from 85 s to 90 s.
@@ -163,16 +163,7 @@ fn the_shipped_lossy_minute_loses_packets_and_keeps_every_connection() {
 fn the_fabric_is_byte_identical_across_processes() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = write_scenario(dir.path(), "lossy", LOSSY);
-    let (one, two) = (dir.path().join("one"), dir.path().join("two"));
-    for out in [&one, &two] {
-        let output = run_binary(&path, LOSSY_SEED, out);
-        assert!(output.status.success(), "{output:?}");
-    }
-    for file in ["report.json", "trace.jsonl"] {
-        let a = std::fs::read(one.join(file)).expect("written");
-        let b = std::fs::read(two.join(file)).expect("written");
-        assert!(a == b, "{file} differs between two processes");
-    }
+    let one = crate::support::run_twice_identically(&path, LOSSY_SEED, dir.path());
     let report = Report::read(&one.join("report.json")).expect("report.json reads");
     assert_eq!(
         (report.engine.as_str(), report.substrate.as_deref()),

@@ -6,7 +6,7 @@ use sim::report::Report;
 use sim_fullstack::{Fullstack, Substrate};
 
 use crate::fabric::{LOSSY, LOSSY_SEED, cut_for_thirty_seconds, disconnects_during_loss};
-use crate::support::{run_binary, run_in_process, scenarios_dir, write_scenario};
+use crate::support::{run_in_process, scenarios_dir, write_scenario};
 
 /// A scenario text on the streams substrate (a top-level key, before any table).
 fn on_streams(text: &str) -> String {
@@ -28,16 +28,7 @@ fn quickstart_passes_its_checks_on_streams() {
 fn loss_and_a_crash_with_restart_pass_on_streams_and_runs_are_byte_identical() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = write_scenario(dir.path(), "lossy", &on_streams(LOSSY));
-    let (one, two) = (dir.path().join("one"), dir.path().join("two"));
-    for out in [&one, &two] {
-        let output = run_binary(&path, LOSSY_SEED, out);
-        assert!(output.status.success(), "{output:?}");
-    }
-    for file in ["report.json", "trace.jsonl"] {
-        let a = std::fs::read(one.join(file)).expect("written");
-        let b = std::fs::read(two.join(file)).expect("written");
-        assert!(a == b, "{file} differs between two processes");
-    }
+    let one = crate::support::run_twice_identically(&path, LOSSY_SEED, dir.path());
     let report = Report::read(&one.join("report.json")).expect("report.json reads");
     assert!(report.checks.passed, "{:?}", report.checks.first_failure());
     assert_eq!(report.substrate.as_deref(), Some("streams"));

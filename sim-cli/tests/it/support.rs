@@ -137,3 +137,20 @@ pub fn note_count(out: &Path, note: &str, what: &str) -> Option<u64> {
         .filter_map(|line| line.split(note).nth(1))
         .find_map(|text| text.split(what).next()?.rsplit(' ').next()?.parse().ok())
 }
+
+/// Runs `path` with `seed` in two processes (outputs under `dir/one` and `dir/two`), asserts
+/// both succeed with byte-identical `report.json` and `trace.jsonl`, and returns the first's
+/// output directory.
+pub fn run_twice_identically(path: &Path, seed: u64, dir: &Path) -> PathBuf {
+    let (one, two) = (dir.join("one"), dir.join("two"));
+    for out in [&one, &two] {
+        let output = run_binary(path, seed, out);
+        assert!(output.status.success(), "{output:?}");
+    }
+    for file in ["report.json", "trace.jsonl"] {
+        let a = std::fs::read(one.join(file)).expect("written");
+        let b = std::fs::read(two.join(file)).expect("written");
+        assert!(a == b, "{file} differs between two processes");
+    }
+    one
+}
