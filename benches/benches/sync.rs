@@ -178,16 +178,6 @@ fn benches(c: &mut Criterion) {
     let (dialer, _) = pair.into_peers();
     assert_eq!(dialer.db.store().len(), holds_all.db.store().len());
     report("sync/incremental_100_on_10000", &incremental);
-    let base_items = recon_items(&fixture, base);
-    let all_items = recon_items(&fixture, base + NEW_MSGS);
-    let (messages, recon_bytes, need) = reconcile_once(base_items.clone(), all_items.clone());
-    assert_eq!(need, NEW_MSGS);
-    #[allow(clippy::cast_precision_loss)]
-    let recon_percent = recon_bytes as f64 * 100.0 / incremental.msg_bytes.max(1) as f64;
-    eprintln!(
-        "reconcile/items_100_on_10000: {messages} messages, {recon_bytes} bytes as base64 = {recon_percent:.2}% of the {} msg bytes pzp-sync carried",
-        incremental.msg_bytes,
-    );
 
     let mut group = c.benchmark_group("validate");
     group.sample_size(10);
@@ -247,6 +237,23 @@ fn benches(c: &mut Criterion) {
         );
     });
     group.finish();
+
+    reconcile_benches(c, &fixture, base, incremental.msg_bytes);
+}
+
+/// The range reconciliation's step on the same 100-on-10,000 case (bytes against the msg
+/// bytes pzp-sync carried, printed once), beside pzp-sync's blooms.
+fn reconcile_benches(c: &mut Criterion, fixture: &Fixture, base: usize, msg_bytes: u64) {
+    let base_items = recon_items(fixture, base);
+    let all_items = recon_items(fixture, base + NEW_MSGS);
+    let (messages, recon_bytes, need) = reconcile_once(base_items.clone(), all_items.clone());
+    assert_eq!(need, NEW_MSGS);
+    #[allow(clippy::cast_precision_loss)]
+    let recon_percent = recon_bytes as f64 * 100.0 / msg_bytes.max(1) as f64;
+    eprintln!(
+        "reconcile/items_100_on_10000: {messages} messages, {recon_bytes} bytes as base64 = {recon_percent:.2}% of the {} msg bytes pzp-sync carried",
+        msg_bytes,
+    );
 
     let mut group = c.benchmark_group("reconcile");
     group.sample_size(10);
