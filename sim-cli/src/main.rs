@@ -7,6 +7,7 @@ mod cli;
 mod compare_protocols;
 mod engine_choice;
 #[cfg(feature = "protocol")]
+mod protocols_recovery;
 mod protocols_report;
 mod run_pool;
 mod stdout;

@@ -13,6 +13,8 @@ use sim::sweep::{MetricSummary, summarize_metric};
 use sim_protocol::replicated::RunStats;
 use sim_protocol::rows::Row;
 
+use crate::protocols_recovery::{FaultRecovery, recovery_by_fault};
+
 /// The runs of one protocol.
 #[derive(Debug)]
 pub struct RowRuns {
@@ -65,6 +67,16 @@ const METRICS: &[(&str, &str, &str)] = &[
         "store size per peer at the end, in each protocol's own format",
         "B",
     ),
+    (
+        "queue_peak_p50_bytes",
+        "peak per-peer send queue, median peer (links with a bandwidth only)",
+        "B",
+    ),
+    (
+        "queue_peak_max_bytes",
+        "peak per-peer send queue, largest peer (links with a bandwidth only)",
+        "B",
+    ),
 ];
 
 /// One run's value of a comparison metric.
@@ -92,6 +104,16 @@ fn value(report: &Report, stats: RunStats, name: &str) -> Option<f64> {
             let sum: Option<f64> = parts.iter().map(|p| get(p)).sum();
             sum.and_then(round_sig)
         }
+        "queue_peak_p50_bytes" | "queue_peak_max_bytes" => {
+            let peaks = &report.metrics.queue.as_ref()?.peak_bytes;
+            let bytes = if name == "queue_peak_p50_bytes" {
+                peaks.p50
+            } else {
+                peaks.max
+            };
+            #[expect(clippy::cast_precision_loss, reason = "queues far below 2^53 bytes")]
+            bytes.map(|b| b as f64)
+        }
         _ => get(name),
     }
 }
@@ -115,6 +137,7 @@ pub struct Comparison {
     scenario: String,
     seeds: Vec<u64>,
     rows: Vec<RowSummary>,
+    recovery: Vec<FaultRecovery>,
 }
 
 impl Comparison {
@@ -124,6 +147,7 @@ impl Comparison {
     /// A protocol without runs.
     pub fn new(scenario: &str, seeds: &[u64], rows: &[RowRuns]) -> anyhow::Result<Comparison> {
         let mut summaries = Vec::new();
+        let mut sorted_runs = Vec::new();
         for row in rows {
             anyhow::ensure!(!row.runs.is_empty(), "{} has no runs", row.row.name());
             let mut runs: Vec<&(Report, RunStats)> = row.runs.iter().collect();
@@ -150,11 +174,13 @@ impl Comparison {
                 messages: runs.iter().map(|(_, s)| s.messages).collect(),
                 metrics,
             });
+            sorted_runs.push((row.row.name(), runs.iter().map(|(r, _)| r).collect()));
         }
         Ok(Comparison {
             scenario: scenario.to_owned(),
             seeds: seeds.to_vec(),
             rows: summaries,
+            recovery: recovery_by_fault(&sorted_runs),
         })
     }
 
@@ -212,12 +238,26 @@ impl Comparison {
                 })
             })
             .collect();
+        let mut recovery = Vec::new();
+        for fault in &self.recovery {
+            let mut by_row = serde_json::Map::new();
+            for (name, summary) in &fault.by_protocol {
+                by_row.insert((*name).to_owned(), serde_json::to_value(summary)?);
+            }
+            recovery.push(serde_json::json!({
+                "label": fault.label,
+                "end_ms": fault.end_ms,
+                "unit": "ms",
+                "protocols": by_row,
+            }));
+        }
         let document = serde_json::json!({
             "kind": "protocols",
             "scenario": self.scenario,
             "seeds": self.seeds,
             "protocols": protocols,
             "metrics": metrics,
+            "recovery_by_fault": recovery,
         });
         let mut text = serde_json::to_string_pretty(&document)?;
         text.push('\n');
@@ -226,21 +266,16 @@ impl Comparison {
 
     fn csv(&self) -> String {
         let mut text = "protocol,metric,unit,n,mean,low,high,median,min,max\n".to_owned();
-        let show = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
         for row in &self.rows {
             for ((name, _, unit), m) in METRICS.iter().zip(&row.metrics) {
-                let _ = writeln!(
-                    text,
-                    "{},{name},{unit},{},{},{},{},{},{},{}",
-                    row.name,
-                    m.n,
-                    show(m.mean),
-                    show(m.low),
-                    show(m.high),
-                    show(m.median),
-                    show(m.min),
-                    show(m.max)
-                );
+                csv_line(&mut text, row.name, name, unit, m);
+            }
+        }
+        // Faults are numbered from 1 in plan order; their labels are in the JSON and markdown.
+        for (index, fault) in self.recovery.iter().enumerate() {
+            let metric = format!("recovery_ms_fault_{}", index + 1);
+            for (name, m) in &fault.by_protocol {
+                csv_line(&mut text, name, &metric, "ms", m);
             }
         }
         text
@@ -285,11 +320,39 @@ impl Comparison {
                 );
             }
         }
+        self.recovery_markdown(&mut text);
         text.push_str("\n## What each protocol is given\n\n");
         for row in &self.rows {
             let _ = writeln!(text, "- **{}**: {}.", row.name, row.mapping);
         }
         text
+    }
+
+    /// One table per fault: each protocol's recovery from it.
+    fn recovery_markdown(&self, text: &mut String) {
+        for (index, fault) in self.recovery.iter().enumerate() {
+            let _ = write!(
+                text,
+                "\n## Recovery after fault {} ({}, ended at {} ms in seed {}; ms)\n\n\
+                 | protocol | mean | 95 % interval | median | n | never recovered |\n\
+                 |---|---:|---:|---:|---:|---:|\n",
+                index + 1,
+                fault.label,
+                fault.end_ms,
+                self.seeds.first().copied().unwrap_or_default(),
+            );
+            for (name, m) in &fault.by_protocol {
+                let _ = writeln!(
+                    text,
+                    "| {name} | {} | {} | {} | {} | {} |",
+                    number(m.mean),
+                    interval(m),
+                    number(m.median),
+                    m.n,
+                    m.missing
+                );
+            }
+        }
     }
 
     /// A short table for the terminal: the headline metrics' means.
@@ -308,6 +371,21 @@ impl Comparison {
         }
         text
     }
+}
+
+fn csv_line(text: &mut String, protocol: &str, metric: &str, unit: &str, m: &MetricSummary) {
+    let show = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
+    let _ = writeln!(
+        text,
+        "{protocol},{metric},{unit},{},{},{},{},{},{},{}",
+        m.n,
+        show(m.mean),
+        show(m.low),
+        show(m.high),
+        show(m.median),
+        show(m.min),
+        show(m.max)
+    );
 }
 
 fn number(value: Option<f64>) -> String {

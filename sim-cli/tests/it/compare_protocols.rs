@@ -118,6 +118,70 @@ fn two_processes_write_byte_identical_comparisons() {
         );
     }
     assert!(a.join("convergence_bands.svg").exists());
+    // Without a bandwidth nothing waits to be sent: no row has a queue.
+    let queue = &json["metrics"]["queue_peak_max_bytes"]["protocols"];
+    for row in rows {
+        let name = row["name"].as_str().expect("name");
+        assert_eq!(
+            queue[name]["n"], 0,
+            "{name} has a queue without a bandwidth"
+        );
+    }
+    // The plan's one fault, the partition: the rows that catch up recovered from it in both
+    // seeds, flooding (no catch-up) in neither.
+    let faults = json["recovery_by_fault"]
+        .as_array()
+        .expect("recovery_by_fault");
+    assert_eq!(faults.len(), 1, "{faults:?}");
+    let recovered = &faults[0]["protocols"];
+    for name in ["ppppp", "ssb-classic", "ssb-ebt", "negentropy"] {
+        assert_eq!(recovered[name]["n"], 2, "{name}: {}", recovered[name]);
+    }
+    assert_eq!(
+        recovered["p2p-flood"]["missing"], 2,
+        "{}",
+        recovered["p2p-flood"]
+    );
+    let csv = std::fs::read_to_string(a.join("protocols.csv")).expect("csv");
+    assert!(
+        csv.lines()
+            .any(|l| l.starts_with("ppppp,recovery_ms_fault_1,ms,2,")),
+        "{csv}"
+    );
+}
+
+#[test]
+fn a_bandwidth_gives_every_row_a_peak_queue() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let narrow = SMALL.replace("[network]\n", "[network]\nbandwidth = \"128kbit/s\"\n");
+    let scenario = write_scenario(dir.path(), "protocols-narrow", &narrow);
+    let out = dir.path().join("out");
+    let output = compare(&scenario, "ppppp,ssb-ebt,negentropy", &out);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("protocols.json")).expect("read"))
+            .expect("protocols.json parses");
+    let metric = |name: &str, row: &str| json["metrics"][name]["protocols"][row].clone();
+    for row in ["ppppp", "ssb-ebt", "negentropy"] {
+        let (median, largest) = (
+            metric("queue_peak_p50_bytes", row),
+            metric("queue_peak_max_bytes", row),
+        );
+        assert_eq!(largest["n"], 2, "{row}: {largest}");
+        let (median, largest) = (
+            median["mean"].as_f64().expect("median peer's peak"),
+            largest["mean"].as_f64().expect("largest peak"),
+        );
+        assert!(
+            largest > 0.0 && largest >= median,
+            "{row}: {median} {largest}"
+        );
+    }
 }
 
 #[test]
