@@ -165,11 +165,11 @@ impl Run<'_> {
             return;
         }
         let remote = state.acceptor;
-        let end = state.end_of(peer);
-        let objects = state.side(end).objects.get(&tangle).copied().unwrap_or(0);
-        let last = state
-            .rounds
-            .insert(tangle, objects)
+        let counts = state.dialer_objects.entry(tangle).or_default();
+        let objects = counts.exchanged;
+        let last = counts
+            .at_last_round
+            .replace(objects)
             .filter(|last| *last <= objects)
             .unwrap_or(0);
         let round_trips = u32::try_from((objects - last).div_ceil(2))

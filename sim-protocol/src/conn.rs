@@ -194,7 +194,13 @@ impl Run<'_> {
             return;
         };
         let from = state.end_of(peer);
-        *state.side_mut(from).objects.entry(message.id).or_default() += 1;
+        if from == End::Dialer {
+            state
+                .dialer_objects
+                .entry(message.id)
+                .or_default()
+                .exchanged += 1;
+        }
         let to = state.peer(from.other());
         let text = &mut self.json_scratch;
         text.clear();
@@ -329,8 +335,14 @@ impl Run<'_> {
     fn receive(&mut self, link: LinkId, to: End, receiver: PeerIdx, item: Item) {
         match item {
             Item::Sync(message) => {
-                if let Some(state) = self.links.get_mut(&link) {
-                    *state.side_mut(to).objects.entry(message.id).or_default() += 1;
+                if let Some(state) = self.links.get_mut(&link)
+                    && to == End::Dialer
+                {
+                    state
+                        .dialer_objects
+                        .entry(message.id)
+                        .or_default()
+                        .exchanged += 1;
                 }
                 let decoded = Ok(Received {
                     msg: *message,

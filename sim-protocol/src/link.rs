@@ -75,8 +75,14 @@ pub(crate) struct Side {
     pub(crate) liveness: Liveness,
     /// Pings received (every other one is answered, as pzp-net answers).
     pub(crate) pings: u64,
-    /// Sync objects exchanged per tangle, both ways (for `sync_round`).
-    pub(crate) objects: BTreeMap<TangleId, u64>,
+}
+
+/// The dialer's sync objects of one tangle on a link, for `sync_round`: how many it sent and
+/// received, and how many at its last reported round.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct TangleObjects {
+    pub(crate) exchanged: u64,
+    pub(crate) at_last_round: Option<u64>,
 }
 
 /// A connection.
@@ -89,8 +95,9 @@ pub(crate) struct Link {
     /// When the handshake completed.
     pub(crate) opened_ms: u64,
     sides: [Side; 2],
-    /// The dialer's object counts at its last `sync_round` per tangle.
-    pub(crate) rounds: BTreeMap<TangleId, u64>,
+    /// The dialer's sync objects per tangle, both ways: only the dialer reports rounds, so the
+    /// acceptor's are not counted (one map per link, not one per end plus one for the rounds).
+    pub(crate) dialer_objects: BTreeMap<TangleId, TangleObjects>,
 }
 
 impl Link {
@@ -105,7 +112,6 @@ impl Link {
             inbound: Pipe::default(),
             liveness: Liveness::new(Time(now_ms), timers),
             pings: 0,
-            objects: BTreeMap::new(),
         };
         Self {
             dialer,
@@ -113,7 +119,7 @@ impl Link {
             target,
             opened_ms: now_ms,
             sides: [side(), side()],
-            rounds: BTreeMap::new(),
+            dialer_objects: BTreeMap::new(),
         }
     }
 

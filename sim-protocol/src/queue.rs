@@ -21,6 +21,10 @@ pub(crate) struct Queue<E> {
 
 /// Emptied FIFOs kept for reuse at most (bounds the spare list).
 const SPARE_FIFOS_MAX: usize = 1_024;
+/// The largest FIFO (in entries) kept for reuse: a FIFO keeps the capacity of the busiest
+/// millisecond it ever served, so reusing the boot wave's FIFOs for the quiet milliseconds
+/// after it kept their peak capacities for the whole run.
+const SPARE_FIFO_CAPACITY_MAX: usize = 64;
 
 impl<E> Queue<E> {
     pub(crate) fn new() -> Self {
@@ -47,7 +51,7 @@ impl<E> Queue<E> {
         let event = first.get_mut().pop_front()?;
         if first.get().is_empty() {
             let fifo = first.remove();
-            if self.spare.len() < SPARE_FIFOS_MAX {
+            if self.spare.len() < SPARE_FIFOS_MAX && fifo.capacity() <= SPARE_FIFO_CAPACITY_MAX {
                 self.spare.push(fifo);
             }
         }
