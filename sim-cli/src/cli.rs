@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! ppppp-sim run SCENARIO.toml [--seed N] [--out DIR] [--trace] [--engine fullstack|protocol]
-//!                [--substrate fabric|turmoil] [--quiet]
+//!                [--substrate fabric|turmoil] [--collector per-pair|aggregated] [--quiet]
 //! ppppp-sim plan SCENARIO.toml [--seed N]
 //! ppppp-sim sweep SCENARIO.toml --seeds A..B [--set PATH=V1,V2…]… [--jobs N] [--out DIR]
 //!                 [--engine ENGINE] [--substrate SUBSTRATE] [--slurm DIR [--runs-per-task N]]
@@ -36,7 +36,7 @@ use crate::engine_choice::EngineChoice;
 use crate::stdout::print_out;
 use sim::plan::Plan;
 use sim::report::Report;
-use sim::scenario::{EngineKind, Scenario, Substrate};
+use sim::scenario::{CollectorMode, EngineKind, Scenario, Substrate};
 
 /// Deterministic simulations of PPPPP peers: scenarios in, reports out.
 #[derive(Debug, Parser)]
@@ -77,6 +77,12 @@ pub enum Command {
         /// msg's signature being verified once per run (same results, slower).
         #[arg(long)]
         verify_all: bool,
+        /// What the collector keeps: `per-pair` (every metric and check) or `aggregated`
+        /// (memory not growing with peers × msgs; leaves out F(t), t50…t100, recovery,
+        /// liveness, delivery and the double-store and tangle-order checks). Default: the
+        /// scenario's `[report] collector`, else `per-pair`.
+        #[arg(long, value_parser = parse_collector)]
+        collector: Option<CollectorMode>,
         /// No progress and no table of key figures.
         #[arg(long)]
         quiet: bool,
@@ -213,6 +219,16 @@ fn parse_engine(text: &str) -> Result<EngineKind, String> {
 }
 
 /// Parses a substrate name.
+fn parse_collector(text: &str) -> Result<CollectorMode, String> {
+    match text {
+        "per-pair" => Ok(CollectorMode::PerPair),
+        "aggregated" => Ok(CollectorMode::Aggregated),
+        other => Err(format!(
+            "`{other}`: the collector modes are per-pair and aggregated"
+        )),
+    }
+}
+
 fn parse_substrate(text: &str) -> Result<Substrate, String> {
     match text {
         "fabric" => Ok(Substrate::Fabric),
@@ -430,6 +446,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             engine,
             substrate,
             verify_all,
+            collector,
             quiet,
         } => run(
             &scenario,
@@ -441,6 +458,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 substrate,
                 verify_all,
             },
+            collector,
             quiet,
         ),
         Command::Plan { scenario, seed } => {
@@ -545,9 +563,13 @@ fn run(
     out: Option<PathBuf>,
     trace: bool,
     engine: EngineChoice,
+    collector: Option<CollectorMode>,
     quiet: bool,
 ) -> anyhow::Result<ExitCode> {
-    let loaded = load(scenario)?;
+    let mut loaded = load(scenario)?;
+    if let Some(collector) = collector {
+        loaded.report.collector = collector;
+    }
     let engine = engine_for(engine, &loaded)?;
     let plan = Plan::build(&loaded, seed.unwrap_or(loaded.seed));
     let out = out.unwrap_or_else(|| Path::new("reports").join(&loaded.name));

@@ -232,6 +232,18 @@ impl InterestBuilder {
         min_required_end
     }
 
+    /// Every msg published so far, in publish order.
+    #[must_use]
+    pub fn msgs(&self) -> &[MsgInfo] {
+        &self.msgs
+    }
+
+    /// The msgs of `tangle` after its root, in publish order (index `d - 1` has depth `d`).
+    #[must_use]
+    pub fn chain(&self, tangle: &str) -> &[usize] {
+        self.tangles.get(tangle).map_or(&[], Vec::as_slice)
+    }
+
     /// Supersedes that named unknown msgs.
     #[must_use]
     pub fn unknown_supersedes(&self) -> u64 {
@@ -239,8 +251,9 @@ impl InterestBuilder {
     }
 }
 
-/// (owner, feed) → who follows it with which goal (own feeds and `none` goals left out).
-fn followers(plan: &Plan) -> BTreeMap<(PeerIdx, &str), Vec<(PeerIdx, Goal)>> {
+/// (owner, feed) → who follows it with which goal (own feeds and `none` goals left out), in
+/// peer order.
+pub(crate) fn followers(plan: &Plan) -> BTreeMap<(PeerIdx, &str), Vec<(PeerIdx, Goal)>> {
     let mut followers: BTreeMap<(PeerIdx, &str), Vec<(PeerIdx, Goal)>> = BTreeMap::new();
     for peer in &plan.peers {
         for goal in &peer.goals {

@@ -80,6 +80,9 @@ pub struct DeliveryReport {
     pub after_end: u64,
     /// The first [`EXAMPLES_KEPT_MAX`] missing pairs, as sentences with the path.
     pub examples: Vec<String>,
+    /// Why it was not run although asked for (the aggregated collector keeps no pairs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// Judges every wanted pair.

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 pub use self::delivery::{DeliveryReport, EXAMPLES_KEPT_MAX};
 pub use self::spans::Spans;
 use self::spans::in_spans;
-use crate::interest::Interest;
+use crate::interest::{Interest, MsgInfo};
 use crate::plan::{PeerIdx, Plan};
 use crate::units::format_ms;
 use proto::goals::Goal;
@@ -284,6 +284,48 @@ pub fn run(inputs: &Inputs<'_>) -> CheckReport {
     }
 }
 
+/// The checks the aggregated collector can run: safety on the violations it saw (streamed,
+/// and the authors' losses); liveness and delivery need each pair's intervals and are
+/// reported as not run.
+#[must_use]
+pub fn without_pairs(plan: &Plan, violations: Vec<Violation>) -> CheckReport {
+    const NEEDS_PAIRS: &str =
+        "not checked: needs the per-pair collector ([report] collector = \"per-pair\")";
+    let check = &plan.check;
+    let safety = if check.safety {
+        safety_report(violations)
+    } else {
+        SafetyReport {
+            enabled: false,
+            passed: true,
+            violation_count: 0,
+            violations: Vec::new(),
+        }
+    };
+    let liveness = LivenessReport {
+        enabled: check.liveness,
+        passed: true,
+        quiet_from_ms: check.quiet_from_ms,
+        deadline_ms: check.deadline_ms,
+        exact: check.exact,
+        note: check.liveness.then(|| NEEDS_PAIRS.to_owned()),
+        ..LivenessReport::default()
+    };
+    let delivery = DeliveryReport {
+        enabled: check.delivery,
+        passed: true,
+        deliver_within_ms: check.deliver_within_ms,
+        note: check.delivery.then(|| NEEDS_PAIRS.to_owned()),
+        ..DeliveryReport::default()
+    };
+    CheckReport {
+        passed: safety.passed,
+        safety,
+        liveness,
+        delivery,
+    }
+}
+
 fn own_goal(plan: &Plan, owner: PeerIdx, feed: &str) -> Option<Goal> {
     plan.peers.get(owner as usize).and_then(|peer| {
         peer.goals
@@ -310,37 +352,60 @@ fn safety(inputs: &Inputs<'_>) -> SafetyReport {
             .get(&(msg.owner, index))
             .map_or(&[][..], Vec::as_slice);
         let removed = spans.iter().find_map(|(_, end)| *end);
-        if let Some(t) = removed
-            && own_goal(plan, msg.owner, &msg.feed) == Some(Goal::All)
-        {
-            violations.push(Violation {
-                t_ms: t,
-                kind: ViolationKind::LostOwn,
-                peer: Some(plan.peer_name(msg.owner).to_owned()),
-                msg: Some(msg.id.clone()),
-                detail: format!(
-                    "GC removed the author's own msg although its goal for `{}` is `all`",
-                    msg.feed
-                ),
-            });
-        }
-        if let Some(holdings) = inputs.snapshots.get(&msg.owner)
-            && removed.is_none()
-            && !holdings.msgs().contains(msg.id.as_str())
-        {
-            violations.push(Violation {
-                t_ms: inputs.end_ms,
-                kind: ViolationKind::LostOwn,
-                peer: Some(plan.peer_name(msg.owner).to_owned()),
-                msg: Some(msg.id.clone()),
-                detail: format!(
-                    "published at {} but missing from the author's final store",
-                    format_ms(msg.t_ms)
-                ),
-            });
-        }
+        let missing_at_end = removed.is_none()
+            && inputs
+                .snapshots
+                .get(&msg.owner)
+                .is_some_and(|holdings| !holdings.msgs().contains(msg.id.as_str()));
+        violations.extend(lost_own(plan, msg, removed, missing_at_end, inputs.end_ms));
     }
     violations.extend(tangle_order(inputs));
+    safety_report(violations)
+}
+
+/// An author's losses of its own msg: GC removed it (first at `removed`) although its goal
+/// for the feed is `all`, or, never removed, it is missing from the author's final store.
+#[must_use]
+pub fn lost_own(
+    plan: &Plan,
+    msg: &MsgInfo,
+    removed: Option<u64>,
+    missing_at_end: bool,
+    end_ms: u64,
+) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    if let Some(t) = removed
+        && own_goal(plan, msg.owner, &msg.feed) == Some(Goal::All)
+    {
+        violations.push(Violation {
+            t_ms: t,
+            kind: ViolationKind::LostOwn,
+            peer: Some(plan.peer_name(msg.owner).to_owned()),
+            msg: Some(msg.id.clone()),
+            detail: format!(
+                "GC removed the author's own msg although its goal for `{}` is `all`",
+                msg.feed
+            ),
+        });
+    }
+    if removed.is_none() && missing_at_end {
+        violations.push(Violation {
+            t_ms: end_ms,
+            kind: ViolationKind::LostOwn,
+            peer: Some(plan.peer_name(msg.owner).to_owned()),
+            msg: Some(msg.id.clone()),
+            detail: format!(
+                "published at {} but missing from the author's final store",
+                format_ms(msg.t_ms)
+            ),
+        });
+    }
+    violations
+}
+
+/// The report of `violations`: sorted by time and kind, the first kept.
+#[must_use]
+pub fn safety_report(mut violations: Vec<Violation>) -> SafetyReport {
     violations.sort_by_key(|v| (v.t_ms, v.kind));
     let count = violations.len() as u64;
     violations.truncate(VIOLATIONS_KEPT_MAX);

@@ -4,11 +4,13 @@
 use std::collections::BTreeMap;
 use std::io;
 
+use super::aggregate::Aggregates;
 use super::compute::{bandwidth_bucket_ms, convergence, latency, quantiles_exact, recovery};
 use super::{BytesMetrics, Counts, DuplicateMetrics, Metrics, Outcome, StoreMetrics, ratio};
 use crate::check::{self, Holdings, Violation, ViolationKind};
 use crate::interest::{InterestBuilder, NewMsg};
 use crate::plan::{PeerIdx, Plan};
+use crate::scenario::CollectorMode;
 use proto::gc::GcAction;
 
 use crate::trace::{Event, EventKind, TraceSink, WireKind};
@@ -23,7 +25,10 @@ pub struct Collector<'p> {
     sink: TraceSink,
     last_t: u64,
     interest: InterestBuilder,
+    /// Per-pair mode: held intervals by (peer, msg index).
     held: BTreeMap<(PeerIdx, usize), Spans>,
+    /// Aggregated mode (`plan.collector`): counters instead of `held` and snapshots.
+    aggregates: Option<Aggregates<'p>>,
     deliveries: u64,
     bytes_by_kind: BTreeMap<WireKind, u64>,
     bytes_by_group: BTreeMap<String, BTreeMap<WireKind, u64>>,
@@ -65,6 +70,8 @@ impl<'p> Collector<'p> {
             last_t: 0,
             interest: InterestBuilder::default(),
             held: BTreeMap::new(),
+            aggregates: (plan.collector == CollectorMode::Aggregated)
+                .then(|| Aggregates::new(plan)),
             deliveries: 0,
             bytes_by_kind: BTreeMap::new(),
             bytes_by_group: BTreeMap::new(),
@@ -137,6 +144,9 @@ impl<'p> Collector<'p> {
             );
         }
         self.last_t = self.last_t.max(t);
+        if let Some(aggregates) = &mut self.aggregates {
+            aggregates.advance(t, &self.interest);
+        }
         match event.kind {
             EventKind::Publish {
                 peer,
@@ -228,10 +238,14 @@ impl<'p> Collector<'p> {
     /// The author holds its msg from the moment it publishes it.
     fn on_publish(&mut self, t: u64, new: &NewMsg<'_>) {
         match self.interest.publish(t, new) {
-            Some(index) => {
-                let spans = self.held.entry((new.owner, index)).or_default();
-                spans.push((t, None));
-            }
+            Some(index) => match &mut self.aggregates {
+                Some(aggregates) => aggregates.published(t, index, &self.interest),
+                None => self
+                    .held
+                    .entry((new.owner, index))
+                    .or_default()
+                    .push((t, None)),
+            },
             None => self.violation(
                 t,
                 ViolationKind::DoublePublish,
@@ -257,6 +271,11 @@ impl<'p> Collector<'p> {
             );
             return;
         };
+        if let Some(aggregates) = &mut self.aggregates {
+            aggregates.stored(peer, index);
+            self.deliveries += 1;
+            return;
+        }
         let spans = self.held.entry((peer, index)).or_default();
         if spans.last().is_some_and(|(_, end)| end.is_none()) {
             self.violation(
@@ -299,6 +318,14 @@ impl<'p> Collector<'p> {
         *self.gc_count.entry(action).or_default() += 1;
         *self.gc_bytes.entry(action).or_default() += bytes;
         if action != GcAction::Erase
+            && let Some(aggregates) = &mut self.aggregates
+        {
+            if let Some(index) = msg.and_then(|id| self.interest.index_of(&id)) {
+                aggregates.removed(peer, index);
+            }
+            return;
+        }
+        if action != GcAction::Erase
             && let Some(id) = msg
             && let Some(index) = self.interest.index_of(&id)
             && let Some(spans) = self.held.get_mut(&(peer, index))
@@ -327,7 +354,13 @@ impl<'p> Collector<'p> {
     /// Hands over a peer's final holdings (e.g. from `proto::ingest::Snapshot`), for the
     /// lost-msg and tangle-order checks.
     pub fn snapshot(&mut self, peer: PeerIdx, holdings: Holdings) {
-        self.snapshots.insert(peer, holdings);
+        match &mut self.aggregates {
+            // Not kept: every peer's holdings together are peers × msgs.
+            Some(aggregates) => aggregates.snapshot(peer, &holdings, &self.interest),
+            None => {
+                self.snapshots.insert(peer, holdings);
+            }
+        }
     }
 
     /// Hands over each peer's largest queue, `(bytes, messages)` by peer, from an engine
@@ -343,6 +376,9 @@ impl<'p> Collector<'p> {
     pub fn finish(mut self, end_ms: u64) -> io::Result<Outcome> {
         let plan = self.plan;
         let end_ms = end_ms.max(self.last_t);
+        if let Some(aggregates) = self.aggregates.take() {
+            return self.finish_aggregated(aggregates, end_ms);
+        }
         let interest = std::mem::take(&mut self.interest).finish(plan);
         let held = &self.held;
         let spans_of = |peer: PeerIdx, msg: usize| -> &[(u64, Option<u64>)] {
@@ -373,6 +409,38 @@ impl<'p> Collector<'p> {
             down: &self.down,
             end_ms,
         });
+        let events = self.events;
+        let trace_hash = self.sink.finish()?;
+        Ok(Outcome {
+            metrics,
+            checks,
+            trace_hash,
+            events,
+        })
+    }
+
+    /// [`Collector::finish`] in aggregated mode: no F(t), recovery, liveness, delivery,
+    /// double-store or tangle-order results (`aggregate.rs` says why).
+    fn finish_aggregated(self, aggregates: Aggregates<'p>, end_ms: u64) -> io::Result<Outcome> {
+        let aggregated = aggregates.finish(end_ms, &self.interest);
+        let metrics = Metrics {
+            latency_ms: aggregated.latency,
+            convergence: aggregated.convergence,
+            bytes: self.bytes_metrics(aggregated.wanted_deliveries),
+            duplicates: DuplicateMetrics {
+                count: self.duplicates,
+                bytes: self.duplicate_bytes,
+                per_delivery: ratio(self.duplicates, self.deliveries),
+            },
+            round_trips: quantiles_exact(&self.round_trips),
+            store: self.store_metrics(),
+            recovery: Vec::new(),
+            counts: self.counts(self.interest.msgs().len() as u64),
+            queue: self.queue_peaks.as_deref().map(super::queue::queue_metrics),
+        };
+        let mut violations = self.violations;
+        violations.extend(aggregated.lost_own);
+        let checks = check::without_pairs(self.plan, violations);
         let events = self.events;
         let trace_hash = self.sink.finish()?;
         Ok(Outcome {

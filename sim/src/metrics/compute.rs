@@ -26,7 +26,7 @@ pub fn bandwidth_bucket_ms(plan: &Plan) -> u64 {
     bucket
 }
 
-fn quantiles_hdr(histogram: &Histogram<u64>) -> Quantiles {
+pub(super) fn quantiles_hdr(histogram: &Histogram<u64>) -> Quantiles {
     if histogram.is_empty() {
         return Quantiles::default();
     }
@@ -72,6 +72,39 @@ pub(super) fn quantiles_exact_u64(mut sorted: Vec<u64>) -> Quantiles {
     }
 }
 
+/// [`cdf`] of values given as value → how many times it occurs (the same points).
+pub(super) fn cdf_of_counts(counts: &std::collections::BTreeMap<u64, u64>) -> Vec<(u64, f64)> {
+    // values[k] occupies the sorted positions [ends[k - 1], ends[k]).
+    let values: Vec<u64> = counts.keys().copied().collect();
+    let ends: Vec<u64> = counts
+        .values()
+        .scan(0_u64, |total, count| {
+            *total += count;
+            Some(*total)
+        })
+        .collect();
+    let Some(&n) = ends.last() else {
+        return Vec::new();
+    };
+    let step = n.div_ceil(CDF_POINTS as u64).max(1);
+    let mut points: Vec<(u64, f64)> = Vec::new();
+    let mut i = 0_u64;
+    while i < n {
+        let k = ends.partition_point(|end| *end <= i);
+        let (value, last) = (values[k], ends[k] - 1);
+        let fraction = round_sig((last + 1) as f64 / n as f64).unwrap_or(1.0);
+        if points.last().is_none_or(|(v, _)| *v != value) {
+            points.push((value, fraction));
+        }
+        i = (last + 1).max(i + step);
+    }
+    let last_value = values[values.len() - 1];
+    if points.last().is_none_or(|(v, _)| *v != last_value) {
+        points.push((last_value, 1.0));
+    }
+    points
+}
+
 /// At most [`CDF_POINTS`] points of the empirical CDF of sorted values.
 fn cdf(sorted: &[u64]) -> Vec<(u64, f64)> {
     if sorted.is_empty() {
@@ -103,6 +136,11 @@ fn held_at(spans: &[(u64, Option<u64>)], t: u64) -> Option<u64> {
         .iter()
         .find(|(start, end)| *start <= t && end.is_none_or(|e| t < e))
         .map(|(start, _)| *start)
+}
+
+/// The first sample instant at or after `t`, unclamped (what [`Samples`] clamps to its end).
+pub(super) fn sample_index(step: u64, t: u64) -> usize {
+    usize::try_from(t.div_ceil(step.max(1))).unwrap_or(usize::MAX)
 }
 
 /// Held intervals of one (peer, msg), looked up by (peer, msg index).
@@ -146,7 +184,7 @@ pub(super) fn latency<'a>(interest: &Interest, spans_of: &SpansOf<'a>) -> (Laten
 
 /// Difference arrays over the sample instants `k · step`: +1 at the first sample inside an
 /// interval, −1 at the first sample past it; summed, they count intervals per sample.
-struct Samples {
+pub(super) struct Samples {
     step: u64,
     count: usize,
     wanted: Vec<i64>,
@@ -154,7 +192,7 @@ struct Samples {
 }
 
 impl Samples {
-    fn new(step: u64, end_ms: u64) -> Samples {
+    pub(super) fn new(step: u64, end_ms: u64) -> Samples {
         let count = usize::try_from(end_ms / step + 1).unwrap_or(1);
         Samples {
             step,
@@ -191,16 +229,35 @@ impl Samples {
         }
     }
 
+    /// `count` wanted pairs over `[from, until)`.
+    pub(super) fn want_many(&mut self, from: u64, until: Option<u64>, count: u64) {
+        if let Some((a, b)) = self.range(from, until) {
+            let count = i64::try_from(count).unwrap_or(i64::MAX);
+            self.wanted[a] += count;
+            self.wanted[b] -= count;
+        }
+    }
+
+    /// Held-pair changes counted as they happened, by unclamped sample index
+    /// ([`sample_index`]): the same sums as [`Samples::hold`] of each interval, since an
+    /// interval that holds no sample adds and removes at the same index.
+    pub(super) fn add_held(&mut self, changes: &[i64]) {
+        for (index, change) in changes.iter().enumerate() {
+            self.held[index.min(self.count)] += change;
+        }
+    }
+
     /// Coverage at every sample, and F(t): the share of the pairs wanted at the end whose
     /// current copy (stored at `final_times`, sorted) was there by t.
-    fn curve(&self, final_times: &[u64], wanted_at_end: u64) -> Vec<CurvePoint> {
+    /// Without `final_times` (the aggregated collector), F(t) is left out.
+    pub(super) fn curve(&self, final_times: Option<&[u64]>, wanted_at_end: u64) -> Vec<CurvePoint> {
         let mut curve = Vec::with_capacity(self.count);
         let (mut wanted_now, mut held_now) = (0_i64, 0_i64);
         for k in 0..self.count {
             wanted_now += self.wanted[k];
             held_now += self.held[k];
             let t_ms = k as u64 * self.step;
-            let done = final_times.partition_point(|d| *d <= t_ms) as u64;
+            let done = final_times.map(|times| times.partition_point(|d| *d <= t_ms) as u64);
             let w = u64::try_from(wanted_now).unwrap_or(0);
             let h = u64::try_from(held_now).unwrap_or(0);
             curve.push(CurvePoint {
@@ -208,7 +265,7 @@ impl Samples {
                 wanted: w,
                 held: h,
                 coverage: ratio(h, w),
-                final_fraction: ratio(done, wanted_at_end),
+                final_fraction: done.and_then(|done| ratio(done, wanted_at_end)),
             });
         }
         curve
@@ -261,7 +318,7 @@ pub(super) fn convergence<'a>(
             (Some(t), Some(p)) => Some(t.saturating_sub(p)),
             _ => None,
         },
-        curve: samples.curve(&final_times, wanted_at_end),
+        curve: samples.curve(Some(&final_times), wanted_at_end),
     }
 }
 
@@ -340,5 +397,21 @@ mod tests {
         assert!(points.len() <= CDF_POINTS + 1);
         assert_eq!(points.last(), Some(&(1000, 1.0)));
         assert_eq!(cdf(&[5, 5, 5]), vec![(5, 1.0)]);
+    }
+
+    #[test]
+    fn cdf_of_counts_equals_cdf_of_the_sorted_values() {
+        for n in [1_u64, 7, 199, 200, 201, 1_000, 5_003] {
+            // Repeats of every length, so that steps land inside and across runs of a value.
+            let sorted: Vec<u64> = (0..n).map(|i| (i * i) % 97 + i / 13).collect();
+            let mut sorted = sorted;
+            sorted.sort_unstable();
+            let mut counts = std::collections::BTreeMap::new();
+            for value in &sorted {
+                *counts.entry(*value).or_insert(0_u64) += 1;
+            }
+            assert_eq!(cdf_of_counts(&counts), cdf(&sorted), "n = {n}");
+        }
+        assert!(cdf_of_counts(&std::collections::BTreeMap::new()).is_empty());
     }
 }

@@ -21,8 +21,10 @@
 //!
 //! Files: this one holds the metrics' model (what `report.json` carries); `collector.rs` the
 //! [`Collector`]; `compute.rs` the metrics computed at the end from held intervals;
-//! `queue.rs` the per-peer queue peaks an engine hands over.
+//! `queue.rs` the per-peer queue peaks an engine hands over; `aggregate.rs` the aggregated
+//! mode's counters, kept instead of held intervals per pair.
 
+mod aggregate;
 mod collector;
 mod compute;
 mod queue;

@@ -141,6 +141,7 @@ impl<'s> Builder<'s> {
             check,
             sample_interval_ms,
             latency_log_x: scenario.report.latency_log_x.unwrap_or(true),
+            collector: scenario.report.collector,
         }
     }
 

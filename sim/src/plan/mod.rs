@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use crate::error::SimError;
 use crate::goal::{FeedKind, Rule};
-use crate::scenario::{FaultAction, LatencyModel, Reinitiation, Role, Transport};
+use crate::scenario::{CollectorMode, FaultAction, LatencyModel, Reinitiation, Role, Transport};
 use proto::goals::Goal;
 
 /// Index of a peer in [`Plan::peers`] (also its position in events).
@@ -72,6 +72,9 @@ pub struct Plan {
     pub sample_interval_ms: u64,
     /// Latency CDF on a log x axis.
     pub latency_log_x: bool,
+    /// What the collector keeps.
+    #[serde(skip_serializing_if = "CollectorMode::is_default")]
+    pub collector: CollectorMode,
 }
 
 /// Network, resolved.

@@ -20,7 +20,7 @@ use crate::check::{CheckReport, repro_line};
 use crate::error::SimError;
 use crate::metrics::{Metrics, Outcome, round_sig};
 use crate::plan::Plan;
-use crate::scenario::{FaultAction, Reinitiation, Role, Transport};
+use crate::scenario::{CollectorMode, FaultAction, Reinitiation, Role, Transport};
 
 /// The version of `report.json`'s shape.
 pub const SCHEMA_VERSION: u32 = 2;
@@ -154,6 +154,10 @@ pub struct ScenarioSummary {
     pub plan_hash: String,
     /// Sampling interval of the curves.
     pub sample_interval_ms: u64,
+    /// What the collector kept: absent for `per-pair`; `aggregated` reports leave out the
+    /// metrics and checks that need each pair (docs/simulation.md).
+    #[serde(default, skip_serializing_if = "CollectorMode::is_default")]
+    pub collector: CollectorMode,
     /// Liveness check instant.
     pub liveness_deadline_ms: u64,
     /// Latency CDF drawn with a log x axis.
@@ -353,6 +357,7 @@ impl Report {
                     .collect(),
                 plan_hash,
                 sample_interval_ms: plan.sample_interval_ms,
+                collector: plan.collector,
                 liveness_deadline_ms: plan.check.deadline_ms,
                 latency_log_x: plan.latency_log_x,
                 churn_window_ms: plan

@@ -694,6 +694,41 @@ pub struct ReportOptions {
     pub sample_interval: Option<Millis>,
     /// Latency CDF with a logarithmic x axis (default true).
     pub latency_log_x: Option<bool>,
+    /// What the collector keeps (`--collector` overrides it): `per-pair` (the default) or
+    /// `aggregated` (docs/simulation.md, "The aggregated collector").
+    #[serde(default, skip_serializing_if = "CollectorMode::is_default")]
+    pub collector: CollectorMode,
+}
+
+/// What the collector keeps of a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CollectorMode {
+    /// Held intervals per (peer, msg) pair: every metric and check. Memory grows with the
+    /// pairs stored.
+    #[default]
+    PerPair,
+    /// Counters per msg and per sample instead of per pair: memory grows with msgs, peers and
+    /// samples, not with their product. The metrics and checks that need each pair's
+    /// intervals are left out (docs/simulation.md lists them).
+    Aggregated,
+}
+
+impl CollectorMode {
+    /// The name in scenario files, reports and on the command line.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            CollectorMode::PerPair => "per-pair",
+            CollectorMode::Aggregated => "aggregated",
+        }
+    }
+
+    /// Whether this is the default (left out of written scenarios and plans).
+    #[must_use]
+    pub fn is_default(&self) -> bool {
+        *self == CollectorMode::default()
+    }
 }
 
 impl Scenario {
