@@ -118,7 +118,14 @@ fn two_processes_write_byte_identical_comparisons() {
         );
     }
     assert!(a.join("convergence_bands.svg").exists());
-    // Without a bandwidth nothing waits to be sent: no row has a queue.
+    no_queue_and_recovery_from_the_partition(&json, &a);
+}
+
+/// Without a bandwidth nothing waits to be sent, so no row has a queue; the plan's one fault,
+/// the partition, is recovered from in both seeds by the rows that catch up, and by flooding
+/// (no catch-up) in neither.
+fn no_queue_and_recovery_from_the_partition(json: &serde_json::Value, dir: &std::path::Path) {
+    let rows = json["protocols"].as_array().expect("protocols");
     let queue = &json["metrics"]["queue_peak_max_bytes"]["protocols"];
     for row in rows {
         let name = row["name"].as_str().expect("name");
@@ -127,8 +134,6 @@ fn two_processes_write_byte_identical_comparisons() {
             "{name} has a queue without a bandwidth"
         );
     }
-    // The plan's one fault, the partition: the rows that catch up recovered from it in both
-    // seeds, flooding (no catch-up) in neither.
     let faults = json["recovery_by_fault"]
         .as_array()
         .expect("recovery_by_fault");
@@ -142,7 +147,7 @@ fn two_processes_write_byte_identical_comparisons() {
         "{}",
         recovered["p2p-flood"]
     );
-    let csv = std::fs::read_to_string(a.join("protocols.csv")).expect("csv");
+    let csv = std::fs::read_to_string(dir.join("protocols.csv")).expect("csv");
     assert!(
         csv.lines()
             .any(|l| l.starts_with("ppppp,recovery_ms_fault_1,ms,2,")),
