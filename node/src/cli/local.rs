@@ -31,7 +31,7 @@ pub(crate) fn execute(dir: &Path, request: Request) -> anyhow::Result<Value> {
     match request {
         Request::Whoami => {
             let db = Db::new(super::dir::open_reader(dir)?);
-            let account = db.find_account(&keypair.public(), ACCOUNT_SUBDOMAIN)?;
+            let account = super::joined::find_account(dir, &db, &keypair)?;
             Ok(query::whoami_value(
                 account.as_ref(),
                 keypair.public().as_str(),
@@ -96,15 +96,19 @@ fn read_keypair(dir: &Path) -> anyhow::Result<Keypair> {
     Ok(keyfile::read(&secret)?)
 }
 
-/// The directory's account, created (with a fresh nonce) if the store has none yet.
-fn own_account(db: &mut Db<DiskStore>, keypair: &Keypair) -> anyhow::Result<AccountId> {
+/// The directory's account: the one it joined as a device, else its key's own, created
+/// (with a fresh nonce) if the store has none yet.
+fn own_account(dir: &Path, db: &mut Db<DiskStore>, keypair: &Keypair) -> anyhow::Result<AccountId> {
+    if let Some(joined) = super::joined::load(dir)? {
+        return Ok(joined.account);
+    }
     db.find_or_create_account(keypair, ACCOUNT_SUBDOMAIN, &new_account_nonce()?)
         .context("cannot find or create the account")
 }
 
 fn publish(dir: &Path, keypair: &Keypair, domain: &str, data: Value) -> anyhow::Result<Value> {
     let mut db = Db::new(super::dir::open_writer(dir)?);
-    let account = own_account(&mut db, keypair)?;
+    let account = own_account(dir, &mut db, keypair)?;
     let feed = proto::msg::feed_id(&account, domain);
     let moot_is_new = db.get(&feed)?.is_none();
     let id = db
@@ -128,7 +132,7 @@ fn follow(
     goal: Goal,
 ) -> anyhow::Result<Value> {
     let mut db = Db::new(super::dir::open_writer(dir)?);
-    let own = own_account(&mut db, keypair)?;
+    let own = own_account(dir, &mut db, keypair)?;
     anyhow::ensure!(account != own, "{account} is this peer's own account");
     let goals = follow::follow_goals(&account, domain, goal)?;
     let mut file = GoalsFile::load(dir)?;
@@ -142,7 +146,7 @@ fn follow(
 
 fn unfollow(dir: &Path, keypair: &Keypair, account: AccountId) -> anyhow::Result<Value> {
     let mut db = Db::new(super::dir::open_writer(dir)?);
-    let own = own_account(&mut db, keypair)?;
+    let own = own_account(dir, &mut db, keypair)?;
     let mut file = GoalsFile::load(dir)?;
     let (new, msg) = set_write(&mut db, &own, |db| {
         proto::set::del(db, keypair, &own, FOLLOWS_SUBDOMAIN, account.as_str())
@@ -176,7 +180,7 @@ fn set_write(
 
 fn status(dir: &Path, keypair: &Keypair) -> anyhow::Result<Value> {
     let mut db = Db::new(super::dir::open_reader(dir)?);
-    let account = db.find_account(&keypair.public(), ACCOUNT_SUBDOMAIN)?;
+    let account = super::joined::find_account(dir, &db, keypair)?;
     let facts = query::store_facts(db.store())?;
     let (follows, mut goals) = match &account {
         Some(account) => (

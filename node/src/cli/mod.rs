@@ -15,6 +15,7 @@ mod dir;
 mod follow;
 mod hub;
 mod hubs;
+mod joined;
 mod lines;
 mod local;
 mod msg;
@@ -227,12 +228,18 @@ enum InviteCommand {
     },
     /// Use an invite: attend its hub, follow, redeem its promise
     ///
-    /// Accepts a `pzp://invite/…` URI or its web link.
+    /// Accepts a `pzp://invite/…` URI or its web link. An account-add invite makes this peer
+    /// a device of the inviter's account for good (kept in DIR/joined-account.json): it
+    /// publishes there from then on; its former account stays in the store, unused.
     Use {
         #[command(flatten)]
         dir: DirArg,
         /// The invite.
         uri: String,
+        /// The account an account-add invite adds this peer to (its URI does not say;
+        /// default: ask the inviter, which a ppppp inviter answers and a pzp app does not).
+        #[arg(long)]
+        account: Option<String>,
     },
 }
 
@@ -319,10 +326,10 @@ fn invite(command: InviteCommand) -> anyhow::Result<()> {
             let fields = json!({"hub": hub, "promise": promise});
             user::answer(&dir.resolve()?, "invite_create", fields, Show::Pretty)
         }
-        InviteCommand::Use { dir, uri } => user::answer(
+        InviteCommand::Use { dir, uri, account } => user::answer(
             &dir.resolve()?,
             "invite_use",
-            json!({"uri": uri}),
+            json!({"uri": uri, "account": account}),
             Show::Pretty,
         ),
     }

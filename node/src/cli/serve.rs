@@ -211,7 +211,8 @@ async fn start(args: ServeArgs) -> anyhow::Result<Started> {
         .iter()
         .map(|text| parse_goal(text))
         .collect::<anyhow::Result<_>>()?;
-    let mut config = node_config(&args, keypair)?;
+    let mut config = node_config(&args, keypair.clone())?;
+    config.account = super::joined::load(&dir)?.map(|joined| joined.account);
     config.goals = goals_file.pairs();
     config.goals.extend(flag_goals.iter().copied());
     let connect_wait =
@@ -242,6 +243,7 @@ async fn start(args: ServeArgs) -> anyhow::Result<Started> {
     let control = Control {
         address: advertised_address(&node, transport),
         node,
+        keypair,
         dir,
         transport,
         connect_wait,

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use proto::goals::Goal;
-use proto::ids::{PubKey, TangleId};
+use proto::ids::{AccountId, PubKey, TangleId};
 use proto::keys::Keypair;
 
 use super::events::NodeEvent;
@@ -168,6 +168,10 @@ pub struct NodeConfig {
     pub events: Option<EventSink>,
     /// The app methods remotes may call (`None`: only sync and keepalive are served).
     pub app: Option<super::AppMethods>,
+    /// The account this node is a device of, when it joined another key's account
+    /// (`NodeHandle::join_account`); the store must hold that account's tangle adding this
+    /// node's key. `None`: the account this node's key made (created if there is none).
+    pub account: Option<AccountId>,
 }
 
 impl std::fmt::Debug for NodeConfig {
@@ -185,6 +189,7 @@ impl std::fmt::Debug for NodeConfig {
             .field("seed", &self.seed)
             .field("peer", &self.peer)
             .field("incarnation", &self.incarnation)
+            .field("account", &self.account)
             .finish_non_exhaustive()
     }
 }
@@ -209,6 +214,7 @@ impl NodeConfig {
             incarnation: 0,
             events: None,
             app: None,
+            account: None,
         }
     }
 }

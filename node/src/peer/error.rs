@@ -48,4 +48,24 @@ pub enum NodeError {
     /// error by the remote, or its connection closed.
     #[error("{0}")]
     Call(String),
+    /// This node cannot be a device of that account (`NodeHandle::join_account`).
+    #[error("{0}")]
+    Join(JoinRefused),
+}
+
+/// Why a node cannot publish in an account other than its key's own.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JoinRefused {
+    /// The store holds no msg of the account's tangle that adds this node's key.
+    #[error("the account {account} does not list this peer's key {key} (not stored here yet?)")]
+    NotAMember {
+        /// The account.
+        account: proto::ids::AccountId,
+        /// This node's key.
+        key: proto::ids::PubKey,
+    },
+    /// The store failed to read the account's tangle.
+    #[error("{0}")]
+    Store(StoreFailure),
 }

@@ -36,7 +36,8 @@ pub struct NodeHandle {
     added: tokio::sync::broadcast::Sender<AddedBatch>,
     address: Option<String>,
     key: PubKey,
-    account: AccountId,
+    /// Changes only when the node joins another account as a device.
+    account: std::sync::Mutex<AccountId>,
 }
 
 /// Adds dial targets to a running node ([`NodeHandle::dialer`]).
@@ -95,7 +96,7 @@ impl NodeHandle {
             added: parts.added,
             address: parts.address,
             key: parts.key,
-            account,
+            account: std::sync::Mutex::new(account),
         })
     }
 
@@ -114,7 +115,33 @@ impl NodeHandle {
     /// The node's account.
     #[must_use]
     pub fn account(&self) -> AccountId {
-        self.account
+        *self
+            .account
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Makes this node a device of `account`: it publishes there from now on (its msgs, sets,
+    /// dicts and account writes). The stored tangle of `account` must already add this
+    /// node's key (an account-add another device of it made and this node synced). Not
+    /// remembered across restarts: a program that wants that starts the node with
+    /// `NodeConfig::account`.
+    ///
+    /// # Errors
+    /// [`NodeError::Join`] if the account does not list this node's key here;
+    /// [`NodeError::Stopped`].
+    pub async fn join_account(&self, account: AccountId) -> Result<(), NodeError> {
+        ask(&self.store, |reply| StoreMsg::JoinAccount {
+            account,
+            reply,
+        })
+        .await?
+        .map_err(NodeError::Join)?;
+        *self
+            .account
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = account;
+        Ok(())
     }
 
     /// Publishes `data` on this node's feed of `domain`; returns once it is durable.

@@ -13,6 +13,7 @@ use proto::publish::PublishError;
 use ractor::{ActorRef, RpcReplyPort};
 use serde_json::Value;
 
+use super::error::JoinRefused;
 use super::events::{DisconnectReason, HandshakeFailure, Remote};
 use super::peers::{PeerInfo, SyncSummary};
 use super::{AnyStore, ConnId, DialTarget, StoreFailure};
@@ -74,6 +75,11 @@ pub(crate) enum StoreMsg {
     },
     /// The node's account.
     Account { reply: RpcReplyPort<AccountId> },
+    /// Publish in `account` from now on: the stored account tangle must add this node's key.
+    JoinAccount {
+        account: AccountId,
+        reply: RpcReplyPort<Result<(), JoinRefused>>,
+    },
     /// Make everything durable (shutdown).
     Flush {
         reply: RpcReplyPort<Result<(), StoreFailure>>,

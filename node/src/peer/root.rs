@@ -118,6 +118,7 @@ pub async fn run(
         db: db.clone(),
         keypair: config.keypair.clone(),
         nonce_seed,
+        joined: config.account,
         events: events.clone(),
         added: added.clone(),
         verify_ahead: config.verify_ahead,

@@ -17,6 +17,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use rand_chacha::rand_core::Rng;
 use serde_json::Value;
 
+use super::error::JoinRefused;
 use super::events::{NodeEvent, Remote};
 use super::msgs::{AddedBatch, LocalWrite, StoreMsg, SyncActorMsg};
 use super::{AnyStore, ConnId, DbState, Emitter, SharedDb, StoreFailure};
@@ -35,6 +36,8 @@ pub(crate) struct StoreArgs {
     pub(crate) db: SharedDb,
     pub(crate) keypair: Keypair,
     pub(crate) nonce_seed: [u8; 32],
+    /// The account this node joined as a device (`NodeConfig::account`), if any.
+    pub(crate) joined: Option<AccountId>,
     pub(crate) events: Emitter,
     pub(crate) added: tokio::sync::broadcast::Sender<AddedBatch>,
     pub(crate) verify_ahead: bool,
@@ -64,14 +67,19 @@ impl Actor for StoreActor {
     ) -> Result<StoreState, ActorProcessingErr> {
         let account = {
             let mut guard = args.db.lock();
-            // Must stay in step with `super::root::fresh_account_id`.
-            let nonce = bs58::encode(args.nonce_seed).into_string();
-            let account =
-                guard
-                    .db
-                    .find_or_create_account(&args.keypair, ACCOUNT_SUBDOMAIN, &nonce)?;
-            guard.db.flush()?;
-            account
+            if let Some(joined) = args.joined {
+                check_member(&mut guard.db, &joined, &args.keypair.public())?;
+                joined
+            } else {
+                // Must stay in step with `super::root::fresh_account_id`.
+                let nonce = bs58::encode(args.nonce_seed).into_string();
+                let account =
+                    guard
+                        .db
+                        .find_or_create_account(&args.keypair, ACCOUNT_SUBDOMAIN, &nonce)?;
+                guard.db.flush()?;
+                account
+            }
         };
         Ok(StoreState {
             db: args.db,
@@ -163,6 +171,14 @@ impl Actor for StoreActor {
             }
             StoreMsg::Account { reply } => {
                 let _ = reply.send(state.account);
+            }
+            StoreMsg::JoinAccount { account, reply } => {
+                let checked =
+                    check_member(&mut state.db.lock().db, &account, &state.keypair.public());
+                if checked.is_ok() {
+                    state.account = account;
+                }
+                let _ = reply.send(checked);
             }
             StoreMsg::Flush { reply } => {
                 let result = state.db.lock().db.flush();
@@ -431,6 +447,24 @@ fn new_members(
         .filter(|id| !before.contains(id))
         .copied()
         .collect())
+}
+
+/// Whether the stored tangle of `account` adds `key` (and does not delete it since).
+fn check_member(
+    db: &mut proto::db::Db<super::AnyStore>,
+    account: &AccountId,
+    key: &proto::ids::PubKey,
+) -> Result<(), JoinRefused> {
+    let msgs = tangle_msgs(db, account).map_err(JoinRefused::Store)?;
+    let keys = proto::account::powers(msgs.iter().map(AsRef::as_ref));
+    if keys.contains_key(key.as_str()) {
+        Ok(())
+    } else {
+        Err(JoinRefused::NotAMember {
+            account: *account,
+            key: *key,
+        })
+    }
 }
 
 fn tangle_msgs(

@@ -5,5 +5,6 @@
 
 mod commands;
 mod failures;
+mod invites;
 mod security;
 mod support;

@@ -213,3 +213,58 @@ async fn a_js_device_joins_a_ppppp_account_through_an_account_add_invite() {
     inviter.stop().await;
     hub.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ppppp_device_joins_a_js_account_through_its_account_add_invite() {
+    let dirs = tempfile::tempdir().expect("tempdir");
+    let mut hub = Hub::start(&dirs.path().join("hub"), &[]).await;
+    let (mut js, js_account, js_feed) = js_with_hubs("inviter", 0x20).await;
+    js.call("addHub", json!({"multiaddr": hub.multiaddr})).await;
+    attendants_reach(&mut hub, 1).await;
+    let invite = js
+        .call(
+            "inviteForMyself",
+            json!({"hub": hub.multiaddr, "account": js_account}),
+        )
+        .await;
+    let uri = invite["uri"].as_str().expect("uri").to_owned();
+
+    let (mut device, former, _) = rust_with_post("device", &dirs.path().join("device"), &[]).await;
+    // pzp-invite's URI does not name the account, and a JS inviter cannot be asked for it.
+    let unnamed = device
+        .try_ask(json!({"cmd": "invite_use", "uri": uri}))
+        .await;
+    assert_eq!(unnamed["ok"], json!(false), "{unnamed}");
+    assert!(
+        unnamed["error"]
+            .as_str()
+            .is_some_and(|error| error.contains("give the account")),
+        "{unnamed}"
+    );
+    let used = device
+        .ask(json!({"cmd": "invite_use", "uri": uri, "account": js_account}))
+        .await;
+    assert_eq!(
+        used["done"].as_array().and_then(|done| done.last()),
+        Some(&json!({"promise.account-add": js_account})),
+        "{used}"
+    );
+    let whoami = device.ask(json!({"cmd": "whoami"})).await;
+    assert_eq!(whoami["account"], json!(js_account));
+    assert_ne!(whoami["account"], json!(former));
+
+    // The device posts in the JS account's feed; pzp-db on the JS side validates the post as
+    // signed by a key of its own account and takes it.
+    let published = device
+        .ask(json!({"cmd": "publish", "domain": "post", "data": {"text": "from the device"}}))
+        .await;
+    assert_eq!(published["feed"], json!(js_feed), "{published}");
+    js.call(
+        "waitFor",
+        json!({"tangleID": js_feed, "count": 3, "timeoutMs": ARRIVAL_MS}),
+    )
+    .await;
+    device.stop().await;
+    js.stop().await;
+    hub.stop().await;
+}

@@ -28,6 +28,9 @@ const CONNECT_POLL_INTERVAL: Duration = Duration::from_millis(50);
 #[derive(Debug)]
 pub(crate) struct Control {
     pub(crate) node: NodeHandle,
+    /// The node's keypair, for what the peer signs outside its node (a consent to join an
+    /// account).
+    pub(crate) keypair: proto::keys::Keypair,
     pub(crate) dir: PathBuf,
     /// The multiserver address peers dial.
     pub(crate) address: String,
@@ -130,7 +133,7 @@ impl Control {
             Request::Connect { address, wait } => self.connect(&address, wait).await,
             Request::Status => self.status().await,
             Request::InviteCreate { hub, kind } => self.invite_create(hub.as_deref(), kind).await,
-            Request::InviteUse { uri } => self.invite_use(&uri).await,
+            Request::InviteUse { uri, account } => self.invite_use(&uri, account).await,
             Request::Read(_) => anyhow::bail!(
                 "feed, log and hist are streams: call them on the control socket (`ppppp \
                  feed`, `ppppp log`, `ppppp hist`)"

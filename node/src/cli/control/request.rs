@@ -75,8 +75,12 @@ pub(crate) enum Request {
         hub: Option<String>,
         kind: PromiseKind,
     },
-    /// Carry out an invite's commands.
-    InviteUse { uri: String },
+    /// Carry out an invite's commands; `account`: the account an account-add invite adds
+    /// this peer to (else asked of the inviter).
+    InviteUse {
+        uri: String,
+        account: Option<AccountId>,
+    },
 }
 
 /// `feed`, `log` or `hist`, windowed, maybe live.
@@ -206,7 +210,13 @@ impl Request {
                 hub: optional_text(fields, "hub")?,
                 kind: promise_kind(fields)?,
             },
-            "invite_use" => Self::InviteUse { uri: text("uri")? },
+            "invite_use" => Self::InviteUse {
+                uri: text("uri")?,
+                account: optional_text(fields, "account")?
+                    .map(|text| AccountId::parse(&text))
+                    .transpose()
+                    .context("bad account ID")?,
+            },
             other => anyhow::bail!("unknown command {other:?}"),
         })
     }

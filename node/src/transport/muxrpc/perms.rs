@@ -9,13 +9,15 @@
 use std::collections::BTreeSet;
 
 /// The anonymous allow list of a PZP peer: secret-stack core `manifest`, plus
-/// what the pzp plugins mark anonymous.
+/// what the pzp plugins mark anonymous, plus ppppp's own `promise.account` (which account
+/// an open account-add promise adds keys to; see `cli::control::invites`).
 pub const ANONYMOUS_ALLOWED: &[&[&str]] = &[
     &["manifest"],
     &["sync", "connect"],
     &["net", "ping"],
     &["promise", "follow"],
     &["promise", "accountAdd"],
+    &["promise", "account"],
     &["hubClient", "connect"],
     &["hub", "createTunnel"],
     &["hub", "ping"],
