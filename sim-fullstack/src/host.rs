@@ -42,9 +42,12 @@ pub struct PeerSetup {
     pub schedule: Vec<Scheduled>,
     /// It runs a tunnel hub (`ppppp hub`), not a node.
     pub tunnel_hub: bool,
+    /// A members-only tunnel hub: the invites it made (`None`: it admits anyone).
+    pub hub_invites: Option<Vec<[u8; 32]>>,
     /// Behind a NAT: no one can dial it ([`super::tunnels::BehindNat`]).
     pub nat: bool,
-    /// The tunnel hubs it attends (`net:HOST:PORT~shse:KEY`).
+    /// The tunnel hubs it attends (`net:HOST:PORT~shse:KEY`), or its invites to them (a
+    /// pzp-invite URI whose join command carries the hub token).
     pub hubs: Vec<String>,
 }
 
@@ -99,7 +102,7 @@ pub async fn run_on(context: HostContext, net: Arc<dyn Net>) {
         killer,
     } = context;
     if setup.tunnel_hub {
-        return tunnels::run_tunnel_hub(&setup.name, &setup.config, &recorder, &killer, net).await;
+        return tunnels::run_tunnel_hub(&setup, &recorder, &killer, net).await;
     }
     let peer = setup.index;
     let incarnation = {

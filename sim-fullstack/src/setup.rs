@@ -108,13 +108,11 @@ pub(super) fn peers(plan: &Plan, substrate: Substrate) -> (Vec<Arc<PeerSetup>>, 
                 sockets: HostSockets::new(),
                 schedule,
                 tunnel_hub: peer.role == Role::TunnelHub,
+                hub_invites: super::tunnels::hub_invites(plan, peer),
                 nat: peer.nat,
                 hubs: hubs
                     .iter()
-                    .map(|edge| {
-                        let key = keypairs[edge.acceptor as usize].public();
-                        format!("net:{}:{PORT}~shse:{key}", plan.peer_name(edge.acceptor))
-                    })
+                    .map(|edge| super::tunnels::hub_entry(plan, peer, edge.acceptor, &keypairs))
                     .collect(),
             })
         })

@@ -5,14 +5,24 @@
 //! A NAT is modelled as [`BehindNat`]: the host can dial out, but binds no socket, so a dial
 //! to it finds nothing listening and is refused, while tunnels through the hubs it attends
 //! still reach its node (the tunnel `Net` merges them into the node's listener).
+//!
+//! A members-only tunnel hub (`admission = "invites"`) is given the invites the plan drew
+//! for the peers attending it; each such peer holds a pzp-invite URI whose join command
+//! carries its hub token, and attends with it as `ppppp invite use` does.
 
 use std::io;
 use std::sync::Arc;
 
 use node::hub::{Attendance, AttendantDialer, HubConfig, attend, run_hub};
+use node::invite::uri::{self, Command};
 use node::net::{BoxFuture, BoxStream, Listener, Net};
 use node::peer::{NodeConfig, NodeDialer, Transport};
+use node::transport::Token;
 use node::transport::addr::Address;
+use proto::keys::Keypair;
+use sim::plan::{PeerIdx, PeerPlan, Plan};
+
+use super::host::PeerSetup;
 
 use super::kill::KillSlot;
 use super::record::{Recorder, now_ms};
@@ -49,15 +59,74 @@ impl Net for BehindNat {
     }
 }
 
-/// Runs a tunnel hub named `name` with the identity, address and seed of `node` (what the
-/// host's node would have), on `net`, until the host crashes (never returns).
+/// The invites a members-only tunnel hub made: every token the plan gave a peer for it
+/// (`None`: the hub admits anyone).
+pub(crate) fn hub_invites(plan: &Plan, hub: &PeerPlan) -> Option<Vec<[u8; 32]>> {
+    hub.members_only.then(|| {
+        plan.peers
+            .iter()
+            .flat_map(|peer| &peer.invites)
+            .filter(|invite| invite.hub == hub.index)
+            .map(|invite| invite.token)
+            .collect()
+    })
+}
+
+/// How `peer` attends the tunnel hub `hub`: the invite URI the hub made for it, or the
+/// hub's address if it holds none.
+pub(crate) fn hub_entry(
+    plan: &Plan,
+    peer: &PeerPlan,
+    hub: PeerIdx,
+    keypairs: &[Keypair],
+) -> String {
+    let key = keypairs[hub as usize].public();
+    let address = format!(
+        "net:{}:{}~shse:{key}",
+        plan.peer_name(hub),
+        super::setup::PORT
+    );
+    let Some(invite) = peer.invites.iter().find(|invite| invite.hub == hub) else {
+        return address;
+    };
+    let mut join: Address = address
+        .parse()
+        .expect("invariant: a host name, a port and a key make an address");
+    if let Some(shse) = join.shse.as_mut() {
+        shse.token = Some(Token(invite.token));
+    }
+    uri::to_uri(&[Command::Join(join)])
+}
+
+/// The hubs an entry of [`PeerSetup::hubs`] names: its address, or an invite's join commands.
+fn hub_addresses(text: &str) -> Result<Vec<Address>, String> {
+    if !text.starts_with("pzp:") {
+        return text
+            .parse::<Address>()
+            .map(|address| vec![address])
+            .map_err(|error| format!("bad hub address {text:?}: {error}"));
+    }
+    let commands = uri::parse(text).map_err(|error| format!("bad invite {text:?}: {error}"))?;
+    Ok(commands
+        .into_iter()
+        .filter_map(|command| match command {
+            Command::Join(address) => Some(address),
+            _ => None,
+        })
+        .collect())
+}
+
+/// Runs the tunnel hub of `setup` with the identity, address and seed its node would have,
+/// on `net`, until the host crashes (never returns). A members-only hub keeps its members
+/// in memory: after a crash it starts again from its invites, and the peers holding them
+/// join again.
 pub(crate) async fn run_tunnel_hub(
-    name: &str,
-    node: &NodeConfig,
+    setup: &PeerSetup,
     recorder: &Recorder,
     killer: &KillSlot,
     net: Arc<dyn Net>,
 ) {
+    let (name, node) = (&setup.name, &setup.config);
     let peer = u32::try_from(node.peer).unwrap_or(u32::MAX);
     recorder.peer_up(peer);
     let network_key = match node.transport {
@@ -70,9 +139,15 @@ pub(crate) async fn run_tunnel_hub(
         network_key,
         // Every simulated peer listens (setup.rs); a hub without an address fails to bind.
         listen: node.listen.clone().unwrap_or_default(),
-        name: name.to_owned(),
+        name: name.clone(),
         dir: None,
-        open: true,
+        open: setup.hub_invites.is_none(),
+        invites: setup
+            .hub_invites
+            .iter()
+            .flatten()
+            .map(|token| Token(*token))
+            .collect(),
         seed: node.seed ^ node.peer,
         epoch_ms: now_ms(),
     };
@@ -118,11 +193,11 @@ pub(crate) async fn node_net(
     }
     let hubs = hubs
         .iter()
-        .map(|text| {
-            text.parse::<Address>()
-                .map_err(|error| format!("bad hub address {text:?}: {error}"))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|text| hub_addresses(text))
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .flatten()
+        .collect();
     let (attendance, net) = attend(config, net)
         .await
         .map_err(|error| error.to_string())?;

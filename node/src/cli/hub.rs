@@ -64,6 +64,8 @@ async fn run(args: HubArgs) -> anyhow::Result<()> {
         name: args.name.clone(),
         dir: Some(dir),
         open: args.open,
+        // Members ask for tokens with `hub.createToken` (`ppppp invite create`).
+        invites: Vec::new(),
         seed: u64::from_le_bytes(random_bytes()?),
         epoch_ms: now_ms(),
     };

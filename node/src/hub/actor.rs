@@ -47,6 +47,11 @@ pub struct HubConfig {
     pub dir: Option<PathBuf>,
     /// Admit anyone, not only members and token holders.
     pub open: bool,
+    /// Invites made before the hub starts, for a hub kept in memory (`dir: None`: the
+    /// simulator, whose plan hands them to the peers): each token is created as
+    /// `hub.createToken` creates one. Such a closed hub's first member is its own key (who
+    /// made the invites), so no stranger can bootstrap it.
+    pub invites: Vec<Token>,
     /// Seed of the token stream and the handshakes' randomness.
     pub seed: u64,
     /// The wall clock at start, ms since the Unix epoch (for `hub.ping`).
@@ -240,7 +245,16 @@ pub async fn run_hub(config: HubConfig, net: Arc<dyn Net>) -> Result<HubHandle, 
 
 fn load_admission(config: &HubConfig) -> Result<super::admission::Admission, HubError> {
     let Some(dir) = &config.dir else {
-        return Ok(super::admission::Admission::new(config.open));
+        let mut admission = super::admission::Admission::new(config.open);
+        if !config.open {
+            admission.admit(PublicKey(config.keypair.public().to_bytes()), None);
+        }
+        for token in &config.invites {
+            admission
+                .create_token(token.0)
+                .map_err(|error| HubError::Admission(error.to_string()))?;
+        }
+        return Ok(admission);
     };
     let read = |name: &str| {
         crate::durable::read_optional(&dir.join(name))

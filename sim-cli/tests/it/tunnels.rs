@@ -130,3 +130,79 @@ fn a_nat_without_tunnel_hubs_and_a_tunnel_hub_with_goals_are_refused() {
     let error = Scenario::parse(&dialed, "t.toml").expect_err("no one can dial a phone");
     assert!(error.to_string().contains("dial_follows"), "{error}");
 }
+
+/// [`SMALL`] with members-only hubs: each phone joins each hub with the invite it made.
+fn with_invites() -> String {
+    SMALL.replace(
+        "role = \"tunnel-hub\"",
+        "role = \"tunnel-hub\"\nadmission = \"invites\"",
+    )
+}
+
+#[test]
+fn phones_join_members_only_hubs_with_their_invites() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_scenario(dir.path(), "tunnels-invites", &with_invites());
+    let scenario = Scenario::load(&path).expect("loads");
+    let plan = Plan::build(&scenario, 1);
+    for peer in &plan.peers {
+        let expected = if peer.role == Role::TunnelHub { 0 } else { 2 };
+        assert_eq!(peer.invites.len(), expected, "{}", peer.name);
+    }
+
+    let report = run_in_process(&Fullstack::new(), &path, 1, None);
+    assert!(report.checks.passed, "{:?}", report.checks.first_failure());
+    let liveness = &report.checks.liveness;
+    assert!(liveness.wanted > 0 && liveness.missing == 0, "{liveness:?}");
+    assert_eq!(report.metrics.counts.dial_failures, 0);
+}
+
+#[test]
+fn a_phone_without_a_valid_invite_is_refused_by_a_members_only_hub() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_scenario(dir.path(), "tunnels-invites", &with_invites());
+    let scenario = Scenario::load(&path).expect("loads");
+    let mut plan = Plan::build(&scenario, 1);
+    // phone-0 holds no invite, phone-1 forged ones; the other four hold theirs.
+    let (no_invite, forged) = (2, 3);
+    assert_eq!(plan.peers[no_invite].name, "phone-0");
+    assert_eq!(plan.peers[forged].name, "phone-1");
+    plan.peers[no_invite].invites.clear();
+    for invite in &mut plan.peers[forged].invites {
+        invite.token = [7; 32];
+    }
+    let report = sim::pipeline::run(
+        &plan,
+        &Fullstack::new(),
+        &sim::pipeline::RunOptions {
+            scenario_path: path.display().to_string(),
+            out: None,
+            trace: false,
+            progress: false,
+        },
+    )
+    .expect("the run completes");
+    // The two refused phones reach no one: every wanted msg they author or want is missing;
+    // the four phones with invites get everything from one another.
+    let liveness = &report.checks.liveness;
+    assert!(liveness.missing > 0, "{liveness:?}");
+    assert!(!liveness.examples.is_empty(), "{liveness:?}");
+    for example in &liveness.examples {
+        assert!(
+            example.contains("phone-0") || example.contains("phone-1"),
+            "a pair of phones with invites is missing: {example}"
+        );
+    }
+}
+
+#[test]
+fn only_a_tunnel_hub_has_an_admission() {
+    let on_a_phone = SMALL.replace("nat = true", "nat = true\nadmission = \"invites\"");
+    let error = Scenario::parse(&on_a_phone, "t.toml").expect_err("a phone admits no one");
+    assert!(error.to_string().contains("group[1].admission"), "{error}");
+    let unknown = SMALL.replace(
+        "role = \"tunnel-hub\"",
+        "role = \"tunnel-hub\"\nadmission = \"everyone\"",
+    );
+    assert!(Scenario::parse(&unknown, "t.toml").is_err());
+}

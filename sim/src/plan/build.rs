@@ -5,13 +5,13 @@ use std::collections::BTreeMap;
 
 use super::faults::{self, Population};
 use super::{
-    CheckPlan, ChurnStep, GoalPlan, GroupPlan, LinkPlan, NetworkPlan, PLAN_VERSION, PeerIdx,
-    PeerPlan, Plan,
+    CheckPlan, ChurnStep, Edge, GoalPlan, GroupPlan, InvitePlan, LinkPlan, NetworkPlan,
+    PLAN_VERSION, PeerIdx, PeerPlan, Plan,
 };
 use super::{publish, topology};
 use crate::goal::Follow;
 use crate::rng::{Stream, stream};
-use crate::scenario::{Initially, Role, Scenario};
+use crate::scenario::{HubAdmission, Initially, Role, Scenario};
 use crate::units::Bandwidth;
 
 impl Plan {
@@ -45,6 +45,9 @@ impl<'s> Builder<'s> {
                     role: group.role,
                     account: group.role == Role::Leaf,
                     nat: group.nat,
+                    members_only: group.role == Role::TunnelHub
+                        && group.admission == HubAdmission::Invites,
+                    invites: Vec::new(),
                     follows: Vec::new(),
                     goals: Vec::new(),
                     post_rate_per_hour: 0.0,
@@ -88,6 +91,7 @@ impl<'s> Builder<'s> {
             &self.peers,
             &mut self.stream("topology", 0),
         );
+        self.invites(&edges);
         let publishes = publish::schedule(scenario, self.seed, &self.peers, &self.publishers());
         let churn = self.churn();
         let population = Population {
@@ -165,6 +169,30 @@ impl<'s> Builder<'s> {
                     bandwidth_bytes_per_s: link.bandwidth.map(Bandwidth::bytes_per_s),
                 })
                 .collect(),
+        }
+    }
+
+    /// Gives each peer an invite to every members-only tunnel hub it dials, its token drawn
+    /// from the peer's own `invite` stream (plans without such hubs draw nothing).
+    fn invites(&mut self, edges: &[Edge]) {
+        for edge in edges {
+            if !self.peers[edge.acceptor as usize].members_only {
+                continue;
+            }
+            let dialer = &mut self.peers[edge.dialer as usize];
+            let mut stream = stream(
+                self.seed,
+                "invite",
+                u64::from(edge.dialer) << 32 | u64::from(edge.acceptor),
+            );
+            let mut token = [0u8; 32];
+            for chunk in token.chunks_exact_mut(8) {
+                chunk.copy_from_slice(&stream.next_u64().to_le_bytes());
+            }
+            dialer.invites.push(InvitePlan {
+                hub: edge.acceptor,
+                token,
+            });
         }
     }
 

@@ -148,6 +148,12 @@ pub struct PeerPlan {
     /// Behind a NAT: it does not listen, and reaches others through tunnel hubs.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub nat: bool,
+    /// A tunnel hub that admits only its members (`admission = "invites"`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub members_only: bool,
+    /// The invites it holds: one per members-only tunnel hub it attends, in edge order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub invites: Vec<InvitePlan>,
     /// Whom it follows (sorted).
     pub follows: Vec<PeerIdx>,
     /// Its goals: own-account rules, then each followed account's rules.
@@ -158,6 +164,17 @@ pub struct PeerPlan {
     pub dict_rate_per_hour: f64,
     /// Set updates per hour.
     pub set_rate_per_hour: f64,
+}
+
+/// An invite a tunnel hub made for a peer that attends it: the one-time hub token the peer
+/// joins with (the hub creates it at start with `createToken`'s code; the runner writes the
+/// pzp-invite URI).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InvitePlan {
+    /// The hub.
+    pub hub: PeerIdx,
+    /// The token's 32 bytes, from the plan's seeded `invite` stream.
+    pub token: [u8; 32],
 }
 
 /// Why an edge exists.

@@ -19,7 +19,7 @@ mod validate_tunnels;
 pub use error::{FieldPath, ScenarioError, Seg};
 pub use model::{
     Check, Churn, CollectorMode, DictLoad, EngineKind, FOLLOWS_FEED, Fault, FaultAction, Group,
-    Initially, LATENCY_CURVE_DEFAULT, LATENCY_MAX_MS_DEFAULT, LATENCY_MIN_MS_DEFAULT, Latency,
-    LatencyModel, LinkOverride, Network, PEERS_MAX, PostLoad, Reinitiation, ReportOptions, Role,
-    Scenario, SetLoad, Substrate, Topology, TopologyKind, Transport, Workload, random_count,
+    HubAdmission, Initially, LATENCY_CURVE_DEFAULT, LATENCY_MAX_MS_DEFAULT, LATENCY_MIN_MS_DEFAULT,
+    Latency, LatencyModel, LinkOverride, Network, PEERS_MAX, PostLoad, Reinitiation, ReportOptions,
+    Role, Scenario, SetLoad, Substrate, Topology, TopologyKind, Transport, Workload, random_count,
 };

@@ -388,6 +388,30 @@ pub struct Group {
     /// through the tunnel hubs it attends (hub-and-spoke with a `tunnel-hub` group).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub nat: bool,
+    /// Whom a tunnel hub admits: anyone (`open`, the default), or (`invites`) only its
+    /// members, who join with an invite the hub made for each leaf attending it.
+    #[serde(default, skip_serializing_if = "HubAdmission::is_open")]
+    pub admission: HubAdmission,
+}
+
+/// Whom a tunnel hub admits (`[[group]] admission`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HubAdmission {
+    /// Anyone (`ppppp hub --open`).
+    #[default]
+    Open,
+    /// Members only (`ppppp hub`): each leaf attending the hub holds an invite the hub made
+    /// (a one-time hub token in a pzp-invite URI) and joins with it.
+    Invites,
+}
+
+impl HubAdmission {
+    /// Whether anyone is admitted.
+    #[must_use]
+    pub fn is_open(&self) -> bool {
+        *self == HubAdmission::Open
+    }
 }
 
 impl Group {

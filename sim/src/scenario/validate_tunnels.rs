@@ -3,6 +3,7 @@
 //! A peer behind a NAT can only dial out, so nothing in the plan may dial it; it reaches other
 //! peers through the tunnel hubs it attends, which hub-and-spoke gives it. A tunnel hub holds
 //! no msgs and dials no one, so it belongs only in hub-and-spoke, beside leaves that attend it.
+//! Only a tunnel hub has an admission (`open`, or `invites`: members only).
 
 use super::error::{FieldPath, Issue, at, issue};
 use super::model::{Role, Scenario, TopologyKind};
@@ -15,6 +16,11 @@ impl Scenario {
             let path = at("group").index(i);
             if group.role == Role::TunnelHub {
                 self.validate_tunnel_hub_group(i, hub_and_spoke, &path, issues);
+            } else if !group.admission.is_open() {
+                issues.push(issue(
+                    path.clone().key("admission"),
+                    "only a tunnel hub admits by invite: set it in a group with role = \"tunnel-hub\"",
+                ));
             }
             if !group.nat {
                 continue;
