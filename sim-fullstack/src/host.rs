@@ -102,7 +102,16 @@ pub async fn run_on(context: HostContext, net: Arc<dyn Net>) {
         killer,
     } = context;
     if setup.tunnel_hub {
-        return tunnels::run_tunnel_hub(&setup, &recorder, &killer, net).await;
+        let invites = setup.hub_invites.as_deref();
+        return tunnels::run_tunnel_hub(
+            &setup.name,
+            &setup.config,
+            invites,
+            &recorder,
+            &killer,
+            net,
+        )
+        .await;
     }
     let peer = setup.index;
     let incarnation = {

@@ -112,7 +112,12 @@ pub(super) fn peers(plan: &Plan, substrate: Substrate) -> (Vec<Arc<PeerSetup>>, 
                 nat: peer.nat,
                 hubs: hubs
                     .iter()
-                    .map(|edge| super::tunnels::hub_entry(plan, peer, edge.acceptor, &keypairs))
+                    .map(|edge| {
+                        let key = keypairs[edge.acceptor as usize].public();
+                        let address =
+                            format!("net:{}:{PORT}~shse:{key}", plan.peer_name(edge.acceptor));
+                        super::tunnels::hub_entry(address, peer, edge.acceptor)
+                    })
                     .collect(),
             })
         })

@@ -19,10 +19,7 @@ use node::net::{BoxFuture, BoxStream, Listener, Net};
 use node::peer::{NodeConfig, NodeDialer, Transport};
 use node::transport::Token;
 use node::transport::addr::Address;
-use proto::keys::Keypair;
 use sim::plan::{PeerIdx, PeerPlan, Plan};
-
-use super::host::PeerSetup;
 
 use super::kill::KillSlot;
 use super::record::{Recorder, now_ms};
@@ -72,20 +69,9 @@ pub(crate) fn hub_invites(plan: &Plan, hub: &PeerPlan) -> Option<Vec<[u8; 32]>> 
     })
 }
 
-/// How `peer` attends the tunnel hub `hub`: the invite URI the hub made for it, or the
-/// hub's address if it holds none.
-pub(crate) fn hub_entry(
-    plan: &Plan,
-    peer: &PeerPlan,
-    hub: PeerIdx,
-    keypairs: &[Keypair],
-) -> String {
-    let key = keypairs[hub as usize].public();
-    let address = format!(
-        "net:{}:{}~shse:{key}",
-        plan.peer_name(hub),
-        super::setup::PORT
-    );
+/// How `peer` attends the tunnel hub `hub` at `address` (`net:HOST:PORT~shse:KEY`): the
+/// invite URI the hub made for it, or the address if it holds none.
+pub(crate) fn hub_entry(address: String, peer: &PeerPlan, hub: PeerIdx) -> String {
     let Some(invite) = peer.invites.iter().find(|invite| invite.hub == hub) else {
         return address;
     };
@@ -98,7 +84,7 @@ pub(crate) fn hub_entry(
     uri::to_uri(&[Command::Join(join)])
 }
 
-/// The hubs an entry of [`PeerSetup::hubs`] names: its address, or an invite's join commands.
+/// The hubs an entry of a peer's hub list names: its address, or an invite's join commands.
 fn hub_addresses(text: &str) -> Result<Vec<Address>, String> {
     if !text.starts_with("pzp:") {
         return text
@@ -116,17 +102,19 @@ fn hub_addresses(text: &str) -> Result<Vec<Address>, String> {
         .collect())
 }
 
-/// Runs the tunnel hub of `setup` with the identity, address and seed its node would have,
-/// on `net`, until the host crashes (never returns). A members-only hub keeps its members
-/// in memory: after a crash it starts again from its invites, and the peers holding them
+/// Runs a tunnel hub named `name` with the identity, address and seed of `node` (what the
+/// host's node would have), on `net`, until the host crashes (never returns). `invites`:
+/// the invites a members-only hub made (`None`: it admits anyone); it keeps its members in
+/// memory, so after a crash it starts again from its invites, and the peers holding them
 /// join again.
 pub(crate) async fn run_tunnel_hub(
-    setup: &PeerSetup,
+    name: &str,
+    node: &NodeConfig,
+    invites: Option<&[[u8; 32]]>,
     recorder: &Recorder,
     killer: &KillSlot,
     net: Arc<dyn Net>,
 ) {
-    let (name, node) = (&setup.name, &setup.config);
     let peer = u32::try_from(node.peer).unwrap_or(u32::MAX);
     recorder.peer_up(peer);
     let network_key = match node.transport {
@@ -139,12 +127,11 @@ pub(crate) async fn run_tunnel_hub(
         network_key,
         // Every simulated peer listens (setup.rs); a hub without an address fails to bind.
         listen: node.listen.clone().unwrap_or_default(),
-        name: name.clone(),
+        name: name.to_owned(),
         dir: None,
-        open: setup.hub_invites.is_none(),
-        invites: setup
-            .hub_invites
-            .iter()
+        open: invites.is_none(),
+        invites: invites
+            .into_iter()
             .flatten()
             .map(|token| Token(*token))
             .collect(),
