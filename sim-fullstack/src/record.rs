@@ -75,14 +75,20 @@ impl Directory {
     }
 }
 
+/// A tangle as the recorder's sync counts name it (see `State::tangle_numbers`).
+type TangleNumber = u32;
+
 #[derive(Debug, Default)]
 struct State {
     buffer: Vec<Event>,
     /// (dialer, acceptor) → connections open as the dialer saw them.
     open: BTreeMap<(PeerIdx, PeerIdx), u32>,
-    /// (initiator, responder, tangle) → sync objects the initiator had counted at the last
-    /// `sync_round` (counts restart with each connection).
-    sync_objects: BTreeMap<(PeerIdx, PeerIdx, TangleId), u64>,
+    /// (initiator, responder, tangle number) → sync objects the initiator had counted at the
+    /// last `sync_round` (counts restart with each connection). One entry per connected pair
+    /// and tangle: at swarm-100's scale hundreds of thousands, so the tangle is a number.
+    sync_objects: BTreeMap<(PeerIdx, PeerIdx, TangleNumber), u64>,
+    /// A number per tangle named by a `sync_round`, in order of first appearance.
+    tangle_numbers: BTreeMap<TangleId, TangleNumber>,
     /// Encoded size of every published msg (for GC and duplicate bytes).
     msg_bytes: BTreeMap<MsgId, u64>,
     /// Per peer: when its last `store_size` was recorded.
@@ -372,9 +378,11 @@ impl State {
         if !self.open.contains_key(&(peer, remote)) {
             return None;
         }
+        let next = TangleNumber::try_from(self.tangle_numbers.len()).unwrap_or(TangleNumber::MAX);
+        let number = *self.tangle_numbers.entry(tangle).or_insert(next);
         let last = self
             .sync_objects
-            .insert((peer, remote, tangle), objects)
+            .insert((peer, remote, number), objects)
             .filter(|last| *last <= objects)
             .unwrap_or(0);
         let round_trips = u32::try_from((objects - last).div_ceil(2))
@@ -405,11 +413,10 @@ impl State {
     /// A connection `peer` dialed; its sync counts start from zero.
     fn connected(&mut self, peer: PeerIdx, remote: PeerIdx) -> EventKind {
         *self.open.entry((peer, remote)).or_default() += 1;
-        let stale: Vec<(PeerIdx, PeerIdx, TangleId)> = self
+        let stale: Vec<(PeerIdx, PeerIdx, TangleNumber)> = self
             .sync_objects
-            .keys()
-            .filter(|(a, b, _)| *a == peer && *b == remote)
-            .copied()
+            .range((peer, remote, 0)..=(peer, remote, TangleNumber::MAX))
+            .map(|(key, _)| *key)
             .collect();
         for key in stale {
             self.sync_objects.remove(&key);
