@@ -35,6 +35,37 @@ pub(crate) struct SyncArgs {
 /// objects of tangles beyond the bound are not counted.
 pub(crate) const COUNTED_TANGLES_PER_LINK_MAX: usize = 4096;
 
+/// Most tangles the actor numbers for its links' object counts over its life. Remotes name
+/// the tangle of every object they send, so without a bound they could grow the numbering at
+/// will; objects of tangles past the bound are not counted.
+pub(crate) const COUNTED_TANGLES_MAX: usize = 1 << 16;
+
+/// A number per tangle, shared by every link's [`ObjectCounts`]: a busy node counts a few
+/// hundred tangles on each of a hundred links, and a count keyed by a 4-byte number costs a
+/// fraction of one keyed by a 45-byte ID.
+#[derive(Debug, Default)]
+struct TangleNumbers(BTreeMap<TangleId, u32>);
+
+impl TangleNumbers {
+    /// The number of `tangle`, given one if there is room ([`COUNTED_TANGLES_MAX`]).
+    fn number(&mut self, tangle: TangleId) -> Option<u32> {
+        if let Some(number) = self.0.get(&tangle) {
+            return Some(*number);
+        }
+        if self.0.len() >= COUNTED_TANGLES_MAX {
+            return None;
+        }
+        let number = u32::try_from(self.0.len()).ok()?;
+        self.0.insert(tangle, number);
+        Some(number)
+    }
+
+    /// The number of `tangle`, if it has one.
+    fn get(&self, tangle: &TangleId) -> Option<u32> {
+        self.0.get(tangle).copied()
+    }
+}
+
 /// The actor's side of one connection's sync stream.
 struct Link {
     connection: ActorRef<ConnMsg>,
@@ -43,12 +74,17 @@ struct Link {
     objects: ObjectCounts,
 }
 
-/// Sync objects per tangle, for at most [`COUNTED_TANGLES_PER_LINK_MAX`] tangles.
+/// Sync objects per tangle (by its [`TangleNumbers`] number), for at most
+/// [`COUNTED_TANGLES_PER_LINK_MAX`] tangles.
 #[derive(Debug, Default)]
-struct ObjectCounts(BTreeMap<TangleId, u64>);
+struct ObjectCounts(BTreeMap<u32, u64>);
 
 impl ObjectCounts {
-    fn count(&mut self, tangle: TangleId) {
+    /// Counts an object of the tangle numbered `tangle` (`None`: past the numbering's bound).
+    fn count(&mut self, tangle: Option<u32>) {
+        let Some(tangle) = tangle else {
+            return;
+        };
         if let Some(count) = self.0.get_mut(&tangle) {
             *count += 1;
         } else if self.0.len() < COUNTED_TANGLES_PER_LINK_MAX {
@@ -56,8 +92,10 @@ impl ObjectCounts {
         }
     }
 
-    fn of(&self, tangle: &TangleId) -> u64 {
-        self.0.get(tangle).copied().unwrap_or(0)
+    fn of(&self, tangle: Option<u32>) -> u64 {
+        tangle
+            .and_then(|tangle| self.0.get(&tangle).copied())
+            .unwrap_or(0)
     }
 }
 
@@ -67,6 +105,8 @@ pub(crate) struct SyncState {
     goals: Goals,
     sessions: Sessions<ConnId>,
     links: BTreeMap<ConnId, Link>,
+    /// Numbers for the tangles the links count objects of.
+    tangle_numbers: TangleNumbers,
     events: Emitter,
     /// The origin of the sessions' clock.
     started: Instant,
@@ -93,6 +133,7 @@ impl Actor for SyncActor {
             goals: args.goals,
             sessions: Sessions::new(args.config),
             links: BTreeMap::new(),
+            tangle_numbers: TangleNumbers::default(),
             events: args.events,
             started: Instant::now(),
             wake: None,
@@ -135,7 +176,8 @@ impl Actor for SyncActor {
                     let decoded = wire::decode(&object);
                     drop(object);
                     if let (Some(link), Ok(received)) = (state.links.get_mut(&conn), &decoded) {
-                        link.objects.count(received.msg.id);
+                        link.objects
+                            .count(state.tangle_numbers.number(received.msg.id));
                     }
                     state.feed(Event::Decoded { key: conn, decoded }).await?;
                 }
@@ -239,7 +281,7 @@ impl SyncState {
             match output {
                 Output::Send(message) => {
                     if let Some(link) = self.links.get_mut(&conn) {
-                        link.objects.count(message.id);
+                        link.objects.count(self.tangle_numbers.number(message.id));
                     }
                     let item = outgoing(&message, self.events.is_on());
                     match sends.last_mut() {
@@ -321,7 +363,7 @@ impl SyncState {
         let Some(link) = self.links.get(&conn) else {
             return;
         };
-        let objects = link.objects.of(&tangle);
+        let objects = link.objects.of(self.tangle_numbers.get(&tangle));
         self.events.emit(NodeEvent::SyncFinished {
             remote: link.remote.clone(),
             tangle,
@@ -356,22 +398,41 @@ mod tests {
     #[test]
     fn a_link_counts_objects_of_a_bounded_number_of_tangles() {
         let mut counts = ObjectCounts::default();
+        let limit = u32::try_from(COUNTED_TANGLES_PER_LINK_MAX).expect("small");
+        for n in 0..limit + 100 {
+            counts.count(Some(n));
+        }
+        counts.count(Some(0));
+        counts.count(None);
+        assert_eq!(counts.0.len(), COUNTED_TANGLES_PER_LINK_MAX);
+        assert_eq!(counts.of(Some(0)), 2, "known tangles keep counting");
+        assert_eq!(
+            counts.of(Some(limit)),
+            0,
+            "tangles past the bound are not counted"
+        );
+        assert_eq!(counts.of(None), 0);
+    }
+
+    #[test]
+    fn the_actor_numbers_a_bounded_number_of_tangles() {
         let tangle = |n: u32| {
             let mut bytes = [0u8; 32];
             bytes[..4].copy_from_slice(&n.to_be_bytes());
             TangleId::from_bytes(&bytes)
         };
-        let limit = u32::try_from(COUNTED_TANGLES_PER_LINK_MAX).expect("small");
-        for n in 0..limit + 100 {
-            counts.count(tangle(n));
+        let mut numbers = TangleNumbers::default();
+        let limit = u32::try_from(COUNTED_TANGLES_MAX).expect("small");
+        for n in 0..limit {
+            assert_eq!(numbers.number(tangle(n)), Some(n));
         }
-        counts.count(tangle(0));
-        assert_eq!(counts.0.len(), COUNTED_TANGLES_PER_LINK_MAX);
-        assert_eq!(counts.of(&tangle(0)), 2, "known tangles keep counting");
         assert_eq!(
-            counts.of(&tangle(limit)),
-            0,
-            "tangles past the bound are not counted"
+            numbers.number(tangle(7)),
+            Some(7),
+            "a numbered tangle keeps its number"
         );
+        assert_eq!(numbers.number(tangle(limit)), None, "none past the bound");
+        assert_eq!(numbers.get(&tangle(limit)), None);
+        assert_eq!(numbers.0.len(), COUNTED_TANGLES_MAX);
     }
 }
