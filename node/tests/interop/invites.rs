@@ -253,15 +253,23 @@ async fn a_ppppp_device_joins_a_js_account_through_its_account_add_invite() {
     assert_eq!(whoami["account"], json!(js_account));
     assert_ne!(whoami["account"], json!(former));
 
-    // The device replicates the JS account's feed as its own, and posts in it. (That the JS
-    // peer takes the device's post over this same connection is not checked: it does not
-    // arrive there within the wait, see the report of issue 18; between two ppppp peers it
-    // does, node/tests/control/invites.rs.)
+    // The device replicates the JS account's feed as its own, and posts in it.
     rust_waits_for(&mut device, &js_feed, 2).await;
     let published = device
         .ask(json!({"cmd": "publish", "domain": "post", "data": {"text": "from the device"}}))
         .await;
     assert_eq!(published["feed"], json!(js_feed), "{published}");
+    // The JS peer takes the device's post once it wants its own account and feed: pzp-sync
+    // asks only for tangles with a goal, and this JS peer set none on what it authors.
+    js.call("goal", json!({"tangleID": js_account, "goal": "all"}))
+        .await;
+    js.call("goal", json!({"tangleID": js_feed, "goal": "all"}))
+        .await;
+    js.call(
+        "waitFor",
+        json!({"tangleID": js_feed, "count": 3, "timeoutMs": 20000}),
+    )
+    .await;
     device.stop().await;
     js.stop().await;
     hub.stop().await;
