@@ -112,26 +112,10 @@ impl Actor for StoreActor {
                 let _ = reply.send(refused);
             }
             StoreMsg::PruneNewest { tangle, count } => {
-                let actions = {
-                    let mut guard = state.db.lock();
-                    let DbState { db, .. } = &mut *guard;
-                    let actions = gc::plan_prune_newest(db, &tangle, count)?;
-                    gc::apply(db, &actions)?;
-                    db.flush()?;
-                    actions
-                };
-                state.report_gc(&actions);
+                state.collect(|db| gc::plan_prune_newest(db, &tangle, count))?;
             }
             StoreMsg::Collect { goals, bytes_max } => {
-                let actions = {
-                    let mut guard = state.db.lock();
-                    let DbState { db, .. } = &mut *guard;
-                    let plan = gc::plan(db, &goals, bytes_max)?;
-                    gc::apply(db, &plan.actions)?;
-                    db.flush()?;
-                    plan.actions
-                };
-                state.report_gc(&actions);
+                state.collect(|db| Ok(gc::plan(db, &goals, bytes_max)?.actions))?;
             }
             StoreMsg::Publish {
                 domain,
@@ -173,12 +157,7 @@ impl Actor for StoreActor {
                 let _ = reply.send(state.account);
             }
             StoreMsg::JoinAccount { account, reply } => {
-                let checked =
-                    check_member(&mut state.db.lock().db, &account, &state.keypair.public());
-                if checked.is_ok() {
-                    state.account = account;
-                }
-                let _ = reply.send(checked);
+                let _ = reply.send(state.join_account(account));
             }
             StoreMsg::Flush { reply } => {
                 let result = state.db.lock().db.flush();
@@ -191,6 +170,30 @@ impl Actor for StoreActor {
 }
 
 impl StoreState {
+    /// Applies the GC actions `plan` makes of the store, makes them durable and reports them.
+    fn collect(
+        &mut self,
+        plan: impl FnOnce(&mut Db<AnyStore>) -> Result<Vec<gc::Action>, <AnyStore as Store>::Error>,
+    ) -> Result<(), <AnyStore as Store>::Error> {
+        let actions = {
+            let mut guard = self.db.lock();
+            let DbState { db, .. } = &mut *guard;
+            let actions = plan(db)?;
+            gc::apply(db, &actions)?;
+            db.flush()?;
+            actions
+        };
+        self.report_gc(&actions);
+        Ok(())
+    }
+
+    /// Makes `account` the one this node publishes in, if it lists this node's key.
+    fn join_account(&mut self, account: AccountId) -> Result<(), JoinRefused> {
+        check_member(&mut self.db.lock().db, &account, &self.keypair.public())?;
+        self.account = account;
+        Ok(())
+    }
+
     /// Adds synced msgs and makes them durable (one flush for the batch). Returns the msgs
     /// added, as stored, and how many were refused.
     fn commit(
