@@ -389,11 +389,7 @@ impl<'p> Collector<'p> {
             latency_ms,
             convergence: convergence(plan, &interest, &spans_of, end_ms),
             bytes: self.bytes_metrics(wanted_deliveries),
-            duplicates: DuplicateMetrics {
-                count: self.duplicates,
-                bytes: self.duplicate_bytes,
-                per_delivery: ratio(self.duplicates, self.deliveries),
-            },
+            duplicates: self.duplicate_metrics(),
             round_trips: quantiles_exact(&self.round_trips),
             store: self.store_metrics(),
             recovery: recovery(plan, &interest, &spans_of, end_ms),
@@ -419,6 +415,15 @@ impl<'p> Collector<'p> {
         })
     }
 
+    /// Duplicates, counted the same in both collector modes.
+    fn duplicate_metrics(&self) -> DuplicateMetrics {
+        DuplicateMetrics {
+            count: self.duplicates,
+            bytes: self.duplicate_bytes,
+            per_delivery: ratio(self.duplicates, self.deliveries),
+        }
+    }
+
     /// [`Collector::finish`] in aggregated mode: no F(t), recovery, liveness, delivery,
     /// double-store or tangle-order results (`aggregate.rs` says why).
     fn finish_aggregated(self, aggregates: Aggregates<'p>, end_ms: u64) -> io::Result<Outcome> {
@@ -427,11 +432,7 @@ impl<'p> Collector<'p> {
             latency_ms: aggregated.latency,
             convergence: aggregated.convergence,
             bytes: self.bytes_metrics(aggregated.wanted_deliveries),
-            duplicates: DuplicateMetrics {
-                count: self.duplicates,
-                bytes: self.duplicate_bytes,
-                per_delivery: ratio(self.duplicates, self.deliveries),
-            },
+            duplicates: self.duplicate_metrics(),
             round_trips: quantiles_exact(&self.round_trips),
             store: self.store_metrics(),
             recovery: Vec::new(),
