@@ -6,8 +6,11 @@ use std::io;
 
 use super::aggregate::Aggregates;
 use super::compute::{bandwidth_bucket_ms, convergence, latency, quantiles_exact, recovery};
-use super::{BytesMetrics, Counts, DuplicateMetrics, Metrics, Outcome, StoreMetrics, ratio};
-use crate::check::{self, Holdings, Violation, ViolationKind};
+use super::{
+    BytesMetrics, ConvergenceMetrics, Counts, DuplicateMetrics, LatencyMetrics, Metrics, Outcome,
+    Recovery, StoreMetrics, ratio,
+};
+use crate::check::{self, CheckReport, Holdings, Violation, ViolationKind};
 use crate::interest::{InterestBuilder, NewMsg};
 use crate::plan::{PeerIdx, Plan};
 use crate::scenario::CollectorMode;
@@ -385,26 +388,54 @@ impl<'p> Collector<'p> {
             held.get(&(peer, msg)).map_or(&[], Vec::as_slice)
         };
         let (latency_ms, wanted_deliveries) = latency(&interest, &spans_of);
-        let metrics = Metrics {
+        let metrics = self.metrics(
             latency_ms,
-            convergence: convergence(plan, &interest, &spans_of, end_ms),
-            bytes: self.bytes_metrics(wanted_deliveries),
-            duplicates: self.duplicate_metrics(),
-            round_trips: quantiles_exact(&self.round_trips),
-            store: self.store_metrics(),
-            recovery: recovery(plan, &interest, &spans_of, end_ms),
-            counts: self.counts(interest.msgs().len() as u64),
-            queue: self.queue_peaks.as_deref().map(super::queue::queue_metrics),
-        };
+            convergence(plan, &interest, &spans_of, end_ms),
+            wanted_deliveries,
+            recovery(plan, &interest, &spans_of, end_ms),
+            interest.msgs().len() as u64,
+        );
         let checks = check::run(&check::Inputs {
             plan,
             interest: &interest,
             held: &self.held,
-            streamed: self.violations,
+            streamed: std::mem::take(&mut self.violations),
             snapshots: &self.snapshots,
             down: &self.down,
             end_ms,
         });
+        self.outcome(metrics, checks)
+    }
+
+    /// The metrics both collector modes compute alike, around the ones they compute each
+    /// their own way.
+    fn metrics(
+        &self,
+        latency_ms: LatencyMetrics,
+        convergence: ConvergenceMetrics,
+        wanted_deliveries: u64,
+        recovery: Vec<Recovery>,
+        msgs: u64,
+    ) -> Metrics {
+        Metrics {
+            latency_ms,
+            convergence,
+            bytes: self.bytes_metrics(wanted_deliveries),
+            duplicates: DuplicateMetrics {
+                count: self.duplicates,
+                bytes: self.duplicate_bytes,
+                per_delivery: ratio(self.duplicates, self.deliveries),
+            },
+            round_trips: quantiles_exact(&self.round_trips),
+            store: self.store_metrics(),
+            recovery,
+            counts: self.counts(msgs),
+            queue: self.queue_peaks.as_deref().map(super::queue::queue_metrics),
+        }
+    }
+
+    /// The run's outcome: flushes the trace for its hash.
+    fn outcome(self, metrics: Metrics, checks: CheckReport) -> io::Result<Outcome> {
         let events = self.events;
         let trace_hash = self.sink.finish()?;
         Ok(Outcome {
@@ -413,43 +444,23 @@ impl<'p> Collector<'p> {
             trace_hash,
             events,
         })
-    }
-
-    /// Duplicates, counted the same in both collector modes.
-    fn duplicate_metrics(&self) -> DuplicateMetrics {
-        DuplicateMetrics {
-            count: self.duplicates,
-            bytes: self.duplicate_bytes,
-            per_delivery: ratio(self.duplicates, self.deliveries),
-        }
     }
 
     /// [`Collector::finish`] in aggregated mode: no F(t), recovery, liveness, delivery,
     /// double-store or tangle-order results (`aggregate.rs` says why).
-    fn finish_aggregated(self, aggregates: Aggregates<'p>, end_ms: u64) -> io::Result<Outcome> {
+    fn finish_aggregated(mut self, aggregates: Aggregates<'p>, end_ms: u64) -> io::Result<Outcome> {
         let aggregated = aggregates.finish(end_ms, &self.interest);
-        let metrics = Metrics {
-            latency_ms: aggregated.latency,
-            convergence: aggregated.convergence,
-            bytes: self.bytes_metrics(aggregated.wanted_deliveries),
-            duplicates: self.duplicate_metrics(),
-            round_trips: quantiles_exact(&self.round_trips),
-            store: self.store_metrics(),
-            recovery: Vec::new(),
-            counts: self.counts(self.interest.msgs().len() as u64),
-            queue: self.queue_peaks.as_deref().map(super::queue::queue_metrics),
-        };
-        let mut violations = self.violations;
+        let metrics = self.metrics(
+            aggregated.latency,
+            aggregated.convergence,
+            aggregated.wanted_deliveries,
+            Vec::new(),
+            self.interest.msgs().len() as u64,
+        );
+        let mut violations = std::mem::take(&mut self.violations);
         violations.extend(aggregated.lost_own);
         let checks = check::without_pairs(self.plan, violations);
-        let events = self.events;
-        let trace_hash = self.sink.finish()?;
-        Ok(Outcome {
-            metrics,
-            checks,
-            trace_hash,
-            events,
-        })
+        self.outcome(metrics, checks)
     }
 
     fn bytes_metrics(&self, wanted_deliveries: u64) -> BytesMetrics {
