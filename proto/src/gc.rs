@@ -221,7 +221,7 @@ pub fn plan_prune_newest<S: Store>(
 }
 
 /// What [`apply`] changed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Applied {
     /// Msgs erased (they had data).
     pub erased: u64,
@@ -229,6 +229,10 @@ pub struct Applied {
     pub deleted: u64,
     /// Ghosts recorded.
     pub ghosted: u64,
+    /// The actions that changed the store, in order: what a shell reports. A plan may name a
+    /// msg that is erased already (pzp-sync's `pruneNewest` erases a tangle's whole trail
+    /// after every commit) or gone; those changed nothing and are left out.
+    pub effective: Vec<Action>,
 }
 
 /// Carries out `actions` on `db`.
@@ -238,9 +242,17 @@ pub struct Applied {
 pub fn apply<S: Store>(db: &mut Db<S>, actions: &[Action]) -> Result<Applied, S::Error> {
     let mut applied = Applied::default();
     for action in actions {
-        match *action {
-            Action::Erase(id) => applied.erased += u64::from(db.erase(&id)?),
-            Action::Delete(id) => applied.deleted += u64::from(db.delete(&id)?),
+        let changed = match *action {
+            Action::Erase(id) => {
+                let had_data = db.erase(&id)?;
+                applied.erased += u64::from(had_data);
+                had_data
+            }
+            Action::Delete(id) => {
+                let was_stored = db.delete(&id)?;
+                applied.deleted += u64::from(was_stored);
+                was_stored
+            }
             Action::Ghost {
                 msg,
                 tangle,
@@ -250,7 +262,11 @@ pub fn apply<S: Store>(db: &mut Db<S>, actions: &[Action]) -> Result<Applied, S:
                 db.add_ghost(&tangle, msg, depth, span)?;
                 applied.ghosted += 1;
                 applied.deleted += u64::from(db.delete(&msg)?);
+                true
             }
+        };
+        if changed {
+            applied.effective.push(*action);
         }
     }
     Ok(applied)

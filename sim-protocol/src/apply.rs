@@ -142,8 +142,8 @@ impl Run<'_> {
     fn prune(&mut self, peer: PeerIdx, tangle: &TangleId, count: u64) {
         let db = &mut self.peers[peer as usize].db;
         let Ok(actions) = gc::plan_prune_newest(db, tangle, count);
-        let Ok(_) = gc::apply(db, &actions);
-        for action in &actions {
+        let Ok(applied) = gc::apply(db, &actions);
+        for action in &applied.effective {
             let (msg, action) = action.kind();
             let bytes = self.msg_bytes.get(&msg).copied().unwrap_or(0);
             self.emit(EventKind::Gc {

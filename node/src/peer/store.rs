@@ -170,20 +170,21 @@ impl Actor for StoreActor {
 }
 
 impl StoreState {
-    /// Applies the GC actions `plan` makes of the store, makes them durable and reports them.
+    /// Applies the GC actions `plan` makes of the store, makes them durable and reports those
+    /// that changed it.
     fn collect(
         &mut self,
         plan: impl FnOnce(&mut Db<AnyStore>) -> Result<Vec<gc::Action>, <AnyStore as Store>::Error>,
     ) -> Result<(), <AnyStore as Store>::Error> {
-        let actions = {
+        let applied = {
             let mut guard = self.db.lock();
             let DbState { db, .. } = &mut *guard;
             let actions = plan(db)?;
-            gc::apply(db, &actions)?;
+            let applied = gc::apply(db, &actions)?;
             db.flush()?;
-            actions
+            applied
         };
-        self.report_gc(&actions);
+        self.report_gc(&applied.effective);
         Ok(())
     }
 

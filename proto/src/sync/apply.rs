@@ -17,7 +17,11 @@ use crate::store::Store;
 pub trait CommitObserver {
     /// `msg` (as stored) was added to `tangle`.
     fn stored(&mut self, _id: &MsgId, _tangle: &TangleId, _msg: &Arc<Msg>) {}
-    /// The msg was stored already.
+    /// The msg was stored already. That includes an erased copy given its data back (the
+    /// reference's `add` restores it): the peer held the msg, its ID and its place in the
+    /// tangle, all along, and what arrived again is data its goal had let go of, which a
+    /// `newest-N` prune erases again. Reporting it as stored would count one msg delivered
+    /// twice.
     fn duplicate(&mut self, _id: &MsgId) {}
     /// The msg was refused (never a store failure: those end the commit).
     fn refused<E: std::error::Error + 'static>(&mut self, _id: &MsgId, _refusal: &AddError<E>) {}
@@ -77,7 +81,8 @@ where
 pub struct Committed {
     /// The msgs added, as stored, in order: for [`super::Input::LocalAdded`].
     pub added: Vec<(MsgId, Arc<Msg>)>,
-    /// Msgs that were stored already.
+    /// Msgs that were stored already (erased copies given their data back included; they
+    /// are also in `added`, since the store changed).
     pub duplicates: usize,
     /// Msgs refused: when nonzero, the shell tells the session
     /// ([`super::Input::CommitRefused`]).
@@ -103,10 +108,15 @@ pub fn commit_with<S: Store>(
     for (id, msg) in msgs {
         let hint = (msg.metadata.account != Account::OwnTangle).then_some(*tangle);
         match adder.add(db, msg, hint) {
-            Ok(Added::Appended(_) | Added::ReplacedErased(_)) => {
+            Ok(added @ (Added::Appended(_) | Added::ReplacedErased(_))) => {
                 if let Some(stored) = db.get(&id)? {
                     index.note_added(db, &id, &stored)?;
-                    observer.stored(&id, tangle, &stored);
+                    if matches!(added, Added::ReplacedErased(_)) {
+                        committed.duplicates += 1;
+                        observer.duplicate(&id);
+                    } else {
+                        observer.stored(&id, tangle, &stored);
+                    }
                     committed.added.push((id, stored));
                 }
             }
@@ -244,6 +254,37 @@ mod tests {
         assert!(matches!(target.get(&post), Ok(Some(_))));
         assert!(matches!(target.get(&foreign), Ok(None)));
         let Ok(()) = index.check_invariants(&target);
+    }
+
+    /// The reference's `add` gives an erased copy its data back; the msg was held all along,
+    /// so the observer hears of a duplicate, while the store and the index see the data.
+    #[test]
+    fn an_erased_copy_given_its_data_back_is_a_duplicate_not_a_second_store() {
+        let (mut source, account, post, feed) = author("carol", json!({"text": "again"}));
+        let mut target = Db::new(MemStore::new());
+        let mut index = SyncIndex::new();
+        for id in [account, feed, post] {
+            target.add_shared(get(&mut source, &id), None).expect("add");
+            let stored = get(&mut target, &id);
+            index.note_added(&mut target, &id, &stored).expect("index");
+        }
+        assert_eq!(target.erase(&post).ok(), Some(true));
+        assert!(!get(&mut target, &post).has_data());
+
+        let mut recorder = Recorder::default();
+        let Ok(committed) = commit_with(
+            &mut target,
+            &mut index,
+            &feed,
+            vec![(post, get(&mut source, &post))],
+            &mut AddShared,
+            &mut recorder,
+        );
+        assert_eq!(recorder.calls, [format!("duplicate {post}")]);
+        assert_eq!(committed.duplicates, 1);
+        let added: Vec<MsgId> = committed.added.iter().map(|(id, _)| *id).collect();
+        assert_eq!(added, [post], "the store changed: the data is back");
+        assert!(get(&mut target, &post).has_data());
     }
 
     #[test]

@@ -87,6 +87,35 @@ fn newest_goal_purposes_and_cleanup() {
     assert_eq!(pruned.store().len(), db.store().len());
 }
 
+/// pzp-sync's `pruneNewest` erases a tangle's whole trail after every commit; a second prune
+/// with nothing new names the same msgs again, and they must not be reported as erased twice.
+#[test]
+fn a_second_prune_changes_nothing_and_reports_nothing() {
+    let (mut db, _, feed, _) = bob();
+    let plan = gc::plan_prune_newest(&mut db, &feed, 3).expect("memory");
+    let first = gc::apply(&mut db, &plan).expect("memory");
+    // The feed's root is a moot, dataless from the start: erasing it changes nothing.
+    let changing: Vec<Action> = plan
+        .iter()
+        .copied()
+        .filter(|action| *action != Action::Erase(feed))
+        .collect();
+    assert_eq!(first.effective, changing);
+    assert_eq!((first.erased, first.deleted), (1, 5));
+
+    let again = gc::plan_prune_newest(&mut db, &feed, 3).expect("memory");
+    assert!(
+        again
+            .iter()
+            .any(|action| matches!(action, Action::Erase(_))),
+        "the reference's plan names the erased trail again: {again:?}"
+    );
+    let second = gc::apply(&mut db, &again).expect("memory");
+    assert_eq!(second.effective, [], "nothing had data or was stored");
+    assert_eq!((second.erased, second.deleted, second.ghosted), (0, 0, 0));
+    db.check_invariants().expect("memory");
+}
+
 #[test]
 fn msgs_without_a_goal_have_no_purpose() {
     let (mut db, account, feed, ids) = bob();
