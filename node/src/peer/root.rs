@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use proto::db::Db;
 use proto::goals::Goals;
-use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
+use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, SupervisionEvent};
 
 use super::config::NodeConfig;
 use super::connection::ConnContext;
@@ -14,11 +14,11 @@ use super::error::NodeError;
 use super::gc::{GcActor, GcArgs};
 use super::goals::{GoalsActor, GoalsArgs};
 use super::handle::{NodeHandle, Parts, StopReason};
-use super::msgs::{RootMsg, StoreMsg};
+use super::msgs::{AddedBatch, ConnsMsg, GoalsMsg, RootMsg, StoreMsg, SyncActorMsg};
 use super::store::{self, StoreActor, StoreArgs};
 use super::sync::{SyncActor, SyncArgs};
 use super::{AnyStore, Emitter, NodeEvent, SharedDb};
-use crate::net::Net;
+use crate::net::{Listener, Net};
 
 /// Batches of added msgs a `NodeHandle::subscribe_added` receiver may fall behind by before it
 /// loses some (it is told how many: a live stream then ends rather than skip msgs silently).
@@ -101,7 +101,6 @@ pub async fn run(
         None => None,
     };
     let address = listener.as_ref().map(|listener| listener.local_addr());
-    let db = SharedDb::new(Db::new(store));
     let mut goals = Goals::new();
     for (tangle, goal) in &config.goals {
         goals.set(*tangle, *goal).map_err(NodeError::Config)?;
@@ -111,43 +110,15 @@ pub async fn run(
     let (root, join) = Actor::spawn(None, RootActor, Arc::clone(&stop_reason))
         .await
         .map_err(NodeError::Spawn)?;
-    let (added, _) = tokio::sync::broadcast::channel(ADDED_BATCHES_BUFFERED);
     let supervisor = root.get_cell();
-    let nonce_seed = account_nonce_seed(&config);
-    let store_args = StoreArgs {
-        db: db.clone(),
-        keypair: config.keypair.clone(),
-        nonce_seed,
-        joined: config.account,
-        events: events.clone(),
-        added: added.clone(),
-        verify_ahead: config.verify_ahead,
-    };
-    let (store_ref, _) = Actor::spawn_linked(None, StoreActor, store_args, supervisor.clone())
-        .await
-        .map_err(NodeError::Spawn)?;
-    let sync_args = SyncArgs {
-        db,
-        store: store_ref.clone(),
-        goals: goals.clone(),
-        events: events.clone(),
-        config: config.sync,
-    };
-    let (sync_ref, _) = Actor::spawn_linked(None, SyncActor, sync_args, supervisor.clone())
-        .await
-        .map_err(NodeError::Spawn)?;
-    let _ = store_ref.cast(StoreMsg::Subscribe(sync_ref.clone()));
-    let goals_args = GoalsArgs {
-        goals,
-        sync: sync_ref.clone(),
-    };
-    let (goals_ref, _) = Actor::spawn_linked(None, GoalsActor, goals_args, supervisor.clone())
-        .await
-        .map_err(NodeError::Spawn)?;
+    // Children start in dependency order: the store, the sync that reads it, the goals that
+    // steer the sync, GC over both, and last the connections that feed the sync.
+    let db = SharedDb::new(Db::new(store));
+    let core = spawn_core(&config, &events, db, goals, &supervisor).await?;
     if let Some(bytes_max) = config.gc_bytes_max {
         let gc_args = GcArgs {
-            store: store_ref.clone(),
-            goals: goals_ref.clone(),
+            store: core.store.clone(),
+            goals: core.goals.clone(),
             bytes_max,
             interval: config.timers.gc_interval,
         };
@@ -155,25 +126,15 @@ pub async fn run(
             .await
             .map_err(NodeError::Spawn)?;
     }
-    let sync_ref_for_handle = sync_ref.clone();
-    let conns_args = ConnsArgs {
+    let conns = spawn_conns(
+        &config,
+        &events,
         net,
         listener,
-        targets: config.dial.clone(),
-        context: ConnContext {
-            transport: config.transport,
-            keypair: config.keypair.clone(),
-            sync: sync_ref,
-            limits: config.limits,
-            timers: config.timers,
-            events: events.clone(),
-            app: config.app.clone(),
-        },
-        rng: super::rng(&config, RNG_CONNECTIONS),
-    };
-    let (conns_ref, _) = Actor::spawn_linked(None, ConnsActor, conns_args, supervisor)
-        .await
-        .map_err(NodeError::Spawn)?;
+        core.sync.clone(),
+        supervisor,
+    )
+    .await?;
     if let Some(address) = &address {
         events.emit(NodeEvent::Listening {
             address: address.clone(),
@@ -183,15 +144,100 @@ pub async fn run(
         root,
         join,
         stop_reason,
-        store: store_ref,
-        goals: goals_ref,
-        conns: conns_ref,
-        sync: sync_ref_for_handle,
-        added,
+        store: core.store,
+        goals: core.goals,
+        conns,
+        sync: core.sync,
+        added: core.added,
         address,
         key: config.keypair.public(),
     })
     .await
+}
+
+/// The actors every node has whatever its network: the store, the sync and the goals.
+struct Core {
+    store: ActorRef<StoreMsg>,
+    sync: ActorRef<SyncActorMsg>,
+    goals: ActorRef<GoalsMsg>,
+    added: tokio::sync::broadcast::Sender<AddedBatch>,
+}
+
+/// Spawns the store, the sync (subscribed to the store's adds) and the goals actor.
+async fn spawn_core(
+    config: &NodeConfig,
+    events: &Emitter,
+    db: SharedDb,
+    goals: Goals,
+    supervisor: &ActorCell,
+) -> Result<Core, NodeError> {
+    let (added, _) = tokio::sync::broadcast::channel(ADDED_BATCHES_BUFFERED);
+    let store_args = StoreArgs {
+        db: db.clone(),
+        keypair: config.keypair.clone(),
+        nonce_seed: account_nonce_seed(config),
+        joined: config.account,
+        events: events.clone(),
+        added: added.clone(),
+        verify_ahead: config.verify_ahead,
+    };
+    let (store, _) = Actor::spawn_linked(None, StoreActor, store_args, supervisor.clone())
+        .await
+        .map_err(NodeError::Spawn)?;
+    let sync_args = SyncArgs {
+        db,
+        store: store.clone(),
+        goals: goals.clone(),
+        events: events.clone(),
+        config: config.sync,
+    };
+    let (sync, _) = Actor::spawn_linked(None, SyncActor, sync_args, supervisor.clone())
+        .await
+        .map_err(NodeError::Spawn)?;
+    let _ = store.cast(StoreMsg::Subscribe(sync.clone()));
+    let goals_args = GoalsArgs {
+        goals,
+        sync: sync.clone(),
+    };
+    let (goals, _) = Actor::spawn_linked(None, GoalsActor, goals_args, supervisor.clone())
+        .await
+        .map_err(NodeError::Spawn)?;
+    Ok(Core {
+        store,
+        sync,
+        goals,
+        added,
+    })
+}
+
+/// Spawns the connection manager: the listener's accepts and the configured dials.
+async fn spawn_conns(
+    config: &NodeConfig,
+    events: &Emitter,
+    net: Arc<dyn Net>,
+    listener: Option<Box<dyn Listener>>,
+    sync: ActorRef<SyncActorMsg>,
+    supervisor: ActorCell,
+) -> Result<ActorRef<ConnsMsg>, NodeError> {
+    let conns_args = ConnsArgs {
+        net,
+        listener,
+        targets: config.dial.clone(),
+        context: ConnContext {
+            transport: config.transport,
+            keypair: config.keypair.clone(),
+            sync,
+            limits: config.limits,
+            timers: config.timers,
+            events: events.clone(),
+            app: config.app.clone(),
+        },
+        rng: super::rng(config, RNG_CONNECTIONS),
+    };
+    let (conns, _) = Actor::spawn_linked(None, ConnsActor, conns_args, supervisor)
+        .await
+        .map_err(NodeError::Spawn)?;
+    Ok(conns)
 }
 
 /// The account a node with `config` creates when its store has none for its key — what the
