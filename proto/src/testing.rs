@@ -8,11 +8,13 @@
 //! cross as JSON text, so the receiver parses what the sender wrote and the byte counts are
 //! real.
 //!
-//! [`network`] is the same for any number of peers, over [`crate::sync::Sessions`].
+//! [`network`] is the same for any number of peers, over [`crate::sync::Sessions`];
+//! [`recon::ReconPair`] is two peers over `sync.reconcile`'s per-tangle exchanges.
 //!
 //! Only for tests and benches (cargo feature `testing`).
 
 pub mod network;
+pub mod recon;
 
 use std::collections::VecDeque;
 use std::convert::Infallible;

@@ -12,6 +12,7 @@ use crate::gc;
 use crate::ids::{MsgId, TangleId};
 use crate::msg::{Account, Msg};
 use crate::store::Store;
+use crate::tangle::DepthRange;
 
 /// What a shell records about each msg of a commit, called in the batch's order.
 pub trait CommitObserver {
@@ -146,6 +147,39 @@ pub fn commit<S: Store>(
     msgs: Vec<(MsgId, Arc<Msg>)>,
 ) -> Result<Vec<(MsgId, Arc<Msg>)>, S::Error> {
     commit_with(db, index, tangle, msgs, &mut AddShared, &mut ()).map(|done| done.added)
+}
+
+/// The reference's `filterReceivedMsgs`: keep account msgs, the tangle's own root, msgs
+/// without data (trails), and msgs with data at or above the want-range's bottom (there is no
+/// upper bound); then account msgs first, then by depth in the tangle (a stable sort).
+/// `sync.reconcile` filters what it commits with this (the sync session keeps its own copy).
+pub(crate) fn filter_received(
+    tangle: &TangleId,
+    msgs: Vec<Arc<Msg>>,
+    want: DepthRange,
+) -> Vec<(MsgId, Arc<Msg>)> {
+    let depth_of = |msg: &Msg| {
+        msg.metadata
+            .tangles
+            .get(tangle)
+            .map_or(0, |link| link.depth)
+    };
+    let mut kept: Vec<(MsgId, Arc<Msg>)> = msgs
+        .into_iter()
+        .filter_map(|msg| {
+            let id = msg.id();
+            if msg.metadata.account == Account::OwnTangle {
+                return Some((id, msg));
+            }
+            let depth = depth_of(&msg);
+            if depth == 0 && id != *tangle {
+                return None;
+            }
+            (!msg.has_data() || want.min <= depth).then_some((id, msg))
+        })
+        .collect();
+    kept.sort_by_key(|(_, msg)| (msg.metadata.account != Account::OwnTangle, depth_of(msg)));
+    kept
 }
 
 /// The reference's `pruneNewest`: keeps the newest `count` msgs of `tangle`

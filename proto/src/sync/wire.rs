@@ -71,6 +71,29 @@ pub fn msg_json_len_bound(msg: &Msg) -> usize {
         .saturating_add(data)
 }
 
+/// Cuts `msgs` into payloads of at most [`MSGS_PER_PAYLOAD_MAX`] msgs and
+/// [`MSG_BYTES_PER_PAYLOAD_MAX`] bytes (a msg bigger than that alone gets a payload of its
+/// own); always at least one payload, possibly empty. `sync.reconcile` sends its msgs in
+/// these chunks (the sync session keeps its own copy of this rule).
+pub(crate) fn payload_chunks(msgs: impl Iterator<Item = Arc<Msg>>) -> Vec<Vec<Arc<Msg>>> {
+    let mut chunks = Vec::new();
+    let mut chunk: Vec<Arc<Msg>> = Vec::new();
+    let mut bytes = 0usize;
+    for msg in msgs {
+        let len = msg_json_len_bound(&msg);
+        let full = chunk.len() >= MSGS_PER_PAYLOAD_MAX
+            || bytes.saturating_add(len) > MSG_BYTES_PER_PAYLOAD_MAX;
+        if full && !chunk.is_empty() {
+            chunks.push(std::mem::take(&mut chunk));
+            bytes = 0;
+        }
+        bytes = bytes.saturating_add(len);
+        chunk.push(msg);
+    }
+    chunks.push(chunk);
+    chunks
+}
+
 /// Largest depth a range may name: JavaScript's `Number.MAX_SAFE_INTEGER`.
 pub const DEPTH_MAX: u64 = 9_007_199_254_740_991;
 
@@ -301,12 +324,12 @@ impl SyncMsg {
     }
 }
 
-fn write_range(out: &mut String, range: DepthRange) {
+pub(crate) fn write_range(out: &mut String, range: DepthRange) {
     let _ = write!(out, "[{},{}]", range.min, range.max);
 }
 
 /// Writes `[msg,…]`, returning the bytes of the msgs themselves.
-fn write_msgs(out: &mut String, msgs: &[Arc<Msg>]) -> usize {
+pub(crate) fn write_msgs(out: &mut String, msgs: &[Arc<Msg>]) -> usize {
     out.push('[');
     let mut msg_bytes = 0;
     for (index, msg) in msgs.iter().enumerate() {
@@ -417,7 +440,7 @@ fn is_truthy(value: &Value) -> bool {
     }
 }
 
-fn range(value: Option<&Value>, field: &'static str) -> Result<DepthRange, WireError> {
+pub(crate) fn range(value: Option<&Value>, field: &'static str) -> Result<DepthRange, WireError> {
     let bad = WireError::BadRange {
         field,
         max: DEPTH_MAX,
@@ -439,7 +462,7 @@ fn bloom(value: Option<&Value>) -> Result<BloomFilter, WireError> {
     BloomFilter::from_json(value).map_err(WireError::BadBloom)
 }
 
-fn msg_ids(value: Option<&Value>) -> Result<Vec<MsgId>, WireError> {
+pub(crate) fn msg_ids(value: Option<&Value>) -> Result<Vec<MsgId>, WireError> {
     let items = value
         .and_then(Value::as_array)
         .ok_or(WireError::MsgIdsNotArray)?;
@@ -478,7 +501,10 @@ fn has_msg_shape(value: &Value) -> bool {
         && object.get("sig").is_some_and(Value::is_string)
 }
 
-fn msgs(value: Option<&Value>, dropped: &mut Vec<DroppedMsg>) -> Result<Vec<Arc<Msg>>, WireError> {
+pub(crate) fn msgs(
+    value: Option<&Value>,
+    dropped: &mut Vec<DroppedMsg>,
+) -> Result<Vec<Arc<Msg>>, WireError> {
     let items = value
         .and_then(Value::as_array)
         .ok_or(WireError::MsgsNotArray)?;

@@ -10,5 +10,6 @@ mod sync_liveness;
 mod sync_payloads;
 mod sync_props;
 mod sync_recon;
+mod sync_recon_exchange;
 mod sync_replay;
 mod vectors;

@@ -1,21 +1,29 @@
 //! Range-based set reconciliation for `sync.reconcile` (docs/sync-extension.md): the
-//! message codec ([`codec`]), range fingerprints with prefix sums ([`fingerprint`]) and the
-//! range-splitting reconciler ([`Reconciler`]).
+//! message codec ([`codec`]), range fingerprints with prefix sums ([`fingerprint`]), the
+//! range-splitting reconciler ([`Reconciler`]), and one tangle's exchange around it
+//! ([`Exchange`]: its JSON [`frame`]s, the reconciled set read from the store
+//! ([`ReconStore`]), msgs sent and committed as pzp-sync sends and commits them).
 //!
 //! Items are `(depth key, msg ID)` pairs ([`Item`]); a message is negentropy protocol v1 with
 //! the timestamp replaced by the key and version byte [`VERSION`]. Every bound below is
 //! enforced on input by [`codec::decode`] and kept on output by [`Reconciler`].
 
 pub mod codec;
+pub mod exchange;
 pub mod fingerprint;
+pub mod frame;
 mod item;
 mod reconciler;
+mod store;
 mod varint;
 
 pub use codec::{DecodeError, Message, Payload, Range, decode, encode};
+pub use exchange::{Exchange, NEED_IDS_MAX, Side};
 pub use fingerprint::{FINGERPRINT_BYTES, Fingerprint, IdSum, PrefixSums};
+pub use frame::{Frame, FrameError, MESSAGE_BASE64_MAX, ReconFrame};
 pub use item::{Bound, ID_BYTES, Id, Item, KEY_MAX};
 pub use reconciler::{ReconcileError, Reconciler, Reply, Role};
+pub use store::ReconStore;
 
 /// The first byte of every reconciliation message.
 pub const VERSION: u8 = 0x70;
