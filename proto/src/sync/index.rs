@@ -486,6 +486,26 @@ impl<'a, S: Store> IndexedDb<'a, S> {
         Self { db, index }
     }
 
+    /// The depths of the tangle's members in `range`, in the order [`SyncStore::range_items`]
+    /// lists them last (`sync.reconcile` keys its items by them without a lookup per msg).
+    ///
+    /// # Errors
+    /// Store failures.
+    pub(crate) fn run_depths(
+        &mut self,
+        tangle: &TangleId,
+        range: DepthRange,
+        out: &mut Vec<u64>,
+    ) -> Result<(), S::Error> {
+        if range.is_empty() {
+            return Ok(());
+        }
+        if let Some(index) = self.index.fresh(self.db, tangle)? {
+            out.extend(index.run(range).iter().map(|entry| entry.depth));
+        }
+        Ok(())
+    }
+
     /// Account msg IDs for these tip sets (in order of first use), as `getAccountMsgsFor`
     /// lists them.
     fn account_ids(

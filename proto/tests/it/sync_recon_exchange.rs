@@ -684,3 +684,33 @@ fn a_need_outside_the_dialers_want_sends_nothing() {
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0]["msgs"], json!([]));
 }
+
+/// The index keys items as the database does (a peer may read either way).
+#[test]
+fn indexed_and_plain_reads_give_the_same_items() {
+    use proto::sync::recon::{Item, ReconStore};
+    use proto::tangle::DepthRange;
+    let world = Feed::build(60);
+    let mut peer = world.peer(62, Goal::All);
+    let Ok(()) = peer.db.add_ghost(&world.feed, world.msgs[7].id(), 6, 100);
+    for range in [(0, 61), (0, 0), (5, 30), (40, 90)] {
+        let range = DepthRange {
+            min: range.0,
+            max: range.1,
+        };
+        for tangle in world.tangles() {
+            let mut plain: Vec<Item> = Vec::new();
+            let Ok(()) = peer.db.recon_items(&tangle, range, &mut plain);
+            let mut indexed: Vec<Item> = Vec::new();
+            let mut store = IndexedDb::new(&mut peer.db, &mut peer.index);
+            let Ok(()) = store.recon_items(&tangle, range, &mut indexed);
+            plain.sort_unstable();
+            indexed.sort_unstable();
+            assert!(
+                tangle != world.feed || !plain.is_empty(),
+                "the ghost at least"
+            );
+            assert_eq!(plain, indexed);
+        }
+    }
+}
