@@ -6,15 +6,19 @@
 //!   incremental sync);
 //! - `sync/full_10000`: an empty peer pulls the 10,000-msg feed;
 //! - `sync/incremental_100_on_10000`: a peer with 10,000 msgs pulls the next 100.
-//! - `reconcile/items_100_on_10000`: the range reconciliation `sync.reconcile` will run for
-//!   the same case (`proto::sync::recon`), over the same items pzp-sync's blooms hold: both
+//! - `reconcile/items_100_on_10000`: the range reconciliation alone for the same case
+//!   (`proto::sync::recon::Reconciler`), over the same items pzp-sync's blooms hold: both
 //!   sides sort their items and build prefix sums, then exchange reconciliation messages
-//!   until the initiator knows the 100 IDs it lacks. Only this step: no frames, no msgs sent,
-//!   nothing validated (the exchange around it is not built yet). Its bytes are printed
-//!   beside pzp-sync's, as base64 in JSON strings would carry them.
+//!   until the initiator knows the 100 IDs it lacks. No frames, no msgs, nothing validated.
+//!   Its bytes are printed beside pzp-sync's, as base64 in JSON strings would carry them.
+//! - `reconcile/exchange_100_on_10000`: the whole `sync.reconcile` exchange for the same case
+//!   (`proto::sync::recon::Exchange` on both sides, `proto::testing::recon::ReconPair`):
+//!   frames, the 100 msgs sent, validated and stored, exactly as `sync/incremental_100_on_10000`
+//!   does with pzp-sync. Compare both with `validate/100_on_10000` of the same run.
 //!
-//! The syncs run through `proto::testing::Pair`: objects cross as JSON text, and every msg
-//! received is validated and stored. Bytes and round trips of each sync are printed once.
+//! The syncs run through `proto::testing::Pair` (pzp-sync) and `ReconPair` (`sync.reconcile`):
+//! objects cross as JSON text, and every msg received is validated and stored. Bytes (msgs
+//! and overhead) and round trips of each sync are printed once.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -29,6 +33,7 @@ use proto::msg::Msg;
 use proto::store::{MemStore, Store};
 use proto::sync::Config;
 use proto::sync::recon::{Item, Reconciler, Role};
+use proto::testing::recon::ReconPair;
 use proto::testing::{Metrics, Pair, Peer};
 use serde_json::json;
 
@@ -140,6 +145,14 @@ fn sync_once(dialer: Peer, responder: Peer) -> (Metrics, Pair) {
     (metrics, pair)
 }
 
+fn exchange_once(dialer: Peer, responder: Peer) -> (Metrics, ReconPair) {
+    let mut pair = ReconPair::new(dialer, responder);
+    pair.check_invariants = false;
+    pair.start();
+    let metrics = pair.run().expect("quiescent");
+    (metrics, pair)
+}
+
 fn report(name: &str, metrics: &Metrics) {
     #[allow(clippy::cast_precision_loss)]
     let overhead_percent =
@@ -239,6 +252,35 @@ fn benches(c: &mut Criterion) {
     group.finish();
 
     reconcile_benches(c, &fixture, base, incremental.msg_bytes);
+    exchange_benches(c, &holds_base, &holds_all);
+}
+
+/// The whole `sync.reconcile` exchange on the 100-on-10,000 case, beside pzp-sync's
+/// `sync/incremental_100_on_10000`.
+fn exchange_benches(c: &mut Criterion, holds_base: &Peer, holds_all: &Peer) {
+    let (metrics, pair) = exchange_once(holds_base.clone(), holds_all.clone());
+    let (dialer, _) = pair.into_peers();
+    assert_eq!(dialer.db.store().len(), holds_all.db.store().len());
+    assert_eq!(
+        metrics.added_at_dialer,
+        u64::try_from(NEW_MSGS).expect("small")
+    );
+    report("reconcile/exchange_100_on_10000", &metrics);
+
+    let mut group = c.benchmark_group("reconcile");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(20));
+    group.throughput(Throughput::Elements(
+        u64::try_from(NEW_MSGS).expect("small"),
+    ));
+    group.bench_function("exchange_100_on_10000", |bencher| {
+        bencher.iter_batched(
+            || (holds_base.clone(), holds_all.clone()),
+            |(dialer, responder)| black_box(exchange_once(dialer, responder)),
+            BatchSize::LargeInput,
+        );
+    });
+    group.finish();
 }
 
 /// The range reconciliation's step on the same 100-on-10,000 case (bytes against the msg
