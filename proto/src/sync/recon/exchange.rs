@@ -36,7 +36,7 @@ use super::super::apply::filter_received;
 use super::super::time::Time;
 use super::super::wire::{self, MSG_IDS_PER_PAYLOAD_MAX};
 use super::frame::{self, Frame, FrameError, ReconFrame};
-use super::item::{ID_BYTES, Id, Item};
+use super::item::{ID_BYTES, Id, Item, KEY_MAX};
 use super::reconciler::{ReconcileError, Reconciler, Role};
 use super::store::ReconStore;
 use super::{RECONCILE_FRAME_BYTES_MAX, RECONCILE_ROUNDS_MAX};
@@ -607,10 +607,10 @@ impl Exchange {
     ) -> Result<Reconciler, St::Error> {
         let mut items: Vec<Item> = Vec::new();
         store.recon_items(&self.tangle, self.hull(), &mut items)?;
-        // Keys are depths of stored msgs, which validation bounds by `wire::DEPTH_MAX`.
-        Ok(Reconciler::new(role, items).unwrap_or_else(|_| {
-            Reconciler::new(role, Vec::new()).expect("invariant: no items, no bad key")
-        }))
+        // Stored depths stay below KEY_MAX (`wire::DEPTH_MAX`); dropping any other item
+        // keeps `Reconciler::new` infallible without trusting that.
+        items.retain(|item| item.key <= KEY_MAX);
+        Ok(Reconciler::new(role, items).expect("invariant: every key is at most KEY_MAX"))
     }
 
     /// Commits msgs from the remote as pzp-sync's `consumeMissingMsgs` does: only with a
