@@ -82,3 +82,47 @@ fn a_lease_keeps_other_writers_off_a_key_for_an_hour() {
     let unleased = SyncTable::new(PeerId(5), Exclusion::Originator, false);
     assert!(unleased.accepts(0, key, PeerId(7), 1), "an unset key");
 }
+
+#[test]
+fn a_node_away_during_an_update_keeps_the_old_value_after_the_dump() {
+    // The published rule that leaves p2p-sync-table's missing pairs in `protocols.toml`
+    // (docs/protocols.md): a connect-time dump is ignored for a key the receiver already
+    // holds, even when the dump's value is newer, and nothing else repairs it.
+    let mut net = StaticNet::new(nodes(3), 20);
+    net.connect(PeerId(0), PeerId(1), 0);
+    let (away, _) = net.connect(PeerId(1), PeerId(2), 0);
+    net.publish(PeerId(0), update(0, 1, 0), 1_000);
+    net.run_until(5_000);
+    assert_eq!(
+        net.peer(PeerId(2)).value((Feed(0), 0)),
+        Some(update(0, 1, 0).id)
+    );
+    // Node 2 is away while the author updates the key.
+    net.disconnect(PeerId(1), away, 6_000);
+    net.publish(PeerId(0), update(0, 2, 0), 10_000);
+    net.run_until(15_000);
+    assert_eq!(
+        net.peer(PeerId(1)).value((Feed(0), 0)),
+        Some(update(0, 2, 0).id)
+    );
+    // It comes back: node 1 dumps the new value, node 2 keeps the old one.
+    let payload_before = net.tally.messages_of(WireKind::Payload);
+    net.connect(PeerId(1), PeerId(2), 20_000);
+    net.run_until(30_000);
+    assert!(
+        net.tally.messages_of(WireKind::Payload) > payload_before,
+        "a dump was sent"
+    );
+    assert_eq!(
+        net.peer(PeerId(2)).value((Feed(0), 0)),
+        Some(update(0, 1, 0).id)
+    );
+    assert!(!net.tally.holds(PeerId(2), update(0, 2, 0).id));
+    // Only a new update by the owner while connected reaches it.
+    net.publish(PeerId(0), update(0, 3, 0), 40_000);
+    net.run_until(45_000);
+    assert_eq!(
+        net.peer(PeerId(2)).value((Feed(0), 0)),
+        Some(update(0, 3, 0).id)
+    );
+}
