@@ -165,7 +165,7 @@ impl Run<'_> {
             return;
         }
         let remote = state.acceptor;
-        let counts = state.dialer_objects.entry(tangle).or_default();
+        let counts = state.extra.entry(tangle).or_default();
         let objects = counts.exchanged;
         let last = counts
             .at_last_round

@@ -1,27 +1,47 @@
 //! Connections: dialing (refused, timed out, or a handshake of round trips), opening a
-//! link's two sessions, moving objects through the pipes, keepalives and the idle timeout,
-//! and closing.
+//! link's two sessions, sending and receiving sync objects, and closing. How they move
+//! through the pipes, keepalives and the idle timeout are `crate::wires`, shared with the
+//! generic engine.
 //!
 //! Byte counts are the full-stack tier's: a sync object costs its JSON text plus the
-//! muxrpc header, split into msgs, bloom and control as the node splits it; a keepalive
-//! costs the header plus its body (milliseconds since the connection opened, as text); an
-//! SHSE handshake costs its four messages (client 64 + 144 bytes, server 64 + 80).
+//! muxrpc header, split into msgs, bloom and control as the node splits it; an SHSE
+//! handshake costs its four messages (client 64 + 144 bytes, server 64 + 80).
+
+use std::collections::BTreeMap;
 
 use proto::dial::{Event as DialEvent, TargetId};
-use proto::liveness;
+use proto::ids::TangleId;
 use proto::sync::wire::Received;
-use proto::sync::{Event as SyncEvent, SyncMsg, Time};
+use proto::sync::{Event as SyncEvent, SyncMsg};
 use sim::plan::PeerIdx;
 use sim::scenario::Transport;
 use sim::trace::{EventKind, WireKind};
 
-use crate::link::{End, Item, Link, LinkId};
-use crate::liveness::LinkCheck;
-use crate::loss::RESET_REASON;
+use crate::link::{Carried, End, Link, LinkId, Links};
 use crate::run::{Ev, Run};
+use crate::wires::{Backlog, LinkEv, MUXRPC_HEADER_BYTES, Parts, Wired};
 
-/// muxrpc's packet header, bytes.
-pub(crate) const MUXRPC_HEADER_BYTES: u64 = 9;
+/// The dialer's sync objects of one tangle on a link, for `sync_round`: how many it sent and
+/// received, and how many at its last reported round.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct TangleObjects {
+    pub(crate) exchanged: u64,
+    pub(crate) at_last_round: Option<u64>,
+}
+
+/// The dialer's sync objects per tangle, both ways, kept per link: only the dialer reports
+/// rounds, so the acceptor's are not counted (one map per link, not one per end plus one for
+/// the rounds).
+pub(crate) type DialerObjects = BTreeMap<TangleId, TangleObjects>;
+
+/// A sync object in a pipe, typed: its msgs are `Arc`s shared with the sender, and the
+/// receiver takes it as decoded (`proto::sync::Event::Decoded`), without writing and parsing
+/// the JSON text a node would (its byte count is computed from that text when it is sent).
+/// Boxed: pipes hold many keepalives, which should not each take a sync object's room.
+pub(crate) type SyncObject = Box<SyncMsg>;
+
+/// The PPPPP engine's links.
+pub(crate) type SyncLinks = Links<SyncObject, DialerObjects>;
 /// SHSE bytes the client sends (hello 64, authenticate 144).
 pub(crate) const SHSE_CLIENT_BYTES: u64 = 64 + 144;
 /// SHSE bytes the server sends (hello 64, accept 80).
@@ -140,8 +160,7 @@ impl Run<'_> {
 
     fn open_link(&mut self, dialer: PeerIdx, acceptor: PeerIdx, target: TargetId) {
         let link = self.links.push(Link::new(
-            dialer,
-            acceptor,
+            (dialer, acceptor),
             target,
             self.timers.liveness(),
             self.now,
@@ -183,8 +202,8 @@ impl Run<'_> {
                 initiate: true,
             },
         );
-        self.queue
-            .push(self.now + self.timers.keepalive_ms, Ev::LinkTick(link));
+        let tick = Ev::Link(LinkEv::Tick(link));
+        self.queue.push(self.now + self.timers.keepalive_ms, tick);
     }
 
     /// Sends a sync object from `peer` over `link`, counting its bytes as the node does
@@ -195,11 +214,7 @@ impl Run<'_> {
         };
         let from = state.end_of(peer);
         if from == End::Dialer {
-            state
-                .dialer_objects
-                .entry(message.id)
-                .or_default()
-                .exchanged += 1;
+            state.extra.entry(message.id).or_default().exchanged += 1;
         }
         let to = state.peer(from.other());
         let text = &mut self.json_scratch;
@@ -228,184 +243,17 @@ impl Run<'_> {
                 });
             }
         }
+        self.messages += 1;
         self.transmit(
             link,
             from.other(),
-            Item::Sync(Box::new(message)),
+            Carried::Msg(Box::new(message)),
             wire_bytes,
         );
     }
 
-    /// Puts `item` (`bytes` on the wire) in the pipe toward `to`.
-    fn transmit(&mut self, link: LinkId, to: End, item: Item, bytes: u64) {
-        let Some(state) = self.links.get(&link) else {
-            return;
-        };
-        let (sender, receiver) = (state.peer(to.other()), state.peer(to));
-        let same_write = state.side(to).inbound.lane.same_write(self.write);
-        let latency = if same_write {
-            0
-        } else {
-            self.net.latency_ms(sender, receiver)
-        };
-        let bandwidth = self.net.bandwidth(sender, receiver);
-        let resend = self.net.loss_delay_ms(sender, receiver);
-        let resets = self.net.breaks_connection(sender, receiver);
-        let (now, write) = (self.now, self.write);
-        let Some(state) = self.links.get_mut(&link) else {
-            return;
-        };
-        self.messages += 1;
-        state
-            .side_mut(to.other())
-            .liveness
-            .handle(Time(now), liveness::Event::Sent);
-        let pipe = &mut state.side_mut(to).inbound;
-        let arrival = pipe
-            .lane
-            .send(now, (write, latency, resend), bytes, bandwidth);
-        if resets {
-            pipe.lane.reset_on_arrival(arrival);
-        }
-        pipe.queue.push_back((arrival, item));
-        if !pipe.stalled {
-            self.queue.push(arrival, Ev::Deliver { link, to });
-        }
-        if bandwidth.is_some() {
-            self.observe_queue(sender);
-        }
-    }
-
-    /// Records `peer`'s queue (what its links still have to send) for its peak.
-    fn observe_queue(&mut self, peer: PeerIdx) {
-        let Some(running) = self.peers[peer as usize].running.as_ref() else {
-            return;
-        };
-        let mut total = crate::bandwidth::Waiting::default();
-        for link in &running.links {
-            let Some(state) = self.links.get_mut(link) else {
-                continue;
-            };
-            let toward = state.end_of(peer).other();
-            total = total.plus(state.side_mut(toward).inbound.lane.waiting(self.now));
-        }
-        self.queue_peaks.observe(peer as usize, total);
-    }
-
-    /// Hands the objects due at `to` to its sessions, unless the direction is stopped.
-    pub(crate) fn deliver(&mut self, link: LinkId, to: End) {
-        let now = self.now;
-        let Some(state) = self.links.get(&link) else {
-            return;
-        };
-        let (sender, receiver) = (state.peer(to.other()), state.peer(to));
-        let blocked = self.net.blocked(sender, receiver);
-        let Some(state) = self.links.get_mut(&link) else {
-            return;
-        };
-        let side = state.side_mut(to);
-        if blocked {
-            side.inbound.stalled = true;
-            return;
-        }
-        // A `break`: what arrived before the message that resets the connection is
-        // received, that message and what follows are lost with the connection.
-        let reset = side.inbound.lane.resets_by(now);
-        let cutoff = side.inbound.lane.reset_at_ms.unwrap_or(u64::MAX);
-        let mut due = Vec::new();
-        while side
-            .inbound
-            .queue
-            .front()
-            .is_some_and(|(at, _)| *at <= now && (!reset || *at < cutoff))
-        {
-            due.extend(side.inbound.queue.pop_front().map(|(_, item)| item));
-        }
-        if !due.is_empty() {
-            side.liveness.handle(Time(now), liveness::Event::Received);
-        }
-        for item in due {
-            self.receive(link, to, receiver, item);
-        }
-        if reset {
-            self.close_link(link, RESET_REASON);
-        }
-    }
-
-    fn receive(&mut self, link: LinkId, to: End, receiver: PeerIdx, item: Item) {
-        match item {
-            Item::Sync(message) => {
-                if let Some(state) = self.links.get_mut(&link)
-                    && to == End::Dialer
-                {
-                    state
-                        .dialer_objects
-                        .entry(message.id)
-                        .or_default()
-                        .exchanged += 1;
-                }
-                let decoded = Ok(Received {
-                    msg: *message,
-                    dropped: Vec::new(),
-                });
-                self.feed(receiver, SyncEvent::Decoded { key: link, decoded });
-            }
-            Item::Ping => {
-                let Some(state) = self.links.get_mut(&link) else {
-                    return;
-                };
-                let side = state.side_mut(to);
-                side.pings += 1;
-                if side.pings % 2 == 1 {
-                    self.keepalive(link, to, Item::Pong);
-                }
-            }
-            Item::Pong => {}
-        }
-    }
-
-    /// Sends a ping or pong from `from`.
-    fn keepalive(&mut self, link: LinkId, from: End, item: Item) {
-        // A write of its own.
-        self.write += 1;
-        let Some(state) = self.links.get(&link) else {
-            return;
-        };
-        let (sender, receiver) = (state.peer(from), state.peer(from.other()));
-        let body = (self.now - state.opened_ms).to_string().len() as u64;
-        let bytes = MUXRPC_HEADER_BYTES + body;
-        self.emit(EventKind::Send {
-            from: sender,
-            to: receiver,
-            kind: WireKind::Keepalive,
-            bytes,
-        });
-        self.transmit(link, from.other(), item, bytes);
-    }
-
-    /// Every keepalive interval: both ends' liveness machines decide (`crate::liveness`):
-    /// close on an idle timeout, or the dialer pings unless traffic flowed both ways within
-    /// the interval; the acceptor answers every other ping.
-    pub(crate) fn link_tick(&mut self, link: LinkId) {
-        let Some(state) = self.links.get_mut(&link) else {
-            return;
-        };
-        let (dialer, acceptor) = state.liveness_mut();
-        let check = crate::liveness::tick(self.now, dialer, acceptor);
-        let next = dialer.deadline();
-        match check {
-            LinkCheck::Close(reason) => {
-                self.close_link(link, reason);
-                return;
-            }
-            LinkCheck::Ping => self.keepalive(link, End::Dialer, Item::Ping),
-            LinkCheck::Quiet => {}
-        }
-        self.queue.push(next.0, Ev::LinkTick(link));
-    }
-
     /// Closes a link: both sessions end, the dialer redials; `reason` as the dialer saw it.
-    pub(crate) fn close_link(&mut self, link: LinkId, reason: &str) {
+    pub(crate) fn close(&mut self, link: LinkId, reason: &str) {
         let Some(state) = self.links.remove(&link) else {
             return;
         };
@@ -425,40 +273,60 @@ impl Run<'_> {
             self.redial(state.dialer, DialEvent::Disconnected(state.target));
         }
     }
+}
 
-    /// After a heal or release: pipes stopped at the fault resume, their objects arriving
-    /// one latency from now (in order).
-    pub(crate) fn resume_pipes(&mut self) {
-        let ids = self.links.ids();
-        for link in ids {
-            for to in [End::Dialer, End::Acceptor] {
-                self.resume(link, to);
-            }
+impl Wired for Run<'_> {
+    type Msg = SyncObject;
+    type Extra = DialerObjects;
+
+    fn parts(&mut self) -> Parts<'_, SyncObject, DialerObjects> {
+        Parts {
+            links: &mut self.links,
+            net: &mut self.net,
+            write: self.write,
+            now: self.now,
         }
     }
 
-    fn resume(&mut self, link: LinkId, to: End) {
-        let now = self.now;
-        let Some(state) = self.links.get(&link) else {
-            return;
-        };
-        let (sender, receiver) = (state.peer(to.other()), state.peer(to));
-        if !state.side(to).inbound.stalled || self.net.blocked(sender, receiver) {
-            return;
+    fn next_write(&mut self) {
+        self.write += 1;
+    }
+
+    fn push(&mut self, at: u64, event: LinkEv) {
+        self.queue.push(at, Ev::Link(event));
+    }
+
+    fn count_message(&mut self) {
+        self.messages += 1;
+    }
+
+    fn record(&mut self, kind: EventKind) {
+        self.emit(kind);
+    }
+
+    fn backlog(&mut self, peer: PeerIdx) -> Option<Backlog<'_, Self::Msg, Self::Extra>> {
+        let running = self.peers[peer as usize].running.as_ref()?;
+        Some(Backlog {
+            links: &mut self.links,
+            open: &running.links,
+            peaks: &mut self.queue_peaks,
+        })
+    }
+
+    fn receive_msg(&mut self, link: LinkId, to: End, receiver: PeerIdx, message: SyncObject) {
+        if let Some(state) = self.links.get_mut(&link)
+            && to == End::Dialer
+        {
+            state.extra.entry(message.id).or_default().exchanged += 1;
         }
-        let count = state.side(to).inbound.queue.len();
-        let latencies: Vec<u64> = (0..count)
-            .map(|_| self.net.latency_ms(sender, receiver))
-            .collect();
-        let Some(state) = self.links.get_mut(&link) else {
-            return;
-        };
-        let pipe = &mut state.side_mut(to).inbound;
-        pipe.stalled = false;
-        let arrivals = pipe.lane.resend(now, &latencies);
-        for ((at, _), arrival) in pipe.queue.iter_mut().zip(arrivals) {
-            *at = arrival;
-            self.queue.push(arrival, Ev::Deliver { link, to });
-        }
+        let decoded = Ok(Received {
+            msg: *message,
+            dropped: Vec::new(),
+        });
+        self.feed(receiver, SyncEvent::Decoded { key: link, decoded });
+    }
+
+    fn close_link(&mut self, link: LinkId, reason: &str) {
+        self.close(link, reason);
     }
 }

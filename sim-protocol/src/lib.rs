@@ -10,7 +10,8 @@
 //!            │ Start, Publish, Fault, Churn, wake-ups of Sessions and Redial,
 //!            │ Established / DialFailed, Deliver, LinkTick, Close
 //!            ▼
-//!   conn.rs (dial, handshake, pipes; keepalive and idle timeout via liveness.rs)
+//!   conn.rs (dial, handshake, sync objects) ─▶ wires.rs (pipes, keepalive and idle
+//!     timeout via liveness.rs; shared with replicated/) over link.rs
 //!     ─▶ network.rs (latency, bandwidth, loss, faults) ─▶ bandwidth.rs, loss.rs
 //!   apply.rs (Sessions outputs: send, commit, prune, rounds) ─▶ trace events ─▶ Collector
 //! ```
@@ -32,6 +33,7 @@ pub mod replicated;
 pub mod rows;
 mod run;
 mod stats;
+mod wires;
 
 use sim::error::SimError;
 use sim::metrics::Collector;

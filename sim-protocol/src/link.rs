@@ -1,23 +1,24 @@
-//! A connection between two peers: a pair of sync sessions (one at each end) and a pipe in
-//! each direction. A pipe is FIFO, as a TCP stream is: an object's arrival time is its
-//! send time plus a latency draw, but never before the object ahead of it. While its
-//! direction is cut or held, a pipe keeps its objects (TCP retransmits what was lost) and
-//! resumes when the fault ends, unless the idle timeout closed the connection first.
+//! A connection between two peers, for both engines: two ends, each with a pipe toward it
+//! and its keepalive machine. A pipe is FIFO, as a TCP stream is: a message's arrival time is
+//! its send time plus a latency draw, but never before the message ahead of it. While its
+//! direction is cut or held, a pipe keeps its messages (TCP retransmits what was lost) and
+//! resumes when the fault ends, unless the idle timeout closed the connection first. What a
+//! pipe carries is the engine's (`M`: PPPPP's sync objects, a baseline's wire messages), and
+//! so is what the engine keeps per link besides (`X`). How messages move through the pipes
+//! is `crate::wires`.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 use proto::dial::TargetId;
-use proto::ids::TangleId;
 use proto::liveness::{Liveness, LivenessTimers};
-use proto::sync::SyncMsg;
 use proto::sync::Time;
 use sim::plan::PeerIdx;
 
 use crate::bandwidth::Lane;
 
-/// A connection, by the order it was made in (never reused).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) struct LinkId(pub(crate) u64);
+/// A connection, by the order it was made in (never reused): the seam's link id, so that
+/// both engines name links alike.
+pub(crate) use baselines::LinkId;
 
 /// An end of a link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,66 +45,64 @@ impl End {
 
 /// What travels in a pipe.
 #[derive(Debug, Clone)]
-pub(crate) enum Item {
-    /// A sync object, typed: its msgs are `Arc`s shared with the sender, and the receiver
-    /// takes it as decoded (`proto::sync::Event::Decoded`), without writing and parsing the
-    /// JSON text a node would (its byte count is computed from that text when it is sent).
-    /// Boxed: pipes hold many keepalives, which should not each take a sync object's room.
-    Sync(Box<SyncMsg>),
-    /// A `net.ping` keepalive or its answer.
+pub(crate) enum Carried<M> {
+    /// One of the engine's messages.
+    Msg(M),
+    /// The transport's `net.ping` keepalive and its answer (the same for every row).
     Ping,
     Pong,
 }
 
 /// One direction of a link.
-#[derive(Debug, Default)]
-pub(crate) struct Pipe {
-    /// Objects on their way, with their arrival times (non-decreasing).
-    pub(crate) queue: VecDeque<(u64, Item)>,
+#[derive(Debug)]
+pub(crate) struct Pipe<M> {
+    /// Messages on their way, with their arrival times (non-decreasing).
+    pub(crate) queue: VecDeque<(u64, Carried<M>)>,
     /// Its timing: bandwidth, latency, FIFO order (`crate::bandwidth`).
     pub(crate) lane: Lane,
     /// Whether the pipe stopped at a cut or hold and waits for it to end.
     pub(crate) stalled: bool,
 }
 
+impl<M> Default for Pipe<M> {
+    fn default() -> Self {
+        Self {
+            queue: VecDeque::new(),
+            lane: Lane::default(),
+            stalled: false,
+        }
+    }
+}
+
 /// What each end of a link keeps.
 #[derive(Debug)]
-pub(crate) struct Side {
+pub(crate) struct Side<M> {
     /// The pipe toward this end.
-    pub(crate) inbound: Pipe,
+    pub(crate) inbound: Pipe<M>,
     /// This end's keepalive and idle timeout (the node's machine, `proto::liveness`).
     pub(crate) liveness: Liveness,
     /// Pings received (every other one is answered, as pzp-net answers).
     pub(crate) pings: u64,
 }
 
-/// The dialer's sync objects of one tangle on a link, for `sync_round`: how many it sent and
-/// received, and how many at its last reported round.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct TangleObjects {
-    pub(crate) exchanged: u64,
-    pub(crate) at_last_round: Option<u64>,
-}
-
 /// A connection.
 #[derive(Debug)]
-pub(crate) struct Link {
+pub(crate) struct Link<M, X> {
     pub(crate) dialer: PeerIdx,
     pub(crate) acceptor: PeerIdx,
     /// The dialer's dial target it serves.
     pub(crate) target: TargetId,
     /// When the handshake completed.
     pub(crate) opened_ms: u64,
-    sides: [Side; 2],
-    /// The dialer's sync objects per tangle, both ways: only the dialer reports rounds, so the
-    /// acceptor's are not counted (one map per link, not one per end plus one for the rounds).
-    pub(crate) dialer_objects: BTreeMap<TangleId, TangleObjects>,
+    sides: [Side<M>; 2],
+    /// What the engine keeps per link besides the pipes (the PPPPP engine: the dialer's
+    /// sync objects per tangle, for its rounds; the generic engine: nothing).
+    pub(crate) extra: X,
 }
 
-impl Link {
+impl<M, X: Default> Link<M, X> {
     pub(crate) fn new(
-        dialer: PeerIdx,
-        acceptor: PeerIdx,
+        (dialer, acceptor): (PeerIdx, PeerIdx),
         target: TargetId,
         timers: LivenessTimers,
         now_ms: u64,
@@ -119,10 +118,12 @@ impl Link {
             target,
             opened_ms: now_ms,
             sides: [side(), side()],
-            dialer_objects: BTreeMap::new(),
+            extra: X::default(),
         }
     }
+}
 
+impl<M, X> Link<M, X> {
     pub(crate) fn peer(&self, end: End) -> PeerIdx {
         match end {
             End::Dialer => self.dialer,
@@ -139,11 +140,11 @@ impl Link {
         }
     }
 
-    pub(crate) fn side(&self, end: End) -> &Side {
+    pub(crate) fn side(&self, end: End) -> &Side<M> {
         self.sides.get(end.index()).expect("invariant: two ends")
     }
 
-    pub(crate) fn side_mut(&mut self, end: End) -> &mut Side {
+    pub(crate) fn side_mut(&mut self, end: End) -> &mut Side<M> {
         self.sides
             .get_mut(end.index())
             .expect("invariant: two ends")
@@ -158,22 +159,23 @@ impl Link {
 
 /// Every open link, by id. Ids are handed out in order and never reused, so the links live
 /// in a vector indexed by id (a slot per link ever opened, emptied when it closes): the
-/// engine looks a link up for every object and keepalive, and an ordered map's search was a
-/// visible share of a 1,000-peer run. Iteration is in id order, as an ordered map's.
-#[derive(Debug, Default)]
-pub(crate) struct Links {
-    slots: Vec<Option<Link>>,
+/// engine looks a link up for every message and keepalive, and an ordered map's search was
+/// a visible share of a 1,000-peer run. Iteration is in id order, as an ordered map's.
+#[derive(Debug)]
+pub(crate) struct Links<M, X> {
+    slots: Vec<Option<Link<M, X>>>,
 }
 
-impl Links {
-    /// The id the next link gets.
-    pub(crate) fn next_id(&self) -> LinkId {
-        LinkId(self.slots.len() as u64)
+impl<M, X> Default for Links<M, X> {
+    fn default() -> Self {
+        Self { slots: Vec::new() }
     }
+}
 
-    /// Opens `link` under [`Links::next_id`].
-    pub(crate) fn push(&mut self, link: Link) -> LinkId {
-        let id = self.next_id();
+impl<M, X> Links<M, X> {
+    /// Opens `link` under the next id.
+    pub(crate) fn push(&mut self, link: Link<M, X>) -> LinkId {
+        let id = LinkId(self.slots.len() as u64);
         self.slots.push(Some(link));
         id
     }
@@ -182,15 +184,15 @@ impl Links {
         usize::try_from(id.0).unwrap_or(usize::MAX)
     }
 
-    pub(crate) fn get(&self, id: &LinkId) -> Option<&Link> {
+    pub(crate) fn get(&self, id: &LinkId) -> Option<&Link<M, X>> {
         self.slots.get(Self::slot(*id)).and_then(Option::as_ref)
     }
 
-    pub(crate) fn get_mut(&mut self, id: &LinkId) -> Option<&mut Link> {
+    pub(crate) fn get_mut(&mut self, id: &LinkId) -> Option<&mut Link<M, X>> {
         self.slots.get_mut(Self::slot(*id)).and_then(Option::as_mut)
     }
 
-    pub(crate) fn remove(&mut self, id: &LinkId) -> Option<Link> {
+    pub(crate) fn remove(&mut self, id: &LinkId) -> Option<Link<M, X>> {
         self.slots.get_mut(Self::slot(*id)).and_then(Option::take)
     }
 

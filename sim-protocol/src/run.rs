@@ -24,11 +24,13 @@ use sim::trace::{Event, EventKind};
 use sim::workload;
 
 use crate::bandwidth::QueuePeaks;
-use crate::link::{End, LinkId, Links};
+use crate::conn::SyncLinks;
+use crate::link::LinkId;
 use crate::network::Network;
 use crate::peer::{Peer, Running};
 use crate::queue::Queue;
 use crate::stats::RunStats;
+use crate::wires::{LinkEv, Wired};
 
 /// What the queue holds.
 #[derive(Debug)]
@@ -65,10 +67,8 @@ pub(crate) enum Ev {
         target: TargetId,
         reason: String,
     },
-    /// Objects of a pipe are due at `to`.
-    Deliver { link: LinkId, to: End },
-    /// A link's keepalive and idle check.
-    LinkTick(LinkId),
+    /// A pipe's messages are due, or a link's keepalive and idle check.
+    Link(LinkEv),
     /// A session asked to close its link.
     Close(LinkId),
 }
@@ -80,7 +80,7 @@ pub(crate) struct Run<'p> {
     pub(crate) now: u64,
     pub(crate) queue: Queue<Ev>,
     pub(crate) peers: Vec<Peer>,
-    pub(crate) links: Links,
+    pub(crate) links: SyncLinks,
     pub(crate) net: Network,
     /// Every workload feed's tangle → (author, feed name).
     pub(crate) feeds: BTreeMap<TangleId, (PeerIdx, String)>,
@@ -164,7 +164,7 @@ impl<'p> Run<'p> {
             now: 0,
             queue: Queue::new(),
             peers,
-            links: Links::default(),
+            links: SyncLinks::default(),
             net: Network::new(plan),
             feeds: workload::feed_names(plan, &accounts),
             msg_bytes: BTreeMap::new(),
@@ -253,8 +253,8 @@ impl<'p> Run<'p> {
                 target,
                 reason,
             } => self.dial_failed(peer, incarnation, target, reason),
-            Ev::Deliver { link, to } => self.deliver(link, to),
-            Ev::LinkTick(link) => self.link_tick(link),
+            Ev::Link(LinkEv::Deliver { link, to }) => self.deliver(link, to),
+            Ev::Link(LinkEv::Tick(link)) => self.link_tick(link),
             Ev::Close(link) => self.close_link(link, "protocol"),
         }
     }

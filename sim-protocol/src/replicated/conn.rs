@@ -11,8 +11,9 @@ use proto::dial::{Event as DialEvent, TargetId};
 use sim::plan::PeerIdx;
 use sim::trace::{EventKind, WireKind};
 
-use super::link::{Carried, Link};
 use super::run::{Ev, Run};
+use crate::link::{Carried, Link};
+use crate::wires::{LinkEv, Wired};
 
 /// The TCP port in addresses of dial failures (the PPPPP engine's).
 const PORT: u16 = 9000;
@@ -122,12 +123,12 @@ impl<R: Replicator> Run<'_, R> {
     }
 
     fn open_link(&mut self, dialer: PeerIdx, acceptor: PeerIdx, target: TargetId) {
-        let link = LinkId(self.next_link);
-        self.next_link += 1;
-        self.links.insert(
-            link,
-            Link::new((dialer, acceptor), target, self.timers.liveness(), self.now),
-        );
+        let link = self.links.push(Link::new(
+            (dialer, acceptor),
+            target,
+            self.timers.liveness(),
+            self.now,
+        ));
         let handshake = self.peers[dialer as usize].machine.handshake();
         if handshake.bytes > 0 {
             self.emit(EventKind::Send {
@@ -155,8 +156,8 @@ impl<R: Replicator> Run<'_, R> {
             };
             self.feed(peer, up);
         }
-        self.queue
-            .push(self.now + self.timers.keepalive_ms, Ev::LinkTick(link));
+        let tick = Ev::Link(LinkEv::Tick(link));
+        self.queue.push(self.now + self.timers.keepalive_ms, tick);
     }
 
     /// Runs `input` through `peer`'s machine and applies its outputs; re-arms its wake-ups.
@@ -184,7 +185,7 @@ impl<R: Replicator> Run<'_, R> {
                 let from = state.end_of(peer);
                 let to = state.peer(from.other());
                 let bytes = self.charge(peer, to, &msg);
-                self.transmit(link, from.other(), Carried::Wire(msg), bytes);
+                self.transmit(link, from.other(), Carried::Msg(msg), bytes);
             }
             Output::Broadcast { msg } => self.broadcast(peer, msg),
             Output::Stored { item, from } => {
@@ -255,7 +256,7 @@ impl<R: Replicator> Run<'_, R> {
                 continue;
             };
             let to = state.end_of(peer).other();
-            self.transmit(link, to, Carried::Wire(msg.clone()), bytes);
+            self.transmit(link, to, Carried::Msg(msg.clone()), bytes);
         }
     }
 }

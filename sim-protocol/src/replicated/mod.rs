@@ -8,15 +8,14 @@
 //! items.rs   the workload as items: one feed per account, msg/tangle names for the collector
 //! peer.rs    a peer as data; run.rs the queue, lifecycles, publishing, faults, churn
 //! conn.rs    dialing, opening links, a machine's outputs (send, broadcast, stored, duplicate)
-//! pipes.rs   FIFO pipes, keepalives, idle timeout, closing, resuming after a fault
-//! link.rs    a link's two ends and pipes
+//! pipes.rs   its side of the shared pipes (crate::wires, crate::link): a message that
+//!            arrives, closing a link
 //! ```
 //!
 //! Workload mapping per protocol: `docs/protocols.md`, "What each protocol is given".
 
 mod conn;
 mod items;
-mod link;
 mod peer;
 mod pipes;
 mod run;

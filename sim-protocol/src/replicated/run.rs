@@ -3,8 +3,6 @@
 //! and fault steps — the PPPPP engine's (`crate::run`) with a `Replicator` in place of
 //! `proto`'s sessions and store. Connections and the machines' outputs are in `conn.rs`.
 
-use std::collections::BTreeMap;
-
 use baselines::{Input, LinkId, Replicator};
 use proto::dial::{Action, Backoff, Event as DialEvent, TargetId};
 use sim::error::SimError;
@@ -17,13 +15,14 @@ use sim::trace::{Event, EventKind};
 use sim::workload;
 
 use super::items::Items;
-use super::link::{End, Link};
 use super::peer::{Peer, Running};
 use crate::bandwidth::QueuePeaks;
+use crate::link::Links;
 use crate::network::Network;
 use crate::queue::Queue;
 use crate::run::peer_idx;
 use crate::stats::RunStats;
+use crate::wires::{LinkEv, Wired};
 
 /// What the queue holds.
 #[derive(Debug)]
@@ -60,11 +59,7 @@ pub(crate) enum Ev {
         target: TargetId,
         reason: String,
     },
-    Deliver {
-        link: LinkId,
-        to: End,
-    },
-    LinkTick(LinkId),
+    Link(LinkEv),
 }
 
 /// Everything one run holds.
@@ -74,8 +69,7 @@ pub(crate) struct Run<'p, R: Replicator> {
     pub(crate) now: u64,
     pub(crate) queue: Queue<Ev>,
     pub(crate) peers: Vec<Peer<R>>,
-    pub(crate) links: BTreeMap<LinkId, Link<R::Wire>>,
-    pub(crate) next_link: u64,
+    pub(crate) links: Links<R::Wire, ()>,
     pub(crate) net: Network,
     pub(crate) items: Items,
     pub(crate) write: u64,
@@ -121,8 +115,7 @@ impl<'p, R: Replicator> Run<'p, R> {
             now: 0,
             queue: Queue::new(),
             peers,
-            links: BTreeMap::new(),
-            next_link: 0,
+            links: Links::default(),
             net: Network::new(plan),
             items: Items::new(plan),
             write: 1,
@@ -217,8 +210,8 @@ impl<'p, R: Replicator> Run<'p, R> {
                 target,
                 reason,
             } => self.dial_failed(peer, incarnation, target, reason),
-            Ev::Deliver { link, to } => self.deliver(link, to),
-            Ev::LinkTick(link) => self.link_tick(link),
+            Ev::Link(LinkEv::Deliver { link, to }) => self.deliver(link, to),
+            Ev::Link(LinkEv::Tick(link)) => self.link_tick(link),
         }
     }
 
