@@ -17,9 +17,10 @@ use sim::plan::PeerIdx;
 use sim::scenario::Transport;
 use sim::trace::{EventKind, WireKind};
 
-use crate::link::{Carried, End, Link, LinkId, Links};
+use crate::dialing::{Dialing, dialing_by_fields};
+use crate::link::{Carried, End, LinkId, Links};
 use crate::run::{Ev, Run};
-use crate::wires::{Backlog, LinkEv, MUXRPC_HEADER_BYTES, Parts, Wired};
+use crate::wires::{LinkEv, MUXRPC_HEADER_BYTES, Wired, wired_by_fields};
 
 /// The dialer's sync objects of one tangle on a link, for `sync_round`: how many it sent and
 /// received, and how many at its last reported round.
@@ -42,129 +43,15 @@ pub(crate) type SyncObject = Box<SyncMsg>;
 
 /// The PPPPP engine's links.
 pub(crate) type SyncLinks = Links<SyncObject, DialerObjects>;
+
 /// SHSE bytes the client sends (hello 64, authenticate 144).
 pub(crate) const SHSE_CLIENT_BYTES: u64 = 64 + 144;
 /// SHSE bytes the server sends (hello 64, accept 80).
 pub(crate) const SHSE_SERVER_BYTES: u64 = 64 + 80;
-/// The TCP port in addresses of dial failures (the full-stack tier's).
-const PORT: u16 = 9000;
 
 impl Run<'_> {
-    /// Round trips before a dialer can send: TCP's, then SHSE's two (none for plaintext).
-    fn handshake_round_trips(&self) -> u32 {
-        match self.plan.transport {
-            Transport::Shse => 3,
-            Transport::Plaintext => 1,
-        }
-    }
-
-    /// Starts dialing `target`; the outcome is an event later.
-    pub(crate) fn dial(&mut self, peer: PeerIdx, target: TargetId) {
-        let state = &self.peers[peer as usize];
-        let (Some(&acceptor), Some(incarnation)) =
-            (state.targets.get(target.0), state.incarnation())
-        else {
-            return;
-        };
-        let name = self.plan.peer_name(acceptor);
-        let (delay_ms, failure) = if !self.net.reachable(peer, acceptor) {
-            (
-                self.timers.connect_timeout_ms,
-                Some(format!("connect to {name}:{PORT} timed out")),
-            )
-        } else if !self.peers[acceptor as usize].up() {
-            let rtt = self.round_trip_ms(peer, acceptor);
-            (
-                rtt,
-                Some(format!(
-                    "connect to {name}:{PORT} failed: connection refused"
-                )),
-            )
-        } else {
-            let mut total = 0;
-            for _ in 0..self.handshake_round_trips() {
-                total += self.round_trip_ms(peer, acceptor);
-            }
-            (total, None)
-        };
-        let at = self.now + delay_ms;
-        let event = match failure {
-            Some(reason) => Ev::DialFailed {
-                peer,
-                incarnation,
-                target,
-                reason,
-            },
-            None => Ev::Established {
-                peer,
-                incarnation,
-                target,
-                acceptor_incarnation: self.peers[acceptor as usize].incarnation(),
-            },
-        };
-        self.queue.push(at, event);
-    }
-
-    fn round_trip_ms(&mut self, a: PeerIdx, b: PeerIdx) -> u64 {
-        self.net.latency_ms(a, b) + self.net.latency_ms(b, a)
-    }
-
-    pub(crate) fn dial_failed(
-        &mut self,
-        peer: PeerIdx,
-        incarnation: u64,
-        target: TargetId,
-        reason: String,
-    ) {
-        let state = &self.peers[peer as usize];
-        if state.incarnation() != Some(incarnation) {
-            return;
-        }
-        let Some(&remote) = state.targets.get(target.0) else {
-            return;
-        };
-        self.emit(EventKind::DialFailed {
-            peer,
-            remote,
-            reason,
-        });
-        self.redial(peer, DialEvent::DialFailed(target));
-    }
-
-    /// A handshake finished: the link opens if both ends are still there and can talk.
-    pub(crate) fn established(
-        &mut self,
-        peer: PeerIdx,
-        incarnation: u64,
-        target: TargetId,
-        acceptor_incarnation: Option<u64>,
-    ) {
-        let state = &self.peers[peer as usize];
-        if state.incarnation() != Some(incarnation) {
-            return;
-        }
-        let Some(&acceptor) = state.targets.get(target.0) else {
-            return;
-        };
-        let name = self.plan.peer_name(acceptor);
-        if self.peers[acceptor as usize].incarnation() != acceptor_incarnation
-            || acceptor_incarnation.is_none()
-            || !self.net.reachable(peer, acceptor)
-        {
-            let reason = format!("connect to {name}:{PORT}: handshake interrupted");
-            self.dial_failed(peer, incarnation, target, reason);
-            return;
-        }
-        self.open_link(peer, acceptor, target);
-    }
-
-    fn open_link(&mut self, dialer: PeerIdx, acceptor: PeerIdx, target: TargetId) {
-        let link = self.links.push(Link::new(
-            (dialer, acceptor),
-            target,
-            self.timers.liveness(),
-            self.now,
-        ));
+    pub(crate) fn open_link(&mut self, dialer: PeerIdx, acceptor: PeerIdx, target: TargetId) {
+        let link = self.add_link((dialer, acceptor), target, self.timers.liveness());
         if self.plan.transport == Transport::Shse {
             for (from, to, bytes) in [
                 (acceptor, dialer, SHSE_SERVER_BYTES),
@@ -277,41 +164,8 @@ impl Run<'_> {
 
 impl Wired for Run<'_> {
     type Msg = SyncObject;
+
     type Extra = DialerObjects;
-
-    fn parts(&mut self) -> Parts<'_, SyncObject, DialerObjects> {
-        Parts {
-            links: &mut self.links,
-            net: &mut self.net,
-            write: self.write,
-            now: self.now,
-        }
-    }
-
-    fn next_write(&mut self) {
-        self.write += 1;
-    }
-
-    fn push(&mut self, at: u64, event: LinkEv) {
-        self.queue.push(at, Ev::Link(event));
-    }
-
-    fn count_message(&mut self) {
-        self.messages += 1;
-    }
-
-    fn record(&mut self, kind: EventKind) {
-        self.emit(kind);
-    }
-
-    fn backlog(&mut self, peer: PeerIdx) -> Option<Backlog<'_, Self::Msg, Self::Extra>> {
-        let running = self.peers[peer as usize].running.as_ref()?;
-        Some(Backlog {
-            links: &mut self.links,
-            open: &running.links,
-            peaks: &mut self.queue_peaks,
-        })
-    }
 
     fn receive_msg(&mut self, link: LinkId, to: End, receiver: PeerIdx, message: SyncObject) {
         if let Some(state) = self.links.get_mut(&link)
@@ -329,4 +183,18 @@ impl Wired for Run<'_> {
     fn close_link(&mut self, link: LinkId, reason: &str) {
         self.close(link, reason);
     }
+
+    wired_by_fields!();
+}
+
+impl Dialing for Run<'_> {
+    /// TCP's round trip, then SHSE's two (none for plaintext).
+    fn handshake_round_trips(&self, _dialer: PeerIdx) -> u32 {
+        match self.plan.transport {
+            Transport::Shse => 3,
+            Transport::Plaintext => 1,
+        }
+    }
+
+    dialing_by_fields!();
 }

@@ -10,8 +10,9 @@
 //!            │ Start, Publish, Fault, Churn, wake-ups of Sessions and Redial,
 //!            │ Established / DialFailed, Deliver, LinkTick, Close
 //!            ▼
-//!   conn.rs (dial, handshake, sync objects) ─▶ wires.rs (pipes, keepalive and idle
-//!     timeout via liveness.rs; shared with replicated/) over link.rs
+//!   dialing.rs (dial outcomes) ─▶ conn.rs (handshake, sync objects) ─▶ wires.rs (pipes,
+//!     keepalive and idle timeout via liveness.rs) over link.rs; all three but conn.rs
+//!     shared with replicated/
 //!     ─▶ network.rs (latency, bandwidth, loss, faults) ─▶ bandwidth.rs, loss.rs
 //!   apply.rs (Sessions outputs: send, commit, prune, rounds) ─▶ trace events ─▶ Collector
 //! ```
@@ -22,6 +23,7 @@
 mod apply;
 mod bandwidth;
 mod conn;
+mod dialing;
 mod link;
 mod link_rules;
 mod liveness;

@@ -25,6 +25,7 @@ use sim::workload;
 
 use crate::bandwidth::QueuePeaks;
 use crate::conn::SyncLinks;
+use crate::dialing::{DialEv, Dialing};
 use crate::link::LinkId;
 use crate::network::Network;
 use crate::peer::{Peer, Running};
@@ -43,30 +44,12 @@ pub(crate) enum Ev {
     Fault(usize),
     /// A churn step of the plan.
     Churn(usize),
-    /// A dial a start asked for, made once every peer starting at this instant listens.
-    Dial {
-        peer: PeerIdx,
-        incarnation: u64,
-        target: TargetId,
-    },
     /// The dial schedule's wake-up.
     DialWake { peer: PeerIdx, incarnation: u64 },
     /// The sync sessions' wake-up.
     SyncWake { peer: PeerIdx, incarnation: u64 },
-    /// A dial's handshake completes.
-    Established {
-        peer: PeerIdx,
-        incarnation: u64,
-        target: TargetId,
-        acceptor_incarnation: Option<u64>,
-    },
-    /// A dial failed.
-    DialFailed {
-        peer: PeerIdx,
-        incarnation: u64,
-        target: TargetId,
-        reason: String,
-    },
+    /// A dial, its handshake completing, or its failure.
+    Dialing(DialEv),
     /// A pipe's messages are due, or a link's keepalive and idle check.
     Link(LinkEv),
     /// A session asked to close its link.
@@ -230,29 +213,9 @@ impl<'p> Run<'p> {
             }
             Ev::Fault(index) => self.fault(index),
             Ev::Churn(index) => self.churn(index),
-            Ev::Dial {
-                peer,
-                incarnation,
-                target,
-            } => {
-                if self.peers[peer as usize].incarnation() == Some(incarnation) {
-                    self.dial(peer, target);
-                }
-            }
             Ev::DialWake { peer, incarnation } => self.dial_wake(peer, incarnation),
             Ev::SyncWake { peer, incarnation } => self.sync_wake(peer, incarnation),
-            Ev::Established {
-                peer,
-                incarnation,
-                target,
-                acceptor_incarnation,
-            } => self.established(peer, incarnation, target, acceptor_incarnation),
-            Ev::DialFailed {
-                peer,
-                incarnation,
-                target,
-                reason,
-            } => self.dial_failed(peer, incarnation, target, reason),
+            Ev::Dialing(event) => self.dial_event(event),
             Ev::Link(LinkEv::Deliver { link, to }) => self.deliver(link, to),
             Ev::Link(LinkEv::Tick(link)) => self.link_tick(link),
             Ev::Close(link) => self.close_link(link, "protocol"),
@@ -339,14 +302,12 @@ impl<'p> Run<'p> {
         // Dialed after this instant's other starts: peers that start together all listen
         // before the first connection arrives.
         for Action::Dial(target) in actions {
-            self.queue.push(
-                self.now,
-                Ev::Dial {
-                    peer,
-                    incarnation,
-                    target,
-                },
-            );
+            let dial = DialEv::Dial {
+                peer,
+                incarnation,
+                target,
+            };
+            self.push_dial(self.now, dial);
         }
         self.arm(peer);
     }

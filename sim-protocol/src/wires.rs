@@ -11,13 +11,14 @@
 
 use std::collections::BTreeSet;
 
-use proto::liveness;
+use proto::dial::TargetId;
+use proto::liveness::{self, LivenessTimers};
 use proto::sync::Time;
 use sim::plan::PeerIdx;
 use sim::trace::{EventKind, WireKind};
 
 use crate::bandwidth::{QueuePeaks, Waiting};
-use crate::link::{Carried, End, LinkId, Links};
+use crate::link::{Carried, End, Link, LinkId, Links};
 use crate::liveness::LinkCheck;
 use crate::loss::RESET_REASON;
 use crate::network::Network;
@@ -71,6 +72,20 @@ pub(crate) trait Wired {
     fn receive_msg(&mut self, link: LinkId, to: End, receiver: PeerIdx, msg: Self::Msg);
     /// Closes a link; `reason` as the dialer saw it.
     fn close_link(&mut self, link: LinkId, reason: &str);
+
+    /// Opens a link between `dialer` and `acceptor` for `dialer`'s dial target `target`.
+    fn add_link(
+        &mut self,
+        ends: (PeerIdx, PeerIdx),
+        target: TargetId,
+        timers: LivenessTimers,
+    ) -> LinkId
+    where
+        Self::Extra: Default,
+    {
+        let Parts { links, now, .. } = self.parts();
+        links.push(Link::new(ends, target, timers, now))
+    }
 
     /// Puts `carried` (`bytes` on the wire) in the pipe toward `to`.
     fn transmit(&mut self, link: LinkId, to: End, carried: Carried<Self::Msg>, bytes: u64) {
@@ -273,3 +288,48 @@ pub(crate) trait Wired {
         }
     }
 }
+
+/// The [`Wired`] methods that only name what both engines' `Run` hold under the same names
+/// (`links`, `net`, `write`, `now`, `queue` with its `Ev::Link`, `messages`, `emit`, each
+/// running peer's `links`, `queue_peaks`): one body for both impls.
+macro_rules! wired_by_fields {
+    () => {
+        fn parts(&mut self) -> $crate::wires::Parts<'_, Self::Msg, Self::Extra> {
+            $crate::wires::Parts {
+                links: &mut self.links,
+                net: &mut self.net,
+                write: self.write,
+                now: self.now,
+            }
+        }
+
+        fn next_write(&mut self) {
+            self.write += 1;
+        }
+
+        fn push(&mut self, at: u64, event: $crate::wires::LinkEv) {
+            self.queue.push(at, Ev::Link(event));
+        }
+
+        fn count_message(&mut self) {
+            self.messages += 1;
+        }
+
+        fn record(&mut self, kind: sim::trace::EventKind) {
+            self.emit(kind);
+        }
+
+        fn backlog(
+            &mut self,
+            peer: sim::plan::PeerIdx,
+        ) -> Option<$crate::wires::Backlog<'_, Self::Msg, Self::Extra>> {
+            let running = self.peers[peer as usize].running.as_ref()?;
+            Some($crate::wires::Backlog {
+                links: &mut self.links,
+                open: &running.links,
+                peaks: &mut self.queue_peaks,
+            })
+        }
+    };
+}
+pub(crate) use wired_by_fields;

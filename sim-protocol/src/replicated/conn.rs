@@ -1,10 +1,8 @@
-//! Connections of the generic engine, modelled as the PPPPP engine's (`crate::conn`): dialing
-//! (refused after a round trip when the acceptor is down, timed out across a partition,
-//! otherwise the protocol's handshake round trips), FIFO pipes with a latency draw per write,
-//! stalls at cuts and holds, keepalives and the idle timeout, closing and redialing. What is
-//! different: the machine is a `Replicator`, its handshake cost is its own
-//! (`Replicator::handshake`), and a `Broadcast` is one transmission, charged once, heard on
-//! every link the sender has at that instant.
+//! Connections of the generic engine: dialing and the pipes are the PPPPP engine's code
+//! (`crate::dialing`, `crate::wires`); what is its own is the handshake's cost
+//! (`Replicator::handshake`: round trips and bytes), opening a link (each machine told
+//! `LinkUp`), and a machine's outputs (send, broadcast, stored, duplicate) — a `Broadcast` is
+//! one transmission, charged once, heard on every link the sender has at that instant.
 
 use baselines::{Input, LinkId, Output, Replicator, Wire, WireKind as SeamKind};
 use proto::dial::{Event as DialEvent, TargetId};
@@ -12,11 +10,9 @@ use sim::plan::PeerIdx;
 use sim::trace::{EventKind, WireKind};
 
 use super::run::{Ev, Run};
-use crate::link::{Carried, Link};
+use crate::dialing::{Dialing, dialing_by_fields};
+use crate::link::Carried;
 use crate::wires::{LinkEv, Wired};
-
-/// The TCP port in addresses of dial failures (the PPPPP engine's).
-const PORT: u16 = 9000;
 
 /// The trace's kind for a seam kind: items are `msgs`, what a peer holds or wants (notes,
 /// clocks, fingerprints, vectors) is `bloom` (PPPPP's summaries), the rest `sync_control`.
@@ -29,106 +25,8 @@ pub(crate) fn trace_kind(kind: SeamKind) -> WireKind {
 }
 
 impl<R: Replicator> Run<'_, R> {
-    fn round_trip_ms(&mut self, a: PeerIdx, b: PeerIdx) -> u64 {
-        self.net.latency_ms(a, b) + self.net.latency_ms(b, a)
-    }
-
-    /// Starts dialing `target`; the outcome is an event later.
-    pub(crate) fn dial(&mut self, peer: PeerIdx, target: TargetId) {
-        let state = &self.peers[peer as usize];
-        let (Some(&acceptor), Some(incarnation)) =
-            (state.targets.get(target.0), state.incarnation())
-        else {
-            return;
-        };
-        let round_trips = state.machine.handshake().round_trips;
-        let name = self.plan.peer_name(acceptor);
-        let (delay_ms, failure) = if !self.net.reachable(peer, acceptor) {
-            let reason = format!("connect to {name}:{PORT} timed out");
-            (self.timers.connect_timeout_ms, Some(reason))
-        } else if !self.peers[acceptor as usize].up() {
-            let reason = format!("connect to {name}:{PORT} failed: connection refused");
-            (self.round_trip_ms(peer, acceptor), Some(reason))
-        } else {
-            let mut total = 0;
-            for _ in 0..round_trips {
-                total += self.round_trip_ms(peer, acceptor);
-            }
-            (total, None)
-        };
-        let event = match failure {
-            Some(reason) => Ev::DialFailed {
-                peer,
-                incarnation,
-                target,
-                reason,
-            },
-            None => Ev::Established {
-                peer,
-                incarnation,
-                target,
-                acceptor_incarnation: self.peers[acceptor as usize].incarnation(),
-            },
-        };
-        self.queue.push(self.now + delay_ms, event);
-    }
-
-    pub(crate) fn dial_failed(
-        &mut self,
-        peer: PeerIdx,
-        incarnation: u64,
-        target: TargetId,
-        reason: String,
-    ) {
-        let state = &self.peers[peer as usize];
-        if state.incarnation() != Some(incarnation) {
-            return;
-        }
-        let Some(&remote) = state.targets.get(target.0) else {
-            return;
-        };
-        self.emit(EventKind::DialFailed {
-            peer,
-            remote,
-            reason,
-        });
-        self.redial(peer, DialEvent::DialFailed(target));
-    }
-
-    /// A handshake finished: the link opens if both ends are still there and can talk.
-    pub(crate) fn established(
-        &mut self,
-        peer: PeerIdx,
-        incarnation: u64,
-        target: TargetId,
-        acceptor_incarnation: Option<u64>,
-    ) {
-        let state = &self.peers[peer as usize];
-        if state.incarnation() != Some(incarnation) {
-            return;
-        }
-        let Some(&acceptor) = state.targets.get(target.0) else {
-            return;
-        };
-        if self.peers[acceptor as usize].incarnation() != acceptor_incarnation
-            || acceptor_incarnation.is_none()
-            || !self.net.reachable(peer, acceptor)
-        {
-            let name = self.plan.peer_name(acceptor);
-            let reason = format!("connect to {name}:{PORT}: handshake interrupted");
-            self.dial_failed(peer, incarnation, target, reason);
-            return;
-        }
-        self.open_link(peer, acceptor, target);
-    }
-
-    fn open_link(&mut self, dialer: PeerIdx, acceptor: PeerIdx, target: TargetId) {
-        let link = self.links.push(Link::new(
-            (dialer, acceptor),
-            target,
-            self.timers.liveness(),
-            self.now,
-        ));
+    pub(crate) fn open_link(&mut self, dialer: PeerIdx, acceptor: PeerIdx, target: TargetId) {
+        let link = self.add_link((dialer, acceptor), target, self.timers.liveness());
         let handshake = self.peers[dialer as usize].machine.handshake();
         if handshake.bytes > 0 {
             self.emit(EventKind::Send {
@@ -259,4 +157,12 @@ impl<R: Replicator> Run<'_, R> {
             self.transmit(link, to, Carried::Msg(msg.clone()), bytes);
         }
     }
+}
+
+impl<R: Replicator> Dialing for Run<'_, R> {
+    fn handshake_round_trips(&self, dialer: PeerIdx) -> u32 {
+        self.peers[dialer as usize].machine.handshake().round_trips
+    }
+
+    dialing_by_fields!();
 }

@@ -7,7 +7,8 @@
 //! mod.rs     which protocol (Baseline), each peer's machine from the plan, the Engine
 //! items.rs   the workload as items: one feed per account, msg/tangle names for the collector
 //! peer.rs    a peer as data; run.rs the queue, lifecycles, publishing, faults, churn
-//! conn.rs    dialing, opening links, a machine's outputs (send, broadcast, stored, duplicate)
+//! conn.rs    its handshake (crate::dialing dials), opening links, a machine's outputs (send,
+//!            broadcast, stored, duplicate)
 //! pipes.rs   its side of the shared pipes (crate::wires, crate::link): a message that
 //!            arrives, closing a link
 //! ```

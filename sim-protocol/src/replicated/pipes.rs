@@ -10,7 +10,7 @@ use sim::trace::EventKind;
 
 use super::run::{Ev, Run};
 use crate::link::End;
-use crate::wires::{Backlog, LinkEv, Parts, Wired};
+use crate::wires::{Wired, wired_by_fields};
 
 impl<R: Replicator> Run<'_, R> {
     /// Closes a link: both machines are told, the dialer redials; `reason` as the dialer
@@ -39,41 +39,8 @@ impl<R: Replicator> Run<'_, R> {
 
 impl<R: Replicator> Wired for Run<'_, R> {
     type Msg = R::Wire;
+
     type Extra = ();
-
-    fn parts(&mut self) -> Parts<'_, R::Wire, ()> {
-        Parts {
-            links: &mut self.links,
-            net: &mut self.net,
-            write: self.write,
-            now: self.now,
-        }
-    }
-
-    fn next_write(&mut self) {
-        self.write += 1;
-    }
-
-    fn push(&mut self, at: u64, event: LinkEv) {
-        self.queue.push(at, Ev::Link(event));
-    }
-
-    fn count_message(&mut self) {
-        self.messages += 1;
-    }
-
-    fn record(&mut self, kind: EventKind) {
-        self.emit(kind);
-    }
-
-    fn backlog(&mut self, peer: PeerIdx) -> Option<Backlog<'_, Self::Msg, Self::Extra>> {
-        let running = self.peers[peer as usize].running.as_ref()?;
-        Some(Backlog {
-            links: &mut self.links,
-            open: &running.links,
-            peaks: &mut self.queue_peaks,
-        })
-    }
 
     fn receive_msg(&mut self, link: LinkId, _to: End, receiver: PeerIdx, msg: R::Wire) {
         // A message still in the pipe when the link closed is lost with it.
@@ -85,4 +52,6 @@ impl<R: Replicator> Wired for Run<'_, R> {
     fn close_link(&mut self, link: LinkId, reason: &str) {
         self.close(link, reason);
     }
+
+    wired_by_fields!();
 }

@@ -17,6 +17,7 @@ use sim::workload;
 use super::items::Items;
 use super::peer::{Peer, Running};
 use crate::bandwidth::QueuePeaks;
+use crate::dialing::{DialEv, Dialing};
 use crate::link::Links;
 use crate::network::Network;
 use crate::queue::Queue;
@@ -34,11 +35,6 @@ pub(crate) enum Ev {
     },
     Fault(usize),
     Churn(usize),
-    Dial {
-        peer: PeerIdx,
-        incarnation: u64,
-        target: TargetId,
-    },
     DialWake {
         peer: PeerIdx,
         incarnation: u64,
@@ -47,18 +43,8 @@ pub(crate) enum Ev {
         peer: PeerIdx,
         incarnation: u64,
     },
-    Established {
-        peer: PeerIdx,
-        incarnation: u64,
-        target: TargetId,
-        acceptor_incarnation: Option<u64>,
-    },
-    DialFailed {
-        peer: PeerIdx,
-        incarnation: u64,
-        target: TargetId,
-        reason: String,
-    },
+    /// A dial, its handshake completing, or its failure.
+    Dialing(DialEv),
     Link(LinkEv),
 }
 
@@ -187,29 +173,9 @@ impl<'p, R: Replicator> Run<'p, R> {
             }
             Ev::Fault(index) => self.fault(index),
             Ev::Churn(index) => self.churn(index),
-            Ev::Dial {
-                peer,
-                incarnation,
-                target,
-            } => {
-                if self.peers[peer as usize].incarnation() == Some(incarnation) {
-                    self.dial(peer, target);
-                }
-            }
             Ev::DialWake { peer, incarnation } => self.dial_wake(peer, incarnation),
             Ev::MachineWake { peer, incarnation } => self.machine_wake(peer, incarnation),
-            Ev::Established {
-                peer,
-                incarnation,
-                target,
-                acceptor_incarnation,
-            } => self.established(peer, incarnation, target, acceptor_incarnation),
-            Ev::DialFailed {
-                peer,
-                incarnation,
-                target,
-                reason,
-            } => self.dial_failed(peer, incarnation, target, reason),
+            Ev::Dialing(event) => self.dial_event(event),
             Ev::Link(LinkEv::Deliver { link, to }) => self.deliver(link, to),
             Ev::Link(LinkEv::Tick(link)) => self.link_tick(link),
         }
@@ -254,12 +220,12 @@ impl<'p, R: Replicator> Run<'p, R> {
         }
         // Dialed after this instant's other starts, as on the PPPPP engine.
         for Action::Dial(target) in actions {
-            let dial = Ev::Dial {
+            let dial = DialEv::Dial {
                 peer,
                 incarnation,
                 target,
             };
-            self.queue.push(self.now, dial);
+            self.push_dial(self.now, dial);
         }
         self.arm(peer);
     }
