@@ -7,42 +7,17 @@
 //! muxrpc header, split into msgs, bloom and control as the node splits it; an SHSE
 //! handshake costs its four messages (client 64 + 144 bytes, server 64 + 80).
 
-use std::collections::BTreeMap;
-
 use proto::dial::{Event as DialEvent, TargetId};
-use proto::ids::TangleId;
-use proto::sync::wire::Received;
 use proto::sync::{Event as SyncEvent, SyncMsg};
+use proto::sync::wire::Received;
 use sim::plan::PeerIdx;
 use sim::scenario::Transport;
 use sim::trace::{EventKind, WireKind};
 
 use crate::dialing::{Dialing, dialing_by_fields};
-use crate::link::{Carried, End, LinkId, Links};
+use crate::link::{Carried, DialerObjects, End, LinkId, SyncObject};
 use crate::run::{Ev, Run};
 use crate::wires::{LinkEv, MUXRPC_HEADER_BYTES, Wired, wired_by_fields};
-
-/// The dialer's sync objects of one tangle on a link, for `sync_round`: how many it sent and
-/// received, and how many at its last reported round.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct TangleObjects {
-    pub(crate) exchanged: u64,
-    pub(crate) at_last_round: Option<u64>,
-}
-
-/// The dialer's sync objects per tangle, both ways, kept per link: only the dialer reports
-/// rounds, so the acceptor's are not counted (one map per link, not one per end plus one for
-/// the rounds).
-pub(crate) type DialerObjects = BTreeMap<TangleId, TangleObjects>;
-
-/// A sync object in a pipe, typed: its msgs are `Arc`s shared with the sender, and the
-/// receiver takes it as decoded (`proto::sync::Event::Decoded`), without writing and parsing
-/// the JSON text a node would (its byte count is computed from that text when it is sent).
-/// Boxed: pipes hold many keepalives, which should not each take a sync object's room.
-pub(crate) type SyncObject = Box<SyncMsg>;
-
-/// The PPPPP engine's links.
-pub(crate) type SyncLinks = Links<SyncObject, DialerObjects>;
 
 /// SHSE bytes the client sends (hello 64, authenticate 144).
 pub(crate) const SHSE_CLIENT_BYTES: u64 = 64 + 144;

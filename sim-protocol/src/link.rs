@@ -7,10 +7,12 @@
 //! so is what the engine keeps per link besides (`X`). How messages move through the pipes
 //! is `crate::wires`.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 use proto::dial::TargetId;
+use proto::ids::TangleId;
 use proto::liveness::{Liveness, LivenessTimers};
+use proto::sync::SyncMsg;
 use proto::sync::Time;
 use sim::plan::PeerIdx;
 
@@ -196,6 +198,12 @@ impl<M, X> Links<M, X> {
         self.slots.get_mut(Self::slot(*id)).and_then(Option::take)
     }
 
+    /// The sender and the receiver of the pipe toward `to` on `link`, if it is open.
+    pub(crate) fn pipe_ends(&self, link: LinkId, to: End) -> Option<(PeerIdx, PeerIdx)> {
+        self.get(&link)
+            .map(|state| (state.peer(to.other()), state.peer(to)))
+    }
+
     /// The open links' ids, in order.
     pub(crate) fn ids(&self) -> Vec<LinkId> {
         (0..self.slots.len())
@@ -204,3 +212,25 @@ impl<M, X> Links<M, X> {
             .collect()
     }
 }
+
+/// The dialer's sync objects of one tangle on a link, for `sync_round`: how many it sent and
+/// received, and how many at its last reported round.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct TangleObjects {
+    pub(crate) exchanged: u64,
+    pub(crate) at_last_round: Option<u64>,
+}
+
+/// The dialer's sync objects per tangle, both ways, kept per link: only the dialer reports
+/// rounds, so the acceptor's are not counted (one map per link, not one per end plus one for
+/// the rounds).
+pub(crate) type DialerObjects = BTreeMap<TangleId, TangleObjects>;
+
+/// A sync object in a pipe, typed: its msgs are `Arc`s shared with the sender, and the
+/// receiver takes it as decoded (`proto::sync::Event::Decoded`), without writing and parsing
+/// the JSON text a node would (its byte count is computed from that text when it is sent).
+/// Boxed: pipes hold many keepalives, which should not each take a sync object's room.
+pub(crate) type SyncObject = Box<SyncMsg>;
+
+/// The PPPPP engine's links.
+pub(crate) type SyncLinks = Links<SyncObject, DialerObjects>;

@@ -24,9 +24,8 @@ use sim::trace::{Event, EventKind};
 use sim::workload;
 
 use crate::bandwidth::QueuePeaks;
-use crate::conn::SyncLinks;
 use crate::dialing::{DialEv, Dialing};
-use crate::link::LinkId;
+use crate::link::{LinkId, SyncLinks};
 use crate::network::Network;
 use crate::peer::{Peer, Running};
 use crate::queue::Queue;

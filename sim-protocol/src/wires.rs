@@ -152,10 +152,9 @@ pub(crate) trait Wired {
         let Parts {
             links, net, now, ..
         } = self.parts();
-        let Some(state) = links.get(&link) else {
+        let Some((sender, receiver)) = links.pipe_ends(link, to) else {
             return;
         };
-        let (sender, receiver) = (state.peer(to.other()), state.peer(to));
         let blocked = net.blocked(sender, receiver);
         let Some(state) = links.get_mut(&link) else {
             return;
@@ -264,10 +263,12 @@ pub(crate) trait Wired {
         let Parts {
             links, net, now, ..
         } = self.parts();
+        let Some((sender, receiver)) = links.pipe_ends(link, to) else {
+            return;
+        };
         let Some(state) = links.get_mut(&link) else {
             return;
         };
-        let (sender, receiver) = (state.peer(to.other()), state.peer(to));
         if !state.side(to).inbound.stalled || net.blocked(sender, receiver) {
             return;
         }
