@@ -8,8 +8,8 @@
 //! handshake costs its four messages (client 64 + 144 bytes, server 64 + 80).
 
 use proto::dial::{Event as DialEvent, TargetId};
-use proto::sync::{Event as SyncEvent, SyncMsg};
 use proto::sync::wire::Received;
+use proto::sync::{Event as SyncEvent, SyncMsg};
 use sim::plan::PeerIdx;
 use sim::scenario::Transport;
 use sim::trace::{EventKind, WireKind};

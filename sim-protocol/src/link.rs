@@ -4,8 +4,8 @@
 //! direction is cut or held, a pipe keeps its messages (TCP retransmits what was lost) and
 //! resumes when the fault ends, unless the idle timeout closed the connection first. What a
 //! pipe carries is the engine's (`M`: PPPPP's sync objects, a baseline's wire messages), and
-//! so is what the engine keeps per link besides (`X`). How messages move through the pipes
-//! is `crate::wires`.
+//! so is what the engine keeps per link besides (`X`; the PPPPP engine's are [`SyncLinks`]).
+//! How messages move through the pipes is `crate::wires`.
 
 use std::collections::{BTreeMap, VecDeque};
 
