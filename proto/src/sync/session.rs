@@ -1,7 +1,7 @@
 //! The sync session machine: one per `sync.connect` stream, for every tangle synced over it.
 //! See the module docs of [`crate::sync`] for the protocol and how a shell drives it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use indexmap::IndexSet;
@@ -10,7 +10,6 @@ use thiserror::Error;
 
 use super::bloom::{self, BloomFilter, ERROR_RATE, SEED_DEFAULT, SIZE_BITS_MAX};
 use super::claims::{Claims, SessionTag};
-use super::id_set::IdSet;
 use super::store::{RangeItems, SyncStore};
 use super::time::Time;
 use super::wire::{
@@ -20,6 +19,10 @@ use crate::goals::{self, Goal, Goals};
 use crate::ids::{MsgId, TangleId};
 use crate::msg::{Account, Msg};
 use crate::tangle::DepthRange;
+
+mod tangle_state;
+
+use tangle_state::{MaybeRange, TangleState};
 
 /// Most tangles a stream keeps state for (exchanges in progress, want-ranges, the IDs each
 /// side said it would send). A remote that opens more is refused until some finish.
@@ -280,86 +283,6 @@ pub struct Stats {
     pub rounds_skipped: u64,
 }
 
-/// Per-tangle state, the reference's per-tangle maps gathered in one place.
-#[derive(Debug, Clone, Default)]
-struct TangleState {
-    local_have: MaybeRange,
-    local_want: MaybeRange,
-    remote_have: MaybeRange,
-    remote_want: MaybeRange,
-    /// IDs the remote said it would send, and the IDs committed from it.
-    receivable: IdSet,
-    /// Whether the reference's `receivableMsgs` has an entry for this tangle.
-    receivable_listed: bool,
-    /// IDs we listed (or sent) to the remote.
-    sendable: IdSet,
-    /// Whether the reference's `sendableMsgs` has an entry for this tangle.
-    sendable_listed: bool,
-    /// An exchange is under way (from a phase 1 until this side's last message of it).
-    in_progress: bool,
-    /// Set when an exchange ended without the remote's want covering our have, because our
-    /// have was empty or below the remote's (see [`owed_after`]): a msg of this tangle added
-    /// locally at this depth or deeper, not from the remote, starts a new exchange.
-    owed_from: Option<u64>,
-    /// Repeat the exchange once when it ends: something it could not account for happened
-    /// during it (a claim this session deferred on was released, the goal changed, an
-    /// account change, more local msgs than `pending_pushes` keeps).
-    dirty: bool,
-    /// Msgs of this tangle added locally (not from the remote) during the exchange, before
-    /// we pushed the tangle in realtime, with their depth: the remote's want-range was
-    /// computed without them. When the exchange ends they are pushed if the tangle is then
-    /// pushed in realtime, or the exchange is repeated if the remote is owed one of them;
-    /// at most [`PENDING_PUSHES_PER_TANGLE_MAX`].
-    pending_pushes: Vec<PendingPush>,
-    /// This session holds the peer's fetch claim on the tangle ([`super::claims`]).
-    claimed: bool,
-    /// Another session held the claim when this one was about to fetch: it asked for
-    /// nothing, and starts a new exchange when the claim is released.
-    deferred: bool,
-    /// A commit refused msgs and the tangle was fetched again; not again until a commit from
-    /// the remote adds something (a remote that keeps sending bad msgs cannot loop us).
-    refetched: bool,
-    /// For least-recently-used eviction.
-    last_used: u64,
-}
-
-impl TangleState {
-    fn known_ids(&self) -> usize {
-        self.receivable.len() + self.sendable.len()
-    }
-}
-
-/// An optional depth range in 16 bytes rather than an `Option`'s 24: a session keeps four
-/// per tracked tangle. `None` is a range no peer or msg can name (depths are at most
-/// [`wire::DEPTH_MAX`], and decoded msgs' depths no more).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct MaybeRange(DepthRange);
-
-impl MaybeRange {
-    /// No range.
-    const NONE: Self = Self(DepthRange {
-        min: u64::MAX,
-        max: u64::MAX,
-    });
-
-    /// `range`.
-    fn some(range: DepthRange) -> Self {
-        debug_assert_ne!(Self(range), Self::NONE, "a depth range past DEPTH_MAX");
-        Self(range)
-    }
-
-    /// The range, if any.
-    fn get(self) -> Option<DepthRange> {
-        (self != Self::NONE).then_some(self.0)
-    }
-}
-
-impl Default for MaybeRange {
-    fn default() -> Self {
-        Self::NONE
-    }
-}
-
 /// The IDs a range covers, with their bloom hashes per round (default seed).
 #[derive(Debug, Clone)]
 struct CachedItems {
@@ -413,11 +336,14 @@ pub struct Session {
     started: bool,
     closed: bool,
     requested: IndexSet<TangleId>,
-    realtime: BTreeSet<TangleId>,
     tangles: BTreeMap<TangleId, TangleState>,
     known_ids: usize,
     cache: Vec<CachedItems>,
     use_counter: u64,
+    /// Msgs added locally during exchanges, by tangle in exchange (see [`PendingPush`]);
+    /// only tangles with some, at most [`PENDING_PUSHES_PER_TANGLE_MAX`] each.
+    pending: BTreeMap<TangleId, Vec<PendingPush>>,
+    /// How many msgs `pending` holds, at most [`PENDING_PUSHES_MAX`].
     pending_pushes: usize,
     stats: Stats,
     tag: SessionTag,
@@ -436,11 +362,11 @@ impl Session {
         Self {
             config,
             tag,
+            pending: BTreeMap::new(),
             pending_pushes: 0,
             started: false,
             closed: false,
             requested: IndexSet::new(),
-            realtime: BTreeSet::new(),
             tangles: BTreeMap::new(),
             known_ids: 0,
             cache: Vec::new(),
@@ -468,7 +394,10 @@ impl Session {
 
     /// Tangles whose new local msgs are pushed to the remote as they are added.
     pub fn realtime(&self) -> impl Iterator<Item = &TangleId> + '_ {
-        self.realtime.iter()
+        self.tangles
+            .iter()
+            .filter(|(_, state)| state.realtime)
+            .map(|(tangle, _)| tangle)
     }
 
     /// Whether this session fetches `tangle` under a claim of its peer's.
@@ -629,9 +558,9 @@ impl Session {
         let Some(state) = self.state(tangle, Need::Local) else {
             return Ok(());
         };
-        state.local_have = MaybeRange::some(have);
+        state.set_local_have(MaybeRange::some(have));
         state.in_progress = true;
-        state.owed_from = None;
+        state.set_owed_from(None);
         state.dirty = false;
         self.stats.initiated += 1;
         self.begin_exchange(tangle);
@@ -730,7 +659,6 @@ impl Session {
     /// msg to push when the exchange ends, or marks the exchange for repeating.
     fn touch(&mut self, tangle: TangleId, touch: Touch<'_>, again: &mut IndexSet<TangleId>) {
         let requested = self.requested.contains(&tangle);
-        let realtime = self.realtime.contains(&tangle);
         let room = self.pending_pushes < PENDING_PUSHES_MAX;
         let Some(state) = self.tangles.get_mut(&tangle) else {
             if requested {
@@ -738,15 +666,15 @@ impl Session {
             }
             return;
         };
+        let realtime = state.realtime;
         if state.in_progress {
             if realtime || state.dirty {
                 return;
             }
+            let held = self.pending.get(&tangle).map_or(0, Vec::len);
             match touch {
-                Touch::Msg { depth, id, msg }
-                    if room && state.pending_pushes.len() < PENDING_PUSHES_PER_TANGLE_MAX =>
-                {
-                    state.pending_pushes.push(PendingPush {
+                Touch::Msg { depth, id, msg } if room && held < PENDING_PUSHES_PER_TANGLE_MAX => {
+                    self.pending.entry(tangle).or_default().push(PendingPush {
                         id,
                         msg: Arc::clone(msg),
                         depth,
@@ -754,14 +682,13 @@ impl Session {
                     self.pending_pushes += 1;
                 }
                 _ => {
-                    self.pending_pushes -= state.pending_pushes.len();
-                    state.pending_pushes.clear();
                     state.dirty = true;
+                    self.take_pending_pushes(&tangle);
                 }
             }
             return;
         }
-        let owed = state.owed_from.is_some_and(|from| match touch {
+        let owed = state.owed_from().is_some_and(|from| match touch {
             Touch::Msg { depth, .. } => depth >= from,
             Touch::Account => true,
         });
@@ -783,10 +710,10 @@ impl Session {
         let candidates: Vec<TangleId> = self
             .tangles
             .iter()
-            .filter(|(_, state)| state.owed_from.is_some() || state.in_progress)
+            .filter(|(_, state)| state.owed_from().is_some() || state.in_progress)
             .map(|(tangle, _)| *tangle)
             .chain(self.requested.iter().copied())
-            .chain(self.realtime.iter().copied())
+            .chain(self.realtime().copied())
             .filter(|tangle| *tangle != account)
             .collect();
         let mut feeds = Vec::new();
@@ -803,7 +730,11 @@ impl Session {
     fn push_realtime(&mut self, id: MsgId, msg: &Arc<Msg>, out: &mut Vec<Output>) {
         let candidates = std::iter::once(id).chain(msg.metadata.tangles.keys().copied());
         for tangle in candidates {
-            if self.realtime.contains(&tangle) {
+            if self
+                .tangles
+                .get(&tangle)
+                .is_some_and(|state| state.realtime)
+            {
                 self.push_in(tangle, id, msg, out);
                 return;
             }
@@ -866,8 +797,8 @@ impl Session {
             Payload::HaveWant { have, want } => {
                 if have.is_empty() {
                     let state = self.tracked(id);
-                    state.remote_have = MaybeRange::some(have);
-                    state.remote_want = MaybeRange::some(want);
+                    state.set_remote_have(MaybeRange::some(have));
+                    state.set_remote_want(MaybeRange::some(want));
                     self.send_msgs_in_remote_want(id, want, store, context, out)
                 } else {
                     self.on_have_want(id, have, want, store, goals, context, out)
@@ -877,10 +808,10 @@ impl Session {
                 let remote_had_nothing = self
                     .tangles
                     .get(&id)
-                    .and_then(|state| state.remote_have.get())
+                    .and_then(|state| state.remote_have().get())
                     .is_some_and(|have| have.is_empty());
                 if remote_had_nothing {
-                    self.tracked(id).remote_want = MaybeRange::some(want);
+                    self.tracked(id).set_remote_want(MaybeRange::some(want));
                     self.send_msgs_in_remote_want(id, want, store, context, out)
                 } else {
                     self.on_want_bloom(id, want, &bloom, store, out)
@@ -911,12 +842,12 @@ impl Session {
         let want = self.want_range(id, Some(have), remote_have, store, goals)?;
         let want = self.claim_or_defer(id, have, want, context);
         let state = self.tracked(id);
-        state.remote_have = MaybeRange::some(remote_have);
-        state.remote_want = MaybeRange::NONE;
-        state.local_have = MaybeRange::some(have);
+        state.set_remote_have(MaybeRange::some(remote_have));
+        state.set_remote_want(MaybeRange::NONE);
+        state.set_local_have(MaybeRange::some(have));
         state.local_want = MaybeRange::some(want);
         state.in_progress = true;
-        state.owed_from = None;
+        state.set_owed_from(None);
         self.send(
             out,
             SyncMsg {
@@ -941,17 +872,17 @@ impl Session {
         out: &mut Vec<Output>,
     ) -> Result<(), St::Error> {
         let state = self.tracked(id);
-        let local_have = state.local_have.get();
+        let local_have = state.local_have().get();
         // Normally under way since our phase 1; when both sides initiated at once, the
         // crossing exchange may have ended it, and this answer starts it again.
         state.in_progress = true;
-        state.owed_from = None;
+        state.set_owed_from(None);
         let want = self.want_range(id, local_have, remote_have, store, goals)?;
         let have = local_have.unwrap_or(DepthRange::EMPTY);
         let want = self.claim_or_defer(id, have, want, context);
         let state = self.tracked(id);
-        state.remote_have = MaybeRange::some(remote_have);
-        state.remote_want = MaybeRange::some(remote_want);
+        state.set_remote_have(MaybeRange::some(remote_have));
+        state.set_remote_want(MaybeRange::some(remote_want));
         state.local_want = MaybeRange::some(want);
         let bloom = self.bloom_for(id, 0, want, &[], store)?;
         self.send(
@@ -984,7 +915,8 @@ impl Session {
             );
             return Ok(());
         };
-        self.tracked(id).remote_want = MaybeRange::some(remote_want);
+        self.tracked(id)
+            .set_remote_want(MaybeRange::some(remote_want));
         let missing = self.missing(id, 0, remote_want, remote_bloom, store)?;
         if !self.note_sendable(id, &missing, out) {
             return Ok(());
@@ -1030,7 +962,7 @@ impl Session {
         // pzp-sync 1.0.4 falls back to [0, 0] when the exchange was already consumed.
         let remote_want = self
             .tracked(id)
-            .remote_want
+            .remote_want()
             .get()
             .unwrap_or(DepthRange { min: 0, max: 0 });
         if !self.note_receivable(id, msg_ids, out) {
@@ -1093,7 +1025,7 @@ impl Session {
     ) -> Result<(), St::Error> {
         let remote_want = self
             .tracked(id)
-            .remote_want
+            .remote_want()
             .get()
             .unwrap_or(DepthRange { min: 0, max: 0 });
         let missing = self.missing(id, 2, remote_want, remote_bloom, store)?;
@@ -1168,9 +1100,9 @@ impl Session {
         }
         self.finish(id, store, context, out)?;
         let state = self.tracked(id);
-        state.local_have = MaybeRange::NONE;
-        state.remote_have = MaybeRange::NONE;
-        state.remote_want = MaybeRange::NONE;
+        state.set_local_have(MaybeRange::NONE);
+        state.set_remote_have(MaybeRange::NONE);
+        state.set_remote_want(MaybeRange::NONE);
         Ok(())
     }
 
@@ -1185,32 +1117,31 @@ impl Session {
         context: &mut Context<'_>,
         out: &mut Vec<Output>,
     ) -> Result<(), St::Error> {
-        let realtime = self.realtime.contains(&id);
         let reference = self.reference();
         let state = self.tracked(id);
         if !state.in_progress {
             return Ok(());
         }
+        let realtime = state.realtime;
         state.in_progress = false;
-        state.owed_from = if reference {
+        state.set_owed_from(if reference {
             None
         } else {
             owed_after(
-                state.local_have.get(),
-                state.remote_have.get(),
-                state.remote_want.get(),
+                state.local_have().get(),
+                state.remote_have().get(),
+                state.remote_want().get(),
             )
-        };
+        });
         let claimed = std::mem::take(&mut state.claimed);
-        let pending = std::mem::take(&mut state.pending_pushes);
+        let owed_from = state.owed_from();
+        let dirty = std::mem::take(&mut state.dirty);
+        let pending = self.take_pending_pushes(&id);
         // Without realtime, a pending msg matters only if the remote is owed it; otherwise
         // its goal excludes the tangle.
         let owed_pending = !realtime
-            && state
-                .owed_from
-                .is_some_and(|from| pending.iter().any(|push| push.depth >= from));
-        let repeat = std::mem::take(&mut state.dirty) || owed_pending;
-        self.pending_pushes -= pending.len();
+            && owed_from.is_some_and(|from| pending.iter().any(|push| push.depth >= from));
+        let repeat = dirty || owed_pending;
         if claimed {
             context.claims.release(id, self.tag);
         }
@@ -1307,10 +1238,17 @@ impl Session {
         self.initiate(tangle, store, out)
     }
 
+    /// Pushes `id`'s new local msgs from now on: a flag on its state, so the tangles pushed
+    /// in realtime are bounded by [`TANGLES_TRACKED_MAX`] and forgotten with their state.
     fn join_realtime(&mut self, id: TangleId) {
-        if self.realtime.len() < TANGLES_TRACKED_MAX {
-            self.realtime.insert(id);
-        }
+        self.tracked(id).realtime = true;
+    }
+
+    /// Forgets the msgs kept to push when `tangle`'s exchange ends, and returns them.
+    fn take_pending_pushes(&mut self, tangle: &TangleId) -> Vec<PendingPush> {
+        let pending = self.pending.remove(tangle).unwrap_or_default();
+        self.pending_pushes -= pending.len();
+        pending
     }
 
     /// Sends `msgs` for `tangle` in phase `phase` (8 with `bloom`, or 9), splitting them over
@@ -1382,7 +1320,7 @@ impl Session {
                 .min_by_key(|(_, state)| {
                     (
                         state.in_progress,
-                        state.owed_from.is_some(),
+                        state.owed_from().is_some(),
                         state.last_used,
                     )
                 })
@@ -1390,9 +1328,8 @@ impl Session {
             let victim = victim?;
             if let Some(evicted) = self.tangles.remove(&victim) {
                 self.known_ids -= evicted.known_ids();
-                self.pending_pushes -= evicted.pending_pushes.len();
             }
-            self.realtime.remove(&victim);
+            self.take_pending_pushes(&victim);
         }
         let counter = self.use_counter;
         let state = self.tangles.entry(id).or_default();
@@ -1614,6 +1551,33 @@ impl Session {
         Ok(missing)
     }
 
+    /// The msgs kept to push after exchanges: only for tangles in exchange, none in an
+    /// empty list, each tangle's and the session's bound, and the count.
+    fn check_pending_pushes(&self) {
+        let mut held = 0;
+        for (tangle, pending) in &self.pending {
+            assert!(
+                self.tangles
+                    .get(tangle)
+                    .is_some_and(|state| state.in_progress),
+                "{tangle}: pending pushes outside an exchange"
+            );
+            assert!(!pending.is_empty(), "{tangle}: an empty pending push list");
+            assert!(
+                pending.len() <= PENDING_PUSHES_PER_TANGLE_MAX,
+                "{tangle}: {} pending pushes",
+                pending.len()
+            );
+            held += pending.len();
+        }
+        assert_eq!(held, self.pending_pushes, "pending push count drifted");
+        assert!(
+            self.pending_pushes <= PENDING_PUSHES_MAX,
+            "pending pushes {} > {PENDING_PUSHES_MAX}",
+            self.pending_pushes
+        );
+    }
+
     /// Panics if a bound or an internal consistency rule is broken. Tests and simulations
     /// call it after every [`Session::handle`].
     pub fn check_invariants(&self) {
@@ -1623,26 +1587,11 @@ impl Session {
             self.tangles.len()
         );
         assert!(
-            self.realtime.len() <= TANGLES_TRACKED_MAX,
-            "realtime tangles {} > {TANGLES_TRACKED_MAX}",
-            self.realtime.len()
-        );
-        assert!(
             self.requested.len() <= REQUESTED_MAX,
             "requested {} > {REQUESTED_MAX}",
             self.requested.len()
         );
-        let pending: usize = self
-            .tangles
-            .values()
-            .map(|state| state.pending_pushes.len())
-            .sum();
-        assert_eq!(pending, self.pending_pushes, "pending push count drifted");
-        assert!(
-            self.pending_pushes <= PENDING_PUSHES_MAX,
-            "pending pushes {} > {PENDING_PUSHES_MAX}",
-            self.pending_pushes
-        );
+        self.check_pending_pushes();
         let counted: usize = self.tangles.values().map(TangleState::known_ids).sum();
         assert_eq!(counted, self.known_ids, "known id count drifted");
         assert!(
@@ -1661,39 +1610,7 @@ impl Session {
             self.stats.refused
         );
         for (tangle, state) in &self.tangles {
-            assert!(
-                state.receivable.is_empty() || state.receivable_listed,
-                "{tangle}: receivable ids without a receivable entry"
-            );
-            assert!(
-                !state.dirty || state.in_progress,
-                "{tangle}: dirty outside an exchange"
-            );
-            assert!(
-                state.owed_from.is_none() || !state.in_progress,
-                "{tangle}: owed while an exchange is under way"
-            );
-            assert!(
-                state.pending_pushes.is_empty() || state.in_progress,
-                "{tangle}: pending pushes outside an exchange"
-            );
-            assert!(
-                state.pending_pushes.len() <= PENDING_PUSHES_PER_TANGLE_MAX,
-                "{tangle}: {} pending pushes",
-                state.pending_pushes.len()
-            );
-            assert!(
-                !state.claimed || state.in_progress,
-                "{tangle}: a claim held outside an exchange"
-            );
-            assert!(
-                !(state.claimed && state.deferred),
-                "{tangle}: claimed and deferred at once"
-            );
-            assert!(
-                state.sendable.is_empty() || state.sendable_listed,
-                "{tangle}: sendable ids without a sendable entry"
-            );
+            check_tangle_state(tangle, state);
         }
         for entry in &self.cache {
             for item in &entry.items.items {
@@ -1710,6 +1627,42 @@ impl Session {
             }
         }
     }
+}
+
+/// Panics if one tangle's state breaks a consistency rule of [`Session::check_invariants`].
+fn check_tangle_state(tangle: &TangleId, state: &TangleState) {
+    assert!(
+        state.receivable.is_empty() || state.receivable_listed,
+        "{tangle}: receivable ids without a receivable entry"
+    );
+    assert!(
+        state.sendable.is_empty() || state.sendable_listed,
+        "{tangle}: sendable ids without a sendable entry"
+    );
+    assert!(
+        !state.dirty || state.in_progress,
+        "{tangle}: dirty outside an exchange"
+    );
+    assert!(
+        state.owed_from().is_none() || !state.in_progress,
+        "{tangle}: owed while an exchange is under way"
+    );
+    assert!(
+        !state.claimed || state.in_progress,
+        "{tangle}: a claim held outside an exchange"
+    );
+    assert!(
+        !(state.claimed && state.deferred),
+        "{tangle}: claimed and deferred at once"
+    );
+    let ranges_set = [state.local_have(), state.remote_have(), state.remote_want()]
+        .iter()
+        .any(|range| range.get().is_some());
+    assert_eq!(
+        state.holds_exchange_ranges(),
+        ranges_set,
+        "{tangle}: the exchange's ranges are allocated iff one is set"
+    );
 }
 
 /// The probability that `filter` answers "present" for an item never inserted:
@@ -1917,13 +1870,5 @@ mod tests {
             bloom_dimensions(BloomSizing::Scaled, range(0, u64::MAX), usize::MAX, 9).0,
             SIZE_BITS_MAX
         );
-    }
-
-    #[test]
-    fn a_tangle_state_stays_small() {
-        // One per (session, tracked tangle): at swarm-100's peak about 300,000 are alive, so
-        // every 8 bytes here is 2.4 MB there (before the ID sets went behind a pointer it
-        // was 312 bytes, and 168 before the depth ranges were packed).
-        assert_eq!(size_of::<TangleState>(), 136);
     }
 }
