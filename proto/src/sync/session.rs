@@ -35,6 +35,10 @@ pub const KNOWN_IDS_MAX: usize = 1 << 18;
 /// Most tangles a stream asks to sync (the reference's `requested`).
 pub const REQUESTED_MAX: usize = goals::GOALS_MAX;
 
+/// The `requested` set is shrunk to fit once it uses at most this fraction of its capacity
+/// (a fraction, so that shrinking costs amortized constant time per removal).
+const REQUESTED_SHRINK_FACTOR: usize = 4;
+
 /// Refused objects a stream tolerates before it is closed. Each is dropped, as the reference
 /// drops them; a peer that keeps sending garbage is cut off.
 pub const REFUSALS_MAX: u64 = 64;
@@ -1063,7 +1067,7 @@ impl Session {
         // remote for it, so it is no longer requested (the reference leaves it requested,
         // and only a later local add of any msg would ask again).
         if !self.reference() {
-            self.requested.shift_remove(&id);
+            self.unrequest(&id);
         }
         self.finish(id, store, context, out)
     }
@@ -1079,7 +1083,7 @@ impl Session {
         context: &mut Context<'_>,
         out: &mut Vec<Output>,
     ) -> Result<(), St::Error> {
-        self.requested.shift_remove(&id);
+        self.unrequest(&id);
         let local_want = self.tracked(id).local_want.get();
         if !msgs.is_empty()
             && let (Some(goal), Some(local_want)) = (goals.get(&id), local_want)
@@ -1236,6 +1240,16 @@ impl Session {
             return Ok(());
         }
         self.initiate(tangle, store, out)
+    }
+
+    /// `id` is no longer requested. A session requests all its peer's goals at the start
+    /// and then receives them one by one, so the set is given back its memory as it empties
+    /// rather than keeping its largest size for the stream's life.
+    fn unrequest(&mut self, id: &TangleId) {
+        self.requested.shift_remove(id);
+        if self.requested.len() <= self.requested.capacity() / REQUESTED_SHRINK_FACTOR {
+            self.requested.shrink_to_fit();
+        }
     }
 
     /// Pushes `id`'s new local msgs from now on: a flag on its state, so the tangles pushed
