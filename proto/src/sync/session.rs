@@ -22,7 +22,7 @@ use crate::tangle::DepthRange;
 
 mod tangle_state;
 
-use tangle_state::{MaybeRange, TangleState};
+use tangle_state::{MaybeRange, TangleState, TangleStates};
 
 /// Most tangles a stream keeps state for (exchanges in progress, want-ranges, the IDs each
 /// side said it would send). A remote that opens more is refused until some finish.
@@ -340,7 +340,7 @@ pub struct Session {
     started: bool,
     closed: bool,
     requested: IndexSet<TangleId>,
-    tangles: BTreeMap<TangleId, TangleState>,
+    tangles: TangleStates,
     known_ids: usize,
     cache: Vec<CachedItems>,
     use_counter: u64,
@@ -371,7 +371,7 @@ impl Session {
             started: false,
             closed: false,
             requested: IndexSet::new(),
-            tangles: BTreeMap::new(),
+            tangles: TangleStates::default(),
             known_ids: 0,
             cache: Vec::new(),
             use_counter: 0,
@@ -1346,14 +1346,14 @@ impl Session {
             self.take_pending_pushes(&victim);
         }
         let counter = self.use_counter;
-        let state = self.tangles.entry(id).or_default();
+        let state = self.tangles.get_or_default(id);
         state.last_used = counter;
         Some(state)
     }
 
     /// The state of a tangle known to be tracked (`receive` made sure).
     fn tracked(&mut self, id: TangleId) -> &mut TangleState {
-        self.tangles.entry(id).or_default()
+        self.tangles.get_or_default(id)
     }
 
     fn note_receivable(&mut self, id: TangleId, ids: &[MsgId], out: &mut Vec<Output>) -> bool {
@@ -1623,7 +1623,8 @@ impl Session {
             "refused {} objects without closing",
             self.stats.refused
         );
-        for (tangle, state) in &self.tangles {
+        self.tangles.check_invariants();
+        for (tangle, state) in self.tangles.iter() {
             check_tangle_state(tangle, state);
         }
         for entry in &self.cache {

@@ -7,6 +7,7 @@
 //! exchange wait in the session ([`super::Session`]'s pending pushes), and an absent depth is
 //! a value no depth can take rather than an `Option`'s extra word: 64 bytes a tangle, not 136.
 
+use crate::ids::TangleId;
 use crate::sync::id_set::IdSet;
 use crate::sync::wire;
 use crate::tangle::DepthRange;
@@ -187,9 +188,101 @@ impl Default for MaybeDepth {
     }
 }
 
+/// The tracked tangles' states, in tangle ID order: the IDs and the states in two vectors
+/// kept sorted, found by binary search. A B-tree node holds eleven entries whatever the
+/// count (a session tracking three tangles paid for eleven) and its nodes run about
+/// two-thirds full; here an entry costs its 45-byte ID and its state, plus at most an eighth
+/// spare. Tangles are added one by one as exchanges start and removed only on eviction, so
+/// the insertion's shift is rare and short (at most [`super::TANGLES_TRACKED_MAX`] entries).
+#[derive(Debug, Clone, Default)]
+pub(super) struct TangleStates {
+    ids: Vec<TangleId>,
+    states: Vec<TangleState>,
+}
+
+impl TangleStates {
+    /// How many tangles are tracked.
+    pub(super) fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether `id` is tracked.
+    pub(super) fn contains_key(&self, id: &TangleId) -> bool {
+        self.ids.binary_search(id).is_ok()
+    }
+
+    /// The state of `id`, if tracked.
+    pub(super) fn get(&self, id: &TangleId) -> Option<&TangleState> {
+        let index = self.ids.binary_search(id).ok()?;
+        self.states.get(index)
+    }
+
+    /// The state of `id`, if tracked.
+    pub(super) fn get_mut(&mut self, id: &TangleId) -> Option<&mut TangleState> {
+        let index = self.ids.binary_search(id).ok()?;
+        self.states.get_mut(index)
+    }
+
+    /// The state of `id`, tracking it with a default state if it was not.
+    pub(super) fn get_or_default(&mut self, id: TangleId) -> &mut TangleState {
+        let index = match self.ids.binary_search(&id) {
+            Ok(index) => index,
+            Err(index) => {
+                if self.ids.len() == self.ids.capacity() {
+                    let more = (self.ids.len() / SPARE_FRACTION).max(1);
+                    self.ids.reserve_exact(more);
+                    self.states.reserve_exact(more);
+                }
+                self.ids.insert(index, id);
+                self.states.insert(index, TangleState::default());
+                index
+            }
+        };
+        self.states
+            .get_mut(index)
+            .expect("invariant: ids and states have the same length")
+    }
+
+    /// Stops tracking `id`, returning its state.
+    pub(super) fn remove(&mut self, id: &TangleId) -> Option<TangleState> {
+        let index = self.ids.binary_search(id).ok()?;
+        self.ids.remove(index);
+        Some(self.states.remove(index))
+    }
+
+    /// The tracked tangles and their states, in tangle ID order.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (&TangleId, &TangleState)> + '_ {
+        self.ids.iter().zip(&self.states)
+    }
+
+    /// The states, in tangle ID order.
+    pub(super) fn values(&self) -> impl Iterator<Item = &TangleState> + '_ {
+        self.states.iter()
+    }
+
+    /// Panics unless the IDs are sorted without duplicates, one state each.
+    pub(super) fn check_invariants(&self) {
+        assert_eq!(
+            self.ids.len(),
+            self.states.len(),
+            "one state per tracked tangle"
+        );
+        assert!(
+            self.ids
+                .windows(2)
+                .all(|pair| matches!(pair, [a, b] if a < b)),
+            "tracked tangles out of order"
+        );
+    }
+}
+
+/// A full vector of [`TangleStates`] grows by a `1 / SPARE_FRACTION` of its length (at least
+/// one): amortized constant time per insert, at most that fraction unused.
+const SPARE_FRACTION: usize = 8;
+
 #[cfg(test)]
 mod tests {
-    use super::{MaybeRange, TangleState};
+    use super::{MaybeRange, TangleState, TangleStates};
     use crate::tangle::DepthRange;
 
     fn range(min: u64, max: u64) -> MaybeRange {
@@ -228,6 +321,30 @@ mod tests {
             !state.holds_exchange_ranges(),
             "clearing nothing allocates nothing"
         );
+    }
+
+    #[test]
+    fn tracked_states_are_found_in_id_order() {
+        let id = |n: u8| crate::ids::MsgId::from_bytes(&[n; 32]);
+        let mut states = TangleStates::default();
+        for n in [5, 1, 9, 3, 7] {
+            states.get_or_default(id(n)).last_used = u64::from(n);
+        }
+        states.get_or_default(id(3)).in_progress = true;
+        states.check_invariants();
+        assert_eq!(states.len(), 5);
+        let mut sorted: Vec<_> = [1, 3, 5, 7, 9].map(id).to_vec();
+        sorted.sort();
+        let order: Vec<_> = states.iter().map(|(tangle, _)| *tangle).collect();
+        assert_eq!(order, sorted);
+        assert!(states.get(&id(3)).is_some_and(|state| state.in_progress));
+        assert_eq!(states.get(&id(9)).map(|state| state.last_used), Some(9));
+        assert!(states.get(&id(4)).is_none());
+        assert_eq!(states.remove(&id(5)).map(|state| state.last_used), Some(5));
+        assert!(!states.contains_key(&id(5)));
+        assert!(states.remove(&id(5)).is_none());
+        states.check_invariants();
+        assert_eq!(states.values().count(), 4);
     }
 
     #[test]
