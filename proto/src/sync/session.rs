@@ -1149,6 +1149,10 @@ impl Session {
         if claimed {
             context.claims.release(id, self.tag);
         }
+        // The exchange's ID lists are not needed until the next one, which would find them
+        // stale anyway if the tangle changed meanwhile; a session otherwise keeps up to
+        // ITEM_CACHE_ENTRIES_MAX of them for as long as it is idle.
+        self.cache.retain(|entry| entry.tangle != id);
         out.push(Output::Finished { tangle: id });
         if repeat {
             self.stats.repeated += 1;
