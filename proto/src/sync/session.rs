@@ -1855,6 +1855,28 @@ mod tests {
     }
 
     #[test]
+    fn the_requested_set_shrinks_as_it_empties() {
+        let mut session = Session::new(Config::default());
+        let tangles: Vec<TangleId> = (0..=u8::MAX).map(|n| MsgId::from_bytes(&[n; 32])).collect();
+        session.requested.extend(tangles.iter().copied());
+        let largest = session.requested.capacity();
+        for tangle in tangles.iter().skip(8) {
+            session.unrequest(tangle);
+        }
+        let left: Vec<TangleId> = session.requested().copied().collect();
+        assert_eq!(left, tangles.get(..8).expect("256 tangles"), "order kept");
+        assert!(
+            session.requested.capacity() <= 4 * 8,
+            "capacity {} of {largest} kept for 8 tangles",
+            session.requested.capacity()
+        );
+        for tangle in &tangles {
+            session.unrequest(tangle);
+        }
+        assert_eq!(session.requested.capacity(), 0);
+    }
+
+    #[test]
     fn blooms_are_sized_as_the_reference_below_its_cap() {
         // Sizes seen in vectors/sync-trace.json.
         for sizing in [BloomSizing::Reference, BloomSizing::Scaled] {
