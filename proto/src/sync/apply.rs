@@ -152,7 +152,7 @@ pub fn commit<S: Store>(
 /// The reference's `filterReceivedMsgs`: keep account msgs, the tangle's own root, msgs
 /// without data (trails), and msgs with data at or above the want-range's bottom (there is no
 /// upper bound); then account msgs first, then by depth in the tangle (a stable sort).
-/// `sync.reconcile` filters what it commits with this (the sync session keeps its own copy).
+/// The sync session (phases 8 and 9) and `sync.reconcile` both filter what they commit with it.
 pub(crate) fn filter_received(
     tangle: &TangleId,
     msgs: Vec<Arc<Msg>>,

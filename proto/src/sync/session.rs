@@ -8,13 +8,12 @@ use indexmap::IndexSet;
 use serde_json::Value;
 use thiserror::Error;
 
+use super::apply;
 use super::bloom::{self, BloomFilter, ERROR_RATE, SEED_DEFAULT, SIZE_BITS_MAX};
 use super::claims::{Claims, SessionTag};
 use super::store::{RangeItems, SyncStore};
 use super::time::Time;
-use super::wire::{
-    self, MSG_BYTES_PER_PAYLOAD_MAX, MSGS_PER_PAYLOAD_MAX, Payload, SyncMsg, WireError,
-};
+use super::wire::{self, Payload, SyncMsg, WireError};
 use crate::goals::{self, Goal, Goals};
 use crate::ids::{MsgId, TangleId};
 use crate::msg::{Account, Msg};
@@ -1088,7 +1087,7 @@ impl Session {
         if !msgs.is_empty()
             && let (Some(goal), Some(local_want)) = (goals.get(&id), local_want)
         {
-            let valid = filter_received(&id, msgs, local_want);
+            let valid = apply::filter_received(&id, msgs, local_want);
             let ids: Vec<MsgId> = valid.iter().map(|(msg_id, _)| *msg_id).collect();
             if !self.note_receivable(id, &ids, out) {
                 return Ok(());
@@ -1280,7 +1279,7 @@ impl Session {
         bloom: Option<BloomFilter>,
         out: &mut Vec<Output>,
     ) {
-        let mut chunks = payload_chunks(msgs.into_iter().map(|(_, msg)| msg)).into_iter();
+        let mut chunks = wire::payload_chunks(msgs.into_iter().map(|(_, msg)| msg)).into_iter();
         let first = chunks.next().unwrap_or_default();
         let payload = match bloom {
             Some(bloom) => Payload::MsgsBloom { msgs: first, bloom },
@@ -1790,60 +1789,6 @@ pub fn bloom_dimensions(
     let capacity = estimate.saturating_add(extras).saturating_mul(2);
     // Never ask for more than the largest filter a peer accepts (about 24 bits an item).
     bloom::optimal_dimensions(capacity.min(SIZE_BITS_MAX / 24), ERROR_RATE)
-}
-
-/// The reference's `filterReceivedMsgs`: keep account msgs, the tangle's own root, msgs
-/// without data (trails), and msgs with data at or above the want-range's bottom (there is no
-/// upper bound); then account msgs first, then by depth in the tangle (a stable sort).
-fn filter_received(
-    tangle: &TangleId,
-    msgs: Vec<Arc<Msg>>,
-    want: DepthRange,
-) -> Vec<(MsgId, Arc<Msg>)> {
-    let depth_of = |msg: &Msg| {
-        msg.metadata
-            .tangles
-            .get(tangle)
-            .map_or(0, |link| link.depth)
-    };
-    let mut kept: Vec<(MsgId, Arc<Msg>)> = msgs
-        .into_iter()
-        .filter_map(|msg| {
-            let id = msg.id();
-            if msg.metadata.account == Account::OwnTangle {
-                return Some((id, msg));
-            }
-            let depth = depth_of(&msg);
-            if depth == 0 && id != *tangle {
-                return None;
-            }
-            (!msg.has_data() || want.min <= depth).then_some((id, msg))
-        })
-        .collect();
-    kept.sort_by_key(|(_, msg)| (msg.metadata.account != Account::OwnTangle, depth_of(msg)));
-    kept
-}
-
-/// Cuts `msgs` into payloads of at most [`MSGS_PER_PAYLOAD_MAX`] msgs and
-/// [`MSG_BYTES_PER_PAYLOAD_MAX`] bytes (a msg bigger than that alone gets a payload of its
-/// own); always at least one payload, possibly empty.
-fn payload_chunks(msgs: impl Iterator<Item = Arc<Msg>>) -> Vec<Vec<Arc<Msg>>> {
-    let mut chunks = Vec::new();
-    let mut chunk: Vec<Arc<Msg>> = Vec::new();
-    let mut bytes = 0usize;
-    for msg in msgs {
-        let len = wire::msg_json_len_bound(&msg);
-        let full = chunk.len() >= MSGS_PER_PAYLOAD_MAX
-            || bytes.saturating_add(len) > MSG_BYTES_PER_PAYLOAD_MAX;
-        if full && !chunk.is_empty() {
-            chunks.push(std::mem::take(&mut chunk));
-            bytes = 0;
-        }
-        bytes = bytes.saturating_add(len);
-        chunk.push(msg);
-    }
-    chunks.push(chunk);
-    chunks
 }
 
 #[cfg(test)]

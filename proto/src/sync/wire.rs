@@ -73,8 +73,8 @@ pub fn msg_json_len_bound(msg: &Msg) -> usize {
 
 /// Cuts `msgs` into payloads of at most [`MSGS_PER_PAYLOAD_MAX`] msgs and
 /// [`MSG_BYTES_PER_PAYLOAD_MAX`] bytes (a msg bigger than that alone gets a payload of its
-/// own); always at least one payload, possibly empty. `sync.reconcile` sends its msgs in
-/// these chunks (the sync session keeps its own copy of this rule).
+/// own); always at least one payload, possibly empty. The sync session and `sync.reconcile`
+/// both send their msgs in these chunks.
 pub(crate) fn payload_chunks(msgs: impl Iterator<Item = Arc<Msg>>) -> Vec<Vec<Arc<Msg>>> {
     let mut chunks = Vec::new();
     let mut chunk: Vec<Arc<Msg>> = Vec::new();
