@@ -191,6 +191,33 @@ pub enum RunError {
     },
 }
 
+/// The delivery loop both test pairs run: the responder reads on odd steps and the dialer on
+/// even ones (`steps` counts them, carried across runs), until two reads in a row find
+/// nothing. `step` reads one side's inbox and says whether there was anything.
+fn alternate_until_idle(
+    steps: &mut u64,
+    mut step: impl FnMut(Side) -> Result<bool, RunError>,
+) -> Result<(), RunError> {
+    let mut idle_steps = 0;
+    while idle_steps < 2 {
+        if *steps >= STEPS_MAX {
+            return Err(RunError::Livelock(*steps));
+        }
+        *steps += 1;
+        let side = if *steps % 2 == 1 {
+            Side::Responder
+        } else {
+            Side::Dialer
+        };
+        if step(side)? {
+            idle_steps = 0;
+        } else {
+            idle_steps += 1;
+        }
+    }
+    Ok(())
+}
+
 /// Two peers with one sync stream between them.
 #[derive(Debug, Clone)]
 pub struct Pair {
@@ -312,23 +339,10 @@ impl Pair {
     /// # Errors
     /// [`RunError`].
     pub fn run(&mut self) -> Result<Metrics, RunError> {
-        let mut idle_steps = 0;
-        while idle_steps < 2 {
-            if self.metrics.steps >= STEPS_MAX {
-                return Err(RunError::Livelock(self.metrics.steps));
-            }
-            self.metrics.steps += 1;
-            let side = if self.metrics.steps % 2 == 1 {
-                Side::Responder
-            } else {
-                Side::Dialer
-            };
-            if self.step(side)? {
-                idle_steps = 0;
-            } else {
-                idle_steps += 1;
-            }
-        }
+        let mut steps = self.metrics.steps;
+        let run = alternate_until_idle(&mut steps, |side| self.step(side));
+        self.metrics.steps = steps;
+        run?;
         Ok(self.metrics())
     }
 

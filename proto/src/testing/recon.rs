@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::convert::Infallible;
 
-use super::{Delivery, Metrics, Peer, RunError, STEPS_MAX, Side};
+use super::{Delivery, Metrics, Peer, RunError, Side};
 use crate::ids::TangleId;
 use crate::sync::recon::exchange::{self, Exchange, Input, Output};
 use crate::sync::recon::frame;
@@ -107,23 +107,10 @@ impl ReconPair {
     /// # Errors
     /// [`RunError::Livelock`].
     pub fn run(&mut self) -> Result<Metrics, RunError> {
-        let mut idle_steps = 0;
-        while idle_steps < 2 {
-            if self.metrics.steps >= STEPS_MAX {
-                return Err(RunError::Livelock(self.metrics.steps));
-            }
-            self.metrics.steps += 1;
-            let side = if self.metrics.steps % 2 == 1 {
-                Side::Responder
-            } else {
-                Side::Dialer
-            };
-            if self.step(side) {
-                idle_steps = 0;
-            } else {
-                idle_steps += 1;
-            }
-        }
+        let mut steps = self.metrics.steps;
+        let run = super::alternate_until_idle(&mut steps, |side| Ok(self.step(side)));
+        self.metrics.steps = steps;
+        run?;
         Ok(self.metrics())
     }
 
