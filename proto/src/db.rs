@@ -26,7 +26,7 @@ use thiserror::Error;
 use crate::account::{self, AccountMsgError};
 use crate::ids::{AccountId, MsgId, TangleId};
 use crate::msg::{Account, Msg};
-use crate::store::{Ghosts, Record, Store};
+use crate::store::{Ghosts, Record, Store, StoredMetadata};
 use crate::tangle::{SlicePart, Tangle};
 use crate::validate::{self, Digest, Sigkeys, ValidationError, Verifier};
 
@@ -173,6 +173,15 @@ impl<S: Store> Db<S> {
         Ok(self.store.get(id)?.map(|record| record.msg))
     }
 
+    /// The metadata of `id` and whether it has data, if stored (cheaper than [`Db::get`] on
+    /// stores that keep msgs encoded).
+    ///
+    /// # Errors
+    /// Store failures.
+    pub fn get_metadata(&self, id: &MsgId) -> StoreResult<Option<StoredMetadata>, S> {
+        self.store.get_metadata(id)
+    }
+
     /// The record of `id`, if stored.
     ///
     /// # Errors
@@ -232,8 +241,8 @@ impl<S: Store> Db<S> {
             tangle.insert(*id, &root.msg);
         }
         for member in self.store.tangle_members(id)? {
-            if let Some(record) = self.store.get(&member)? {
-                tangle.insert(member, &record.msg);
+            if let Some(stored) = self.store.get_metadata(&member)? {
+                tangle.insert_member(member, stored.metadata(), stored.has_data());
             }
         }
         Ok(tangle)

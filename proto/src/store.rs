@@ -11,7 +11,7 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use crate::ids::{MsgId, TangleId};
-use crate::msg::Msg;
+use crate::msg::{Metadata, Msg};
 
 /// A stored msg.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +22,42 @@ pub struct Record {
     pub msg: Arc<Msg>,
     /// Receive order: strictly increasing across appends, never reused.
     pub seq: u64,
+}
+
+/// What building a tangle or a sync index needs of a stored msg: its metadata and whether it
+/// still has its data. A store that keeps msgs encoded can answer it without decoding and
+/// hashing their data (see [`Store::get_metadata`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoredMetadata {
+    /// The whole msg, when the store has it decoded anyway.
+    Msg(Arc<Msg>),
+    /// The metadata alone.
+    Metadata {
+        /// The msg's metadata (shared with the store's cache).
+        metadata: Arc<Metadata>,
+        /// Whether the msg still has its data (not erased).
+        has_data: bool,
+    },
+}
+
+impl StoredMetadata {
+    /// The msg's metadata.
+    #[must_use]
+    pub fn metadata(&self) -> &Metadata {
+        match self {
+            Self::Msg(msg) => &msg.metadata,
+            Self::Metadata { metadata, .. } => metadata,
+        }
+    }
+
+    /// Whether the msg still has its data (not erased).
+    #[must_use]
+    pub fn has_data(&self) -> bool {
+        match self {
+            Self::Msg(msg) => msg.has_data(),
+            Self::Metadata { has_data, .. } => *has_data,
+        }
+    }
 }
 
 /// Size accounting of a store.
@@ -51,6 +87,16 @@ pub trait Store {
     /// # Errors
     /// Store failures.
     fn get(&self, id: &MsgId) -> Result<Option<Record>, Self::Error>;
+
+    /// The metadata of `id` and whether it has data, if stored: all that loading a tangle
+    /// needs. Stores that keep msgs encoded override it to skip decoding the data, which a
+    /// restarted peer would otherwise do for every msg of every tangle it syncs.
+    ///
+    /// # Errors
+    /// Store failures.
+    fn get_metadata(&self, id: &MsgId) -> Result<Option<StoredMetadata>, Self::Error> {
+        Ok(self.get(id)?.map(|record| StoredMetadata::Msg(record.msg)))
+    }
 
     /// IDs of the stored msgs whose metadata lists `tangle` (its root is not included).
     ///

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use crate::collate;
 use crate::ids::{MsgId, TangleId};
-use crate::msg::{Account, Msg, TangleLink};
+use crate::msg::{Account, Metadata, Msg, TangleLink};
 
 /// What a tangle's root makes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,6 +104,9 @@ pub struct Tangle {
     /// For every ID that present members list in `prev`: those members.
     children: BTreeMap<MsgId, Vec<MsgId>>,
     tips: BTreeSet<MsgId>,
+    /// How many members still have their data, kept as they change so that counting a
+    /// tangle's dataful msgs (a control command a client may poll) does not walk it.
+    with_data: usize,
     /// Bumped on every change, so caches derived from the tangle know when they are stale.
     version: u64,
 }
@@ -119,6 +122,7 @@ impl Tangle {
             by_depth: BTreeMap::new(),
             children: BTreeMap::new(),
             tips: BTreeSet::new(),
+            with_data: 0,
             version: 0,
         }
     }
@@ -151,6 +155,12 @@ impl Tangle {
     #[must_use]
     pub fn len(&self) -> usize {
         self.nodes.len()
+    }
+
+    /// Number of known msgs that still have their data (not erased), root included.
+    #[must_use]
+    pub fn len_with_data(&self) -> usize {
+        self.with_data
     }
 
     /// Whether no msg is known.
@@ -210,9 +220,19 @@ impl Tangle {
             }
             return self.insert_node(id, 0, Vec::new(), msg.has_data());
         }
-        match msg.metadata.tangles.get(&self.id) {
+        self.insert_member(id, &msg.metadata, msg.has_data())
+    }
+
+    /// Adds a member known by its metadata alone (what a store can give without decoding the
+    /// data); returns whether anything changed. The root needs the whole msg, for its kind:
+    /// it goes through [`Tangle::insert`], and is refused here.
+    pub fn insert_member(&mut self, id: MsgId, metadata: &Metadata, has_data: bool) -> bool {
+        if id == self.id {
+            return false;
+        }
+        match metadata.tangles.get(&self.id) {
             Some(TangleLink { depth, prev }) => {
-                self.insert_node(id, *depth, prev.clone(), msg.has_data())
+                self.insert_node(id, *depth, prev.clone(), has_data)
             }
             None => false,
         }
@@ -221,6 +241,9 @@ impl Tangle {
     fn insert_node(&mut self, id: MsgId, depth: u64, prev: Vec<MsgId>, has_data: bool) -> bool {
         if let Some(node) = self.nodes.get_mut(&id) {
             let changed = node.has_data != has_data;
+            if changed {
+                self.with_data = count_change(self.with_data, has_data);
+            }
             node.has_data = has_data;
             self.version += u64::from(changed);
             return changed;
@@ -239,6 +262,7 @@ impl Tangle {
             })
             .unwrap_or_else(|insert_at| insert_at);
         level.insert(position, id);
+        self.with_data += usize::from(has_data);
         self.nodes.insert(
             id,
             Node {
@@ -256,6 +280,7 @@ impl Tangle {
         let Some(node) = self.nodes.remove(id) else {
             return false;
         };
+        self.with_data -= usize::from(node.has_data);
         if *id == self.id {
             self.kind = None;
         }
@@ -291,6 +316,7 @@ impl Tangle {
             && node.has_data != has_data
         {
             node.has_data = has_data;
+            self.with_data = count_change(self.with_data, has_data);
             self.version += 1;
         }
     }
@@ -306,6 +332,12 @@ impl Tangle {
             listed,
             self.nodes.len(),
             "{id}: by_depth lists {listed} members"
+        );
+        let with_data = self.nodes.values().filter(|node| node.has_data).count();
+        assert_eq!(
+            self.with_data, with_data,
+            "{id}: counts {} members with data, holds {with_data}",
+            self.with_data
         );
         for (depth, level) in &self.by_depth {
             assert!(!level.is_empty(), "{id}: empty level {depth}");
@@ -570,6 +602,11 @@ impl Tangle {
         }
         (deletables, erasables)
     }
+}
+
+/// `count` after one member gained (`gained`) or lost its data.
+fn count_change(count: usize, gained: bool) -> usize {
+    if gained { count + 1 } else { count - 1 }
 }
 
 fn dedup_known(tangle: &Tangle, ids: &[MsgId]) -> Vec<MsgId> {

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use proto::ids::{MsgId, TangleId};
 use proto::msg::Msg;
-use proto::store::{Ghosts, MemStore, Record, Store, StoreStats};
+use proto::store::{Ghosts, MemStore, Record, Store, StoreStats, StoredMetadata};
 
 /// A `MemStore` shared between the runner and every incarnation of one peer.
 #[derive(Debug, Clone, Default)]
@@ -48,6 +48,9 @@ impl Store for SharedStore {
 
     fn get(&self, id: &MsgId) -> Result<Option<Record>, Infallible> {
         self.lock().get(id)
+    }
+    fn get_metadata(&self, id: &MsgId) -> Result<Option<StoredMetadata>, Infallible> {
+        self.lock().get_metadata(id)
     }
     fn tangle_members(&self, tangle: &TangleId) -> Result<Vec<MsgId>, Infallible> {
         self.lock().tangle_members(tangle)

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use proto::ids::{MsgId, TangleId};
 use proto::msg::Msg;
-use proto::store::{Ghosts, Record, Store, StoreStats};
+use proto::store::{Ghosts, Record, Store, StoreStats, StoredMetadata};
 
 /// A store failure, whatever the store.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +31,9 @@ where
 
     fn get(&self, id: &MsgId) -> Result<Option<Record>, StoreFailure> {
         self.0.get(id).map_err(StoreFailure::new)
+    }
+    fn get_metadata(&self, id: &MsgId) -> Result<Option<StoredMetadata>, StoreFailure> {
+        self.0.get_metadata(id).map_err(StoreFailure::new)
     }
     fn tangle_members(&self, tangle: &TangleId) -> Result<Vec<MsgId>, StoreFailure> {
         self.0.tangle_members(tangle).map_err(StoreFailure::new)
@@ -95,6 +98,9 @@ impl Store for AnyStore {
 
     fn get(&self, id: &MsgId) -> Result<Option<Record>, StoreFailure> {
         self.0.get(id)
+    }
+    fn get_metadata(&self, id: &MsgId) -> Result<Option<StoredMetadata>, StoreFailure> {
+        self.0.get_metadata(id)
     }
     fn tangle_members(&self, tangle: &TangleId) -> Result<Vec<MsgId>, StoreFailure> {
         self.0.tangle_members(tangle)

@@ -144,13 +144,10 @@ impl Actor for StoreActor {
             }
             StoreMsg::TangleSize { tangle, reply } => {
                 let mut guard = state.db.lock();
-                let size = guard.db.tangle(&tangle).map(|tangle| {
-                    let dataful = tangle
-                        .topo_order()
-                        .filter(|id| tangle.has_data(id) == Some(true))
-                        .count();
-                    (tangle.len(), dataful)
-                });
+                let size = guard
+                    .db
+                    .tangle(&tangle)
+                    .map(|tangle| (tangle.len(), tangle.len_with_data()));
                 let _ = reply.send(size);
             }
             StoreMsg::Account { reply } => {

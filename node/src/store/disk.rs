@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use proto::ids::{MsgId, TangleId};
-use proto::msg::Msg;
-use proto::store::{Ghosts, Record, Store, StoreStats};
+use proto::msg::{Metadata, Msg};
+use proto::store::{Ghosts, Record, Store, StoreStats, StoredMetadata};
 
-use super::decoded::DecodedCache;
+use super::decoded::{Decoded, DecodedCache};
 use super::error::StoreError;
 use super::file::{Faults, FileSystem};
 use super::format::{
@@ -407,6 +407,34 @@ impl DiskStore {
 
     /// The msg a slot points to.
     fn read_msg(&self, slot: &Slot) -> Result<Msg, StoreError> {
+        self.read_json(slot, |text| {
+            proto::msg::decode_str(text).map_err(|err| format!("stored msg does not decode: {err}"))
+        })
+    }
+
+    /// Keeps what was decoded of the record at `slot`, unless the record is in the open batch.
+    fn cache_decoded(&self, slot: &Slot, decoded: Decoded) {
+        if slot.offset < self.file_len {
+            let record_bytes = usize::try_from(slot.record_len).unwrap_or(usize::MAX);
+            self.decoded.insert(slot.offset, record_bytes, decoded);
+        }
+    }
+
+    /// The metadata of the msg at `slot`, its data left undecoded.
+    fn read_metadata(&self, slot: &Slot) -> Result<Metadata, StoreError> {
+        self.read_json(slot, |text| {
+            proto::msg::decode_stored_metadata(text)
+                .map_err(|err| format!("stored msg's metadata does not decode: {err}"))
+        })
+    }
+
+    /// Reads the record at `slot`, checks it is the one the index means, and decodes its
+    /// JSON with `decode` (whose error becomes the corruption's reason).
+    fn read_json<T>(
+        &self,
+        slot: &Slot,
+        decode: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<T, StoreError> {
         let bytes = self.read_record(slot)?;
         let corrupt = |reason: &str| StoreError::corrupt(&self.log_path, slot.offset, reason);
         match format::decode_record(&bytes, format::Checksum::Verify)
@@ -417,8 +445,7 @@ impl DiskStore {
             {
                 let text =
                     std::str::from_utf8(json).map_err(|_| corrupt("stored msg is not UTF-8"))?;
-                proto::msg::decode_str(text)
-                    .map_err(|err| corrupt(&format!("stored msg does not decode: {err}")))
+                decode(text).map_err(|reason| corrupt(&reason))
             }
             _ => Err(corrupt("the index points to another record")),
         }
@@ -736,14 +763,11 @@ impl Store for DiskStore {
         let Some(slot) = self.index.slot_of(&id.to_bytes()) else {
             return Ok(None);
         };
-        let msg = match self.decoded.get(slot.offset) {
+        let msg = match self.decoded.get_msg(slot.offset) {
             Some(msg) => msg,
             None => {
                 let msg = Arc::new(self.read_msg(slot)?);
-                if slot.offset < self.file_len {
-                    let record_bytes = usize::try_from(slot.record_len).unwrap_or(usize::MAX);
-                    self.decoded.insert(slot.offset, record_bytes, &msg);
-                }
+                self.cache_decoded(slot, Decoded::Msg(Arc::clone(&msg)));
                 msg
             }
         };
@@ -751,6 +775,28 @@ impl Store for DiskStore {
             id: *id,
             msg,
             seq: slot.seq,
+        }))
+    }
+
+    /// From the decoded cache; otherwise only the metadata is decoded (and cached): a
+    /// restarted peer's first sync reads every member of a tangle this way, and decoding
+    /// each one's data cost two thirds of it.
+    fn get_metadata(&self, id: &MsgId) -> Result<Option<StoredMetadata>, StoreError> {
+        let Some(slot) = self.index.slot_of(&id.to_bytes()) else {
+            return Ok(None);
+        };
+        let metadata = match self.decoded.get(slot.offset) {
+            Some(Decoded::Msg(msg)) => return Ok(Some(StoredMetadata::Msg(msg))),
+            Some(Decoded::Metadata(metadata)) => metadata,
+            None => {
+                let metadata = Arc::new(self.read_metadata(slot)?);
+                self.cache_decoded(slot, Decoded::Metadata(Arc::clone(&metadata)));
+                metadata
+            }
+        };
+        Ok(Some(StoredMetadata::Metadata {
+            metadata,
+            has_data: slot.has_data,
         }))
     }
 

@@ -135,6 +135,20 @@ pub fn assert_same_store<A: Store, B: Store>(
         "records ({context})"
     );
     assert_eq!(actual.len(), expected.len(), "len ({context})");
+    // `get_metadata` first, while the decoded-msg cache may not hold the msg (always so after
+    // a reopen or a compaction): the metadata-only decode must agree with the full one.
+    for record in records_of(expected) {
+        let stored = actual
+            .get_metadata(&record.id)
+            .expect("get_metadata")
+            .unwrap_or_else(|| panic!("get_metadata {} ({context}): missing", record.id));
+        assert_eq!(
+            (stored.metadata(), stored.has_data()),
+            (&record.msg.metadata, record.msg.has_data()),
+            "get_metadata {} ({context})",
+            record.id
+        );
+    }
     // `get` twice: the disk store's second answer comes from its decoded-msg cache, which
     // must never serve a msg erased, replaced, deleted or moved by compaction since.
     for record in records_of(expected) {

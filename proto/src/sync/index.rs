@@ -24,7 +24,7 @@ use super::store::{RangeItem, RangeItems, SyncStore};
 use crate::collate;
 use crate::db::Db;
 use crate::ids::{AccountId, MsgId, TangleId};
-use crate::msg::Msg;
+use crate::msg::{Metadata, Msg};
 use crate::roots;
 use crate::store::Store;
 use crate::tangle::{DepthRange, SlicePart, Tangle};
@@ -56,9 +56,8 @@ struct TangleIndex {
 }
 
 impl TangleIndex {
-    fn intern(&mut self, msg: &Msg) -> u32 {
-        let (Some(account), Some(tips)) = (msg.metadata.account.id(), &msg.metadata.account_tips)
-        else {
+    fn intern(&mut self, metadata: &Metadata) -> u32 {
+        let (Some(account), Some(tips)) = (metadata.account.id(), &metadata.account_tips) else {
             return NO_TIPS;
         };
         // Feeds name few distinct tip sets, mostly the latest one again.
@@ -277,7 +276,7 @@ impl SyncIndex {
             for entry in index.entries.iter_mut().skip(start) {
                 entry.cut = false;
             }
-            let tips = index.intern(msg);
+            let tips = index.intern(&msg.metadata);
             let only_tip = tangle.tips().len() == 1 && tangle.tips().contains(id);
             let alone = tangle.at_depth(depth).len() == 1;
             let at = position(&index.entries, id, depth);
@@ -351,8 +350,8 @@ fn build_from<S: Store>(db: &Db<S>, tangle: &Tangle) -> Result<TangleIndex, S::E
         tip_sets: Vec::new(),
     };
     for id in &order {
-        let tips = match db.get(id)? {
-            Some(msg) => index.intern(&msg),
+        let tips = match db.get_metadata(id)? {
+            Some(stored) => index.intern(stored.metadata()),
             None => NO_TIPS,
         };
         index.entries.push(Entry {

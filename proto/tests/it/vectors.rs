@@ -589,3 +589,46 @@ fn msgs_from_the_wrong_tangle_or_unknown_accounts_are_typed_errors() {
     assert!(matches!(db.add(post, None), Ok(Added::AlreadyStored)));
     let _ = ValidationError::SigInvalid;
 }
+
+/// The metadata-only decode a disk store uses to load tangles gives, for every msg the
+/// reference made (posts, moots, account msgs, set and dict updates) and for each one erased,
+/// the metadata of the full decode; and refuses by name what is not a stored msg.
+#[test]
+fn metadata_only_decode_agrees_with_the_full_decode() {
+    let vectors = load("msgs-db.json");
+    let msgs = vectors["msgs"].as_array().expect("msgs");
+    assert!(msgs.len() > 10, "the vectors hold a varied feed");
+    for entry in msgs {
+        let full = msg::decode(&entry["msg"]).expect("a valid msg");
+        for stored in [full.clone(), full.erased()] {
+            let json_text = stored.to_json();
+            assert_eq!(
+                msg::decode_stored_metadata(&json_text),
+                Ok(stored.metadata.clone()),
+                "{}",
+                text(entry, "id")
+            );
+        }
+    }
+    let post = msg::decode(&msgs[msgs.len() - 1]["msg"]).expect("a valid msg");
+    let post: Value = serde_json::from_str(&post.to_json()).expect("JSON");
+    let mut unknown_field = post.clone();
+    unknown_field["metadata"]["extra"] = json!(1);
+    let mut no_tangles = post;
+    no_tangles["metadata"]
+        .as_object_mut()
+        .expect("object")
+        .remove("tangles");
+    for (json_text, expected) in [
+        ("not json".to_owned(), "NotJson"),
+        (json!({"data": null}).to_string(), "NotJson"),
+        (unknown_field.to_string(), "UnknownMetadataField"),
+        (no_tangles.to_string(), "MissingMetadataField"),
+    ] {
+        let verdict = msg::decode_stored_metadata(&json_text).expect_err(&json_text);
+        assert!(
+            format!("{verdict:?}").starts_with(expected),
+            "{json_text}: {verdict:?}"
+        );
+    }
+}
