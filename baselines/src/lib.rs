@@ -27,6 +27,6 @@ pub mod testing;
 pub mod tinyssb;
 
 pub use seam::{
-    Feed, Handshake, Input, Item, ItemId, LinkId, Millis, Output, PeerId, Replicator, Wire,
-    WireKind,
+    Collection, Feed, Handshake, Input, Item, ItemId, LinkId, Millis, Output, PeerId, Replicator,
+    Report, Stop, Wire, WireKind,
 };

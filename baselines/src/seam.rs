@@ -86,6 +86,13 @@ pub trait Wire: Clone + Debug {
     fn bytes(&self) -> u64;
     /// What the bytes are for.
     fn kind(&self) -> WireKind;
+    /// For a message that carries several kinds (PPPPP's sync object: its msgs, its bloom,
+    /// the rest), its bytes per kind, `[payload, summary, control]`, summing to
+    /// [`Wire::bytes`]; each non-zero part is charged as its own kind. `None` (the default):
+    /// all of [`Wire::bytes`] is [`Wire::kind`].
+    fn split(&self) -> Option<[u64; 3]> {
+        None
+    }
 }
 
 /// What a machine is told.
@@ -148,6 +155,115 @@ pub enum Output<W> {
         /// The connection it came from.
         from: LinkId,
     },
+    /// Close a connection (after the engine's current step, so that no machine is told
+    /// mid-step).
+    Close {
+        /// The connection.
+        link: LinkId,
+    },
+    /// What follows is a new write: the messages sent after it go out in a segment of their
+    /// own (a new latency draw), as a machine that handles what its own step produced (a
+    /// commit's additions fed back to its sessions) writes each step separately.
+    NewWrite,
+    /// Something the machine names itself ([`Replicator::NAMES_ITEMS`]).
+    Report(Report),
+}
+
+/// What a GC pass did to a stored item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Collection {
+    /// Its content was removed, its metadata kept.
+    Erase,
+    /// Its record was removed.
+    Delete,
+    /// Its record was removed and remembered as a ghost.
+    Ghost,
+}
+
+/// An event of a machine that names its items (its own msg and tangle IDs, as its format
+/// writes them), stores more than the workload's writes (PPPPP's account and moots), or
+/// reports more than storing: what the engine turns into trace events as they are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Report {
+    /// This peer made an item (a write of the workload, or one the protocol needs).
+    Published {
+        /// The item's ID.
+        msg: String,
+        /// Its tangle's (or feed's) ID.
+        tangle: String,
+        /// The workload's name for the feed (`moot`, `account` for the protocol's own).
+        feed: String,
+        /// Its encoded size.
+        bytes: u64,
+        /// IDs of the items it supersedes.
+        supersedes: Vec<String>,
+    },
+    /// An item from a connection was stored for the first time.
+    Stored {
+        /// The item's ID.
+        msg: String,
+        /// Its tangle's ID.
+        tangle: String,
+        /// The connection it came from.
+        from: LinkId,
+    },
+    /// An item arrived that this peer already held.
+    Duplicate {
+        /// The item's ID.
+        msg: String,
+        /// The connection it came from.
+        from: LinkId,
+        /// Its encoded size.
+        bytes: u64,
+    },
+    /// An item arrived and was refused (it fails validation).
+    Rejected {
+        /// The item's ID.
+        msg: String,
+        /// Why.
+        reason: String,
+    },
+    /// GC acted on a stored item.
+    Collected {
+        /// The item's ID.
+        msg: String,
+        /// What it did.
+        action: Collection,
+        /// The item's encoded size.
+        bytes: u64,
+    },
+    /// The sync of a tangle this peer initiated on a connection finished.
+    Round {
+        /// The connection.
+        link: LinkId,
+        /// The tangle's ID.
+        tangle: String,
+        /// Its round trips.
+        round_trips: u32,
+    },
+    /// The peer's store size now (sampled by the machine).
+    StoreSize {
+        /// Bytes.
+        bytes: u64,
+    },
+    /// A remark for the trace; `error` when something failed.
+    Note {
+        /// The text.
+        text: String,
+        /// Whether it is an error.
+        error: bool,
+    },
+}
+
+/// What ends when a peer's process stops (a crash, going offline).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// The links close first, each told to the machine as [`Input::LinkDown`] (and to the
+    /// engine's dial schedule, which may redial), then the incarnation ends.
+    AfterLinks,
+    /// The incarnation ends first (the machine's sessions and the dial schedule stop with
+    /// the process, as a node's do); the links then close without telling it.
+    First,
 }
 
 /// A connection's fixed set-up cost in the protocol's transport, paid before its first
@@ -158,6 +274,9 @@ pub struct Handshake {
     pub round_trips: u32,
     /// Bytes both sides send during the handshake.
     pub bytes: u64,
+    /// Of `bytes`, what the acceptor sends, charged to it (before the dialer's); 0 charges
+    /// all of `bytes` to the dialer.
+    pub acceptor_bytes: u64,
 }
 
 /// A protocol's per-peer machine.
@@ -178,4 +297,30 @@ pub trait Replicator {
     /// implementation keeps: SSB's message JSON, tinySSB's 120-byte packets, a table's
     /// entries), without indexes or the machine's session state.
     fn stored_bytes(&self) -> u64;
+
+    /// Whether the machine names what it publishes and stores itself, with
+    /// [`Output::Report`]s, instead of the engine naming [`Item`]s. Such a machine holds the
+    /// application's writes: [`Input::Publish`]'s item then only says which is due (its
+    /// `seq` is the write's 1-based position in this peer's schedule, counting writes
+    /// skipped while it was down), and it reports the writes it skips
+    /// ([`Replicator::start`]).
+    const NAMES_ITEMS: bool = false;
+
+    /// What ends first when the peer's process stops.
+    const STOP: Stop = Stop::AfterLinks;
+
+    /// A new incarnation of the peer starts (the first, or after a crash or going offline),
+    /// over what the machine kept.
+    fn start(&mut self, now: Millis, out: &mut Vec<Output<Self::Wire>>) {
+        let _ = (now, out);
+    }
+
+    /// The peer's process stops (before its links close, [`Replicator::STOP`]).
+    fn stop(&mut self) {}
+
+    /// What the peer holds at the end, per tangle in its order, when the machine names its
+    /// items (`None`: the engine's record of what it stored).
+    fn holdings(&mut self) -> Option<std::collections::BTreeMap<String, Vec<String>>> {
+        None
+    }
 }

@@ -217,6 +217,7 @@ impl Replicator for Beacon {
         Handshake {
             round_trips: 1,
             bytes: 0,
+            acceptor_bytes: 0,
         }
     }
 

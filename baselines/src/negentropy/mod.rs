@@ -305,6 +305,7 @@ impl Replicator for Negentropy {
         Handshake {
             round_trips: 2,
             bytes: (UPGRADE_REQUEST.len() + UPGRADE_RESPONSE.len()) as u64,
+            acceptor_bytes: 0,
         }
     }
 

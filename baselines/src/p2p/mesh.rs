@@ -31,6 +31,7 @@ const COMPRESSION_LIST: &str = r#"["snappy", "zlib", "gzip", "bz2", "lzma"]"#;
 pub const PLAIN_TCP: Handshake = Handshake {
     round_trips: 1,
     bytes: 0,
+    acceptor_bytes: 0,
 };
 
 /// `[msg_type, sender id, timestamp, sub-flag, …]`: what every message starts with.

@@ -25,6 +25,7 @@ pub const BOX_CHUNK_MAX: u64 = 4096;
 pub const SECRET_HANDSHAKE: Handshake = Handshake {
     round_trips: 3,
     bytes: 64 + 64 + 112 + 80,
+    acceptor_bytes: 0,
 };
 
 pub(crate) fn decimal_digits(value: u64) -> u64 {

@@ -587,6 +587,7 @@ impl Replicator for TinySsb {
         Handshake {
             round_trips: 0,
             bytes: 0,
+            acceptor_bytes: 0,
         }
     }
 

@@ -1,8 +1,9 @@
 //! Connections of the generic engine: dialing and the pipes are the PPPPP engine's code
 //! (`crate::dialing`, `crate::wires`); what is its own is the handshake's cost
 //! (`Replicator::handshake`: round trips and bytes), opening a link (each machine told
-//! `LinkUp`), and a machine's outputs (send, broadcast, stored, duplicate) — a `Broadcast` is
-//! one transmission, charged once, heard on every link the sender has at that instant.
+//! `LinkUp`), and a machine's outputs (send, broadcast, stored, duplicate, close, a new
+//! write; its own reports are `reports.rs`) — a `Broadcast` is one transmission, charged
+//! once, heard on every link the sender has at that instant.
 
 use baselines::{Input, LinkId, Output, Replicator, Wire, WireKind as SeamKind};
 use proto::dial::{Event as DialEvent, TargetId};
@@ -28,13 +29,19 @@ impl<R: Replicator> Run<'_, R> {
     pub(crate) fn open_link(&mut self, dialer: PeerIdx, acceptor: PeerIdx, target: TargetId) {
         let link = self.add_link((dialer, acceptor), target, self.timers.liveness());
         let handshake = self.peers[dialer as usize].machine.handshake();
-        if handshake.bytes > 0 {
-            self.emit(EventKind::Send {
-                from: dialer,
-                to: acceptor,
-                kind: WireKind::Handshake,
-                bytes: handshake.bytes,
-            });
+        let acceptor_bytes = handshake.acceptor_bytes.min(handshake.bytes);
+        for (from, to, bytes) in [
+            (acceptor, dialer, acceptor_bytes),
+            (dialer, acceptor, handshake.bytes - acceptor_bytes),
+        ] {
+            if bytes > 0 {
+                self.emit(EventKind::Send {
+                    from,
+                    to,
+                    kind: WireKind::Handshake,
+                    bytes,
+                });
+            }
         }
         self.emit(EventKind::Connect {
             a: dialer,
@@ -74,7 +81,7 @@ impl<R: Replicator> Run<'_, R> {
         self.arm(peer);
     }
 
-    fn apply(&mut self, peer: PeerIdx, output: Output<R::Wire>) {
+    pub(crate) fn apply(&mut self, peer: PeerIdx, output: Output<R::Wire>) {
         match output {
             Output::Send { link, msg } => {
                 let Some(state) = self.links.get(&link) else {
@@ -117,26 +124,46 @@ impl<R: Replicator> Run<'_, R> {
                     bytes,
                 });
             }
+            // Closed after this step, so that no machine is told mid-step.
+            Output::Close { link } => self.queue.push(self.now, Ev::Close(link)),
+            Output::NewWrite => self.write += 1,
+            Output::Report(report) => self.report(peer, report),
         }
     }
 
-    fn remote_of(&self, peer: PeerIdx, link: LinkId) -> Option<PeerIdx> {
+    pub(crate) fn remote_of(&self, peer: PeerIdx, link: LinkId) -> Option<PeerIdx> {
         self.links
             .get(&link)
             .map(|state| state.peer(state.end_of(peer).other()))
     }
 
-    /// One message's bytes, charged to its sender; returns them.
+    /// One message's bytes, charged to its sender (a `send` per kind it carries); returns
+    /// them.
     fn charge(&mut self, from: PeerIdx, to: PeerIdx, msg: &R::Wire) -> u64 {
         self.messages += 1;
-        let bytes = msg.bytes();
-        self.emit(EventKind::Send {
-            from,
-            to,
-            kind: trace_kind(msg.kind()),
-            bytes,
-        });
-        bytes
+        let Some(split) = msg.split() else {
+            let bytes = msg.bytes();
+            self.emit(EventKind::Send {
+                from,
+                to,
+                kind: trace_kind(msg.kind()),
+                bytes,
+            });
+            return bytes;
+        };
+        let kinds = [SeamKind::Payload, SeamKind::Summary, SeamKind::Control];
+        for (kind, bytes) in kinds.into_iter().zip(split) {
+            if bytes > 0 {
+                let kind = trace_kind(kind);
+                self.emit(EventKind::Send {
+                    from,
+                    to,
+                    kind,
+                    bytes,
+                });
+            }
+        }
+        split.iter().sum()
     }
 
     /// One transmission on the medium (charged once, `to` the sender itself), heard on every

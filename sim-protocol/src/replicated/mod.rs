@@ -8,7 +8,8 @@
 //! items.rs   the workload as items: one feed per account, msg/tangle names for the collector
 //! peer.rs    a peer as data; run.rs the queue, lifecycles, publishing, faults, churn
 //! conn.rs    its handshake (crate::dialing dials), opening links, a machine's outputs (send,
-//!            broadcast, stored, duplicate)
+//!            broadcast, stored, duplicate, close, a new write)
+//! reports.rs what a machine that names its items reports, as trace events
 //! pipes.rs   its side of the shared pipes (crate::wires, crate::link): a message that
 //!            arrives, closing a link
 //! ```
@@ -19,6 +20,7 @@ mod conn;
 mod items;
 mod peer;
 mod pipes;
+mod reports;
 mod run;
 
 use std::collections::BTreeSet;
@@ -140,7 +142,21 @@ pub fn drive<R: Replicator>(
     progress: &Progress,
     make: &dyn Fn(PeerIdx) -> R,
 ) -> Result<RunStats, SimError> {
-    run::Run::new(plan, make).execute(collector, progress)
+    let machines = plan.peers.iter().map(|peer| make(peer.index)).collect();
+    drive_machines(plan, machines, collector, progress)
+}
+
+/// Runs `plan` with `machines[p]` as peer `p`'s machine.
+///
+/// # Errors
+/// Trace errors.
+pub fn drive_machines<R: Replicator>(
+    plan: &Plan,
+    machines: Vec<R>,
+    collector: &mut Collector<'_>,
+    progress: &Progress,
+) -> Result<RunStats, SimError> {
+    run::Run::new(plan, machines).execute(collector, progress)
 }
 
 /// The feeds a peer replicates: its own and every account it has a goal on (other than

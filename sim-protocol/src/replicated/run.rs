@@ -3,8 +3,9 @@
 //! and fault steps — the PPPPP engine's (`crate::run`) with a `Replicator` in place of
 //! `proto`'s sessions and store. Connections and the machines' outputs are in `conn.rs`.
 
-use baselines::{Input, LinkId, Replicator};
+use baselines::{Feed, Input, Item, ItemId, LinkId, Replicator, Stop};
 use proto::dial::{Action, Backoff, Event as DialEvent, TargetId};
+use sim::check::Holdings;
 use sim::error::SimError;
 use sim::metrics::Collector;
 use sim::plan::{PeerIdx, Plan};
@@ -46,6 +47,8 @@ pub(crate) enum Ev {
     /// A dial, its handshake completing, or its failure.
     Dialing(DialEv),
     Link(LinkEv),
+    /// A machine asked to close this link.
+    Close(LinkId),
 }
 
 /// Everything one run holds.
@@ -66,8 +69,8 @@ pub(crate) struct Run<'p, R: Replicator> {
 }
 
 impl<'p, R: Replicator> Run<'p, R> {
-    /// A run whose peer `p` runs `make(p)`.
-    pub(crate) fn new(plan: &'p Plan, make: &dyn Fn(PeerIdx) -> R) -> Self {
+    /// A run whose peer `p` runs `machines[p]`.
+    pub(crate) fn new(plan: &'p Plan, machines: Vec<R>) -> Self {
         let mut targets: Vec<Vec<PeerIdx>> = vec![Vec::new(); plan.peers.len()];
         for edge in &plan.edges {
             if let Some(list) = targets.get_mut(edge.dialer as usize) {
@@ -83,8 +86,9 @@ impl<'p, R: Replicator> Run<'p, R> {
         let peers = plan
             .peers
             .iter()
-            .map(|peer| Peer {
-                machine: make(peer.index),
+            .zip(machines)
+            .map(|(peer, machine)| Peer {
+                machine,
                 held: std::collections::BTreeSet::new(),
                 schedule: std::mem::take(&mut schedules[peer.index as usize]),
                 next: 0,
@@ -154,8 +158,12 @@ impl<'p, R: Replicator> Run<'p, R> {
             });
         }
         self.drain_into(collector)?;
-        for (index, peer) in self.peers.iter().enumerate() {
-            collector.snapshot(peer_idx(index), self.items.holdings(&peer.held));
+        for (index, peer) in self.peers.iter_mut().enumerate() {
+            let holdings = match peer.machine.holdings() {
+                Some(tangles) => Holdings { tangles },
+                None => self.items.holdings(&peer.held),
+            };
+            collector.snapshot(peer_idx(index), holdings);
         }
         if self.net.limits_bandwidth() {
             collector.queue_peaks(self.queue_peaks.by_peer());
@@ -178,6 +186,7 @@ impl<'p, R: Replicator> Run<'p, R> {
             Ev::Dialing(event) => self.dial_event(event),
             Ev::Link(LinkEv::Deliver { link, to }) => self.deliver(link, to),
             Ev::Link(LinkEv::Tick(link)) => self.link_tick(link),
+            Ev::Close(link) => self.close_link(link, "protocol"),
         }
     }
 
@@ -204,6 +213,11 @@ impl<'p, R: Replicator> Run<'p, R> {
         state.incarnations += 1;
         let rng = workload::dial_rng(seed, peer, incarnation);
         state.running = Some(Running::new(incarnation, backoff, rng));
+        let mut outputs = Vec::new();
+        state.machine.start(self.now, &mut outputs);
+        for output in outputs {
+            self.apply(peer, output);
+        }
         self.skip_missed(peer);
         self.schedule_publish(peer);
         let targets = self.peers[peer as usize].targets.len();
@@ -230,7 +244,8 @@ impl<'p, R: Replicator> Run<'p, R> {
         self.arm(peer);
     }
 
-    /// Writes scheduled while the peer was down are skipped: a stopped app writes nothing.
+    /// Writes scheduled while the peer was down are skipped: a stopped app writes nothing
+    /// (a machine that holds the app's writes reports them itself).
     fn skip_missed(&mut self, peer: PeerIdx) {
         let plan = self.plan;
         let mut skipped = Vec::new();
@@ -246,6 +261,9 @@ impl<'p, R: Replicator> Run<'p, R> {
                 missed.feed
             ));
             state.next += 1;
+        }
+        if R::NAMES_ITEMS {
+            return;
         }
         for text in skipped {
             self.emit(EventKind::Note { text, error: false });
@@ -271,6 +289,18 @@ impl<'p, R: Replicator> Run<'p, R> {
             return;
         };
         state.next += 1;
+        if R::NAMES_ITEMS {
+            // The machine holds the app's writes: the item says which one is due.
+            let publish = &plan.publishes[index];
+            let id = ItemId {
+                feed: Feed(peer),
+                seq: u32::try_from(state.next).unwrap_or(u32::MAX),
+            };
+            let bytes = u32::try_from(publish.bytes).unwrap_or(u32::MAX);
+            self.feed(peer, Input::Publish(Item::post(id, bytes)));
+            self.schedule_publish(peer);
+            return;
+        }
         let written = self.items.write(plan, &plan.publishes[index]);
         self.peers[peer as usize].held.insert(written.item.id);
         self.emit(EventKind::Publish {
@@ -285,12 +315,19 @@ impl<'p, R: Replicator> Run<'p, R> {
         self.schedule_publish(peer);
     }
 
-    /// Stops a peer (crash or churn): its links close (its machine is told), its store stays.
+    /// Stops a peer (crash or churn): its links close, its store stays. The machine is told
+    /// first; then, as `R::STOP` says, either each link's end (and the dial schedule each
+    /// disconnect) before the incarnation ends, or the incarnation ends first.
     fn stop(&mut self, peer: PeerIdx, reason: &str) {
-        let Some(running) = self.peers[peer as usize].running.as_ref() else {
+        let state = &mut self.peers[peer as usize];
+        let Some(running) = state.running.as_ref() else {
             return;
         };
         let links: Vec<LinkId> = running.links.iter().copied().collect();
+        state.machine.stop();
+        if R::STOP == Stop::First {
+            state.running = None;
+        }
         for link in links {
             let dialed = self.links.get(&link).is_some_and(|l| l.dialer == peer);
             self.close_link(link, if dialed { reason } else { "closed" });
