@@ -27,6 +27,6 @@ pub mod testing;
 pub mod tinyssb;
 
 pub use seam::{
-    Collection, Feed, Handshake, Input, Item, ItemId, LinkId, Millis, Output, PeerId, Replicator,
-    Report, Stop, Wire, WireKind,
+    Collection, Feed, Handshake, Input, Item, ItemId, LinkId, Millis, Output, PeerId, Publication,
+    Replicator, Report, Stop, Wire, WireKind,
 };

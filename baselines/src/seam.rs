@@ -186,18 +186,7 @@ pub enum Collection {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Report {
     /// This peer made an item (a write of the workload, or one the protocol needs).
-    Published {
-        /// The item's ID.
-        msg: String,
-        /// Its tangle's (or feed's) ID.
-        tangle: String,
-        /// The workload's name for the feed (`moot`, `account` for the protocol's own).
-        feed: String,
-        /// Its encoded size.
-        bytes: u64,
-        /// IDs of the items it supersedes.
-        supersedes: Vec<String>,
-    },
+    Published(Publication),
     /// An item from a connection was stored for the first time.
     Stored {
         /// The item's ID.
@@ -253,6 +242,21 @@ pub enum Report {
         /// Whether it is an error.
         error: bool,
     },
+}
+
+/// An item a peer made, as its machine names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Publication {
+    /// The item's ID.
+    pub msg: String,
+    /// Its tangle's (or feed's) ID.
+    pub tangle: String,
+    /// The workload's name for the feed (`moot`, `account` for the protocol's own).
+    pub feed: String,
+    /// Its encoded size.
+    pub bytes: u64,
+    /// IDs of the items it supersedes.
+    pub supersedes: Vec<String>,
 }
 
 /// What ends when a peer's process stops (a crash, going offline).

@@ -1,6 +1,6 @@
 //! `ppppp-sim compare-protocols SCENARIO --protocols a,b,… [--seeds A..=B] [--jobs N]
-//! [--out DIR]`: every protocol × seed on the protocol tier — the PPPPP rows on the PPPPP
-//! engine, the baselines on the generic engine, one plan per seed for all — then one
+//! [--out DIR]`: every protocol × seed on the protocol tier — every row on its one engine,
+//! behind one replication seam, one plan per seed for all — then one
 //! comparison (`protocols_report.rs`) and overlaid plots (sim's sweep plots, one cell per
 //! protocol).
 

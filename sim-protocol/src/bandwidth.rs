@@ -1,5 +1,4 @@
-//! Timing of one direction of a link, shared by both engines' pipes: bandwidth and
-//! latency.
+//! Timing of one direction of a link, for every protocol's pipes: bandwidth and latency.
 //!
 //! A direction sends one message at a time, in order (a TCP stream over one bottleneck): a
 //! message of `n` bytes starts serialising when it is handed over or when the one before it
@@ -23,7 +22,7 @@ pub(crate) struct Lane {
     busy_until_us: u64,
     /// The arrival time of the last message sent (arrivals never go backwards), ms.
     pub(crate) last_arrival_ms: u64,
-    /// The write the last message went out in (the engines' `write` counter).
+    /// The write the last message went out in (the engine's `write` counter).
     pub(crate) last_write: u64,
     /// The latency drawn for that write, ms.
     write_latency_ms: u64,

@@ -1,4 +1,4 @@
-//! Dialing, for both engines: a dial is refused after a round trip when the acceptor is down,
+//! Dialing: a dial is refused after a round trip when the acceptor is down,
 //! times out across a partition (the connect timeout), or completes after the transport's
 //! handshake round trips; a handshake interrupted by the acceptor's restart or a cut fails.
 //! The dial schedule (`proto::dial::Redial`) is told every outcome. An engine implements
@@ -190,9 +190,9 @@ pub(crate) trait Dialing: Wired {
     }
 }
 
-/// The [`Dialing`] methods that only name what both engines' `Run` hold under the same names
-/// (`plan`, `net`, `timers`, `now`, `queue` with its `Ev::Dialing`, each peer's `targets`,
-/// `incarnation()` and `up()`, `redial`, `open_link`): one body for both impls.
+/// The [`Dialing`] methods that only name what the engine's `Run` holds (`plan`, `net`,
+/// `timers`, `now`, `queue` with its `Ev::Dialing`, each peer's `targets`, `incarnation()`
+/// and `up()`, `redial`, `open_link`).
 macro_rules! dialing_by_fields {
     () => {
         fn dial_parts(&mut self) -> $crate::dialing::DialParts<'_> {

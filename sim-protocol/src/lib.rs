@@ -1,39 +1,36 @@
-//! The protocol tier: a deterministic discrete-event engine that drives `proto`'s pure
-//! machines directly — publishing, validation and ingest into an in-memory `proto` store,
-//! sync sessions through `proto::sync::Sessions` (the driver the node uses), dialing through
-//! `proto::dial::Redial` — with a message-level network model in place of sockets. No
-//! tokio, no actors, no threads: one queue ordered by (simulated time, sequence number), and
-//! time jumps from event to event.
+//! The protocol tier: a deterministic discrete-event engine that drives pure protocol
+//! machines directly — PPPPP's (`proto`'s store, validation and ingest, sync sessions through
+//! `proto::sync::Sessions`, the driver the node uses) and the baselines' of issue 21 — behind
+//! one replication seam (`baselines::Replicator`), dialing through `proto::dial::Redial`,
+//! with a message-level network model in place of sockets. No tokio, no actors, no threads:
+//! one queue ordered by (simulated time, sequence number), and time jumps from event to
+//! event.
 //!
 //! ```text
-//! Plan ──▶ Run (run.rs): peers as data (peer.rs), links (link.rs), the queue (queue.rs)
-//!            │ Start, Publish, Fault, Churn, wake-ups of Sessions and Redial,
-//!            │ Established / DialFailed, Deliver, LinkTick, Close
+//! Plan ──▶ replicated/ (the engine: peers' lifecycles, the queue in queue.rs, links in
+//!            │ link.rs, a machine's outputs) over any Replicator:
+//!            │   ppppp/ (PPPPP: Db + Sessions, `--engine protocol`) or a baseline
 //!            ▼
-//!   dialing.rs (dial outcomes) ─▶ conn.rs (handshake, sync objects) ─▶ wires.rs (pipes,
-//!     keepalive and idle timeout via liveness.rs) over link.rs; all three but conn.rs
-//!     shared with replicated/
+//!   dialing.rs (dial outcomes) ─▶ wires.rs (pipes, keepalive and idle timeout via
+//!     liveness.rs) over link.rs
 //!     ─▶ network.rs (latency, bandwidth, loss, faults) ─▶ bandwidth.rs, loss.rs
-//!   apply.rs (Sessions outputs: send, commit, prune, rounds) ─▶ trace events ─▶ Collector
+//!   the machines' outputs and reports ─▶ trace events ─▶ Collector
 //! ```
 //!
 //! It emits the trace events the full-stack tier emits, so reports, plots and checks are
 //! shared. Modelling choices and what is ignored: `docs/simulation.md`, "The protocol tier".
 
-mod apply;
 mod bandwidth;
-mod conn;
 mod dialing;
 mod link;
 mod link_rules;
 mod liveness;
 mod loss;
 mod network;
-mod peer;
+pub mod ppppp;
 mod queue;
 pub mod replicated;
 pub mod rows;
-mod run;
 mod stats;
 mod wires;
 
@@ -94,6 +91,7 @@ impl Protocol {
         progress: &Progress,
     ) -> Result<replicated::RunStats, SimError> {
         plan.refuse_tunnels("protocol")?;
-        run::Run::new(plan, self.verify_all).execute(collector, progress)
+        let machines = ppppp::machines(plan, self.verify_all);
+        replicated::drive_machines(plan, machines, collector, progress)
     }
 }

@@ -1,25 +1,21 @@
-//! A connection between two peers, for both engines: two ends, each with a pipe toward it
-//! and its keepalive machine. A pipe is FIFO, as a TCP stream is: a message's arrival time is
-//! its send time plus a latency draw, but never before the message ahead of it. While its
-//! direction is cut or held, a pipe keeps its messages (TCP retransmits what was lost) and
-//! resumes when the fault ends, unless the idle timeout closed the connection first. What a
-//! pipe carries is the engine's (`M`: PPPPP's sync objects, a baseline's wire messages), and
-//! so is what the engine keeps per link besides (`X`; the PPPPP engine's are [`SyncLinks`]).
-//! How messages move through the pipes is `crate::wires`.
+//! A connection between two peers: two ends, each with a pipe toward it and its keepalive
+//! machine. A pipe is FIFO, as a TCP stream is: a message's arrival time is its send time
+//! plus a latency draw, but never before the message ahead of it. While its direction is cut
+//! or held, a pipe keeps its messages (TCP retransmits what was lost) and resumes when the
+//! fault ends, unless the idle timeout closed the connection first. What a pipe carries is
+//! the protocol's (`M`: PPPPP's sync objects, a baseline's wire messages). How messages move
+//! through the pipes is `crate::wires`.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 use proto::dial::TargetId;
-use proto::ids::TangleId;
 use proto::liveness::{Liveness, LivenessTimers};
-use proto::sync::SyncMsg;
 use proto::sync::Time;
 use sim::plan::PeerIdx;
 
 use crate::bandwidth::Lane;
 
-/// A connection, by the order it was made in (never reused): the seam's link id, so that
-/// both engines name links alike.
+/// A connection, by the order it was made in (never reused): the seam's link id.
 pub(crate) use baselines::LinkId;
 
 /// An end of a link.
@@ -89,7 +85,7 @@ pub(crate) struct Side<M> {
 
 /// A connection.
 #[derive(Debug)]
-pub(crate) struct Link<M, X> {
+pub(crate) struct Link<M> {
     pub(crate) dialer: PeerIdx,
     pub(crate) acceptor: PeerIdx,
     /// The dialer's dial target it serves.
@@ -97,12 +93,9 @@ pub(crate) struct Link<M, X> {
     /// When the handshake completed.
     pub(crate) opened_ms: u64,
     sides: [Side<M>; 2],
-    /// What the engine keeps per link besides the pipes (the PPPPP engine: the dialer's
-    /// sync objects per tangle, for its rounds; the generic engine: nothing).
-    pub(crate) extra: X,
 }
 
-impl<M, X: Default> Link<M, X> {
+impl<M> Link<M> {
     pub(crate) fn new(
         (dialer, acceptor): (PeerIdx, PeerIdx),
         target: TargetId,
@@ -120,12 +113,11 @@ impl<M, X: Default> Link<M, X> {
             target,
             opened_ms: now_ms,
             sides: [side(), side()],
-            extra: X::default(),
         }
     }
 }
 
-impl<M, X> Link<M, X> {
+impl<M> Link<M> {
     pub(crate) fn peer(&self, end: End) -> PeerIdx {
         match end {
             End::Dialer => self.dialer,
@@ -164,19 +156,19 @@ impl<M, X> Link<M, X> {
 /// engine looks a link up for every message and keepalive, and an ordered map's search was
 /// a visible share of a 1,000-peer run. Iteration is in id order, as an ordered map's.
 #[derive(Debug)]
-pub(crate) struct Links<M, X> {
-    slots: Vec<Option<Link<M, X>>>,
+pub(crate) struct Links<M> {
+    slots: Vec<Option<Link<M>>>,
 }
 
-impl<M, X> Default for Links<M, X> {
+impl<M> Default for Links<M> {
     fn default() -> Self {
         Self { slots: Vec::new() }
     }
 }
 
-impl<M, X> Links<M, X> {
+impl<M> Links<M> {
     /// Opens `link` under the next id.
-    pub(crate) fn push(&mut self, link: Link<M, X>) -> LinkId {
+    pub(crate) fn push(&mut self, link: Link<M>) -> LinkId {
         let id = LinkId(self.slots.len() as u64);
         self.slots.push(Some(link));
         id
@@ -186,15 +178,15 @@ impl<M, X> Links<M, X> {
         usize::try_from(id.0).unwrap_or(usize::MAX)
     }
 
-    pub(crate) fn get(&self, id: &LinkId) -> Option<&Link<M, X>> {
+    pub(crate) fn get(&self, id: &LinkId) -> Option<&Link<M>> {
         self.slots.get(Self::slot(*id)).and_then(Option::as_ref)
     }
 
-    pub(crate) fn get_mut(&mut self, id: &LinkId) -> Option<&mut Link<M, X>> {
+    pub(crate) fn get_mut(&mut self, id: &LinkId) -> Option<&mut Link<M>> {
         self.slots.get_mut(Self::slot(*id)).and_then(Option::as_mut)
     }
 
-    pub(crate) fn remove(&mut self, id: &LinkId) -> Option<Link<M, X>> {
+    pub(crate) fn remove(&mut self, id: &LinkId) -> Option<Link<M>> {
         self.slots.get_mut(Self::slot(*id)).and_then(Option::take)
     }
 
@@ -212,25 +204,3 @@ impl<M, X> Links<M, X> {
             .collect()
     }
 }
-
-/// The dialer's sync objects of one tangle on a link, for `sync_round`: how many it sent and
-/// received, and how many at its last reported round.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct TangleObjects {
-    pub(crate) exchanged: u64,
-    pub(crate) at_last_round: Option<u64>,
-}
-
-/// The dialer's sync objects per tangle, both ways, kept per link: only the dialer reports
-/// rounds, so the acceptor's are not counted (one map per link, not one per end plus one for
-/// the rounds).
-pub(crate) type DialerObjects = BTreeMap<TangleId, TangleObjects>;
-
-/// A sync object in a pipe, typed: its msgs are `Arc`s shared with the sender, and the
-/// receiver takes it as decoded (`proto::sync::Event::Decoded`), without writing and parsing
-/// the JSON text a node would (its byte count is computed from that text when it is sent).
-/// Boxed: pipes hold many keepalives, which should not each take a sync object's room.
-pub(crate) type SyncObject = Box<SyncMsg>;
-
-/// The PPPPP engine's links.
-pub(crate) type SyncLinks = Links<SyncObject, DialerObjects>;

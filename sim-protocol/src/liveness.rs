@@ -1,6 +1,5 @@
 //! A link's keepalive and idle check, from the two ends' `proto::liveness` machines (the
-//! rule the node's connection actor runs), for both the engine's ppppp links and its
-//! replicated-baseline links. The engine ticks both ends of a link at once, every keepalive
+//! rule the node's connection actor runs), for every protocol's links alike. The engine ticks both ends of a link at once, every keepalive
 //! interval from the handshake.
 
 use proto::liveness::{Action, Event, Liveness};

@@ -1,7 +1,7 @@
 //! The rows of a protocol comparison (`ppppp-sim compare-protocols`): PPPPP with the
-//! reference's re-initiation (pzp-sync 1.0.4) and with ours, on the PPPPP engine, and every
-//! baseline on the generic engine — one plan, one network model, one collector, so that
-//! every row is measured by the same metric definitions.
+//! reference's re-initiation (pzp-sync 1.0.4) and with ours, and every baseline, all on the
+//! one engine (`crate::replicated`) — one plan, one network model, one lifecycle, one
+//! collector, so that every row is measured by the same metric definitions.
 
 use sim::error::SimError;
 use sim::metrics::Collector;

@@ -1,5 +1,5 @@
-//! How messages move through links, for both engines (the PPPPP engine, `crate::run`, and
-//! the generic engine, `crate::replicated`): one write per step of a machine on a link (one
+//! How messages move through links (the engine is `crate::replicated`, for PPPPP and every
+//! baseline alike): one write per step of a machine on a link (one
 //! latency draw), FIFO pipes, stalls at cuts and holds and the resend after them, a `break`
 //! that resets a connection, keepalives and the idle timeout (`proto::liveness`, decided in
 //! `crate::liveness`). An engine implements [`Wired`] (where its links, network and queue
@@ -36,8 +36,8 @@ pub(crate) enum LinkEv {
 }
 
 /// What the shared connection code borrows from an engine at once.
-pub(crate) struct Parts<'a, M, X> {
-    pub(crate) links: &'a mut Links<M, X>,
+pub(crate) struct Parts<'a, M> {
+    pub(crate) links: &'a mut Links<M>,
     pub(crate) net: &'a mut Network,
     /// The current write (`Wired::transmit`).
     pub(crate) write: u64,
@@ -45,19 +45,18 @@ pub(crate) struct Parts<'a, M, X> {
 }
 
 /// What measuring a peer's queue borrows: the links, the peer's open ones, the peaks.
-pub(crate) struct Backlog<'a, M, X> {
-    pub(crate) links: &'a mut Links<M, X>,
+pub(crate) struct Backlog<'a, M> {
+    pub(crate) links: &'a mut Links<M>,
     pub(crate) open: &'a BTreeSet<LinkId>,
     pub(crate) peaks: &'a mut QueuePeaks,
 }
 
-/// An engine whose links carry `Msg` and keep `Extra`.
+/// An engine whose links carry `Msg`.
 pub(crate) trait Wired {
     type Msg;
-    type Extra;
 
     /// Its links and network, the current write and the time.
-    fn parts(&mut self) -> Parts<'_, Self::Msg, Self::Extra>;
+    fn parts(&mut self) -> Parts<'_, Self::Msg>;
     /// Starts a new write: what is sent after this draws a new latency.
     fn next_write(&mut self);
     /// Queues a connection event at `at`.
@@ -67,7 +66,7 @@ pub(crate) trait Wired {
     /// Records a trace event.
     fn record(&mut self, kind: EventKind);
     /// The links `peer` has open while it runs, with the rest needed to measure its queue.
-    fn backlog(&mut self, peer: PeerIdx) -> Option<Backlog<'_, Self::Msg, Self::Extra>>;
+    fn backlog(&mut self, peer: PeerIdx) -> Option<Backlog<'_, Self::Msg>>;
     /// One of the engine's messages arrived at `to` (`receiver`).
     fn receive_msg(&mut self, link: LinkId, to: End, receiver: PeerIdx, msg: Self::Msg);
     /// Closes a link; `reason` as the dialer saw it.
@@ -79,10 +78,7 @@ pub(crate) trait Wired {
         ends: (PeerIdx, PeerIdx),
         target: TargetId,
         timers: LivenessTimers,
-    ) -> LinkId
-    where
-        Self::Extra: Default,
-    {
+    ) -> LinkId {
         let Parts { links, now, .. } = self.parts();
         links.push(Link::new(ends, target, timers, now))
     }
@@ -290,12 +286,12 @@ pub(crate) trait Wired {
     }
 }
 
-/// The [`Wired`] methods that only name what both engines' `Run` hold under the same names
-/// (`links`, `net`, `write`, `now`, `queue` with its `Ev::Link`, `messages`, `emit`, each
-/// running peer's `links`, `queue_peaks`): one body for both impls.
+/// The [`Wired`] methods that only name what the engine's `Run` holds (`links`, `net`,
+/// `write`, `now`, `queue` with its `Ev::Link`, `messages`, `emit`, each running peer's
+/// `links`, `queue_peaks`).
 macro_rules! wired_by_fields {
     () => {
-        fn parts(&mut self) -> $crate::wires::Parts<'_, Self::Msg, Self::Extra> {
+        fn parts(&mut self) -> $crate::wires::Parts<'_, Self::Msg> {
             $crate::wires::Parts {
                 links: &mut self.links,
                 net: &mut self.net,
@@ -323,7 +319,7 @@ macro_rules! wired_by_fields {
         fn backlog(
             &mut self,
             peer: sim::plan::PeerIdx,
-        ) -> Option<$crate::wires::Backlog<'_, Self::Msg, Self::Extra>> {
+        ) -> Option<$crate::wires::Backlog<'_, Self::Msg>> {
             let running = self.peers[peer as usize].running.as_ref()?;
             Some($crate::wires::Backlog {
                 links: &mut self.links,

@@ -1,14 +1,17 @@
-//! The generic engine over the baselines: every protocol that can catch up converges on a
-//! small faulty scenario (partition, crash and restart, churn), flooding is shown not to, and
-//! a broadcast is charged once however many neighbours hear it.
+//! The engine over every protocol: PPPPP behind the seam keeps the traces its own engine
+//! recorded, every baseline that can catch up converges on a small faulty scenario
+//! (partition, crash and restart, churn), flooding is shown not to, and a broadcast is
+//! charged once however many neighbours hear it.
 
 use baselines::{Handshake, Input, LinkId, Millis, Output, Replicator, Wire, WireKind};
 use sim::metrics::Collector;
+use sim::pipeline::RunOptions;
 use sim::plan::Plan;
 use sim::progress::Progress;
 use sim::report::{Report, RunInfo};
 use sim::scenario::Scenario;
 use sim::trace::{TRACE_VERSION, TraceHeader, TraceSink};
+use sim_protocol::Protocol;
 use sim_protocol::replicated::{Baseline, drive};
 use sim_protocol::rows::Row;
 
@@ -88,6 +91,43 @@ fn run_row(row: Row, seed: u64) -> Report {
         .expect("the run completes");
     assert!(stats.messages > 0, "{} sent nothing", row.name());
     report
+}
+
+/// PPPPP's traces on the protocol tier as its own engine recorded them (`run.rs`, `conn.rs`,
+/// `apply.rs` before PPPPP moved behind the seam; `ppppp-sim run --engine protocol`):
+/// quickstart seed 1, and the faulty scenario above (churn, a partition, crashes) seeds 1, 2.
+const PPPPP_ENGINE_TRACES: [(&str, u64, &str); 3] = [
+    ("quickstart", 1, "3c3596db28ed09aa"),
+    ("faulty-small", 1, "b7e92cb9c73c6911"),
+    ("faulty-small", 2, "38aea46011af7f3d"),
+];
+
+#[test]
+fn ppppp_behind_the_seam_keeps_the_traces_of_its_own_engine() {
+    let quickstart = Scenario::load(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scenarios/quickstart.toml"
+    ))
+    .expect("the scenario loads");
+    for (scenario, seed, trace) in PPPPP_ENGINE_TRACES {
+        let plan = match scenario {
+            "quickstart" => Plan::build(&quickstart, seed),
+            _ => faulty_plan(seed),
+        };
+        let options = RunOptions {
+            scenario_path: format!("{scenario}.toml"),
+            out: None,
+            trace: false,
+            progress: false,
+        };
+        let report = sim::pipeline::run(&plan, &Protocol::new(), &options).expect("the run");
+        assert!(
+            report.trace_hash.starts_with(trace),
+            "{scenario} seed {seed}: trace {} moved from {trace}",
+            report.trace_hash
+        );
+        assert!(report.checks.passed, "{:?}", report.checks.first_failure());
+    }
 }
 
 #[test]

@@ -1,6 +1,6 @@
-//! Connections of the generic engine: dialing and the pipes are the PPPPP engine's code
-//! (`crate::dialing`, `crate::wires`); what is its own is the handshake's cost
-//! (`Replicator::handshake`: round trips and bytes), opening a link (each machine told
+//! Connections of the engine: dialing and the pipes are `crate::dialing` and `crate::wires`;
+//! what is here is the handshake's cost (`Replicator::handshake`: round trips, and the bytes
+//! each side sends), opening a link (each machine told
 //! `LinkUp`), and a machine's outputs (send, broadcast, stored, duplicate, close, a new
 //! write; its own reports are `reports.rs`) — a `Broadcast` is one transmission, charged
 //! once, heard on every link the sender has at that instant.

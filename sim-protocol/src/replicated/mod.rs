@@ -1,11 +1,13 @@
-//! The generic engine: the baselines of issue 21 (`baselines` crate) run on the protocol
-//! tier's network model, with the same plan, faults, churn, redial policy and trace events
-//! as the PPPPP engine (`crate::run`), so the report machinery measures every protocol the
-//! same way.
+//! The engine of the protocol tier: any protocol's per-peer machine behind the replication
+//! seam (`baselines::Replicator`) — PPPPP's (`crate::ppppp`, `--engine protocol` and the
+//! `ppppp` rows of `compare-protocols`) and the baselines of issue 21 — on one network model,
+//! with the same plan, faults, churn, redial policy, peers' lifecycles and trace events, so
+//! the report machinery measures every protocol the same way.
 //!
 //! ```text
 //! mod.rs     which protocol (Baseline), each peer's machine from the plan, the Engine
-//! items.rs   the workload as items: one feed per account, msg/tangle names for the collector
+//! items.rs   the workload as items for the baselines: one feed per account, msg/tangle
+//!            names for the collector (PPPPP names its own)
 //! peer.rs    a peer as data; run.rs the queue, lifecycles, publishing, faults, churn
 //! conn.rs    its handshake (crate::dialing dials), opening links, a machine's outputs (send,
 //!            broadcast, stored, duplicate, close, a new write)
@@ -131,7 +133,7 @@ impl Baseline {
     }
 }
 
-/// Runs `plan` with `make(p)` as peer `p`'s machine: the generic engine for any
+/// Runs `plan` with `make(p)` as peer `p`'s machine: the engine for any
 /// [`Replicator`] (the baselines, or a test's own machine).
 ///
 /// # Errors
@@ -178,7 +180,7 @@ fn machine_seed(seed: u64, peer: PeerIdx) -> u64 {
     sim::rng::stream(seed, "protocol/machine", u64::from(peer)).next_u64()
 }
 
-/// The generic engine with one baseline on every peer (`compare-protocols`).
+/// The engine with one baseline on every peer (`compare-protocols`).
 #[derive(Debug, Clone, Copy)]
 pub struct Replicated {
     baseline: Baseline,

@@ -1,4 +1,4 @@
-//! A baseline peer as data: its protocol machine (which is also its store, kept across
+//! A peer as data: its protocol machine (which is also its store, kept across
 //! crashes as a disk keeps it), what it holds, its publish schedule, and the state of its
 //! running incarnation — dial schedule, dial jitter stream, links, armed wake-ups — which a
 //! crash or going offline drops.

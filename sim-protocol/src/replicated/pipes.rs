@@ -1,7 +1,7 @@
-//! The generic engine's side of the shared connection code (`crate::wires`): where its
-//! links are, what it does with a protocol's message that arrives, and how it closes a link.
-//! Pipes, keepalives and the idle timeout are the PPPPP engine's, so that every protocol
-//! notices a dead link after the same idle timeout.
+//! The engine's side of the connection code (`crate::wires`): where its links are, what it
+//! does with a protocol's message that arrives, and how it closes a link. Pipes, keepalives
+//! and the idle timeout are the same for every protocol, so that each notices a dead link
+//! after the same idle timeout.
 
 use baselines::{Input, LinkId, Replicator};
 use proto::dial::Event as DialEvent;
@@ -39,8 +39,6 @@ impl<R: Replicator> Run<'_, R> {
 
 impl<R: Replicator> Wired for Run<'_, R> {
     type Msg = R::Wire;
-
-    type Extra = ();
 
     fn receive_msg(&mut self, link: LinkId, _to: End, receiver: PeerIdx, msg: R::Wire) {
         // A message still in the pipe when the link closed is lost with it.

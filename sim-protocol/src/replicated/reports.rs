@@ -13,19 +13,13 @@ impl<R: Replicator> Run<'_, R> {
     /// Records `report` of `peer`'s machine.
     pub(crate) fn report(&mut self, peer: PeerIdx, report: Report) {
         let kind = match report {
-            Report::Published {
-                msg,
-                tangle,
-                feed,
-                bytes,
-                supersedes,
-            } => EventKind::Publish {
+            Report::Published(made) => EventKind::Publish {
                 peer,
-                msg,
-                tangle,
-                feed,
-                bytes,
-                supersedes,
+                msg: made.msg,
+                tangle: made.tangle,
+                feed: made.feed,
+                bytes: made.bytes,
+                supersedes: made.supersedes,
             },
             Report::Stored { msg, tangle, from } => EventKind::Store {
                 peer,

@@ -1,7 +1,6 @@
-//! One run of the generic engine over a baseline protocol: the peers, the links, the event
-//! queue and the loop, and the peers' lifecycles (start, crash, restart, churn), publishing
-//! and fault steps — the PPPPP engine's (`crate::run`) with a `Replicator` in place of
-//! `proto`'s sessions and store. Connections and the machines' outputs are in `conn.rs`.
+//! One run of the engine: the peers, the links, the event queue and the loop, and the peers'
+//! lifecycles (start, crash, restart, churn), publishing and fault steps, around each peer's
+//! `Replicator`. Connections and the machines' outputs are in `conn.rs`.
 
 use baselines::{Feed, Input, Item, ItemId, LinkId, Replicator, Stop};
 use proto::dial::{Action, Backoff, Event as DialEvent, TargetId};
@@ -22,7 +21,6 @@ use crate::dialing::{DialEv, Dialing};
 use crate::link::Links;
 use crate::network::Network;
 use crate::queue::Queue;
-use crate::run::peer_idx;
 use crate::stats::RunStats;
 use crate::wires::{LinkEv, Wired};
 
@@ -58,7 +56,7 @@ pub(crate) struct Run<'p, R: Replicator> {
     pub(crate) now: u64,
     pub(crate) queue: Queue<Ev>,
     pub(crate) peers: Vec<Peer<R>>,
-    pub(crate) links: Links<R::Wire, ()>,
+    pub(crate) links: Links<R::Wire>,
     pub(crate) net: Network,
     pub(crate) items: Items,
     pub(crate) write: u64,
@@ -232,7 +230,8 @@ impl<'p, R: Replicator> Run<'p, R> {
                 );
             }
         }
-        // Dialed after this instant's other starts, as on the PPPPP engine.
+        // Dialed after this instant's other starts: peers that start together all listen
+        // before the first connection arrives.
         for Action::Dial(target) in actions {
             let dial = DialEv::Dial {
                 peer,
@@ -455,4 +454,9 @@ impl<'p, R: Replicator> Run<'p, R> {
             }
         }
     }
+}
+
+/// A peer index from a position in the peer list (plans hold fewer than 2^32 peers).
+pub(crate) fn peer_idx(index: usize) -> PeerIdx {
+    PeerIdx::try_from(index).expect("invariant: plans hold fewer than 2^32 peers")
 }
