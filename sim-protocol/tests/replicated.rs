@@ -1,7 +1,7 @@
 //! The engine over every protocol: PPPPP behind the seam keeps the traces its own engine
 //! recorded, every baseline that can catch up converges on a small faulty scenario
-//! (partition, crash and restart, churn), flooding is shown not to, and a broadcast is
-//! charged once however many neighbours hear it.
+//! (partition, crash and restart, churn), flooding is shown not to, a broadcast is charged
+//! once however many neighbours hear it, and `Output::NewWrite` starts a write of its own.
 
 use baselines::{Handshake, Input, LinkId, Millis, Output, Replicator, Wire, WireKind};
 use sim::metrics::Collector;
@@ -204,10 +204,34 @@ fn the_generic_engine_is_deterministic() {
     assert_eq!(a.to_json(), b.to_json());
 }
 
-/// A machine that broadcasts one 100-byte payload when it publishes, and stores what it hears.
+/// A machine that broadcasts one 100-byte payload when it publishes, and stores what it hears;
+/// or (`two_sends`) sends two packets on each of its links instead, the second after
+/// `Output::NewWrite` when it is `Some(true)`, and logs when each packet arrived.
 #[derive(Debug, Default)]
 struct Beacon {
     held: std::collections::BTreeSet<baselines::ItemId>,
+    two_sends: Option<bool>,
+    links: Vec<LinkId>,
+    /// (receiver's link, packet's seq, arrival), shared by every machine of the run.
+    arrivals: std::rc::Rc<std::cell::RefCell<Vec<(LinkId, u32, Millis)>>>,
+}
+
+impl Beacon {
+    fn two_sends(&self, item: baselines::Item, new_write: bool, out: &mut Vec<Output<Packet>>) {
+        let second = baselines::ItemId {
+            feed: item.id.feed,
+            seq: 2,
+        };
+        for &link in &self.links {
+            let msg = Packet(item);
+            out.push(Output::Send { link, msg });
+            if new_write {
+                out.push(Output::NewWrite);
+            }
+            let msg = Packet(baselines::Item::post(second, item.content_bytes));
+            out.push(Output::Send { link, msg });
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -225,13 +249,19 @@ impl Wire for Packet {
 impl Replicator for Beacon {
     type Wire = Packet;
 
-    fn handle(&mut self, _now: Millis, input: Input<Packet>, out: &mut Vec<Output<Packet>>) {
+    fn handle(&mut self, now: Millis, input: Input<Packet>, out: &mut Vec<Output<Packet>>) {
         match input {
+            Input::LinkUp { link, .. } => self.links.push(link),
             Input::Publish(item) => {
                 self.held.insert(item.id);
-                out.push(Output::Broadcast { msg: Packet(item) });
+                match self.two_sends {
+                    Some(new_write) => self.two_sends(item, new_write, out),
+                    None => out.push(Output::Broadcast { msg: Packet(item) }),
+                }
             }
             Input::Received { link, msg } => {
+                let arrival = (link, msg.0.id.seq, now);
+                self.arrivals.borrow_mut().push(arrival);
                 let from: LinkId = link;
                 if self.held.insert(msg.0.id) {
                     out.push(Output::Stored {
@@ -294,13 +324,9 @@ follow_goals = ["post@all"]
 converge_within = "5s"
 "#;
 
-#[test]
-fn a_broadcast_is_one_transmission_heard_on_every_link() {
-    let scenario = Scenario::parse(STAR, "star.toml").expect("the scenario parses");
-    let mut plan = Plan::build(&scenario, 1);
-    // One write, by peer 0 (the hub), at 5 s, when every leaf is connected.
-    plan.publishes.clear();
-    plan.publishes.push(sim::plan::Publish {
+/// One write, by peer 0 (the hub), at 5 s, when every leaf is connected.
+fn hub_post() -> sim::plan::Publish {
+    sim::plan::Publish {
         t_ms: 5_000,
         peer: 0,
         feed: "post".to_owned(),
@@ -309,7 +335,14 @@ fn a_broadcast_is_one_transmission_heard_on_every_link() {
         bytes: 50,
         supersedes: Vec::new(),
         content: sim::plan::Content::Post { bytes: 50 },
-    });
+    }
+}
+
+#[test]
+fn a_broadcast_is_one_transmission_heard_on_every_link() {
+    let scenario = Scenario::parse(STAR, "star.toml").expect("the scenario parses");
+    let mut plan = Plan::build(&scenario, 1);
+    plan.publishes = vec![hub_post()];
     let header = TraceHeader {
         trace_version: TRACE_VERSION,
         scenario: plan.scenario.clone(),
@@ -340,4 +373,52 @@ fn a_broadcast_is_one_transmission_heard_on_every_link() {
     assert_eq!(report.metrics.bytes.by_kind.get("msgs"), Some(&100));
     // The broadcast and the keepalives are the messages; only one carried the payload.
     assert!(stats.messages >= 1);
+}
+
+/// Per link, the arrival times of the two packets of a two-sends `Beacon` from the hub of `STAR` with
+/// latencies drawn from 5 to 60 ms.
+fn two_step_arrivals(new_write: bool) -> Vec<(Millis, Millis)> {
+    let varied = STAR.replace(
+        r#"latency = { min = "10ms", max = "10ms" }"#,
+        r#"latency = { min = "5ms", max = "60ms" }"#,
+    );
+    let scenario = Scenario::parse(&varied, "star.toml").expect("the scenario parses");
+    let mut plan = Plan::build(&scenario, 1);
+    plan.publishes = vec![hub_post()];
+    let arrivals = std::rc::Rc::default();
+    let header = TraceHeader {
+        trace_version: TRACE_VERSION,
+        scenario: plan.scenario.clone(),
+        seed: 1,
+        engine: "two-steps".to_owned(),
+        substrate: None,
+    };
+    let mut collector = Collector::new(&plan, TraceSink::hash_only(&header));
+    drive(&plan, &mut collector, &Progress::hidden(), &|_| Beacon {
+        two_sends: Some(new_write),
+        arrivals: std::rc::Rc::clone(&arrivals),
+        ..Beacon::default()
+    })
+    .expect("the run completes");
+    let log = arrivals.borrow();
+    let at = |link: LinkId, seq: u32| {
+        log.iter()
+            .find(|(l, s, _)| *l == link && *s == seq)
+            .map(|(_, _, t)| *t)
+            .expect("both packets arrived")
+    };
+    let links: std::collections::BTreeSet<LinkId> = log.iter().map(|(l, _, _)| *l).collect();
+    links.into_iter().map(|l| (at(l, 1), at(l, 2))).collect()
+}
+
+#[test]
+fn a_new_write_draws_its_own_latency_and_one_write_arrives_together() {
+    let together = two_step_arrivals(false);
+    assert_eq!(together.len(), 5, "every leaf heard the hub");
+    assert!(together.iter().all(|(first, second)| first == second));
+    let separate = two_step_arrivals(true);
+    assert_eq!(separate.len(), 5);
+    // FIFO: never before the first; a later draw makes it later on some link.
+    assert!(separate.iter().all(|(first, second)| second >= first));
+    assert!(separate.iter().any(|(first, second)| second > first));
 }
