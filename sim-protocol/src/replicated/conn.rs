@@ -11,7 +11,7 @@ use sim::plan::PeerIdx;
 use sim::trace::{EventKind, WireKind};
 
 use super::run::{Ev, Run};
-use crate::dialing::{Dialing, dialing_by_fields};
+use crate::dialing::{DialEv, DialParts, DialView, Dialing};
 use crate::link::Carried;
 use crate::wires::{LinkEv, Wired};
 
@@ -191,5 +191,36 @@ impl<R: Replicator> Dialing for Run<'_, R> {
         self.peers[dialer as usize].machine.handshake().round_trips
     }
 
-    dialing_by_fields!();
+    fn dial_parts(&mut self) -> DialParts<'_> {
+        DialParts {
+            plan: self.plan,
+            net: &mut self.net,
+            connect_timeout_ms: self.timers.connect_timeout_ms,
+            now: self.now,
+        }
+    }
+
+    fn target_of(&self, peer: PeerIdx, target: TargetId) -> Option<PeerIdx> {
+        self.peers[peer as usize].targets.get(target.0).copied()
+    }
+
+    fn view(&self, peer: PeerIdx) -> DialView {
+        let state = &self.peers[peer as usize];
+        DialView {
+            incarnation: state.incarnation(),
+            up: state.up(),
+        }
+    }
+
+    fn push_dial(&mut self, at: u64, event: DialEv) {
+        self.queue.push(at, Ev::Dialing(event));
+    }
+
+    fn dial_schedule(&mut self, peer: PeerIdx, event: DialEvent) {
+        self.redial(peer, event);
+    }
+
+    fn connect(&mut self, dialer: PeerIdx, acceptor: PeerIdx, target: TargetId) {
+        self.open_link(dialer, acceptor, target);
+    }
 }

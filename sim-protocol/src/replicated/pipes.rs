@@ -10,7 +10,7 @@ use sim::trace::EventKind;
 
 use super::run::{Ev, Run};
 use crate::link::End;
-use crate::wires::{Wired, wired_by_fields};
+use crate::wires::{Backlog, LinkEv, Parts, Wired};
 
 impl<R: Replicator> Run<'_, R> {
     /// Closes a link: both machines are told, the dialer redials; `reason` as the dialer
@@ -51,5 +51,37 @@ impl<R: Replicator> Wired for Run<'_, R> {
         self.close(link, reason);
     }
 
-    wired_by_fields!();
+    fn parts(&mut self) -> Parts<'_, Self::Msg> {
+        Parts {
+            links: &mut self.links,
+            net: &mut self.net,
+            write: self.write,
+            now: self.now,
+        }
+    }
+
+    fn next_write(&mut self) {
+        self.write += 1;
+    }
+
+    fn push(&mut self, at: u64, event: LinkEv) {
+        self.queue.push(at, Ev::Link(event));
+    }
+
+    fn count_message(&mut self) {
+        self.messages += 1;
+    }
+
+    fn record(&mut self, kind: EventKind) {
+        self.emit(kind);
+    }
+
+    fn backlog(&mut self, peer: PeerIdx) -> Option<Backlog<'_, Self::Msg>> {
+        let running = self.peers[peer as usize].running.as_ref()?;
+        Some(Backlog {
+            links: &mut self.links,
+            open: &running.links,
+            peaks: &mut self.queue_peaks,
+        })
+    }
 }
