@@ -10,7 +10,7 @@ use std::sync::Arc;
 use proto::goals::Goals;
 use proto::ids::{MsgId, TangleId};
 use proto::msg::Msg;
-use proto::sync::{self, Event, IndexedDb, Output, Session, Sessions, Time, wire};
+use proto::sync::{self, Event, IndexedDb, Output, SessionRef, Sessions, Time, wire};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::time::Instant;
 
@@ -221,7 +221,7 @@ impl Actor for SyncActor {
     }
 }
 
-fn summary(session: &Session) -> SyncSummary {
+fn summary(session: SessionRef<'_>) -> SyncSummary {
     SyncSummary {
         busy: session.is_busy(),
         requested: session.requested().count(),

@@ -19,8 +19,10 @@ use crate::ids::{MsgId, TangleId};
 use crate::msg::{Account, Msg};
 use crate::tangle::DepthRange;
 
+mod numbering;
 mod tangle_state;
 
+pub(super) use numbering::{TangleNumber, TangleNumbering};
 use tangle_state::{MaybeRange, TangleState, TangleStates};
 
 /// Most tangles a stream keeps state for (exchanges in progress, want-ranges, the IDs each
@@ -395,18 +397,40 @@ impl Session {
         self.requested.iter()
     }
 
-    /// Tangles whose new local msgs are pushed to the remote as they are added.
+    /// Tangles whose new local msgs are pushed to the remote as they are added, in ID order.
+    /// Of a session of [`super::Sessions`], see [`super::SessionRef::realtime`].
     pub fn realtime(&self) -> impl Iterator<Item = &TangleId> + '_ {
+        self.realtime_in(self.tangles.numbering())
+    }
+
+    /// [`Session::realtime`], the tangles' numbers read in `numbering`.
+    pub(super) fn realtime_in<'a>(
+        &'a self,
+        numbering: &'a TangleNumbering,
+    ) -> impl Iterator<Item = &'a TangleId> + 'a {
         self.tangles
-            .iter()
+            .iter_in(numbering)
             .filter(|(_, state)| state.realtime)
             .map(|(tangle, _)| tangle)
+    }
+
+    /// How many tangles are pushed in realtime.
+    #[must_use]
+    pub fn realtime_count(&self) -> usize {
+        self.tangles.values().filter(|state| state.realtime).count()
     }
 
     /// Whether this session fetches `tangle` under a claim of its peer's.
     #[must_use]
     pub fn has_claimed(&self, tangle: &TangleId) -> bool {
-        self.tangles.get(tangle).is_some_and(|state| state.claimed)
+        self.has_claimed_in(self.tangles.numbering(), tangle)
+    }
+
+    /// [`Session::has_claimed`], the tangles' numbers read in `numbering`.
+    pub(super) fn has_claimed_in(&self, numbering: &TangleNumbering, tangle: &TangleId) -> bool {
+        self.tangles
+            .get_in(numbering, tangle)
+            .is_some_and(|state| state.claimed)
     }
 
     /// Whether an exchange is under way for some tangle.
@@ -435,6 +459,39 @@ impl Session {
         out: &mut Vec<Output>,
     ) -> Result<(), St::Error> {
         self.handle_with(now, input, store, goals, &mut Claims::new(), out)
+    }
+
+    /// Runs `run` with `numbering` (the peer's, shared by its sessions) in place of the
+    /// session's own, which stays empty for a session that only ever runs this way.
+    pub(super) fn with_numbering<R>(
+        &mut self,
+        numbering: &mut TangleNumbering,
+        run: impl FnOnce(&mut Self) -> R,
+    ) -> R {
+        self.tangles.swap_numbering(numbering);
+        let result = run(self);
+        self.tangles.swap_numbering(numbering);
+        result
+    }
+
+    /// Forgets every tracked tangle, giving their numbers back: a closed session's last act
+    /// before [`super::Sessions`] drops it.
+    pub(super) fn forget_tangles(&mut self) {
+        self.tangles.clear();
+        self.pending.clear();
+        self.pending_pushes = 0;
+        self.known_ids = 0;
+    }
+
+    /// Whether the session's own numbering is empty, as it stays for a session that runs
+    /// only with its peer's ([`Session::with_numbering`]).
+    pub(super) fn own_numbering_is_empty(&self) -> bool {
+        self.tangles.numbering().is_empty()
+    }
+
+    /// Adds one to `uses` for each number of a tangle this session tracks.
+    pub(super) fn count_number_uses(&self, uses: &mut BTreeMap<TangleNumber, u32>) {
+        self.tangles.count_uses(uses);
     }
 
     /// Advances the session by one input, appending what the shell must do to `out`.
@@ -1570,12 +1627,12 @@ impl Session {
 
     /// The msgs kept to push after exchanges: only for tangles in exchange, none in an
     /// empty list, each tangle's and the session's bound, and the count.
-    fn check_pending_pushes(&self) {
+    fn check_pending_pushes(&self, numbering: &TangleNumbering) {
         let mut held = 0;
         for (tangle, pending) in &self.pending {
             assert!(
                 self.tangles
-                    .get(tangle)
+                    .get_in(numbering, tangle)
                     .is_some_and(|state| state.in_progress),
                 "{tangle}: pending pushes outside an exchange"
             );
@@ -1595,9 +1652,20 @@ impl Session {
         );
     }
 
-    /// Panics if a bound or an internal consistency rule is broken. Tests and simulations
-    /// call it after every [`Session::handle`].
+    /// Panics if a bound or an internal consistency rule is broken, or if the session's own
+    /// numbering does not count exactly its tracked tangles. Tests and simulations call it
+    /// after every [`Session::handle`].
     pub fn check_invariants(&self) {
+        let numbering = self.tangles.numbering();
+        self.check_invariants_in(numbering);
+        let mut uses = BTreeMap::new();
+        self.count_number_uses(&mut uses);
+        numbering.check_invariants(&uses);
+    }
+
+    /// [`Session::check_invariants`] but for the numbering: the tracked tangles' numbers are
+    /// read in `numbering`, whose counts [`super::Sessions`] checks over all its sessions.
+    pub(super) fn check_invariants_in(&self, numbering: &TangleNumbering) {
         assert!(
             self.tangles.len() <= TANGLES_TRACKED_MAX,
             "tracked tangles {} > {TANGLES_TRACKED_MAX}",
@@ -1608,7 +1676,7 @@ impl Session {
             "requested {} > {REQUESTED_MAX}",
             self.requested.len()
         );
-        self.check_pending_pushes();
+        self.check_pending_pushes(numbering);
         let counted: usize = self.tangles.values().map(TangleState::known_ids).sum();
         assert_eq!(counted, self.known_ids, "known id count drifted");
         assert!(
@@ -1626,8 +1694,8 @@ impl Session {
             "refused {} objects without closing",
             self.stats.refused
         );
-        self.tangles.check_invariants();
-        for (tangle, state) in self.tangles.iter() {
+        self.tangles.check_invariants(numbering);
+        for (tangle, state) in self.tangles.iter_in(numbering) {
             check_tangle_state(tangle, state);
         }
         for entry in &self.cache {
@@ -1819,6 +1887,50 @@ mod tests {
             session.unrequest(tangle);
         }
         assert_eq!(session.requested.capacity(), 0);
+    }
+
+    /// A session driven alone, started over an empty database with goals on three tangles.
+    fn started_alone() -> Session {
+        let mut goals = Goals::new();
+        for n in [7, 3, 5] {
+            goals
+                .set(MsgId::from_bytes(&[n; 32]), Goal::All)
+                .expect("room for three goals");
+        }
+        let mut db = crate::db::Db::new(crate::store::MemStore::new());
+        let mut index = super::super::SyncIndex::new();
+        let mut store = super::super::IndexedDb::new(&mut db, &mut index);
+        let mut session = Session::new(Config::default());
+        let mut out = Vec::new();
+        let Ok(()) = session.handle(Time(0), Input::Start, &mut store, &goals, &mut out);
+        session
+    }
+
+    #[test]
+    fn a_session_alone_numbers_its_tangles_itself() {
+        let mut session = started_alone();
+        session.check_invariants();
+        let numbering = session.tangles.numbering();
+        assert_eq!(numbering.len(), 3);
+        let order: Vec<TangleId> = session.tangles.iter().map(|(id, _)| *id).collect();
+        let mut sorted = order.clone();
+        sorted.sort();
+        assert_eq!(order, sorted, "visited in ID order");
+        assert!(session.is_busy(), "an exchange per goal");
+        session.forget_tangles();
+        assert!(session.own_numbering_is_empty());
+        session.check_invariants();
+    }
+
+    #[test]
+    #[should_panic(expected = "uses counted")]
+    fn the_checker_catches_a_session_alone_whose_count_is_off() {
+        let mut session = started_alone();
+        let mut extra = TangleNumbering::default();
+        session.tangles.swap_numbering(&mut extra);
+        extra.acquire(MsgId::from_bytes(&[5; 32]));
+        session.tangles.swap_numbering(&mut extra);
+        session.check_invariants();
     }
 
     #[test]

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::claims::{Claims, SessionTag};
-use super::session::{Config, Input, Output, Session};
+use super::session::{Config, Input, Output, Session, Stats, TangleNumbering};
 use super::store::SyncStore;
 use super::time::Time;
 use crate::goals::Goals;
@@ -95,7 +95,60 @@ pub struct Sessions<K> {
     config: Config,
     sessions: BTreeMap<K, Session>,
     claims: Claims,
+    /// The number of each tangle some session tracks, shared by the sessions (each is
+    /// handed it for the length of one input; see [`Session`]'s `with_numbering`).
+    numbering: TangleNumbering,
     next_tag: u64,
+}
+
+/// A session of [`Sessions`], read with the peer's tangle numbering (a session of `Sessions`
+/// names its tracked tangles by numbers that only the peer's numbering resolves).
+#[derive(Debug, Clone, Copy)]
+pub struct SessionRef<'a> {
+    session: &'a Session,
+    numbering: &'a TangleNumbering,
+}
+
+impl<'a> SessionRef<'a> {
+    /// Counters so far.
+    #[must_use]
+    pub fn stats(&self) -> &'a Stats {
+        self.session.stats()
+    }
+
+    /// Whether an exchange is under way for some tangle.
+    #[must_use]
+    pub fn is_busy(&self) -> bool {
+        self.session.is_busy()
+    }
+
+    /// Tangles still requested ([`Session::requested`]).
+    pub fn requested(&self) -> impl Iterator<Item = &'a TangleId> + 'a {
+        self.session.requested()
+    }
+
+    /// Tangles pushed in realtime, in ID order ([`Session::realtime`]).
+    pub fn realtime(&self) -> impl Iterator<Item = &'a TangleId> + 'a {
+        self.session.realtime_in(self.numbering)
+    }
+
+    /// How many tangles are pushed in realtime.
+    #[must_use]
+    pub fn realtime_count(&self) -> usize {
+        self.session.realtime_count()
+    }
+
+    /// Whether this session fetches `tangle` under its peer's claim.
+    #[must_use]
+    pub fn has_claimed(&self, tangle: &TangleId) -> bool {
+        self.session.has_claimed_in(self.numbering, tangle)
+    }
+
+    /// This session's tag among its peer's sessions.
+    #[must_use]
+    pub fn tag(&self) -> SessionTag {
+        self.session.tag()
+    }
 }
 
 impl<K: Ord + Copy + std::fmt::Debug> Sessions<K> {
@@ -106,19 +159,29 @@ impl<K: Ord + Copy + std::fmt::Debug> Sessions<K> {
             config,
             sessions: BTreeMap::new(),
             claims: Claims::new(),
+            numbering: TangleNumbering::default(),
             next_tag: 0,
         }
     }
 
     /// The session of a connection.
     #[must_use]
-    pub fn get(&self, key: &K) -> Option<&Session> {
-        self.sessions.get(key)
+    pub fn get(&self, key: &K) -> Option<SessionRef<'_>> {
+        self.sessions.get(key).map(|session| self.view(session))
     }
 
     /// The open sessions, by key.
-    pub fn iter(&self) -> impl Iterator<Item = (&K, &Session)> + '_ {
-        self.sessions.iter()
+    pub fn iter(&self) -> impl Iterator<Item = (&K, SessionRef<'_>)> + '_ {
+        self.sessions
+            .iter()
+            .map(|(key, session)| (key, self.view(session)))
+    }
+
+    fn view<'a>(&'a self, session: &'a Session) -> SessionRef<'a> {
+        SessionRef {
+            session,
+            numbering: &self.numbering,
+        }
     }
 
     /// Number of open sessions.
@@ -213,9 +276,13 @@ impl<K: Ord + Copy + std::fmt::Debug> Sessions<K> {
             return Ok(());
         };
         let mut outputs = Vec::new();
-        let result = session.handle_with(now, input, store, goals, &mut self.claims, &mut outputs);
+        let claims = &mut self.claims;
+        let result = session.with_numbering(&mut self.numbering, |session| {
+            session.handle_with(now, input, store, goals, claims, &mut outputs)
+        });
         out.extend(outputs.into_iter().map(|output| (key, output)));
         if session.is_closed() {
+            session.with_numbering(&mut self.numbering, Session::forget_tangles);
             self.sessions.remove(&key);
         }
         result
@@ -245,19 +312,129 @@ impl<K: Ord + Copy + std::fmt::Debug> Sessions<K> {
         }
     }
 
-    /// Panics if a session's invariants are broken, or if a claim is held by no session's
-    /// exchange. Tests and simulations call it after every [`Sessions::handle`].
+    /// Panics if a session's invariants are broken, if a claim is held by no session's
+    /// exchange, or if the tangle numbering's counts are not the sessions' uses.
+    /// Tests and simulations call it after every [`Sessions::handle`].
     pub fn check_invariants(&self) {
+        let mut uses = BTreeMap::new();
         for session in self.sessions.values() {
-            session.check_invariants();
+            assert!(
+                session.own_numbering_is_empty(),
+                "a session of Sessions numbered tangles on its own"
+            );
+            session.check_invariants_in(&self.numbering);
+            session.count_number_uses(&mut uses);
         }
+        self.numbering.check_invariants(&uses);
         for (tangle, holder) in self.claims.iter() {
             assert!(
-                self.sessions
-                    .values()
-                    .any(|session| session.tag() == holder && session.has_claimed(&tangle)),
+                self.sessions.values().any(|session| session.tag() == holder
+                    && session.has_claimed_in(&self.numbering, &tangle)),
                 "the claim on {tangle} is held by {holder:?}, which is not fetching it"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Event, Sessions};
+    use crate::db::Db;
+    use crate::goals::{Goal, Goals};
+    use crate::ids::MsgId;
+    use crate::store::MemStore;
+    use crate::sync::{Config, IndexedDb, Output, SyncIndex, Time};
+
+    /// Two dialing sessions over an empty database, each requesting the same three goals.
+    fn two_sessions() -> (Sessions<u8>, Db<MemStore>, SyncIndex, Goals) {
+        let mut goals = Goals::new();
+        for n in [7, 3, 5] {
+            goals
+                .set(MsgId::from_bytes(&[n; 32]), Goal::All)
+                .expect("room for three goals");
+        }
+        let mut sessions = Sessions::new(Config::default());
+        let mut db = Db::new(MemStore::new());
+        let mut index = SyncIndex::new();
+        for key in [1, 2] {
+            let event = Event::Opened {
+                key,
+                initiate: true,
+            };
+            handle(&mut sessions, event, &mut db, &mut index, &goals);
+        }
+        (sessions, db, index, goals)
+    }
+
+    fn handle(
+        sessions: &mut Sessions<u8>,
+        event: Event<u8>,
+        db: &mut Db<MemStore>,
+        index: &mut SyncIndex,
+        goals: &Goals,
+    ) -> Vec<(u8, Output)> {
+        let mut out = Vec::new();
+        let mut store = IndexedDb::new(db, index);
+        let Ok(()) = sessions.handle(Time(0), event, &mut store, goals, &mut out);
+        sessions.check_invariants();
+        out
+    }
+
+    #[test]
+    fn the_sessions_share_one_number_per_tangle_until_the_last_closes() {
+        let (mut sessions, mut db, mut index, goals) = two_sessions();
+        assert_eq!(
+            sessions.numbering.len(),
+            3,
+            "one number per tangle, not per session"
+        );
+        for (_, session) in sessions.iter() {
+            assert!(session.is_busy());
+            assert_eq!(session.requested().count(), 3);
+        }
+        handle(
+            &mut sessions,
+            Event::Closed { key: 1 },
+            &mut db,
+            &mut index,
+            &goals,
+        );
+        assert_eq!(sessions.len(), 1);
+        assert_eq!(
+            sessions.numbering.len(),
+            3,
+            "still tracked by the other session"
+        );
+        handle(
+            &mut sessions,
+            Event::Closed { key: 2 },
+            &mut db,
+            &mut index,
+            &goals,
+        );
+        assert!(sessions.is_empty());
+        assert!(
+            sessions.numbering.is_empty(),
+            "the last session's close freed every number"
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "uses counted")]
+    fn the_checker_catches_a_reference_count_above_the_uses() {
+        let (mut sessions, ..) = two_sessions();
+        sessions.numbering.acquire(MsgId::from_bytes(&[3; 32]));
+        sessions.check_invariants();
+    }
+
+    #[test]
+    #[should_panic(expected = "names no tangle")]
+    fn the_checker_catches_a_number_freed_while_in_use() {
+        let (mut sessions, ..) = two_sessions();
+        let number = sessions.numbering.acquire(MsgId::from_bytes(&[3; 32]));
+        for _ in 0..3 {
+            sessions.numbering.release(number);
+        }
+        sessions.check_invariants();
     }
 }

@@ -7,6 +7,9 @@
 //! exchange wait in the session ([`super::Session`]'s pending pushes), and an absent depth is
 //! a value no depth can take rather than an `Option`'s extra word: 64 bytes a tangle, not 136.
 
+use std::collections::BTreeMap;
+
+use super::numbering::{TangleNumber, TangleNumbering};
 use crate::ids::TangleId;
 use crate::sync::id_set::IdSet;
 use crate::sync::wire;
@@ -188,71 +191,115 @@ impl Default for MaybeDepth {
     }
 }
 
-/// The tracked tangles' states, in tangle ID order: the IDs and the states in two vectors
-/// kept sorted, found by binary search. A B-tree node holds eleven entries whatever the
-/// count (a session tracking three tangles paid for eleven) and its nodes run about
-/// two-thirds full; here an entry costs its 45-byte ID and its state, plus at most an eighth
-/// spare. Tangles are added one by one as exchanges start and removed only on eviction, so
-/// the insertion's shift is rare and short (at most [`super::TANGLES_TRACKED_MAX`] entries).
+/// The tracked tangles' states, in tangle ID order: the tangles' numbers (in a
+/// [`TangleNumbering`]) and the states in two vectors kept sorted by the IDs the numbers name,
+/// found by binary search. A B-tree node holds eleven entries whatever the count (a session
+/// tracking three tangles paid for eleven) and its nodes run about two-thirds full; here an
+/// entry costs a 4-byte number and its state, plus at most an eighth spare. Tangles are added
+/// one by one as exchanges start and removed only on eviction, so the insertion's shift is
+/// rare and short (at most [`super::TANGLES_TRACKED_MAX`] entries).
+///
+/// The numbering the numbers come from is the session's own, or, while a session of
+/// [`crate::sync::Sessions`] handles an input, its peer's, swapped in for the call
+/// ([`TangleStates::swap_numbering`]); the session's own then stays empty.
 #[derive(Debug, Clone, Default)]
 pub(super) struct TangleStates {
-    ids: Vec<TangleId>,
+    numbers: Vec<TangleNumber>,
     states: Vec<TangleState>,
+    numbering: TangleNumbering,
 }
 
 impl TangleStates {
     /// How many tangles are tracked.
     pub(super) fn len(&self) -> usize {
-        self.ids.len()
+        self.numbers.len()
+    }
+
+    /// Where `id` is, or would be inserted, among the entries (looked up in `numbering`).
+    fn find(&self, numbering: &TangleNumbering, id: &TangleId) -> Result<usize, usize> {
+        self.numbers
+            .binary_search_by(|number| numbering.id(*number).cmp(id))
     }
 
     /// Whether `id` is tracked.
     pub(super) fn contains_key(&self, id: &TangleId) -> bool {
-        self.ids.binary_search(id).is_ok()
+        self.find(&self.numbering, id).is_ok()
     }
 
     /// The state of `id`, if tracked.
     pub(super) fn get(&self, id: &TangleId) -> Option<&TangleState> {
-        let index = self.ids.binary_search(id).ok()?;
+        self.get_in(&self.numbering, id)
+    }
+
+    /// The state of `id`, if tracked, the numbers read in `numbering`.
+    pub(super) fn get_in(
+        &self,
+        numbering: &TangleNumbering,
+        id: &TangleId,
+    ) -> Option<&TangleState> {
+        let index = self.find(numbering, id).ok()?;
         self.states.get(index)
     }
 
     /// The state of `id`, if tracked.
     pub(super) fn get_mut(&mut self, id: &TangleId) -> Option<&mut TangleState> {
-        let index = self.ids.binary_search(id).ok()?;
+        let index = self.find(&self.numbering, id).ok()?;
         self.states.get_mut(index)
     }
 
     /// The state of `id`, tracking it with a default state if it was not.
     pub(super) fn get_or_default(&mut self, id: TangleId) -> &mut TangleState {
-        let index = match self.ids.binary_search(&id) {
+        let index = match self.find(&self.numbering, &id) {
             Ok(index) => index,
             Err(index) => {
-                if self.ids.len() == self.ids.capacity() {
-                    let more = (self.ids.len() / SPARE_FRACTION).max(1);
-                    self.ids.reserve_exact(more);
+                if self.numbers.len() == self.numbers.capacity() {
+                    let more = (self.numbers.len() / SPARE_FRACTION).max(1);
+                    self.numbers.reserve_exact(more);
                     self.states.reserve_exact(more);
                 }
-                self.ids.insert(index, id);
+                let number = self.numbering.acquire(id);
+                self.numbers.insert(index, number);
                 self.states.insert(index, TangleState::default());
                 index
             }
         };
         self.states
             .get_mut(index)
-            .expect("invariant: ids and states have the same length")
+            .expect("invariant: numbers and states have the same length")
     }
 
     /// Stops tracking `id`, returning its state.
     pub(super) fn remove(&mut self, id: &TangleId) -> Option<TangleState> {
-        let index = self.ids.binary_search(id).ok()?;
-        self.ids.remove(index);
+        let index = self.find(&self.numbering, id).ok()?;
+        let number = self.numbers.remove(index);
+        self.numbering.release(number);
         Some(self.states.remove(index))
+    }
+
+    /// Stops tracking every tangle (giving their numbers back).
+    pub(super) fn clear(&mut self) {
+        for number in self.numbers.drain(..) {
+            self.numbering.release(number);
+        }
+        self.states = Vec::new();
+        self.numbers = Vec::new();
     }
 
     /// The tracked tangles and their states, in tangle ID order.
     pub(super) fn iter(&self) -> impl Iterator<Item = (&TangleId, &TangleState)> + '_ {
-        self.ids.iter().zip(&self.states)
+        self.iter_in(&self.numbering)
+    }
+
+    /// The tracked tangles and their states, in tangle ID order, the numbers read in
+    /// `numbering`.
+    pub(super) fn iter_in<'a>(
+        &'a self,
+        numbering: &'a TangleNumbering,
+    ) -> impl Iterator<Item = (&'a TangleId, &'a TangleState)> + 'a {
+        self.numbers
+            .iter()
+            .map(|number| numbering.id(*number))
+            .zip(&self.states)
     }
 
     /// The states, in tangle ID order.
@@ -260,17 +307,42 @@ impl TangleStates {
         self.states.iter()
     }
 
-    /// Panics unless the IDs are sorted without duplicates, one state each.
-    pub(super) fn check_invariants(&self) {
+    /// Exchanges the numbering the entries' numbers are read in with `numbering`: a session
+    /// of [`crate::sync::Sessions`] swaps its peer's in before an input and back after it.
+    pub(super) fn swap_numbering(&mut self, numbering: &mut TangleNumbering) {
+        std::mem::swap(&mut self.numbering, numbering);
+    }
+
+    /// The numbering the entries' numbers are read in, unless swapped out.
+    pub(super) fn numbering(&self) -> &TangleNumbering {
+        &self.numbering
+    }
+
+    /// Adds one to `uses` for each tracked tangle's number.
+    pub(super) fn count_uses(&self, uses: &mut BTreeMap<TangleNumber, u32>) {
+        for number in &self.numbers {
+            *uses.entry(*number).or_default() += 1;
+        }
+    }
+
+    /// Panics unless the entries' numbers name tangles in `numbering`, sorted by ID
+    /// without duplicates, one state each.
+    pub(super) fn check_invariants(&self, numbering: &TangleNumbering) {
         assert_eq!(
-            self.ids.len(),
+            self.numbers.len(),
             self.states.len(),
             "one state per tracked tangle"
         );
         assert!(
-            self.ids
+            self.numbers
+                .iter()
+                .all(|number| numbering.uses(*number) > 0),
+            "a tracked tangle's number names no tangle"
+        );
+        assert!(
+            self.numbers
                 .windows(2)
-                .all(|pair| matches!(pair, [a, b] if a < b)),
+                .all(|pair| matches!(pair, [a, b] if numbering.id(*a) < numbering.id(*b))),
             "tracked tangles out of order"
         );
     }
@@ -331,7 +403,7 @@ mod tests {
             states.get_or_default(id(n)).last_used = u64::from(n);
         }
         states.get_or_default(id(3)).in_progress = true;
-        states.check_invariants();
+        states.check_invariants(states.numbering());
         assert_eq!(states.len(), 5);
         let mut sorted: Vec<_> = [1, 3, 5, 7, 9].map(id).to_vec();
         sorted.sort();
@@ -343,8 +415,25 @@ mod tests {
         assert_eq!(states.remove(&id(5)).map(|state| state.last_used), Some(5));
         assert!(!states.contains_key(&id(5)));
         assert!(states.remove(&id(5)).is_none());
-        states.check_invariants();
+        states.check_invariants(states.numbering());
         assert_eq!(states.values().count(), 4);
+        assert_eq!(
+            states.numbering().len(),
+            4,
+            "the removed tangle's number is freed"
+        );
+        states.get_or_default(id(0));
+        states.get_or_default(id(5));
+        states.check_invariants(states.numbering());
+        let mut expected: Vec<_> = [0, 1, 3, 5, 7, 9].map(id).to_vec();
+        expected.sort();
+        let order: Vec<_> = states.iter().map(|(tangle, _)| *tangle).collect();
+        assert_eq!(
+            order, expected,
+            "reused and new numbers still visit in ID order"
+        );
+        states.clear();
+        assert!(states.numbering().is_empty());
     }
 
     #[test]
