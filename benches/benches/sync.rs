@@ -12,7 +12,7 @@
 //!   until the initiator knows the 100 IDs it lacks. No frames, no msgs, nothing validated.
 //!   Its bytes are printed beside pzp-sync's, as base64 in JSON strings would carry them.
 //! - `reconcile/exchange_100_on_10000`: the whole `sync.reconcile` exchange for the same case
-//!   (`proto::sync::recon::Exchange` on both sides, `proto::testing::recon::ReconPair`):
+//!   (`proto::sync::recon::ReconSession` on both sides, `proto::testing::recon::ReconPair`):
 //!   frames, the 100 msgs sent, validated and stored, exactly as `sync/incremental_100_on_10000`
 //!   does with pzp-sync. Compare both with `validate/100_on_10000` of the same run.
 //!
@@ -148,7 +148,7 @@ fn sync_once(dialer: Peer, responder: Peer) -> (Metrics, Pair) {
 fn exchange_once(dialer: Peer, responder: Peer) -> (Metrics, ReconPair) {
     let mut pair = ReconPair::new(dialer, responder);
     pair.check_invariants = false;
-    pair.start();
+    pair.start().expect("start");
     let metrics = pair.run().expect("quiescent");
     (metrics, pair)
 }

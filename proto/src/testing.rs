@@ -9,7 +9,8 @@
 //! real.
 //!
 //! [`network`] is the same for any number of peers, over [`crate::sync::Sessions`];
-//! [`recon::ReconPair`] is two peers over `sync.reconcile`'s per-tangle exchanges.
+//! [`recon::ReconPair`] is two peers over one `sync.reconcile` stream
+//! ([`crate::sync::recon::ReconSession`] on each side).
 //!
 //! Only for tests and benches (cargo feature `testing`).
 

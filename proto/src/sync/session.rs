@@ -1781,7 +1781,7 @@ fn false_positive_rate(filter: &BloomFilter) -> f64 {
 /// Otherwise the remote wants nothing however deep our have grows (goal `none`, or no goal).
 /// Each case ends after at most two more exchanges if the remote turns out not to want the
 /// tangle, since the have we then advertise is deeper.
-fn owed_after(
+pub(crate) fn owed_after(
     local_have: Option<DepthRange>,
     remote_have: Option<DepthRange>,
     remote_want: Option<DepthRange>,
@@ -1803,7 +1803,7 @@ fn owed_after(
 
 /// The tangles a locally added msg touches, with its depth in each: its own (as a root, at
 /// depth 0) and those it names.
-fn touched_tangles(id: MsgId, msg: &Msg) -> impl Iterator<Item = (TangleId, u64)> + '_ {
+pub(crate) fn touched_tangles(id: MsgId, msg: &Msg) -> impl Iterator<Item = (TangleId, u64)> + '_ {
     std::iter::once((id, 0)).chain(
         msg.metadata
             .tangles

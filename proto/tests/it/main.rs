@@ -11,5 +11,6 @@ mod sync_payloads;
 mod sync_props;
 mod sync_recon;
 mod sync_recon_exchange;
+mod sync_recon_session;
 mod sync_replay;
 mod vectors;

@@ -37,12 +37,12 @@ const FOLLOWS: &str = "follows";
 
 /// A peer's holdings: every stored msg with whether it has data, and every ghost.
 #[derive(Debug, PartialEq, Eq)]
-struct Holdings {
+pub(crate) struct Holdings {
     msgs: BTreeSet<(MsgId, bool)>,
     ghosts: BTreeSet<(TangleId, MsgId)>,
 }
 
-fn holdings(peer: &Peer, tangles: &[TangleId]) -> Holdings {
+pub(crate) fn holdings(peer: &Peer, tangles: &[TangleId]) -> Holdings {
     let mut msgs = BTreeSet::new();
     let Ok(()) = peer.db.store().scan(&mut |record| {
         msgs.insert((record.id, record.msg.has_data()));
@@ -64,7 +64,7 @@ fn compare(dialer: &Peer, responder: &Peer, tangles: &[TangleId]) -> (Metrics, M
     let pzp_metrics = pzp.run().expect("pzp-sync ends");
     assert_eq!(pzp_metrics.refused, 0);
     let mut recon = ReconPair::new(dialer.clone(), responder.clone());
-    recon.start();
+    recon.start().expect("start");
     let recon_metrics = recon.run().expect("the exchange ends");
     assert_eq!(
         recon.refusals,
@@ -289,7 +289,7 @@ fn a_ghost_here_and_a_msg_there_cross_in_neither_direction() {
     }
 }
 
-fn records(db: &Db<MemStore>) -> Vec<Msg> {
+pub(crate) fn records(db: &Db<MemStore>) -> Vec<Msg> {
     let mut out = Vec::new();
     let Ok(()) = db.store().scan(&mut |record| {
         out.push(Arc::unwrap_or_clone(Arc::clone(&record.msg)));
@@ -459,7 +459,11 @@ fn refusals(exchange: &mut Exchange, peer: &mut Peer, value: Value) -> Vec<Refus
             | Output::Failed {
                 reason: refusal, ..
             } => Some(refusal),
-            Output::Send(_) | Output::Commit { .. } | Output::PruneNewest { .. } => {
+            Output::Send(_)
+            | Output::Push(_)
+            | Output::Commit { .. }
+            | Output::PruneNewest { .. }
+            | Output::Close(_) => {
                 panic!("a refused frame has no other effect")
             }
             Output::Finished { .. } => None,

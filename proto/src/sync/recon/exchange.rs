@@ -33,8 +33,9 @@ use serde_json::Value;
 use thiserror::Error;
 
 use super::super::apply::filter_received;
+use super::super::session::CloseReason;
 use super::super::time::Time;
-use super::super::wire::{self, MSG_IDS_PER_PAYLOAD_MAX};
+use super::super::wire::{self, MSG_IDS_PER_PAYLOAD_MAX, SyncMsg, WireError};
 use super::frame::{self, Frame, FrameError, ReconFrame};
 use super::item::{ID_BYTES, Id, Item, KEY_MAX};
 use super::reconciler::{ReconcileError, Reconciler, Role};
@@ -74,11 +75,17 @@ pub enum Input {
     Decoded(Result<frame::Received, FrameError>),
 }
 
-/// What an exchange asks the shell to do, in order.
+/// What an exchange, or the [`super::ReconSession`] running the stream's exchanges, asks
+/// the shell to do, in order: one vocabulary for both (an exchange never pushes or closes).
+/// It mirrors [`super::super::Output`], pzp-sync's, variant for variant, so that a shell
+/// applies both the same way.
 #[derive(Debug, Clone)]
 pub enum Output {
     /// Send this frame.
     Send(ReconFrame),
+    /// Send this realtime push, pzp-sync's `{id, phase: 9, payload: [msg]}`, on the same
+    /// stream.
+    Push(SyncMsg),
     /// Add these msgs, as [`super::super::Output::Commit`] (through
     /// [`super::super::commit_with`]).
     Commit {
@@ -111,6 +118,8 @@ pub enum Output {
     },
     /// A received frame was refused and dropped.
     Refused(Refusal),
+    /// Close the stream.
+    Close(CloseReason),
 }
 
 /// Why a received frame was refused, or an exchange gave up.
@@ -147,6 +156,27 @@ pub enum Refusal {
     TooManyRounds {
         /// The bound.
         max: usize,
+    },
+    /// A frame for a new tangle while [`super::super::TANGLES_TRACKED_MAX`] are tracked.
+    #[error("too many tangles tracked (at most {max})")]
+    TooManyTangles {
+        /// The bound.
+        max: usize,
+    },
+    /// A numbered (pzp-sync) frame that fails pzp-sync's checks.
+    #[error("malformed push: {0}")]
+    Push(WireError),
+    /// A numbered frame of a phase other than 9: only realtime pushes ride the stream.
+    #[error("phase {phase} on a sync.reconcile stream")]
+    NotAPush {
+        /// The frame's phase.
+        phase: u8,
+    },
+    /// A frame the dialer did not open an exchange for.
+    #[error("{phase} frame for a tangle this dialer never opened")]
+    NotOpened {
+        /// The frame's phase.
+        phase: &'static str,
     },
 }
 
@@ -246,6 +276,27 @@ impl Exchange {
     #[must_use]
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// This side's want-range of the last exchange, once known: realtime pushes are
+    /// filtered against it as pzp-sync filters its phase 9.
+    #[must_use]
+    pub fn local_want(&self) -> Option<DepthRange> {
+        self.local_want
+    }
+
+    /// The remote's want-range of the last exchange, once known.
+    #[must_use]
+    pub fn remote_want(&self) -> Option<DepthRange> {
+        self.remote_want
+    }
+
+    /// The have-ranges of the last exchange, (ours, the remote's), once both are known.
+    #[must_use]
+    pub fn haves(&self) -> Option<(DepthRange, DepthRange)> {
+        self.remote_want
+            .is_some()
+            .then_some((self.local_have, self.remote_have))
     }
 
     /// Whether an exchange is under way.

@@ -1,8 +1,9 @@
 //! Range-based set reconciliation for `sync.reconcile` (docs/sync-extension.md): the
 //! message codec ([`codec`]), range fingerprints with prefix sums ([`fingerprint`]), the
-//! range-splitting reconciler ([`Reconciler`]), and one tangle's exchange around it
+//! range-splitting reconciler ([`Reconciler`]), one tangle's exchange around it
 //! ([`Exchange`]: its JSON [`frame`]s, the reconciled set read from the store
-//! ([`ReconStore`]), msgs sent and committed as pzp-sync sends and commits them).
+//! ([`ReconStore`]), msgs sent and committed as pzp-sync sends and commits them), and the
+//! stream's session over every tangle with realtime pushes after ([`ReconSession`]).
 //!
 //! Items are `(depth key, msg ID)` pairs ([`Item`]); a message is negentropy protocol v1 with
 //! the timestamp replaced by the key and version byte [`VERSION`]. Every bound below is
@@ -14,15 +15,17 @@ pub mod fingerprint;
 pub mod frame;
 mod item;
 mod reconciler;
+pub mod session;
 mod store;
 mod varint;
 
 pub use codec::{DecodeError, Message, Payload, Range, decode, encode};
-pub use exchange::{Exchange, NEED_IDS_MAX, Side};
+pub use exchange::{Exchange, NEED_IDS_MAX, Output, Refusal, Side};
 pub use fingerprint::{FINGERPRINT_BYTES, Fingerprint, IdSum, PrefixSums};
 pub use frame::{Frame, FrameError, MESSAGE_BASE64_MAX, ReconFrame};
 pub use item::{Bound, ID_BYTES, Id, Item, KEY_MAX};
 pub use reconciler::{ReconcileError, Reconciler, Reply, Role};
+pub use session::{Incoming, ReconSession, decode as decode_incoming};
 pub use store::ReconStore;
 
 /// The first byte of every reconciliation message.

@@ -1,0 +1,557 @@
+//! [`ReconSession`]: one `sync.reconcile` duplex, for every tangle synced over it, as a pure
+//! machine (docs/sync-extension.md, "The exchange, per tangle" and "Realtime").
+//!
+//! It is to [`Exchange`] what pzp-sync's [`super::super::Session`] is to its phases: the
+//! dialer opens one exchange per goal on [`Input::Start`] (as pzp-sync's `initiate()`
+//! requests every goal), the responder creates one for each tangle a frame names, and frames
+//! are routed to their tangle's exchange. Once a side has finished an exchange whose remote
+//! want-range is not empty, the tangle joins the stream's realtime set: new local msgs of it
+//! are pushed as pzp-sync's `{id, phase: 9, payload: [msg]}` frames, and such pushes from the
+//! remote are committed as pzp-sync commits its phase 9 (filtered against the local
+//! want-range, through the shell's one commit path, `newest-N` pruned after).
+//!
+//! Re-initiation follows the fixed pzp-sync (`sync-liveness.md` §3), on the dialer, which is
+//! the side that opens exchanges:
+//! - a goal set later opens its tangle (or opens it again once its exchange ends);
+//! - a local msg of an idle tangle the remote is owed ([`super::super::session::owed_after`])
+//!   opens it again;
+//! - local msgs added during an exchange are pushed when it ends in realtime (everything of
+//!   the tangle from the shallowest of them, inside the remote's want-range), or else, on
+//!   the dialer, the tangle is opened again;
+//! - a commit that refused msgs (a push whose account msg or predecessor we lack) opens the
+//!   tangle again, once until the remote brings something.
+//!
+//! Bounds: [`TANGLES_TRACKED_MAX`] exchanges per stream (a remote naming more is refused),
+//! [`REFUSALS_MAX`] refused frames before the stream is closed, and each exchange's own
+//! ([`super::RECONCILE_ROUNDS_MAX`], [`super::NEED_IDS_MAX`]). A refused frame never
+//! touches another tangle's exchange.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::exchange::{self, Exchange, Output, Refusal, Side};
+use super::frame;
+use super::store::ReconStore;
+use crate::goals::{Goal, Goals};
+use crate::ids::{MsgId, TangleId};
+use crate::msg::Msg;
+use crate::sync::apply::filter_received;
+use crate::sync::session::{CloseReason, owed_after, touched_tangles};
+use crate::sync::time::Time;
+use crate::sync::wire::{self, Payload, SyncMsg};
+use crate::sync::{REFUSALS_MAX, TANGLES_TRACKED_MAX};
+use crate::tangle::DepthRange;
+
+/// A checked frame from the remote: one of an exchange's, or a realtime push.
+#[derive(Debug, Clone)]
+pub enum Incoming {
+    /// An exchange's frame (`phase` is a string).
+    Frame(frame::Received),
+    /// A realtime push (`phase` is 9).
+    Push {
+        /// The tangle.
+        tangle: TangleId,
+        /// The msgs that decoded.
+        msgs: Vec<Arc<Msg>>,
+    },
+}
+
+/// Checks a frame from the remote: pzp-sync's checks for a numbered phase (only 9, a push,
+/// is accepted), the exchange's for the others. Shells call it before they lock the
+/// database: it parses and hashes peer input.
+///
+/// # Errors
+/// The [`Refusal`] naming the rule broken.
+pub fn decode(value: &Value) -> Result<Incoming, Refusal> {
+    if !value.get("phase").is_some_and(Value::is_number) {
+        return frame::decode(value)
+            .map(Incoming::Frame)
+            .map_err(Refusal::Frame);
+    }
+    let received = wire::decode(value).map_err(Refusal::Push)?;
+    match received.msg {
+        SyncMsg {
+            id,
+            payload: Payload::Msgs(msgs),
+            phase: 9,
+        } => Ok(Incoming::Push { tangle: id, msgs }),
+        SyncMsg { phase, .. } => Err(Refusal::NotAPush { phase }),
+    }
+}
+
+/// What the shell tells a [`ReconSession`].
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// The dialer starts: one exchange per goal.
+    Start,
+    /// A frame arrived (parsed JSON; the session checks it).
+    Received(Value),
+    /// A frame arrived, already checked with [`decode`].
+    Decoded(Result<Incoming, Refusal>),
+    /// Msgs were added to the database, as stored, in order (as pzp-sync's
+    /// [`super::super::Input::LocalAdded`]).
+    LocalAdded {
+        /// The msgs.
+        msgs: Vec<(MsgId, Arc<Msg>)>,
+        /// Whether this session's own [`Output::Commit`] added them.
+        from_this_remote: bool,
+    },
+    /// Applying this session's [`Output::Commit`] of `tangle` refused msgs.
+    CommitRefused {
+        /// The tangle.
+        tangle: TangleId,
+    },
+    /// The goal of `tangle` was set (the shell updated [`Goals`] first).
+    GoalChanged {
+        /// The tangle.
+        tangle: TangleId,
+    },
+    /// The stream ended; nothing more is sent.
+    Closed,
+}
+
+/// Counters, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Exchanges this side opened (the dialer).
+    pub opened: u64,
+    /// Exchanges that finished on this side.
+    pub finished: u64,
+    /// Exchanges that gave up.
+    pub failed: u64,
+    /// Frames refused.
+    pub refused: u64,
+    /// Msgs handed to the shell to commit (exchanges and pushes).
+    pub committed_msgs: u64,
+    /// Msgs pushed in realtime.
+    pub realtime_pushed: u64,
+}
+
+/// The stream's state. See the module docs.
+#[derive(Debug, Clone)]
+pub struct ReconSession {
+    side: Side,
+    started: bool,
+    closed: bool,
+    /// One per tangle synced, at most [`TANGLES_TRACKED_MAX`].
+    exchanges: BTreeMap<TangleId, Exchange>,
+    /// Tangles whose new local msgs are pushed; a subset of `exchanges`' keys.
+    realtime: BTreeSet<TangleId>,
+    /// Tangles with local msgs added during their exchange: the shallowest depth added.
+    added_during: BTreeMap<TangleId, u64>,
+    /// Tangles to open again when their exchange ends (the dialer).
+    reopen: BTreeSet<TangleId>,
+    /// Tangles opened again after a refused commit, until the remote brings something.
+    refetched: BTreeSet<TangleId>,
+    stats: Stats,
+}
+
+impl ReconSession {
+    /// The session of the stream's dialer, or of its responder.
+    #[must_use]
+    pub fn new(side: Side) -> Self {
+        Self {
+            side,
+            started: false,
+            closed: false,
+            exchanges: BTreeMap::new(),
+            realtime: BTreeSet::new(),
+            added_during: BTreeMap::new(),
+            reopen: BTreeSet::new(),
+            refetched: BTreeSet::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    /// Counters so far.
+    #[must_use]
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Whether the stream was closed (by the shell or by this session).
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Whether an exchange is under way for some tangle.
+    #[must_use]
+    pub fn is_busy(&self) -> bool {
+        self.exchanges.values().any(Exchange::is_busy)
+    }
+
+    /// The exchange of `tangle`, if one was created.
+    #[must_use]
+    pub fn exchange(&self, tangle: &TangleId) -> Option<&Exchange> {
+        self.exchanges.get(tangle)
+    }
+
+    /// Tangles whose new local msgs are pushed to the remote as they are added.
+    pub fn realtime(&self) -> impl Iterator<Item = &TangleId> + '_ {
+        self.realtime.iter()
+    }
+
+    /// Tangles with an exchange under way.
+    pub fn in_progress(&self) -> impl Iterator<Item = &TangleId> + '_ {
+        self.exchanges
+            .iter()
+            .filter(|(_, exchange)| exchange.is_busy())
+            .map(|(tangle, _)| tangle)
+    }
+
+    /// Advances the session by one input, appending what the shell must do to `out`.
+    ///
+    /// Never panics on remote input and never grows beyond its bounds; a bad frame becomes
+    /// [`Output::Refused`], and past [`REFUSALS_MAX`] of them, [`Output::Close`].
+    ///
+    /// # Errors
+    /// Local store failures; the shell should close the stream.
+    pub fn handle<St: ReconStore>(
+        &mut self,
+        now: Time,
+        input: Input,
+        store: &mut St,
+        goals: &Goals,
+        out: &mut Vec<Output>,
+    ) -> Result<(), St::Error> {
+        if self.closed {
+            return Ok(());
+        }
+        let mut turn = Turn {
+            now,
+            store,
+            goals,
+            out,
+        };
+        match input {
+            Input::Start => self.start(&mut turn),
+            Input::Received(value) => self.receive(decode(&value), &mut turn),
+            Input::Decoded(decoded) => self.receive(decoded, &mut turn),
+            Input::LocalAdded {
+                msgs,
+                from_this_remote,
+            } => self.local_added(&msgs, from_this_remote, &mut turn),
+            Input::CommitRefused { tangle } => self.commit_refused(tangle, &mut turn),
+            Input::GoalChanged { tangle } => self.goal_changed(tangle, &mut turn),
+            Input::Closed => {
+                self.closed = true;
+                Ok(())
+            }
+        }
+    }
+
+    fn start<St: ReconStore>(&mut self, turn: &mut Turn<'_, St>) -> Result<(), St::Error> {
+        if self.started || self.side != Side::Dialer {
+            return Ok(());
+        }
+        self.started = true;
+        let tangles: Vec<TangleId> = turn.goals.iter().map(|(tangle, _)| *tangle).collect();
+        for tangle in tangles {
+            self.open(tangle, turn)?;
+        }
+        Ok(())
+    }
+
+    fn goal_changed<St: ReconStore>(
+        &mut self,
+        tangle: TangleId,
+        turn: &mut Turn<'_, St>,
+    ) -> Result<(), St::Error> {
+        if !self.started || matches!(turn.goals.get(&tangle), Some(Goal::None) | None) {
+            return Ok(());
+        }
+        self.open(tangle, turn)
+    }
+
+    fn commit_refused<St: ReconStore>(
+        &mut self,
+        tangle: TangleId,
+        turn: &mut Turn<'_, St>,
+    ) -> Result<(), St::Error> {
+        if !self.started || !self.refetched.insert(tangle) {
+            return Ok(());
+        }
+        self.open(tangle, turn)
+    }
+
+    /// Dialer: opens `tangle`'s exchange, or opens it again once the running one ends.
+    fn open<St: ReconStore>(
+        &mut self,
+        tangle: TangleId,
+        turn: &mut Turn<'_, St>,
+    ) -> Result<(), St::Error> {
+        if self.side != Side::Dialer {
+            return Ok(());
+        }
+        if self.exchanges.get(&tangle).is_some_and(Exchange::is_busy) {
+            self.reopen.insert(tangle);
+            return Ok(());
+        }
+        if !self.exchanges.contains_key(&tangle) && self.exchanges.len() >= TANGLES_TRACKED_MAX {
+            return Ok(());
+        }
+        self.stats.opened += 1;
+        self.run_exchange(tangle, exchange::Input::Start, turn)
+    }
+
+    fn receive<St: ReconStore>(
+        &mut self,
+        decoded: Result<Incoming, Refusal>,
+        turn: &mut Turn<'_, St>,
+    ) -> Result<(), St::Error> {
+        match decoded {
+            Err(refusal) => {
+                self.refuse(refusal, turn.out);
+                Ok(())
+            }
+            Ok(Incoming::Push { tangle, msgs }) => {
+                self.consume_push(tangle, msgs, turn);
+                Ok(())
+            }
+            Ok(Incoming::Frame(received)) => {
+                let tangle = received.frame.id;
+                if !self.exchanges.contains_key(&tangle) {
+                    if let Some(refusal) = self.refuse_new(&received.frame.frame) {
+                        self.refuse(refusal, turn.out);
+                        return Ok(());
+                    }
+                    let exchange = Exchange::new(tangle, Side::Responder);
+                    self.exchanges.insert(tangle, exchange);
+                }
+                let input = exchange::Input::Decoded(Ok(received));
+                self.run_exchange(tangle, input, turn)
+            }
+        }
+    }
+
+    /// Why a frame naming a tangle without an exchange cannot create one, if it cannot.
+    fn refuse_new(&self, frame: &frame::Frame) -> Option<Refusal> {
+        if self.side == Side::Dialer {
+            let phase = frame.phase();
+            return Some(Refusal::NotOpened { phase });
+        }
+        (self.exchanges.len() >= TANGLES_TRACKED_MAX).then_some(Refusal::TooManyTangles {
+            max: TANGLES_TRACKED_MAX,
+        })
+    }
+
+    /// A realtime push: committed as pzp-sync commits phase 9, once this side has a
+    /// want-range for the tangle and a goal.
+    fn consume_push<St: ReconStore>(
+        &mut self,
+        tangle: TangleId,
+        msgs: Vec<Arc<Msg>>,
+        turn: &mut Turn<'_, St>,
+    ) {
+        let want = self.exchanges.get(&tangle).and_then(Exchange::local_want);
+        let (Some(want), Some(goal)) = (want, turn.goals.get(&tangle)) else {
+            return;
+        };
+        if msgs.is_empty() {
+            return;
+        }
+        let valid = filter_received(&tangle, msgs, want);
+        self.stats.committed_msgs += u64::try_from(valid.len()).unwrap_or(u64::MAX);
+        turn.out.push(Output::Commit {
+            tangle,
+            msgs: valid,
+        });
+        if let Goal::Newest(count) = goal {
+            turn.out.push(Output::PruneNewest { tangle, count });
+        }
+    }
+
+    /// Runs one input through `tangle`'s exchange (creating a dialer's) and passes its
+    /// outputs on; then deals with the exchanges that finished.
+    fn run_exchange<St: ReconStore>(
+        &mut self,
+        tangle: TangleId,
+        input: exchange::Input,
+        turn: &mut Turn<'_, St>,
+    ) -> Result<(), St::Error> {
+        let side = self.side;
+        let exchange = self
+            .exchanges
+            .entry(tangle)
+            .or_insert_with(|| Exchange::new(tangle, side));
+        let mut outputs = Vec::new();
+        exchange.handle(turn.now, input, turn.store, turn.goals, &mut outputs)?;
+        let mut finished = Vec::new();
+        for output in outputs {
+            match output {
+                Output::Refused(refusal) => self.refuse(refusal, turn.out),
+                Output::Finished { tangle, realtime } => {
+                    finished.push((tangle, realtime));
+                    turn.out.push(Output::Finished { tangle, realtime });
+                }
+                Output::Failed { .. } => {
+                    self.stats.failed += 1;
+                    turn.out.push(output);
+                }
+                Output::Commit { ref msgs, .. } => {
+                    self.stats.committed_msgs += u64::try_from(msgs.len()).unwrap_or(u64::MAX);
+                    turn.out.push(output);
+                }
+                other => turn.out.push(other),
+            }
+        }
+        for (tangle, realtime) in finished {
+            self.after_exchange(tangle, realtime, turn)?;
+        }
+        Ok(())
+    }
+
+    /// An exchange ended: join realtime, then catch up with what was added meanwhile (push
+    /// it, or open again), or open again for a goal set meanwhile.
+    fn after_exchange<St: ReconStore>(
+        &mut self,
+        tangle: TangleId,
+        realtime: bool,
+        turn: &mut Turn<'_, St>,
+    ) -> Result<(), St::Error> {
+        self.stats.finished += 1;
+        if realtime {
+            self.realtime.insert(tangle);
+        }
+        let added_from = self.added_during.remove(&tangle);
+        let reopen = self.reopen.remove(&tangle);
+        if reopen || (added_from.is_some() && !realtime) {
+            return self.open(tangle, turn);
+        }
+        let Some(from) = added_from.filter(|_| realtime) else {
+            return Ok(());
+        };
+        let remote_want = self.exchanges.get(&tangle).and_then(Exchange::remote_want);
+        let Some(remote_want) = remote_want else {
+            return Ok(());
+        };
+        let have = turn.store.have_range(&tangle)?;
+        let range = DepthRange {
+            min: from.max(remote_want.min),
+            max: have.max,
+        };
+        if range.is_empty() {
+            return Ok(());
+        }
+        let mut msgs = Vec::new();
+        turn.store.msgs_in_range(&tangle, range, &mut msgs)?;
+        for (_, msg) in msgs {
+            self.push(tangle, msg, turn.out);
+        }
+        Ok(())
+    }
+
+    /// Local adds: push in realtime, note the tangles in exchange, open again the idle ones
+    /// the remote is owed.
+    fn local_added<St: ReconStore>(
+        &mut self,
+        added: &[(MsgId, Arc<Msg>)],
+        from_this_remote: bool,
+        turn: &mut Turn<'_, St>,
+    ) -> Result<(), St::Error> {
+        if from_this_remote {
+            for (id, msg) in added {
+                for (tangle, _) in touched_tangles(*id, msg) {
+                    self.refetched.remove(&tangle);
+                }
+            }
+            return Ok(());
+        }
+        let mut again = BTreeSet::new();
+        for (id, msg) in added {
+            self.push_realtime(*id, msg, turn.out);
+            for (tangle, depth) in touched_tangles(*id, msg) {
+                self.touch(tangle, depth, turn.goals, &mut again);
+            }
+        }
+        for tangle in again {
+            self.open(tangle, turn)?;
+        }
+        Ok(())
+    }
+
+    /// A local msg at `depth` touched `tangle`: remember it if its exchange is under way
+    /// (and it is not pushed), or collect the tangle if the dialer should open it again.
+    fn touch(
+        &mut self,
+        tangle: TangleId,
+        depth: u64,
+        goals: &Goals,
+        again: &mut BTreeSet<TangleId>,
+    ) {
+        if self.realtime.contains(&tangle) {
+            return;
+        }
+        let Some(exchange) = self.exchanges.get(&tangle) else {
+            let wanted = !matches!(goals.get(&tangle), Some(Goal::None) | None);
+            if self.started && wanted {
+                again.insert(tangle);
+            }
+            return;
+        };
+        if exchange.is_busy() {
+            let from = self.added_during.entry(tangle).or_insert(depth);
+            *from = (*from).min(depth);
+            return;
+        }
+        let owed = exchange.haves().and_then(|(local, remote)| {
+            owed_after(Some(local), Some(remote), exchange.remote_want())
+        });
+        if self.side == Side::Dialer && owed.is_some_and(|from| depth >= from) {
+            again.insert(tangle);
+        }
+    }
+
+    /// pzp-sync's realtime push: a new msg of a tangle in the realtime set, under the first
+    /// such tangle (the msg's own ID first, as a root).
+    fn push_realtime(&mut self, id: MsgId, msg: &Arc<Msg>, out: &mut Vec<Output>) {
+        let mut candidates = std::iter::once(id).chain(msg.metadata.tangles.keys().copied());
+        if let Some(tangle) = candidates.find(|tangle| self.realtime.contains(tangle)) {
+            self.push(tangle, Arc::clone(msg), out);
+        }
+    }
+
+    fn push(&mut self, tangle: TangleId, msg: Arc<Msg>, out: &mut Vec<Output>) {
+        self.stats.realtime_pushed += 1;
+        out.push(Output::Push(SyncMsg {
+            id: tangle,
+            phase: 9,
+            payload: Payload::Msgs(vec![msg]),
+        }));
+    }
+
+    fn refuse(&mut self, refusal: Refusal, out: &mut Vec<Output>) {
+        self.stats.refused += 1;
+        out.push(Output::Refused(refusal));
+        if self.stats.refused > REFUSALS_MAX && !self.closed {
+            self.closed = true;
+            out.push(Output::Close(CloseReason::TooManyRefusals {
+                max: REFUSALS_MAX,
+            }));
+        }
+    }
+
+    /// Panics if a bound or a cross-reference is broken.
+    pub fn check_invariants(&self) {
+        assert!(self.exchanges.len() <= TANGLES_TRACKED_MAX);
+        let tracked = |tangle: &TangleId| self.exchanges.contains_key(tangle);
+        assert!(self.realtime.iter().all(tracked), "realtime ⊆ exchanges");
+        assert!(self.added_during.keys().all(tracked), "added ⊆ exchanges");
+        assert!(self.reopen.iter().all(tracked), "reopen ⊆ exchanges");
+        assert!(
+            self.side == Side::Dialer || self.reopen.is_empty(),
+            "only the dialer opens"
+        );
+    }
+}
+
+/// What one [`ReconSession::handle`] call works with.
+struct Turn<'a, St> {
+    now: Time,
+    store: &'a mut St,
+    goals: &'a Goals,
+    out: &'a mut Vec<Output>,
+}
