@@ -281,6 +281,8 @@ fn node_config(args: &ServeArgs, keypair: proto::keys::Keypair) -> anyhow::Resul
     config.gc_bytes_max = args.gc_bytes_max;
     // A real process: synced batches' signatures are checked on every core.
     config.verify_ahead = true;
+    // Between two ppppp processes, the cheaper sync; JS peers keep pzp-sync.
+    config.reconcile = true;
     config.timers.handshake_timeout = Duration::from_millis(args.handshake_timeout_ms);
     config.dial = args
         .connect

@@ -157,6 +157,11 @@ pub struct NodeConfig {
     /// (`crate::verify_ahead`). Off by default, and always off in simulations, which start
     /// no OS threads; `ppppp serve` turns it on.
     pub verify_ahead: bool,
+    /// Probe every remote this node dials for `sync.reconcile` and sync with it where the
+    /// remote answers, falling back to pzp-sync's `sync.connect` where it does not (a JS
+    /// peer); docs/sync-extension.md. Off by default, so simulations keep their traces;
+    /// `ppppp serve` turns it on. A node answers `sync.reconcile` either way.
+    pub reconcile: bool,
     /// Every random choice (nonces, jitter, ephemeral keys) comes from a ChaCha stream seeded
     /// by `(seed, peer, incarnation)`.
     pub seed: u64,
@@ -186,6 +191,7 @@ impl std::fmt::Debug for NodeConfig {
             .field("timers", &self.timers)
             .field("sync", &self.sync)
             .field("verify_ahead", &self.verify_ahead)
+            .field("reconcile", &self.reconcile)
             .field("seed", &self.seed)
             .field("peer", &self.peer)
             .field("incarnation", &self.incarnation)
@@ -209,6 +215,7 @@ impl NodeConfig {
             sync: proto::sync::Config::default(),
             gc_bytes_max: None,
             verify_ahead: false,
+            reconcile: false,
             seed,
             peer: 0,
             incarnation: 0,

@@ -1,5 +1,6 @@
 //! One connection: handshake, then muxrpc over the (secured) stream, carrying the
-//! `sync.connect` duplex stream and `net.ping` keepalives.
+//! sync duplex stream (pzp-sync's `sync.connect`, or `sync.reconcile` between two ppppp
+//! peers, negotiated as `super::reconcile` says) and `net.ping` keepalives.
 //!
 //! Bounds, because ractor mailboxes are not:
 //! - reads are *credit-based*: the reader task reads at most `Limits::read_chunk_bytes_max`
@@ -36,6 +37,7 @@ use super::config::{Limits, Timers, Transport};
 use super::events::{DisconnectReason, HandshakeFailure, NodeEvent, Remote, Traffic};
 use super::msgs::{AppCall, ConnMsg, OutgoingSync, SyncActorMsg};
 use super::peers::ConnStats;
+use super::reconcile::{RECONCILE_ACCEPT, SYNC_RECONCILE, SharedReconcilePeers, SyncMethod};
 use super::{AbortOnDrop, ConnId, Emitter};
 use crate::net::BoxStream;
 use crate::transport::PublicKey;
@@ -76,6 +78,8 @@ pub(crate) struct ConnContext {
     pub(crate) events: Emitter,
     /// The app's methods (`NodeConfig::app`).
     pub(crate) app: Option<AppMethods>,
+    /// The node's record of `sync.reconcile` (`super::reconcile`).
+    pub(crate) reconcile: SharedReconcilePeers,
 }
 
 /// What a connection starts from.
@@ -110,6 +114,11 @@ pub(crate) struct ConnState {
     context: ConnContext,
     rpc: Rpc,
     sync_call: Option<CallId>,
+    /// Which method `sync_call` is.
+    sync_method: SyncMethod,
+    /// Our `sync.reconcile` call awaits the remote's acceptance (or refusal); the sync actor
+    /// is told of the stream once it is accepted.
+    probing: bool,
     ping_call: Option<CallId>,
     ping_inbound: Option<CallId>,
     ping_responder: PingResponder,
@@ -163,6 +172,8 @@ impl Actor for ConnectionActor {
             context: args.context,
             rpc: Rpc::new(Permissions::anonymous()),
             sync_call: None,
+            sync_method: SyncMethod::Connect,
+            probing: false,
             ping_call: None,
             ping_inbound: None,
             ping_responder: PingResponder::default(),
@@ -457,24 +468,85 @@ impl ConnState {
             myself.send_interval(self.context.timers.keepalive_interval, || ConnMsg::Tick),
         ));
         if self.outbound {
-            match self.rpc.call(&SYNC_CONNECT, &[], CallType::Duplex) {
-                Ok(id) => {
-                    self.sync_call = Some(id);
-                    let _ = self.context.sync.cast(SyncActorMsg::Opened {
-                        conn: self.conn,
-                        outbound: true,
-                        remote: self.remote.clone(),
-                        connection: myself.clone(),
-                    });
-                }
-                Err(error) => {
-                    tracing::warn!(target: "ppppp::conn", %error, "cannot open sync.connect")
-                }
-            }
+            let method = self.context.reconcile.lock().dial(&self.remote);
+            self.call_sync(myself, method);
             self.ping_call = self.rpc.call(&["net", "ping"], &[], CallType::Duplex).ok();
         }
         // Nothing to close on failure here: a full queue on the first batch is impossible.
         let _ = self.transmit(Traffic::SyncControl);
+    }
+
+    /// Dialer: calls the sync stream by `method`. `sync.connect` opens at once;
+    /// `sync.reconcile` waits for the remote's acceptance ([`Self::probe_answered`]).
+    fn call_sync(&mut self, myself: &ActorRef<ConnMsg>, method: SyncMethod) {
+        let name = match method {
+            SyncMethod::Connect => SYNC_CONNECT,
+            SyncMethod::Reconcile => SYNC_RECONCILE,
+        };
+        match self.rpc.call(&name, &[], CallType::Duplex) {
+            Ok(id) => {
+                self.sync_call = Some(id);
+                self.sync_method = method;
+                self.probing = method == SyncMethod::Reconcile;
+                if !self.probing {
+                    self.open_sync(myself);
+                }
+            }
+            Err(error) => {
+                if method == SyncMethod::Reconcile {
+                    self.context.reconcile.lock().ended();
+                }
+                tracing::warn!(target: "ppppp::conn", %error, ?method, "cannot open the sync stream");
+            }
+        }
+    }
+
+    /// Tells the sync actor the stream is open.
+    fn open_sync(&self, myself: &ActorRef<ConnMsg>) {
+        let _ = self.context.sync.cast(SyncActorMsg::Opened {
+            conn: self.conn,
+            outbound: self.outbound,
+            remote: self.remote.clone(),
+            connection: myself.clone(),
+            method: self.sync_method,
+        });
+    }
+
+    /// Dialer, probing: the remote's first data on `sync.reconcile` is its acceptance.
+    fn probe_answered(&mut self, myself: &ActorRef<ConnMsg>, object: &Value) {
+        self.probing = false;
+        let accepted = serde_json::from_str::<Value>(RECONCILE_ACCEPT).ok();
+        if accepted.as_ref() != Some(object) {
+            tracing::debug!(target: "ppppp::conn", %object, "sync.reconcile answered without its acceptance");
+        }
+        self.open_sync(myself);
+    }
+
+    /// Dialer, probing: the remote refused `sync.reconcile` (a JS peer, or a ppppp peer past
+    /// `RECONCILE_PEERS_MAX`): remember it and call `sync.connect` on this connection.
+    fn probe_refused(&mut self, myself: &ActorRef<ConnMsg>, id: CallId) {
+        self.probing = false;
+        self.sync_call = None;
+        let _ = self.rpc.end(id, None);
+        self.context.reconcile.lock().refused(&self.remote);
+        self.call_sync(myself, SyncMethod::Connect);
+    }
+
+    /// The sync stream ended: tell the sync actor (if it was told it opened) and free a
+    /// `sync.reconcile` place.
+    fn sync_ended(&mut self) {
+        if self.sync_call.take().is_none() {
+            return;
+        }
+        if !std::mem::take(&mut self.probing) {
+            let _ = self
+                .context
+                .sync
+                .cast(SyncActorMsg::Closed { conn: self.conn });
+        }
+        if self.sync_method == SyncMethod::Reconcile {
+            self.context.reconcile.lock().ended();
+        }
     }
 
     /// Handles frames from the socket; sync objects go to the sync actor (awaited: that is
@@ -503,6 +575,7 @@ impl ConnState {
                 Event::Data { id, body } => {
                     if Some(id) == self.sync_call {
                         match body.parse_json::<Value>() {
+                            Ok(object) if self.probing => self.probe_answered(myself, &object),
                             Ok(object) => objects.push(object),
                             Err(error) => {
                                 tracing::debug!(target: "ppppp::conn", %error, "sync data is not JSON")
@@ -520,12 +593,10 @@ impl ConnState {
                     }
                 }
                 Event::End { id, error } => {
-                    if Some(id) == self.sync_call {
-                        self.sync_call = None;
-                        let _ = self
-                            .context
-                            .sync
-                            .cast(SyncActorMsg::Closed { conn: self.conn });
+                    if Some(id) == self.sync_call && self.probing {
+                        self.probe_refused(myself, id);
+                    } else if Some(id) == self.sync_call {
+                        self.sync_ended();
                         let _ = self.rpc.end(id, None);
                         if let Some(error) = error {
                             tracing::debug!(target: "ppppp::conn", message = %error.message, "sync stream ended with an error");
@@ -585,15 +656,23 @@ impl ConnState {
             return;
         }
         let name = &name[..];
-        let is_sync = name.len() == 2 && name.iter().zip(SYNC_CONNECT).all(|(a, b)| a == b);
-        if is_sync && call_type == CallType::Duplex && self.sync_call.is_none() {
+        let is_method =
+            |method: [&str; 2]| name.len() == 2 && name.iter().zip(method).all(|(a, b)| a == b);
+        let duplex = call_type == CallType::Duplex && self.sync_call.is_none();
+        if is_method(SYNC_CONNECT) && duplex {
             self.sync_call = Some(id);
-            let _ = self.context.sync.cast(SyncActorMsg::Opened {
-                conn: self.conn,
-                outbound: false,
-                remote: self.remote.clone(),
-                connection: myself.clone(),
-            });
+            self.sync_method = SyncMethod::Connect;
+            self.open_sync(myself);
+        } else if is_method(SYNC_RECONCILE) && duplex && self.context.reconcile.lock().accept() {
+            self.sync_call = Some(id);
+            self.sync_method = SyncMethod::Reconcile;
+            if let Err(error) = self
+                .rpc
+                .send(id, Body::Json(RECONCILE_ACCEPT.as_bytes().to_vec()))
+            {
+                tracing::debug!(target: "ppppp::conn", %error, "sync.reconcile not accepted");
+            }
+            self.open_sync(myself);
         } else if is_net_ping(name) && call_type == CallType::Duplex && self.ping_inbound.is_none()
         {
             self.ping_inbound = Some(id);
@@ -737,12 +816,7 @@ impl ConnState {
         self.phase = Phase::Closed;
         self.stats.closed(reason.to_string());
         tracing::debug!(target: "ppppp::conn", remote = %self.remote, ?reason, "closing");
-        if self.sync_call.take().is_some() {
-            let _ = self
-                .context
-                .sync
-                .cast(SyncActorMsg::Closed { conn: self.conn });
-        }
+        self.sync_ended();
         for (_, caller) in std::mem::take(&mut self.app_outbound) {
             let _ = caller.send(Err(format!("the connection closed: {reason}")));
         }

@@ -29,6 +29,7 @@ mod goals;
 mod handle;
 mod msgs;
 mod peers;
+mod reconcile;
 mod root;
 mod store;
 mod sync;
@@ -48,6 +49,7 @@ pub use events::{DisconnectReason, HandshakeFailure, NodeEvent, Remote, Traffic}
 pub use handle::{NodeDialer, NodeHandle, NodeKiller};
 pub use msgs::AddedBatch;
 pub use peers::{PeerInfo, PeerState, SyncSummary};
+pub use reconcile::{PZP_ONLY_REMOTES_MAX, RECONCILE_PEERS_MAX};
 pub use root::{ADDED_BATCHES_BUFFERED, fresh_account_id, run};
 
 /// The database and the sync index, shared by the store actor (writes) and the sync actor

@@ -16,6 +16,7 @@ use serde_json::Value;
 use super::error::JoinRefused;
 use super::events::{DisconnectReason, HandshakeFailure, Remote};
 use super::peers::{PeerInfo, SyncSummary};
+use super::reconcile::SyncMethod;
 use super::{AnyStore, ConnId, DialTarget, StoreFailure};
 use crate::net::BoxStream;
 use crate::transport::muxrpc::codec::Frame;
@@ -123,6 +124,8 @@ pub(crate) enum SyncActorMsg {
         outbound: bool,
         remote: Remote,
         connection: ActorRef<ConnMsg>,
+        /// Which stream: `sync.connect` or `sync.reconcile` (negotiated by the connection).
+        method: SyncMethod,
     },
     /// Objects arrived on a connection's sync stream. The reply is the connection's credit
     /// to read more: it comes only once these are handled (and committed).

@@ -53,6 +53,8 @@ pub struct SyncSummary {
     pub received_msgs: u64,
     /// Msgs pushed to the remote in realtime.
     pub pushed_msgs: u64,
+    /// Whether the stream is `sync.reconcile` (else pzp-sync's `sync.connect`).
+    pub reconcile: bool,
 }
 
 /// One connection, or one dial target without a connection.

@@ -15,6 +15,7 @@ use super::gc::{GcActor, GcArgs};
 use super::goals::{GoalsActor, GoalsArgs};
 use super::handle::{NodeHandle, Parts, StopReason};
 use super::msgs::{AddedBatch, ConnsMsg, GoalsMsg, RootMsg, StoreMsg, SyncActorMsg};
+use super::reconcile::SharedReconcilePeers;
 use super::store::{self, StoreActor, StoreArgs};
 use super::sync::{SyncActor, SyncArgs};
 use super::{AnyStore, Emitter, NodeEvent, SharedDb};
@@ -231,6 +232,7 @@ async fn spawn_conns(
             timers: config.timers,
             events: events.clone(),
             app: config.app.clone(),
+            reconcile: SharedReconcilePeers::new(config.reconcile),
         },
         rng: super::rng(config, RNG_CONNECTIONS),
     };

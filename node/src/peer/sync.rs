@@ -1,8 +1,9 @@
-//! The tangle-sync actor: the node's `proto::sync::Sessions` (one session per connection,
-//! all sharing the node's goals, database and fetch claims). It feeds them what connections
-//! received, what the store added and what the goals became, wakes them when a fetch claim
-//! expires, and applies their outputs: objects go to the connection, commits and prunes to
-//! the store.
+//! The tangle-sync actor: the node's `proto::sync::Sessions` (one pzp-sync session per
+//! `sync.connect` connection, all sharing the node's goals, database and fetch claims) and a
+//! `proto::sync::recon::ReconSession` per `sync.reconcile` connection. It feeds them what
+//! connections received, what the store added and what the goals became, wakes them when a
+//! fetch claim expires, and applies their outputs, both machines' through one path
+//! ([`Effect`]): objects go to the connection, commits and prunes to the store.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,13 +11,16 @@ use std::sync::Arc;
 use proto::goals::Goals;
 use proto::ids::{MsgId, TangleId};
 use proto::msg::Msg;
-use proto::sync::{self, Event, IndexedDb, Output, SessionRef, Sessions, Time, wire};
+use proto::sync::recon::{self, ReconSession, session::Input as ReconInput};
+use proto::sync::{self, CloseReason, Event, IndexedDb, Output, SessionRef, Sessions, Time, wire};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
+use serde_json::Value;
 use tokio::time::Instant;
 
 use super::events::{DisconnectReason, NodeEvent, Remote};
 use super::msgs::{ConnMsg, OutgoingSync, StoreMsg, SyncActorMsg};
 use super::peers::SyncSummary;
+use super::reconcile::SyncMethod;
 use super::{AbortOnDrop, ConnId, DbState, Emitter, SharedDb};
 
 /// The sync actor.
@@ -104,6 +108,9 @@ pub(crate) struct SyncState {
     store: ActorRef<StoreMsg>,
     goals: Goals,
     sessions: Sessions<ConnId>,
+    /// The `sync.reconcile` connections' sessions (at most `RECONCILE_PEERS_MAX`, which the
+    /// connections enforce when they negotiate).
+    reconciles: BTreeMap<ConnId, ReconSession>,
     links: BTreeMap<ConnId, Link>,
     /// Numbers for the tangles the links count objects of.
     tangle_numbers: TangleNumbers,
@@ -132,6 +139,7 @@ impl Actor for SyncActor {
             store: args.store,
             goals: args.goals,
             sessions: Sessions::new(args.config),
+            reconciles: BTreeMap::new(),
             links: BTreeMap::new(),
             tangle_numbers: TangleNumbers::default(),
             events: args.events,
@@ -152,6 +160,7 @@ impl Actor for SyncActor {
                 outbound,
                 remote,
                 connection,
+                method,
             } => {
                 let link = Link {
                     connection,
@@ -159,17 +168,26 @@ impl Actor for SyncActor {
                     objects: ObjectCounts::default(),
                 };
                 state.links.insert(conn, link);
-                let opened = Event::Opened {
-                    key: conn,
-                    initiate: outbound,
-                };
-                state.feed(opened).await?;
+                if method == SyncMethod::Reconcile {
+                    state.open_reconcile(conn, outbound).await?;
+                } else {
+                    let opened = Event::Opened {
+                        key: conn,
+                        initiate: outbound,
+                    };
+                    state.feed(opened).await?;
+                }
             }
             SyncActorMsg::Received {
                 conn,
                 objects,
                 reply,
             } => {
+                if state.reconciles.contains_key(&conn) {
+                    state.received_reconcile(conn, objects).await?;
+                    let _ = reply.send(());
+                    return Ok(());
+                }
                 for object in objects {
                     // Checked here, before `feed` locks the database: decoding parses msgs
                     // and hashes their data, work a peer chooses the size of.
@@ -184,7 +202,9 @@ impl Actor for SyncActor {
                 let _ = reply.send(());
             }
             SyncActorMsg::Closed { conn } => {
-                state.feed(Event::Closed { key: conn }).await?;
+                if state.reconciles.remove(&conn).is_none() {
+                    state.feed(Event::Closed { key: conn }).await?;
+                }
                 state.links.remove(&conn);
             }
             SyncActorMsg::LocalAdded { msgs, origin } => {
@@ -194,12 +214,18 @@ impl Actor for SyncActor {
                 {
                     let _ = link.connection.cast(ConnMsg::Useful);
                 }
+                state.reconcile_added(&msgs, origin).await?;
                 state.feed(Event::LocalAdded { msgs, origin }).await?;
             }
             SyncActorMsg::SetGoal { tangle, goal } => {
                 if let Err(error) = state.goals.set(tangle, goal) {
                     tracing::warn!(target: "ppppp::sync", %tangle, %error, "goal not set");
                     return Ok(());
+                }
+                let conns: Vec<ConnId> = state.reconciles.keys().copied().collect();
+                for conn in conns {
+                    let changed = ReconInput::GoalChanged { tangle };
+                    state.feed_reconcile(conn, changed).await?;
                 }
                 state.feed(Event::GoalChanged { tangle }).await?;
             }
@@ -208,10 +234,15 @@ impl Actor for SyncActor {
                 state.feed(Event::Tick).await?;
             }
             SyncActorMsg::Summaries { reply } => {
+                let reconciles = state
+                    .reconciles
+                    .iter()
+                    .map(|(conn, session)| (*conn, reconcile_summary(session)));
                 let summaries = state
                     .sessions
                     .iter()
                     .map(|(conn, session)| (*conn, summary(session)))
+                    .chain(reconciles)
                     .collect();
                 let _ = reply.send(summaries);
             }
@@ -228,6 +259,87 @@ fn summary(session: SessionRef<'_>) -> SyncSummary {
         realtime: session.realtime().count(),
         received_msgs: session.stats().committed_msgs,
         pushed_msgs: session.stats().realtime_pushed,
+        reconcile: false,
+    }
+}
+
+fn reconcile_summary(session: &ReconSession) -> SyncSummary {
+    SyncSummary {
+        busy: session.is_busy(),
+        requested: session.in_progress().count(),
+        realtime: session.realtime().count(),
+        received_msgs: session.stats().committed_msgs,
+        pushed_msgs: session.stats().realtime_pushed,
+        reconcile: true,
+    }
+}
+
+/// What the sync actor does for either machine's output: the one apply path for pzp-sync's
+/// [`Output`] and `sync.reconcile`'s [`recon::Output`].
+enum Effect {
+    /// Send an object of `tangle` on the connection.
+    Send {
+        tangle: TangleId,
+        item: OutgoingSync,
+    },
+    /// Have the store add msgs.
+    Commit {
+        tangle: TangleId,
+        msgs: Vec<(MsgId, Arc<Msg>)>,
+    },
+    /// Have the store prune.
+    PruneNewest { tangle: TangleId, count: u64 },
+    /// An exchange of `tangle` ended on this side.
+    Finished { tangle: TangleId },
+    /// A refused object or a failed exchange, for the log.
+    Refused(String),
+    /// Close the connection.
+    Close(CloseReason),
+}
+
+impl Effect {
+    fn of_session(output: Output, measure: bool) -> Self {
+        match output {
+            Output::Send(message) => Self::Send {
+                tangle: message.id,
+                item: outgoing(&message, measure),
+            },
+            Output::Commit { tangle, msgs } => Self::Commit { tangle, msgs },
+            Output::PruneNewest { tangle, count } => Self::PruneNewest { tangle, count },
+            Output::Finished { tangle } => Self::Finished { tangle },
+            Output::Refused(refusal) => Self::Refused(refusal.to_string()),
+            Output::Close(reason) => Self::Close(reason),
+        }
+    }
+
+    fn of_reconcile(output: recon::Output, measure: bool) -> Self {
+        match output {
+            recon::Output::Send(frame) => {
+                let mut json = String::with_capacity(128);
+                let msg_bytes = frame.write_json(&mut json);
+                let item = OutgoingSync {
+                    json,
+                    msg_bytes,
+                    bloom_bytes: 0,
+                };
+                Self::Send {
+                    tangle: frame.id,
+                    item,
+                }
+            }
+            recon::Output::Push(message) => Self::Send {
+                tangle: message.id,
+                item: outgoing(&message, measure),
+            },
+            recon::Output::Commit { tangle, msgs } => Self::Commit { tangle, msgs },
+            recon::Output::PruneNewest { tangle, count } => Self::PruneNewest { tangle, count },
+            recon::Output::Finished { tangle, .. } => Self::Finished { tangle },
+            recon::Output::Failed { tangle, reason } => {
+                Self::Refused(format!("exchange of {tangle} failed: {reason}"))
+            }
+            recon::Output::Refused(refusal) => Self::Refused(refusal.to_string()),
+            recon::Output::Close(reason) => Self::Close(reason),
+        }
     }
 }
 
@@ -255,7 +367,102 @@ impl SyncState {
             #[cfg(debug_assertions)]
             self.sessions.check_invariants();
         }
-        self.apply(out).await
+        let measure = self.events.is_on();
+        let effects = out
+            .into_iter()
+            .map(|(conn, output)| (conn, Effect::of_session(output, measure)))
+            .collect();
+        self.apply(effects).await
+    }
+
+    /// A `sync.reconcile` stream opened: its session, started on the dialer.
+    async fn open_reconcile(
+        &mut self,
+        conn: ConnId,
+        outbound: bool,
+    ) -> Result<(), ActorProcessingErr> {
+        let side = if outbound {
+            recon::Side::Dialer
+        } else {
+            recon::Side::Responder
+        };
+        self.reconciles.insert(conn, ReconSession::new(side));
+        self.feed_reconcile(conn, ReconInput::Start).await
+    }
+
+    /// Frames from a `sync.reconcile` stream, each checked before the database is locked.
+    async fn received_reconcile(
+        &mut self,
+        conn: ConnId,
+        objects: Vec<Value>,
+    ) -> Result<(), ActorProcessingErr> {
+        for object in objects {
+            let decoded = recon::decode_incoming(&object);
+            drop(object);
+            if let Some(link) = self.links.get_mut(&conn) {
+                let tangle = match &decoded {
+                    Ok(recon::Incoming::Frame(received)) => Some(received.frame.id),
+                    Ok(recon::Incoming::Push { tangle, .. }) => Some(*tangle),
+                    Err(_) => None,
+                };
+                if let Some(tangle) = tangle {
+                    link.objects.count(self.tangle_numbers.number(tangle));
+                }
+            }
+            self.feed_reconcile(conn, ReconInput::Decoded(decoded))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Local adds, told to every `sync.reconcile` session (as `Sessions` tells its own).
+    async fn reconcile_added(
+        &mut self,
+        msgs: &[(MsgId, Arc<Msg>)],
+        origin: Option<ConnId>,
+    ) -> Result<(), ActorProcessingErr> {
+        let conns: Vec<ConnId> = self.reconciles.keys().copied().collect();
+        for conn in conns {
+            let added = ReconInput::LocalAdded {
+                msgs: msgs.to_vec(),
+                from_this_remote: origin == Some(conn),
+            };
+            self.feed_reconcile(conn, added).await?;
+        }
+        Ok(())
+    }
+
+    /// Runs one input through connection `conn`'s `sync.reconcile` session and applies its
+    /// outputs.
+    async fn feed_reconcile(
+        &mut self,
+        conn: ConnId,
+        input: ReconInput,
+    ) -> Result<(), ActorProcessingErr> {
+        let now = self.now();
+        let mut out = Vec::new();
+        {
+            let Some(session) = self.reconciles.get_mut(&conn) else {
+                return Ok(());
+            };
+            let mut guard = self.db.lock();
+            let DbState { db, index } = &mut *guard;
+            session.handle(
+                now,
+                input,
+                &mut IndexedDb::new(db, index),
+                &self.goals,
+                &mut out,
+            )?;
+            #[cfg(debug_assertions)]
+            session.check_invariants();
+        }
+        let measure = self.events.is_on();
+        let effects = out
+            .into_iter()
+            .map(|output| (conn, Effect::of_reconcile(output, measure)))
+            .collect();
+        self.apply(effects).await
     }
 
     /// Keeps one wake-up armed at the sessions' deadline.
@@ -275,35 +482,34 @@ impl SyncState {
     }
 
     /// Applies the sessions' outputs in order, batching each connection's objects.
-    async fn apply(&mut self, outputs: Vec<(ConnId, Output)>) -> Result<(), ActorProcessingErr> {
+    async fn apply(&mut self, effects: Vec<(ConnId, Effect)>) -> Result<(), ActorProcessingErr> {
         let mut sends: Vec<(ConnId, Vec<OutgoingSync>)> = Vec::new();
-        for (conn, output) in outputs {
-            match output {
-                Output::Send(message) => {
+        for (conn, effect) in effects {
+            match effect {
+                Effect::Send { tangle, item } => {
                     if let Some(link) = self.links.get_mut(&conn) {
-                        link.objects.count(self.tangle_numbers.number(message.id));
+                        link.objects.count(self.tangle_numbers.number(tangle));
                     }
-                    let item = outgoing(&message, self.events.is_on());
                     match sends.last_mut() {
                         Some((last, items)) if *last == conn => items.push(item),
                         _ => sends.push((conn, vec![item])),
                     }
                 }
-                Output::Commit { tangle, msgs } => {
+                Effect::Commit { tangle, msgs } => {
                     // Objects already produced go out first: the reference sends before its
                     // asynchronous commit completes, too.
                     self.flush(&mut sends);
                     self.commit(conn, tangle, msgs).await?;
                 }
-                Output::PruneNewest { tangle, count } => {
+                Effect::PruneNewest { tangle, count } => {
                     let _ = self.store.cast(StoreMsg::PruneNewest { tangle, count });
                 }
-                Output::Finished { tangle } => self.finished(conn, tangle),
-                Output::Refused(refusal) => {
+                Effect::Finished { tangle } => self.finished(conn, tangle),
+                Effect::Refused(refusal) => {
                     let remote = self.links.get(&conn).map(|link| link.remote.clone());
                     tracing::debug!(target: "ppppp::sync", ?remote, %refusal, "refused a sync object");
                 }
-                Output::Close(reason) => {
+                Effect::Close(reason) => {
                     if let Some(link) = self.links.get(&conn) {
                         let _ = link
                             .connection
@@ -352,6 +558,12 @@ impl SyncState {
             .await;
         match committed {
             Ok(ractor::rpc::CallResult::Success(0)) => Ok(()),
+            Ok(ractor::rpc::CallResult::Success(_refused))
+                if self.reconciles.contains_key(&conn) =>
+            {
+                let refused = ReconInput::CommitRefused { tangle };
+                Box::pin(self.feed_reconcile(conn, refused)).await
+            }
             Ok(ractor::rpc::CallResult::Success(_refused)) => {
                 Box::pin(self.feed(Event::CommitRefused { key: conn, tangle })).await
             }

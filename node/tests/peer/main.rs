@@ -6,6 +6,7 @@ mod errors;
 mod hostile;
 mod processes;
 mod raw;
+mod reconcile;
 mod redial;
 mod security;
 mod support;

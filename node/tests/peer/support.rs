@@ -16,6 +16,11 @@ pub type Events = Arc<Mutex<Vec<NodeEvent>>>;
 
 /// A node with an in-memory store, listening on 127.0.0.1.
 pub async fn start(seed: u8, transport: Transport, dial: Vec<DialTarget>) -> (NodeHandle, Events) {
+    run_recording(config_for(seed, transport, dial)).await
+}
+
+/// The config [`start`] runs: listening on loopback, short timers.
+pub fn config_for(seed: u8, transport: Transport, dial: Vec<DialTarget>) -> NodeConfig {
     let mut config = NodeConfig::new(Keypair::from_seed(&[seed; 32]), u64::from(seed));
     config.listen = Some("127.0.0.1:0".to_owned());
     config.dial = dial;
@@ -26,7 +31,7 @@ pub async fn start(seed: u8, transport: Transport, dial: Vec<DialTarget>) -> (No
         backoff_base: Duration::from_millis(50),
         ..Timers::default()
     };
-    run_recording(config).await
+    config
 }
 
 /// Runs `config` with an in-memory store over `TokioNet`, recording its events.

@@ -490,3 +490,49 @@ fn past_the_refusal_bound_the_stream_closes() {
     );
     assert!(pair.session(Side::Responder).is_closed());
 }
+
+/// The relay hole, as pzp-sync's `a_relay_empty_when_its_downstream_connected_serves_it`:
+/// the responder held nothing of the feeds when the dialer's exchanges ran, then gets them.
+/// Only the dialer opens exchanges, so the responder asks it to (`again`), and the dialer
+/// ends holding what it would with pzp-sync, whose responder re-initiates itself.
+#[test]
+fn a_responder_that_gets_msgs_later_asks_the_dialer_to_open_again() {
+    let world = World::build();
+    let goals = world.mixed_goals();
+    let dialer = world.peer(|_| false, &goals);
+    let responder = world.peer(|_| false, &goals);
+    let mut pzp = Pair::new(dialer.clone(), responder.clone(), Config::default());
+    let mut recon = ReconPair::new(dialer, responder);
+    pzp.start().expect("start");
+    pzp.run().expect("ends");
+    recon.start().expect("start");
+    recon.run().expect("ends");
+    let stored = write_locally(pzp.peer_mut(Side::Responder), &world.early);
+    pzp.added(Side::Responder, stored).expect("takes it");
+    pzp.run().expect("ends");
+    let stored = write_locally(recon.peer_mut(Side::Responder), &world.early);
+    recon.added(Side::Responder, stored).expect("takes it");
+    recon.run().expect("ends");
+    assert!(recon.session(Side::Responder).stats().asked > 0, "it asked");
+    assert_eq!(recon.refusals, [Vec::new(), Vec::new()], "honest peers");
+    let tangles = world.tangles();
+    assert_eq!(
+        holdings(recon.peer(Side::Dialer), &tangles),
+        holdings(pzp.peer(Side::Dialer), &tangles),
+        "the dialer ends as with pzp-sync"
+    );
+    assert!(recon.metrics().added_at_dialer > 30, "the feeds arrived");
+}
+
+#[test]
+fn a_responder_refuses_again_frames() {
+    let mut lone = Lone::new(ExchangeSide::Responder);
+    let again = json!({"id": tangle_numbered(4).to_string(), "phase": "again"});
+    assert_eq!(
+        lone.refusals(again),
+        vec![Refusal::Unexpected {
+            phase: "again",
+            stage: "responding"
+        }]
+    );
+}

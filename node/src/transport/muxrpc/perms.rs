@@ -10,10 +10,13 @@ use std::collections::BTreeSet;
 
 /// The anonymous allow list of a PZP peer: secret-stack core `manifest`, plus
 /// what the pzp plugins mark anonymous, plus ppppp's own `promise.account` (which account
-/// an open account-add promise adds keys to; see `cli::control::invites`).
+/// an open account-add promise adds keys to; see `cli::control::invites`) and
+/// `sync.reconcile` (docs/sync-extension.md; the connection still refuses it past
+/// `RECONCILE_PEERS_MAX`).
 pub const ANONYMOUS_ALLOWED: &[&[&str]] = &[
     &["manifest"],
     &["sync", "connect"],
+    &["sync", "reconcile"],
     &["net", "ping"],
     &["promise", "follow"],
     &["promise", "accountAdd"],

@@ -291,11 +291,11 @@ impl Exchange {
         self.remote_want
     }
 
-    /// The have-ranges of the last exchange, (ours, the remote's), once both are known.
+    /// The have-ranges of the last exchange, (ours, the remote's), once both are known (the
+    /// dialer knows them with the remote's `ranges`, the responder with the `open`).
     #[must_use]
     pub fn haves(&self) -> Option<(DepthRange, DepthRange)> {
-        self.remote_want
-            .is_some()
+        (self.local_want.is_some() || self.remote_want.is_some())
             .then_some((self.local_have, self.remote_have))
     }
 

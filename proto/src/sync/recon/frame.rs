@@ -8,6 +8,8 @@
 //! {id, phase: "msgs",   msgs: [msg…]}                            msgs before a long "done"
 //! {id, phase: "done",   msgs: [msg…], need: [msgID…]}            the last msgs, and the IDs
 //!                                                                 the dialer lacks
+//! {id, phase: "again"}                                            responder: it has msgs the
+//!                                                                 dialer may now want
 //! ```
 //!
 //! `want` rides on the dialer's first `recon` only. Ranges, msg arrays and ID lists are
@@ -59,6 +61,10 @@ pub enum Frame {
         /// `msgs`.
         msgs: Vec<Arc<Msg>>,
     },
+    /// Responder → dialer, between exchanges: open this tangle again. Only the dialer opens
+    /// exchanges, so a responder that has msgs its remote may now want (the fixed pzp-sync's
+    /// "owed" tangles, which its responder re-initiates itself) asks for one.
+    Again,
     /// The sender's last frame of the exchange.
     Done {
         /// `msgs`: the last (or only) of the msgs the sender sends.
@@ -77,6 +83,7 @@ impl Frame {
             Self::Ranges { .. } => "ranges",
             Self::Recon { .. } => "recon",
             Self::Msgs { .. } => "msgs",
+            Self::Again => "again",
             Self::Done { .. } => "done",
         }
     }
@@ -168,6 +175,7 @@ pub fn decode(value: &Value) -> Result<Received, FrameError> {
         Some("msgs") => Frame::Msgs {
             msgs: wire::msgs(object.get("msgs"), &mut dropped)?,
         },
+        Some("again") => Frame::Again,
         Some("done") => Frame::Done {
             msgs: wire::msgs(object.get("msgs"), &mut dropped)?,
             need: wire::msg_ids(object.get("need"))?,
@@ -236,6 +244,7 @@ impl ReconFrame {
                 out.push_str(",\"msgs\":");
                 msg_bytes = wire::write_msgs(out, msgs);
             }
+            Frame::Again => {}
             Frame::Done { msgs, need } => {
                 out.push_str(",\"msgs\":");
                 msg_bytes = wire::write_msgs(out, msgs);

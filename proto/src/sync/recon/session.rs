@@ -10,14 +10,15 @@
 //! remote are committed as pzp-sync commits its phase 9 (filtered against the local
 //! want-range, through the shell's one commit path, `newest-N` pruned after).
 //!
-//! Re-initiation follows the fixed pzp-sync (`sync-liveness.md` §3), on the dialer, which is
-//! the side that opens exchanges:
+//! Re-initiation follows the fixed pzp-sync (`sync-liveness.md` §3). Only the dialer opens
+//! exchanges, so a responder that would re-initiate asks the dialer to, with an `again`
+//! frame (the dialer opens the tangle, or opens it again once its exchange ends):
 //! - a goal set later opens its tangle (or opens it again once its exchange ends);
 //! - a local msg of an idle tangle the remote is owed ([`super::super::session::owed_after`])
 //!   opens it again;
 //! - local msgs added during an exchange are pushed when it ends in realtime (everything of
-//!   the tangle from the shallowest of them, inside the remote's want-range), or else, on
-//!   the dialer, the tangle is opened again;
+//!   the tangle from the shallowest of them, inside the remote's want-range), or else the
+//!   tangle is opened again;
 //! - a commit that refused msgs (a push whose account msg or predecessor we lack) opens the
 //!   tangle again, once until the remote brings something.
 //!
@@ -32,7 +33,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::exchange::{self, Exchange, Output, Refusal, Side};
-use super::frame;
+use super::frame::{self, Frame, ReconFrame};
 use super::store::ReconStore;
 use crate::goals::{Goal, Goals};
 use crate::ids::{MsgId, TangleId};
@@ -117,6 +118,8 @@ pub enum Input {
 pub struct Stats {
     /// Exchanges this side opened (the dialer).
     pub opened: u64,
+    /// `again` frames sent (the responder).
+    pub asked: u64,
     /// Exchanges that finished on this side.
     pub finished: u64,
     /// Exchanges that gave up.
@@ -260,7 +263,8 @@ impl ReconSession {
         tangle: TangleId,
         turn: &mut Turn<'_, St>,
     ) -> Result<(), St::Error> {
-        if !self.started || matches!(turn.goals.get(&tangle), Some(Goal::None) | None) {
+        let idle_dialer = self.side == Side::Dialer && !self.started;
+        if idle_dialer || matches!(turn.goals.get(&tangle), Some(Goal::None) | None) {
             return Ok(());
         }
         self.open(tangle, turn)
@@ -271,19 +275,27 @@ impl ReconSession {
         tangle: TangleId,
         turn: &mut Turn<'_, St>,
     ) -> Result<(), St::Error> {
-        if !self.started || !self.refetched.insert(tangle) {
+        let idle_dialer = self.side == Side::Dialer && !self.started;
+        if idle_dialer || !self.refetched.insert(tangle) {
             return Ok(());
         }
         self.open(tangle, turn)
     }
 
     /// Dialer: opens `tangle`'s exchange, or opens it again once the running one ends.
+    /// Responder: asks the dialer to.
     fn open<St: ReconStore>(
         &mut self,
         tangle: TangleId,
         turn: &mut Turn<'_, St>,
     ) -> Result<(), St::Error> {
-        if self.side != Side::Dialer {
+        if self.side == Side::Responder {
+            self.stats.asked += 1;
+            let again = ReconFrame {
+                id: tangle,
+                frame: Frame::Again,
+            };
+            turn.out.push(Output::Send(again));
             return Ok(());
         }
         if self.exchanges.get(&tangle).is_some_and(Exchange::is_busy) {
@@ -311,6 +323,9 @@ impl ReconSession {
                 self.consume_push(tangle, msgs, turn);
                 Ok(())
             }
+            Ok(Incoming::Frame(received)) if received.frame.frame == Frame::Again => {
+                self.on_again(received.frame.id, turn)
+            }
             Ok(Incoming::Frame(received)) => {
                 let tangle = received.frame.id;
                 if !self.exchanges.contains_key(&tangle) {
@@ -325,6 +340,32 @@ impl ReconSession {
                 self.run_exchange(tangle, input, turn)
             }
         }
+    }
+
+    /// The responder asks for an exchange of `tangle`: the dialer opens it (within
+    /// [`TANGLES_TRACKED_MAX`]); a responder refuses the frame.
+    fn on_again<St: ReconStore>(
+        &mut self,
+        tangle: TangleId,
+        turn: &mut Turn<'_, St>,
+    ) -> Result<(), St::Error> {
+        if self.side == Side::Responder {
+            let stage = "responding";
+            self.refuse(
+                Refusal::Unexpected {
+                    phase: "again",
+                    stage,
+                },
+                turn.out,
+            );
+            return Ok(());
+        }
+        if !self.exchanges.contains_key(&tangle) && self.exchanges.len() >= TANGLES_TRACKED_MAX {
+            let max = TANGLES_TRACKED_MAX;
+            self.refuse(Refusal::TooManyTangles { max }, turn.out);
+            return Ok(());
+        }
+        self.open(tangle, turn)
     }
 
     /// Why a frame naming a tangle without an exchange cannot create one, if it cannot.
@@ -500,7 +541,7 @@ impl ReconSession {
         let owed = exchange.haves().and_then(|(local, remote)| {
             owed_after(Some(local), Some(remote), exchange.remote_want())
         });
-        if self.side == Side::Dialer && owed.is_some_and(|from| depth >= from) {
+        if owed.is_some_and(|from| depth >= from) {
             again.insert(tangle);
         }
     }
@@ -544,6 +585,10 @@ impl ReconSession {
         assert!(
             self.side == Side::Dialer || self.reopen.is_empty(),
             "only the dialer opens"
+        );
+        assert!(
+            self.side == Side::Dialer || self.stats.opened == 0,
+            "a responder asks"
         );
     }
 }
