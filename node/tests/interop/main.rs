@@ -8,5 +8,6 @@ mod harness;
 mod hubs;
 mod invites;
 mod peers;
+mod reconcile;
 mod relay;
 mod sync;

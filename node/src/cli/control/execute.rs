@@ -371,6 +371,7 @@ pub(crate) fn peer_value(peer: &PeerInfo, now_ms: u64) -> Value {
             "realtime": sync.realtime,
             "received": sync.received_msgs,
             "pushed": sync.pushed_msgs,
+            "method": if sync.reconcile { "sync.reconcile" } else { "sync.connect" },
         })
     });
     let mut value = json!({
