@@ -17,7 +17,7 @@ use super::net::HostSockets;
 use super::record::Directory;
 use super::store::SharedStore;
 use sim::plan::Plan;
-use sim::scenario::{Reinitiation, Role, Substrate, Transport};
+use sim::scenario::{Reinitiation, Role, Substrate, SyncMethod, Transport};
 use sim::timers::SimTimers;
 use sim::workload;
 
@@ -146,6 +146,7 @@ fn node_configs(plan: &Plan, keypairs: &[Keypair], timers: Timers) -> Vec<NodeCo
                 Reinitiation::Targeted => proto::sync::Reinitiation::Targeted,
                 Reinitiation::Reference => proto::sync::Reinitiation::Reference,
             };
+            config.reconcile = plan.sync == SyncMethod::Reconcile;
             config.limits = Limits {
                 connections_max: cap,
                 inbound_max: cap,

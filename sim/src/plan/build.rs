@@ -133,6 +133,7 @@ impl<'s> Builder<'s> {
             tick_ms: scenario.tick.ms(),
             transport: scenario.transport,
             reinitiation: scenario.reinitiation,
+            sync: scenario.sync,
             network,
             groups: self.groups,
             peers: self.peers,

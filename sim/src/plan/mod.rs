@@ -21,7 +21,9 @@ use serde::Serialize;
 
 use crate::error::SimError;
 use crate::goal::{FeedKind, Rule};
-use crate::scenario::{CollectorMode, FaultAction, LatencyModel, Reinitiation, Role, Transport};
+use crate::scenario::{
+    CollectorMode, FaultAction, LatencyModel, Reinitiation, Role, SyncMethod, Transport,
+};
 use proto::goals::Goal;
 
 /// Index of a peer in [`Plan::peers`] (also its position in events).
@@ -48,6 +50,9 @@ pub struct Plan {
     /// The sync machine's re-initiation policy.
     #[serde(skip_serializing_if = "Reinitiation::is_default")]
     pub reinitiation: Reinitiation,
+    /// How peers sync.
+    #[serde(default, skip_serializing_if = "SyncMethod::is_default")]
+    pub sync: SyncMethod,
     /// Latency and loss.
     pub network: NetworkPlan,
     /// Groups with their peers.

@@ -20,7 +20,7 @@ use crate::check::{CheckReport, repro_line};
 use crate::error::SimError;
 use crate::metrics::{Metrics, Outcome, round_sig};
 use crate::plan::Plan;
-use crate::scenario::{CollectorMode, FaultAction, Reinitiation, Role, Transport};
+use crate::scenario::{CollectorMode, FaultAction, Reinitiation, Role, SyncMethod, Transport};
 
 /// The version of `report.json`'s shape.
 pub const SCHEMA_VERSION: u32 = 2;
@@ -140,6 +140,9 @@ pub struct ScenarioSummary {
     /// The sync machine's re-initiation policy (absent: the default, targeted).
     #[serde(default, skip_serializing_if = "Reinitiation::is_default")]
     pub reinitiation: Reinitiation,
+    /// How peers synced (absent: pzp-sync).
+    #[serde(default, skip_serializing_if = "SyncMethod::is_default")]
+    pub sync: SyncMethod,
     /// Peers.
     pub peers: u64,
     /// Connections in the plan.
@@ -332,6 +335,7 @@ impl Report {
                 tick_ms: plan.tick_ms,
                 transport: plan.transport,
                 reinitiation: plan.reinitiation,
+                sync: plan.sync,
                 peers: plan.peers.len() as u64,
                 edges: plan.edges.len() as u64,
                 groups: plan

@@ -21,5 +21,6 @@ pub use model::{
     Check, Churn, CollectorMode, DictLoad, EngineKind, FOLLOWS_FEED, Fault, FaultAction, Group,
     HubAdmission, Initially, LATENCY_CURVE_DEFAULT, LATENCY_MAX_MS_DEFAULT, LATENCY_MIN_MS_DEFAULT,
     Latency, LatencyModel, LinkOverride, Network, PEERS_MAX, PostLoad, Reinitiation, ReportOptions,
-    Role, Scenario, SetLoad, Substrate, Topology, TopologyKind, Transport, Workload, random_count,
+    Role, Scenario, SetLoad, Substrate, SyncMethod, Topology, TopologyKind, Transport, Workload,
+    random_count,
 };

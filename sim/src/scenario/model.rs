@@ -44,6 +44,9 @@ pub struct Scenario {
     /// When sync sessions ask again for tangles they exchanged.
     #[serde(default)]
     pub reinitiation: Reinitiation,
+    /// How peers sync with each other (full-stack engine; every peer is ppppp).
+    #[serde(default)]
+    pub sync: SyncMethod,
     /// The engine that runs it (`--engine` overrides it).
     #[serde(default)]
     pub engine: EngineKind,
@@ -181,6 +184,27 @@ impl Reinitiation {
     #[must_use]
     pub fn is_default(&self) -> bool {
         *self == Reinitiation::default()
+    }
+}
+
+/// Which sync the peers run (`node::peer::NodeConfig::reconcile`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncMethod {
+    /// pzp-sync's `sync.connect` (the default).
+    #[default]
+    Connect,
+    /// Dialers probe for `sync.reconcile` (docs/sync-extension.md); every simulated peer is
+    /// ppppp, so every connection runs it. The full-stack engine only.
+    Reconcile,
+}
+
+impl SyncMethod {
+    /// Whether this is the default (left out of the plan's JSON: plans and traces of
+    /// scenarios that do not set it stay as they were).
+    #[must_use]
+    pub fn is_default(&self) -> bool {
+        *self == SyncMethod::default()
     }
 }
 
