@@ -106,6 +106,19 @@ pub(super) struct ServeArgs {
     /// reference's default is 15 s).
     #[arg(long, default_value_t = 15_000)]
     handshake_timeout_ms: u64,
+    /// How to sync with a peer that is also ppppp: `reconcile` (range reconciliation,
+    /// `docs/sync-extension.md`) or `connect` (pzp-sync, as with JS peers, who always get it).
+    #[arg(long, value_enum, default_value_t = SyncChoice::Reconcile)]
+    sync: SyncChoice,
+}
+
+/// `ppppp serve --sync`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum SyncChoice {
+    /// `sync.reconcile` with ppppp peers that answer it, pzp-sync with the others.
+    Reconcile,
+    /// pzp-sync with every peer.
+    Connect,
 }
 
 pub(super) fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -281,8 +294,8 @@ fn node_config(args: &ServeArgs, keypair: proto::keys::Keypair) -> anyhow::Resul
     config.gc_bytes_max = args.gc_bytes_max;
     // A real process: synced batches' signatures are checked on every core.
     config.verify_ahead = true;
-    // Between two ppppp processes, the cheaper sync; JS peers keep pzp-sync.
-    config.reconcile = true;
+    // JS peers keep pzp-sync either way.
+    config.reconcile = args.sync == SyncChoice::Reconcile;
     config.timers.handshake_timeout = Duration::from_millis(args.handshake_timeout_ms);
     config.dial = args
         .connect
