@@ -12,7 +12,7 @@
 //! Numbers carry no order: a session keeps its entries sorted by the IDs they name (looked up
 //! here), so it visits its tangles in ID order, as it did when it stored the IDs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::ids::TangleId;
 
@@ -137,6 +137,9 @@ impl TangleNumbering {
     /// of the numbering) matches the reference counts, every number in use names the tangle
     /// that has it, and every other number is free.
     pub(in crate::sync) fn check_invariants(&self, uses: &BTreeMap<TangleNumber, u32>) {
+        // A set, not the list: this runs after every input in debug builds, over every
+        // number ever handed out, and a search of the list per number made it quadratic.
+        let free_set: BTreeSet<TangleNumber> = self.free.iter().copied().collect();
         let mut free = 0;
         for (number, entry) in (0..).map(TangleNumber).zip(&self.entries) {
             let counted = uses.get(&number).copied().unwrap_or(0);
@@ -147,7 +150,7 @@ impl TangleNumbering {
             );
             if entry.uses == 0 {
                 free += 1;
-                assert!(self.free.contains(&number), "{number:?} unused, not free");
+                assert!(free_set.contains(&number), "{number:?} unused, not free");
             } else {
                 let place = self.find(&entry.id).ok();
                 assert_eq!(
