@@ -572,43 +572,8 @@ impl ConnState {
                     args,
                     call_type,
                 } => self.request(myself, id, name, args, call_type),
-                Event::Data { id, body } => {
-                    if Some(id) == self.sync_call {
-                        match body.parse_json::<Value>() {
-                            Ok(object) if self.probing => self.probe_answered(myself, &object),
-                            Ok(object) => objects.push(object),
-                            Err(error) => {
-                                tracing::debug!(target: "ppppp::conn", %error, "sync data is not JSON")
-                            }
-                        }
-                    } else if Some(id) == self.ping_inbound {
-                        let now_ms =
-                            u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-                        if let Some(pong) = self.ping_responder.on_data(now_ms) {
-                            let _ = self.rpc.send(id, pong);
-                            // Sent now so its bytes count as keepalive, not as the sync
-                            // traffic transmitted after these frames.
-                            self.transmit(Traffic::Keepalive)?;
-                        }
-                    }
-                }
-                Event::End { id, error } => {
-                    if Some(id) == self.sync_call && self.probing {
-                        self.probe_refused(myself, id);
-                    } else if Some(id) == self.sync_call {
-                        self.sync_ended();
-                        let _ = self.rpc.end(id, None);
-                        if let Some(error) = error {
-                            tracing::debug!(target: "ppppp::conn", message = %error.message, "sync stream ended with an error");
-                        }
-                    } else if Some(id) == self.ping_call {
-                        // The peer has no net.ping (a JS peer without pzp-net): rely on traffic.
-                        self.ping_call = None;
-                    } else if Some(id) == self.ping_inbound {
-                        self.ping_inbound = None;
-                        let _ = self.rpc.end(id, None);
-                    }
-                }
+                Event::Data { id, body } => self.data(myself, id, &body, &mut objects)?,
+                Event::End { id, error } => self.stream_ended(myself, id, error.as_ref()),
                 Event::Response { id, result } => self.app_answered(id, result),
                 Event::Goodbye => goodbye = true,
             }
@@ -636,6 +601,54 @@ impl ConnState {
             return Err(DisconnectReason::RemoteClosed);
         }
         Ok(())
+    }
+
+    /// A data frame on one of this connection's streams: a sync object (collected in
+    /// `objects`, or the probe's answer) or an inbound ping.
+    fn data(
+        &mut self,
+        myself: &ActorRef<ConnMsg>,
+        id: CallId,
+        body: &Body,
+        objects: &mut Vec<Value>,
+    ) -> Result<(), DisconnectReason> {
+        if Some(id) == self.sync_call {
+            match body.parse_json::<Value>() {
+                Ok(object) if self.probing => self.probe_answered(myself, &object),
+                Ok(object) => objects.push(object),
+                Err(error) => {
+                    tracing::debug!(target: "ppppp::conn", %error, "sync data is not JSON")
+                }
+            }
+        } else if Some(id) == self.ping_inbound {
+            let now_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            if let Some(pong) = self.ping_responder.on_data(now_ms) {
+                let _ = self.rpc.send(id, pong);
+                // Sent now so its bytes count as keepalive, not as the sync traffic
+                // transmitted after these frames.
+                self.transmit(Traffic::Keepalive)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The remote ended one of this connection's streams.
+    fn stream_ended(&mut self, myself: &ActorRef<ConnMsg>, id: CallId, error: Option<&ErrorBody>) {
+        if Some(id) == self.sync_call && self.probing {
+            self.probe_refused(myself, id);
+        } else if Some(id) == self.sync_call {
+            self.sync_ended();
+            let _ = self.rpc.end(id, None);
+            if let Some(error) = error {
+                tracing::debug!(target: "ppppp::conn", message = %error.message, "sync stream ended with an error");
+            }
+        } else if Some(id) == self.ping_call {
+            // The peer has no net.ping (a JS peer without pzp-net): rely on traffic.
+            self.ping_call = None;
+        } else if Some(id) == self.ping_inbound {
+            self.ping_inbound = None;
+            let _ = self.rpc.end(id, None);
+        }
     }
 
     fn request(
