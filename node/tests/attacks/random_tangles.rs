@@ -23,7 +23,7 @@ const ROUND: usize = 200;
 /// One attacking connection: asks about `OBJECTS_PER_CONNECTION` random tangles, reads the
 /// answers, and leaves. Returns how many answers came.
 async fn ask_random_tangles(victim: node::peer::DialTarget, seed: u64) -> usize {
-    let mut attacker = Attacker::connect(&victim, seed).await.expect("handshake");
+    let mut attacker = connect_when_admitted(&victim, seed).await;
     let sync = attacker.open_sync().await.expect("sync");
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut answers = 0;
@@ -49,6 +49,29 @@ async fn ask_random_tangles(victim: node::peer::DialTarget, seed: u64) -> usize 
         }
     }
     answers
+}
+
+/// Most handshakes one attacker tries before the test fails.
+const CONNECT_ATTEMPTS_MAX: u32 = 100;
+
+/// A handshake with the victim, retried while its admission refuses it: the victim keeps at
+/// most `Limits::per_address_max` (8) connections from one address, and the previous wave's
+/// connections may still be closing on its side when the next wave dials.
+async fn connect_when_admitted(victim: &node::peer::DialTarget, seed: u64) -> Attacker {
+    let mut attempt = 1;
+    loop {
+        match Attacker::connect(victim, seed).await {
+            Ok(attacker) => return attacker,
+            Err(error) if attempt < CONNECT_ATTEMPTS_MAX => {
+                eprintln!(
+                    "attacker {seed}: handshake attempt {attempt} refused ({error}); retrying"
+                );
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Err(error) => panic!("attacker {seed}: no handshake in {attempt} attempts: {error}"),
+        }
+    }
 }
 
 /// Connections `first..end`, [`WAVE`] at a time; how many objects were answered.
