@@ -258,13 +258,17 @@ impl ReconSession {
         Ok(())
     }
 
+    /// A dialer before [`Input::Start`] opens nothing: its first exchanges come with the start.
+    fn idle_dialer(&self) -> bool {
+        self.side == Side::Dialer && !self.started
+    }
+
     fn goal_changed<St: ReconStore>(
         &mut self,
         tangle: TangleId,
         turn: &mut Turn<'_, St>,
     ) -> Result<(), St::Error> {
-        let idle_dialer = self.side == Side::Dialer && !self.started;
-        if idle_dialer || matches!(turn.goals.get(&tangle), Some(Goal::None) | None) {
+        if self.idle_dialer() || matches!(turn.goals.get(&tangle), Some(Goal::None) | None) {
             return Ok(());
         }
         self.open(tangle, turn)
@@ -275,8 +279,7 @@ impl ReconSession {
         tangle: TangleId,
         turn: &mut Turn<'_, St>,
     ) -> Result<(), St::Error> {
-        let idle_dialer = self.side == Side::Dialer && !self.started;
-        if idle_dialer || !self.refetched.insert(tangle) {
+        if self.idle_dialer() || !self.refetched.insert(tangle) {
             return Ok(());
         }
         self.open(tangle, turn)
