@@ -14,7 +14,9 @@
 //! - `reconcile/exchange_100_on_10000`: the whole `sync.reconcile` exchange for the same case
 //!   (`proto::sync::recon::ReconSession` on both sides, `proto::testing::recon::ReconPair`):
 //!   frames, the 100 msgs sent, validated and stored, exactly as `sync/incremental_100_on_10000`
-//!   does with pzp-sync. Compare both with `validate/100_on_10000` of the same run.
+//!   does with pzp-sync. Compare both with `validate/100_on_10000` of the same run. Between
+//!   peers that reconciled before (their indexes hold the IDs' bytes); `_first` is a node's
+//!   first exchange on the tangles since it started, which decodes them.
 //!
 //! The syncs run through `proto::testing::Pair` (pzp-sync) and `ReconPair` (`sync.reconcile`):
 //! objects cross as JSON text, and every msg received is validated and stored. Bytes (msgs
@@ -252,12 +254,15 @@ fn benches(c: &mut Criterion) {
     group.finish();
 
     reconcile_benches(c, &fixture, base, incremental.msg_bytes);
-    exchange_benches(c, &holds_base, &holds_all);
+    exchange_benches(c, &fixture, &holds_base, &holds_all);
 }
 
 /// The whole `sync.reconcile` exchange on the 100-on-10,000 case, beside pzp-sync's
-/// `sync/incremental_100_on_10000`.
-fn exchange_benches(c: &mut Criterion, holds_base: &Peer, holds_all: &Peer) {
+/// `sync/incremental_100_on_10000`: `exchange_100_on_10000` between peers that have
+/// reconciled these tangles before (their indexes hold the IDs' bytes, as a running node's
+/// do after its first exchange), `exchange_100_on_10000_first` between peers whose indexes
+/// were only warmed for pzp-sync (a node's first exchange on the tangles since it started).
+fn exchange_benches(c: &mut Criterion, fixture: &Fixture, holds_base: &Peer, holds_all: &Peer) {
     let (metrics, pair) = exchange_once(holds_base.clone(), holds_all.clone());
     let (dialer, _) = pair.into_peers();
     assert_eq!(dialer.db.store().len(), holds_all.db.store().len());
@@ -266,6 +271,14 @@ fn exchange_benches(c: &mut Criterion, holds_base: &Peer, holds_all: &Peer) {
         u64::try_from(NEW_MSGS).expect("small")
     );
     report("reconcile/exchange_100_on_10000", &metrics);
+    let reconciled_before = |peer: &Peer| {
+        let mut peer = peer.clone();
+        for tangle in [fixture.feed, fixture.account] {
+            let Ok(()) = peer.index.warm_for_reconcile(&mut peer.db, &tangle);
+        }
+        peer
+    };
+    let (warm_base, warm_all) = (reconciled_before(holds_base), reconciled_before(holds_all));
 
     let mut group = c.benchmark_group("reconcile");
     group.sample_size(10);
@@ -273,13 +286,18 @@ fn exchange_benches(c: &mut Criterion, holds_base: &Peer, holds_all: &Peer) {
     group.throughput(Throughput::Elements(
         u64::try_from(NEW_MSGS).expect("small"),
     ));
-    group.bench_function("exchange_100_on_10000", |bencher| {
-        bencher.iter_batched(
-            || (holds_base.clone(), holds_all.clone()),
-            |(dialer, responder)| black_box(exchange_once(dialer, responder)),
-            BatchSize::LargeInput,
-        );
-    });
+    for (name, dialer, responder) in [
+        ("exchange_100_on_10000", &warm_base, &warm_all),
+        ("exchange_100_on_10000_first", holds_base, holds_all),
+    ] {
+        group.bench_function(name, |bencher| {
+            bencher.iter_batched(
+                || (dialer.clone(), responder.clone()),
+                |(dialer, responder)| black_box(exchange_once(dialer, responder)),
+                BatchSize::LargeInput,
+            );
+        });
+    }
     group.finish();
 }
 

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use indexmap::IndexMap;
 
 use super::bloom::{ItemHashes, SEED_DEFAULT};
+use super::recon::{Id, Item};
 use super::store::{RangeItem, RangeItems, SyncStore};
 use crate::collate;
 use crate::db::Db;
@@ -53,6 +54,11 @@ struct TangleIndex {
     last_used: u64,
     entries: Vec<Entry>,
     tip_sets: Vec<(AccountId, Vec<MsgId>)>,
+    /// The raw 32 bytes of the first `raw_ids.len()` entries' IDs, filled on demand by
+    /// `sync.reconcile` (its fingerprints need the bytes, and decoding 10,000 base58 IDs per
+    /// exchange was most of its cost beside validation). Empty for a tangle only pzp-sync
+    /// reads, so those peers pay nothing for it.
+    raw_ids: Vec<Id>,
 }
 
 impl TangleIndex {
@@ -84,6 +90,18 @@ impl TangleIndex {
                     b.id
                 );
             }
+        }
+        assert!(
+            self.raw_ids.len() <= self.entries.len(),
+            "{tangle_id}: more raw IDs than entries"
+        );
+        for (entry, raw) in self.entries.iter().zip(&self.raw_ids) {
+            assert_eq!(
+                *raw,
+                entry.id.to_bytes(),
+                "{tangle_id}: raw ID of {}",
+                entry.id
+            );
         }
         for entry in &self.entries {
             assert_eq!(entry.hashes, entry_hashes(&entry.id), "{tangle_id}: hashes");
@@ -130,6 +148,16 @@ impl TangleIndex {
                 "{tangle_id}: tip set of {}",
                 entry.id
             );
+        }
+    }
+
+    /// Fills `raw_ids` for the first `end` entries.
+    fn decode_raw_ids(&mut self, end: usize) {
+        let decoded = self.raw_ids.len();
+        if decoded < end {
+            let rest = self.entries.get(decoded..end).unwrap_or_default();
+            self.raw_ids
+                .extend(rest.iter().map(|entry| entry.id.to_bytes()));
         }
     }
 
@@ -234,6 +262,24 @@ impl SyncIndex {
         self.fresh(db, tangle).map(|_| ())
     }
 
+    /// [`SyncIndex::warm`], and the IDs' raw bytes `sync.reconcile` lists, decoded now (a
+    /// node that reconciles keeps them: [`SyncIndex::note_added`] extends them as msgs
+    /// arrive, so only its first exchange on a tangle would pay for the decoding).
+    ///
+    /// # Errors
+    /// Store failures.
+    pub fn warm_for_reconcile<S: Store>(
+        &mut self,
+        db: &mut Db<S>,
+        tangle: &TangleId,
+    ) -> Result<(), S::Error> {
+        self.fresh(db, tangle)?;
+        if let Some(index) = self.tangles.get_mut(tangle) {
+            index.decode_raw_ids(index.entries.len());
+        }
+        Ok(())
+    }
+
     /// Updates the index after `db.add` stored `msg` (appended or replacing an erased copy):
     /// entries of its tangles stay fresh without a rebuild when that was the only change.
     ///
@@ -280,6 +326,9 @@ impl SyncIndex {
             let only_tip = tangle.tips().len() == 1 && tangle.tips().contains(id);
             let alone = tangle.at_depth(depth).len() == 1;
             let at = position(&index.entries, id, depth);
+            if at <= index.raw_ids.len() {
+                index.raw_ids.insert(at, id.to_bytes());
+            }
             index.entries.insert(
                 at,
                 Entry {
@@ -348,6 +397,7 @@ fn build_from<S: Store>(db: &Db<S>, tangle: &Tangle) -> Result<TangleIndex, S::E
         last_used: 0,
         entries: Vec::with_capacity(order.len()),
         tip_sets: Vec::new(),
+        raw_ids: Vec::new(),
     };
     for id in &order {
         let tips = match db.get_metadata(id)? {
@@ -485,24 +535,82 @@ impl<'a, S: Store> IndexedDb<'a, S> {
         Self { db, index }
     }
 
-    /// The depths of the tangle's members in `range`, in the order [`SyncStore::range_items`]
-    /// lists them last (`sync.reconcile` keys its items by them without a lookup per msg).
+    /// The items `sync.reconcile` reconciles over `range` (ghosts aside), in the order
+    /// [`SyncStore::range_items`] lists their IDs: the account msgs and the root keyed 0,
+    /// then the range's members keyed by depth, their bytes from the index's raw IDs (filled
+    /// here for the entries not yet decoded).
     ///
     /// # Errors
     /// Store failures.
-    pub(crate) fn run_depths(
+    pub(crate) fn recon_items_indexed(
         &mut self,
         tangle: &TangleId,
         range: DepthRange,
-        out: &mut Vec<u64>,
+        out: &mut Vec<Item>,
     ) -> Result<(), S::Error> {
-        if range.is_empty() {
+        let mut leading = Vec::new();
+        let Some(run) = self.leading_ids(tangle, range, &mut leading)? else {
             return Ok(());
-        }
-        if let Some(index) = self.index.fresh(self.db, tangle)? {
-            out.extend(index.run(range).iter().map(|entry| entry.depth));
-        }
+        };
+        out.reserve(leading.len() + run.len());
+        out.extend(leading.iter().map(|id| Item {
+            key: 0,
+            id: id.to_bytes(),
+        }));
+        let index = self
+            .index
+            .tangles
+            .get_mut(tangle)
+            .expect("invariant: leading_ids() kept it fresh");
+        index.decode_raw_ids(run.end);
+        let entries = index.entries.get(run.clone()).unwrap_or_default();
+        let raw_ids = index.raw_ids.get(run).unwrap_or_default();
+        out.extend(entries.iter().zip(raw_ids).map(|(entry, raw)| Item {
+            key: entry.depth,
+            id: *raw,
+        }));
         Ok(())
+    }
+
+    /// What [`SyncStore::range_items`] lists before the range's members (the account msgs
+    /// their tip sets name, in order of first use, then the root when the range starts at
+    /// 0) into `out`, and the positions of those members in the fresh index. `None` when
+    /// the range is empty or the root unknown.
+    fn leading_ids(
+        &mut self,
+        tangle: &TangleId,
+        range: DepthRange,
+        out: &mut Vec<MsgId>,
+    ) -> Result<Option<std::ops::Range<usize>>, S::Error> {
+        if range.is_empty() {
+            return Ok(None);
+        }
+        let Some(index) = self.index.fresh(self.db, tangle)? else {
+            return Ok(None);
+        };
+        let run = index.run(range);
+        // Tip sets in order of first use, as the reference meets accounts.
+        let mut used: Vec<u32> = Vec::new();
+        let mut last = NO_TIPS;
+        for entry in run {
+            if entry.tips != NO_TIPS && entry.tips != last && !used.contains(&entry.tips) {
+                used.push(entry.tips);
+            }
+            last = entry.tips;
+        }
+        let tip_sets: Vec<(AccountId, Vec<MsgId>)> = used
+            .iter()
+            .filter_map(|tips| index.tip_set(*tips).cloned())
+            .collect();
+        let run_start = index
+            .entries
+            .partition_point(|entry| entry.depth < range.min);
+        let run = run_start..run_start + run.len();
+        self.account_ids(&tip_sets, out)?;
+        if range.min == 0 {
+            out.push(*tangle);
+        }
+        Ok(Some(run))
     }
 
     /// Account msg IDs for these tip sets (in order of first use), as `getAccountMsgsFor`
@@ -544,53 +652,20 @@ impl<S: Store> SyncStore for IndexedDb<'_, S> {
         range: DepthRange,
         out: &mut RangeItems,
     ) -> Result<(), S::Error> {
-        if range.is_empty() {
-            return Ok(());
-        }
-        let Some(index) = self.index.fresh(self.db, tangle)? else {
+        let mut leading = Vec::new();
+        let Some(run) = self.leading_ids(tangle, range, &mut leading)? else {
             return Ok(());
         };
-        let run = index.run(range);
-        // Tip sets in order of first use, as the reference meets accounts.
-        let mut used: Vec<u32> = Vec::new();
-        let mut last = NO_TIPS;
-        for entry in run {
-            if entry.tips != NO_TIPS && entry.tips != last && !used.contains(&entry.tips) {
-                used.push(entry.tips);
-            }
-            last = entry.tips;
-        }
-        let tip_sets: Vec<(AccountId, Vec<MsgId>)> = used
-            .iter()
-            .filter_map(|tips| {
-                usize::try_from(*tips)
-                    .ok()
-                    .and_then(|at| index.tip_sets.get(at))
-                    .cloned()
-            })
-            .collect();
-        let run_start = index
-            .entries
-            .partition_point(|entry| entry.depth < range.min);
-        let run_len = run.len();
-        let mut account_ids = Vec::new();
-        self.account_ids(&tip_sets, &mut account_ids)?;
-        out.items.reserve(account_ids.len() + 1 + run_len);
-        for id in &account_ids {
+        out.items.reserve(leading.len() + run.len());
+        for id in &leading {
             out.push(*id, entry_hashes(id));
-        }
-        if range.min == 0 {
-            out.push(*tangle, entry_hashes(tangle));
         }
         let index = self
             .index
             .tangles
             .get(tangle)
-            .expect("invariant: fresh() kept it");
-        let run = index
-            .entries
-            .get(run_start..run_start + run_len)
-            .unwrap_or_default();
+            .expect("invariant: leading_ids() kept it fresh");
+        let run = index.entries.get(run).unwrap_or_default();
         out.items.extend(run.iter().map(|entry| RangeItem {
             id: entry.id,
             hashes: entry.hashes,
@@ -652,6 +727,7 @@ mod tests {
             last_used: 0,
             entries: vec![entry(0), entry(1), entry(1), entry(3)],
             tip_sets: Vec::new(),
+            raw_ids: Vec::new(),
         };
         let range = |min, max| DepthRange { min, max };
         assert_eq!(index.run(range(0, 0)).len(), 1);

@@ -455,7 +455,7 @@ proptest! {
     #![proptest_config(config())]
 
     /// The index answers exactly as the plain database does: same range items and hashes,
-    /// same slices, whether it was kept fresh msg by msg or rebuilt.
+    /// same reconcile items, same slices, whether it was kept fresh msg by msg or rebuilt.
     #[test]
     fn the_index_answers_as_the_database(
         devices in 1usize..4,
@@ -463,7 +463,9 @@ proptest! {
         keep in prop::collection::vec(any::<bool>(), 1..24),
         picks in prop::collection::vec(any::<prop::sample::Index>(), 0..6),
         bounds in (0u64..20, 0u64..20),
+        for_reconcile in any::<bool>(),
     ) {
+        use proto::sync::recon::ReconStore;
         use proto::sync::{IndexedDb, RangeItems, SyncIndex, SyncStore};
         use proto::tangle::DepthRange;
         let ops: Vec<Op> = ops.into_iter().map(|op| clamp(op, devices)).collect();
@@ -477,7 +479,13 @@ proptest! {
             }
             if index == 4 {
                 for tangle in [world.feed, world.follows, world.account] {
-                    let Ok(()) = incremental.index.warm(&mut incremental.db, &tangle);
+                    // Warmed for reconcile, the index also keeps the IDs' bytes as msgs
+                    // arrive (inserted mid-run when a msg lands below others).
+                    let Ok(()) = if for_reconcile {
+                        incremental.index.warm_for_reconcile(&mut incremental.db, &tangle)
+                    } else {
+                        incremental.index.warm(&mut incremental.db, &tangle)
+                    };
                 }
             }
             incremental.check_invariants();
@@ -496,6 +504,8 @@ proptest! {
             let Ok(()) = plain.range_items(&tangle, range, &mut expected);
             let mut expected_msgs = Vec::new();
             let Ok(()) = plain.msgs_for_ids(&tangle, &chosen, &mut expected_msgs);
+            let mut expected_recon = Vec::new();
+            let Ok(()) = plain.recon_items(&tangle, range, &mut expected_recon);
             for index in [&mut incremental.index, &mut rebuilt] {
                 let mut db = incremental.db.clone();
                 let mut store = IndexedDb::new(&mut db, index);
@@ -505,6 +515,9 @@ proptest! {
                 let mut msgs = Vec::new();
                 let Ok(()) = store.msgs_for_ids(&tangle, &chosen, &mut msgs);
                 prop_assert_eq!(&msgs, &expected_msgs);
+                let mut recon = Vec::new();
+                let Ok(()) = store.recon_items(&tangle, range, &mut recon);
+                prop_assert_eq!(&recon, &expected_recon);
                 let Ok(()) = index.check_invariants(&db);
             }
         }

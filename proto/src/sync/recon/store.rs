@@ -41,9 +41,7 @@ impl<S: Store> ReconStore for Db<S> {
     }
 }
 
-/// Keyed by the index: `range_items` lists the range's members last, in index order, so
-/// their depths come from the index run and everything before them (account msgs, the root
-/// listed again) takes key 0.
+/// Keyed by the index, whose entries carry the depths and (decoded once) the IDs' bytes.
 impl<S: Store> ReconStore for IndexedDb<'_, S> {
     fn recon_items(
         &mut self,
@@ -51,19 +49,7 @@ impl<S: Store> ReconStore for IndexedDb<'_, S> {
         range: DepthRange,
         out: &mut Vec<Item>,
     ) -> Result<(), S::Error> {
-        let mut listed = RangeItems::default();
-        self.range_items(tangle, range, &mut listed)?;
-        let mut depths = Vec::new();
-        self.run_depths(tangle, range, &mut depths)?;
-        let before_run = listed.len().saturating_sub(depths.len());
-        let keys = std::iter::repeat_n(0, before_run).chain(depths);
-        out.reserve(listed.len());
-        for (listed, key) in listed.items.iter().zip(keys) {
-            out.push(Item {
-                key,
-                id: listed.id.to_bytes(),
-            });
-        }
+        self.recon_items_indexed(tangle, range, out)?;
         let mut ghosts = Vec::new();
         self.ghost_ids(tangle, &mut ghosts)?;
         out.extend(ghosts.iter().map(|id| Item {
