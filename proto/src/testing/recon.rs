@@ -170,7 +170,11 @@ impl ReconPair {
     }
 
     /// One read on `side`: handles everything in its inbox. Returns whether there was any.
-    fn step(&mut self, side: Side) -> Result<bool, RunError> {
+    /// Tests interleave local writes with an exchange through it.
+    ///
+    /// # Errors
+    /// [`RunError`].
+    pub fn step(&mut self, side: Side) -> Result<bool, RunError> {
         let inbox = self
             .inboxes
             .get_mut(side.index())

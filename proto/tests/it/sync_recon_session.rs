@@ -273,6 +273,73 @@ fn realtime_pushes_after_the_exchange_end_as_with_pzp_sync() {
     assert!(late.expect("memory").is_some(), "the last late msg arrived");
 }
 
+/// A msg written while its tangle's exchange runs is pushed when the exchange ends, and
+/// nothing more: not the msgs above its depth that the remote holds already (pzp-sync's
+/// session keeps just the msgs added meanwhile; pushing everything from the shallowest of
+/// them sent the remote what it had).
+#[test]
+fn a_msg_written_during_an_exchange_is_pushed_after_it_and_nothing_more() {
+    let key = Keypair::from_seed(&[71; 32]);
+    let mut author = Db::new(MemStore::new());
+    let account = author
+        .create_account(&key, "account", "writer")
+        .expect("account");
+    let feed = author.init_feed(&key, &account, POST).expect("feed");
+    let mut ids = Vec::new();
+    let mut fork_base = None;
+    for n in 0..12 {
+        ids.push(
+            author
+                .publish(&key, &account, POST, json!({"text": n}), &[])
+                .expect("publish"),
+        );
+        if n == 5 {
+            fork_base = Some(author.clone());
+        }
+    }
+    // A second device's post on top of post 6: depth 7 beside the author's 7..12.
+    let mut fork_base = fork_base.expect("six posts");
+    let fork_id = fork_base
+        .publish(&key, &account, POST, json!({"text": "fork"}), &[])
+        .expect("fork");
+    let fork = fork_base.get(&fork_id).expect("memory").expect("stored");
+    let everything = records(&author);
+    let peer = || {
+        let mut peer = Peer::new();
+        for msg in &everything {
+            peer.add(msg.clone(), None).expect("valid");
+        }
+        peer.set_goal(account, Goal::All).expect("goal");
+        peer.set_goal(feed, Goal::All).expect("goal");
+        peer
+    };
+    let mut recon = ReconPair::new(peer(), peer());
+    recon.start().expect("start");
+    recon.step(Side::Responder).expect("opened");
+    assert!(
+        recon
+            .exchange(Side::Dialer, &feed)
+            .is_some_and(|exchange| exchange.is_busy()),
+        "the dialer's exchange of the feed runs"
+    );
+    let stored = write_locally(recon.peer_mut(Side::Dialer), &[Arc::unwrap_or_clone(fork)]);
+    assert_eq!(stored.len(), 1, "the fork is new");
+    recon.added(Side::Dialer, stored).expect("takes it");
+    recon.run().expect("ends");
+    assert_eq!(recon.pushes, [1, 0], "the fork alone crossed as a push");
+    assert!(
+        recon
+            .peer(Side::Responder)
+            .db
+            .get(&fork_id)
+            .expect("memory")
+            .is_some(),
+        "the responder holds the fork"
+    );
+    assert_eq!(recon.metrics().added_at_responder, 1);
+    assert_eq!(ids.len(), 12);
+}
+
 #[test]
 fn a_goal_set_after_the_first_exchange_opens_its_tangle() {
     let world = World::build();

@@ -16,9 +16,11 @@
 //! - a goal set later opens its tangle (or opens it again once its exchange ends);
 //! - a local msg of an idle tangle the remote is owed ([`super::super::session::owed_after`])
 //!   opens it again;
-//! - local msgs added during an exchange are pushed when it ends in realtime (everything of
-//!   the tangle from the shallowest of them, inside the remote's want-range), or else the
-//!   tangle is opened again;
+//! - local msgs added during an exchange are pushed when it ends in realtime (just those
+//!   msgs, inside the remote's want-range, as pzp-sync's session keeps them, with its bounds
+//!   [`PENDING_PUSHES_PER_TANGLE_MAX`] and [`PENDING_PUSHES_MAX`]; a msg already pushed
+//!   under another tangle is not kept), or else, or past a bound, the tangle is opened
+//!   again;
 //! - a commit that refused msgs (a push whose account msg or predecessor we lack) opens the
 //!   tangle again, once until the remote brings something.
 //!
@@ -42,8 +44,9 @@ use crate::sync::apply::filter_received;
 use crate::sync::session::{CloseReason, owed_after, touched_tangles};
 use crate::sync::time::Time;
 use crate::sync::wire::{self, Payload, SyncMsg};
-use crate::sync::{REFUSALS_MAX, TANGLES_TRACKED_MAX};
-use crate::tangle::DepthRange;
+use crate::sync::{
+    PENDING_PUSHES_MAX, PENDING_PUSHES_PER_TANGLE_MAX, REFUSALS_MAX, TANGLES_TRACKED_MAX,
+};
 
 /// A checked frame from the remote: one of an exchange's, or a realtime push.
 #[derive(Debug, Clone)]
@@ -142,8 +145,11 @@ pub struct ReconSession {
     exchanges: BTreeMap<TangleId, Exchange>,
     /// Tangles whose new local msgs are pushed; a subset of `exchanges`' keys.
     realtime: BTreeSet<TangleId>,
-    /// Tangles with local msgs added during their exchange: the shallowest depth added.
-    added_during: BTreeMap<TangleId, u64>,
+    /// Local msgs added during their tangle's exchange (and not pushed under another
+    /// tangle), to push when it ends in realtime. See [`Pending`].
+    pending: BTreeMap<TangleId, Pending>,
+    /// How many msgs `pending` holds over all tangles, at most [`PENDING_PUSHES_MAX`].
+    pending_msgs: usize,
     /// Tangles to open again when their exchange ends (the dialer).
     reopen: BTreeSet<TangleId>,
     /// Tangles opened again after a refused commit, until the remote brings something.
@@ -161,7 +167,8 @@ impl ReconSession {
             closed: false,
             exchanges: BTreeMap::new(),
             realtime: BTreeSet::new(),
-            added_during: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            pending_msgs: 0,
             reopen: BTreeSet::new(),
             refetched: BTreeSet::new(),
             stats: Stats::default(),
@@ -460,32 +467,37 @@ impl ReconSession {
         if realtime {
             self.realtime.insert(tangle);
         }
-        let added_from = self.added_during.remove(&tangle);
+        let pending = self.take_pending(&tangle);
         let reopen = self.reopen.remove(&tangle);
-        if reopen || (added_from.is_some() && !realtime) {
+        if reopen
+            || pending
+                .as_ref()
+                .is_some_and(|pending| !realtime || pending.overflowed)
+        {
             return self.open(tangle, turn);
         }
-        let Some(from) = added_from.filter(|_| realtime) else {
+        let Some(pending) = pending else {
             return Ok(());
         };
         let remote_want = self.exchanges.get(&tangle).and_then(Exchange::remote_want);
         let Some(remote_want) = remote_want else {
             return Ok(());
         };
-        let have = turn.store.have_range(&tangle)?;
-        let range = DepthRange {
-            min: from.max(remote_want.min),
-            max: have.max,
-        };
-        if range.is_empty() {
-            return Ok(());
-        }
-        let mut msgs = Vec::new();
-        turn.store.msgs_in_range(&tangle, range, &mut msgs)?;
-        for (_, msg) in msgs {
-            self.push(tangle, msg, turn.out);
+        // Just the msgs added meanwhile, in the order they were added: what the remote
+        // sent during the exchange, or already had, is not sent back.
+        for (depth, msg) in pending.msgs {
+            if depth >= remote_want.min {
+                self.push(tangle, msg, turn.out);
+            }
         }
         Ok(())
+    }
+
+    /// Forgets the msgs kept for `tangle`'s exchange's end, and returns them.
+    fn take_pending(&mut self, tangle: &TangleId) -> Option<Pending> {
+        let pending = self.pending.remove(tangle)?;
+        self.pending_msgs -= pending.msgs.len();
+        Some(pending)
     }
 
     /// Local adds: push in realtime, note the tangles in exchange, open again the idle ones
@@ -506,9 +518,10 @@ impl ReconSession {
         }
         let mut again = BTreeSet::new();
         for (id, msg) in added {
-            self.push_realtime(*id, msg, turn.out);
+            let pushed = self.push_realtime(*id, msg, turn.out);
             for (tangle, depth) in touched_tangles(*id, msg) {
-                self.touch(tangle, depth, turn.goals, &mut again);
+                let keep = (!pushed).then_some((depth, msg));
+                self.touch(tangle, depth, keep, turn.goals, &mut again);
             }
         }
         for tangle in again {
@@ -517,12 +530,15 @@ impl ReconSession {
         Ok(())
     }
 
-    /// A local msg at `depth` touched `tangle`: remember it if its exchange is under way
-    /// (and it is not pushed), or collect the tangle if the dialer should open it again.
+    /// A local msg at `depth` touched `tangle`: if its exchange is under way, keep the msg
+    /// to push when it ends (`keep`: unless it was pushed under another tangle already; past
+    /// the bounds, the tangle is opened again instead), or collect the tangle if the dialer
+    /// should open it again.
     fn touch(
         &mut self,
         tangle: TangleId,
         depth: u64,
+        keep: Option<(u64, &Arc<Msg>)>,
         goals: &Goals,
         again: &mut BTreeSet<TangleId>,
     ) {
@@ -537,8 +553,24 @@ impl ReconSession {
             return;
         };
         if exchange.is_busy() {
-            let from = self.added_during.entry(tangle).or_insert(depth);
-            *from = (*from).min(depth);
+            let room = self.pending_msgs < PENDING_PUSHES_MAX;
+            let pending = self.pending.entry(tangle).or_default();
+            match keep {
+                Some((depth, msg))
+                    if room
+                        && !pending.overflowed
+                        && pending.msgs.len() < PENDING_PUSHES_PER_TANGLE_MAX =>
+                {
+                    pending.msgs.push((depth, Arc::clone(msg)));
+                    self.pending_msgs += 1;
+                }
+                Some(_) => {
+                    pending.overflowed = true;
+                    self.pending_msgs -= pending.msgs.len();
+                    pending.msgs.clear();
+                }
+                None => {}
+            }
             return;
         }
         let owed = exchange.haves().and_then(|(local, remote)| {
@@ -550,12 +582,14 @@ impl ReconSession {
     }
 
     /// pzp-sync's realtime push: a new msg of a tangle in the realtime set, under the first
-    /// such tangle (the msg's own ID first, as a root).
-    fn push_realtime(&mut self, id: MsgId, msg: &Arc<Msg>, out: &mut Vec<Output>) {
+    /// such tangle (the msg's own ID first, as a root). Whether it was pushed.
+    fn push_realtime(&mut self, id: MsgId, msg: &Arc<Msg>, out: &mut Vec<Output>) -> bool {
         let mut candidates = std::iter::once(id).chain(msg.metadata.tangles.keys().copied());
-        if let Some(tangle) = candidates.find(|tangle| self.realtime.contains(tangle)) {
-            self.push(tangle, Arc::clone(msg), out);
-        }
+        let Some(tangle) = candidates.find(|tangle| self.realtime.contains(tangle)) else {
+            return false;
+        };
+        self.push(tangle, Arc::clone(msg), out);
+        true
     }
 
     fn push(&mut self, tangle: TangleId, msg: Arc<Msg>, out: &mut Vec<Output>) {
@@ -583,7 +617,24 @@ impl ReconSession {
         assert!(self.exchanges.len() <= TANGLES_TRACKED_MAX);
         let tracked = |tangle: &TangleId| self.exchanges.contains_key(tangle);
         assert!(self.realtime.iter().all(tracked), "realtime ⊆ exchanges");
-        assert!(self.added_during.keys().all(tracked), "added ⊆ exchanges");
+        assert!(self.pending.keys().all(tracked), "pending ⊆ exchanges");
+        let held: usize = self
+            .pending
+            .values()
+            .map(|pending| pending.msgs.len())
+            .sum();
+        assert_eq!(held, self.pending_msgs, "pending msgs counted");
+        assert!(
+            self.pending_msgs <= PENDING_PUSHES_MAX,
+            "pending msgs bounded"
+        );
+        assert!(
+            self.pending.values().all(|pending| {
+                pending.msgs.len() <= PENDING_PUSHES_PER_TANGLE_MAX
+                    && (!pending.overflowed || pending.msgs.is_empty())
+            }),
+            "pending per tangle bounded, none kept past an overflow"
+        );
         assert!(self.reopen.iter().all(tracked), "reopen ⊆ exchanges");
         assert!(
             self.side == Side::Dialer || self.reopen.is_empty(),
@@ -594,6 +645,16 @@ impl ReconSession {
             "a responder asks"
         );
     }
+}
+
+/// A tangle's local msgs added during its exchange, as pzp-sync's session keeps them: at
+/// most [`PENDING_PUSHES_PER_TANGLE_MAX`], with their depths; `overflowed` once more came
+/// (or the session's [`PENDING_PUSHES_MAX`] was reached), and then none is kept: the tangle
+/// is opened again instead.
+#[derive(Debug, Clone, Default)]
+struct Pending {
+    msgs: Vec<(u64, Arc<Msg>)>,
+    overflowed: bool,
 }
 
 /// What one [`ReconSession::handle`] call works with.
