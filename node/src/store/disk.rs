@@ -18,6 +18,7 @@ use super::format::{
 };
 use super::index::{Index, SLOTS_MAX, Slot};
 use super::recovery;
+use super::side::{SideFile, SideReport};
 
 /// The log file.
 pub const LOG_FILE: &str = "log";
@@ -128,6 +129,8 @@ pub struct DiskStore {
     recovery: Recovery,
     /// Msgs decoded from the written part of the log.
     decoded: DecodedCache,
+    /// The stored msgs' metadata beside the log (a cache: see `side`).
+    side: SideFile,
 }
 
 impl DiskStore {
@@ -172,7 +175,8 @@ impl DiskStore {
             recovery.torn_tail_interrupted = scanned.damaged_batch_short;
             recovery.torn_tail_copy = Some(copy);
         }
-        Ok(Self {
+        let side = SideFile::open(&dir, true);
+        let store = Self {
             dir,
             log_path,
             fs,
@@ -184,7 +188,10 @@ impl DiskStore {
             poisoned: None,
             recovery,
             decoded: DecodedCache::default(),
-        })
+            side,
+        };
+        store.scan_side();
+        Ok(store)
     }
 
     /// Creates (or opens) the store in `dir` for writing.
@@ -219,7 +226,8 @@ impl DiskStore {
             let file = fs.open(&log_path, OpenOptions::new().read(true), "open")?;
             match recovery::scan(&fs, &file, &log_path) {
                 Ok(scanned) => {
-                    return Ok(Self {
+                    let side = SideFile::open(&dir, false);
+                    let store = Self {
                         dir,
                         log_path,
                         fs,
@@ -238,7 +246,10 @@ impl DiskStore {
                         pending: vec![0u8; BATCH_HEADER_LEN],
                         poisoned: None,
                         decoded: DecodedCache::default(),
-                    });
+                        side,
+                    };
+                    store.scan_side();
+                    return Ok(store);
                 }
                 Err(StoreError::Corrupt { .. }) if attempt < READ_ONLY_OPEN_ATTEMPTS_MAX => {
                     attempt += 1;
@@ -258,6 +269,36 @@ impl DiskStore {
     #[must_use]
     pub fn recovery(&self) -> &Recovery {
         &self.recovery
+    }
+
+    /// What opening the metadata side file found.
+    #[must_use]
+    pub fn side_report(&self) -> SideReport {
+        self.side.report()
+    }
+
+    /// Notes where each stored msg's entry in the side file is (after open and compaction:
+    /// slot indexes change).
+    fn scan_side(&self) {
+        self.side
+            .scan(self.index.slot_count(), self.index.len(), |id| {
+                self.index.slot_index_of(id)
+            });
+    }
+
+    /// The metadata of the msg at `slot` from the side file, caching its neighbours' too.
+    fn side_metadata(&self, slot_index: u32, slot: &Slot) -> Option<Arc<Metadata>> {
+        let mut wanted = None;
+        self.side.window(slot_index, |id, metadata| {
+            if id == slot.id {
+                wanted = Some(Arc::new(metadata));
+            } else if let Some(neighbour) = self.index.slot_of(&id)
+                && self.decoded.get(neighbour.offset).is_none()
+            {
+                self.cache_decoded(neighbour, Decoded::Metadata(Arc::new(metadata)));
+            }
+        });
+        wanted
     }
 
     /// Whether a failed write or fsync poisoned the store.
@@ -379,6 +420,12 @@ impl DiskStore {
             self.pending.truncate(start);
             unreachable_problem(problem.0);
         }
+        // An erase or a replace keeps the msg's metadata, and so its entry.
+        if kind == Kind::Append
+            && let Some(slot_index) = self.index.slot_index_of(&head.id)
+        {
+            self.side.note(slot_index, &head.id, &msg.metadata);
+        }
         Ok(())
     }
 
@@ -499,6 +546,8 @@ impl DiskStore {
         self.file_len = scanned.valid_len;
         self.index = scanned.index;
         self.decoded.clear();
+        self.side.write_pending();
+        self.scan_side();
         Ok(Compaction {
             log_bytes_before,
             log_bytes_after: self.file_len,
@@ -782,14 +831,27 @@ impl Store for DiskStore {
     /// restarted peer's first sync reads every member of a tangle this way, and decoding
     /// each one's data cost two thirds of it.
     fn get_metadata(&self, id: &MsgId) -> Result<Option<StoredMetadata>, StoreError> {
-        let Some(slot) = self.index.slot_of(&id.to_bytes()) else {
+        let raw = id.to_bytes();
+        let Some((slot_index, slot)) = self
+            .index
+            .slot_index_of(&raw)
+            .and_then(|at| Some((at, self.index.slot_at(at)?)))
+        else {
             return Ok(None);
         };
         let metadata = match self.decoded.get(slot.offset) {
             Some(Decoded::Msg(msg)) => return Ok(Some(StoredMetadata::Msg(msg))),
             Some(Decoded::Metadata(metadata)) => metadata,
             None => {
-                let metadata = Arc::new(self.read_metadata(slot)?);
+                let metadata = match self.side_metadata(slot_index, slot) {
+                    Some(metadata) => metadata,
+                    None => {
+                        let metadata = Arc::new(self.read_metadata(slot)?);
+                        self.side.count_log_read();
+                        self.side.note(slot_index, &raw, &metadata);
+                        metadata
+                    }
+                };
                 self.cache_decoded(slot, Decoded::Metadata(Arc::clone(&metadata)));
                 metadata
             }
@@ -910,6 +972,8 @@ impl Store for DiskStore {
         }
         self.file_len += u64::try_from(self.pending.len()).unwrap_or(u64::MAX);
         self.pending.truncate(BATCH_HEADER_LEN);
+        // Only now: an entry never describes a msg that is not on disk yet.
+        self.side.write_pending();
         Ok(())
     }
 }
@@ -941,7 +1005,7 @@ impl DiskStore {
         index: Index,
         file_len: u64,
     ) -> Self {
-        Self {
+        let store = Self {
             dir: dir.to_path_buf(),
             log_path: dir.join(LOG_FILE),
             fs,
@@ -953,13 +1017,19 @@ impl DiskStore {
             poisoned: None,
             recovery: Recovery::default(),
             decoded: DecodedCache::default(),
-        }
+            side: SideFile::open(dir, true),
+        };
+        store.scan_side();
+        store
     }
 
     /// Writes this store's records as a new log and renames it over `log`, keeping the old
     /// log as `log.damaged` (hard-linked first: every crash leaves a whole `log`). Returns
     /// the store over the new log, and where the old one is.
     pub(super) fn replace_log_keeping_damaged(self) -> Result<(Self, PathBuf), StoreError> {
+        // Its entries stay right for the new log (they are keyed by msg ID); written now, so
+        // that this store's side file is done before the new store's opens.
+        self.side.write_pending();
         let compact_path = self.dir.join(COMPACT_FILE);
         let file = match self.write_compacted(&compact_path) {
             Ok(file) => file,

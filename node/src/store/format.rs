@@ -547,7 +547,7 @@ impl<'a> Reader<'a> {
         Self { bytes, position: 0 }
     }
 
-    fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
+    pub(super) fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
         let slice = self
             .bytes
             .get(self.position..self.position.checked_add(N)?)?;
@@ -555,7 +555,7 @@ impl<'a> Reader<'a> {
         slice.try_into().ok()
     }
 
-    fn bytes(&mut self, len: usize) -> Option<&'a [u8]> {
+    pub(super) fn bytes(&mut self, len: usize) -> Option<&'a [u8]> {
         let slice = self
             .bytes
             .get(self.position..self.position.checked_add(len)?)?;
@@ -563,27 +563,27 @@ impl<'a> Reader<'a> {
         Some(slice)
     }
 
-    fn u8(&mut self) -> Option<u8> {
+    pub(super) fn u8(&mut self) -> Option<u8> {
         self.array::<1>().map(|[byte]| byte)
     }
 
-    fn u16(&mut self) -> Option<u16> {
+    pub(super) fn u16(&mut self) -> Option<u16> {
         self.array().map(u16::from_le_bytes)
     }
 
-    fn u32(&mut self) -> Option<u32> {
+    pub(super) fn u32(&mut self) -> Option<u32> {
         self.array().map(u32::from_le_bytes)
     }
 
-    fn u64(&mut self) -> Option<u64> {
+    pub(super) fn u64(&mut self) -> Option<u64> {
         self.array().map(u64::from_le_bytes)
     }
 
-    fn remaining(&self) -> usize {
+    pub(super) fn remaining(&self) -> usize {
         self.bytes.len().saturating_sub(self.position)
     }
 
-    fn rest(&mut self) -> &'a [u8] {
+    pub(super) fn rest(&mut self) -> &'a [u8] {
         let rest = self.bytes.get(self.position..).unwrap_or_default();
         self.position = self.bytes.len();
         rest

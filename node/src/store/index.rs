@@ -81,6 +81,24 @@ impl Index {
         self.next_seq
     }
 
+    /// The index of the live slot of `id` (stable until the next compaction).
+    #[must_use]
+    pub fn slot_index_of(&self, id: &RawId) -> Option<u32> {
+        self.by_id.get(id).copied()
+    }
+
+    /// The slot at `index` (from [`Index::slot_index_of`]).
+    #[must_use]
+    pub fn slot_at(&self, index: u32) -> Option<&Slot> {
+        self.slots.get(usize::try_from(index).ok()?)
+    }
+
+    /// Slots, live or dead.
+    #[must_use]
+    pub fn slot_count(&self) -> usize {
+        self.slots.len()
+    }
+
     /// The live slot of `id`.
     #[must_use]
     pub fn slot_of(&self, id: &RawId) -> Option<&Slot> {

@@ -9,6 +9,8 @@
 //! - `disk`: [`DiskStore`] itself.
 //! - `decoded`: the bounded cache of msgs decoded from the log.
 //! - `salvage`: [`DiskStore::salvage`], keeping what a damaged log still holds.
+//! - `side`: the stored msgs' metadata in binary beside the log (a cache a restarted peer
+//!   builds its tangles from).
 
 mod decoded;
 mod disk;
@@ -18,6 +20,7 @@ pub mod format;
 mod index;
 mod recovery;
 mod salvage;
+mod side;
 
 pub use decoded::DECODED_CACHE_BYTES_MAX;
 pub use disk::{
@@ -27,3 +30,4 @@ pub use disk::{
 pub use error::StoreError;
 pub use file::Faults;
 pub use salvage::Salvage;
+pub use side::{SIDE_FILE, SideReport};

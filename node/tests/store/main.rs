@@ -10,4 +10,5 @@ mod common;
 mod crash;
 mod model;
 mod salvage;
+mod side;
 mod torn;

@@ -1,0 +1,652 @@
+//! [`SideFile`]: the stored msgs' metadata in binary, beside the log (`DIR/db/meta`), so a
+//! restarted peer builds its tangles without reading and parsing the msgs' JSON.
+//!
+//! A msg's ID is the hash of its canonical metadata, so the metadata an entry gives for an
+//! ID is right for as long as that ID is stored, whatever happens to the log (erase keeps
+//! the metadata, compaction and salvage move records but not IDs). The file is therefore a
+//! cache, never the authority: the log alone makes writes durable. Entries are appended
+//! after the log batch that holds their msgs is fsynced, and are not fsynced themselves: a
+//! crash can tear or lose the newest entries, never an acknowledged msg. Every entry has a
+//! checksum; an entry whose ID is not stored is skipped; a damaged file is cut at its first
+//! bad entry (or started afresh if its header is bad), with a line in the log, and a msg
+//! with no entry is read from the log as before and its entry written again.
+//!
+//! Format (little-endian):
+//!
+//! ```text
+//! file     := magic "PPPPPMET" | version u32 (= 1) | crc u32 (of the 12 bytes before)
+//! entry    := body_len u32 | body_crc u32 | body
+//! body     := id [32] | flags u8 (bit 0: dataHash, bit 1: accountTips) | dataHash [32]?
+//!             | dataSize u64 | account_kind u8 (0 "self", 1 "any", 2 an ID) | account [32]?
+//!             | tips_count u32 | tip [32] × tips_count                        (bit 1 only)
+//!             | tangle_count u32 | (tangle [32] | depth u64 | prev_count u32 | prev [32] ×)
+//!             | domain_len u32 | domain (UTF-8)
+//! ```
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+use indexmap::IndexMap;
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+
+use proto::ids::{DataHash, MsgId};
+use proto::msg::{Account, Metadata, TangleLink};
+
+use super::file::FileSystem;
+use super::format::{RECORD_BYTES_MAX, RawId, Reader};
+
+/// The side file's name in the store directory.
+pub const SIDE_FILE: &str = "meta";
+const MAGIC: &[u8; 8] = b"PPPPPMET";
+const VERSION: u32 = 1;
+const HEADER_LEN: u64 = 16;
+const ENTRY_PREFIX_LEN: usize = 8;
+/// Largest entry body: an entry describes one stored record, which is bounded the same way.
+const ENTRY_BYTES_MAX: usize = RECORD_BYTES_MAX;
+/// Bytes read at once when a msg's entry is wanted: its neighbours (mostly the same feed,
+/// in receive order) are decoded with it.
+const WINDOW_BYTES: u64 = 64 << 10;
+/// Bytes read at once while scanning the file on open.
+const SCAN_CHUNK_BYTES: u64 = 1 << 20;
+/// Entries waiting to be written beyond which they are written without waiting for a flush.
+const PENDING_BYTES_MAX: usize = 256 << 10;
+/// Entries beyond twice the stored msgs (deleted msgs' entries, duplicates) tolerated before
+/// the file is started afresh (its entries are then written again as msgs are read).
+const SLACK_ENTRIES: u64 = 4096;
+const NO_ENTRY: u64 = u64::MAX;
+const FLAG_DATA_HASH: u8 = 1;
+const FLAG_ACCOUNT_TIPS: u8 = 2;
+
+/// What opening the side file found (for tests and diagnostics).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SideReport {
+    /// Entries that name a stored msg.
+    pub entries_used: u64,
+    /// Where the file was damaged (the entries from there on were dropped), if it was.
+    pub damaged_at: Option<u64>,
+    /// Whether the file was started afresh (bad header, or too many dead entries).
+    pub restarted: bool,
+    /// Why the file is not used at all, if it is not.
+    pub unused: Option<String>,
+    /// Msgs whose metadata was read from the file since it was opened.
+    pub read_from_side: u64,
+    /// Msgs whose metadata was read from the log instead (no usable entry) since then.
+    pub read_from_log: u64,
+}
+
+/// The side file of one store.
+#[derive(Debug)]
+pub(super) struct SideFile {
+    path: PathBuf,
+    fs: FileSystem,
+    writable: bool,
+    state: RefCell<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// `None` once the file is not used (absent for a reader, or a write failed).
+    file: Option<File>,
+    /// Where the next entry goes: the end of the whole entries.
+    end: u64,
+    /// Entries not written yet, to go at `end`.
+    pending: Vec<u8>,
+    /// By index slot: where its entry starts, or [`NO_ENTRY`].
+    positions: Vec<u64>,
+    report: SideReport,
+}
+
+impl SideFile {
+    /// Opens (a writer creates) the side file of the store in `dir`. Never fails: a file
+    /// that cannot be used is not used (a writer says so in the log).
+    pub(super) fn open(dir: &Path, writable: bool) -> Self {
+        let path = dir.join(SIDE_FILE);
+        let side = Self {
+            path,
+            // Unlike the log, no injected faults: the store's fault tests count the log's
+            // bytes and opens, and a failing side file only costs speed.
+            fs: FileSystem::new(None),
+            writable,
+            state: RefCell::new(State::default()),
+        };
+        if let Err(reason) = side.open_file() {
+            side.give_up(&reason);
+        }
+        side
+    }
+
+    fn open_file(&self) -> Result<(), String> {
+        let mut options = OpenOptions::new();
+        options.read(true);
+        if self.writable {
+            options.write(true).create(true).truncate(false);
+        } else if !self.path.exists() {
+            return Err("no side file".to_owned());
+        }
+        let file = self
+            .fs
+            .open(&self.path, &options, "open")
+            .map_err(|err| err.to_string())?;
+        let len = file.metadata().map_err(|err| err.to_string())?.len();
+        let mut header = [0u8; 16];
+        let header_ok = len >= HEADER_LEN
+            && self
+                .fs
+                .read_exact_at(&file, &self.path, &mut header, 0)
+                .is_ok()
+            && header == encode_header();
+        let mut state = self.state.borrow_mut();
+        state.end = HEADER_LEN;
+        if !header_ok {
+            if !self.writable {
+                return Err("the side file's header is not whole".to_owned());
+            }
+            if len > 0 {
+                warn(&self.path, "its header is damaged; starting it afresh");
+                state.report.restarted = true;
+            }
+            self.fs
+                .set_len(&file, &self.path, 0)
+                .and_then(|()| self.fs.write_all_at(&file, &self.path, &encode_header(), 0))
+                .map_err(|err| err.to_string())?;
+        }
+        state.file = Some(file);
+        Ok(())
+    }
+
+    /// Stops using the file (a failed write leaves its end unknown).
+    fn give_up(&self, reason: &str) {
+        let mut state = self.state.borrow_mut();
+        if self.writable {
+            warn(&self.path, &format!("not used: {reason}"));
+        }
+        state.file = None;
+        state.pending.clear();
+        state.positions.clear();
+        state.report.unused = Some(reason.to_owned());
+    }
+
+    /// What opening found.
+    pub(super) fn report(&self) -> SideReport {
+        self.state.borrow().report.clone()
+    }
+
+    /// Reads the whole file and notes where the entry of each stored msg is. `slot_of`
+    /// gives the index slot of a stored msg; `slots` is how many slots the index has, and
+    /// `live` how many msgs are stored. Damage cuts the file (a writer) or ends the scan.
+    pub(super) fn scan(&self, slots: usize, live: u64, slot_of: impl Fn(&RawId) -> Option<u32>) {
+        let (end, damaged, entries) = {
+            let mut state = self.state.borrow_mut();
+            let Some(file) = state.file.as_ref() else {
+                return;
+            };
+            let mut positions = vec![NO_ENTRY; slots];
+            let mut used = 0;
+            let scanned = scan_entries(&self.fs, file, &self.path, |position, id| {
+                let Some(slot) = slot_of(id) else {
+                    return;
+                };
+                if let Some(at) = positions.get_mut(usize::try_from(slot).unwrap_or(usize::MAX)) {
+                    if *at == NO_ENTRY {
+                        used += 1;
+                    }
+                    *at = position;
+                }
+            });
+            state.positions = positions;
+            state.report.entries_used = used;
+            scanned
+        };
+        if let Some(at) = damaged {
+            self.state.borrow_mut().report.damaged_at = Some(at);
+            if self.writable {
+                warn(
+                    &self.path,
+                    &format!(
+                        "damaged at byte {at}; cutting it there (its msgs are read from the log and noted again)"
+                    ),
+                );
+                self.cut(at);
+            }
+        }
+        let mut end = end;
+        if self.writable && entries > live.saturating_mul(2).saturating_add(SLACK_ENTRIES) {
+            warn(
+                &self.path,
+                &format!("{entries} entries for {live} stored msgs; starting it afresh"),
+            );
+            self.cut(HEADER_LEN);
+            let mut state = self.state.borrow_mut();
+            state.positions.iter_mut().for_each(|at| *at = NO_ENTRY);
+            state.report.restarted = true;
+            state.report.entries_used = 0;
+            end = HEADER_LEN;
+        }
+        self.state.borrow_mut().end = end;
+    }
+
+    fn cut(&self, at: u64) {
+        let failed = {
+            let state = self.state.borrow();
+            let Some(file) = state.file.as_ref() else {
+                return;
+            };
+            self.fs.set_len(file, &self.path, at).err()
+        };
+        match failed {
+            Some(err) => self.give_up(&err.to_string()),
+            None => self.state.borrow_mut().end = at,
+        }
+    }
+
+    /// Counts a msg's metadata read from the log (no usable entry).
+    pub(super) fn count_log_read(&self) {
+        self.state.borrow_mut().report.read_from_log += 1;
+    }
+
+    /// Queues the entry of the msg in index slot `slot` (a writer only, once per slot).
+    pub(super) fn note(&self, slot: u32, id: &RawId, metadata: &Metadata) {
+        if !self.writable {
+            return;
+        }
+        let full = {
+            let mut state = self.state.borrow_mut();
+            if state.file.is_none() {
+                return;
+            }
+            let slot = usize::try_from(slot).unwrap_or(usize::MAX);
+            if state.positions.len() <= slot {
+                state.positions.resize(slot + 1, NO_ENTRY);
+            }
+            if state.positions.get(slot) != Some(&NO_ENTRY) {
+                return;
+            }
+            let at = state.end + u64::try_from(state.pending.len()).unwrap_or(u64::MAX);
+            if !encode_entry(&mut state.pending, id, metadata) {
+                return;
+            }
+            if let Some(position) = state.positions.get_mut(slot) {
+                *position = at;
+            }
+            state.pending.len() > PENDING_BYTES_MAX
+        };
+        if full {
+            self.write_pending();
+        }
+    }
+
+    /// Writes the queued entries (after the log batch holding their msgs is on disk, or
+    /// for entries of msgs read from the log). Not fsynced: see the module docs.
+    pub(super) fn write_pending(&self) {
+        let failed = {
+            let mut state = self.state.borrow_mut();
+            if state.pending.is_empty() {
+                return;
+            }
+            let Some(file) = state.file.as_ref() else {
+                state.pending.clear();
+                return;
+            };
+            match self
+                .fs
+                .write_all_at(file, &self.path, &state.pending, state.end)
+            {
+                Ok(()) => {
+                    state.end += u64::try_from(state.pending.len()).unwrap_or(u64::MAX);
+                    state.pending.clear();
+                    None
+                }
+                Err(err) => Some(err.to_string()),
+            }
+        };
+        if let Some(reason) = failed {
+            self.give_up(&reason);
+        }
+    }
+
+    /// Hands `visit` the ID and metadata of the msg in index slot `slot`, then of the
+    /// entries written after it (up to a window); returns how many, 0 when the slot has no
+    /// written entry or it does not read back whole (then the log is read instead).
+    pub(super) fn window(&self, slot: u32, visit: impl FnMut(RawId, Metadata)) -> u64 {
+        let read = self.read_window(slot, visit).unwrap_or(0);
+        self.state.borrow_mut().report.read_from_side += read;
+        read
+    }
+
+    fn read_window(&self, slot: u32, mut visit: impl FnMut(RawId, Metadata)) -> Option<u64> {
+        let state = self.state.borrow();
+        let file = state.file.as_ref()?;
+        let start = *state
+            .positions
+            .get(usize::try_from(slot).ok()?)
+            .filter(|at| **at != NO_ENTRY && **at < state.end)?;
+        let len = usize::try_from(WINDOW_BYTES.min(state.end - start)).ok()?;
+        let mut bytes = vec![0u8; len];
+        self.fs
+            .read_exact_at(file, &self.path, &mut bytes, start)
+            .ok()?;
+        let first = entry_len(&bytes)?;
+        if first > bytes.len() {
+            // An entry larger than the window: read it alone.
+            bytes.resize(first, 0);
+            self.fs
+                .read_exact_at(file, &self.path, &mut bytes, start)
+                .ok()?;
+        }
+        drop(state);
+        let mut read = 0;
+        let mut rest = bytes.as_slice();
+        let mut ids = IdTexts::default();
+        while let Some(len) = entry_len(rest) {
+            let Some((entry, after)) = rest.split_at_checked(len) else {
+                break;
+            };
+            let Some(decoded) = decode_entry(entry, &mut ids) else {
+                break;
+            };
+            visit(decoded.0, decoded.1);
+            read += 1;
+            rest = after;
+        }
+        Some(read)
+    }
+}
+
+impl Drop for SideFile {
+    fn drop(&mut self) {
+        self.write_pending();
+    }
+}
+
+fn warn(path: &Path, what: &str) {
+    tracing::warn!(target: "ppppp::store", path = %path.display(), "metadata side file: {what}");
+}
+
+fn encode_header() -> [u8; 16] {
+    let mut header = [0u8; 16];
+    let (head, crc) = header.split_at_mut(12);
+    head[..8].copy_from_slice(MAGIC);
+    head[8..].copy_from_slice(&VERSION.to_le_bytes());
+    crc.copy_from_slice(&crc32c::crc32c(head).to_le_bytes());
+    header
+}
+
+/// Walks the entries from the header on, calling `visit(position, id)` for each whole one;
+/// returns where the whole entries end, where damage starts (if any), and how many entries
+/// there are.
+fn scan_entries(
+    fs: &FileSystem,
+    file: &File,
+    path: &Path,
+    mut visit: impl FnMut(u64, &RawId),
+) -> (u64, Option<u64>, u64) {
+    let len = file.metadata().map(|meta| meta.len()).unwrap_or(0);
+    let mut position = HEADER_LEN;
+    let mut entries = 0;
+    let mut chunk = Vec::new();
+    while position < len {
+        let damaged = (position, Some(position), entries);
+        chunk.resize(
+            usize::try_from(SCAN_CHUNK_BYTES.min(len - position)).unwrap_or(0),
+            0,
+        );
+        if fs.read_exact_at(file, path, &mut chunk, position).is_err() {
+            return damaged;
+        }
+        let mut offset = 0;
+        while let Some(rest) = chunk
+            .get(offset..)
+            .filter(|rest| rest.len() >= ENTRY_PREFIX_LEN)
+        {
+            let at = position + offset as u64;
+            let Some(entry) = entry_len(rest).map(|need| rest.get(..need)) else {
+                return (at, Some(at), entries);
+            };
+            let Some(entry) = entry else {
+                break;
+            };
+            let Some(id) = checked_id(entry) else {
+                return (at, Some(at), entries);
+            };
+            visit(at, &id);
+            entries += 1;
+            offset += entry.len();
+        }
+        if offset == 0 {
+            // Nothing whole in the chunk: an entry larger than a chunk, or the file ends
+            // inside one.
+            let Some(need) = entry_len(&chunk).filter(|need| *need as u64 <= len - position) else {
+                return damaged;
+            };
+            chunk.resize(need, 0);
+            if fs.read_exact_at(file, path, &mut chunk, position).is_err() {
+                return damaged;
+            }
+            let Some(id) = checked_id(&chunk) else {
+                return damaged;
+            };
+            visit(position, &id);
+            entries += 1;
+            offset = need;
+        }
+        position += offset as u64;
+    }
+    (position, None, entries)
+}
+
+/// The length of the entry `bytes` starts with (prefix included), if its prefix is whole
+/// and its length allowed.
+fn entry_len(bytes: &[u8]) -> Option<usize> {
+    let body = usize::try_from(Reader::new(bytes).u32()?).ok()?;
+    (32..=ENTRY_BYTES_MAX)
+        .contains(&body)
+        .then_some(body + ENTRY_PREFIX_LEN)
+}
+
+/// The ID of a whole entry whose checksum holds.
+fn checked_id(entry: &[u8]) -> Option<RawId> {
+    let mut reader = Reader::new(entry);
+    let _len = reader.u32()?;
+    let crc = reader.u32()?;
+    let body = reader.rest();
+    if crc32c::crc32c(body) != crc {
+        return None;
+    }
+    Reader::new(body).array::<32>()
+}
+
+/// Appends the entry of `id`; false (nothing appended) if a count does not fit the format.
+fn encode_entry(out: &mut Vec<u8>, id: &RawId, metadata: &Metadata) -> bool {
+    let start = out.len();
+    out.extend_from_slice(&[0u8; ENTRY_PREFIX_LEN]);
+    out.extend_from_slice(id);
+    let flags = u8::from(metadata.data_hash.is_some()) * FLAG_DATA_HASH
+        + u8::from(metadata.account_tips.is_some()) * FLAG_ACCOUNT_TIPS;
+    out.push(flags);
+    if let Some(hash) = &metadata.data_hash {
+        out.extend_from_slice(&hash.to_bytes());
+    }
+    out.extend_from_slice(&metadata.data_size.to_le_bytes());
+    match &metadata.account {
+        Account::OwnTangle => out.push(0),
+        Account::Any => out.push(1),
+        Account::Id(account) => {
+            out.push(2);
+            out.extend_from_slice(&account.to_bytes());
+        }
+    }
+    let fits = (|| {
+        if let Some(tips) = &metadata.account_tips {
+            push_ids(out, tips)?;
+        }
+        out.extend_from_slice(&u32::try_from(metadata.tangles.len()).ok()?.to_le_bytes());
+        for (tangle, link) in &metadata.tangles {
+            out.extend_from_slice(&tangle.to_bytes());
+            out.extend_from_slice(&link.depth.to_le_bytes());
+            push_ids(out, &link.prev)?;
+        }
+        out.extend_from_slice(&u32::try_from(metadata.domain.len()).ok()?.to_le_bytes());
+        out.extend_from_slice(metadata.domain.as_bytes());
+        let body = out.get(start + ENTRY_PREFIX_LEN..)?;
+        let len = u32::try_from(body.len())
+            .ok()
+            .filter(|len| *len as usize <= ENTRY_BYTES_MAX)?;
+        let crc = crc32c::crc32c(body);
+        let prefix = out.get_mut(start..start + ENTRY_PREFIX_LEN)?;
+        prefix[..4].copy_from_slice(&len.to_le_bytes());
+        prefix[4..].copy_from_slice(&crc.to_le_bytes());
+        Some(())
+    })();
+    if fits.is_none() {
+        out.truncate(start);
+    }
+    fits.is_some()
+}
+
+fn push_ids(out: &mut Vec<u8>, ids: &[MsgId]) -> Option<()> {
+    out.extend_from_slice(&u32::try_from(ids.len()).ok()?.to_le_bytes());
+    for id in ids {
+        out.extend_from_slice(&id.to_bytes());
+    }
+    Some(())
+}
+
+/// IDs already turned into base58 while decoding one window: a feed's entries name the same
+/// account, account tips and tangle again and again, and each other in `prev`. Never
+/// iterated, so a hash map (`IndexMap`, as the index uses).
+#[derive(Default)]
+struct IdTexts(IndexMap<RawId, MsgId>);
+
+impl IdTexts {
+    fn get(&mut self, raw: [u8; 32]) -> MsgId {
+        *self.0.entry(raw).or_insert_with(|| MsgId::from_bytes(&raw))
+    }
+}
+
+/// A whole entry's ID and metadata, if its checksum holds and it decodes exactly.
+fn decode_entry(entry: &[u8], ids: &mut IdTexts) -> Option<(RawId, Metadata)> {
+    checked_id(entry)?;
+    let mut reader = Reader::new(entry.get(ENTRY_PREFIX_LEN..)?);
+    let id = reader.array::<32>()?;
+    let flags = reader.u8()?;
+    if flags & !(FLAG_DATA_HASH | FLAG_ACCOUNT_TIPS) != 0 {
+        return None;
+    }
+    let data_hash = if flags & FLAG_DATA_HASH != 0 {
+        Some(DataHash::from_bytes(&reader.array::<32>()?))
+    } else {
+        None
+    };
+    let data_size = reader.u64()?;
+    let account = match reader.u8()? {
+        0 => Account::OwnTangle,
+        1 => Account::Any,
+        2 => Account::Id(ids.get(reader.array::<32>()?)),
+        _ => return None,
+    };
+    let account_tips = if flags & FLAG_ACCOUNT_TIPS != 0 {
+        Some(read_ids(&mut reader, ids)?)
+    } else {
+        None
+    };
+    let mut tangles = BTreeMap::new();
+    for _ in 0..reader.u32()? {
+        let tangle = ids.get(reader.array::<32>()?);
+        let depth = reader.u64()?;
+        let prev = read_ids(&mut reader, ids)?;
+        tangles.insert(tangle, TangleLink { depth, prev });
+    }
+    let domain_len = usize::try_from(reader.u32()?).ok()?;
+    let domain = std::str::from_utf8(reader.bytes(domain_len)?)
+        .ok()?
+        .to_owned();
+    if reader.remaining() != 0 {
+        return None;
+    }
+    let metadata = Metadata {
+        data_hash,
+        data_size,
+        account,
+        account_tips,
+        tangles,
+        domain,
+    };
+    Some((id, metadata))
+}
+
+fn read_ids(reader: &mut Reader<'_>, ids: &mut IdTexts) -> Option<Vec<MsgId>> {
+    let count = usize::try_from(reader.u32()?).ok()?;
+    // Each ID takes 32 bytes: a count the entry cannot hold is refused before allocating.
+    if count > reader.remaining() / 32 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(count);
+    for _ in 0..count {
+        out.push(ids.get(reader.array::<32>()?));
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metadata() -> Metadata {
+        let id = |byte: u8| MsgId::from_bytes(&[byte; 32]);
+        let mut tangles = BTreeMap::new();
+        tangles.insert(
+            id(1),
+            TangleLink {
+                depth: 7,
+                prev: vec![id(2), id(3)],
+            },
+        );
+        Metadata {
+            data_hash: Some(DataHash::from_bytes(&[4; 32])),
+            data_size: 42,
+            account: Account::Id(id(5)),
+            account_tips: Some(vec![id(6)]),
+            tangles,
+            domain: "post".to_owned(),
+        }
+    }
+
+    #[test]
+    fn an_entry_decodes_to_what_was_encoded_and_any_flipped_bit_is_refused() {
+        let mut bytes = Vec::new();
+        assert!(encode_entry(&mut bytes, &[9; 32], &metadata()));
+        assert_eq!(entry_len(&bytes), Some(bytes.len()));
+        assert_eq!(
+            decode_entry(&bytes, &mut IdTexts::default()),
+            Some(([9; 32], metadata()))
+        );
+        for at in 0..bytes.len() {
+            let mut flipped = bytes.clone();
+            flipped[at] ^= 0x10;
+            let decoded = entry_len(&flipped)
+                .and_then(|len| flipped.get(..len))
+                .and_then(|entry| decode_entry(entry, &mut IdTexts::default()));
+            assert_eq!(decoded, None, "a flipped bit at byte {at} is noticed");
+        }
+    }
+
+    #[test]
+    fn moots_and_account_msgs_round_trip() {
+        let mut moot = metadata();
+        moot.data_hash = None;
+        moot.account_tips = None;
+        moot.tangles.clear();
+        moot.account = Account::Any;
+        let mut own = metadata();
+        own.account = Account::OwnTangle;
+        for metadata in [moot, own] {
+            let mut bytes = Vec::new();
+            assert!(encode_entry(&mut bytes, &[1; 32], &metadata));
+            assert_eq!(
+                decode_entry(&bytes, &mut IdTexts::default()),
+                Some(([1; 32], metadata))
+            );
+        }
+    }
+}
