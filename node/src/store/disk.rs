@@ -972,7 +972,7 @@ impl Store for DiskStore {
         }
         self.file_len += u64::try_from(self.pending.len()).unwrap_or(u64::MAX);
         self.pending.truncate(BATCH_HEADER_LEN);
-        // Only now: an entry never describes a msg that is not on disk yet.
+        // After the log's fsync, so the side file mostly lags the log (it is a cache: `side`).
         self.side.write_pending();
         Ok(())
     }

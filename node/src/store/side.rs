@@ -4,9 +4,11 @@
 //! A msg's ID is the hash of its canonical metadata, so the metadata an entry gives for an
 //! ID is right for as long as that ID is stored, whatever happens to the log (erase keeps
 //! the metadata, compaction and salvage move records but not IDs). The file is therefore a
-//! cache, never the authority: the log alone makes writes durable. Entries are appended
-//! after the log batch that holds their msgs is fsynced, and are not fsynced themselves: a
-//! crash can tear or lose the newest entries, never an acknowledged msg. Every entry has a
+//! cache, never the authority: the log alone makes writes durable. Entries are appended at
+//! each flush, after the log batch is fsynced (or sooner when many wait, and when the store
+//! is dropped), and are not fsynced themselves: a crash can tear or lose the newest entries,
+//! never an acknowledged msg. An entry is right for its ID even if that msg's batch never
+//! reached the disk (the ID names that metadata whenever it is stored). Every entry has a
 //! checksum; an entry whose ID is not stored is skipped; a damaged file is cut at its first
 //! bad entry (or started afresh if its header is bad), with a line in the log, and a msg
 //! with no entry is read from the log as before and its entry written again.
@@ -276,8 +278,8 @@ impl SideFile {
         }
     }
 
-    /// Writes the queued entries (after the log batch holding their msgs is on disk, or
-    /// for entries of msgs read from the log). Not fsynced: see the module docs.
+    /// Writes the queued entries (at each flush, after the log's fsync; sooner when many
+    /// wait; on drop). Not fsynced: see the module docs.
     pub(super) fn write_pending(&self) {
         let failed = {
             let mut state = self.state.borrow_mut();
