@@ -28,5 +28,5 @@ pub mod tinyssb;
 
 pub use seam::{
     Collection, Feed, Handshake, Input, Item, ItemId, LinkId, Millis, Output, PeerId, Publication,
-    Replicator, Report, Stop, Wire, WireKind,
+    Replicator, Report, Wire, WireKind,
 };

@@ -259,17 +259,6 @@ pub struct Publication {
     pub supersedes: Vec<String>,
 }
 
-/// What ends when a peer's process stops (a crash, going offline).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stop {
-    /// The links close first, each told to the machine as [`Input::LinkDown`] (and to the
-    /// engine's dial schedule, which may redial), then the incarnation ends.
-    AfterLinks,
-    /// The incarnation ends first (the machine's sessions and the dial schedule stop with
-    /// the process, as a node's do); the links then close without telling it.
-    First,
-}
-
 /// A connection's fixed set-up cost in the protocol's transport, paid before its first
 /// message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -310,17 +299,19 @@ pub trait Replicator {
     /// ([`Replicator::start`]).
     const NAMES_ITEMS: bool = false;
 
-    /// What ends first when the peer's process stops.
-    const STOP: Stop = Stop::AfterLinks;
-
     /// A new incarnation of the peer starts (the first, or after a crash or going offline),
     /// over what the machine kept.
     fn start(&mut self, now: Millis, out: &mut Vec<Output<Self::Wire>>) {
         let _ = (now, out);
     }
 
-    /// The peer's process stops (before its links close, [`Replicator::STOP`]).
-    fn stop(&mut self) {}
+    /// The peer's process stops (a crash, going offline). The incarnation ends before its
+    /// links close, as a process's does: the machine drops what it held in memory for it
+    /// (every connection's state, its timers) and keeps what it stores. The engine ends the
+    /// dial schedule and wake-ups with it, then closes the links without telling the machine
+    /// ([`Input::LinkDown`] is for a link that ends while the peer runs), so a stopping peer
+    /// neither sends nor dials.
+    fn stop(&mut self);
 
     /// What the peer holds at the end, per tangle in its order, when the machine names its
     /// items (`None`: the engine's record of what it stored).

@@ -107,6 +107,11 @@ impl<R: Replicator> StaticNet<R> {
         &self.peers[peer.0 as usize]
     }
 
+    /// A peer's machine, to drive it by hand (stop it, feed it an input outside the net).
+    pub fn peer_mut(&mut self, peer: PeerId) -> &mut R {
+        &mut self.peers[peer.0 as usize]
+    }
+
     fn push(&mut self, at: Millis, event: Event<R::Wire>) {
         self.queue.insert((at, self.next_seq), event);
         self.next_seq += 1;

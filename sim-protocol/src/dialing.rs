@@ -55,6 +55,8 @@ pub(crate) struct DialParts<'a> {
     pub(crate) net: &'a mut Network,
     pub(crate) connect_timeout_ms: u64,
     pub(crate) now: u64,
+    /// Dials made so far ([`crate::stats::RunStats::dials`]).
+    pub(crate) dials: &'a mut u64,
 }
 
 /// An engine whose peers dial.
@@ -115,7 +117,9 @@ pub(crate) trait Dialing: Wired {
             net,
             connect_timeout_ms,
             now,
+            dials,
         } = self.dial_parts();
+        *dials += 1;
         let name = plan.peer_name(acceptor);
         let reachable = net.reachable(peer, acceptor);
         let mut round_trip = || net.latency_ms(peer, acceptor) + net.latency_ms(acceptor, peer);

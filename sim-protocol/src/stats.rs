@@ -6,6 +6,8 @@ pub struct RunStats {
     /// Messages put on the wire: protocol messages (a broadcast once) and keepalives;
     /// handshakes not included.
     pub messages: u64,
+    /// Dials made: each a handshake begun, or a connect refused or timed out.
+    pub dials: u64,
     /// Events the engine handled.
     pub events: u64,
 }

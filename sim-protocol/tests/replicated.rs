@@ -1,7 +1,8 @@
 //! The engine over every protocol: PPPPP behind the seam keeps the traces its own engine
 //! recorded, every baseline that can catch up converges on a small faulty scenario
 //! (partition, crash and restart, churn), flooding is shown not to, a broadcast is charged
-//! once however many neighbours hear it, and `Output::NewWrite` starts a write of its own.
+//! once however many neighbours hear it, `Output::NewWrite` starts a write of its own, and a
+//! stopping peer dials nothing until it restarts, on every row.
 
 use baselines::{Handshake, Input, LinkId, Millis, Output, Replicator, Wire, WireKind};
 use sim::metrics::Collector;
@@ -294,6 +295,10 @@ impl Replicator for Beacon {
     fn stored_bytes(&self) -> u64 {
         100 * self.held.len() as u64
     }
+
+    fn stop(&mut self) {
+        self.links.clear();
+    }
 }
 
 /// A hub every leaf dials; only the hub publishes, once, after every link is up.
@@ -373,6 +378,50 @@ fn a_broadcast_is_one_transmission_heard_on_every_link() {
     assert_eq!(report.metrics.bytes.by_kind.get("msgs"), Some(&100));
     // The broadcast and the keepalives are the messages; only one carried the payload.
     assert!(stats.messages >= 1);
+}
+
+/// A leaf dials the hub at 0 s; at 20 s it crashes with the link up, and restarts at 30 s.
+/// The link has lasted the dial schedule's longest backoff (10 s), after which a disconnect
+/// redials at once.
+fn a_dialer_crashing_with_its_link_up() -> Plan {
+    let crash = STAR.replace("count = 5", "count = 1").replace("20s", "40s")
+        + r#"
+[[fault]]
+at = "20s"
+action = "crash"
+peers = ["random(1, leaf)"]
+duration = "10s"
+"#;
+    let scenario = Scenario::parse(&crash, "star.toml").expect("the scenario parses");
+    let plan = Plan::build(&scenario, 1);
+    assert_eq!(plan.edges.len(), 1, "one leaf dials the hub");
+    plan
+}
+
+#[test]
+fn a_stopping_peer_dials_nothing_until_it_restarts_on_every_row() {
+    // A crash ends the incarnation before its links close, for every row: the dialer's
+    // dial schedule goes with the process, so the link's end does not make it redial from a
+    // dead process. Its two dials are the first and the restart's.
+    let plan = a_dialer_crashing_with_its_link_up();
+    let rows = Row::all();
+    let mut dials = Vec::new();
+    for &row in &rows {
+        let (report, stats) = row
+            .run(&plan, "star.toml", &Progress::hidden())
+            .expect("the run completes");
+        let counts = &report.metrics.counts;
+        assert_eq!((counts.crashes, counts.restarts), (1, 1), "{}", row.name());
+        assert_eq!(
+            counts.connects,
+            2,
+            "{}: linked before and after",
+            row.name()
+        );
+        dials.push((row.name(), stats.dials));
+    }
+    let first_and_restart: Vec<_> = rows.iter().map(|row| (row.name(), 2)).collect();
+    assert_eq!(dials, first_and_restart);
 }
 
 /// Per link, the arrival times of the two packets of a two-sends `Beacon` from the hub of `STAR` with

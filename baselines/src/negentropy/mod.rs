@@ -309,6 +309,11 @@ impl Replicator for Negentropy {
         }
     }
 
+    /// The connections' subscriptions end with the process; the records stay.
+    fn stop(&mut self) {
+        self.connections.clear();
+    }
+
     /// Every record as its event's JSON (what a relay stores).
     fn stored_bytes(&self) -> u64 {
         self.items

@@ -177,4 +177,8 @@ impl Replicator for Flood {
     fn stored_bytes(&self) -> u64 {
         self.stored_bytes
     }
+
+    fn stop(&mut self) {
+        self.mesh.stop();
+    }
 }

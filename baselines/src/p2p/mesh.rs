@@ -141,6 +141,13 @@ impl Mesh {
         self.links.remove(&link);
     }
 
+    /// The process stops: its connections end with it. The window of seen ids is kept,
+    /// modelled as the node's record of what it has handled (the reference holds it in
+    /// memory, so a restart within 60 s could relay a broadcast again).
+    pub fn stop(&mut self) {
+        self.links.clear();
+    }
+
     /// Records a broadcast id; whether it was not seen within the window.
     pub fn first_sight(&mut self, now: Millis, id: ItemId) -> bool {
         self.seen.first_sight(now, id)

@@ -309,6 +309,10 @@ impl Replicator for SyncTable {
         PLAIN_TCP
     }
 
+    fn stop(&mut self) {
+        self.mesh.stop();
+    }
+
     /// Every key with its value, owner and time (what a dump carries per key).
     fn stored_bytes(&self) -> u64 {
         self.table

@@ -188,4 +188,9 @@ impl Replicator for Classic {
     fn stored_bytes(&self) -> u64 {
         self.log.bytes()
     }
+
+    /// The live streams end with the process; the log stays.
+    fn stop(&mut self) {
+        self.serving.clear();
+    }
 }

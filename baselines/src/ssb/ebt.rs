@@ -429,9 +429,13 @@ impl Ebt {
         for feed in rx_feeds {
             self.switch_source(feed, link);
         }
-        let Some(session) = self.sessions.remove(&link) else {
-            return;
-        };
+        if let Some(session) = self.sessions.remove(&link) {
+            self.remember(session);
+        }
+    }
+
+    /// Keeps a closed session's peer clock for request skipping at the next connection.
+    fn remember(&mut self, session: Session) {
         let remembered = self.remembered.entry(session.peer).or_default();
         for (feed, seq) in session.clock {
             remembered.insert(feed, i64::from(seq));
@@ -551,5 +555,15 @@ impl Replicator for Ebt {
 
     fn stored_bytes(&self) -> u64 {
         self.log.bytes()
+    }
+
+    /// The sessions and the stall check end with the process; the log stays, and so do the
+    /// peers' clocks (ssb-ebt persists them as it learns them), so no rx peer is chosen
+    /// again and no note is sent by a stopping peer.
+    fn stop(&mut self) {
+        for session in std::mem::take(&mut self.sessions).into_values() {
+            self.remember(session);
+        }
+        self.next_check = None;
     }
 }

@@ -591,6 +591,16 @@ impl Replicator for TinySsb {
         }
     }
 
+    /// The links and the timers end with the process (the next incarnation arms them at its
+    /// first input, as the first did); the feeds and the GOset stay, as the reference
+    /// rebuilds them from its repository at start.
+    fn stop(&mut self) {
+        self.links.clear();
+        self.next_vector = None;
+        self.next_goset = None;
+        self.awaiting_since = None;
+    }
+
     /// Every entry a 120-byte packet, and every sidechain chunk held another.
     fn stored_bytes(&self) -> u64 {
         let packets: u64 = self

@@ -27,7 +27,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 
-use baselines::{Handshake, Input, LinkId, Millis, Output, Replicator, Stop};
+use baselines::{Handshake, Input, LinkId, Millis, Output, Replicator};
 use proto::db::Db;
 use proto::goals::Goals;
 use proto::ids::{AccountId, MsgId, TangleId};
@@ -248,8 +248,6 @@ impl Replicator for Ppppp {
     }
 
     const NAMES_ITEMS: bool = true;
-
-    const STOP: Stop = Stop::First;
 
     /// New sessions; the node rebuilds its sync index from the store at every start. At the
     /// first, the app creates its account; then it skips what it missed while down.

@@ -197,6 +197,7 @@ impl<R: Replicator> Dialing for Run<'_, R> {
             net: &mut self.net,
             connect_timeout_ms: self.timers.connect_timeout_ms,
             now: self.now,
+            dials: &mut self.dials,
         }
     }
 

@@ -2,7 +2,7 @@
 //! lifecycles (start, crash, restart, churn), publishing and fault steps, around each peer's
 //! `Replicator`. Connections and the machines' outputs are in `conn.rs`.
 
-use baselines::{Feed, Input, Item, ItemId, LinkId, Replicator, Stop};
+use baselines::{Feed, Input, Item, ItemId, LinkId, Replicator};
 use proto::dial::{Action, Backoff, Event as DialEvent, TargetId};
 use sim::check::Holdings;
 use sim::error::SimError;
@@ -61,6 +61,7 @@ pub(crate) struct Run<'p, R: Replicator> {
     pub(crate) items: Items,
     pub(crate) write: u64,
     pub(crate) messages: u64,
+    pub(crate) dials: u64,
     pub(crate) events: Vec<Event>,
     /// Each peer's largest queue (only measured when a link has a bandwidth).
     pub(crate) queue_peaks: QueuePeaks,
@@ -108,6 +109,7 @@ impl<'p, R: Replicator> Run<'p, R> {
             items: Items::new(plan),
             write: 1,
             messages: 0,
+            dials: 0,
             events: Vec::new(),
             queue_peaks: QueuePeaks::new(plan.peers.len()),
         }
@@ -145,6 +147,7 @@ impl<'p, R: Replicator> Run<'p, R> {
         }
         let stats = RunStats {
             messages: self.messages,
+            dials: self.dials,
             events: self.queue.popped(),
         };
         self.now = self.plan.duration_ms;
@@ -314,24 +317,20 @@ impl<'p, R: Replicator> Run<'p, R> {
         self.schedule_publish(peer);
     }
 
-    /// Stops a peer (crash or churn): its links close, its store stays. The machine is told
-    /// first; then, as `R::STOP` says, either each link's end (and the dial schedule each
-    /// disconnect) before the incarnation ends, or the incarnation ends first.
+    /// Stops a peer (crash or churn): its store stays. The incarnation ends first, as a
+    /// process's does: the machine's memory, the dial schedule and the wake-ups go with it,
+    /// so a dialer whose link had lasted does not redial from a dead process. Then its links
+    /// close; only the other ends are told.
     fn stop(&mut self, peer: PeerIdx, reason: &str) {
         let state = &mut self.peers[peer as usize];
-        let Some(running) = state.running.as_ref() else {
+        let Some(running) = state.running.take() else {
             return;
         };
-        let links: Vec<LinkId> = running.links.iter().copied().collect();
         state.machine.stop();
-        if R::STOP == Stop::First {
-            state.running = None;
-        }
-        for link in links {
+        for link in running.links {
             let dialed = self.links.get(&link).is_some_and(|l| l.dialer == peer);
             self.close_link(link, if dialed { reason } else { "closed" });
         }
-        self.peers[peer as usize].running = None;
     }
 
     fn fault(&mut self, index: usize) {
