@@ -24,6 +24,7 @@ pub mod fabric_listen;
 pub mod fabric_net;
 mod fabric_run;
 mod host;
+pub mod interner;
 mod kill;
 mod links;
 pub mod net;

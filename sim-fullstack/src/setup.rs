@@ -13,6 +13,7 @@ use proto::ids::AccountId;
 use proto::keys::Keypair;
 
 use super::host::PeerSetup;
+use super::interner::MsgInterner;
 use super::net::HostSockets;
 use super::record::Directory;
 use super::store::SharedStore;
@@ -80,6 +81,8 @@ pub(super) fn peers(plan: &Plan, substrate: Substrate) -> (Vec<Arc<PeerSetup>>, 
     let accounts: Vec<AccountId> = configs.iter().map(node::peer::fresh_account_id).collect();
     let directory = directory(plan, &keypairs, &accounts);
     let schedules = workload::schedules(plan, &accounts);
+    // One per run: this run's stores share equal msgs, and no other run's.
+    let msgs = MsgInterner::new();
     let setups = plan
         .peers
         .iter()
@@ -104,7 +107,7 @@ pub(super) fn peers(plan: &Plan, substrate: Substrate) -> (Vec<Arc<PeerSetup>>, 
                 name: peer.name.clone(),
                 config,
                 account: accounts[peer.index as usize],
-                store: SharedStore::new(),
+                store: SharedStore::sharing(&msgs),
                 sockets: HostSockets::new(),
                 schedule,
                 tunnel_hub: peer.role == Role::TunnelHub,
@@ -201,6 +204,29 @@ mod tests {
                 assert_eq!(node::peer::fresh_account_id(&config), predicted);
             }
         }
+    }
+
+    /// A run's stores share msgs with each other and never with another run's: two runs in
+    /// one process (a sweep, the tests) must not hand each other msgs.
+    #[test]
+    fn a_runs_stores_share_one_interner_and_two_runs_two() {
+        let text = "name = \"t\"\nduration = \"1m\"\n[topology]\nkind = \"full\"\n\
+                    [[group]]\nname = \"p\"\ncount = 3\n";
+        let scenario = sim::scenario::Scenario::parse(text, "t.toml").expect("parses");
+        let plan = Plan::build(&scenario, 1);
+        let (first, _) = peers(&plan, Substrate::Streams);
+        let (second, _) = peers(&plan, Substrate::Streams);
+        let interner = first[0].store.interner();
+        assert!(
+            first
+                .iter()
+                .all(|peer| peer.store.interner().is_same(interner))
+        );
+        assert!(
+            second
+                .iter()
+                .all(|peer| !peer.store.interner().is_same(interner))
+        );
     }
 
     /// A peer admits every connection its plan gives it (with room for a replacement

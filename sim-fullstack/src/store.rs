@@ -5,6 +5,9 @@
 //! acknowledged before a crash is still there when the host restarts — the model of a disk
 //! that syncs every write. The "no acknowledged msg lost" checker relies on it, and
 //! [`SharedStore::amnesiac`] breaks it on purpose (tests prove that the checker notices).
+//!
+//! Every msg a store keeps goes through the run's [`MsgInterner`], so the peers that hold
+//! the same msg share one decoded copy instead of one each.
 
 use std::convert::Infallible;
 use std::ops::ControlFlow;
@@ -14,17 +17,35 @@ use proto::ids::{MsgId, TangleId};
 use proto::msg::Msg;
 use proto::store::{Ghosts, MemStore, Record, Store, StoreStats, StoredMetadata};
 
+use super::interner::MsgInterner;
+
 /// A `MemStore` shared between the runner and every incarnation of one peer.
 #[derive(Debug, Clone, Default)]
 pub struct SharedStore {
     inner: Arc<Mutex<MemStore>>,
+    msgs: MsgInterner,
 }
 
 impl SharedStore {
-    /// An empty store.
+    /// An empty store that shares msgs with no other store.
     #[must_use]
     pub fn new() -> SharedStore {
         SharedStore::default()
+    }
+
+    /// An empty store that shares equal msgs with the other stores of `interner` (the run's).
+    #[must_use]
+    pub fn sharing(interner: &MsgInterner) -> SharedStore {
+        SharedStore {
+            inner: Arc::default(),
+            msgs: interner.clone(),
+        }
+    }
+
+    /// The interner this store shares msgs through.
+    #[must_use]
+    pub fn interner(&self) -> &MsgInterner {
+        &self.msgs
     }
 
     /// Sabotage for checker tests: throws away everything stored so far (a disk that lost
@@ -56,9 +77,11 @@ impl Store for SharedStore {
         self.lock().tangle_members(tangle)
     }
     fn append(&mut self, id: MsgId, msg: Arc<Msg>) -> Result<u64, Infallible> {
+        let msg = self.msgs.share(id, msg);
         self.lock().append(id, msg)
     }
     fn replace(&mut self, id: MsgId, msg: Arc<Msg>) -> Result<u64, Infallible> {
+        let msg = self.msgs.share(id, msg);
         self.lock().replace(id, msg)
     }
     fn erase(&mut self, id: &MsgId) -> Result<bool, Infallible> {
@@ -108,5 +131,41 @@ mod tests {
         assert!(reader.get(&id).expect("infallible").is_some());
         reader.amnesiac();
         assert_eq!(writer.len(), 0);
+    }
+
+    fn stored(store: &SharedStore, id: &MsgId) -> Arc<Msg> {
+        store.get(id).expect("infallible").expect("stored").msg
+    }
+
+    #[test]
+    fn stores_of_one_interner_share_equal_msgs_and_free_them_with_the_last() {
+        let keypair = Keypair::from_seed(&[3; 32]);
+        let root =
+            Msg::create_account_root(&keypair, "account", "nonce").expect("account root is valid");
+        let id = root.id();
+        let interner = MsgInterner::new();
+        let mut first = SharedStore::sharing(&interner);
+        let mut second = SharedStore::sharing(&interner);
+        // Each peer decodes its own copy.
+        first
+            .append(id, Arc::new(root.clone()))
+            .expect("infallible");
+        second
+            .append(id, Arc::new(root.clone()))
+            .expect("infallible");
+        assert!(Arc::ptr_eq(&stored(&first, &id), &stored(&second, &id)));
+        assert_eq!(
+            *stored(&second, &id),
+            root,
+            "the store reads back the msg it was given"
+        );
+        let mut apart = SharedStore::new();
+        apart.append(id, Arc::new(root)).expect("infallible");
+        assert!(!Arc::ptr_eq(&stored(&first, &id), &stored(&apart, &id)));
+        assert!(!apart.interner().is_same(&interner));
+        drop(first);
+        assert_eq!(interner.alive(), 1);
+        drop(second);
+        assert_eq!(interner.alive(), 0, "freed with the last store");
     }
 }
