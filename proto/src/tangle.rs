@@ -77,6 +77,19 @@ impl DepthRange {
     }
 }
 
+/// Lists up to this long grow one ID at a time; longer ones grow as a `Vec` does.
+const EXACT_LIST_MAX: usize = 4;
+
+/// Makes room for one more ID in a tangle's per-depth or per-parent list. Those lists are
+/// nearly always one ID long (a feed is a chain: one member per depth, one child per msg), and
+/// a `Vec`'s first push reserves four 45-byte IDs, so most of their memory was never used.
+/// Past [`EXACT_LIST_MAX`] the usual doubling keeps a wide tangle's inserts amortized.
+fn reserve_for_one(list: &mut Vec<MsgId>) {
+    if list.len() == list.capacity() && list.len() < EXACT_LIST_MAX {
+        list.reserve_exact(1);
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Node {
     depth: u64,
@@ -249,7 +262,9 @@ impl Tangle {
             return changed;
         }
         for parent in &prev {
-            self.children.entry(*parent).or_default().push(id);
+            let siblings = self.children.entry(*parent).or_default();
+            reserve_for_one(siblings);
+            siblings.push(id);
             self.tips.remove(parent);
         }
         if self.children.get(&id).is_none_or(Vec::is_empty) {
@@ -261,6 +276,7 @@ impl Tangle {
                 collate::compare(other.as_str(), id.as_str()).then(other.cmp(&id))
             })
             .unwrap_or_else(|insert_at| insert_at);
+        reserve_for_one(level);
         level.insert(position, id);
         self.with_data += usize::from(has_data);
         self.nodes.insert(
@@ -668,5 +684,53 @@ mod tests {
         }
         assert_eq!(lipmaa(2) - 1, 0);
         assert_eq!(lipmaa(1), 0);
+    }
+
+    fn member_of(root: TangleId, depth: u64, prev: Vec<MsgId>) -> Metadata {
+        Metadata {
+            data_hash: None,
+            data_size: 0,
+            account: crate::msg::Account::Any,
+            account_tips: None,
+            tangles: BTreeMap::from([(root, TangleLink { depth, prev })]),
+            domain: "post".to_owned(),
+        }
+    }
+
+    fn id(n: u8) -> MsgId {
+        MsgId::from_bytes(&[n; 32])
+    }
+
+    /// A chain's lists hold one ID each and reserve no more; a wide depth still takes them all.
+    #[test]
+    fn a_chain_lists_one_id_per_depth_and_parent_without_spare_room() {
+        let root = id(0);
+        let mut tangle = Tangle::new(root);
+        for n in 1..=20u8 {
+            let metadata = member_of(root, u64::from(n), vec![id(n - 1)]);
+            assert!(tangle.insert_member(id(n), &metadata, true));
+        }
+        for n in 21..=29u8 {
+            assert!(tangle.insert_member(id(n), &member_of(root, 21, vec![id(20)]), true));
+        }
+        tangle.check_invariants();
+        for (depth, level) in &tangle.by_depth {
+            if *depth <= 20 {
+                assert_eq!((level.len(), level.capacity()), (1, 1), "depth {depth}");
+            }
+        }
+        for (parent, children) in &tangle.children {
+            if *parent != id(20) {
+                assert_eq!((children.len(), children.capacity()), (1, 1), "{parent}");
+            }
+        }
+        let wide = tangle.by_depth.get(&21).expect("depth 21");
+        assert_eq!(wide.len(), 9);
+        assert!(
+            wide.capacity() >= 9 && wide.capacity() <= 16,
+            "{}",
+            wide.capacity()
+        );
+        assert_eq!(tangle.children.get(&id(20)).map(Vec::len), Some(9));
     }
 }
