@@ -107,7 +107,9 @@ pub type StoreResult<T, S> = Result<T, <S as Store>::Error>;
 #[derive(Debug, Clone)]
 pub struct Db<S: Store> {
     store: S,
-    tangles: BTreeMap<TangleId, Tangle>,
+    /// Boxed: most cached tangles are empty (loaded to answer a sync), and a `Tangle` inline
+    /// made every B-tree node of the map eleven of them, about three kilobytes.
+    tangles: BTreeMap<TangleId, Box<Tangle>>,
     /// Tangles loaded empty, oldest first (at most [`EMPTY_TANGLES_CACHED_MAX`] + 1); some
     /// may have gained msgs or been dropped since.
     empty_loads: VecDeque<TangleId>,
@@ -205,7 +207,7 @@ impl<S: Store> Db<S> {
     /// The tangle `id` if it is loaded, without loading it.
     #[must_use]
     pub fn loaded_tangle(&self, id: &TangleId) -> Option<&Tangle> {
-        self.tangles.get(id)
+        self.tangles.get(id).map(AsRef::as_ref)
     }
 
     /// How many tangles are cached (for tests of the bound).
@@ -230,7 +232,7 @@ impl<S: Store> Db<S> {
         if tangle.is_empty() {
             self.note_empty_load(*id);
         }
-        self.tangles.insert(*id, tangle);
+        self.tangles.insert(*id, Box::new(tangle));
         Ok(())
     }
 
