@@ -21,6 +21,7 @@ mod index;
 mod recovery;
 mod salvage;
 mod side;
+mod side_format;
 
 pub use decoded::DECODED_CACHE_BYTES_MAX;
 pub use disk::{
