@@ -123,10 +123,12 @@ enum SyncChoice {
 
 pub(super) fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Logs go to standard error, filtered by RUST_LOG (nothing by default): standard output
-    // carries only the address line and control replies.
+    // carries only the address line and control replies. Colours only on a terminal, so a
+    // captured log (the wire record, `ppppp::wire`) reads as plain text.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

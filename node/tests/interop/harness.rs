@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -81,6 +81,76 @@ fn forward_stderr(name: &'static str, stderr: impl AsyncRead + Unpin + Send + 's
         let mut lines = BufReader::new(stderr).lines();
         while let Ok(Some(line)) = lines.next_line().await {
             eprintln!("[{name}] {line}");
+        }
+    });
+}
+
+/// One muxrpc frame as `ppppp serve` recorded it (`RUST_LOG=ppppp::wire=trace`): sent or
+/// received, and its plaintext wire bytes (9-byte header, then body).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WireFrame {
+    pub outgoing: bool,
+    pub bytes: Vec<u8>,
+}
+
+impl WireFrame {
+    /// The frame's request number (header bytes 5–8, big-endian).
+    pub fn req(&self) -> i32 {
+        let bytes: [u8; 4] = self.bytes[5..9].try_into().expect("a 9-byte header");
+        i32::from_be_bytes(bytes)
+    }
+
+    /// The frame's body.
+    pub fn body(&self) -> &[u8] {
+        &self.bytes[9..]
+    }
+
+    /// Parses one line of the wire record, `None` for any other log line.
+    fn parse(line: &str) -> Option<Self> {
+        let rest = &line[line.find("ppppp::wire:")?..];
+        let outgoing = if rest.contains("direction=\"out\"") {
+            true
+        } else if rest.contains("direction=\"in\"") {
+            false
+        } else {
+            return None;
+        };
+        let frame = rest.split("frame=").nth(1)?.split_whitespace().next()?;
+        let bytes = hex::decode(frame).ok()?;
+        (bytes.len() >= 9).then_some(Self { outgoing, bytes })
+    }
+}
+
+/// The frames a `ppppp serve` sent and received so far, in the order it logged them.
+#[derive(Debug, Clone, Default)]
+pub struct WireRecord(Arc<Mutex<Vec<WireFrame>>>);
+
+impl WireRecord {
+    /// Every frame recorded so far.
+    pub fn frames(&self) -> Vec<WireFrame> {
+        self.0.lock().expect("not poisoned").clone()
+    }
+
+    /// How many frames are recorded.
+    pub fn len(&self) -> usize {
+        self.0.lock().expect("not poisoned").len()
+    }
+}
+
+/// Reads a `ppppp serve`'s standard error: its wire record into `record`, every other line
+/// forwarded as [`forward_stderr`] does.
+fn record_wire(
+    name: &'static str,
+    stderr: impl AsyncRead + Unpin + Send + 'static,
+    record: WireRecord,
+) {
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stderr).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            match WireFrame::parse(&line) {
+                Some(frame) => record.0.lock().expect("not poisoned").push(frame),
+                None => eprintln!("[{name}] {line}"),
+            }
         }
     });
 }
@@ -227,7 +297,31 @@ impl RustPeer {
 
     /// As [`RustPeer::start`], with more `serve` arguments (e.g. `--hub ADDRESS`).
     pub async fn start_with(name: &'static str, dir: &Path, extra: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ppppp"))
+        Self::spawn(name, dir, extra, None).await
+    }
+
+    /// As [`RustPeer::start_with`], recording every muxrpc frame the peer sends and receives.
+    pub async fn start_recording(
+        name: &'static str,
+        dir: &Path,
+        extra: &[&str],
+    ) -> (Self, WireRecord) {
+        let record = WireRecord::default();
+        let peer = Self::spawn(name, dir, extra, Some(record.clone())).await;
+        (peer, record)
+    }
+
+    async fn spawn(
+        name: &'static str,
+        dir: &Path,
+        extra: &[&str],
+        record: Option<WireRecord>,
+    ) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ppppp"));
+        if record.is_some() {
+            command.env("RUST_LOG", "ppppp::wire=trace");
+        }
+        let mut child = command
             .arg("serve")
             .arg("--dir")
             .arg(dir)
@@ -240,7 +334,11 @@ impl RustPeer {
             .kill_on_drop(true)
             .spawn()
             .expect("ppppp serve starts");
-        forward_stderr(name, child.stderr.take().expect("piped"));
+        let stderr = child.stderr.take().expect("piped");
+        match record {
+            Some(record) => record_wire(name, stderr, record),
+            None => forward_stderr(name, stderr),
+        }
         let stdin = child.stdin.take().expect("piped");
         let mut stdout = BufReader::new(child.stdout.take().expect("piped")).lines();
         let first = tokio::time::timeout(REPLY_TIMEOUT, stdout.next_line())

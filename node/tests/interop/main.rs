@@ -11,3 +11,4 @@ mod peers;
 mod reconcile;
 mod relay;
 mod sync;
+mod wire;

@@ -16,6 +16,11 @@
 //!
 //! JS puts no bound on the body length; we do ([`FRAME_BODY_LEN_MAX`]), because
 //! a peer must not make us buffer an arbitrary amount of memory.
+//!
+//! Every frame encoded or decoded is also a `TRACE` event of target [`WIRE_TRACE_TARGET`]
+//! carrying its wire bytes in hex (`RUST_LOG=ppppp::wire=trace`): the plaintext a connection
+//! carried, frame by frame, for reproducing a peer's behaviour and for the interop test that
+//! holds `sync.reconcile` to leaving a JS peer's bytes unchanged.
 
 use core::fmt;
 
@@ -219,15 +224,40 @@ pub enum Frame {
     Goodbye,
 }
 
+/// The tracing target of the frame-by-frame wire record (see the module's documentation).
+pub const WIRE_TRACE_TARGET: &str = "ppppp::wire";
+
+/// Records one frame's wire bytes (`header`, then `body`), if the wire record is on.
+fn trace_frame(direction: &'static str, header: &[u8], body: &[u8]) {
+    tracing::trace!(target: WIRE_TRACE_TARGET, direction, frame = %WireHex(header, body));
+}
+
+/// Two byte strings, one after the other, in lowercase hex (written only when a wire-record
+/// event is, so a frame costs nothing when the record is off).
+struct WireHex<'a>(&'a [u8], &'a [u8]);
+
+impl fmt::Display for WireHex<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0
+            .iter()
+            .chain(self.1)
+            .try_for_each(|byte| write!(f, "{byte:02x}"))
+    }
+}
+
 /// Appends the wire bytes of `frame` to `out`.
 pub fn encode(frame: &Frame, out: &mut Vec<u8>) -> Result<(), CodecError> {
     match frame {
-        Frame::Goodbye => out.extend_from_slice(&[0u8; HEADER_LEN]),
+        Frame::Goodbye => {
+            out.extend_from_slice(&[0u8; HEADER_LEN]);
+            trace_frame("out", &[0u8; HEADER_LEN], &[]);
+        }
         Frame::Packet(packet) => {
-            let header = packet.header()?;
+            let header = packet.header()?.to_bytes();
             out.reserve(HEADER_LEN + packet.body.len());
-            out.extend_from_slice(&header.to_bytes());
+            out.extend_from_slice(&header);
             out.extend_from_slice(&packet.body);
+            trace_frame("out", &header, &packet.body);
         }
     }
     Ok(())
@@ -325,6 +355,7 @@ impl Decoder {
         if header.is_goodbye() {
             self.goodbye = true;
             self.start += HEADER_LEN;
+            trace_frame("in", header_bytes, &[]);
             return Ok(Some(Frame::Goodbye));
         }
         let body_len = header.body_len as usize;
@@ -337,6 +368,7 @@ impl Decoder {
         let Some(body) = available.get(HEADER_LEN..HEADER_LEN + body_len) else {
             return Ok(None);
         };
+        trace_frame("in", header_bytes, body);
         let packet = Packet {
             req: header.req,
             stream: header.is_stream(),
