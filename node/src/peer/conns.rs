@@ -79,6 +79,18 @@ struct ConnEntry {
     opened: Instant,
     address: String,
     stats: Arc<ConnStats>,
+    /// Where admission stands on it. The listing reads this, not the connection's own
+    /// counters, so that what `peers` shows agrees with the bounds admission keeps.
+    phase: ConnPhase,
+}
+
+/// A connection's phase as this manager has applied it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ConnPhase {
+    Handshaking,
+    Established,
+    /// Told to close; gone from admission, waiting for its actor to stop.
+    Closing,
 }
 
 pub(crate) struct ConnsState {
@@ -175,7 +187,8 @@ impl Actor for ConnsActor {
                 for target in &mut state.targets {
                     target.dialing = None;
                 }
-                for entry in state.conns.values() {
+                for entry in state.conns.values_mut() {
+                    entry.phase = ConnPhase::Closing;
                     let _ = entry.actor.cast(ConnMsg::Close(DisconnectReason::Shutdown));
                 }
                 let _ = reply.send(());
@@ -346,7 +359,9 @@ impl ConnsState {
     fn key_connected(&self, key: PubKey) -> bool {
         let wanted = Remote::Key(key);
         self.conns.values().any(|entry| {
-            entry.stats.closed_reason().is_none() && entry.stats.remote() == Some(&wanted)
+            entry.phase != ConnPhase::Closing
+                && entry.stats.closed_reason().is_none()
+                && entry.stats.remote() == Some(&wanted)
         })
     }
 
@@ -506,7 +521,8 @@ impl ConnsState {
                 admission::Action::Refuse(_, refusal) => refused = Some(refusal),
                 admission::Action::Close(conn, eviction) => {
                     tracing::debug!(target: "ppppp::conns", conn = conn.0, %eviction, "evicting a connection");
-                    if let Some(entry) = self.conns.get(&conn) {
+                    if let Some(entry) = self.conns.get_mut(&conn) {
+                        entry.phase = ConnPhase::Closing;
                         let reason = DisconnectReason::Admission(eviction);
                         let _ = entry.actor.cast(ConnMsg::Close(reason));
                     }
@@ -540,7 +556,9 @@ impl ConnsState {
     fn call(&self, remote: PubKey, call: AppCall) {
         let wanted = Remote::Key(remote);
         let connection = self.conns.values().find(|entry| {
-            entry.stats.closed_reason().is_none() && entry.stats.remote() == Some(&wanted)
+            entry.phase != ConnPhase::Closing
+                && entry.stats.closed_reason().is_none()
+                && entry.stats.remote() == Some(&wanted)
         });
         match connection {
             Some(entry) => {
@@ -559,6 +577,13 @@ impl ConnsState {
             Remote::Key(key) => Some(*key),
             Remote::Address(_) => None,
         };
+        if let Some(entry) = self
+            .conns
+            .get_mut(&conn)
+            .filter(|entry| entry.phase == ConnPhase::Handshaking)
+        {
+            entry.phase = ConnPhase::Established;
+        }
         self.admit(admission::Event::Established { conn, key });
     }
 
@@ -600,6 +625,7 @@ impl ConnsState {
                 opened: Instant::now(),
                 address: entry_address,
                 stats,
+                phase: ConnPhase::Handshaking,
             },
         );
         Ok(())
@@ -616,10 +642,10 @@ impl ConnsState {
                 Some(super::events::Remote::Key(key)) => Some(*key),
                 _ => slot.and_then(|slot| slot.target.key),
             };
-            let state = if entry.stats.remote().is_some() {
-                PeerState::Connected
-            } else {
-                PeerState::Handshaking
+            let state = match entry.phase {
+                ConnPhase::Handshaking => PeerState::Handshaking,
+                ConnPhase::Established => PeerState::Connected,
+                ConnPhase::Closing => PeerState::Closing,
             };
             rows.push(ConnListing {
                 conn: Some(*conn),

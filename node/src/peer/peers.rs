@@ -23,6 +23,10 @@ pub enum PeerState {
     Handshaking,
     /// Connected and authenticated (or plaintext): muxrpc is running.
     Connected,
+    /// Told to close by this node (a newer connection replaced it, admission made room, or
+    /// the node is stopping); listed until its actor has stopped, and counted against no
+    /// bound.
+    Closing,
     /// A dial target with no connection now; the next dial waits for its backoff.
     Retrying,
 }
@@ -35,6 +39,7 @@ impl PeerState {
             Self::Dialing => "dialing",
             Self::Handshaking => "handshaking",
             Self::Connected => "connected",
+            Self::Closing => "closing",
             Self::Retrying => "retrying",
         }
     }
