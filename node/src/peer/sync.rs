@@ -1,6 +1,6 @@
 //! The tangle-sync actor: the node's `proto::sync::Sessions` (one pzp-sync session per
-//! `sync.connect` connection, all sharing the node's goals, database and fetch claims) and a
-//! `proto::sync::recon::ReconSession` per `sync.reconcile` connection. It feeds them what
+//! `sync.connect` connection and one `proto::sync::recon::ReconSession` per `sync.reconcile`
+//! connection, all sharing the node's goals, database and fetch claims). It feeds them what
 //! connections received, what the store added and what the goals became, wakes them when a
 //! fetch claim expires, and applies their outputs, both machines' through one path
 //! ([`Effect`]): objects go to the connection, commits and prunes to the store.
@@ -11,8 +11,10 @@ use std::sync::Arc;
 use proto::goals::{Goal, Goals};
 use proto::ids::{MsgId, TangleId};
 use proto::msg::Msg;
-use proto::sync::recon::{self, ReconSession, session::Input as ReconInput};
-use proto::sync::{self, CloseReason, Event, IndexedDb, Output, SessionRef, Sessions, Time, wire};
+use proto::sync::recon::{self, ReconSession};
+use proto::sync::{
+    self, CloseReason, Event, IndexedDb, Output, SessionOutput, SessionRef, Sessions, Time, wire,
+};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde_json::Value;
 use tokio::time::Instant;
@@ -107,10 +109,9 @@ pub(crate) struct SyncState {
     db: SharedDb,
     store: ActorRef<StoreMsg>,
     goals: Goals,
+    /// Every connection's session, of either method (the `sync.reconcile` ones at most
+    /// `RECONCILE_PEERS_MAX`, which the connections enforce when they negotiate).
     sessions: Sessions<ConnId>,
-    /// The `sync.reconcile` connections' sessions (at most `RECONCILE_PEERS_MAX`, which the
-    /// connections enforce when they negotiate).
-    reconciles: BTreeMap<ConnId, ReconSession>,
     links: BTreeMap<ConnId, Link>,
     /// Numbers for the tangles the links count objects of.
     tangle_numbers: TangleNumbers,
@@ -153,7 +154,6 @@ impl Actor for SyncActor {
             store: args.store,
             goals: args.goals,
             sessions: Sessions::new(args.config),
-            reconciles: BTreeMap::new(),
             links: BTreeMap::new(),
             tangle_numbers: TangleNumbers::default(),
             events: args.events,
@@ -194,9 +194,7 @@ impl Actor for SyncActor {
                 let _ = reply.send(());
             }
             SyncActorMsg::Closed { conn } => {
-                if state.reconciles.remove(&conn).is_none() {
-                    state.feed(Event::Closed { key: conn }).await?;
-                }
+                state.feed(Event::Closed { key: conn }).await?;
                 state.links.remove(&conn);
             }
             SyncActorMsg::LocalAdded { msgs, origin } => {
@@ -264,6 +262,13 @@ enum Effect {
 }
 
 impl Effect {
+    fn of(output: SessionOutput, measure: bool) -> Self {
+        match output {
+            SessionOutput::Sync(output) => Self::of_session(output, measure),
+            SessionOutput::Reconcile(output) => Self::of_reconcile(output, measure),
+        }
+    }
+
     fn of_session(output: Output, measure: bool) -> Self {
         match output {
             Output::Send(message) => Self::Send {
@@ -319,15 +324,20 @@ impl SyncState {
         method: SyncMethod,
     ) -> Result<(), ActorProcessingErr> {
         self.links.insert(conn, link);
-        if method == SyncMethod::Reconcile {
-            self.open_reconcile(conn, outbound).await
+        let opened = if method == SyncMethod::Reconcile {
+            let side = if outbound {
+                recon::Side::Dialer
+            } else {
+                recon::Side::Responder
+            };
+            Event::OpenedReconcile { key: conn, side }
         } else {
-            let opened = Event::Opened {
+            Event::Opened {
                 key: conn,
                 initiate: outbound,
-            };
-            self.feed(opened).await
-        }
+            }
+        };
+        self.feed(opened).await
     }
 
     /// Sync objects a connection received, in order.
@@ -336,7 +346,7 @@ impl SyncState {
         conn: ConnId,
         objects: Vec<Value>,
     ) -> Result<(), ActorProcessingErr> {
-        if self.reconciles.contains_key(&conn) {
+        if self.sessions.reconcile(&conn).is_some() {
             return self.received_reconcile(conn, objects).await;
         }
         for object in objects {
@@ -365,7 +375,6 @@ impl SyncState {
         {
             let _ = link.connection.cast(ConnMsg::Useful);
         }
-        self.reconcile_added(&msgs, origin).await?;
         self.feed(Event::LocalAdded { msgs, origin }).await
     }
 
@@ -375,19 +384,14 @@ impl SyncState {
             tracing::warn!(target: "ppppp::sync", %tangle, %error, "goal not set");
             return Ok(());
         }
-        let conns: Vec<ConnId> = self.reconciles.keys().copied().collect();
-        for conn in conns {
-            let changed = ReconInput::GoalChanged { tangle };
-            self.feed_reconcile(conn, changed).await?;
-        }
         self.feed(Event::GoalChanged { tangle }).await
     }
 
     /// Every connection's sync summary, pzp-sync's and `sync.reconcile`'s.
     fn summaries(&self) -> Vec<(ConnId, SyncSummary)> {
         let reconciles = self
-            .reconciles
-            .iter()
+            .sessions
+            .reconciles()
             .map(|(conn, session)| (*conn, reconcile_summary(session)));
         self.sessions
             .iter()
@@ -409,7 +413,7 @@ impl SyncState {
         {
             let mut guard = self.db.lock();
             let DbState { db, index } = &mut *guard;
-            self.sessions.handle(
+            self.sessions.handle_any(
                 now,
                 event,
                 &mut IndexedDb::new(db, index),
@@ -427,24 +431,9 @@ impl SyncState {
         let measure = self.events.is_on();
         let effects = out
             .into_iter()
-            .map(|(conn, output)| (conn, Effect::of_session(output, measure)))
+            .map(|(conn, output)| (conn, Effect::of(output, measure)))
             .collect();
         self.apply(effects).await
-    }
-
-    /// A `sync.reconcile` stream opened: its session, started on the dialer.
-    async fn open_reconcile(
-        &mut self,
-        conn: ConnId,
-        outbound: bool,
-    ) -> Result<(), ActorProcessingErr> {
-        let side = if outbound {
-            recon::Side::Dialer
-        } else {
-            recon::Side::Responder
-        };
-        self.reconciles.insert(conn, ReconSession::new(side));
-        self.feed_reconcile(conn, ReconInput::Start).await
     }
 
     /// Frames from a `sync.reconcile` stream, each checked before the database is locked.
@@ -466,60 +455,10 @@ impl SyncState {
                     link.objects.count(self.tangle_numbers.number(tangle));
                 }
             }
-            self.feed_reconcile(conn, ReconInput::Decoded(decoded))
+            self.feed(Event::ReconcileDecoded { key: conn, decoded })
                 .await?;
         }
         Ok(())
-    }
-
-    /// Local adds, told to every `sync.reconcile` session (as `Sessions` tells its own).
-    async fn reconcile_added(
-        &mut self,
-        msgs: &[(MsgId, Arc<Msg>)],
-        origin: Option<ConnId>,
-    ) -> Result<(), ActorProcessingErr> {
-        let conns: Vec<ConnId> = self.reconciles.keys().copied().collect();
-        for conn in conns {
-            let added = ReconInput::LocalAdded {
-                msgs: msgs.to_vec(),
-                from_this_remote: origin == Some(conn),
-            };
-            self.feed_reconcile(conn, added).await?;
-        }
-        Ok(())
-    }
-
-    /// Runs one input through connection `conn`'s `sync.reconcile` session and applies its
-    /// outputs.
-    async fn feed_reconcile(
-        &mut self,
-        conn: ConnId,
-        input: ReconInput,
-    ) -> Result<(), ActorProcessingErr> {
-        let now = self.now();
-        let mut out = Vec::new();
-        {
-            let Some(session) = self.reconciles.get_mut(&conn) else {
-                return Ok(());
-            };
-            let mut guard = self.db.lock();
-            let DbState { db, index } = &mut *guard;
-            session.handle(
-                now,
-                input,
-                &mut IndexedDb::new(db, index),
-                &self.goals,
-                &mut out,
-            )?;
-            #[cfg(debug_assertions)]
-            session.check_invariants();
-        }
-        let measure = self.events.is_on();
-        let effects = out
-            .into_iter()
-            .map(|output| (conn, Effect::of_reconcile(output, measure)))
-            .collect();
-        self.apply(effects).await
     }
 
     /// Keeps one wake-up armed at the sessions' deadline.
@@ -615,12 +554,6 @@ impl SyncState {
             .await;
         match committed {
             Ok(ractor::rpc::CallResult::Success(0)) => Ok(()),
-            Ok(ractor::rpc::CallResult::Success(_refused))
-                if self.reconciles.contains_key(&conn) =>
-            {
-                let refused = ReconInput::CommitRefused { tangle };
-                Box::pin(self.feed_reconcile(conn, refused)).await
-            }
             Ok(ractor::rpc::CallResult::Success(_refused)) => {
                 Box::pin(self.feed(Event::CommitRefused { key: conn, tangle })).await
             }

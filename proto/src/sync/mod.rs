@@ -133,7 +133,7 @@ pub use session::{
     Reinitiation, Rounds, SCALED_BITS_PER_ITEM, SCALED_HASHES, SKIP_ROUNDS_FALSE_POSITIVE_MAX,
     Session, Stats, TANGLES_TRACKED_MAX, bloom_dimensions,
 };
-pub use sessions::{Event, SessionRef, Sessions};
+pub use sessions::{Event, SessionOutput, SessionRef, Sessions};
 pub use store::{RangeItem, RangeItems, SyncStore};
 pub use time::Time;
 pub use wire::{Payload, SyncMsg};

@@ -1,16 +1,19 @@
 //! [`Sessions`]: every sync session of one peer, and what they share.
 //!
-//! A peer runs one [`Session`] per connection. What one session does affects the others: a
+//! A peer runs one [`Session`] per `sync.connect` connection and one
+//! [`ReconSession`] per `sync.reconcile` connection. What one session does affects the others: a
 //! msg its remote sent is new to the rest (and must not go back to its sender), a goal change
 //! concerns them all, and a tangle the peer holds nothing of is fetched through one of them
-//! at a time ([`super::claims`]). `Sessions` routes each event to the sessions it concerns and
+//! at a time, whichever method each runs ([`super::claims`]). `Sessions` routes each event to the sessions it concerns and
 //! hands back their outputs tagged with the shell's key for the connection, so that a shell
 //! (the node's sync actor, the simulator's protocol engine, the test harnesses) only moves
 //! objects, applies commits and keeps time.
 //!
 //! The shell's loop:
-//! 1. [`Event::Opened`] when a connection's sync stream opens (`initiate` on the dialer);
-//! 2. [`Event::Received`] (or [`Event::Decoded`]) for every object from a remote;
+//! 1. [`Event::Opened`] when a connection's sync stream opens (`initiate` on the dialer), or
+//!    [`Event::OpenedReconcile`] for a `sync.reconcile` stream;
+//! 2. [`Event::Received`] (or [`Event::Decoded`]) for every object from a remote, or
+//!    [`Event::ReconcileDecoded`] on a `sync.reconcile` stream;
 //! 3. after applying an [`Output::Commit`] of session `k` (with [`super::commit`]),
 //!    [`Event::LocalAdded`] with `origin: Some(k)` and the msgs added; after a local write,
 //!    with `origin: None`;
@@ -18,6 +21,10 @@
 //! 4. [`Event::GoalChanged`] after changing a goal;
 //! 5. [`Event::Tick`] at [`Sessions::deadline`] (fetch claims expire);
 //! 6. [`Event::Closed`] when a stream ends.
+//!
+//! A shell whose peers run `sync.reconcile` calls [`Sessions::handle_any`], which hands
+//! back either method's outputs ([`SessionOutput`]); [`Sessions::handle`] is for shells that
+//! only ever open pzp-sync sessions.
 //!
 //! The number of sessions is bounded by the shell's connection limit.
 
@@ -27,8 +34,9 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::claims::{Claims, SessionTag};
+use super::recon::session::Input as ReconInput;
+use super::recon::{self, ReconSession, ReconStore};
 use super::session::{Config, Input, Output, Session, Stats, TangleNumbering};
-use super::store::SyncStore;
 use super::time::Time;
 use crate::goals::Goals;
 use crate::ids::{MsgId, TangleId};
@@ -43,6 +51,21 @@ pub enum Event<K> {
         key: K,
         /// Whether to start initiating.
         initiate: bool,
+    },
+    /// A `sync.reconcile` stream opened, on this side as `side` (the dialer starts).
+    OpenedReconcile {
+        /// The connection.
+        key: K,
+        /// Which end of the stream this peer is.
+        side: recon::Side,
+    },
+    /// A frame arrived on a `sync.reconcile` stream, already checked with
+    /// [`recon::decode_incoming`] (before the shell locks the database).
+    ReconcileDecoded {
+        /// The connection.
+        key: K,
+        /// What decoding found.
+        decoded: Result<recon::Incoming, recon::Refusal>,
     },
     /// An object arrived on a stream.
     Received {
@@ -89,11 +112,61 @@ pub enum Event<K> {
     },
 }
 
+/// What one of a peer's sessions asks the shell to do: pzp-sync's, or `sync.reconcile`'s.
+#[derive(Debug, Clone)]
+pub enum SessionOutput {
+    /// A pzp-sync session's.
+    Sync(Output),
+    /// A `sync.reconcile` session's.
+    Reconcile(recon::Output),
+}
+
+/// Where [`Sessions`] appends its sessions' outputs, with their keys.
+trait Sink<K> {
+    fn sync(&mut self, key: K, outputs: Vec<Output>);
+    fn reconcile(&mut self, key: K, outputs: Vec<recon::Output>);
+}
+
+/// pzp-sync's outputs only ([`Sessions::handle`]): its shell opens no `sync.reconcile`
+/// session, so there are none of those.
+impl<K: Copy> Sink<K> for Vec<(K, Output)> {
+    fn sync(&mut self, key: K, outputs: Vec<Output>) {
+        self.extend(outputs.into_iter().map(|output| (key, output)));
+    }
+
+    fn reconcile(&mut self, _key: K, outputs: Vec<recon::Output>) {
+        debug_assert!(
+            outputs.is_empty(),
+            "a shell with sync.reconcile sessions calls handle_any"
+        );
+    }
+}
+
+impl<K: Copy> Sink<K> for Vec<(K, SessionOutput)> {
+    fn sync(&mut self, key: K, outputs: Vec<Output>) {
+        self.extend(
+            outputs
+                .into_iter()
+                .map(|output| (key, SessionOutput::Sync(output))),
+        );
+    }
+
+    fn reconcile(&mut self, key: K, outputs: Vec<recon::Output>) {
+        self.extend(
+            outputs
+                .into_iter()
+                .map(|output| (key, SessionOutput::Reconcile(output))),
+        );
+    }
+}
+
 /// Every sync session of one peer. See the module docs.
 #[derive(Debug, Clone)]
 pub struct Sessions<K> {
     config: Config,
     sessions: BTreeMap<K, Session>,
+    /// The `sync.reconcile` sessions, by key (a key is in one map or the other).
+    reconciles: BTreeMap<K, ReconSession>,
     claims: Claims,
     /// The number of each tangle some session tracks, shared by the sessions (each is
     /// handed it for the length of one input; see [`Session`]'s `with_numbering`).
@@ -158,6 +231,7 @@ impl<K: Ord + Copy + std::fmt::Debug> Sessions<K> {
         Self {
             config,
             sessions: BTreeMap::new(),
+            reconciles: BTreeMap::new(),
             claims: Claims::new(),
             numbering: TangleNumbering::default(),
             next_tag: 0,
@@ -184,16 +258,33 @@ impl<K: Ord + Copy + std::fmt::Debug> Sessions<K> {
         }
     }
 
-    /// Number of open sessions.
+    /// The `sync.reconcile` session of a connection.
+    #[must_use]
+    pub fn reconcile(&self, key: &K) -> Option<&ReconSession> {
+        self.reconciles.get(key)
+    }
+
+    /// The open `sync.reconcile` sessions, by key.
+    pub fn reconciles(&self) -> impl Iterator<Item = (&K, &ReconSession)> + '_ {
+        self.reconciles.iter()
+    }
+
+    /// Number of open sessions, of either method.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.sessions.len()
+        self.sessions.len() + self.reconciles.len()
     }
 
     /// Whether there is no open session.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.sessions.is_empty()
+        self.sessions.is_empty() && self.reconciles.is_empty()
+    }
+
+    fn next_tag(&mut self) -> SessionTag {
+        let tag = SessionTag(self.next_tag);
+        self.next_tag += 1;
+        tag
     }
 
     /// When the shell should send [`Event::Tick`] next, if ever.
@@ -202,14 +293,15 @@ impl<K: Ord + Copy + std::fmt::Debug> Sessions<K> {
         self.claims.deadline()
     }
 
-    /// Handles one event, appending each session's outputs to `out` with its key.
+    /// Handles one event, appending each session's outputs to `out` with its key: for a
+    /// shell that opens only pzp-sync sessions (never [`Event::OpenedReconcile`]).
     ///
     /// Never panics on remote input; a session that closes itself (too many refusals) is
     /// dropped after its [`Output::Close`].
     ///
     /// # Errors
     /// Local store failures; the shell should stop the peer's sync.
-    pub fn handle<St: SyncStore>(
+    pub fn handle<St: ReconStore>(
         &mut self,
         now: Time,
         event: Event<K>,
@@ -217,60 +309,133 @@ impl<K: Ord + Copy + std::fmt::Debug> Sessions<K> {
         goals: &Goals,
         out: &mut Vec<(K, Output)>,
     ) -> Result<(), St::Error> {
+        self.dispatch(now, event, store, goals, out)
+    }
+
+    /// [`Sessions::handle`] for a shell whose sessions may run either method: each output
+    /// comes tagged with its session's method.
+    ///
+    /// # Errors
+    /// Local store failures, as [`Sessions::handle`].
+    pub fn handle_any<St: ReconStore>(
+        &mut self,
+        now: Time,
+        event: Event<K>,
+        store: &mut St,
+        goals: &Goals,
+        out: &mut Vec<(K, SessionOutput)>,
+    ) -> Result<(), St::Error> {
+        self.dispatch(now, event, store, goals, out)
+    }
+
+    fn dispatch<St: ReconStore>(
+        &mut self,
+        now: Time,
+        event: Event<K>,
+        store: &mut St,
+        goals: &Goals,
+        out: &mut impl Sink<K>,
+    ) -> Result<(), St::Error> {
+        let mut turn = Turn {
+            now,
+            store,
+            goals,
+            out,
+        };
         match event {
             Event::Opened { key, initiate } => {
-                let tag = SessionTag(self.next_tag);
-                self.next_tag += 1;
+                let tag = self.next_tag();
                 self.sessions
                     .insert(key, Session::with_tag(self.config, tag));
                 if initiate {
-                    self.feed(now, key, Input::Start, store, goals, out)?;
+                    self.feed(key, Input::Start, &mut turn)?;
                 }
+            }
+            Event::OpenedReconcile { key, side } => {
+                let tag = self.next_tag();
+                self.reconciles
+                    .insert(key, ReconSession::with_tag(side, tag));
+                self.feed_reconcile(key, ReconInput::Start, &mut turn)?;
             }
             Event::Received { key, object } => {
-                self.feed(now, key, Input::Received(object), store, goals, out)?;
+                self.feed(key, Input::Received(object), &mut turn)?;
             }
             Event::Decoded { key, decoded } => {
-                self.feed(now, key, Input::Decoded(decoded), store, goals, out)?;
+                self.feed(key, Input::Decoded(decoded), &mut turn)?;
             }
-            Event::LocalAdded { msgs, origin } => {
-                for key in self.keys() {
-                    let input = Input::LocalAdded {
-                        msgs: msgs.clone(),
-                        from_this_remote: origin == Some(key),
-                    };
-                    self.feed(now, key, input, store, goals, out)?;
-                }
+            Event::ReconcileDecoded { key, decoded } => {
+                self.feed_reconcile(key, ReconInput::Decoded(decoded), &mut turn)?;
             }
+            Event::LocalAdded { msgs, origin } => self.local_added(&msgs, origin, &mut turn)?,
             Event::CommitRefused { key, tangle } => {
-                self.feed(now, key, Input::CommitRefused { tangle }, store, goals, out)?;
+                self.feed(key, Input::CommitRefused { tangle }, &mut turn)?;
+                let refused = ReconInput::CommitRefused { tangle };
+                self.feed_reconcile(key, refused, &mut turn)?;
             }
-            Event::GoalChanged { tangle } => {
-                for key in self.keys() {
-                    self.feed(now, key, Input::GoalChanged { tangle }, store, goals, out)?;
-                }
-            }
+            Event::GoalChanged { tangle } => self.goal_changed(tangle, &mut turn)?,
             Event::Tick => self.claims.expire(now),
             Event::Closed { key } => {
-                self.feed(now, key, Input::Closed, store, goals, out)?;
+                self.feed(key, Input::Closed, &mut turn)?;
+                self.feed_reconcile(key, ReconInput::Closed, &mut turn)?;
             }
         }
-        self.announce_releases(now, store, goals, out)
+        self.announce_releases(&mut turn)
     }
 
     fn keys(&self) -> Vec<K> {
         self.sessions.keys().copied().collect()
     }
 
-    /// One input through one session; a session that closed is dropped.
-    fn feed<St: SyncStore>(
+    fn reconcile_keys(&self) -> Vec<K> {
+        self.reconciles.keys().copied().collect()
+    }
+
+    /// Local adds, told to every session: pzp-sync's first, then `sync.reconcile`'s.
+    fn local_added<St: ReconStore>(
         &mut self,
-        now: Time,
+        msgs: &[(MsgId, Arc<Msg>)],
+        origin: Option<K>,
+        turn: &mut Turn<'_, St, impl Sink<K>>,
+    ) -> Result<(), St::Error> {
+        for key in self.keys() {
+            let input = Input::LocalAdded {
+                msgs: msgs.to_vec(),
+                from_this_remote: origin == Some(key),
+            };
+            self.feed(key, input, turn)?;
+        }
+        for key in self.reconcile_keys() {
+            let input = ReconInput::LocalAdded {
+                msgs: msgs.to_vec(),
+                from_this_remote: origin == Some(key),
+            };
+            self.feed_reconcile(key, input, turn)?;
+        }
+        Ok(())
+    }
+
+    /// A goal changed, told to every session: pzp-sync's first, then `sync.reconcile`'s.
+    fn goal_changed<St: ReconStore>(
+        &mut self,
+        tangle: TangleId,
+        turn: &mut Turn<'_, St, impl Sink<K>>,
+    ) -> Result<(), St::Error> {
+        for key in self.keys() {
+            self.feed(key, Input::GoalChanged { tangle }, turn)?;
+        }
+        for key in self.reconcile_keys() {
+            self.feed_reconcile(key, ReconInput::GoalChanged { tangle }, turn)?;
+        }
+        Ok(())
+    }
+
+    /// One input through one pzp-sync session (if `key` is one); a session that closed is
+    /// dropped.
+    fn feed<St: ReconStore>(
+        &mut self,
         key: K,
         input: Input,
-        store: &mut St,
-        goals: &Goals,
-        out: &mut Vec<(K, Output)>,
+        turn: &mut Turn<'_, St, impl Sink<K>>,
     ) -> Result<(), St::Error> {
         let Some(session) = self.sessions.get_mut(&key) else {
             return Ok(());
@@ -278,12 +443,46 @@ impl<K: Ord + Copy + std::fmt::Debug> Sessions<K> {
         let mut outputs = Vec::new();
         let claims = &mut self.claims;
         let result = session.with_numbering(&mut self.numbering, |session| {
-            session.handle_with(now, input, store, goals, claims, &mut outputs)
+            session.handle_with(
+                turn.now,
+                input,
+                turn.store,
+                turn.goals,
+                claims,
+                &mut outputs,
+            )
         });
-        out.extend(outputs.into_iter().map(|output| (key, output)));
+        turn.out.sync(key, outputs);
         if session.is_closed() {
             session.with_numbering(&mut self.numbering, Session::forget_tangles);
             self.sessions.remove(&key);
+        }
+        result
+    }
+
+    /// One input through one `sync.reconcile` session (if `key` is one); a session that
+    /// closed is dropped.
+    fn feed_reconcile<St: ReconStore>(
+        &mut self,
+        key: K,
+        input: ReconInput,
+        turn: &mut Turn<'_, St, impl Sink<K>>,
+    ) -> Result<(), St::Error> {
+        let Some(session) = self.reconciles.get_mut(&key) else {
+            return Ok(());
+        };
+        let mut outputs = Vec::new();
+        let result = session.handle_with(
+            turn.now,
+            input,
+            turn.store,
+            turn.goals,
+            &mut self.claims,
+            &mut outputs,
+        );
+        turn.out.reconcile(key, outputs);
+        if session.is_closed() {
+            self.reconciles.remove(&key);
         }
         result
     }
@@ -292,12 +491,9 @@ impl<K: Ord + Copy + std::fmt::Debug> Sessions<K> {
     /// claim is released any more. Each round only starts exchanges, which take no claim
     /// synchronously, so this ends after one round in practice and at most after as many
     /// rounds as there are claims.
-    fn announce_releases<St: SyncStore>(
+    fn announce_releases<St: ReconStore>(
         &mut self,
-        now: Time,
-        store: &mut St,
-        goals: &Goals,
-        out: &mut Vec<(K, Output)>,
+        turn: &mut Turn<'_, St, impl Sink<K>>,
     ) -> Result<(), St::Error> {
         loop {
             let released = self.claims.take_released();
@@ -306,7 +502,10 @@ impl<K: Ord + Copy + std::fmt::Debug> Sessions<K> {
             }
             for tangle in released {
                 for key in self.keys() {
-                    self.feed(now, key, Input::ClaimReleased { tangle }, store, goals, out)?;
+                    self.feed(key, Input::ClaimReleased { tangle }, turn)?;
+                }
+                for key in self.reconcile_keys() {
+                    self.feed_reconcile(key, ReconInput::ClaimReleased { tangle }, turn)?;
                 }
             }
         }
@@ -326,14 +525,31 @@ impl<K: Ord + Copy + std::fmt::Debug> Sessions<K> {
             session.count_number_uses(&mut uses);
         }
         self.numbering.check_invariants(&uses);
+        for session in self.reconciles.values() {
+            session.check_invariants();
+        }
         for (tangle, holder) in self.claims.iter() {
+            let syncing = self.sessions.values().any(|session| {
+                session.tag() == holder && session.has_claimed_in(&self.numbering, &tangle)
+            });
+            let reconciling = self
+                .reconciles
+                .values()
+                .any(|session| session.tag() == holder && session.has_claimed(&tangle));
             assert!(
-                self.sessions.values().any(|session| session.tag() == holder
-                    && session.has_claimed_in(&self.numbering, &tangle)),
+                syncing || reconciling,
                 "the claim on {tangle} is held by {holder:?}, which is not fetching it"
             );
         }
     }
+}
+
+/// What one [`Sessions`] event works with.
+struct Turn<'a, St, O> {
+    now: Time,
+    store: &'a mut St,
+    goals: &'a Goals,
+    out: &'a mut O,
 }
 
 #[cfg(test)]

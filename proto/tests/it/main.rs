@@ -10,6 +10,7 @@ mod sync_liveness;
 mod sync_payloads;
 mod sync_props;
 mod sync_recon;
+mod sync_recon_claims;
 mod sync_recon_exchange;
 mod sync_recon_session;
 mod sync_replay;

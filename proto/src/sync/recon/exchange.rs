@@ -55,6 +55,25 @@ pub const NEED_IDS_MAX: usize = MSG_IDS_PER_PAYLOAD_MAX;
 const _: () =
     assert!(RECONCILE_ROUNDS_MAX * (RECONCILE_FRAME_BYTES_MAX / ID_BYTES) <= NEED_IDS_MAX);
 
+/// Asked by an exchange before it asks the remote for a tangle this peer holds nothing of,
+/// as pzp-sync's session asks its peer's fetch claims (`crate::sync::claims`): a refusal
+/// makes this side want nothing this time (an empty want-range, which the remote answers
+/// with no msgs), and whoever refused is to have the tangle opened again later.
+pub trait FetchGate {
+    /// Whether this side may fetch `tangle` now.
+    fn may_fetch(&mut self, tangle: TangleId) -> bool;
+}
+
+/// The gate of an exchange that fetches alone: it may always fetch.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Alone;
+
+impl FetchGate for Alone {
+    fn may_fetch(&mut self, _tangle: TangleId) -> bool {
+        true
+    }
+}
+
 /// Which end of the stream this side is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
@@ -314,10 +333,27 @@ impl Exchange {
     /// Local store failures; the shell should close the stream.
     pub fn handle<St: ReconStore>(
         &mut self,
+        now: Time,
+        input: Input,
+        store: &mut St,
+        goals: &Goals,
+        out: &mut Vec<Output>,
+    ) -> Result<(), St::Error> {
+        self.handle_gated(now, input, store, goals, &mut Alone, out)
+    }
+
+    /// [`Exchange::handle`] for an exchange whose peer fetches through `gate`: asked before
+    /// this side asks for a tangle it holds nothing of (see [`FetchGate`]).
+    ///
+    /// # Errors
+    /// Local store failures, as [`Exchange::handle`].
+    pub fn handle_gated<St: ReconStore>(
+        &mut self,
         _now: Time,
         input: Input,
         store: &mut St,
         goals: &Goals,
+        gate: &mut dyn FetchGate,
         out: &mut Vec<Output>,
     ) -> Result<(), St::Error> {
         let received = match input {
@@ -341,7 +377,7 @@ impl Exchange {
             self.refuse(Refusal::WrongTangle { expected, got: id }, out);
             return Ok(());
         }
-        self.receive(frame, store, goals, out)
+        self.receive(frame, store, goals, gate, out)
     }
 
     fn receive<St: ReconStore>(
@@ -349,13 +385,16 @@ impl Exchange {
         frame: Frame,
         store: &mut St,
         goals: &Goals,
+        gate: &mut dyn FetchGate,
         out: &mut Vec<Output>,
     ) -> Result<(), St::Error> {
         let phase = frame.phase();
         match (self.side, self.stage, frame) {
-            (Side::Responder, _, Frame::Open { have }) => self.on_open(have, store, goals, out),
+            (Side::Responder, _, Frame::Open { have }) => {
+                self.on_open(have, store, goals, gate, out)
+            }
             (Side::Dialer, Stage::AwaitRanges, Frame::Ranges { have, want }) => {
-                self.on_ranges(have, want, store, goals, out)
+                self.on_ranges(have, want, store, goals, gate, out)
             }
             (Side::Responder, Stage::AwaitRecon, Frame::Recon { want, message }) => {
                 self.on_first_recon(want, &message, store, out)
@@ -416,11 +455,13 @@ impl Exchange {
         remote_have: DepthRange,
         store: &mut St,
         goals: &Goals,
+        gate: &mut dyn FetchGate,
         out: &mut Vec<Output>,
     ) -> Result<(), St::Error> {
         self.reset();
         let have = store.have_range(&self.tangle)?;
         let want = want_range(self.tangle, Some(have), remote_have, store, goals)?;
+        let want = self.gated(have, want, gate);
         self.local_have = have;
         self.remote_have = remote_have;
         self.local_want = Some(want);
@@ -437,6 +478,7 @@ impl Exchange {
         remote_want: DepthRange,
         store: &mut St,
         goals: &Goals,
+        gate: &mut dyn FetchGate,
         out: &mut Vec<Output>,
     ) -> Result<(), St::Error> {
         self.remote_have = remote_have;
@@ -451,6 +493,7 @@ impl Exchange {
             store,
             goals,
         )?;
+        let want = self.gated(self.local_have, want, gate);
         self.local_want = Some(want);
         let reconciler = self.reconciler(Role::Initiator, store)?;
         let message = reconciler.initiate();
@@ -644,6 +687,15 @@ impl Exchange {
         inside.sort_unstable();
         inside.dedup();
         Ok(inside)
+    }
+
+    /// `want`, unless this side holds nothing of the tangle and `gate` refuses the fetch:
+    /// then nothing (pzp-sync's claim rule, `claim_or_defer`, exactly).
+    fn gated(&self, have: DepthRange, want: DepthRange, gate: &mut dyn FetchGate) -> DepthRange {
+        if want.is_empty() || !have.is_empty() || gate.may_fetch(self.tangle) {
+            return want;
+        }
+        DepthRange::EMPTY
     }
 
     /// The depth range both sides reconcile over: the smallest covering both want-ranges.

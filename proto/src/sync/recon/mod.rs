@@ -20,7 +20,7 @@ mod store;
 mod varint;
 
 pub use codec::{DecodeError, Message, Payload, Range, decode, encode};
-pub use exchange::{Exchange, NEED_IDS_MAX, Output, Refusal, Side};
+pub use exchange::{Alone, Exchange, FetchGate, NEED_IDS_MAX, Output, Refusal, Side};
 pub use fingerprint::{FINGERPRINT_BYTES, Fingerprint, IdSum, PrefixSums};
 pub use frame::{Frame, FrameError, MESSAGE_BASE64_MAX, ReconFrame};
 pub use item::{Bound, ID_BYTES, Id, Item, KEY_MAX};

@@ -24,6 +24,16 @@
 //! - a commit that refused msgs (a push whose account msg or predecessor we lack) opens the
 //!   tangle again, once until the remote brings something.
 //!
+//! Fetch claims, shared with the peer's other sessions of either method (the session is
+//! driven with them by [`crate::sync::Sessions`]; [`crate::sync::claims`]): an exchange about
+//! to ask for a tangle the peer holds nothing of claims it first, exactly where and when
+//! pzp-sync's session does ([`super::FetchGate`]). While another session holds the claim
+//! the exchange wants nothing (an empty want-range on the wire, answered with no msgs) and
+//! the tangle is *deferred*: when the claim is released ([`Input::ClaimReleased`]) the
+//! dialer opens it again, and the responder asks the dialer to with an `again` frame. The
+//! claim is released when this side's exchange of the tangle ends or fails, when the stream
+//! closes, or when it expires.
+//!
 //! Bounds: [`TANGLES_TRACKED_MAX`] exchanges per stream (a remote naming more is refused),
 //! [`REFUSALS_MAX`] refused frames before the stream is closed, and each exchange's own
 //! ([`super::RECONCILE_ROUNDS_MAX`], [`super::NEED_IDS_MAX`]). A refused frame never
@@ -34,13 +44,14 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::exchange::{self, Exchange, Output, Refusal, Side};
+use super::exchange::{self, Exchange, FetchGate, Output, Refusal, Side};
 use super::frame::{self, Frame, ReconFrame};
 use super::store::ReconStore;
 use crate::goals::{Goal, Goals};
 use crate::ids::{MsgId, TangleId};
 use crate::msg::Msg;
 use crate::sync::apply::filter_received;
+use crate::sync::claims::{Claims, SessionTag};
 use crate::sync::session::{CloseReason, owed_after, touched_tangles};
 use crate::sync::time::Time;
 use crate::sync::wire::{self, Payload, SyncMsg};
@@ -112,6 +123,12 @@ pub enum Input {
         /// The tangle.
         tangle: TangleId,
     },
+    /// The fetch claim on `tangle` was released by some session of this peer (see the
+    /// module docs); a session deferred on it opens it again.
+    ClaimReleased {
+        /// The tangle.
+        tangle: TangleId,
+    },
     /// The stream ended; nothing more is sent.
     Closed,
 }
@@ -133,6 +150,8 @@ pub struct Stats {
     pub committed_msgs: u64,
     /// Msgs pushed in realtime.
     pub realtime_pushed: u64,
+    /// Fetches this session deferred to another session's claim.
+    pub deferred: u64,
 }
 
 /// The stream's state. See the module docs.
@@ -154,6 +173,14 @@ pub struct ReconSession {
     reopen: BTreeSet<TangleId>,
     /// Tangles opened again after a refused commit, until the remote brings something.
     refetched: BTreeSet<TangleId>,
+    /// Tangles whose exchange fetches under this session's claim; a subset of `exchanges`'
+    /// keys, the claim released when the exchange ends.
+    claimed: BTreeSet<TangleId>,
+    /// Tangles whose exchange wanted nothing because another session held the claim, to
+    /// open again when it is released; a subset of `exchanges`' keys.
+    deferred: BTreeSet<TangleId>,
+    /// This session's tag among its peer's sessions, for the claims.
+    tag: SessionTag,
     stats: Stats,
 }
 
@@ -161,6 +188,12 @@ impl ReconSession {
     /// The session of the stream's dialer, or of its responder.
     #[must_use]
     pub fn new(side: Side) -> Self {
+        Self::with_tag(side, SessionTag::default())
+    }
+
+    /// A session known to its peer's other sessions as `tag` (for fetch claims).
+    #[must_use]
+    pub fn with_tag(side: Side, tag: SessionTag) -> Self {
         Self {
             side,
             started: false,
@@ -171,8 +204,29 @@ impl ReconSession {
             pending_msgs: 0,
             reopen: BTreeSet::new(),
             refetched: BTreeSet::new(),
+            claimed: BTreeSet::new(),
+            deferred: BTreeSet::new(),
+            tag,
             stats: Stats::default(),
         }
+    }
+
+    /// This session's tag among its peer's sessions.
+    #[must_use]
+    pub fn tag(&self) -> SessionTag {
+        self.tag
+    }
+
+    /// Whether this session's exchange of `tangle` fetches under its peer's claim.
+    #[must_use]
+    pub fn has_claimed(&self, tangle: &TangleId) -> bool {
+        self.claimed.contains(tangle)
+    }
+
+    /// Whether this session deferred `tangle` to another session's claim.
+    #[must_use]
+    pub fn has_deferred(&self, tangle: &TangleId) -> bool {
+        self.deferred.contains(tangle)
     }
 
     /// Counters so far.
@@ -212,19 +266,38 @@ impl ReconSession {
             .map(|(tangle, _)| tangle)
     }
 
-    /// Advances the session by one input, appending what the shell must do to `out`.
-    ///
-    /// Never panics on remote input and never grows beyond its bounds; a bad frame becomes
-    /// [`Output::Refused`], and past [`REFUSALS_MAX`] of them, [`Output::Close`].
+    /// Advances a session that fetches alone (no other session of its peer claims tangles):
+    /// [`ReconSession::handle_with`] with claims of its own.
     ///
     /// # Errors
-    /// Local store failures; the shell should close the stream.
+    /// Local store failures, as [`ReconSession::handle_with`].
     pub fn handle<St: ReconStore>(
         &mut self,
         now: Time,
         input: Input,
         store: &mut St,
         goals: &Goals,
+        out: &mut Vec<Output>,
+    ) -> Result<(), St::Error> {
+        self.handle_with(now, input, store, goals, &mut Claims::new(), out)
+    }
+
+    /// Advances the session by one input, appending what the shell must do to `out`.
+    /// `claims` are shared by the sessions of one peer ([`crate::sync::Sessions`] drives
+    /// them).
+    ///
+    /// Never panics on remote input and never grows beyond its bounds; a bad frame becomes
+    /// [`Output::Refused`], and past [`REFUSALS_MAX`] of them, [`Output::Close`].
+    ///
+    /// # Errors
+    /// Local store failures; the shell should close the stream.
+    pub fn handle_with<St: ReconStore>(
+        &mut self,
+        now: Time,
+        input: Input,
+        store: &mut St,
+        goals: &Goals,
+        claims: &mut Claims,
         out: &mut Vec<Output>,
     ) -> Result<(), St::Error> {
         if self.closed {
@@ -234,18 +307,34 @@ impl ReconSession {
             now,
             store,
             goals,
+            claims,
             out,
         };
+        let result = self.dispatch(input, &mut turn);
+        if self.closed {
+            turn.claims.release_all(self.tag);
+            self.claimed.clear();
+            self.deferred.clear();
+        }
+        result
+    }
+
+    fn dispatch<St: ReconStore>(
+        &mut self,
+        input: Input,
+        turn: &mut Turn<'_, St>,
+    ) -> Result<(), St::Error> {
         match input {
-            Input::Start => self.start(&mut turn),
-            Input::Received(value) => self.receive(decode(&value), &mut turn),
-            Input::Decoded(decoded) => self.receive(decoded, &mut turn),
+            Input::Start => self.start(turn),
+            Input::Received(value) => self.receive(decode(&value), turn),
+            Input::Decoded(decoded) => self.receive(decoded, turn),
             Input::LocalAdded {
                 msgs,
                 from_this_remote,
-            } => self.local_added(&msgs, from_this_remote, &mut turn),
-            Input::CommitRefused { tangle } => self.commit_refused(tangle, &mut turn),
-            Input::GoalChanged { tangle } => self.goal_changed(tangle, &mut turn),
+            } => self.local_added(&msgs, from_this_remote, turn),
+            Input::CommitRefused { tangle } => self.commit_refused(tangle, turn),
+            Input::GoalChanged { tangle } => self.goal_changed(tangle, turn),
+            Input::ClaimReleased { tangle } => self.claim_released(tangle, turn),
             Input::Closed => {
                 self.closed = true;
                 Ok(())
@@ -287,6 +376,19 @@ impl ReconSession {
         turn: &mut Turn<'_, St>,
     ) -> Result<(), St::Error> {
         if self.idle_dialer() || !self.refetched.insert(tangle) {
+            return Ok(());
+        }
+        self.open(tangle, turn)
+    }
+
+    /// Some session released its claim on `tangle`: if this one deferred, open the tangle
+    /// again (the dialer after the exchange under way, if any; the responder asks).
+    fn claim_released<St: ReconStore>(
+        &mut self,
+        tangle: TangleId,
+        turn: &mut Turn<'_, St>,
+    ) -> Result<(), St::Error> {
+        if !self.deferred.remove(&tangle) || self.idle_dialer() {
             return Ok(());
         }
         self.open(tangle, turn)
@@ -429,16 +531,33 @@ impl ReconSession {
             .entry(tangle)
             .or_insert_with(|| Exchange::new(tangle, side));
         let mut outputs = Vec::new();
-        exchange.handle(turn.now, input, turn.store, turn.goals, &mut outputs)?;
+        let mut gate = ClaimGate {
+            now: turn.now,
+            claims: turn.claims,
+            tag: self.tag,
+            claimed: &mut self.claimed,
+            deferred: &mut self.deferred,
+            deferrals: &mut self.stats.deferred,
+        };
+        exchange.handle_gated(
+            turn.now,
+            input,
+            turn.store,
+            turn.goals,
+            &mut gate,
+            &mut outputs,
+        )?;
         let mut finished = Vec::new();
         for output in outputs {
             match output {
                 Output::Refused(refusal) => self.refuse(refusal, turn.out),
                 Output::Finished { tangle, realtime } => {
+                    self.release(tangle, turn.claims);
                     finished.push((tangle, realtime));
                     turn.out.push(Output::Finished { tangle, realtime });
                 }
-                Output::Failed { .. } => {
+                Output::Failed { tangle, .. } => {
+                    self.release(tangle, turn.claims);
                     self.stats.failed += 1;
                     turn.out.push(output);
                 }
@@ -453,6 +572,13 @@ impl ReconSession {
             self.after_exchange(tangle, realtime, turn)?;
         }
         Ok(())
+    }
+
+    /// This side's exchange of `tangle` ended: its claim, if it held one, is released.
+    fn release(&mut self, tangle: TangleId, claims: &mut Claims) {
+        if self.claimed.remove(&tangle) {
+            claims.release(tangle, self.tag);
+        }
     }
 
     /// An exchange ended: join realtime, then catch up with what was added meanwhile (push
@@ -636,6 +762,18 @@ impl ReconSession {
             "pending per tangle bounded, none kept past an overflow"
         );
         assert!(self.reopen.iter().all(tracked), "reopen ⊆ exchanges");
+        assert!(self.claimed.iter().all(tracked), "claimed ⊆ exchanges");
+        assert!(self.deferred.iter().all(tracked), "deferred ⊆ exchanges");
+        assert!(
+            self.claimed.is_disjoint(&self.deferred),
+            "claimed and deferred at once"
+        );
+        assert!(
+            self.claimed
+                .iter()
+                .all(|tangle| self.exchanges.get(tangle).is_some_and(Exchange::is_busy)),
+            "a claim held outside an exchange"
+        );
         assert!(
             self.side == Side::Dialer || self.reopen.is_empty(),
             "only the dialer opens"
@@ -657,10 +795,36 @@ struct Pending {
     overflowed: bool,
 }
 
-/// What one [`ReconSession::handle`] call works with.
+/// What one [`ReconSession::handle_with`] call works with.
 struct Turn<'a, St> {
     now: Time,
     store: &'a mut St,
     goals: &'a Goals,
+    claims: &'a mut Claims,
     out: &'a mut Vec<Output>,
+}
+
+/// An exchange's [`FetchGate`] in a session: the peer's claims, with what this session
+/// claimed and deferred noted for its release and its reopening.
+struct ClaimGate<'a> {
+    now: Time,
+    claims: &'a mut Claims,
+    tag: SessionTag,
+    claimed: &'a mut BTreeSet<TangleId>,
+    deferred: &'a mut BTreeSet<TangleId>,
+    deferrals: &'a mut u64,
+}
+
+impl FetchGate for ClaimGate<'_> {
+    fn may_fetch(&mut self, tangle: TangleId) -> bool {
+        if self.claims.claim(tangle, self.tag, self.now) {
+            self.claimed.insert(tangle);
+            self.deferred.remove(&tangle);
+            true
+        } else {
+            self.deferred.insert(tangle);
+            *self.deferrals += 1;
+            false
+        }
+    }
 }
