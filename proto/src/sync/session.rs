@@ -1252,7 +1252,10 @@ impl Session {
         let claimed = context.claims.claim(id, self.tag, context.now);
         let state = self.tracked(id);
         if claimed {
+            // A deferred session can take over a claim that expired before the Tick that
+            // releases it: it fetches now, so it no longer waits for a release.
             state.claimed = true;
+            state.deferred = false;
             want
         } else {
             state.deferred = true;

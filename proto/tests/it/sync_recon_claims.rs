@@ -451,3 +451,47 @@ fn a_pzp_sync_claim_defers_reconcile_until_its_stream_closes() {
         "the pzp-sync stream closed: sync.reconcile opens the tangle again"
     );
 }
+
+/// The want-range `key`'s pzp-sync session sent in its phase 2 of `tangle`, if it did.
+fn phase_two_want(out: &[(u8, SessionOutput)], key: u8, tangle: TangleId) -> Option<DepthRange> {
+    out.iter().find_map(|(at, output)| match output {
+        SessionOutput::Sync(Output::Send(SyncMsg {
+            id,
+            phase: 2,
+            payload: Payload::HaveWant { want, .. },
+        })) if *at == key && *id == tangle => Some(*want),
+        _ => None,
+    })
+}
+
+/// A deferred pzp-sync session that takes over an expired claim (before the Tick that would
+/// release it) fetches as the holder and is no longer deferred (the sessions' invariant:
+/// never claimed and deferred at once).
+#[test]
+fn a_deferred_pzp_sync_session_taking_over_an_expired_claim_is_no_longer_deferred() {
+    let feed = tangle(9);
+    let mut peer = Peer::new(&[feed]);
+    for key in [1, 2] {
+        peer.handle(Event::Opened {
+            key,
+            initiate: false,
+        });
+    }
+    let out = peer.object(1, 1, feed, Payload::Have(REMOTE_HAVE));
+    assert_eq!(phase_two_want(&out, 1, feed), Some(REMOTE_HAVE), "1 claims");
+    let out = peer.object(2, 1, feed, Payload::Have(REMOTE_HAVE));
+    assert_eq!(
+        phase_two_want(&out, 2, feed),
+        Some(DepthRange::EMPTY),
+        "2 defers"
+    );
+    assert_eq!(peer.sessions.get(&2).expect("open").stats().deferred, 1);
+    // The claim expires; before any Tick releases it, 2's remote opens the tangle again.
+    peer.now = Time(FETCH_CLAIM_TTL_MS);
+    let out = peer.object(2, 1, feed, Payload::Have(REMOTE_HAVE));
+    assert_eq!(
+        phase_two_want(&out, 2, feed),
+        Some(REMOTE_HAVE),
+        "2 takes the expired claim over and fetches"
+    );
+}
