@@ -448,6 +448,11 @@ impl ConnState {
             remote: self.remote.clone(),
             outbound: self.outbound,
         });
+        // The handshake task's last act was sending the message that got us here, so it is
+        // done; but a finished task's memory (the size of the whole handshake future, about
+        // 4 KiB) is freed only with its handle, which would otherwise live as long as the
+        // connection.
+        self.tasks.clear();
         let (reader, writer) = tokio::io::split(stream);
         let (sender, receiver) = mpsc::channel(self.context.limits.outbound_frames_max.max(1));
         self.writer = Some(sender);
