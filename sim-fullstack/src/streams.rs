@@ -54,18 +54,33 @@ pub(crate) enum Timing {
     Reset,
 }
 
+/// A write as queued: 24 bytes (a boxed slice, and a `u32` offset since a write is at most
+/// a window), where a `Vec` and a `usize` took 32.
 #[derive(Debug)]
 enum Payload {
-    Data { bytes: Vec<u8>, read: usize },
+    Data { bytes: Box<[u8]>, read: u32 },
     Fin,
     Reset,
 }
 
+/// 32 bytes a queued chunk, not 48: a partition parks whole windows of small writes, and at
+/// `swarm-100`'s peak the queues held about 300,000 slots (docs/simulation-performance.md,
+/// tenth pass).
 #[derive(Debug)]
 struct Chunk {
-    /// `None` while parked on a cut or held link.
-    due_ms: Option<u64>,
+    /// When it arrives, ms; [`PARKED`] while parked on a cut or held link.
+    due_ms: u64,
     payload: Payload,
+}
+
+/// A parked chunk's `due_ms`: no simulated time reaches it.
+const PARKED: u64 = u64::MAX;
+
+impl Chunk {
+    /// When it arrives, ms; `None` while parked.
+    fn due(&self) -> Option<u64> {
+        (self.due_ms != PARKED).then_some(self.due_ms)
+    }
 }
 
 /// What a reader finds at the head of its direction.
@@ -118,11 +133,12 @@ impl Pipe {
             Timing::Due(due) if self.parked == 0 => {
                 let due = due.max(self.last_due_ms);
                 self.last_due_ms = due;
-                Some(due)
+                debug_assert_ne!(due, PARKED, "a due time at the end of time");
+                due
             }
             _ => {
                 self.parked += 1;
-                None
+                PARKED
             }
         };
         self.chunks.push_back(Chunk { due_ms, payload });
@@ -134,7 +150,7 @@ impl Pipe {
         let Some(chunk) = self.chunks.front_mut() else {
             return Head::Empty;
         };
-        match chunk.due_ms {
+        match chunk.due() {
             None => return Head::Empty,
             Some(due) if due > now_ms => return Head::Later(due),
             Some(_) => {}
@@ -145,10 +161,11 @@ impl Pipe {
                 _ => Head::Reset,
             };
         };
-        let count = out.len().min(bytes.len() - *read);
-        out[..count].copy_from_slice(&bytes[*read..*read + count]);
-        *read += count;
-        if *read == bytes.len() {
+        let offset = *read as usize;
+        let count = out.len().min(bytes.len() - offset);
+        out[..count].copy_from_slice(&bytes[offset..offset + count]);
+        *read += u32::try_from(count).expect("invariant: a write is at most a window");
+        if *read as usize == bytes.len() {
             self.chunks.pop_front();
             // A drained pipe gives back the queue a burst grew (most pipes are idle).
             if self.chunks.is_empty() && self.chunks.capacity() > IDLE_QUEUE_CAPACITY {
@@ -167,7 +184,7 @@ impl Pipe {
             .chunks
             .drain(keep..)
             .map(|chunk| match chunk.payload {
-                Payload::Data { bytes, read } => bytes.len() - read,
+                Payload::Data { bytes, read } => bytes.len() - read as usize,
                 Payload::Fin | Payload::Reset => 0,
             })
             .sum();
@@ -417,7 +434,7 @@ impl Board {
         pipe.push(
             timing,
             Payload::Data {
-                bytes: bytes[..count].to_vec(),
+                bytes: bytes[..count].into(),
                 read: 0,
             },
         );
@@ -567,7 +584,7 @@ impl Board {
                     let pipe = self.pipe(conn, side);
                     let due = due.max(pipe.last_due_ms);
                     pipe.last_due_ms = due;
-                    pipe.chunks[index].due_ms = Some(due);
+                    pipe.chunks[index].due_ms = due;
                     pipe.parked -= 1;
                     index += 1;
                     pipe.wake_reader();
@@ -586,6 +603,17 @@ mod tests {
     use sim::scenario::{FaultAction, Scenario};
 
     use super::*;
+
+    #[test]
+    fn a_queued_chunk_takes_32_bytes() {
+        assert_eq!(size_of::<Payload>(), 24);
+        assert_eq!(size_of::<Chunk>(), 32);
+    }
+
+    #[test]
+    fn a_window_fits_a_chunks_read_offset() {
+        assert!(u32::try_from(WINDOW_BYTES).is_ok());
+    }
 
     const TWO_PEERS: &str = r#"
 name = "two"
