@@ -26,7 +26,7 @@ use thiserror::Error;
 use crate::account::{self, AccountMsgError};
 use crate::ids::{AccountId, MsgId, TangleId};
 use crate::msg::{Account, Msg};
-use crate::store::{Ghosts, Record, Store, StoredMetadata};
+use crate::store::{AccountTips, Ghosts, Record, Store, StoredMetadata};
 use crate::tangle::{SlicePart, Tangle};
 use crate::validate::{self, Digest, Sigkeys, ValidationError, Verifier};
 
@@ -38,6 +38,11 @@ const SIGKEYS_CACHE_MAX: usize = 4096;
 /// entries are dropped: they cost nothing to load again, and a peer asking about random
 /// tangle IDs must not grow our memory for good.
 pub const EMPTY_TANGLES_CACHED_MAX: usize = 1024;
+
+/// Most tangles whose members' account tips [`Db`] keeps from their load until the sync
+/// index takes them: a sync loads the tangles of its goals one after another (and a client
+/// may load one first), then indexes them.
+pub const LOADED_TIPS_TANGLES_MAX: usize = 4;
 
 /// Why [`Db::add`] refused a msg (or failed).
 #[derive(Debug, Error)]
@@ -115,6 +120,39 @@ pub struct Db<S: Store> {
     empty_loads: VecDeque<TangleId>,
     verifier: Verifier,
     sigkeys: BTreeMap<(AccountId, Vec<MsgId>), (u64, Arc<Sigkeys>)>,
+    /// The account tips of the members of the tangles loaded last, until the sync index
+    /// takes them ([`Db::take_loaded_tips`]): its first build would otherwise read every
+    /// member's metadata again. Oldest first, at most [`LOADED_TIPS_TANGLES_MAX`].
+    loaded_tips: VecDeque<LoadedTips>,
+}
+
+/// The account tips of a loaded tangle's members, as the store's links gave them. A msg's
+/// tips never change (its ID is the hash of its metadata), so they stay right for the members
+/// they name whatever the tangle gains or loses since.
+#[derive(Debug, Clone)]
+pub struct LoadedTips {
+    tangle: TangleId,
+    /// Sorted by ID.
+    by_id: Vec<(MsgId, Option<AccountTips>)>,
+}
+
+impl LoadedTips {
+    /// The tangle they were loaded with.
+    #[must_use]
+    pub fn tangle(&self) -> TangleId {
+        self.tangle
+    }
+
+    /// `Some(tips)` for a member that was loaded (`tips` is `None` if it names none); `None`
+    /// for a msg that was not.
+    #[must_use]
+    pub fn of(&self, id: &MsgId) -> Option<Option<&AccountTips>> {
+        let at = self
+            .by_id
+            .binary_search_by(|(known, _)| known.cmp(id))
+            .ok()?;
+        self.by_id.get(at).map(|(_, tips)| tips.as_ref())
+    }
 }
 
 impl<S: Store> Db<S> {
@@ -126,6 +164,7 @@ impl<S: Store> Db<S> {
             empty_loads: VecDeque::new(),
             verifier: Verifier::new(),
             sigkeys: BTreeMap::new(),
+            loaded_tips: VecDeque::new(),
         }
     }
 
@@ -165,6 +204,17 @@ impl<S: Store> Db<S> {
         self.tangles.clear();
         self.empty_loads.clear();
         self.sigkeys.clear();
+        self.loaded_tips.clear();
+    }
+
+    /// The account tips of `tangle`'s members if it is among the last
+    /// [`LOADED_TIPS_TANGLES_MAX`] tangles loaded with members and nothing took them yet.
+    pub fn take_loaded_tips(&mut self, tangle: &TangleId) -> Option<LoadedTips> {
+        let at = self
+            .loaded_tips
+            .iter()
+            .position(|loaded| loaded.tangle == *tangle)?;
+        self.loaded_tips.remove(at)
     }
 
     /// The msg `id`, if stored.
@@ -228,7 +278,13 @@ impl<S: Store> Db<S> {
         if self.tangles.contains_key(id) {
             return Ok(());
         }
-        let tangle = self.load_from_store(id)?;
+        let (tangle, tips) = self.load_from_store(id)?;
+        if !tips.by_id.is_empty() {
+            if self.loaded_tips.len() >= LOADED_TIPS_TANGLES_MAX {
+                self.loaded_tips.pop_front();
+            }
+            self.loaded_tips.push_back(tips);
+        }
         if tangle.is_empty() {
             self.note_empty_load(*id);
         }
@@ -236,8 +292,26 @@ impl<S: Store> Db<S> {
         Ok(())
     }
 
-    /// The tangle `id` built from the store's records.
-    fn load_from_store(&self, id: &TangleId) -> StoreResult<Tangle, S> {
+    /// The tangle `id` built from the store's links, and its members' account tips.
+    fn load_from_store(&self, id: &TangleId) -> StoreResult<(Tangle, LoadedTips), S> {
+        let mut tangle = Tangle::new(*id);
+        if let Some(root) = self.store.get(id)? {
+            tangle.insert(*id, &root.msg);
+        }
+        let links = self.store.tangle_links(id)?;
+        let mut by_id = Vec::with_capacity(links.len());
+        for member in links {
+            by_id.push((member.id, member.account_tips));
+            tangle.insert_link(member.id, member.link, member.has_data);
+        }
+        by_id.sort_unstable_by_key(|(id, _)| *id);
+        let tips = LoadedTips { tangle: *id, by_id };
+        Ok((tangle, tips))
+    }
+
+    /// The tangle `id` built from each member's whole metadata, as
+    /// [`Db::load_from_store`] did before stores gave links (the oracle of its checks).
+    fn load_from_metadata(&self, id: &TangleId) -> StoreResult<Tangle, S> {
         let mut tangle = Tangle::new(*id);
         if let Some(root) = self.store.get(id)? {
             tangle.insert(*id, &root.msg);
@@ -587,7 +661,9 @@ impl<S: Store> Db<S> {
         );
         for (id, cached) in &self.tangles {
             cached.check_invariants();
-            let loaded = self.load_from_store(id)?;
+            // From each member's whole metadata, not the store's links the cache was built
+            // from: a store's narrower `tangle_links` must give the same tangle.
+            let loaded = self.load_from_metadata(id)?;
             assert!(
                 cached.same_graph(&loaded),
                 "tangle {id}: the cache differs from the store ({} vs {} members)",

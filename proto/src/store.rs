@@ -10,8 +10,8 @@ use std::convert::Infallible;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use crate::ids::{MsgId, TangleId};
-use crate::msg::{Metadata, Msg};
+use crate::ids::{AccountId, MsgId, TangleId};
+use crate::msg::{Metadata, Msg, TangleLink};
 
 /// A stored msg.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +60,52 @@ impl StoredMetadata {
     }
 }
 
+/// An account and its tips, as a feed msg names them (`metadata.account`, `accountTips`);
+/// shared by the consecutive members of a tangle that name the same ones.
+pub type AccountTips = Arc<(AccountId, Vec<MsgId>)>;
+
+/// What loading a tangle, and indexing it for sync, needs of one stored member, and no more
+/// (see [`Store::tangle_links`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberLink {
+    /// The member's msg ID.
+    pub id: MsgId,
+    /// Its depth and `prev` in the tangle.
+    pub link: TangleLink,
+    /// Whether it still has its data (not erased).
+    pub has_data: bool,
+    /// Its account and account tips, when it names both (a feed msg).
+    pub account_tips: Option<AccountTips>,
+}
+
+impl MemberLink {
+    /// The link of `id` in `tangle` from its stored metadata; `None` if the metadata does not
+    /// list `tangle`. `last_tips` is the previous member's, reused when equal.
+    #[must_use]
+    pub fn of(
+        tangle: &TangleId,
+        id: MsgId,
+        stored: &StoredMetadata,
+        last_tips: Option<&AccountTips>,
+    ) -> Option<Self> {
+        let metadata = stored.metadata();
+        let link = metadata.tangles.get(tangle)?.clone();
+        let account_tips = match (metadata.account.id(), &metadata.account_tips) {
+            (Some(account), Some(tips)) => Some(match last_tips {
+                Some(last) if last.0 == account && last.1 == *tips => Arc::clone(last),
+                _ => Arc::new((account, tips.clone())),
+            }),
+            _ => None,
+        };
+        Some(Self {
+            id,
+            link,
+            has_data: stored.has_data(),
+            account_tips,
+        })
+    }
+}
+
 /// Size accounting of a store.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StoreStats {
@@ -96,6 +142,24 @@ pub trait Store {
     /// Store failures.
     fn get_metadata(&self, id: &MsgId) -> Result<Option<StoredMetadata>, Self::Error> {
         Ok(self.get(id)?.map(|record| StoredMetadata::Msg(record.msg)))
+    }
+
+    /// The link in `tangle` of every stored msg whose metadata lists it (its root is not
+    /// included), in no particular order: what [`crate::db::Db`] builds a tangle from and the
+    /// sync index reads account tips from. The default reads each member's metadata; a store
+    /// that keeps metadata encoded overrides it to decode only these fields.
+    ///
+    /// # Errors
+    /// Store failures.
+    fn tangle_links(&self, tangle: &TangleId) -> Result<Vec<MemberLink>, Self::Error> {
+        let mut links: Vec<MemberLink> = Vec::new();
+        for member in self.tangle_members(tangle)? {
+            if let Some(stored) = self.get_metadata(&member)? {
+                let last_tips = links.last().and_then(|last| last.account_tips.as_ref());
+                links.extend(MemberLink::of(tangle, member, &stored, last_tips));
+            }
+        }
+        Ok(links)
     }
 
     /// IDs of the stored msgs whose metadata lists `tangle` (its root is not included).

@@ -251,6 +251,15 @@ impl Tangle {
         }
     }
 
+    /// Adds a member from its link in this tangle, as [`Tangle::insert_member`] does from its
+    /// metadata (a store's [`crate::store::Store::tangle_links`] gives links without metadata).
+    pub fn insert_link(&mut self, id: MsgId, link: TangleLink, has_data: bool) -> bool {
+        if id == self.id {
+            return false;
+        }
+        self.insert_node(id, link.depth, link.prev, has_data)
+    }
+
     fn insert_node(&mut self, id: MsgId, depth: u64, prev: Vec<MsgId>, has_data: bool) -> bool {
         if let Some(node) = self.nodes.get_mut(&id) {
             let changed = node.has_data != has_data;

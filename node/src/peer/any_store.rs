@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use proto::ids::{MsgId, TangleId};
 use proto::msg::Msg;
-use proto::store::{Ghosts, Record, Store, StoreStats, StoredMetadata};
+use proto::store::{Ghosts, MemberLink, Record, Store, StoreStats, StoredMetadata};
 
 /// A store failure, whatever the store.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +37,9 @@ where
     }
     fn tangle_members(&self, tangle: &TangleId) -> Result<Vec<MsgId>, StoreFailure> {
         self.0.tangle_members(tangle).map_err(StoreFailure::new)
+    }
+    fn tangle_links(&self, tangle: &TangleId) -> Result<Vec<MemberLink>, StoreFailure> {
+        self.0.tangle_links(tangle).map_err(StoreFailure::new)
     }
     fn append(&mut self, id: MsgId, msg: Arc<Msg>) -> Result<u64, StoreFailure> {
         self.0.append(id, msg).map_err(StoreFailure::new)
@@ -104,6 +107,9 @@ impl Store for AnyStore {
     }
     fn tangle_members(&self, tangle: &TangleId) -> Result<Vec<MsgId>, StoreFailure> {
         self.0.tangle_members(tangle)
+    }
+    fn tangle_links(&self, tangle: &TangleId) -> Result<Vec<MemberLink>, StoreFailure> {
+        self.0.tangle_links(tangle)
     }
     fn append(&mut self, id: MsgId, msg: Arc<Msg>) -> Result<u64, StoreFailure> {
         self.0.append(id, msg)

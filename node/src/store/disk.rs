@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use proto::ids::{MsgId, TangleId};
-use proto::msg::{Metadata, Msg};
-use proto::store::{Ghosts, Record, Store, StoreStats, StoredMetadata};
+use proto::msg::{Metadata, Msg, TangleLink};
+use proto::store::{AccountTips, Ghosts, MemberLink, Record, Store, StoreStats, StoredMetadata};
 
 use super::decoded::{Decoded, DecodedCache};
 use super::error::StoreError;
@@ -19,6 +19,7 @@ use super::format::{
 use super::index::{Index, SLOTS_MAX, Slot};
 use super::recovery;
 use super::side::{SideFile, SideReport};
+use super::side_format::{EntryParts, IdTexts, raw_ids};
 
 /// The log file.
 pub const LOG_FILE: &str = "log";
@@ -866,6 +867,46 @@ impl Store for DiskStore {
         Ok(self.index.tangle_members(&tangle.to_bytes()))
     }
 
+    /// From the side file, decoding of each entry only the tangle's link and the account
+    /// tips, each ID turned into text once per call: a restarted peer's first sync of a
+    /// feed reads every member this way, and building whole metadata values was half of it.
+    /// Members with no readable entry go through [`Store::get_metadata`] (the log).
+    fn tangle_links(&self, tangle: &TangleId) -> Result<Vec<MemberLink>, StoreError> {
+        let raw_tangle = tangle.to_bytes();
+        let slots = self.index.tangle_member_slots(&raw_tangle);
+        let mut links: Vec<Option<MemberLink>> = vec![None; slots.len()];
+        let mut texts = IdTexts::default();
+        let mut last_tips: Option<(Vec<u8>, AccountTips)> = None;
+        let missing = self.side.entries_of(&slots, |at, entry| {
+            let Some(slot) = slots.get(at).and_then(|slot| self.index.slot_at(*slot)) else {
+                return;
+            };
+            let link = member_link(
+                entry,
+                &raw_tangle,
+                slot.has_data,
+                &mut texts,
+                &mut last_tips,
+            );
+            if let Some(place) = links.get_mut(at) {
+                *place = link;
+            }
+        });
+        for at in missing {
+            let Some(slot) = slots.get(at).and_then(|slot| self.index.slot_at(*slot)) else {
+                continue;
+            };
+            let id = MsgId::from_bytes(&slot.id);
+            if let Some(stored) = self.get_metadata(&id)? {
+                let link = MemberLink::of(tangle, id, &stored, None);
+                if let Some(place) = links.get_mut(at) {
+                    *place = link;
+                }
+            }
+        }
+        Ok(links.into_iter().flatten().collect())
+    }
+
     fn append(&mut self, id: MsgId, msg: Arc<Msg>) -> Result<u64, StoreError> {
         if self.index.slot_of(&id.to_bytes()).is_some() {
             return Err(StoreError::AlreadyStored { id });
@@ -1068,4 +1109,42 @@ impl DiskStore {
         }
         Ok(())
     }
+}
+
+/// The link in `tangle` of a side file entry's msg; `None` if its metadata does not list
+/// `tangle`. `last_tips` is the last member's raw account and tips with their value, reused
+/// when this one names the same (a feed's members mostly do).
+fn member_link(
+    entry: &EntryParts<'_>,
+    tangle: &[u8; 32],
+    has_data: bool,
+    texts: &mut IdTexts,
+    last_tips: &mut Option<(Vec<u8>, AccountTips)>,
+) -> Option<MemberLink> {
+    let raw = entry.link_in(tangle)?;
+    let account_tips = match (entry.account(), entry.tips) {
+        (Some(account), Some(tips)) => {
+            let same = last_tips.as_ref().is_some_and(|(bytes, _)| {
+                bytes.get(..32) == Some(account.as_slice()) && bytes.get(32..) == Some(tips)
+            });
+            if !same {
+                let value = Arc::new((texts.get(account), texts.list(tips)));
+                let mut bytes = account.to_vec();
+                bytes.extend_from_slice(tips);
+                *last_tips = Some((bytes, value));
+            }
+            last_tips.as_ref().map(|(_, value)| Arc::clone(value))
+        }
+        _ => None,
+    };
+    let prev = raw_ids(raw.prev).map(|id| texts.get(id)).collect();
+    Some(MemberLink {
+        id: texts.get(entry.id),
+        link: TangleLink {
+            depth: raw.depth,
+            prev,
+        },
+        has_data,
+        account_tips,
+    })
 }

@@ -111,6 +111,27 @@ impl Index {
         self.slots.iter().filter(|slot| slot.live)
     }
 
+    /// Slot indexes of the live members of `tangle`, in receive order (as
+    /// [`Index::tangle_members`]).
+    #[must_use]
+    pub fn tangle_member_slots(&self, tangle: &RawId) -> Vec<u32> {
+        self.tangles
+            .get(tangle)
+            .map(|members| {
+                members
+                    .iter()
+                    .copied()
+                    .filter(|index| {
+                        usize::try_from(*index)
+                            .ok()
+                            .and_then(|at| self.slots.get(at))
+                            .is_some_and(|slot| slot.live)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Live members of `tangle`, in receive order.
     #[must_use]
     pub fn tangle_members(&self, tangle: &RawId) -> Vec<MsgId> {

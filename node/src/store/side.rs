@@ -24,8 +24,8 @@ use proto::msg::Metadata;
 use super::file::FileSystem;
 use super::format::RawId;
 use super::side_format::{
-    ENTRY_PREFIX_LEN, HEADER_LEN, IdTexts, checked_id, decode_entry, encode_entry, encode_header,
-    entry_len,
+    ENTRY_PREFIX_LEN, EntryParts, HEADER_LEN, IdTexts, checked_id, decode_entry, encode_entry,
+    encode_header, entry_len, parse_entry,
 };
 
 /// The side file's name in the store directory.
@@ -334,6 +334,97 @@ impl SideFile {
             rest = after;
         }
         Some(read)
+    }
+}
+
+impl SideFile {
+    /// Hands `visit(at, entry)` the written entry of each index slot `slots[at]`, reading the
+    /// file in order, a chunk at a time (a tangle's members sit together, in receive order);
+    /// returns the positions in `slots` with no entry that reads back whole (their msgs are
+    /// read from the log instead).
+    pub(super) fn entries_of(
+        &self,
+        slots: &[u32],
+        mut visit: impl FnMut(usize, &EntryParts<'_>),
+    ) -> Vec<usize> {
+        let mut wanted: Vec<(u64, usize)> = Vec::with_capacity(slots.len());
+        let mut missing = Vec::new();
+        {
+            let state = self.state.borrow();
+            for (at, slot) in slots.iter().enumerate() {
+                match usize::try_from(*slot)
+                    .ok()
+                    .and_then(|slot| state.positions.get(slot))
+                    .filter(|position| **position != NO_ENTRY && **position < state.end)
+                {
+                    Some(position) => wanted.push((*position, at)),
+                    None => missing.push(at),
+                }
+            }
+        }
+        wanted.sort_unstable();
+        let mut chunk = Chunk::default();
+        let mut read = 0;
+        for (position, at) in wanted {
+            match chunk.entry_at(self, position).and_then(parse_entry) {
+                Some(entry) => {
+                    visit(at, &entry);
+                    read += 1;
+                }
+                None => missing.push(at),
+            }
+        }
+        self.state.borrow_mut().report.read_from_side += read;
+        missing.sort_unstable();
+        missing
+    }
+}
+
+/// Bytes of the side file read at once by [`SideFile::entries_of`].
+#[derive(Default)]
+struct Chunk {
+    start: u64,
+    bytes: Vec<u8>,
+}
+
+impl Chunk {
+    /// The whole entry at `position`, reading a new chunk from there if this one does not
+    /// hold it.
+    fn entry_at(&mut self, side: &SideFile, position: u64) -> Option<&[u8]> {
+        if self.held(position).is_none() && self.read_at(side, position).is_none() {
+            // Never parse what a failed read left.
+            self.bytes.clear();
+            return None;
+        }
+        self.held(position)
+    }
+
+    fn read_at(&mut self, side: &SideFile, position: u64) -> Option<()> {
+        {
+            let state = side.state.borrow();
+            let file = state.file.as_ref()?;
+            let len =
+                usize::try_from(SCAN_CHUNK_BYTES.min(state.end.checked_sub(position)?)).ok()?;
+            self.start = position;
+            self.bytes.resize(len, 0);
+            side.fs
+                .read_exact_at(file, &side.path, &mut self.bytes, position)
+                .ok()?;
+            if let Some(need) = entry_len(&self.bytes).filter(|need| *need > self.bytes.len()) {
+                // An entry larger than a chunk: read it alone.
+                self.bytes.resize(need, 0);
+                side.fs
+                    .read_exact_at(file, &side.path, &mut self.bytes, position)
+                    .ok()?;
+            }
+        }
+        Some(())
+    }
+
+    fn held(&self, position: u64) -> Option<&[u8]> {
+        let offset = usize::try_from(position.checked_sub(self.start)?).ok()?;
+        let rest = self.bytes.get(offset..)?;
+        rest.get(..entry_len(rest)?)
     }
 }
 

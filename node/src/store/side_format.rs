@@ -124,13 +124,78 @@ fn push_ids(out: &mut Vec<u8>, ids: &[MsgId]) -> Option<()> {
 pub(super) struct IdTexts(IndexMap<RawId, MsgId>);
 
 impl IdTexts {
-    fn get(&mut self, raw: [u8; 32]) -> MsgId {
+    pub(super) fn get(&mut self, raw: [u8; 32]) -> MsgId {
         *self.0.entry(raw).or_insert_with(|| MsgId::from_bytes(&raw))
+    }
+
+    /// The IDs of raw bytes, 32 each.
+    pub(super) fn list(&mut self, bytes: &[u8]) -> Vec<MsgId> {
+        let mut out = Vec::with_capacity(bytes.len() / 32);
+        out.extend(raw_ids(bytes).map(|raw| self.get(raw)));
+        out
     }
 }
 
-/// A whole entry's ID and metadata, if its checksum holds and it decodes exactly.
-pub(super) fn decode_entry(entry: &[u8], ids: &mut IdTexts) -> Option<(RawId, Metadata)> {
+/// A whole entry's fields, as raw bytes: what [`parse_entry`] checked. Decoding the whole
+/// metadata ([`decode_entry`]) and reading one tangle's link ([`EntryParts::link_in`]) both
+/// start from it, so both accept exactly the same entries.
+pub(super) struct EntryParts<'a> {
+    pub(super) id: RawId,
+    data_hash: Option<RawId>,
+    data_size: u64,
+    /// `Account::OwnTangle` (0), `Any` (1) or an ID (2, with `account`).
+    account_kind: u8,
+    account: Option<RawId>,
+    /// The account tips' raw IDs, 32 bytes each, if the msg names them.
+    pub(super) tips: Option<&'a [u8]>,
+    tangle_count: u32,
+    /// `tangle_count` times: tangle [32] | depth u64 | prev_count u32 | prev [32] ×.
+    tangles: &'a [u8],
+    domain: &'a str,
+}
+
+/// What one entry says of the msg's place in one tangle: its depth and `prev`'s raw IDs.
+pub(super) struct RawLink<'a> {
+    pub(super) depth: u64,
+    /// 32 bytes each.
+    pub(super) prev: &'a [u8],
+}
+
+impl<'a> EntryParts<'a> {
+    /// The account, if the msg names one by ID.
+    pub(super) fn account(&self) -> Option<RawId> {
+        self.account
+    }
+
+    /// The msg's link in `tangle`, if its metadata lists it.
+    pub(super) fn link_in(&self, tangle: &RawId) -> Option<RawLink<'a>> {
+        self.links()
+            .find(|(id, _)| id == tangle)
+            .map(|(_, link)| link)
+    }
+
+    fn links(&self) -> impl Iterator<Item = (RawId, RawLink<'a>)> + 'a {
+        let mut reader = Reader::new(self.tangles);
+        (0..self.tangle_count).map_while(move |_| {
+            let tangle = reader.array::<32>()?;
+            let depth = reader.u64()?;
+            let count = usize::try_from(reader.u32()?).ok()?;
+            let prev = reader.bytes(count.checked_mul(32)?)?;
+            Some((tangle, RawLink { depth, prev }))
+        })
+    }
+}
+
+/// The raw 32-byte IDs in `bytes` (a whole number of them, as [`parse_entry`] checked).
+pub(super) fn raw_ids(bytes: &[u8]) -> impl Iterator<Item = RawId> + '_ {
+    bytes
+        .chunks_exact(32)
+        .filter_map(|chunk| <RawId>::try_from(chunk).ok())
+}
+
+/// A whole entry's fields, if its checksum holds and it parses exactly (known flags and
+/// account kind, counts the entry holds, a UTF-8 domain, nothing left over).
+pub(super) fn parse_entry(entry: &[u8]) -> Option<EntryParts<'_>> {
     checked_id(entry)?;
     let mut reader = Reader::new(entry.get(ENTRY_PREFIX_LEN..)?);
     let id = reader.array::<32>()?;
@@ -139,58 +204,90 @@ pub(super) fn decode_entry(entry: &[u8], ids: &mut IdTexts) -> Option<(RawId, Me
         return None;
     }
     let data_hash = if flags & FLAG_DATA_HASH != 0 {
-        Some(DataHash::from_bytes(&reader.array::<32>()?))
+        Some(reader.array::<32>()?)
     } else {
         None
     };
     let data_size = reader.u64()?;
-    let account = match reader.u8()? {
-        0 => Account::OwnTangle,
-        1 => Account::Any,
-        2 => Account::Id(ids.get(reader.array::<32>()?)),
+    let account_kind = reader.u8()?;
+    let account = match account_kind {
+        0 | 1 => None,
+        2 => Some(reader.array::<32>()?),
         _ => return None,
     };
-    let account_tips = if flags & FLAG_ACCOUNT_TIPS != 0 {
-        Some(read_ids(&mut reader, ids)?)
+    let tips = if flags & FLAG_ACCOUNT_TIPS != 0 {
+        Some(id_list(&mut reader)?)
     } else {
         None
     };
-    let mut tangles = BTreeMap::new();
-    for _ in 0..reader.u32()? {
-        let tangle = ids.get(reader.array::<32>()?);
-        let depth = reader.u64()?;
-        let prev = read_ids(&mut reader, ids)?;
-        tangles.insert(tangle, TangleLink { depth, prev });
+    let tangle_count = reader.u32()?;
+    let tangles_start = reader.rest();
+    let mut tangles_reader = Reader::new(tangles_start);
+    for _ in 0..tangle_count {
+        tangles_reader.array::<32>()?;
+        tangles_reader.u64()?;
+        id_list(&mut tangles_reader)?;
     }
+    let tangles_len = tangles_start.len() - tangles_reader.remaining();
+    let (tangles, rest) = tangles_start.split_at_checked(tangles_len)?;
+    let mut reader = Reader::new(rest);
     let domain_len = usize::try_from(reader.u32()?).ok()?;
-    let domain = std::str::from_utf8(reader.bytes(domain_len)?)
-        .ok()?
-        .to_owned();
+    let domain = std::str::from_utf8(reader.bytes(domain_len)?).ok()?;
     if reader.remaining() != 0 {
         return None;
     }
-    let metadata = Metadata {
+    Some(EntryParts {
+        id,
         data_hash,
         data_size,
+        account_kind,
         account,
-        account_tips,
+        tips,
+        tangle_count,
         tangles,
         domain,
-    };
-    Some((id, metadata))
+    })
 }
 
-fn read_ids(reader: &mut Reader<'_>, ids: &mut IdTexts) -> Option<Vec<MsgId>> {
+/// A count of IDs and their bytes; a count the entry cannot hold is refused.
+fn id_list<'a>(reader: &mut Reader<'a>) -> Option<&'a [u8]> {
     let count = usize::try_from(reader.u32()?).ok()?;
-    // Each ID takes 32 bytes: a count the entry cannot hold is refused before allocating.
     if count > reader.remaining() / 32 {
         return None;
     }
-    let mut out = Vec::with_capacity(count);
-    for _ in 0..count {
-        out.push(ids.get(reader.array::<32>()?));
+    reader.bytes(count * 32)
+}
+
+/// A whole entry's ID and metadata, if its checksum holds and it decodes exactly.
+pub(super) fn decode_entry(entry: &[u8], ids: &mut IdTexts) -> Option<(RawId, Metadata)> {
+    let parts = parse_entry(entry)?;
+    let account = match (parts.account_kind, parts.account) {
+        (0, _) => Account::OwnTangle,
+        (1, _) => Account::Any,
+        (_, Some(account)) => Account::Id(ids.get(account)),
+        _ => return None,
+    };
+    let account_tips = parts.tips.map(|tips| ids.list(tips));
+    let mut tangles = BTreeMap::new();
+    for (tangle, link) in parts.links() {
+        let prev = ids.list(link.prev);
+        tangles.insert(
+            ids.get(tangle),
+            TangleLink {
+                depth: link.depth,
+                prev,
+            },
+        );
     }
-    Some(out)
+    let metadata = Metadata {
+        data_hash: parts.data_hash.map(|hash| DataHash::from_bytes(&hash)),
+        data_size: parts.data_size,
+        account,
+        account_tips,
+        tangles,
+        domain: parts.domain.to_owned(),
+    };
+    Some((parts.id, metadata))
 }
 
 #[cfg(test)]

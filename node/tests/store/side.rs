@@ -10,7 +10,7 @@ use node::store::{DiskStore, Options, SIDE_FILE, SideReport};
 use proto::db::Db;
 use proto::ids::{MsgId, TangleId};
 use proto::msg::Msg;
-use proto::store::Store;
+use proto::store::{MemberLink, Store};
 
 use crate::common::{feed_lines, records_of};
 
@@ -69,7 +69,26 @@ fn restart(dir: &Path, tangles: &[TangleId]) -> (Vec<String>, Vec<String>, SideR
         })
         .collect();
     let report = db.store().side_report();
+    for tangle in tangles {
+        assert_eq!(
+            db.store().tangle_links(tangle).expect("links"),
+            links_from_metadata(db.store(), tangle),
+            "{tangle}: the store's links are those of its members' whole metadata"
+        );
+    }
     (shapes, metadata, report)
+}
+
+/// The links of `tangle` as the `Store` trait's default gives them: each member's whole
+/// metadata read and cut down.
+fn links_from_metadata(store: &DiskStore, tangle: &TangleId) -> Vec<MemberLink> {
+    let mut links: Vec<MemberLink> = Vec::new();
+    for member in store.tangle_members(tangle).expect("members") {
+        let stored = store.get_metadata(&member).expect("get").expect("stored");
+        let last_tips = links.last().and_then(|last| last.account_tips.as_ref());
+        links.extend(MemberLink::of(tangle, member, &stored, last_tips));
+    }
+    links
 }
 
 /// The full decode of every record, for comparison.
@@ -225,4 +244,33 @@ fn a_reader_never_writes_the_side_file() {
     let _ = shapes(&mut db, &tangles);
     drop(db);
     assert!(!dir.path().join(SIDE_FILE).exists());
+}
+
+#[test]
+fn a_restarts_first_sync_index_reads_nothing_its_tangle_load_did_not() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let tangles = fill(dir.path());
+    let store = DiskStore::open(dir.path(), &Options::default()).expect("reopen");
+    let mut db = Db::new(store);
+    let mut index = proto::sync::SyncIndex::new();
+    for tangle in &tangles {
+        db.tangle(tangle).expect("load");
+    }
+    let loaded = db.store().side_report();
+    assert_eq!(loaded.read_from_log, 0, "{loaded:?}");
+    assert!(loaded.read_from_side as usize >= POSTS, "{loaded:?}");
+    for tangle in &tangles {
+        index.warm(&mut db, tangle).expect("index");
+    }
+    let indexed = db.store().side_report();
+    assert_eq!(
+        (indexed.read_from_side, indexed.read_from_log),
+        (loaded.read_from_side, loaded.read_from_log),
+        "the index took its account tips from the loads, not from each member again"
+    );
+    index
+        .check_invariants(&db)
+        .expect("same index as from whole metadata");
+    db.check_invariants()
+        .expect("same tangles as from whole metadata");
 }

@@ -23,7 +23,7 @@ use super::bloom::{ItemHashes, SEED_DEFAULT};
 use super::recon::{Id, Item};
 use super::store::{RangeItem, RangeItems, SyncStore};
 use crate::collate;
-use crate::db::Db;
+use crate::db::{Db, LoadedTips};
 use crate::ids::{AccountId, MsgId, TangleId};
 use crate::msg::{Metadata, Msg};
 use crate::roots;
@@ -66,6 +66,10 @@ impl TangleIndex {
         let (Some(account), Some(tips)) = (metadata.account.id(), &metadata.account_tips) else {
             return NO_TIPS;
         };
+        self.intern_tips(account, tips)
+    }
+
+    fn intern_tips(&mut self, account: AccountId, tips: &[MsgId]) -> u32 {
         // Feeds name few distinct tip sets, mostly the latest one again.
         if let Some(position) = self
             .tip_sets
@@ -74,7 +78,7 @@ impl TangleIndex {
         {
             return u32::try_from(position).unwrap_or(NO_TIPS);
         }
-        self.tip_sets.push((account, tips.clone()));
+        self.tip_sets.push((account, tips.to_vec()));
         u32::try_from(self.tip_sets.len() - 1).unwrap_or(NO_TIPS)
     }
 
@@ -246,7 +250,7 @@ impl SyncIndex {
             };
             let fresh = index.version == tangle.version() && index.entries.len() == tangle.len();
             if fresh && tangle.has_root() {
-                let rebuilt = build_from(db, tangle)?;
+                let rebuilt = build_from(db, tangle, None)?;
                 index.check_same(&rebuilt, tangle_id);
             }
         }
@@ -383,14 +387,20 @@ impl SyncIndex {
     }
 }
 
-/// Indexes a tangle from scratch: one pass in topological order, fetching each msg once.
+/// Indexes a tangle from scratch: one pass in topological order, fetching each msg once
+/// (or none, when the tangle was just loaded: its members' tips came with it).
 fn build<S: Store>(db: &mut Db<S>, tangle_id: &TangleId) -> Result<TangleIndex, S::Error> {
     db.tangle(tangle_id)?;
-    build_from(db, db.cached_tangle(tangle_id))
+    let loaded = db.take_loaded_tips(tangle_id);
+    build_from(db, db.cached_tangle(tangle_id), loaded.as_ref())
 }
 
-/// [`build`] for a loaded tangle.
-fn build_from<S: Store>(db: &Db<S>, tangle: &Tangle) -> Result<TangleIndex, S::Error> {
+/// [`build`] for a loaded tangle, taking members' tips from `loaded` where it has them.
+fn build_from<S: Store>(
+    db: &Db<S>,
+    tangle: &Tangle,
+    loaded: Option<&LoadedTips>,
+) -> Result<TangleIndex, S::Error> {
     let order: Vec<MsgId> = tangle.topo_order().copied().collect();
     let mut index = TangleIndex {
         version: 0,
@@ -400,9 +410,13 @@ fn build_from<S: Store>(db: &Db<S>, tangle: &Tangle) -> Result<TangleIndex, S::E
         raw_ids: Vec::new(),
     };
     for id in &order {
-        let tips = match db.get_metadata(id)? {
-            Some(stored) => index.intern(stored.metadata()),
-            None => NO_TIPS,
+        let tips = match loaded.and_then(|loaded| loaded.of(id)) {
+            Some(Some(tips)) => index.intern_tips(tips.0, &tips.1),
+            Some(None) => NO_TIPS,
+            None => match db.get_metadata(id)? {
+                Some(stored) => index.intern(stored.metadata()),
+                None => NO_TIPS,
+            },
         };
         index.entries.push(Entry {
             id: *id,
