@@ -44,7 +44,7 @@ pub fn decode_str(text: &str) -> Result<Msg, E> {
     let value: Value = serde_json::from_str(text).map_err(|err| E::NotJson {
         reason: err.to_string(),
     })?;
-    decode(&value)
+    decode_owned(value)
 }
 
 /// Decodes a JSON value as a msg, applying the context-free validation rules.
@@ -52,6 +52,44 @@ pub fn decode_str(text: &str) -> Result<Msg, E> {
 /// # Errors
 /// The first rule the value breaks.
 pub fn decode(value: &Value) -> Result<Msg, E> {
+    let (data, checked) = decode_checked(value)?;
+    Ok(checked.with_data(data.clone()))
+}
+
+/// [`decode`] for a value the caller gives up: the msg takes the value's `data` instead of
+/// a copy of it (the same checks, in the same order, so the same verdicts).
+///
+/// # Errors
+/// The first rule the value breaks.
+pub fn decode_owned(mut value: Value) -> Result<Msg, E> {
+    let (_, checked) = decode_checked(&value)?;
+    let data = value
+        .as_object_mut()
+        .and_then(|object| object.remove("data"))
+        .expect("invariant: decode_checked found the data");
+    Ok(checked.with_data(data))
+}
+
+/// A msg that passed [`decode`]'s checks, but for its data.
+struct CheckedFields {
+    metadata: Metadata,
+    sigkey: PubKey,
+    sig: Signature,
+}
+
+impl CheckedFields {
+    fn with_data(self, data: Value) -> Msg {
+        Msg {
+            data,
+            metadata: self.metadata,
+            sigkey: self.sigkey,
+            sig: self.sig,
+        }
+    }
+}
+
+/// Every check of [`decode`]: the checked `data` and the other fields, typed.
+fn decode_checked(value: &Value) -> Result<(&Value, CheckedFields), E> {
     let (object, meta) = check_shape(value)?;
     let sigkey = check_sigkey(object.get("sigkey"))?;
     let data = object.get("data").ok_or(E::MissingData)?;
@@ -69,12 +107,14 @@ pub fn decode(value: &Value) -> Result<Msg, E> {
             max: MSG_PART_BYTES_MAX,
         });
     }
-    Ok(Msg {
-        data: data.clone(),
-        metadata,
-        sigkey,
-        sig,
-    })
+    Ok((
+        data,
+        CheckedFields {
+            metadata,
+            sigkey,
+            sig,
+        },
+    ))
 }
 
 /// The metadata of a msg this peer stored after validating it in full, without decoding its

@@ -24,7 +24,7 @@ use sha2::{Digest, Sha512};
 
 pub use create::{CreateError, Draft};
 pub(crate) use decode::REQUIRED_METADATA_FIELDS;
-pub use decode::{decode, decode_stored_metadata, decode_str, validate_domain};
+pub use decode::{decode, decode_owned, decode_stored_metadata, decode_str, validate_domain};
 
 use crate::canon;
 use crate::ids::{AccountId, DataHash, DecodedLen, MsgId, PubKey, TangleId};

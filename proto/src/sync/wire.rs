@@ -505,6 +505,29 @@ pub(crate) fn msgs(
     value: Option<&Value>,
     dropped: &mut Vec<DroppedMsg>,
 ) -> Result<Vec<Arc<Msg>>, WireError> {
+    let items = checked_msg_items(value)?;
+    Ok(decode_each(items.iter().map(msg::decode), dropped))
+}
+
+/// [`msgs`] for a payload the caller gives up: each msg takes its item's `data` instead of
+/// a copy (the same checks, so the same verdicts).
+pub(crate) fn msgs_owned(
+    value: Option<Value>,
+    dropped: &mut Vec<DroppedMsg>,
+) -> Result<Vec<Arc<Msg>>, WireError> {
+    checked_msg_items(value.as_ref())?;
+    let Some(Value::Array(items)) = value else {
+        unreachable!("invariant: checked_msg_items found an array");
+    };
+    Ok(decode_each(
+        items.into_iter().map(msg::decode_owned),
+        dropped,
+    ))
+}
+
+/// The payload's msg items, when it is an array of at most [`MSGS_PER_PAYLOAD_MAX`] items
+/// shaped like msgs.
+fn checked_msg_items(value: Option<&Value>) -> Result<&Vec<Value>, WireError> {
     let items = value
         .and_then(Value::as_array)
         .ok_or(WireError::MsgsNotArray)?;
@@ -517,12 +540,20 @@ pub(crate) fn msgs(
     if let Some(index) = items.iter().position(|item| !has_msg_shape(item)) {
         return Err(WireError::MsgShape { index });
     }
-    let mut decoded = Vec::with_capacity(items.len());
-    for (index, item) in items.iter().enumerate() {
-        match msg::decode(item) {
+    Ok(items)
+}
+
+/// The msgs that decoded, in order; the others go to `dropped` with their index.
+fn decode_each(
+    verdicts: impl Iterator<Item = Result<Msg, ValidationError>>,
+    dropped: &mut Vec<DroppedMsg>,
+) -> Vec<Arc<Msg>> {
+    let mut decoded = Vec::with_capacity(verdicts.size_hint().0);
+    for (index, verdict) in verdicts.enumerate() {
+        match verdict {
             Ok(msg) => decoded.push(Arc::new(msg)),
             Err(error) => dropped.push(DroppedMsg { index, error }),
         }
     }
-    Ok(decoded)
+    decoded
 }

@@ -21,6 +21,7 @@ use proto::msg::{self, Msg};
 use proto::set;
 use proto::store::{MemStore, Store};
 use proto::sync::recon::exchange::{Input, Output, Refusal};
+use proto::sync::recon::frame;
 use proto::sync::recon::{
     DecodeError, Exchange, FrameError, IDLIST_ITEMS_ACCEPTED_MAX, MESSAGE_BASE64_MAX,
     RECONCILE_FRAME_BYTES_MAX, RECONCILE_RANGES_MAX, RECONCILE_ROUNDS_MAX, ReconcileError, Side,
@@ -527,10 +528,44 @@ fn malformed_frames_are_refused_by_name() {
         ),
     ];
     for (value, error) in cases {
+        // Sessions decode the frames they are given by value; a shell may decode first.
+        assert_eq!(frame::decode(&value), Err(error.clone()));
         assert_eq!(
             refusals(&mut responder, &mut peer, value),
             [Refusal::Frame(error)]
         );
+    }
+}
+
+#[test]
+fn decoding_a_frame_by_value_gives_the_same_msgs_and_drops() {
+    let world = Feed::build(6);
+    let id = world.feed.as_str();
+    let valid: Vec<Value> = world
+        .msgs
+        .iter()
+        .map(|msg| serde_json::from_str(&msg.to_json()).expect("JSON"))
+        .collect();
+    let mut tampered = valid[3].clone();
+    tampered["data"]["text"] = json!("not what was hashed");
+    let mut bad_sig = valid[4].clone();
+    bad_sig["sig"] = json!("x");
+    let carried = vec![valid[2].clone(), tampered, valid[3].clone(), bad_sig];
+    for value in [
+        json!({"id": id, "phase": "msgs", "msgs": carried}),
+        json!({"id": id, "phase": "done", "msgs": carried, "need": [world.msgs[1].id().as_str()]}),
+    ] {
+        let by_reference = frame::decode(&value).expect("the frame is well formed");
+        assert_eq!(by_reference.frame.frame.msgs().len(), 2, "two msgs decode");
+        assert_eq!(
+            by_reference
+                .dropped
+                .iter()
+                .map(|drop| drop.index)
+                .collect::<Vec<_>>(),
+            [1, 3]
+        );
+        assert_eq!(frame::decode_owned(value), Ok(by_reference));
     }
 }
 

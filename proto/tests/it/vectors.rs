@@ -462,6 +462,11 @@ fn invalid_submissions_get_the_reference_verdicts() {
             .as_str()
             .map(|id| MsgId::parse(id).expect("ID"));
         let decoded = msg::decode(&case["msg"]);
+        assert_eq!(
+            msg::decode_owned(case["msg"].clone()),
+            decoded,
+            "decoding an owned value changes no verdict: {label}"
+        );
         let verdict = decoded.map_err(|err| err.to_string()).and_then(|msg| {
             assert_eq!(msg.id().as_str(), text(case, "msgID"), "{label}");
             db.add(msg, hint).map_err(|err| err.reason())
@@ -553,6 +558,11 @@ fn raw_validator_strings() {
         let expected_first_line = expected.split('\n').next().expect("line");
         // The one case without a newline runs the msg JSON into the message.
         let expected_first_line = expected_first_line.split("{\"data\"").next().expect("text");
+        assert_eq!(
+            msg::decode_owned(value.clone()),
+            msg::decode(&value),
+            "decoding an owned value changes no verdict: {label}"
+        );
         let verdict = msg::decode(&value)
             .map_err(|err| err.to_string())
             .and_then(|msg| {

@@ -359,7 +359,7 @@ impl Exchange {
         let received = match input {
             Input::Start if self.side == Side::Dialer => return self.open(store, out),
             Input::Start => return Ok(()),
-            Input::Received(value) => frame::decode(&value),
+            Input::Received(value) => frame::decode_owned(value),
             Input::Decoded(decoded) => decoded,
         };
         let received = match received {

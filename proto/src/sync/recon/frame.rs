@@ -148,6 +148,27 @@ pub struct Received {
 /// # Errors
 /// The first check it fails.
 pub fn decode(value: &Value) -> Result<Received, FrameError> {
+    decode_with(value, |dropped| wire::msgs(value.get("msgs"), dropped))
+}
+
+/// [`decode`] for a frame the caller gives up: the msgs it carries are decoded from the
+/// frame's own values, not copies (the same checks in the same order, so the same verdicts).
+///
+/// # Errors
+/// The first check it fails.
+pub fn decode_owned(mut value: Value) -> Result<Received, FrameError> {
+    let msgs = value
+        .as_object_mut()
+        .and_then(|object| object.remove("msgs"));
+    decode_with(&value, |dropped| wire::msgs_owned(msgs, dropped))
+}
+
+/// [`decode`]'s checks, the frame's `msgs` (read only by the phases that carry msgs, at the
+/// point [`decode`] checks them) decoded by `msgs`.
+fn decode_with(
+    value: &Value,
+    msgs: impl FnOnce(&mut Vec<DroppedMsg>) -> Result<Vec<Arc<Msg>>, WireError>,
+) -> Result<Received, FrameError> {
     let object = value.as_object().ok_or(FrameError::NotObject)?;
     let id = match object.get("id").and_then(Value::as_str) {
         Some(text) => MsgId::parse(text).map_err(FrameError::BadId)?,
@@ -173,11 +194,11 @@ pub fn decode(value: &Value) -> Result<Received, FrameError> {
             message: message(object.get("msg"))?,
         },
         Some("msgs") => Frame::Msgs {
-            msgs: wire::msgs(object.get("msgs"), &mut dropped)?,
+            msgs: msgs(&mut dropped)?,
         },
         Some("again") => Frame::Again,
         Some("done") => Frame::Done {
-            msgs: wire::msgs(object.get("msgs"), &mut dropped)?,
+            msgs: msgs(&mut dropped)?,
             need: wire::msg_ids(object.get("need"))?,
         },
         _ => {

@@ -85,6 +85,25 @@ pub fn decode(value: &Value) -> Result<Incoming, Refusal> {
             .map(Incoming::Frame)
             .map_err(Refusal::Frame);
     }
+    push(value)
+}
+
+/// [`decode`] for a frame the caller gives up: an exchange's msgs are decoded from the
+/// frame's own values, not copies (the same verdicts).
+///
+/// # Errors
+/// As [`decode`].
+pub fn decode_owned(value: Value) -> Result<Incoming, Refusal> {
+    if !value.get("phase").is_some_and(Value::is_number) {
+        return frame::decode_owned(value)
+            .map(Incoming::Frame)
+            .map_err(Refusal::Frame);
+    }
+    push(&value)
+}
+
+/// A realtime push (`phase` 9), checked; any other numbered phase is refused.
+fn push(value: &Value) -> Result<Incoming, Refusal> {
     let received = wire::decode(value).map_err(Refusal::Push)?;
     match received.msg {
         SyncMsg {
@@ -326,7 +345,7 @@ impl ReconSession {
     ) -> Result<(), St::Error> {
         match input {
             Input::Start => self.start(turn),
-            Input::Received(value) => self.receive(decode(&value), turn),
+            Input::Received(value) => self.receive(decode_owned(value), turn),
             Input::Decoded(decoded) => self.receive(decoded, turn),
             Input::LocalAdded {
                 msgs,
