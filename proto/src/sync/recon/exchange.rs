@@ -658,16 +658,14 @@ impl Exchange {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut items = Vec::new();
-        if range == self.hull() {
-            items.extend(
-                self.reconciler
-                    .iter()
-                    .flat_map(|r| r.items().iter().copied()),
-            );
+        // Over the hull, the reconciler's own items (no copy of the tangle's); else listed.
+        let mut listed = Vec::new();
+        let items: &[Item] = if range == self.hull() {
+            self.reconciler.as_ref().map_or(&[], Reconciler::items)
         } else {
-            store.recon_items(&self.tangle, range, &mut items)?;
-        }
+            store.recon_items(&self.tangle, range, &mut listed)?;
+            &listed
+        };
         let mut ghosts = Vec::new();
         store.ghost_ids(&self.tangle, &mut ghosts)?;
         let ghosts: BTreeSet<Id> = ghosts.iter().map(|id| id.to_bytes()).collect();
