@@ -451,6 +451,30 @@ fn sides_are_independent() {
     );
 }
 
+/// What a sync store answers about `tangle` over `range`: its range items, the msgs it would
+/// send for `chosen`, and its reconcile items.
+type Answers = (
+    proto::sync::RangeItems,
+    Vec<(MsgId, Arc<Msg>)>,
+    Vec<proto::sync::recon::Item>,
+);
+
+fn answers<St>(
+    store: &mut St,
+    tangle: &TangleId,
+    range: proto::tangle::DepthRange,
+    chosen: &[MsgId],
+) -> Answers
+where
+    St: proto::sync::recon::ReconStore<Error = std::convert::Infallible>,
+{
+    let mut answered = Answers::default();
+    let Ok(()) = store.range_items(tangle, range, &mut answered.0);
+    let Ok(()) = store.msgs_for_ids(tangle, chosen, &mut answered.1);
+    let Ok(()) = store.recon_items(tangle, range, &mut answered.2);
+    answered
+}
+
 proptest! {
     #![proptest_config(config())]
 
@@ -465,8 +489,7 @@ proptest! {
         bounds in (0u64..20, 0u64..20),
         for_reconcile in any::<bool>(),
     ) {
-        use proto::sync::recon::ReconStore;
-        use proto::sync::{IndexedDb, RangeItems, SyncIndex, SyncStore};
+        use proto::sync::{IndexedDb, SyncIndex};
         use proto::tangle::DepthRange;
         let ops: Vec<Op> = ops.into_iter().map(|op| clamp(op, devices)).collect();
         let world = universe(devices, &ops);
@@ -500,24 +523,11 @@ proptest! {
             } else {
                 picks.iter().map(|pick| *pick.get(&members)).collect()
             };
-            let mut expected = RangeItems::default();
-            let Ok(()) = plain.range_items(&tangle, range, &mut expected);
-            let mut expected_msgs = Vec::new();
-            let Ok(()) = plain.msgs_for_ids(&tangle, &chosen, &mut expected_msgs);
-            let mut expected_recon = Vec::new();
-            let Ok(()) = plain.recon_items(&tangle, range, &mut expected_recon);
+            let expected = answers(&mut plain, &tangle, range, &chosen);
             for index in [&mut incremental.index, &mut rebuilt] {
                 let mut db = incremental.db.clone();
-                let mut store = IndexedDb::new(&mut db, index);
-                let mut items = RangeItems::default();
-                let Ok(()) = store.range_items(&tangle, range, &mut items);
-                prop_assert_eq!(&items, &expected);
-                let mut msgs = Vec::new();
-                let Ok(()) = store.msgs_for_ids(&tangle, &chosen, &mut msgs);
-                prop_assert_eq!(&msgs, &expected_msgs);
-                let mut recon = Vec::new();
-                let Ok(()) = store.recon_items(&tangle, range, &mut recon);
-                prop_assert_eq!(&recon, &expected_recon);
+                let answered = answers(&mut IndexedDb::new(&mut db, index), &tangle, range, &chosen);
+                prop_assert_eq!(&answered, &expected);
                 let Ok(()) = index.check_invariants(&db);
             }
             // A restarted node: the tangle loaded from the store's links, and the index
@@ -525,16 +535,9 @@ proptest! {
             // an index built from every member's whole metadata).
             let mut restarted = Db::new(incremental.db.store().clone());
             let mut index = SyncIndex::new();
-            let mut store = IndexedDb::new(&mut restarted, &mut index);
-            let mut items = RangeItems::default();
-            let Ok(()) = store.range_items(&tangle, range, &mut items);
-            prop_assert_eq!(&items, &expected);
-            let mut msgs = Vec::new();
-            let Ok(()) = store.msgs_for_ids(&tangle, &chosen, &mut msgs);
-            prop_assert_eq!(&msgs, &expected_msgs);
-            let mut recon = Vec::new();
-            let Ok(()) = store.recon_items(&tangle, range, &mut recon);
-            prop_assert_eq!(&recon, &expected_recon);
+            let answered =
+                answers(&mut IndexedDb::new(&mut restarted, &mut index), &tangle, range, &chosen);
+            prop_assert_eq!(&answered, &expected);
             let Ok(()) = index.check_invariants(&restarted);
             let Ok(()) = restarted.check_invariants();
         }
