@@ -520,40 +520,7 @@ fn raw_validator_strings() {
     let feed_key = feed.to_string();
     for case in raw {
         let label = text(case, "label");
-        let mut value = base.clone();
-        match label {
-            "sig tampered" => value["sig"] = Value::from(bs58::encode([7u8; 64]).into_string()),
-            "sig wrong length" => value["sig"] = Value::from(bs58::encode([7u8; 63]).into_string()),
-            "missing metadata.dataHash" => {
-                value["metadata"]
-                    .as_object_mut()
-                    .expect("object")
-                    .remove("dataHash");
-            }
-            "dataSize negative" => value["metadata"]["dataSize"] = json!(-1),
-            "domain too short" => {
-                value["metadata"]["domain"] = json!("ab");
-                resign(&mut value);
-            }
-            "domain 101 chars" => {
-                value["metadata"]["domain"] = json!("a".repeat(101));
-                resign(&mut value);
-            }
-            "missing tangle entry" => {
-                value["metadata"]["tangles"] = json!({});
-                resign(&mut value);
-            }
-            "prev not an array" => {
-                value["metadata"]["tangles"][&feed_key]["prev"] = json!("x");
-                resign(&mut value);
-            }
-            "depth not integer" => {
-                value["metadata"]["tangles"][&feed_key]["depth"] = json!(1.5);
-                resign(&mut value);
-            }
-            "data is a number" => value["data"] = json!(5),
-            other => panic!("unknown case {other}"),
-        }
+        let value = raw_validator_mutation(label, &base, &feed_key, resign);
         let expected = text(case, "result");
         let expected_first_line = expected.split('\n').next().expect("line");
         // The one case without a newline runs the msg JSON into the message.
@@ -563,25 +530,77 @@ fn raw_validator_strings() {
             msg::decode(&value),
             "decoding an owned value changes no verdict: {label}"
         );
-        let verdict = msg::decode(&value)
-            .map_err(|err| err.to_string())
-            .and_then(|msg| {
-                let view = db.tangle(&feed).expect("mem").clone();
-                let mut keys = proto::validate::Sigkeys::new();
-                keys.insert(alice.public());
-                keys.insert(keypair("carol").public());
-                let digest = proto::validate::Digest::of(&msg);
-                proto::validate::validate(
-                    &msg,
-                    &digest,
-                    &view,
-                    &keys,
-                    &mut proto::validate::Verifier::new(),
-                )
-                .map_err(|err| err.to_string())
-            });
+        let verdict = raw_validator_verdict(&mut db, &feed, &value);
         assert_eq!(verdict, Err(expected_first_line.to_owned()), "{label}");
     }
+}
+
+/// `base` mutated as the reference's raw-validator case `label` did, re-signed by `resign`
+/// where the case keeps the signature valid.
+fn raw_validator_mutation(
+    label: &str,
+    base: &Value,
+    feed_key: &str,
+    resign: impl Fn(&mut Value),
+) -> Value {
+    let mut value = base.clone();
+    match label {
+        "sig tampered" => value["sig"] = Value::from(bs58::encode([7u8; 64]).into_string()),
+        "sig wrong length" => value["sig"] = Value::from(bs58::encode([7u8; 63]).into_string()),
+        "missing metadata.dataHash" => {
+            value["metadata"]
+                .as_object_mut()
+                .expect("object")
+                .remove("dataHash");
+        }
+        "dataSize negative" => value["metadata"]["dataSize"] = json!(-1),
+        "domain too short" => {
+            value["metadata"]["domain"] = json!("ab");
+            resign(&mut value);
+        }
+        "domain 101 chars" => {
+            value["metadata"]["domain"] = json!("a".repeat(101));
+            resign(&mut value);
+        }
+        "missing tangle entry" => {
+            value["metadata"]["tangles"] = json!({});
+            resign(&mut value);
+        }
+        "prev not an array" => {
+            value["metadata"]["tangles"][&feed_key]["prev"] = json!("x");
+            resign(&mut value);
+        }
+        "depth not integer" => {
+            value["metadata"]["tangles"][&feed_key]["depth"] = json!(1.5);
+            resign(&mut value);
+        }
+        "data is a number" => value["data"] = json!(5),
+        other => panic!("unknown case {other}"),
+    }
+    value
+}
+
+/// What decoding and validating `value` on top of `feed` says, as the error's text.
+fn raw_validator_verdict(
+    db: &mut proto::db::Db<proto::store::MemStore>,
+    feed: &MsgId,
+    value: &Value,
+) -> Result<(), String> {
+    let msg = msg::decode(value).map_err(|err| err.to_string())?;
+    let view = db.tangle(feed).expect("mem").clone();
+    let mut keys = proto::validate::Sigkeys::new();
+    keys.insert(keypair("alice").public());
+    keys.insert(keypair("carol").public());
+    let digest = proto::validate::Digest::of(&msg);
+    proto::validate::validate(
+        &msg,
+        &digest,
+        &view,
+        &keys,
+        &mut proto::validate::Verifier::new(),
+    )
+    .map(|_| ())
+    .map_err(|err| err.to_string())
 }
 
 #[test]
