@@ -443,8 +443,8 @@ impl SyncState {
         objects: Vec<Value>,
     ) -> Result<(), ActorProcessingErr> {
         for object in objects {
-            let decoded = recon::decode_incoming(&object);
-            drop(object);
+            // The frame is ours: its msgs are decoded from its own values, not copies.
+            let decoded = recon::decode_incoming_owned(object);
             if let Some(link) = self.links.get_mut(&conn) {
                 let tangle = match &decoded {
                     Ok(recon::Incoming::Frame(received)) => Some(received.frame.id),

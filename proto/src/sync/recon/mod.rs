@@ -25,7 +25,9 @@ pub use fingerprint::{FINGERPRINT_BYTES, Fingerprint, IdSum, PrefixSums};
 pub use frame::{Frame, FrameError, MESSAGE_BASE64_MAX, ReconFrame};
 pub use item::{Bound, ID_BYTES, Id, Item, KEY_MAX};
 pub use reconciler::{ReconcileError, Reconciler, Reply, Role};
-pub use session::{Incoming, ReconSession, decode as decode_incoming};
+pub use session::{
+    Incoming, ReconSession, decode as decode_incoming, decode_owned as decode_incoming_owned,
+};
 pub use store::ReconStore;
 
 /// The first byte of every reconciliation message.
