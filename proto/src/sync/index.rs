@@ -20,7 +20,7 @@ use std::sync::Arc;
 use indexmap::IndexMap;
 
 use super::bloom::{ItemHashes, SEED_DEFAULT};
-use super::recon::{Id, Item};
+use super::recon::{Item, SortedItems};
 use super::store::{RangeItem, RangeItems, SyncStore};
 use crate::collate;
 use crate::db::{Db, LoadedTips};
@@ -54,11 +54,32 @@ struct TangleIndex {
     last_used: u64,
     entries: Vec<Entry>,
     tip_sets: Vec<(AccountId, Vec<MsgId>)>,
-    /// The raw 32 bytes of the first `raw_ids.len()` entries' IDs, filled on demand by
-    /// `sync.reconcile` (its fingerprints need the bytes, and decoding 10,000 base58 IDs per
-    /// exchange was most of its cost beside validation). Empty for a tangle only pzp-sync
-    /// reads, so those peers pay nothing for it.
-    raw_ids: Vec<Id>,
+    /// Every entry as a `sync.reconcile` item (its depth, its ID's raw 32 bytes), sorted, with
+    /// prefix sums: filled the first time `sync.reconcile` reads the tangle (decoding 10,000
+    /// base58 IDs, sorting and summing them per exchange was most of its cost beside
+    /// validation) and kept fresh by [`SyncIndex::note_added`]. `None` for a tangle only
+    /// pzp-sync reads, so those peers pay nothing for it.
+    sorted: KeptItems,
+}
+
+/// A tangle's sorted reconcile items, shared with the exchanges reading them (an exchange
+/// keeps the set it started with: a change made meanwhile copies the items first). A clone
+/// of the index copies them too, so that two indexes never share what either changes.
+#[derive(Debug, Default)]
+struct KeptItems(Option<Arc<SortedItems>>);
+
+impl Clone for KeptItems {
+    fn clone(&self) -> Self {
+        Self(self.0.as_deref().map(|items| Arc::new(items.clone())))
+    }
+}
+
+/// An entry as a `sync.reconcile` item: keyed by its depth.
+fn entry_item(entry: &Entry) -> Item {
+    Item {
+        key: entry.depth,
+        id: entry.id.to_bytes(),
+    }
 }
 
 impl TangleIndex {
@@ -95,16 +116,11 @@ impl TangleIndex {
                 );
             }
         }
-        assert!(
-            self.raw_ids.len() <= self.entries.len(),
-            "{tangle_id}: more raw IDs than entries"
-        );
-        for (entry, raw) in self.entries.iter().zip(&self.raw_ids) {
-            assert_eq!(
-                *raw,
-                entry.id.to_bytes(),
-                "{tangle_id}: raw ID of {}",
-                entry.id
+        if let Some(sorted) = &self.sorted.0 {
+            let expected = SortedItems::new(self.entries.iter().map(entry_item).collect());
+            assert!(
+                **sorted == expected,
+                "{tangle_id}: the sorted reconcile items or their sums differ from the entries'"
             );
         }
         for entry in &self.entries {
@@ -155,14 +171,13 @@ impl TangleIndex {
         }
     }
 
-    /// Fills `raw_ids` for the first `end` entries.
-    fn decode_raw_ids(&mut self, end: usize) {
-        let decoded = self.raw_ids.len();
-        if decoded < end {
-            let rest = self.entries.get(decoded..end).unwrap_or_default();
-            self.raw_ids
-                .extend(rest.iter().map(|entry| entry.id.to_bytes()));
-        }
+    /// The sorted reconcile items, filled now if they were not.
+    fn sorted_items(&mut self) -> &Arc<SortedItems> {
+        self.sorted.0.get_or_insert_with(|| {
+            Arc::new(SortedItems::new(
+                self.entries.iter().map(entry_item).collect(),
+            ))
+        })
     }
 
     /// The run of entries whose depth is in `range`.
@@ -266,9 +281,9 @@ impl SyncIndex {
         self.fresh(db, tangle).map(|_| ())
     }
 
-    /// [`SyncIndex::warm`], and the IDs' raw bytes `sync.reconcile` lists, decoded now (a
-    /// node that reconciles keeps them: [`SyncIndex::note_added`] extends them as msgs
-    /// arrive, so only its first exchange on a tangle would pay for the decoding).
+    /// [`SyncIndex::warm`], and the sorted reconcile items `sync.reconcile` reads, built now
+    /// (a node that reconciles keeps them: [`SyncIndex::note_added`] adds to them as msgs
+    /// arrive, so only its first exchange on a tangle would pay for building them).
     ///
     /// # Errors
     /// Store failures.
@@ -279,7 +294,7 @@ impl SyncIndex {
     ) -> Result<(), S::Error> {
         self.fresh(db, tangle)?;
         if let Some(index) = self.tangles.get_mut(tangle) {
-            index.decode_raw_ids(index.entries.len());
+            index.sorted_items();
         }
         Ok(())
     }
@@ -330,8 +345,12 @@ impl SyncIndex {
             let only_tip = tangle.tips().len() == 1 && tangle.tips().contains(id);
             let alone = tangle.at_depth(depth).len() == 1;
             let at = position(&index.entries, id, depth);
-            if at <= index.raw_ids.len() {
-                index.raw_ids.insert(at, id.to_bytes());
+            if let Some(sorted) = &mut index.sorted.0 {
+                let item = Item {
+                    key: depth,
+                    id: id.to_bytes(),
+                };
+                Arc::make_mut(sorted).insert(item);
             }
             index.entries.insert(
                 at,
@@ -407,7 +426,7 @@ fn build_from<S: Store>(
         last_used: 0,
         entries: Vec::with_capacity(order.len()),
         tip_sets: Vec::new(),
-        raw_ids: Vec::new(),
+        sorted: KeptItems::default(),
     };
     for id in &order {
         let tips = match loaded.and_then(|loaded| loaded.of(id)) {
@@ -551,8 +570,7 @@ impl<'a, S: Store> IndexedDb<'a, S> {
 
     /// The items `sync.reconcile` reconciles over `range` (ghosts aside), in the order
     /// [`SyncStore::range_items`] lists their IDs: the account msgs and the root keyed 0,
-    /// then the range's members keyed by depth, their bytes from the index's raw IDs (filled
-    /// here for the entries not yet decoded).
+    /// then the range's members keyed by depth.
     ///
     /// # Errors
     /// Store failures.
@@ -574,16 +592,43 @@ impl<'a, S: Store> IndexedDb<'a, S> {
         let index = self
             .index
             .tangles
+            .get(tangle)
+            .expect("invariant: leading_ids() kept it fresh");
+        let entries = index.entries.get(run).unwrap_or_default();
+        out.extend(entries.iter().map(entry_item));
+        Ok(())
+    }
+
+    /// The same items as [`IndexedDb::recon_items_indexed`], for a reconciler: those keyed 0
+    /// (the account msgs, the root) into `head`, and the tangle's sorted items (built here
+    /// the first time), of which the members above depth 0 in `range` are the rest. `None`
+    /// when the range is empty or the root unknown (nothing but `head`, empty).
+    ///
+    /// # Errors
+    /// Store failures.
+    pub(crate) fn recon_set_indexed(
+        &mut self,
+        tangle: &TangleId,
+        range: DepthRange,
+        head: &mut Vec<Item>,
+    ) -> Result<Option<Arc<SortedItems>>, S::Error> {
+        let mut leading = Vec::new();
+        let Some(run) = self.leading_ids(tangle, range, &mut leading)? else {
+            return Ok(None);
+        };
+        head.extend(leading.iter().map(|id| Item {
+            key: 0,
+            id: id.to_bytes(),
+        }));
+        let index = self
+            .index
+            .tangles
             .get_mut(tangle)
             .expect("invariant: leading_ids() kept it fresh");
-        index.decode_raw_ids(run.end);
-        let entries = index.entries.get(run.clone()).unwrap_or_default();
-        let raw_ids = index.raw_ids.get(run).unwrap_or_default();
-        out.extend(entries.iter().zip(raw_ids).map(|(entry, raw)| Item {
-            key: entry.depth,
-            id: *raw,
-        }));
-        Ok(())
+        let entries = index.entries.get(run).unwrap_or_default();
+        let at_depth_zero = entries.iter().take_while(|entry| entry.depth == 0);
+        head.extend(at_depth_zero.map(entry_item));
+        Ok(Some(Arc::clone(index.sorted_items())))
     }
 
     /// What [`SyncStore::range_items`] lists before the range's members (the account msgs
@@ -741,7 +786,7 @@ mod tests {
             last_used: 0,
             entries: vec![entry(0), entry(1), entry(1), entry(3)],
             tip_sets: Vec::new(),
-            raw_ids: Vec::new(),
+            sorted: KeptItems::default(),
         };
         let range = |min, max| DepthRange { min, max };
         assert_eq!(index.run(range(0, 0)).len(), 1);
@@ -749,5 +794,54 @@ mod tests {
         assert_eq!(index.run(range(2, 2)).len(), 0);
         assert_eq!(index.run(range(0, 9)).len(), 4);
         assert_eq!(index.run(DepthRange::EMPTY).len(), 0);
+    }
+
+    /// Entries at depths 0 to 3, each with its own ID.
+    fn four_entries() -> TangleIndex {
+        let entry = |depth: u64| {
+            let id = MsgId::from_bytes(&[u8::try_from(depth).expect("small") + 1; 32]);
+            Entry {
+                id,
+                depth,
+                hashes: entry_hashes(&id),
+                tips: NO_TIPS,
+                cut: false,
+            }
+        };
+        TangleIndex {
+            version: 0,
+            last_used: 0,
+            entries: (0..4).map(entry).collect(),
+            tip_sets: Vec::new(),
+            sorted: KeptItems::default(),
+        }
+    }
+
+    #[test]
+    fn kept_sorted_items_are_checked_against_the_entries() {
+        let tangle = MsgId::from_bytes(&[9; 32]);
+        let mut index = four_entries();
+        index.sorted_items();
+        index.check_entries(&tangle);
+        let mut entries = index.entries.iter().map(entry_item).collect::<Vec<Item>>();
+        entries.pop();
+        index.sorted = KeptItems(Some(Arc::new(SortedItems::new(entries))));
+        let missing = std::panic::catch_unwind(|| index.check_entries(&tangle));
+        assert!(
+            missing.is_err(),
+            "an item missing from the kept ones is caught"
+        );
+    }
+
+    #[test]
+    fn a_cloned_index_does_not_share_its_sorted_items() {
+        let mut index = four_entries();
+        let kept = Arc::clone(index.sorted_items());
+        let cloned = index.clone();
+        let Some(copy) = &cloned.sorted.0 else {
+            panic!("the clone keeps the sorted items");
+        };
+        assert!(!Arc::ptr_eq(copy, &kept), "a copy, not a share");
+        assert_eq!(**copy, *kept);
     }
 }

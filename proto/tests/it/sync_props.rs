@@ -452,11 +452,16 @@ fn sides_are_independent() {
 }
 
 /// What a sync store answers about `tangle` over `range`: its range items, the msgs it would
-/// send for `chosen`, and its reconcile items.
+/// send for `chosen`, its reconcile items, and the set a reconciler reads (its items in
+/// order, and the fingerprints of its whole, its halves and its thirds).
 type Answers = (
     proto::sync::RangeItems,
     Vec<(MsgId, Arc<Msg>)>,
     Vec<proto::sync::recon::Item>,
+    (
+        Vec<proto::sync::recon::Item>,
+        Vec<proto::sync::recon::Fingerprint>,
+    ),
 );
 
 fn answers<St>(
@@ -472,6 +477,20 @@ where
     let Ok(()) = store.range_items(tangle, range, &mut answered.0);
     let Ok(()) = store.msgs_for_ids(tangle, chosen, &mut answered.1);
     let Ok(()) = store.recon_items(tangle, range, &mut answered.2);
+    let Ok(set) = store.recon_set(tangle, range);
+    let len = set.len();
+    let cuts = [
+        (0, len),
+        (0, len / 2),
+        (len / 2, len),
+        (len / 3, 2 * len / 3),
+    ];
+    answered.3 = (
+        set.iter().copied().collect(),
+        cuts.iter()
+            .map(|(start, end)| set.fingerprint(*start, *end))
+            .collect(),
+    );
     answered
 }
 
@@ -479,7 +498,8 @@ proptest! {
     #![proptest_config(config())]
 
     /// The index answers exactly as the plain database does: same range items and hashes,
-    /// same reconcile items, same slices, whether it was kept fresh msg by msg or rebuilt.
+    /// same reconcile items and sorted sets (items, fingerprints), same slices, whether it was
+    /// kept fresh msg by msg or rebuilt.
     #[test]
     fn the_index_answers_as_the_database(
         devices in 1usize..4,

@@ -37,7 +37,8 @@ use super::super::session::CloseReason;
 use super::super::time::Time;
 use super::super::wire::{self, MSG_IDS_PER_PAYLOAD_MAX, SyncMsg, WireError};
 use super::frame::{self, Frame, FrameError, ReconFrame};
-use super::item::{ID_BYTES, Id, Item, KEY_MAX};
+use super::item::{ID_BYTES, Id};
+use super::item_set::ItemSet;
 use super::reconciler::{ReconcileError, Reconciler, Role};
 use super::store::ReconStore;
 use super::{RECONCILE_FRAME_BYTES_MAX, RECONCILE_ROUNDS_MAX};
@@ -659,12 +660,17 @@ impl Exchange {
             return Ok(Vec::new());
         }
         // Over the hull, the reconciler's own items (no copy of the tangle's); else listed.
-        let mut listed = Vec::new();
-        let items: &[Item] = if range == self.hull() {
-            self.reconciler.as_ref().map_or(&[], Reconciler::items)
-        } else {
-            store.recon_items(&self.tangle, range, &mut listed)?;
-            &listed
+        let listed;
+        let items: &ItemSet = match &self.reconciler {
+            Some(reconciler) if range == self.hull() => reconciler.items(),
+            None if range == self.hull() => {
+                listed = ItemSet::default();
+                &listed
+            }
+            _ => {
+                listed = store.recon_set(&self.tangle, range)?;
+                &listed
+            }
         };
         let mut ghosts = Vec::new();
         store.ghost_ids(&self.tangle, &mut ghosts)?;
@@ -714,12 +720,9 @@ impl Exchange {
         role: Role,
         store: &mut St,
     ) -> Result<Reconciler, St::Error> {
-        let mut items: Vec<Item> = Vec::new();
-        store.recon_items(&self.tangle, self.hull(), &mut items)?;
-        // Stored depths stay below KEY_MAX (`wire::DEPTH_MAX`); dropping any other item
-        // keeps `Reconciler::new` infallible without trusting that.
-        items.retain(|item| item.key <= KEY_MAX);
-        Ok(Reconciler::new(role, items).expect("invariant: every key is at most KEY_MAX"))
+        // Sorted and summed by the store (the index keeps them so), keys at most KEY_MAX.
+        let items = store.recon_set(&self.tangle, self.hull())?;
+        Ok(Reconciler::over(role, items))
     }
 
     /// Commits msgs from the remote as pzp-sync's `consumeMissingMsgs` does: only with a

@@ -2,9 +2,9 @@
 //! 256-bit integers mod 2²⁵⁶ ‖ varint(count)), as negentropy v1 computes them.
 //!
 //! The sum is a group operation, so [`PrefixSums`] answers any contiguous range's fingerprint
-//! with two lookups and a subtraction. The prefix sums are built once per reconciliation over
-//! the sorted items (one 256-bit addition per item), not kept in the sync index: building
-//! them costs about as much as sorting the items, which every reconciliation does anyway.
+//! with two lookups and a subtraction, and the sums of two ranges add up to the sum of their
+//! union. The sync index keeps each reconciled tangle's sorted items with their prefix sums
+//! ([`super::SortedItems`]), kept fresh as msgs arrive, so an exchange builds neither.
 
 use sha2::{Digest, Sha256};
 
@@ -31,6 +31,20 @@ impl IdSum {
             let mut bytes = [0_u8; 8];
             bytes.copy_from_slice(chunk);
             let (sum, c1) = limb.overflowing_add(u64::from_le_bytes(bytes));
+            let (sum, c2) = sum.overflowing_add(u64::from(carry));
+            *to = sum;
+            carry = c1 || c2;
+        }
+        Self(out)
+    }
+
+    /// `self + other` mod 2²⁵⁶.
+    #[must_use]
+    pub fn plus_sum(self, other: Self) -> Self {
+        let mut out = [0_u64; 4];
+        let mut carry = false;
+        for ((to, limb), addend) in out.iter_mut().zip(self.0).zip(other.0) {
+            let (sum, c1) = limb.overflowing_add(addend);
             let (sum, c2) = sum.overflowing_add(u64::from(carry));
             *to = sum;
             carry = c1 || c2;
@@ -68,8 +82,14 @@ impl IdSum {
 }
 
 /// Sums of the first `i` items' IDs, for every `i`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PrefixSums(Vec<IdSum>);
+
+impl Default for PrefixSums {
+    fn default() -> Self {
+        Self::new(&[])
+    }
+}
 
 impl PrefixSums {
     /// Prefix sums over `items`.
@@ -91,9 +111,26 @@ impl PrefixSums {
     pub fn fingerprint(&self, start: usize, end: usize) -> Fingerprint {
         let last = self.0.len() - 1;
         let (start, end) = (start.min(last), end.min(last));
+        self.sum(start, end).fingerprint(end.saturating_sub(start))
+    }
+
+    /// The sum of the IDs of the items at indexes `start..end` (clamped to the items).
+    #[must_use]
+    pub fn sum(&self, start: usize, end: usize) -> IdSum {
+        let last = self.0.len() - 1;
+        let (start, end) = (start.min(last), end.min(last));
         let at = |index: usize| self.0.get(index).copied().unwrap_or_default();
-        at(end)
-            .minus(at(start))
-            .fingerprint(end.saturating_sub(start))
+        at(end).minus(at(start))
+    }
+
+    /// The sums after an item with `id` was inserted at index `at` of the items (at most
+    /// their count): one addition per item after it, none for an item added last.
+    pub fn insert(&mut self, at: usize, id: &[u8; ID_BYTES]) {
+        let at = at.min(self.0.len() - 1);
+        let before = self.0.get(at).copied().unwrap_or_default();
+        self.0.insert(at + 1, before.plus(id));
+        for sum in self.0.iter_mut().skip(at + 2) {
+            *sum = sum.plus(id);
+        }
     }
 }

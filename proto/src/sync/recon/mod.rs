@@ -1,9 +1,10 @@
 //! Range-based set reconciliation for `sync.reconcile` (docs/sync-extension.md): the
 //! message codec ([`codec`]), range fingerprints with prefix sums ([`fingerprint`]), the
-//! range-splitting reconciler ([`Reconciler`]), one tangle's exchange around it
-//! ([`Exchange`]: its JSON [`frame`]s, the reconciled set read from the store
-//! ([`ReconStore`]), msgs sent and committed as pzp-sync sends and commits them), and the
-//! stream's session over every tangle with realtime pushes after ([`ReconSession`]).
+//! range-splitting reconciler ([`Reconciler`]) over a sorted set ([`ItemSet`]), one
+//! tangle's exchange around it ([`Exchange`]: its JSON [`frame`]s, the reconciled set read
+//! from the store ([`ReconStore`]), msgs sent and committed as pzp-sync sends and commits
+//! them), and the stream's session over every tangle with realtime pushes after
+//! ([`ReconSession`]).
 //!
 //! Items are `(depth key, msg ID)` pairs ([`Item`]); a message is negentropy protocol v1 with
 //! the timestamp replaced by the key and version byte [`VERSION`]. Every bound below is
@@ -14,6 +15,7 @@ pub mod exchange;
 pub mod fingerprint;
 pub mod frame;
 mod item;
+mod item_set;
 mod reconciler;
 pub mod session;
 mod store;
@@ -24,6 +26,7 @@ pub use exchange::{Alone, Exchange, FetchGate, NEED_IDS_MAX, Output, Refusal, Si
 pub use fingerprint::{FINGERPRINT_BYTES, Fingerprint, IdSum, PrefixSums};
 pub use frame::{Frame, FrameError, MESSAGE_BASE64_MAX, ReconFrame};
 pub use item::{Bound, ID_BYTES, Id, Item, KEY_MAX};
+pub use item_set::{ItemSet, SortedItems};
 pub use reconciler::{ReconcileError, Reconciler, Reply, Role};
 pub use session::{
     Incoming, ReconSession, decode as decode_incoming, decode_owned as decode_incoming_owned,

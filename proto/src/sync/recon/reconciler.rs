@@ -24,8 +24,9 @@ use super::codec::{
     BOUND_BYTES_MAX, DecodeError, Encoder, FINGERPRINT_RANGE_BYTES_MAX, Message, Payload,
     VARINT_BYTES_MAX, decode,
 };
-use super::fingerprint::{FINGERPRINT_BYTES, PrefixSums};
-use super::item::{Bound, ID_BYTES, Id, Item, KEY_MAX, first_at_or_above};
+use super::fingerprint::FINGERPRINT_BYTES;
+use super::item::{Bound, ID_BYTES, Id, Item, KEY_MAX};
+use super::item_set::ItemSet;
 use super::{
     BUCKETS, IDLIST_ITEMS_ACCEPTED_MAX, IDLIST_ITEMS_MAX, RECONCILE_FRAME_BYTES_MAX,
     RECONCILE_RANGES_MAX,
@@ -74,8 +75,7 @@ impl Reply {
 #[derive(Debug, Clone)]
 pub struct Reconciler {
     role: Role,
-    items: Vec<Item>,
-    sums: PrefixSums,
+    items: ItemSet,
 }
 
 impl Reconciler {
@@ -84,22 +84,23 @@ impl Reconciler {
     /// # Errors
     ///
     /// [`ReconcileError::ItemKeyTooLarge`] if a key is above [`KEY_MAX`].
-    pub fn new(role: Role, mut items: Vec<Item>) -> Result<Self, ReconcileError> {
+    pub fn new(role: Role, items: Vec<Item>) -> Result<Self, ReconcileError> {
         if let Some(item) = items.iter().find(|item| item.key > KEY_MAX) {
             return Err(ReconcileError::ItemKeyTooLarge(item.key));
         }
-        // Stores list items almost sorted (by depth, a few account msgs first at key 0): the
-        // stable sort merges the sorted runs it finds in about linear time, where the
-        // unstable one does a full quicksort. Equal items are identical, so the order is the same.
-        items.sort();
-        items.dedup();
-        let sums = PrefixSums::new(&items);
-        Ok(Self { role, items, sums })
+        Ok(Self::over(role, ItemSet::new(items)))
+    }
+
+    /// A reconciler over a set already sorted and summed (as a store lists it:
+    /// [`super::ReconStore::recon_set`], whose keys are at most [`KEY_MAX`]).
+    #[must_use]
+    pub fn over(role: Role, items: ItemSet) -> Self {
+        Self { role, items }
     }
 
     /// The items, sorted.
     #[must_use]
-    pub fn items(&self) -> &[Item] {
+    pub fn items(&self) -> &ItemSet {
         &self.items
     }
 
@@ -129,17 +130,17 @@ impl Reconciler {
         let mut need = Vec::new();
         let mut lower_index = 0;
         for range in &message.ranges {
-            let upper_index = first_at_or_above(&self.items, &range.upper).max(lower_index);
+            let upper_index = self.items.first_at_or_above(&range.upper).max(lower_index);
             let (ranges, bytes) = self.room_needed(&range.payload);
             if !out.has_room(ranges, bytes) {
-                let fingerprint = self.sums.fingerprint(lower_index, self.items.len());
+                let fingerprint = self.items.fingerprint(lower_index, self.items.len());
                 out.push(&Bound::INFINITY, Payload::Fingerprint(fingerprint));
                 break;
             }
             let (start, end) = (lower_index, upper_index);
             match &range.payload {
                 Payload::Skip => out.skip(range.upper),
-                Payload::Fingerprint(theirs) if *theirs == self.sums.fingerprint(start, end) => {
+                Payload::Fingerprint(theirs) if *theirs == self.items.fingerprint(start, end) => {
                     out.skip(range.upper);
                 }
                 Payload::Fingerprint(_) => self.split(&mut out, range.upper, start, end),
@@ -192,7 +193,7 @@ impl Reconciler {
             } else {
                 self.bound_before(bucket_end)
             };
-            let fingerprint = self.sums.fingerprint(bucket_start, bucket_end);
+            let fingerprint = self.items.fingerprint(bucket_start, bucket_end);
             out.push(&bound, Payload::Fingerprint(fingerprint));
             bucket_start = bucket_end;
         }
@@ -210,7 +211,7 @@ impl Reconciler {
         out.push(&bound, Payload::IdList(self.ids(start, cut)));
         out.push(
             &upper,
-            Payload::Fingerprint(self.sums.fingerprint(cut, end)),
+            Payload::Fingerprint(self.items.fingerprint(cut, end)),
         );
     }
 
@@ -224,7 +225,7 @@ impl Reconciler {
         need: &mut Vec<Id>,
     ) {
         let mut theirs: BTreeSet<Id> = theirs.iter().copied().collect();
-        for item in self.slice(start, end) {
+        for item in self.items.range(start, end) {
             if !theirs.remove(&item.id) {
                 have.push(item.id);
             }
@@ -232,14 +233,10 @@ impl Reconciler {
         need.extend(theirs);
     }
 
+    /// The IDs of the items `start..end` (callers derive both from our own items, so they
+    /// are in bounds; clamped otherwise).
     fn ids(&self, start: usize, end: usize) -> Vec<Id> {
-        self.slice(start, end).iter().map(|item| item.id).collect()
-    }
-
-    /// The items `start..end` (callers derive both from our own items, so they are in
-    /// bounds; an empty slice otherwise).
-    fn slice(&self, start: usize, end: usize) -> &[Item] {
-        self.items.get(start..end).unwrap_or_default()
+        self.items.range(start, end).map(|item| item.id).collect()
     }
 
     /// The shortest bound between item `index − 1` and item `index`. Callers cut between

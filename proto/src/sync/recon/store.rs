@@ -3,7 +3,8 @@
 
 use super::super::index::IndexedDb;
 use super::super::store::{RangeItems, SyncStore};
-use super::item::Item;
+use super::item::{Item, KEY_MAX};
+use super::item_set::ItemSet;
 use crate::db::Db;
 use crate::ids::{MsgId, TangleId};
 use crate::store::Store;
@@ -24,6 +25,18 @@ pub trait ReconStore: SyncStore {
         range: DepthRange,
         out: &mut Vec<Item>,
     ) -> Result<(), Self::Error>;
+
+    /// The same items, at most [`KEY_MAX`] (deeper than any tangle), sorted and summed for a
+    /// [`super::Reconciler`]: by default from [`ReconStore::recon_items`], sorted now.
+    ///
+    /// # Errors
+    /// Store failures.
+    fn recon_set(&mut self, tangle: &TangleId, range: DepthRange) -> Result<ItemSet, Self::Error> {
+        let mut items = Vec::new();
+        self.recon_items(tangle, range, &mut items)?;
+        items.retain(|item| item.key <= KEY_MAX);
+        Ok(ItemSet::new(items))
+    }
 }
 
 impl<S: Store> ReconStore for Db<S> {
@@ -57,6 +70,24 @@ impl<S: Store> ReconStore for IndexedDb<'_, S> {
             id: id.to_bytes(),
         }));
         Ok(())
+    }
+
+    /// The tangle's members from the index's sorted items (sorted and summed once, then kept
+    /// fresh), beside the few keyed 0: no item is listed, sorted or summed per exchange.
+    fn recon_set(&mut self, tangle: &TangleId, range: DepthRange) -> Result<ItemSet, S::Error> {
+        let mut head = Vec::new();
+        let run = self.recon_set_indexed(tangle, range, &mut head)?;
+        let mut ghosts = Vec::new();
+        self.ghost_ids(tangle, &mut ghosts)?;
+        head.extend(ghosts.iter().map(|id| Item {
+            key: 0,
+            id: id.to_bytes(),
+        }));
+        let members = range.min.max(1)..=range.max.min(KEY_MAX);
+        Ok(match run {
+            Some(run) => ItemSet::with_run(head, run, &members),
+            None => ItemSet::new(head),
+        })
     }
 }
 
