@@ -675,17 +675,10 @@ impl Exchange {
         let mut ghosts = Vec::new();
         store.ghost_ids(&self.tangle, &mut ghosts)?;
         let ghosts: BTreeSet<Id> = ghosts.iter().map(|id| id.to_bytes()).collect();
-        // Most items are not among the (few) IDs asked about: a binary search over their
-        // first 8 bytes turns those away before a B-tree lookup compares whole IDs.
-        let mut prefixes: Vec<u64> = ids.iter().map(id_prefix).collect();
-        prefixes.sort_unstable();
+        let asked = Asked::new(ids);
         let mut inside: Vec<MsgId> = items
             .iter()
-            .filter(|item| {
-                prefixes.binary_search(&id_prefix(&item.id)).is_ok()
-                    && ids.contains(&item.id)
-                    && !ghosts.contains(&item.id)
-            })
+            .filter(|item| asked.contains(&item.id) && !ghosts.contains(&item.id))
             .map(|item| MsgId::from_bytes(&item.id))
             .collect();
         inside.sort_unstable();
@@ -819,4 +812,73 @@ fn want_range<St: ReconStore>(
 /// An ID's first 8 bytes, as a number.
 fn id_prefix(id: &Id) -> u64 {
     u64::from_be_bytes(id.first_chunk().copied().unwrap_or_default())
+}
+
+/// Bits of [`Asked`]'s map: one per value of an ID's first [`ASKED_MAP_BITS_LOG2`] bits.
+const ASKED_MAP_BITS_LOG2: u32 = 12;
+
+/// The IDs asked about, for telling whether each of the ten thousand items of a tangle is
+/// one: most are not, and one bit of a map by the ID's first 12 bits turns most of those
+/// away (with 100 IDs asked, all but about 2 %), before a binary search over the asked IDs'
+/// first 8 bytes and a B-tree lookup of the whole ID.
+struct Asked<'a> {
+    ids: &'a BTreeSet<Id>,
+    map: [u64; (1 << ASKED_MAP_BITS_LOG2) / 64],
+    prefixes: Vec<u64>,
+}
+
+impl<'a> Asked<'a> {
+    fn new(ids: &'a BTreeSet<Id>) -> Self {
+        let mut map = [0; (1 << ASKED_MAP_BITS_LOG2) / 64];
+        let mut prefixes: Vec<u64> = ids.iter().map(id_prefix).collect();
+        prefixes.sort_unstable();
+        for prefix in &prefixes {
+            let (word, bit) = Self::place(*prefix);
+            if let Some(word) = map.get_mut(word) {
+                *word |= bit;
+            }
+        }
+        Self { ids, map, prefixes }
+    }
+
+    /// The word of the map and the bit in it for an ID whose first 8 bytes are `prefix`.
+    fn place(prefix: u64) -> (usize, u64) {
+        let top = prefix >> (64 - ASKED_MAP_BITS_LOG2);
+        (usize::try_from(top / 64).unwrap_or(0), 1 << (top % 64))
+    }
+
+    fn contains(&self, id: &Id) -> bool {
+        let prefix = id_prefix(id);
+        let (word, bit) = Self::place(prefix);
+        self.map.get(word).is_some_and(|word| word & bit != 0)
+            && self.prefixes.binary_search(&prefix).is_ok()
+            && self.ids.contains(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn asked_ids_are_told_apart_from_ids_sharing_their_map_bit_or_prefix() {
+        let id = |first: u8, tail: u8| {
+            let mut id = [tail; ID_BYTES];
+            id[0] = first;
+            id
+        };
+        let ids: BTreeSet<Id> = [id(0x10, 1), id(0x80, 2), id(0xff, 3)].into();
+        let asked = Asked::new(&ids);
+        for asked_id in &ids {
+            assert!(asked.contains(asked_id));
+        }
+        // Same first 12 bits, then the same first 8 bytes, as an asked ID: not asked.
+        let mut same_bit = id(0x10, 1);
+        same_bit[7] ^= 1;
+        let mut same_prefix = id(0x80, 2);
+        same_prefix[31] ^= 1;
+        for other in [same_bit, same_prefix, id(0x11, 1), id(0, 0)] {
+            assert!(!asked.contains(&other));
+        }
+    }
 }
