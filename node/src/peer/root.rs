@@ -191,6 +191,7 @@ async fn spawn_core(
         goals: goals.clone(),
         events: events.clone(),
         config: config.sync,
+        reconcile: config.reconcile,
     };
     let (sync, _) = Actor::spawn_linked(None, SyncActor, sync_args, supervisor.clone())
         .await

@@ -34,6 +34,9 @@ pub(crate) struct SyncArgs {
     pub(crate) goals: Goals,
     pub(crate) events: Emitter,
     pub(crate) config: sync::Config,
+    /// Whether this node dials with `sync.reconcile` (its goal tangles' reconcile items are
+    /// then built at start too).
+    pub(crate) reconcile: bool,
 }
 
 /// Most tangles whose sync objects a link counts (for `SyncFinished`). A remote names the
@@ -137,6 +140,18 @@ fn invariants_due(fed: u64) -> bool {
 }
 
 /// A `send_after` of [`SyncActorMsg::Tick`], cancelled when dropped.
+/// Indexes the goal tangles before the node takes connections, so a peer that restarts does
+/// not load and index what it holds on its first sync's critical path (`SyncIndex::warm_goals`
+/// bounds the work). A store failure here is only logged: the first sync of the tangle meets
+/// it again and reports it there.
+fn warm_goal_tangles(db: &SharedDb, goals: &Goals, reconcile: bool) {
+    let mut state = db.lock();
+    let DbState { db, index } = &mut *state;
+    if let Err(error) = index.warm_goals(db, goals, reconcile, sync::WARMED_AT_START_MSGS_MAX) {
+        tracing::warn!(target: "ppppp::sync", %error, "goal tangles not indexed at start");
+    }
+}
+
 type WakeTimer = AbortOnDrop<Result<(), ractor::MessagingErr<SyncActorMsg>>>;
 
 impl Actor for SyncActor {
@@ -149,6 +164,7 @@ impl Actor for SyncActor {
         _myself: ActorRef<SyncActorMsg>,
         args: SyncArgs,
     ) -> Result<SyncState, ActorProcessingErr> {
+        warm_goal_tangles(&args.db, &args.goals, args.reconcile);
         Ok(SyncState {
             db: args.db,
             store: args.store,

@@ -24,6 +24,7 @@ use super::recon::{Item, SortedItems};
 use super::store::{RangeItem, RangeItems, SyncStore};
 use crate::collate;
 use crate::db::{Db, LoadedTips};
+use crate::goals::{Goal, Goals};
 use crate::ids::{AccountId, MsgId, TangleId};
 use crate::msg::{Metadata, Msg};
 use crate::roots;
@@ -32,6 +33,11 @@ use crate::tangle::{DepthRange, SlicePart, Tangle};
 
 /// Most tangles indexed at once; the least recently used is dropped beyond.
 pub const INDEXED_TANGLES_MAX: usize = 1024;
+
+/// Most msgs a node indexes when it starts ([`SyncIndex::warm_goals`]): enough for a few large
+/// feeds, little enough that a peer with many goals still starts within a fraction of a second
+/// (the tangles past it are indexed by their first sync, as before).
+pub const WARMED_AT_START_MSGS_MAX: usize = 100_000;
 
 /// No account tips (the msg is not a feed msg).
 const NO_TIPS: u32 = u32::MAX;
@@ -297,6 +303,37 @@ impl SyncIndex {
             index.sorted_items();
         }
         Ok(())
+    }
+
+    /// Indexes the tangles `goals` asks for, in the goals' order, until `msgs_max` msgs
+    /// ([`WARMED_AT_START_MSGS_MAX`] for a node) or [`INDEXED_TANGLES_MAX`] tangles are indexed (and their reconcile items too when
+    /// `reconcile`): a node does this when it starts, so its first sync with each remote does
+    /// not begin by loading and indexing what it already held. Returns the msgs indexed.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub fn warm_goals<S: Store>(
+        &mut self,
+        db: &mut Db<S>,
+        goals: &Goals,
+        reconcile: bool,
+        msgs_max: usize,
+    ) -> Result<usize, S::Error> {
+        let mut warmed = 0;
+        let wanted = goals.iter().filter(|(_, goal)| **goal != Goal::None);
+        // More tangles than the index holds would only evict the first ones warmed.
+        for (tangle, _) in wanted.take(INDEXED_TANGLES_MAX) {
+            if warmed >= msgs_max {
+                break;
+            }
+            if reconcile {
+                self.warm_for_reconcile(db, tangle)?;
+            } else {
+                self.warm(db, tangle)?;
+            }
+            warmed += db.tangle(tangle)?.len();
+        }
+        Ok(warmed)
     }
 
     /// Updates the index after `db.add` stored `msg` (appended or replacing an erased copy):

@@ -126,7 +126,7 @@ pub mod wire;
 
 pub use apply::{AddShared, Adder, CommitObserver, Committed, commit, commit_with, prune_newest};
 pub use claims::{Claims, FETCH_CLAIM_TTL_MS, SessionTag};
-pub use index::{INDEXED_TANGLES_MAX, IndexedDb, SyncIndex};
+pub use index::{INDEXED_TANGLES_MAX, IndexedDb, SyncIndex, WARMED_AT_START_MSGS_MAX};
 pub use session::{
     BloomSizing, CloseReason, Config, ITEM_CACHE_ENTRIES_MAX, Input, KNOWN_IDS_MAX, Output,
     PENDING_PUSHES_MAX, PENDING_PUSHES_PER_TANGLE_MAX, REFUSALS_MAX, REQUESTED_MAX, Refusal,

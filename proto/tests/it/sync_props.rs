@@ -564,6 +564,54 @@ proptest! {
     }
 }
 
+/// A starting node indexes its goal tangles in the goals' order, skipping `none`, and stops
+/// once the msgs indexed reach its bound; what it indexed answers as the database does.
+#[test]
+fn warming_indexes_the_goal_tangles_up_to_the_bound() {
+    let keypair = Keypair::from_seed(&[22; 32]);
+    let mut peer = Peer::new();
+    let account = peer
+        .db
+        .create_account(&keypair, "account", "warm")
+        .expect("account");
+    let feeds = ["first", "second", "unwanted"].map(|domain| msg::feed_id(&account, domain));
+    for (domain, count) in [("first", 30), ("second", 20), ("unwanted", 5)] {
+        for index in 0..count {
+            peer.db
+                .publish(&keypair, &account, domain, json!({"text": index}), &[])
+                .expect("publish");
+        }
+    }
+    let goals = goals_of(&[
+        (feeds[0], Goal::All),
+        (feeds[2], Goal::None),
+        (feeds[1], Goal::Newest(5)),
+    ]);
+    for reconcile in [false, true] {
+        let mut bounded = peer.clone();
+        let warmed = bounded
+            .index
+            .warm_goals(&mut bounded.db, &goals, reconcile, 10);
+        assert_eq!(
+            warmed.expect("memory"),
+            31,
+            "the first feed, then the bound"
+        );
+        assert_eq!(bounded.index.len(), 1);
+        let mut whole = peer.clone();
+        let warmed = whole
+            .index
+            .warm_goals(&mut whole.db, &goals, reconcile, 1000);
+        assert_eq!(
+            warmed.expect("memory"),
+            31 + 21,
+            "both wanted feeds, not the unwanted"
+        );
+        assert_eq!(whole.index.len(), 2);
+        whole.index.check_invariants(&whole.db).expect("memory");
+    }
+}
+
 /// Past the reference's bloom cap (ranges over 500 depths) the reference's filters fill up
 /// and hide missing msgs; ours are sized for their contents, so the first round already
 /// lists every missing msg.
