@@ -1,5 +1,6 @@
 //! [`DiskStore`]: the durable [`Store`] (format: `docs/store-format.md`).
 
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -130,6 +131,11 @@ pub struct DiskStore {
     recovery: Recovery,
     /// Msgs decoded from the written part of the log.
     decoded: DecodedCache,
+    /// The msgs appended or replaced in the open batch, by record offset, with their record's
+    /// length: a `get` right after an add (a sync commit reads each msg back "as stored")
+    /// takes the msg given instead of decoding the record just encoded from it. Bounded by
+    /// the batch (`BATCH_BODY_BYTES_MAX`); moved to `decoded` once the batch is written.
+    open_batch: BTreeMap<u64, (Arc<Msg>, usize)>,
     /// The stored msgs' metadata beside the log (a cache: see `side`).
     side: SideFile,
 }
@@ -189,6 +195,7 @@ impl DiskStore {
             poisoned: None,
             recovery,
             decoded: DecodedCache::default(),
+            open_batch: BTreeMap::new(),
             side,
         };
         store.scan_side();
@@ -247,6 +254,7 @@ impl DiskStore {
                         pending: vec![0u8; BATCH_HEADER_LEN],
                         poisoned: None,
                         decoded: DecodedCache::default(),
+                        open_batch: BTreeMap::new(),
                         side,
                     };
                     store.scan_side();
@@ -382,8 +390,14 @@ impl DiskStore {
         Ok(self.file_len + u64::try_from(self.pending.len()).unwrap_or(u64::MAX))
     }
 
-    /// Encodes and indexes a msg record.
-    fn write_msg(&mut self, kind: Kind, seq: u64, id: &MsgId, msg: &Msg) -> Result<(), StoreError> {
+    /// Encodes and indexes a msg record; returns its offset and length.
+    fn write_msg(
+        &mut self,
+        kind: Kind,
+        seq: u64,
+        id: &MsgId,
+        msg: &Msg,
+    ) -> Result<(u64, usize), StoreError> {
         let json = msg.to_json();
         if msg.metadata.tangles.len() > MSG_TANGLES_MAX {
             return Err(StoreError::TooLarge {
@@ -427,6 +441,20 @@ impl DiskStore {
         {
             self.side.note(slot_index, &head.id, &msg.metadata);
         }
+        Ok((offset, record_len))
+    }
+
+    /// Writes a whole msg's record (an append or a replace) and keeps the msg for reads
+    /// until the batch is written ([`Self::open_batch`]).
+    fn write_whole_msg(
+        &mut self,
+        kind: Kind,
+        seq: u64,
+        id: &MsgId,
+        msg: Arc<Msg>,
+    ) -> Result<(), StoreError> {
+        let (offset, record_len) = self.write_msg(kind, seq, id, &msg)?;
+        self.open_batch.insert(offset, (msg, record_len));
         Ok(())
     }
 
@@ -813,7 +841,11 @@ impl Store for DiskStore {
         let Some(slot) = self.index.slot_of(&id.to_bytes()) else {
             return Ok(None);
         };
-        let msg = match self.decoded.get_msg(slot.offset) {
+        let cached = match self.open_batch.get(&slot.offset) {
+            Some((msg, _)) => Some(Arc::clone(msg)),
+            None => self.decoded.get_msg(slot.offset),
+        };
+        let msg = match cached {
             Some(msg) => msg,
             None => {
                 let msg = Arc::new(self.read_msg(slot)?);
@@ -840,6 +872,9 @@ impl Store for DiskStore {
         else {
             return Ok(None);
         };
+        if let Some((msg, _)) = self.open_batch.get(&slot.offset) {
+            return Ok(Some(StoredMetadata::Msg(Arc::clone(msg))));
+        }
         let metadata = match self.decoded.get(slot.offset) {
             Some(Decoded::Msg(msg)) => return Ok(Some(StoredMetadata::Msg(msg))),
             Some(Decoded::Metadata(metadata)) => metadata,
@@ -913,7 +948,7 @@ impl Store for DiskStore {
         }
         self.check_capacity()?;
         let seq = self.index.next_seq();
-        self.write_msg(Kind::Append, seq, &id, &msg)?;
+        self.write_whole_msg(Kind::Append, seq, &id, msg)?;
         Ok(seq)
     }
 
@@ -925,7 +960,7 @@ impl Store for DiskStore {
         } else {
             Kind::Append
         };
-        self.write_msg(kind, seq, &id, &msg)?;
+        self.write_whole_msg(kind, seq, &id, msg)?;
         Ok(seq)
     }
 
@@ -1013,6 +1048,9 @@ impl Store for DiskStore {
         }
         self.file_len += u64::try_from(self.pending.len()).unwrap_or(u64::MAX);
         self.pending.truncate(BATCH_HEADER_LEN);
+        for (offset, (msg, record_len)) in std::mem::take(&mut self.open_batch) {
+            self.decoded.insert(offset, record_len, Decoded::Msg(msg));
+        }
         // After the log's fsync, so the side file mostly lags the log (it is a cache: `side`).
         self.side.write_pending();
         Ok(())
@@ -1058,6 +1096,7 @@ impl DiskStore {
             poisoned: None,
             recovery: Recovery::default(),
             decoded: DecodedCache::default(),
+            open_batch: BTreeMap::new(),
             side: SideFile::open(dir, true),
         };
         store.scan_side();

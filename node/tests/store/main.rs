@@ -9,6 +9,7 @@ mod cli;
 mod common;
 mod crash;
 mod model;
+mod open_batch;
 mod salvage;
 mod side;
 mod torn;
