@@ -60,7 +60,18 @@ pub struct Limits {
     /// Largest read from a socket before the bytes are handed on (and the next read waits
     /// for the consumer: the credit that keeps ractor's unbounded mailboxes bounded).
     pub read_chunk_bytes_max: usize,
+    /// Batches of sync objects a connection may hand the sync actor beyond the one it is
+    /// handling (each batch: the objects of one read). 0 (the default, and the simulator's):
+    /// the reader's credit waits until the sync actor, and the store commit behind it, have
+    /// handled the batch. More lets the next bytes be decrypted and parsed while a commit
+    /// verifies and writes (`ppppp serve` uses [`SYNC_BATCHES_AHEAD_SERVE`]); the sync actor
+    /// still handles every batch in order, so what is stored and refused is the same.
+    pub sync_batches_ahead: usize,
 }
+
+/// [`Limits::sync_batches_ahead`] of a real process (`ppppp serve`): enough to keep one
+/// batch parsed while the previous one commits.
+pub const SYNC_BATCHES_AHEAD_SERVE: usize = 2;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -74,6 +85,7 @@ impl Default for Limits {
             outbound_frames_max: 1024,
             outbound_bytes_max: 64 * 1024 * 1024,
             read_chunk_bytes_max: 64 * 1024,
+            sync_batches_ahead: 0,
         }
     }
 }

@@ -14,7 +14,7 @@
 //! - one frame body is at most `FRAME_BODY_LEN_MAX` (the decoder refuses bigger ones from the
 //!   header alone), and the muxrpc machine bounds open calls.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -133,6 +133,9 @@ pub(crate) struct ConnState {
     queued_bytes: Arc<AtomicUsize>,
     tasks: Vec<AbortOnDrop>,
     ticker: Option<AbortOnDrop>,
+    /// Batches handed to the sync actor and not yet handled, oldest first: at most
+    /// `Limits::sync_batches_ahead` once the reader's credit is given.
+    sync_pending: VecDeque<tokio::sync::oneshot::Receiver<()>>,
     /// When to ping and when to give up (`proto::liveness`, shared with the protocol tier),
     /// on a clock of milliseconds since `started`.
     liveness: Liveness,
@@ -184,6 +187,7 @@ impl Actor for ConnectionActor {
             writer_task: None,
             tasks: vec![AbortOnDrop(handshake)],
             ticker: None,
+            sync_pending: VecDeque::new(),
             liveness,
             started: Instant::now(),
             stats: args.stats,
@@ -584,26 +588,37 @@ impl ConnState {
             }
         }
         if !objects.is_empty() {
-            let conn = self.conn;
-            let handled = self
-                .context
-                .sync
-                .call(
-                    |reply| SyncActorMsg::Received {
-                        conn,
-                        objects,
-                        reply,
-                    },
-                    None,
-                )
-                .await;
-            if !matches!(handled, Ok(ractor::rpc::CallResult::Success(()))) {
-                return Err(DisconnectReason::Shutdown);
-            }
+            self.hand_to_sync(objects).await?;
         }
         self.transmit(Traffic::SyncControl)?;
         if goodbye {
             return Err(DisconnectReason::RemoteClosed);
+        }
+        Ok(())
+    }
+
+    /// Hands sync objects to the sync actor, then waits until at most
+    /// `Limits::sync_batches_ahead` batches are unhandled (none by default: the reader's
+    /// credit then waits for this batch, and the commit behind it). The sync actor handles
+    /// the batches in the order they were sent, whatever the wait.
+    async fn hand_to_sync(&mut self, objects: Vec<Value>) -> Result<(), DisconnectReason> {
+        let (reply, handled) = tokio::sync::oneshot::channel();
+        let received = SyncActorMsg::Received {
+            conn: self.conn,
+            objects,
+            reply: reply.into(),
+        };
+        if self.context.sync.cast(received).is_err() {
+            return Err(DisconnectReason::Shutdown);
+        }
+        self.sync_pending.push_back(handled);
+        while self.sync_pending.len() > self.context.limits.sync_batches_ahead {
+            let Some(oldest) = self.sync_pending.pop_front() else {
+                break;
+            };
+            if oldest.await.is_err() {
+                return Err(DisconnectReason::Shutdown);
+            }
         }
         Ok(())
     }

@@ -2,6 +2,7 @@
 //! realtime delivery, both transports.
 
 mod admission;
+mod ahead;
 mod errors;
 mod hostile;
 mod processes;
