@@ -35,7 +35,7 @@ use tokio::time::Instant;
 use super::app::{APP_CALLS_PER_CONNECTION_MAX, AppMethods, AppReply, AppRequest};
 use super::config::{Limits, Timers, Transport};
 use super::events::{DisconnectReason, HandshakeFailure, NodeEvent, Remote, Traffic};
-use super::msgs::{AppCall, ConnMsg, OutgoingSync, SyncActorMsg};
+use super::msgs::{AppCall, ConnMsg, OutgoingSync, SyncActorMsg, SyncObject};
 use super::peers::ConnStats;
 use super::reconcile::{RECONCILE_ACCEPT, SYNC_RECONCILE, SharedReconcilePeers, SyncMethod};
 use super::{AbortOnDrop, ConnId, Emitter};
@@ -571,7 +571,7 @@ impl ConnState {
                 .handle_frame(frame)
                 .map_err(DisconnectReason::Rpc)?;
         }
-        let mut objects: Vec<Value> = Vec::new();
+        let mut objects: Vec<SyncObject> = Vec::new();
         let mut goodbye = false;
         while let Some(event) = self.rpc.poll_event() {
             match event {
@@ -601,7 +601,7 @@ impl ConnState {
     /// `Limits::sync_batches_ahead` batches are unhandled (none by default: the reader's
     /// credit then waits for this batch, and the commit behind it). The sync actor handles
     /// the batches in the order they were sent, whatever the wait.
-    async fn hand_to_sync(&mut self, objects: Vec<Value>) -> Result<(), DisconnectReason> {
+    async fn hand_to_sync(&mut self, objects: Vec<SyncObject>) -> Result<(), DisconnectReason> {
         let (reply, handled) = tokio::sync::oneshot::channel();
         let received = SyncActorMsg::Received {
             conn: self.conn,
@@ -630,12 +630,12 @@ impl ConnState {
         myself: &ActorRef<ConnMsg>,
         id: CallId,
         body: &Body,
-        objects: &mut Vec<Value>,
+        objects: &mut Vec<SyncObject>,
     ) -> Result<(), DisconnectReason> {
         if Some(id) == self.sync_call {
             match body.parse_json::<Value>() {
                 Ok(object) if self.probing => self.probe_answered(myself, &object),
-                Ok(object) => objects.push(object),
+                Ok(object) => objects.push(SyncObject::decode(self.sync_method, object)),
                 Err(error) => {
                     tracing::debug!(target: "ppppp::conn", %error, "sync data is not JSON")
                 }

@@ -10,6 +10,7 @@ use proto::ids::{AccountId, MsgId, PubKey, TangleId};
 use proto::ingest::Snapshot;
 use proto::msg::Msg;
 use proto::publish::PublishError;
+use proto::sync::{recon, wire};
 use ractor::{ActorRef, RpcReplyPort};
 use serde_json::Value;
 
@@ -127,11 +128,12 @@ pub(crate) enum SyncActorMsg {
         /// Which stream: `sync.connect` or `sync.reconcile` (negotiated by the connection).
         method: SyncMethod,
     },
-    /// Objects arrived on a connection's sync stream. The reply is the connection's credit
-    /// to read more: it comes only once these are handled (and committed).
+    /// Objects arrived on a connection's sync stream, decoded by the connection. The reply
+    /// is the connection's credit to read more: it comes only once these are handled (and
+    /// committed).
     Received {
         conn: ConnId,
-        objects: Vec<Value>,
+        objects: Vec<SyncObject>,
         reply: RpcReplyPort<()>,
     },
     /// A connection's sync stream ended.
@@ -150,6 +152,38 @@ pub(crate) enum SyncActorMsg {
     Summaries {
         reply: RpcReplyPort<Vec<(ConnId, SyncSummary)>>,
     },
+}
+
+/// A sync object as its connection decoded and checked it, by the stream's method. Decoded
+/// there, not in the sync actor: parsing msgs and hashing their data is work a peer chooses
+/// the size of, done before the database is locked, and a connection reading ahead
+/// (`Limits::sync_batches_ahead`) decodes the next batch while the last one commits.
+#[derive(Debug)]
+pub(crate) enum SyncObject {
+    /// From a `sync.connect` stream (pzp-sync).
+    Connect(Result<wire::Received, wire::WireError>),
+    /// From a `sync.reconcile` stream.
+    Reconcile(Result<recon::Incoming, recon::Refusal>),
+}
+
+impl SyncObject {
+    /// Decodes `object` from a stream of `method`.
+    pub(crate) fn decode(method: SyncMethod, object: Value) -> Self {
+        match method {
+            SyncMethod::Connect => Self::Connect(wire::decode(&object)),
+            SyncMethod::Reconcile => Self::Reconcile(recon::session::decode_owned(object)),
+        }
+    }
+
+    /// The tangle a well-formed object is about (none for a refused one).
+    pub(crate) fn tangle(&self) -> Option<TangleId> {
+        match self {
+            Self::Connect(Ok(received)) => Some(received.msg.id),
+            Self::Reconcile(Ok(recon::Incoming::Frame(received))) => Some(received.frame.id),
+            Self::Reconcile(Ok(recon::Incoming::Push { tangle, .. })) => Some(*tangle),
+            Self::Connect(Err(_)) | Self::Reconcile(Err(_)) => None,
+        }
+    }
 }
 
 /// What the goals actor is asked.

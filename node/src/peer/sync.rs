@@ -13,14 +13,13 @@ use proto::ids::{MsgId, TangleId};
 use proto::msg::Msg;
 use proto::sync::recon::{self, ReconSession};
 use proto::sync::{
-    self, CloseReason, Event, IndexedDb, Output, SessionOutput, SessionRef, Sessions, Time, wire,
+    self, CloseReason, Event, IndexedDb, Output, SessionOutput, SessionRef, Sessions, Time,
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef};
-use serde_json::Value;
 use tokio::time::Instant;
 
 use super::events::{DisconnectReason, NodeEvent, Remote};
-use super::msgs::{ConnMsg, OutgoingSync, StoreMsg, SyncActorMsg};
+use super::msgs::{ConnMsg, OutgoingSync, StoreMsg, SyncActorMsg, SyncObject};
 use super::peers::SyncSummary;
 use super::reconcile::SyncMethod;
 use super::{AbortOnDrop, ConnId, DbState, Emitter, SharedDb};
@@ -356,25 +355,21 @@ impl SyncState {
         self.feed(opened).await
     }
 
-    /// Sync objects a connection received, in order.
+    /// Sync objects a connection received (and decoded), in order.
     async fn received(
         &mut self,
         conn: ConnId,
-        objects: Vec<Value>,
+        objects: Vec<SyncObject>,
     ) -> Result<(), ActorProcessingErr> {
-        if self.sessions.reconcile(&conn).is_some() {
-            return self.received_reconcile(conn, objects).await;
-        }
         for object in objects {
-            // Checked here, before `feed` locks the database: decoding parses msgs and hashes
-            // their data, work a peer chooses the size of.
-            let decoded = wire::decode(&object);
-            drop(object);
-            if let (Some(link), Ok(received)) = (self.links.get_mut(&conn), &decoded) {
-                link.objects
-                    .count(self.tangle_numbers.number(received.msg.id));
+            if let (Some(link), Some(tangle)) = (self.links.get_mut(&conn), object.tangle()) {
+                link.objects.count(self.tangle_numbers.number(tangle));
             }
-            self.feed(Event::Decoded { key: conn, decoded }).await?;
+            let event = match object {
+                SyncObject::Connect(decoded) => Event::Decoded { key: conn, decoded },
+                SyncObject::Reconcile(decoded) => Event::ReconcileDecoded { key: conn, decoded },
+            };
+            self.feed(event).await?;
         }
         Ok(())
     }
@@ -450,31 +445,6 @@ impl SyncState {
             .map(|(conn, output)| (conn, Effect::of(output, measure)))
             .collect();
         self.apply(effects).await
-    }
-
-    /// Frames from a `sync.reconcile` stream, each checked before the database is locked.
-    async fn received_reconcile(
-        &mut self,
-        conn: ConnId,
-        objects: Vec<Value>,
-    ) -> Result<(), ActorProcessingErr> {
-        for object in objects {
-            // The frame is ours: its msgs are decoded from its own values, not copies.
-            let decoded = recon::decode_incoming_owned(object);
-            if let Some(link) = self.links.get_mut(&conn) {
-                let tangle = match &decoded {
-                    Ok(recon::Incoming::Frame(received)) => Some(received.frame.id),
-                    Ok(recon::Incoming::Push { tangle, .. }) => Some(*tangle),
-                    Err(_) => None,
-                };
-                if let Some(tangle) = tangle {
-                    link.objects.count(self.tangle_numbers.number(tangle));
-                }
-            }
-            self.feed(Event::ReconcileDecoded { key: conn, decoded })
-                .await?;
-        }
-        Ok(())
     }
 
     /// Keeps one wake-up armed at the sessions' deadline.
