@@ -14,6 +14,11 @@
 //!   from the process spawn) until it holds the 100 new msgs. Repeated
 //!   `SERVE_SYNC_CATCH_UP_RUNS` times (5).
 //!
+//! - Profiling (`SERVE_SYNC_PERF=FILE`): before the timed runs, one untimed full sync runs
+//!   with `perf record` attached to both processes (author and puller), written to FILE
+//!   (`perf report -i FILE --sort pid,comm`; `perf script` gives each sample's thread and
+//!   time). Off by default; needs `perf` on the path.
+//!
 //! Targets (issue 5): the full sync at no less than a third of validation throughput, the
 //! catch-up in well under a second.
 //!
@@ -141,6 +146,49 @@ impl Serve {
     }
 }
 
+/// Where to profile, and what: a fresh puller's directory, its goals, the author to sync
+/// from, the feed to wait for and its length.
+struct Profiled<'a> {
+    dir: PathBuf,
+    goals: &'a [String],
+    author: &'a Serve,
+    address: &'a str,
+    feed: &'a str,
+    feed_len: usize,
+}
+
+/// `perf record` on both processes for one untimed full sync, when `SERVE_SYNC_PERF` names
+/// the output file.
+fn profile_full_sync(binary: &Path, profiled: &Profiled<'_>) {
+    let Some(out) = std::env::var_os("SERVE_SYNC_PERF") else {
+        return;
+    };
+    let mut puller = Serve::start(binary, &profiled.dir, profiled.goals);
+    let pids = format!("{},{}", profiled.author.child.id(), puller.child.id());
+    let mut perf = Command::new("perf")
+        .args(["record", "-F", "2000", "--call-graph", "dwarf,32768"])
+        .args(["-k", "CLOCK_MONOTONIC", "-p", &pids, "-o"])
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("perf runs");
+    // perf needs a moment to attach before the sync starts.
+    std::thread::sleep(Duration::from_secs(1));
+    puller.ask(&json!({"cmd": "connect", "address": profiled.address}));
+    puller.wait_for(profiled.feed, profiled.feed_len);
+    let _ = Command::new("kill")
+        .arg("-INT")
+        .arg(perf.id().to_string())
+        .status();
+    let _ = perf.wait();
+    puller.stop();
+    println!(
+        "profile of one untimed full sync (author and puller): {}",
+        Path::new(&out).display()
+    );
+}
+
 fn binary() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("PPPPP_BIN") {
         return Some(PathBuf::from(path));
@@ -237,6 +285,15 @@ fn main() {
 
     let goals = [format!("{account}=all"), format!("{feed}=all")];
     let feed_len = posts + 1;
+    let profiled = Profiled {
+        dir: dirs.path().join("puller-profiled"),
+        goals: &goals,
+        author: &author,
+        address: &address,
+        feed: &feed,
+        feed_len,
+    };
+    profile_full_sync(&binary, &profiled);
     let mut full_rates = Vec::new();
     let puller_dir = dirs.path().join("puller");
     for run in 0..full_runs {
