@@ -171,7 +171,7 @@ impl SyncObject {
     pub(crate) fn decode(method: SyncMethod, object: Value) -> Self {
         match method {
             SyncMethod::Connect => Self::Connect(wire::decode(&object)),
-            SyncMethod::Reconcile => Self::Reconcile(recon::session::decode_owned(object)),
+            SyncMethod::Reconcile => Self::Reconcile(recon::decode_incoming_owned(object)),
         }
     }
 
