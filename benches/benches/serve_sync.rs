@@ -146,8 +146,8 @@ impl Serve {
     }
 }
 
-/// Where to profile, and what: a fresh puller's directory, its goals, the author to sync
-/// from, the feed to wait for and its length.
+/// What a puller syncs: its goals, the author to sync from (and its address), the feed to
+/// wait for and its length; `dir` is the profiled puller's directory.
 struct Profiled<'a> {
     dir: PathBuf,
     goals: &'a [String],
@@ -187,6 +187,38 @@ fn profile_full_sync(binary: &Path, profiled: &Profiled<'_>) {
         "profile of one untimed full sync (author and puller): {}",
         Path::new(&out).display()
     );
+}
+
+/// `runs` fresh pullers' full syncs, timed from the `connect` answer: msgs/s each. The last
+/// puller's directory is kept as `keep`, for the catch-ups.
+fn full_syncs(
+    binary: &Path,
+    pulled: &Profiled<'_>,
+    runs: usize,
+    total: usize,
+    keep: &Path,
+) -> Vec<f64> {
+    let mut rates = Vec::new();
+    for run in 0..runs {
+        let dir = keep.with_file_name(format!("puller-{run}"));
+        let mut puller = Serve::start(binary, &dir, pulled.goals);
+        let connected = {
+            puller.ask(&json!({"cmd": "connect", "address": pulled.address}));
+            Instant::now()
+        };
+        let done = puller.wait_for(pulled.feed, pulled.feed_len);
+        let rate = total as f64 / seconds(connected, done);
+        println!(
+            "full sync #{run}: {total} msgs in {:.3} s = {rate:.0} msgs/s",
+            seconds(connected, done)
+        );
+        rates.push(rate);
+        puller.stop();
+        if run + 1 == runs {
+            std::fs::rename(&dir, keep).expect("keep the last puller");
+        }
+    }
+    rates
 }
 
 fn binary() -> Option<PathBuf> {
@@ -294,27 +326,8 @@ fn main() {
         feed_len,
     };
     profile_full_sync(&binary, &profiled);
-    let mut full_rates = Vec::new();
     let puller_dir = dirs.path().join("puller");
-    for run in 0..full_runs {
-        let dir = dirs.path().join(format!("puller-{run}"));
-        let mut puller = Serve::start(&binary, &dir, &goals);
-        let connected = {
-            puller.ask(&json!({"cmd": "connect", "address": address}));
-            Instant::now()
-        };
-        let done = puller.wait_for(&feed, feed_len);
-        let rate = total as f64 / seconds(connected, done);
-        println!(
-            "full sync #{run}: {total} msgs in {:.3} s = {rate:.0} msgs/s",
-            seconds(connected, done)
-        );
-        full_rates.push(rate);
-        puller.stop();
-        if run + 1 == full_runs {
-            std::fs::rename(&dir, &puller_dir).expect("keep the last puller");
-        }
-    }
+    let full_rates = full_syncs(&binary, &profiled, full_runs, total, &puller_dir);
 
     let mut catch_ups = Vec::new();
     let mut catch_ups_from_spawn = Vec::new();
