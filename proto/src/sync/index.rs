@@ -306,9 +306,10 @@ impl SyncIndex {
     }
 
     /// Indexes the tangles `goals` asks for, in the goals' order, until `msgs_max` msgs
-    /// ([`WARMED_AT_START_MSGS_MAX`] for a node) or [`INDEXED_TANGLES_MAX`] tangles are indexed (and their reconcile items too when
-    /// `reconcile`): a node does this when it starts, so its first sync with each remote does
-    /// not begin by loading and indexing what it already held. Returns the msgs indexed.
+    /// ([`WARMED_AT_START_MSGS_MAX`] for a node) or [`INDEXED_TANGLES_MAX`] tangles are
+    /// indexed, with their reconcile items when `reconcile`. A node does this when it starts,
+    /// so its first sync with each remote does not begin by loading and indexing what it
+    /// already held. Returns the msgs indexed.
     ///
     /// # Errors
     /// Store failures.
