@@ -146,25 +146,59 @@ impl Serve {
     }
 }
 
-/// What a puller syncs: its goals, the author to sync from (and its address), the feed to
-/// wait for and its length; `dir` is the profiled puller's directory.
-struct Profiled<'a> {
-    dir: PathBuf,
+/// The author process, its account, address and post feed, and how long publishing took.
+struct Author {
+    serve: Serve,
+    account: String,
+    address: String,
+    feed: String,
+    publish_secs: f64,
+}
+
+impl Author {
+    /// An author at `dir` that has published `posts` posts through its control channel.
+    fn publishing(binary: &Path, dir: &Path, posts: usize) -> Self {
+        let mut serve = Serve::start(binary, dir, &[]);
+        let started = Instant::now();
+        serve.publish(0, posts);
+        let publish_secs = seconds(started, Instant::now());
+        let who = serve.ask(&json!({"cmd": "whoami"}));
+        let account = who["account"].as_str().expect("account").to_owned();
+        let address = who["address"].as_str().expect("address").to_owned();
+        let account_id = proto::ids::AccountId::parse(&account).expect("account ID");
+        let feed: TangleId = proto::msg::feed_id(&account_id, "post");
+        println!(
+            "author published {posts} posts in {publish_secs:.2} s ({:.0} msgs/s through the control channel)",
+            posts as f64 / publish_secs
+        );
+        Self {
+            serve,
+            account,
+            address,
+            feed: feed.to_string(),
+            publish_secs,
+        }
+    }
+}
+
+/// What a puller syncs: its goals, the author to sync from (its process and address), the
+/// feed to wait for and its length before the catch-ups.
+struct Pulled<'a> {
     goals: &'a [String],
-    author: &'a Serve,
+    author_pid: u32,
     address: &'a str,
     feed: &'a str,
     feed_len: usize,
 }
 
-/// `perf record` on both processes for one untimed full sync, when `SERVE_SYNC_PERF` names
-/// the output file.
-fn profile_full_sync(binary: &Path, profiled: &Profiled<'_>) {
+/// `perf record` on both processes for one untimed full sync into a fresh puller at `dir`,
+/// when `SERVE_SYNC_PERF` names the output file.
+fn profile_full_sync(binary: &Path, profiled: &Pulled<'_>, dir: &Path) {
     let Some(out) = std::env::var_os("SERVE_SYNC_PERF") else {
         return;
     };
-    let mut puller = Serve::start(binary, &profiled.dir, profiled.goals);
-    let pids = format!("{},{}", profiled.author.child.id(), puller.child.id());
+    let mut puller = Serve::start(binary, dir, profiled.goals);
+    let pids = format!("{},{}", profiled.author_pid, puller.child.id());
     let mut perf = Command::new("perf")
         .args(["record", "-F", "2000", "--call-graph", "dwarf,32768"])
         .args(["-k", "CLOCK_MONOTONIC", "-p", &pids, "-o"])
@@ -193,7 +227,7 @@ fn profile_full_sync(binary: &Path, profiled: &Profiled<'_>) {
 /// puller's directory is kept as `keep`, for the catch-ups.
 fn full_syncs(
     binary: &Path,
-    pulled: &Profiled<'_>,
+    pulled: &Pulled<'_>,
     runs: usize,
     total: usize,
     keep: &Path,
@@ -219,6 +253,61 @@ fn full_syncs(
         }
     }
     rates
+}
+
+/// The validation baseline, on the very msgs the puller will receive: the author's `tangles`
+/// added in order to a fresh in-memory database and to a fresh disk store at `dir`. Returns
+/// the msgs' count and both rates in msgs/s.
+fn validation_baseline(author: &mut Serve, tangles: [&str; 2], dir: &Path) -> (usize, f64, f64) {
+    let mut msgs: Vec<Msg> = Vec::new();
+    for tangle in tangles {
+        let reply = author.ask(&json!({"cmd": "msgs", "tangle": tangle}));
+        for value in reply["msgs"].as_array().expect("msgs") {
+            msgs.push(proto::msg::decode(value).expect("a msg"));
+        }
+    }
+    let total = msgs.len();
+    let memory_secs = validate(MemStore::new(), &msgs);
+    let options = Options {
+        create: true,
+        faults: None,
+    };
+    let disk_secs = validate(DiskStore::open(dir, &options).expect("disk store"), &msgs);
+    (total, total as f64 / memory_secs, total as f64 / disk_secs)
+}
+
+/// `runs` catch-ups of [`NEW_MSGS`] each by the puller kept at `dir`: the author publishes
+/// them (after its first `posts`), the puller restarts and is told to connect. Returns the
+/// times after connect and after spawn, in seconds.
+fn catch_ups(
+    binary: &Path,
+    author: &mut Serve,
+    pulled: &Pulled<'_>,
+    posts: usize,
+    runs: usize,
+    dir: &Path,
+) -> (Vec<f64>, Vec<f64>) {
+    let (mut after_connect, mut after_spawn) = (Vec::new(), Vec::new());
+    let mut held = pulled.feed_len;
+    for run in 0..runs {
+        author.publish(posts + run * NEW_MSGS, posts + (run + 1) * NEW_MSGS);
+        held += NEW_MSGS;
+        let spawned = Instant::now();
+        let mut puller = Serve::start(binary, dir, pulled.goals);
+        puller.ask(&json!({"cmd": "connect", "address": pulled.address}));
+        let connected = Instant::now();
+        let done = puller.wait_for(pulled.feed, held);
+        let (catch_up, from_spawn) = (seconds(connected, done), seconds(spawned, done));
+        println!(
+            "catch-up #{run}: {NEW_MSGS} new msgs in {:.1} ms after connect ({:.1} ms after spawn)",
+            catch_up * 1000.0,
+            from_spawn * 1000.0
+        );
+        after_connect.push(catch_up);
+        after_spawn.push(from_spawn);
+        puller.stop();
+    }
+    (after_connect, after_spawn)
 }
 
 fn binary() -> Option<PathBuf> {
@@ -258,6 +347,42 @@ fn validate<S: proto::store::Store>(store: S, msgs: &[Msg]) -> f64 {
     seconds(started, Instant::now())
 }
 
+/// Prints the medians against the validation baseline, then the same as one `RESULT` JSON
+/// line: `total` msgs synced, the author's publishing rate, the validation rates (memory,
+/// disk), the full syncs' rates and the catch-ups' times (after connect, after spawn).
+fn report(
+    total: usize,
+    publish_rate: f64,
+    (validate_memory, validate_disk): (f64, f64),
+    full_rates: Vec<f64>,
+    (catch_ups, catch_ups_from_spawn): (Vec<f64>, Vec<f64>),
+) {
+    let full = median(full_rates);
+    let catch_up = median(catch_ups);
+    let catch_up_from_spawn = median(catch_ups_from_spawn);
+    println!(
+        "serve_sync: full sync {full:.0} msgs/s = {:.2} x validation in memory, {:.2} x into a disk store (target >= 0.33); \
+         catch-up of {NEW_MSGS}: {:.1} ms after connect, {:.1} ms after spawn (medians; target well under 1 s)",
+        full / validate_memory,
+        full / validate_disk,
+        catch_up * 1000.0,
+        catch_up_from_spawn * 1000.0
+    );
+    println!(
+        "RESULT {}",
+        json!({
+            "bench": "serve_sync",
+            "msgs": total,
+            "publishMsgsPerSec": publish_rate,
+            "validateMemoryMsgsPerSec": validate_memory,
+            "validateDiskMsgsPerSec": validate_disk,
+            "fullSyncMsgsPerSec": full,
+            "catchUpMs": catch_up * 1000.0,
+            "catchUpFromSpawnMs": catch_up_from_spawn * 1000.0,
+        })
+    );
+}
+
 fn main() {
     if !std::env::args().any(|arg| arg == "--bench") {
         println!("serve_sync: run it with `cargo bench -p benches --bench serve_sync`");
@@ -275,105 +400,49 @@ fn main() {
     let catch_up_runs = env_or("SERVE_SYNC_CATCH_UP_RUNS", 5);
     let dirs = tempfile::tempdir().expect("temp dir");
 
-    let mut author = Serve::start(&binary, &dirs.path().join("author"), &[]);
-    let started = Instant::now();
-    author.publish(0, posts);
-    let publish_secs = seconds(started, Instant::now());
-    let who = author.ask(&json!({"cmd": "whoami"}));
-    let account = who["account"].as_str().expect("account").to_owned();
-    let address = who["address"].as_str().expect("address").to_owned();
-    let account_id = proto::ids::AccountId::parse(&account).expect("account ID");
-    let feed: TangleId = proto::msg::feed_id(&account_id, "post");
-    let feed = feed.to_string();
-    println!(
-        "author published {posts} posts in {publish_secs:.2} s ({:.0} msgs/s through the control channel)",
-        posts as f64 / publish_secs
-    );
+    let Author {
+        serve: mut author,
+        account,
+        address,
+        feed,
+        publish_secs,
+    } = Author::publishing(&binary, &dirs.path().join("author"), posts);
 
-    // The validation baseline, on the very msgs the puller will receive.
-    let mut msgs: Vec<Msg> = Vec::new();
-    for tangle in [&account, &feed] {
-        let reply = author.ask(&json!({"cmd": "msgs", "tangle": tangle}));
-        for value in reply["msgs"].as_array().expect("msgs") {
-            msgs.push(proto::msg::decode(value).expect("a msg"));
-        }
-    }
-    let total = msgs.len();
-    let memory_secs = validate(MemStore::new(), &msgs);
-    let disk = DiskStore::open(
-        dirs.path().join("validate-db"),
-        &Options {
-            create: true,
-            faults: None,
-        },
-    )
-    .expect("disk store");
-    let disk_secs = validate(disk, &msgs);
-    let validate_memory = total as f64 / memory_secs;
-    let validate_disk = total as f64 / disk_secs;
+    let (total, validate_memory, validate_disk) = validation_baseline(
+        &mut author,
+        [&account, &feed],
+        &dirs.path().join("validate-db"),
+    );
     println!(
         "validation of the same {total} msgs: {validate_memory:.0} msgs/s in memory, {validate_disk:.0} msgs/s into a disk store"
     );
 
     let goals = [format!("{account}=all"), format!("{feed}=all")];
-    let feed_len = posts + 1;
-    let profiled = Profiled {
-        dir: dirs.path().join("puller-profiled"),
+    let pulled = Pulled {
         goals: &goals,
-        author: &author,
+        author_pid: author.child.id(),
         address: &address,
         feed: &feed,
-        feed_len,
+        feed_len: posts + 1,
     };
-    profile_full_sync(&binary, &profiled);
+    profile_full_sync(&binary, &pulled, &dirs.path().join("puller-profiled"));
     let puller_dir = dirs.path().join("puller");
-    let full_rates = full_syncs(&binary, &profiled, full_runs, total, &puller_dir);
-
-    let mut catch_ups = Vec::new();
-    let mut catch_ups_from_spawn = Vec::new();
-    let mut held = feed_len;
-    for run in 0..catch_up_runs {
-        author.publish(posts + run * NEW_MSGS, posts + (run + 1) * NEW_MSGS);
-        held += NEW_MSGS;
-        let spawned = Instant::now();
-        let mut puller = Serve::start(&binary, &puller_dir, &goals);
-        puller.ask(&json!({"cmd": "connect", "address": address}));
-        let connected = Instant::now();
-        let done = puller.wait_for(&feed, held);
-        let (catch_up, from_spawn) = (seconds(connected, done), seconds(spawned, done));
-        println!(
-            "catch-up #{run}: {NEW_MSGS} new msgs in {:.1} ms after connect ({:.1} ms after spawn)",
-            catch_up * 1000.0,
-            from_spawn * 1000.0
-        );
-        catch_ups.push(catch_up);
-        catch_ups_from_spawn.push(from_spawn);
-        puller.stop();
-    }
+    let full_rates = full_syncs(&binary, &pulled, full_runs, total, &puller_dir);
+    let (catch_ups, catch_ups_from_spawn) = catch_ups(
+        &binary,
+        &mut author,
+        &pulled,
+        posts,
+        catch_up_runs,
+        &puller_dir,
+    );
     author.stop();
 
-    let full = median(full_rates);
-    let catch_up = median(catch_ups);
-    let catch_up_from_spawn = median(catch_ups_from_spawn);
-    println!(
-        "serve_sync: full sync {full:.0} msgs/s = {:.2} x validation in memory, {:.2} x into a disk store (target >= 0.33); \
-         catch-up of {NEW_MSGS}: {:.1} ms after connect, {:.1} ms after spawn (medians; target well under 1 s)",
-        full / validate_memory,
-        full / validate_disk,
-        catch_up * 1000.0,
-        catch_up_from_spawn * 1000.0
-    );
-    println!(
-        "RESULT {}",
-        json!({
-            "bench": "serve_sync",
-            "msgs": total,
-            "publishMsgsPerSec": posts as f64 / publish_secs,
-            "validateMemoryMsgsPerSec": validate_memory,
-            "validateDiskMsgsPerSec": validate_disk,
-            "fullSyncMsgsPerSec": full,
-            "catchUpMs": catch_up * 1000.0,
-            "catchUpFromSpawnMs": catch_up_from_spawn * 1000.0,
-        })
+    report(
+        total,
+        posts as f64 / publish_secs,
+        (validate_memory, validate_disk),
+        full_rates,
+        (catch_ups, catch_ups_from_spawn),
     );
 }
