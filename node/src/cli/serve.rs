@@ -63,9 +63,7 @@ use super::peer::random_bytes;
 use super::received::ReceivedTimes;
 use crate::keyfile;
 use crate::net::TokioNet;
-use crate::peer::{
-    self, AbortOnDrop, AnyStore, NodeConfig, NodeHandle, SYNC_BATCHES_AHEAD_SERVE, Transport,
-};
+use crate::peer::{self, AbortOnDrop, AnyStore, NodeConfig, NodeHandle, Transport};
 use crate::store::{DiskStore, Options};
 use crate::transport::caps::NetworkKey;
 
@@ -298,8 +296,6 @@ fn node_config(args: &ServeArgs, keypair: proto::keys::Keypair) -> anyhow::Resul
     config.gc_bytes_max = args.gc_bytes_max;
     // A real process: synced batches' signatures are checked on every core.
     config.verify_ahead = true;
-    // ... and the next batch is read and parsed while one commits.
-    config.limits.sync_batches_ahead = SYNC_BATCHES_AHEAD_SERVE;
     // JS peers keep pzp-sync either way.
     config.reconcile = args.sync == SyncChoice::Reconcile;
     config.timers.handshake_timeout = Duration::from_millis(args.handshake_timeout_ms);

@@ -64,14 +64,12 @@ pub struct Limits {
     /// handling (each batch: the objects of one read). 0 (the default, and the simulator's):
     /// the reader's credit waits until the sync actor, and the store commit behind it, have
     /// handled the batch. More lets the next bytes be decrypted and parsed while a commit
-    /// verifies and writes (`ppppp serve` uses [`SYNC_BATCHES_AHEAD_SERVE`]); the sync actor
-    /// still handles every batch in order, so what is stored and refused is the same.
+    /// verifies and writes; the sync actor still handles every batch in order, so what is
+    /// stored and refused is the same. `ppppp serve` keeps 0: a peer that asks and never
+    /// reads gets that many more batches answered before its answers meet
+    /// `outbound_bytes_max` (the `never_reads` attack test measured 25-55 MB more with 2).
     pub sync_batches_ahead: usize,
 }
-
-/// [`Limits::sync_batches_ahead`] of a real process (`ppppp serve`): enough to keep one
-/// batch parsed while the previous one commits.
-pub const SYNC_BATCHES_AHEAD_SERVE: usize = 2;
 
 impl Default for Limits {
     fn default() -> Self {

@@ -43,9 +43,7 @@ use rand_chacha::rand_core::SeedableRng;
 
 pub use any_store::{AnyStore, StoreFailure};
 pub use app::{AppMethods, AppReply, AppRequest};
-pub use config::{
-    DialTarget, EventSink, Limits, NodeConfig, SYNC_BATCHES_AHEAD_SERVE, Timers, Transport,
-};
+pub use config::{DialTarget, EventSink, Limits, NodeConfig, Timers, Transport};
 pub use error::{JoinRefused, NodeError};
 pub use events::{DisconnectReason, HandshakeFailure, NodeEvent, Remote, Traffic};
 pub use handle::{NodeDialer, NodeHandle, NodeKiller};

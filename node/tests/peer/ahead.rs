@@ -1,11 +1,11 @@
-//! A node reading sync batches ahead (`Limits::sync_batches_ahead`, as `ppppp serve` runs,
-//! with verify-ahead) stores what a node handling one batch at a time stores: the sync actor
+//! A node reading sync batches ahead (`Limits::sync_batches_ahead`, with verify-ahead as
+//! `ppppp serve` runs) stores what a node handling one batch at a time stores: the sync actor
 //! still handles the batches in order. Small reads and a stream of realtime pushes make many
 //! batches, several of them handed on before the first is committed.
 
 use std::time::Duration;
 
-use node::peer::{NodeHandle, SYNC_BATCHES_AHEAD_SERVE, Transport};
+use node::peer::{NodeHandle, Transport};
 use node::transport::caps::NetworkKey;
 use proto::goals::Goal;
 use proto::ids::TangleId;
@@ -13,6 +13,9 @@ use proto::msg;
 use serde_json::json;
 
 use crate::support::{config_for, eventually, run_recording, target_of};
+
+/// Batches read ahead: enough to keep one batch parsed while the previous one commits.
+const BATCHES_AHEAD: usize = 2;
 
 async fn feed_of(node: &NodeHandle, feed: TangleId) -> Option<Vec<String>> {
     node.snapshot()
@@ -68,14 +71,14 @@ async fn bob_syncs_reading_ahead(reconcile: bool, ahead: usize, seed: u8) -> Vec
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reading_sync_batches_ahead_stores_what_one_at_a_time_stores_over_reconcile() {
-    let ahead = bob_syncs_reading_ahead(true, SYNC_BATCHES_AHEAD_SERVE, 41).await;
+    let ahead = bob_syncs_reading_ahead(true, BATCHES_AHEAD, 41).await;
     let one_at_a_time = bob_syncs_reading_ahead(true, 0, 41).await;
     assert_eq!(ahead, one_at_a_time);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reading_sync_batches_ahead_stores_what_one_at_a_time_stores_over_pzp_sync() {
-    let ahead = bob_syncs_reading_ahead(false, SYNC_BATCHES_AHEAD_SERVE, 43).await;
+    let ahead = bob_syncs_reading_ahead(false, BATCHES_AHEAD, 43).await;
     let one_at_a_time = bob_syncs_reading_ahead(false, 0, 43).await;
     assert_eq!(ahead, one_at_a_time);
 }
