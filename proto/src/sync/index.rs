@@ -54,7 +54,7 @@ struct Entry {
     cut: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct TangleIndex {
     version: u64,
     last_used: u64,
@@ -73,6 +73,19 @@ struct TangleIndex {
 /// of the index copies them too, so that two indexes never share what either changes.
 #[derive(Debug, Default)]
 struct KeptItems(Option<Arc<SortedItems>>);
+
+/// Keeps the vectors' spare capacity (see [`super::clone_keeping_capacity`]).
+impl Clone for TangleIndex {
+    fn clone(&self) -> Self {
+        Self {
+            version: self.version,
+            last_used: self.last_used,
+            entries: super::clone_keeping_capacity(&self.entries),
+            tip_sets: self.tip_sets.clone(),
+            sorted: self.sorted.clone(),
+        }
+    }
+}
 
 impl Clone for KeptItems {
     fn clone(&self) -> Self {

@@ -81,9 +81,15 @@ impl IdSum {
     }
 }
 
-/// Sums of the first `i` items' IDs, for every `i`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Sums of the first `i` items' IDs, for every `i`. A clone keeps the spare capacity.
+#[derive(Debug, PartialEq, Eq)]
 pub struct PrefixSums(Vec<IdSum>);
+
+impl Clone for PrefixSums {
+    fn clone(&self) -> Self {
+        Self(crate::sync::clone_keeping_capacity(&self.0))
+    }
+}
 
 impl Default for PrefixSums {
     fn default() -> Self {

@@ -13,11 +13,21 @@ use std::sync::Arc;
 use super::fingerprint::{Fingerprint, PrefixSums};
 use super::item::{Bound, Item, first_at_or_above};
 
-/// Items sorted by key then ID, without duplicates, and their prefix sums.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Items sorted by key then ID, without duplicates, and their prefix sums. A clone keeps the
+/// spare capacity of both, as the sync index's do.
+#[derive(Debug, Default, PartialEq, Eq)]
 pub struct SortedItems {
     items: Vec<Item>,
     sums: PrefixSums,
+}
+
+impl Clone for SortedItems {
+    fn clone(&self) -> Self {
+        Self {
+            items: crate::sync::clone_keeping_capacity(&self.items),
+            sums: self.sums.clone(),
+        }
+    }
 }
 
 impl SortedItems {
