@@ -2,8 +2,9 @@
 //!
 //! Every msg carries a 64-byte signature and several 32-byte IDs in base58, and the general
 //! `bs58` crate converts one byte (or digit) at a time, which made base58 a quarter of a
-//! sync's cost. Here the number is held in limbs of `58^5` (encoding) or `2^32` (decoding)
-//! and fed four bytes (five digits) at a time: same results, about eight times faster.
+//! sync's cost. Here the number is held in limbs of `58^5` fed four bytes at a time
+//! (encoding), or in 64-bit words fed ten digits at a time (decoding): same results, many
+//! times faster.
 //! Encoding inputs beyond the stack limbs' reach go through `bs58`.
 //!
 //! Base58 costs the square of its length, so [`decode`] refuses text longer than
@@ -22,6 +23,17 @@ const INPUT_MAX: usize = 128;
 
 /// Limbs needed for [`INPUT_MAX`] bytes or digits, with room to spare.
 const LIMBS: usize = 48;
+
+/// Digits [`decode`] feeds at a time (`58^10 < 2^59`).
+const DECODE_CHUNK_DIGITS: usize = 10;
+
+/// 64-bit words [`decode`] needs for [`DECODE_DIGITS_MAX`] digits (`58^128 < 2^750`).
+const DECODE_WORDS: usize = 12;
+
+/// The low 64 bits.
+fn low_word(value: u128) -> u64 {
+    u64::try_from(value & u128::from(u64::MAX)).unwrap_or_default()
+}
 
 /// Longest text [`decode`] reads: 128 digits hold 93 bytes, more than any PPPPP value
 /// (IDs and keys are 32 bytes, at most 44 digits; signatures 64 bytes, at most 88 digits).
@@ -158,12 +170,16 @@ pub fn decode(text: &str) -> Result<Vec<u8>, DecodeError> {
     let digits = text.as_bytes();
     let zeros = digits.iter().take_while(|digit| **digit == b'1').count();
     let rest = digits.get(zeros..).unwrap_or_default();
-    // Little-endian words of 32 bits, fed five digits at a time.
-    let mut words = [0u64; LIMBS];
+    // Little-endian words of 64 bits, fed ten digits at a time: `58^10` is below `2^59`, so
+    // a word times it plus a carry fits in a `u128`, and the carry out stays below it.
+    let mut words = [0u64; DECODE_WORDS];
     let mut used = 0;
-    let first = rest.len() % 5;
-    let chunks = std::iter::once(rest.get(..first).unwrap_or_default())
-        .chain(rest.get(first..).unwrap_or_default().chunks(5));
+    let first = rest.len() % DECODE_CHUNK_DIGITS;
+    let chunks = std::iter::once(rest.get(..first).unwrap_or_default()).chain(
+        rest.get(first..)
+            .unwrap_or_default()
+            .chunks(DECODE_CHUNK_DIGITS),
+    );
     for chunk in chunks.filter(|chunk| !chunk.is_empty()) {
         let mut carry = 0u64;
         let mut multiplier = 1u64;
@@ -172,22 +188,22 @@ pub fn decode(text: &str) -> Result<Vec<u8>, DecodeError> {
             multiplier *= 58;
         }
         for word in words.iter_mut().take(used) {
-            let value = *word * multiplier + carry;
-            *word = value & 0xffff_ffff;
-            carry = value >> 32;
+            let value = u128::from(*word) * u128::from(multiplier) + u128::from(carry);
+            *word = low_word(value);
+            carry = low_word(value >> 64);
         }
-        while carry > 0 {
-            if let Some(word) = words.get_mut(used) {
-                *word = carry & 0xffff_ffff;
-                used += 1;
-            }
-            carry >>= 32;
+        if carry > 0
+            && let Some(word) = words.get_mut(used)
+        {
+            *word = carry;
+            used += 1;
         }
     }
-    let mut bytes = vec![0u8; zeros];
+    let mut bytes = Vec::with_capacity(zeros + 8 * used);
+    bytes.resize(zeros, 0);
     let mut leading = true;
     for word in words.iter().take(used).rev() {
-        for byte in u32::try_from(*word).unwrap_or_default().to_be_bytes() {
+        for byte in word.to_be_bytes() {
             if leading && byte == 0 {
                 continue;
             }
