@@ -14,7 +14,7 @@
 //! the index is never wrong, only sometimes slow. [`SyncIndex::note_added`] keeps an entry
 //! fresh through the common change (a msg added at or near the top) without a rebuild.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use indexmap::IndexMap;
@@ -29,7 +29,11 @@ use crate::ids::{AccountId, MsgId, TangleId};
 use crate::msg::{Metadata, Msg};
 use crate::roots;
 use crate::store::Store;
-use crate::tangle::{DepthRange, SlicePart, Tangle};
+use crate::tangle::{DepthRange, Tangle};
+
+mod above_cut;
+
+use above_cut::AboveCut;
 
 /// Most tangles indexed at once; the least recently used is dropped beyond.
 pub const INDEXED_TANGLES_MAX: usize = 1024;
@@ -60,6 +64,11 @@ struct TangleIndex {
     last_used: u64,
     entries: Vec<Entry>,
     tip_sets: Vec<(AccountId, Vec<MsgId>)>,
+    /// The places of the entries whose tip set differs from the entry's before them (the
+    /// first entry's included): listing a run's tip sets visits these, not the whole run
+    /// (both sides of a `sync.reconcile` list them for every exchange). Kept by
+    /// [`TangleIndex::insert_entry`].
+    tip_changes: Vec<usize>,
     /// Every entry as a `sync.reconcile` item (its depth, its ID's raw 32 bytes), sorted, with
     /// prefix sums: filled the first time `sync.reconcile` reads the tangle (decoding 10,000
     /// base58 IDs, sorting and summing them per exchange was most of its cost beside
@@ -122,6 +131,43 @@ impl TangleIndex {
         u32::try_from(self.tip_sets.len() - 1).unwrap_or(NO_TIPS)
     }
 
+    /// Inserts `entry` at `at`, keeping the tip changes: only those at the new entry's place
+    /// and the next can differ; the ones after move up by one.
+    fn insert_entry(&mut self, at: usize, entry: Entry) {
+        self.entries.insert(at, entry);
+        let from = self.tip_changes.partition_point(|place| *place < at);
+        for place in self.tip_changes.iter_mut().skip(from) {
+            *place += 1;
+        }
+        if self.tip_changes.get(from) == Some(&(at + 1)) {
+            self.tip_changes.remove(from);
+        }
+        let changed = [at, at + 1]
+            .into_iter()
+            .filter(|place| is_tip_change(&self.entries, *place));
+        let changed: Vec<usize> = changed.collect();
+        self.tip_changes.splice(from..from, changed);
+    }
+
+    /// The tip sets the entries at `run` name, in order of first use.
+    fn tips_used(&self, run: std::ops::Range<usize>) -> Vec<u32> {
+        let mut used: Vec<u32> = Vec::new();
+        let after_start = self
+            .tip_changes
+            .partition_point(|place| *place <= run.start);
+        let changes = self.tip_changes.get(after_start..).unwrap_or_default();
+        let starts = std::iter::once(run.start).chain(changes.iter().copied());
+        for place in starts.take_while(|place| *place < run.end) {
+            let Some(entry) = self.entries.get(place) else {
+                break;
+            };
+            if entry.tips != NO_TIPS && !used.contains(&entry.tips) {
+                used.push(entry.tips);
+            }
+        }
+        used
+    }
+
     /// Entries in topological order, each with its own hashes and a valid tip set.
     fn check_entries(&self, tangle_id: &TangleId) {
         for pair in self.entries.windows(2) {
@@ -135,6 +181,11 @@ impl TangleIndex {
                 );
             }
         }
+        assert_eq!(
+            self.tip_changes,
+            tip_changes(&self.entries),
+            "{tangle_id}: the kept tip changes differ from the entries'"
+        );
         if let Some(sorted) = &self.sorted.0 {
             let expected = SortedItems::new(self.entries.iter().map(entry_item).collect());
             assert!(
@@ -199,10 +250,10 @@ impl TangleIndex {
         })
     }
 
-    /// The run of entries whose depth is in `range`.
-    fn run(&self, range: DepthRange) -> &[Entry] {
+    /// The places of the entries whose depth is in `range`.
+    fn run(&self, range: DepthRange) -> std::ops::Range<usize> {
         if range.is_empty() {
-            return &[];
+            return 0..0;
         }
         let start = self
             .entries
@@ -210,8 +261,26 @@ impl TangleIndex {
         let end = self
             .entries
             .partition_point(|entry| entry.depth <= range.max);
-        self.entries.get(start..end.max(start)).unwrap_or_default()
+        start..end.max(start)
     }
+}
+
+/// Whether the entry at `at` names another tip set than the one before it (the first entry
+/// does); not past the end.
+fn is_tip_change(entries: &[Entry], at: usize) -> bool {
+    let Some(entry) = entries.get(at) else {
+        return false;
+    };
+    at.checked_sub(1)
+        .and_then(|before| entries.get(before))
+        .is_none_or(|before| before.tips != entry.tips)
+}
+
+/// The places of the entries' tip changes ([`TangleIndex::tip_changes`]).
+fn tip_changes(entries: &[Entry]) -> Vec<usize> {
+    (0..entries.len())
+        .filter(|at| is_tip_change(entries, *at))
+        .collect()
 }
 
 fn entry_hashes(id: &MsgId) -> [ItemHashes; 3] {
@@ -403,7 +472,7 @@ impl SyncIndex {
                 };
                 Arc::make_mut(sorted).insert(item);
             }
-            index.entries.insert(
+            index.insert_entry(
                 at,
                 Entry {
                     id: *id,
@@ -477,6 +546,7 @@ fn build_from<S: Store>(
         last_used: 0,
         entries: Vec::with_capacity(order.len()),
         tip_sets: Vec::new(),
+        tip_changes: Vec::new(),
         sorted: KeptItems::default(),
     };
     for id in &order {
@@ -497,6 +567,7 @@ fn build_from<S: Store>(
         });
     }
     index.version = tangle.version();
+    index.tip_changes = tip_changes(&index.entries);
     // Walk level by level keeping the tips of everything below; a member alone at its depth
     // whose prev covers those tips has every lower member as an ancestor.
     let mut below_tips: BTreeSet<MsgId> = BTreeSet::new();
@@ -525,83 +596,6 @@ fn build_from<S: Store>(
         at += level.len().max(1);
     }
     Ok(index)
-}
-
-/// `tangle.slice(ids, [])`, walking only the members above the highest cut below `ids`
-/// when there is one that precedes them; the plain walk otherwise. Same result.
-fn slice_after_cut(tangle: &Tangle, index: &TangleIndex, ids: &[MsgId]) -> Vec<(MsgId, SlicePart)> {
-    let mut seen = BTreeSet::new();
-    let mins: Vec<MsgId> = ids
-        .iter()
-        .filter(|id| tangle.has(id) && seen.insert(**id))
-        .copied()
-        .collect();
-    let lowest = mins.iter().filter_map(|id| tangle.depth(id)).min();
-    let Some(lowest) = lowest else {
-        return tangle.slice(ids, &[]);
-    };
-    let below = index.entries.partition_point(|entry| entry.depth < lowest);
-    let cut = index
-        .entries
-        .get(..below)
-        .unwrap_or_default()
-        .iter()
-        .rev()
-        .find(|entry| entry.cut);
-    let Some(cut) = cut else {
-        return tangle.slice(ids, &[]);
-    };
-    let cut_depth = cut.depth;
-    // The members at or above the cut that precede some min (the cut itself included when
-    // it does).
-    let mut before_min: BTreeSet<MsgId> = BTreeSet::new();
-    let mut queue: VecDeque<MsgId> = mins.iter().copied().collect();
-    while let Some(current) = queue.pop_front() {
-        for parent in tangle.prev(&current).unwrap_or_default() {
-            let Some(depth) = tangle.depth(parent) else {
-                continue;
-            };
-            if depth >= cut_depth && before_min.insert(*parent) {
-                queue.push_back(*parent);
-            }
-        }
-    }
-    if !before_min.contains(&cut.id) {
-        return tangle.slice(ids, &[]);
-    }
-    let min_set: BTreeSet<MsgId> = mins.iter().copied().collect();
-    let tight = tangle.minimum_among(&mins);
-    let trail: BTreeSet<MsgId> = tight
-        .iter()
-        .flat_map(|id| tangle.shortest_path_to_root(id))
-        .collect();
-    let mut out = Vec::new();
-    // Below the cut every member precedes the mins: only its trail members are sent.
-    let mut low_trail: Vec<(u64, MsgId)> = trail
-        .iter()
-        .filter_map(|id| tangle.depth(id).map(|depth| (depth, *id)))
-        .filter(|(depth, _)| *depth < cut_depth)
-        .collect();
-    low_trail.sort_by(|(depth_a, a), (depth_b, b)| {
-        depth_a
-            .cmp(depth_b)
-            .then_with(|| collate::compare(a.as_str(), b.as_str()).then(a.cmp(b)))
-    });
-    out.extend(low_trail.into_iter().map(|(_, id)| (id, SlicePart::Trail)));
-    let above = DepthRange {
-        min: cut_depth,
-        max: tangle.max_depth(),
-    };
-    for id in tangle.in_depth_range(above) {
-        if trail.contains(id) {
-            out.push((*id, SlicePart::Trail));
-        }
-        if !min_set.contains(id) && before_min.contains(id) {
-            continue;
-        }
-        out.push((*id, SlicePart::Full));
-    }
-    out
 }
 
 /// A [`Db`] read through a [`SyncIndex`]: the [`SyncStore`] a peer should give its sessions.
@@ -700,22 +694,11 @@ impl<'a, S: Store> IndexedDb<'a, S> {
         };
         let run = index.run(range);
         // Tip sets in order of first use, as the reference meets accounts.
-        let mut used: Vec<u32> = Vec::new();
-        let mut last = NO_TIPS;
-        for entry in run {
-            if entry.tips != NO_TIPS && entry.tips != last && !used.contains(&entry.tips) {
-                used.push(entry.tips);
-            }
-            last = entry.tips;
-        }
-        let tip_sets: Vec<(AccountId, Vec<MsgId>)> = used
+        let tip_sets: Vec<(AccountId, Vec<MsgId>)> = index
+            .tips_used(run.clone())
             .iter()
             .filter_map(|tips| index.tip_set(*tips).cloned())
             .collect();
-        let run_start = index
-            .entries
-            .partition_point(|entry| entry.depth < range.min);
-        let run = run_start..run_start + run.len();
         self.account_ids(&tip_sets, out)?;
         if range.min == 0 {
             out.push(*tangle);
@@ -793,14 +776,23 @@ impl<S: Store> SyncStore for IndexedDb<'_, S> {
         ids: &[MsgId],
         out: &mut Vec<(MsgId, Arc<Msg>)>,
     ) -> Result<(), S::Error> {
-        self.db.account_msgs_among(ids, out)?;
         if ids.is_empty() {
             return Ok(());
         }
         let Some(index) = self.index.fresh(self.db, tangle_id)? else {
-            return Ok(());
+            return self.db.account_msgs_among(ids, |_| false, out);
         };
-        let slice = slice_after_cut(self.db.cached_tangle(tangle_id), index, ids);
+        let tangle = self.db.cached_tangle(tangle_id);
+        let above_cut = AboveCut::find(tangle, index, ids);
+        let feed_msg = |id: &MsgId| {
+            above_cut
+                .as_ref()
+                .is_some_and(|above| above.names_account_tips(id))
+        };
+        self.db.account_msgs_among(ids, feed_msg, out)?;
+        let slice = above_cut
+            .and_then(|above| above.slice(tangle, ids))
+            .unwrap_or_else(|| tangle.slice(ids, &[]));
         self.db.slice_msgs(slice, out)
     }
 
@@ -837,6 +829,7 @@ mod tests {
             last_used: 0,
             entries: vec![entry(0), entry(1), entry(1), entry(3)],
             tip_sets: Vec::new(),
+            tip_changes: vec![0],
             sorted: KeptItems::default(),
         };
         let range = |min, max| DepthRange { min, max };
@@ -859,13 +852,64 @@ mod tests {
                 cut: false,
             }
         };
+        let entries: Vec<Entry> = (0..4).map(entry).collect();
         TangleIndex {
             version: 0,
             last_used: 0,
-            entries: (0..4).map(entry).collect(),
+            tip_changes: tip_changes(&entries),
+            entries,
             tip_sets: Vec::new(),
             sorted: KeptItems::default(),
         }
+    }
+
+    #[test]
+    fn kept_tip_changes_follow_inserts_anywhere_and_are_checked() {
+        let tangle = MsgId::from_bytes(&[9; 32]);
+        let mut index = four_entries();
+        // Tip sets 0, 0, NO_TIPS, 1, then entries inserted with each of them (and a new one)
+        // at every kind of place: first, between equals, beside a change, last. (Their IDs
+        // repeat: only the tips matter here.)
+        let tips = [0, 0, NO_TIPS, 1];
+        for (entry, tips) in index.entries.iter_mut().zip(tips) {
+            entry.tips = tips;
+        }
+        index.tip_sets = vec![(tangle, Vec::new()), (tangle, vec![tangle])];
+        index.tip_changes = tip_changes(&index.entries);
+        index.check_entries(&tangle);
+        for (at, tips) in [(0, 1), (1, 0), (3, NO_TIPS), (4, 0), (7, 1), (2, 2), (5, 1)] {
+            let mut entry = index.entries.get(at.min(3)).cloned().expect("an entry");
+            entry.tips = tips;
+            index.tip_sets.push((tangle, vec![tangle; 2]));
+            index.insert_entry(at, entry);
+            assert_eq!(
+                index.tip_changes,
+                tip_changes(&index.entries),
+                "after an insert at {at}"
+            );
+        }
+        let every = index.tips_used(0..index.entries.len());
+        assert_eq!(
+            every,
+            vec![1, 0, 2],
+            "each tip set once, in order of first use"
+        );
+        let later = index.tips_used(3..index.entries.len());
+        let scanned: Vec<u32> = index.entries.get(3..).unwrap_or_default().iter().fold(
+            Vec::new(),
+            |mut used, entry| {
+                if entry.tips != NO_TIPS && !used.contains(&entry.tips) {
+                    used.push(entry.tips);
+                }
+                used
+            },
+        );
+        assert_eq!(later, scanned, "a run starting mid-run of equal tips");
+        let mut sabotaged = four_entries();
+        sabotaged.check_entries(&tangle);
+        sabotaged.tip_changes.push(2);
+        let caught = std::panic::catch_unwind(|| sabotaged.check_entries(&tangle));
+        assert!(caught.is_err(), "a tip change that is none is caught");
     }
 
     #[test]

@@ -205,7 +205,7 @@ impl<S: Store> SyncStore for Db<S> {
         ids: &[MsgId],
         out: &mut Vec<(MsgId, Arc<Msg>)>,
     ) -> Result<(), S::Error> {
-        self.account_msgs_among(ids, out)?;
+        self.account_msgs_among(ids, |_| false, out)?;
         self.tangle_slice(tangle, ids, out)
     }
 
@@ -317,13 +317,15 @@ impl<S: Store> Db<S> {
     }
 
     /// The account msgs among `ids` (`account: "self"`), which phases 8 and 9 send before
-    /// the tangle's slice.
+    /// the tangle's slice; `surely_not` spares the store lookup of the IDs it knows are not
+    /// account msgs.
     pub(super) fn account_msgs_among(
         &self,
         ids: &[MsgId],
+        surely_not: impl Fn(&MsgId) -> bool,
         out: &mut Vec<(MsgId, Arc<Msg>)>,
     ) -> Result<(), S::Error> {
-        for id in ids {
+        for id in ids.iter().filter(|id| !surely_not(id)) {
             if let Some(msg) = self.get(id)?
                 && msg.metadata.account == Account::OwnTangle
             {
