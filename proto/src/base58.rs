@@ -64,7 +64,8 @@ const VALUES: [u8; 128] = {
     values
 };
 
-fn digit_value(byte: u8) -> Option<u64> {
+/// The value of a base58 digit; `None` outside the alphabet.
+pub(crate) fn digit_value(byte: u8) -> Option<u64> {
     VALUES
         .get(usize::from(byte))
         .filter(|value| **value < 58)

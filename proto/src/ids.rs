@@ -51,6 +51,9 @@ pub enum IdError {
 /// # Errors
 /// [`IdError`] when the string is not base58 or does not decode to 32 bytes.
 pub fn decode_32(input: &str) -> Result<[u8; 32], IdError> {
+    if let Some(bytes) = decode_32_fixed(input) {
+        return Ok(bytes);
+    }
     // A 32-byte value is at most 44 digits; decoding a somewhat longer string would fail
     // anyway, but we want the exact length for the error message (as the reference gives).
     let bytes = crate::base58::decode(input).map_err(|error| match error {
@@ -62,6 +65,56 @@ pub fn decode_32(input: &str) -> Result<[u8; 32], IdError> {
         input: input.to_owned(),
         len,
     })
+}
+
+/// Ten base58 digits at most fit a limb's multiplier (`58^10 < 2^59`).
+const DIGITS_PER_LIMB_STEP: usize = 10;
+
+/// [`decode_32`] when `input` decodes to exactly 32 bytes, in four 64-bit limbs fed ten
+/// digits at a time, without allocating: what every msg ID, key and tangle ID a peer sends
+/// costs, and what the sync index pays per new msg for its reconcile item. `None` for any
+/// other input (not base58, another length, longer than an ID's 44 digits), which the general
+/// decoder then reads to say why.
+fn decode_32_fixed(input: &str) -> Option<[u8; 32]> {
+    let digits = input.as_bytes();
+    if digits.len() > B58_LEN_MAX {
+        return None;
+    }
+    let zeros = digits.iter().take_while(|digit| **digit == b'1').count();
+    let rest = digits.get(zeros..).unwrap_or_default();
+    // Little-endian; a carry out of the last limb means more than 32 bytes.
+    let mut limbs = [0u64; 4];
+    let first = rest.len() % DIGITS_PER_LIMB_STEP;
+    let chunks = std::iter::once(rest.get(..first).unwrap_or_default()).chain(
+        rest.get(first..)
+            .unwrap_or_default()
+            .chunks(DIGITS_PER_LIMB_STEP),
+    );
+    for chunk in chunks.filter(|chunk| !chunk.is_empty()) {
+        let mut carry = 0u64;
+        let mut multiplier = 1u64;
+        for digit in chunk {
+            carry = carry * 58 + crate::base58::digit_value(*digit)?;
+            multiplier *= 58;
+        }
+        for limb in &mut limbs {
+            let wide = u128::from(*limb) * u128::from(multiplier) + u128::from(carry);
+            let [high, low] = [wide >> 64, wide & u128::from(u64::MAX)]
+                .map(|half| u64::try_from(half).unwrap_or_default());
+            *limb = low;
+            carry = high;
+        }
+        if carry != 0 {
+            return None;
+        }
+    }
+    let mut bytes = [0u8; 32];
+    for (chunk, limb) in bytes.chunks_exact_mut(8).zip(limbs.iter().rev()) {
+        chunk.copy_from_slice(&limb.to_be_bytes());
+    }
+    // Base58 writes each leading zero byte as a `1` and the rest as the number.
+    let number_len = 32 - bytes.iter().take_while(|byte| **byte == 0).count();
+    (zeros + number_len == 32).then_some(bytes)
 }
 
 /// How long a base58 string is when decoded.
@@ -339,6 +392,62 @@ mod tests {
                 assert_eq!(x.cmp(y), x.as_str().cmp(y.as_str()), "{x} {y}");
             }
         }
+    }
+
+    proptest! {
+        /// The fixed 32-byte decoder gives what the general one gives: the bytes of every ID
+        /// (whatever its leading zero bytes), and for other text (a digit changed, added or
+        /// dropped, a character outside the alphabet) nothing, where the general one finds
+        /// no 32 bytes either.
+        #[test]
+        fn the_fixed_decoder_agrees_with_the_general_one(
+            bytes in any::<[u8; 32]>(),
+            zeros in 0..=32usize,
+            edit in 0..4u8,
+            at in any::<prop::sample::Index>(),
+            digit in prop::sample::select(b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz0OIl+".to_vec()),
+        ) {
+            let mut bytes = bytes;
+            for byte in bytes.iter_mut().take(zeros) {
+                *byte = 0;
+            }
+            let text = MsgId::from_bytes(&bytes).as_str().to_owned();
+            prop_assert_eq!(decode_32_fixed(&text), Some(bytes));
+            let mut edited = text.into_bytes();
+            let place = at.index(edited.len() + 1);
+            match edit {
+                0 => edited.insert(place, digit),
+                1 => { edited.remove(place.min(edited.len() - 1)); }
+                2 => edited.insert(0, digit),
+                _ => if let Some(slot) = edited.get_mut(place) { *slot = digit },
+            }
+            let edited = String::from_utf8(edited).expect("ASCII");
+            let general = crate::base58::decode(&edited)
+                .ok()
+                .and_then(|decoded| <[u8; 32]>::try_from(decoded).ok());
+            prop_assert_eq!(decode_32_fixed(&edited), general, "{}", edited);
+        }
+    }
+
+    #[test]
+    fn the_fixed_decoder_leaves_other_lengths_to_the_general_one() {
+        // 33 bytes (one more zero byte, or a number past 2^256) and 31.
+        let ones = "1".repeat(33);
+        assert_eq!(decode_32_fixed(&ones), None);
+        assert!(matches!(
+            decode_32(&ones),
+            Err(IdError::WrongLength { len: 33, .. })
+        ));
+        let past = "JEKNVnkbo3jma5nREBBJCDoXFVeKkD56V3xKrvRmWxFH";
+        assert_eq!(decode_32_fixed(past), None, "2^256 and above do not fit");
+        assert!(matches!(
+            decode_32(past),
+            Err(IdError::WrongLength { len: 33, .. })
+        ));
+        let short = "1".repeat(31);
+        assert_eq!(decode_32_fixed(&short), None);
+        assert_eq!(decode_32_fixed("0OIl"), None);
+        assert_eq!(decode_32_fixed(""), None);
     }
 
     #[test]
