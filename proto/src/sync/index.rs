@@ -287,8 +287,21 @@ fn entry_hashes(id: &MsgId) -> [ItemHashes; 3] {
     [0, 1, 2].map(|round| ItemHashes::of_sync_item(round, id, SEED_DEFAULT))
 }
 
-/// Position of `id` at `depth` in topological order among `entries`.
+/// The place of the first entry at or above `depth`; the end, without a search, for a msg
+/// above the top (where a new msg nearly always lands).
+fn first_at_or_above(entries: &[Entry], depth: u64) -> usize {
+    if entries.last().is_none_or(|last| last.depth < depth) {
+        return entries.len();
+    }
+    entries.partition_point(|entry| entry.depth < depth)
+}
+
+/// Position of `id` at `depth` in topological order among `entries` (the end, without a
+/// search, above the top).
 fn position(entries: &[Entry], id: &MsgId, depth: u64) -> usize {
+    if entries.last().is_none_or(|last| last.depth < depth) {
+        return entries.len();
+    }
     entries.partition_point(|entry| {
         entry.depth < depth
             || (entry.depth == depth
@@ -457,7 +470,7 @@ impl SyncIndex {
             }
             // The new member is not before any existing one, nor alone with every tip below
             // it, for the members at or above its depth.
-            let start = index.entries.partition_point(|entry| entry.depth < depth);
+            let start = first_at_or_above(&index.entries, depth);
             for entry in index.entries.iter_mut().skip(start) {
                 entry.cut = false;
             }

@@ -52,7 +52,10 @@ impl SortedItems {
     /// Adds `item` at its place (nothing if it is there already); the sums after it are
     /// updated, so adding at the end (a new msg at the top of a tangle) costs one addition.
     pub fn insert(&mut self, item: Item) {
-        let at = self.items.partition_point(|held| *held < item);
+        let at = match self.items.last() {
+            Some(last) if *last < item => self.items.len(),
+            _ => self.items.partition_point(|held| *held < item),
+        };
         if self.items.get(at) == Some(&item) {
             return;
         }
