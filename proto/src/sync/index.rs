@@ -32,8 +32,10 @@ use crate::store::Store;
 use crate::tangle::{DepthRange, Tangle};
 
 mod above_cut;
+mod entry;
 
 use above_cut::AboveCut;
+use entry::{Entry, NO_TIPS};
 
 /// Most tangles indexed at once; the least recently used is dropped beyond.
 pub const INDEXED_TANGLES_MAX: usize = 1024;
@@ -42,21 +44,6 @@ pub const INDEXED_TANGLES_MAX: usize = 1024;
 /// feeds, little enough that a peer with many goals still starts within a fraction of a second
 /// (the tangles past it are indexed by their first sync, as before).
 pub const WARMED_AT_START_MSGS_MAX: usize = 100_000;
-
-/// No account tips (the msg is not a feed msg).
-const NO_TIPS: u32 = u32::MAX;
-
-#[derive(Debug, Clone)]
-struct Entry {
-    id: MsgId,
-    depth: u64,
-    hashes: [ItemHashes; 3],
-    /// Index into `TangleIndex::tip_sets`, or [`NO_TIPS`].
-    tips: u32,
-    /// Every other member below this one's depth is its ancestor, and it is alone at its
-    /// depth.
-    cut: bool,
-}
 
 #[derive(Debug)]
 struct TangleIndex {
@@ -91,6 +78,7 @@ impl Clone for TangleIndex {
             last_used: self.last_used,
             entries: super::clone_keeping_capacity(&self.entries),
             tip_sets: self.tip_sets.clone(),
+            tip_changes: self.tip_changes.clone(),
             sorted: self.sorted.clone(),
         }
     }
@@ -796,7 +784,7 @@ impl<S: Store> SyncStore for IndexedDb<'_, S> {
             return self.db.account_msgs_among(ids, |_| false, out);
         };
         let tangle = self.db.cached_tangle(tangle_id);
-        let above_cut = AboveCut::find(tangle, index, ids);
+        let above_cut = AboveCut::find(tangle, &index.entries, ids);
         let feed_msg = |id: &MsgId| {
             above_cut
                 .as_ref()

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{Entry, NO_TIPS, TangleIndex};
+use super::entry::{Entry, NO_TIPS};
 use crate::collate;
 use crate::ids::MsgId;
 use crate::tangle::{SlicePart, Tangle};
@@ -22,16 +22,13 @@ pub(super) struct AboveCut<'a> {
 
 impl<'a> AboveCut<'a> {
     /// The entries from the highest cut below the lowest of `ids` the tangle holds; `None`
-    /// when it holds none of them or no cut is below them.
-    pub(super) fn find(tangle: &Tangle, index: &'a TangleIndex, ids: &[MsgId]) -> Option<Self> {
+    /// when it holds none of them or no cut is below them. `all` are the index's entries of
+    /// `tangle`, in topological order.
+    pub(super) fn find(tangle: &Tangle, all: &'a [Entry], ids: &[MsgId]) -> Option<Self> {
         let lowest = ids.iter().filter_map(|id| tangle.depth(id)).min()?;
-        let below = index.entries.partition_point(|entry| entry.depth < lowest);
-        let cut_at = index
-            .entries
-            .get(..below)?
-            .iter()
-            .rposition(|entry| entry.cut)?;
-        let entries = index.entries.get(cut_at..)?;
+        let below = all.partition_point(|entry| entry.depth < lowest);
+        let cut_at = all.get(..below)?.iter().rposition(|entry| entry.cut)?;
+        let entries = all.get(cut_at..)?;
         let mut places: Vec<(MsgId, usize)> = entries
             .iter()
             .enumerate()
