@@ -65,7 +65,7 @@ const VALUES: [u8; 128] = {
 };
 
 /// The value of a base58 digit; `None` outside the alphabet.
-pub(crate) fn digit_value(byte: u8) -> Option<u64> {
+fn digit_value(byte: u8) -> Option<u64> {
     VALUES
         .get(usize::from(byte))
         .filter(|value| **value < 58)
@@ -151,6 +151,49 @@ fn encode_with(bytes: &[u8], mut push: impl FnMut(u8)) {
     }
 }
 
+/// Why [`digits_into_words`] stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WordsError {
+    /// A character is outside the alphabet.
+    NotBase58,
+    /// The number needs more words than given.
+    Overflow,
+}
+
+/// Reads base58 `digits` (leading `1`s, the zero bytes, already taken off) as a number in
+/// little-endian 64-bit `words`, returning how many of them it needs.
+///
+/// Ten digits are fed at a time: `58^10` is below `2^59`, so a word times it plus a carry
+/// fits in a `u128`, and the carry out stays below it.
+pub(crate) fn digits_into_words(digits: &[u8], words: &mut [u64]) -> Result<usize, WordsError> {
+    let mut used = 0;
+    let first = digits.len() % DECODE_CHUNK_DIGITS;
+    let chunks = std::iter::once(digits.get(..first).unwrap_or_default()).chain(
+        digits
+            .get(first..)
+            .unwrap_or_default()
+            .chunks(DECODE_CHUNK_DIGITS),
+    );
+    for chunk in chunks.filter(|chunk| !chunk.is_empty()) {
+        let mut carry = 0u64;
+        let mut multiplier = 1u64;
+        for digit in chunk {
+            carry = carry * 58 + digit_value(*digit).ok_or(WordsError::NotBase58)?;
+            multiplier *= 58;
+        }
+        for word in words.iter_mut().take(used) {
+            let value = u128::from(*word) * u128::from(multiplier) + u128::from(carry);
+            *word = low_word(value);
+            carry = low_word(value >> 64);
+        }
+        if carry > 0 {
+            *words.get_mut(used).ok_or(WordsError::Overflow)? = carry;
+            used += 1;
+        }
+    }
+    Ok(used)
+}
+
 /// The base58 encoding of `bytes`.
 #[must_use]
 pub fn encode(bytes: &[u8]) -> String {
@@ -171,35 +214,11 @@ pub fn decode(text: &str) -> Result<Vec<u8>, DecodeError> {
     let digits = text.as_bytes();
     let zeros = digits.iter().take_while(|digit| **digit == b'1').count();
     let rest = digits.get(zeros..).unwrap_or_default();
-    // Little-endian words of 64 bits, fed ten digits at a time: `58^10` is below `2^59`, so
-    // a word times it plus a carry fits in a `u128`, and the carry out stays below it.
     let mut words = [0u64; DECODE_WORDS];
-    let mut used = 0;
-    let first = rest.len() % DECODE_CHUNK_DIGITS;
-    let chunks = std::iter::once(rest.get(..first).unwrap_or_default()).chain(
-        rest.get(first..)
-            .unwrap_or_default()
-            .chunks(DECODE_CHUNK_DIGITS),
-    );
-    for chunk in chunks.filter(|chunk| !chunk.is_empty()) {
-        let mut carry = 0u64;
-        let mut multiplier = 1u64;
-        for digit in chunk {
-            carry = carry * 58 + digit_value(*digit).ok_or(DecodeError::NotBase58)?;
-            multiplier *= 58;
-        }
-        for word in words.iter_mut().take(used) {
-            let value = u128::from(*word) * u128::from(multiplier) + u128::from(carry);
-            *word = low_word(value);
-            carry = low_word(value >> 64);
-        }
-        if carry > 0
-            && let Some(word) = words.get_mut(used)
-        {
-            *word = carry;
-            used += 1;
-        }
-    }
+    let used = digits_into_words(rest, &mut words).map_err(|error| match error {
+        // Twelve words hold any number of at most `DECODE_DIGITS_MAX` digits.
+        WordsError::NotBase58 | WordsError::Overflow => DecodeError::NotBase58,
+    })?;
     let mut bytes = Vec::with_capacity(zeros + 8 * used);
     bytes.resize(zeros, 0);
     let mut leading = true;

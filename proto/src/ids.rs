@@ -67,9 +67,6 @@ pub fn decode_32(input: &str) -> Result<[u8; 32], IdError> {
     })
 }
 
-/// Ten base58 digits at most fit a limb's multiplier (`58^10 < 2^59`).
-const DIGITS_PER_LIMB_STEP: usize = 10;
-
 /// [`decode_32`] when `input` decodes to exactly 32 bytes, in four 64-bit limbs fed ten
 /// digits at a time, without allocating: what every msg ID, key and tangle ID a peer sends
 /// costs, and what the sync index pays per new msg for its reconcile item. `None` for any
@@ -82,32 +79,9 @@ fn decode_32_fixed(input: &str) -> Option<[u8; 32]> {
     }
     let zeros = digits.iter().take_while(|digit| **digit == b'1').count();
     let rest = digits.get(zeros..).unwrap_or_default();
-    // Little-endian; a carry out of the last limb means more than 32 bytes.
+    // Little-endian; a number that does not fit four limbs is more than 32 bytes.
     let mut limbs = [0u64; 4];
-    let first = rest.len() % DIGITS_PER_LIMB_STEP;
-    let chunks = std::iter::once(rest.get(..first).unwrap_or_default()).chain(
-        rest.get(first..)
-            .unwrap_or_default()
-            .chunks(DIGITS_PER_LIMB_STEP),
-    );
-    for chunk in chunks.filter(|chunk| !chunk.is_empty()) {
-        let mut carry = 0u64;
-        let mut multiplier = 1u64;
-        for digit in chunk {
-            carry = carry * 58 + crate::base58::digit_value(*digit)?;
-            multiplier *= 58;
-        }
-        for limb in &mut limbs {
-            let wide = u128::from(*limb) * u128::from(multiplier) + u128::from(carry);
-            let [high, low] = [wide >> 64, wide & u128::from(u64::MAX)]
-                .map(|half| u64::try_from(half).unwrap_or_default());
-            *limb = low;
-            carry = high;
-        }
-        if carry != 0 {
-            return None;
-        }
-    }
+    crate::base58::digits_into_words(rest, &mut limbs).ok()?;
     let mut bytes = [0u8; 32];
     for (chunk, limb) in bytes.chunks_exact_mut(8).zip(limbs.iter().rev()) {
         chunk.copy_from_slice(&limb.to_be_bytes());
