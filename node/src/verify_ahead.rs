@@ -10,14 +10,11 @@
 //! node's store actor uses this only when `NodeConfig::verify_ahead` is on, which
 //! simulations leave off); the command-line program uses it for `db add`.
 
-use std::sync::Arc;
-
-use proto::db::{AddError, Added, Db};
-use proto::ids::{MsgId, TangleId};
+use proto::db::Db;
 use proto::ingest::{self, Decoded, Verdict};
-use proto::msg::Msg;
+use proto::msg::DigestedMsg;
 use proto::store::Store;
-use proto::validate::{AheadVerdicts, Digest, SignatureVerdict, Verifier};
+use proto::validate::{AheadVerdicts, SignatureVerdict, Verifier};
 use rayon::prelude::*;
 
 /// Smallest batch worth handing to other threads: below it, waking them costs about what
@@ -68,39 +65,22 @@ pub fn add_decoded_all<S: Store>(
     verdicts
 }
 
-/// Digests and signature verdicts of a sync batch, in parallel when it has at least
-/// [`AHEAD_MSGS_MIN`] msgs; `None` for a smaller one (it is verified inline).
+/// Signature verdicts of a sync batch, verified in parallel when it has at least
+/// [`AHEAD_MSGS_MIN`] msgs; `None` for a smaller one (it is verified inline). The msgs
+/// carry the digests their decode computed, so only the signatures are checked here; the
+/// batch is then added with those digests ([`proto::sync::AddShared`]).
 #[must_use]
-pub fn prepare_batch(msgs: &[(MsgId, Arc<Msg>)]) -> Option<(Vec<Digest>, AheadVerdicts)> {
+pub fn prepare_batch(msgs: &[DigestedMsg]) -> Option<AheadVerdicts> {
     if msgs.len() < AHEAD_MSGS_MIN {
         return None;
     }
-    let pairs: Vec<(Digest, SignatureVerdict)> = msgs
+    let verdicts: Vec<SignatureVerdict> = msgs
         .par_iter()
-        .map_init(Verifier::new, |verifier, (_, msg)| {
-            let digest = Digest::of(msg);
-            let verdict = SignatureVerdict::of(msg, &digest, verifier);
-            (digest, verdict)
+        .map_init(Verifier::new, |verifier, digested| {
+            SignatureVerdict::of(digested.msg(), digested.digest(), verifier)
         })
         .collect();
-    let (digests, verdicts): (Vec<_>, Vec<_>) = pairs.into_iter().unzip();
-    Some((digests, AheadVerdicts::new(verdicts)))
-}
-
-/// Adds one msg of a batch, with its digest when [`prepare_batch`] computed it.
-///
-/// # Errors
-/// As [`Db::add`].
-pub fn add_prepared<S: Store>(
-    db: &mut Db<S>,
-    msg: Arc<Msg>,
-    digest: Option<Digest>,
-    tangle: Option<TangleId>,
-) -> Result<Added, AddError<S::Error>> {
-    match digest {
-        Some(digest) => db.add_digested(msg, digest, tangle),
-        None => db.add_shared(msg, tangle),
-    }
+    Some(AheadVerdicts::new(verdicts))
 }
 
 #[cfg(test)]
@@ -108,8 +88,10 @@ mod tests {
     use std::ops::ControlFlow;
 
     use proptest::prelude::*;
+    use proto::db::Added;
     use proto::ingest::add_json;
     use proto::keys::Keypair;
+    use proto::msg::Msg;
     use proto::msg::Signature;
     use proto::store::MemStore;
     use serde_json::json;
@@ -261,20 +243,20 @@ mod tests {
     #[test]
     fn a_sync_batch_prepared_ahead_adds_what_plain_adds_do() {
         let lines = feed_lines(12);
-        let msgs: Vec<(MsgId, Arc<Msg>)> = lines
+        let msgs: Vec<DigestedMsg> = lines
             .iter()
             .map(|line| {
-                let msg: Msg = serde_json::from_str(line).expect("msg");
-                (msg.id(), Arc::new(msg))
+                let value: serde_json::Value = serde_json::from_str(line).expect("json");
+                proto::msg::decode_digested(&value).expect("msg")
             })
             .collect();
-        let (digests, verdicts) = prepare_batch(&msgs).expect("big enough to prepare");
+        let verdicts = prepare_batch(&msgs).expect("big enough to prepare");
         assert_eq!(verdicts.len(), msgs.len());
         let mut db = Db::new(MemStore::new());
         db.expect_verdicts(verdicts);
-        for ((id, msg), digest) in msgs.iter().zip(digests) {
-            assert_eq!(digest.id, *id);
-            let added = add_prepared(&mut db, Arc::clone(msg), Some(digest), None);
+        for digested in &msgs {
+            let (msg, digest) = digested.clone().into_parts();
+            let added = db.add_digested(msg, digest, None);
             assert!(matches!(added, Ok(Added::Appended(_))), "{added:?}");
         }
         assert!(prepare_batch(&msgs[..AHEAD_MSGS_MIN - 1]).is_none());

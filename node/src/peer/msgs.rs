@@ -8,7 +8,7 @@ use proto::db::{AddError, Db};
 use proto::goals::{Goal, Goals, GoalsError};
 use proto::ids::{AccountId, MsgId, PubKey, TangleId};
 use proto::ingest::Snapshot;
-use proto::msg::Msg;
+use proto::msg::{DigestedMsg, Msg};
 use proto::publish::PublishError;
 use proto::sync::{recon, wire};
 use ractor::{ActorRef, RpcReplyPort};
@@ -33,7 +33,7 @@ pub(crate) enum StoreMsg {
     /// Add msgs a sync session received (its `Output::Commit`).
     Commit {
         tangle: TangleId,
-        msgs: Vec<(MsgId, Arc<Msg>)>,
+        msgs: Vec<DigestedMsg>,
         from: Remote,
         /// The connection whose session asked, so that it is not told its own msgs as new.
         origin: ConnId,

@@ -9,7 +9,7 @@ use proto::gc;
 use proto::ids::{AccountId, MsgId, TangleId};
 use proto::ingest::Snapshot;
 use proto::keys::Keypair;
-use proto::msg::Msg;
+use proto::msg::{DigestedMsg, Msg};
 use proto::publish::PublishError;
 use proto::store::Store;
 use proto::sync::CommitObserver;
@@ -197,28 +197,30 @@ impl StoreState {
     fn commit(
         &mut self,
         tangle: &TangleId,
-        msgs: Vec<(MsgId, Arc<Msg>)>,
+        msgs: Vec<DigestedMsg>,
         from: &Remote,
     ) -> Result<(AddedMsgs, usize), ActorProcessingErr> {
-        // Signatures first, on every core and outside the lock; then in order on this one.
-        let (digests, verdicts) = self
+        // Signatures first, on every core and outside the lock; then in order on this one,
+        // each msg with the digest its decode computed.
+        let verdicts = self
             .verify_ahead
             .then(|| verify_ahead::prepare_batch(&msgs))
-            .flatten()
-            .unzip();
-        let mut digests = digests.into_iter().flatten();
+            .flatten();
         let mut guard = self.db.lock();
         let DbState { db, index } = &mut *guard;
         db.expect_verdicts(verdicts.unwrap_or_default());
-        let mut add_prepared = |db: &mut Db<AnyStore>, msg, hint| {
-            verify_ahead::add_prepared(db, msg, digests.next(), hint)
-        };
         let mut reporter = CommitReporter {
             events: &self.events,
             from,
         };
-        let committed =
-            proto::sync::commit_with(db, index, tangle, msgs, &mut add_prepared, &mut reporter)?;
+        let committed = proto::sync::commit_with(
+            db,
+            index,
+            tangle,
+            msgs,
+            &mut proto::sync::AddShared,
+            &mut reporter,
+        )?;
         if !committed.added.is_empty() {
             db.flush()?;
             if self.events.is_on() {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use proto::goals::{Goal, Goals};
 use proto::ids::{MsgId, TangleId};
-use proto::msg::Msg;
+use proto::msg::{DigestedMsg, Msg};
 use proto::sync::recon::{self, ReconSession};
 use proto::sync::{
     self, CloseReason, Event, IndexedDb, Output, SessionOutput, SessionRef, Sessions, Time,
@@ -264,7 +264,7 @@ enum Effect {
     /// Have the store add msgs.
     Commit {
         tangle: TangleId,
-        msgs: Vec<(MsgId, Arc<Msg>)>,
+        msgs: Vec<DigestedMsg>,
     },
     /// Have the store prune.
     PruneNewest { tangle: TangleId, count: u64 },
@@ -520,7 +520,7 @@ impl SyncState {
         &mut self,
         conn: ConnId,
         tangle: TangleId,
-        msgs: Vec<(MsgId, Arc<Msg>)>,
+        msgs: Vec<DigestedMsg>,
     ) -> Result<(), ActorProcessingErr> {
         let Some(from) = self.links.get(&conn).map(|link| link.remote.clone()) else {
             return Ok(());

@@ -14,7 +14,9 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use super::{Account, MSG_PART_BYTES_MAX, Metadata, Msg, Signature, TangleLink, VERSION};
+use super::{
+    Account, Digest, DigestedMsg, MSG_PART_BYTES_MAX, Metadata, Msg, Signature, TangleLink, VERSION,
+};
 use crate::canon;
 use crate::ids::{self, DataHash, DecodedLen, MsgId, PubKey};
 use crate::js;
@@ -53,7 +55,7 @@ pub fn decode_str(text: &str) -> Result<Msg, E> {
 /// The first rule the value breaks.
 pub fn decode(value: &Value) -> Result<Msg, E> {
     let (data, checked) = decode_checked(value)?;
-    Ok(checked.with_data(data.clone()))
+    Ok(checked.with_data(data.clone()).0)
 }
 
 /// [`decode`] for a value the caller gives up: the msg takes the value's `data` instead of
@@ -61,7 +63,39 @@ pub fn decode(value: &Value) -> Result<Msg, E> {
 ///
 /// # Errors
 /// The first rule the value breaks.
-pub fn decode_owned(mut value: Value) -> Result<Msg, E> {
+pub fn decode_owned(value: Value) -> Result<Msg, E> {
+    let (msg, _) = decode_owned_canonical(value)?;
+    Ok(msg)
+}
+
+/// [`decode`], keeping the msg's [`Digest`]: decoding writes the canonical metadata anyway
+/// (to bound its length), and the ID is its hash.
+///
+/// # Errors
+/// The first rule the value breaks.
+pub fn decode_digested(value: &Value) -> Result<DigestedMsg, E> {
+    let (data, checked) = decode_checked(value)?;
+    let (msg, canonical_metadata) = checked.with_data(data.clone());
+    Ok(DigestedMsg::decoded(
+        msg,
+        Digest::of_canonical(canonical_metadata),
+    ))
+}
+
+/// [`decode_owned`], keeping the msg's [`Digest`] (as [`decode_digested`]).
+///
+/// # Errors
+/// The first rule the value breaks.
+pub fn decode_owned_digested(value: Value) -> Result<DigestedMsg, E> {
+    let (msg, canonical_metadata) = decode_owned_canonical(value)?;
+    Ok(DigestedMsg::decoded(
+        msg,
+        Digest::of_canonical(canonical_metadata),
+    ))
+}
+
+/// [`decode_owned`] and the canonical metadata it wrote.
+fn decode_owned_canonical(mut value: Value) -> Result<(Msg, String), E> {
     let (_, checked) = decode_checked(&value)?;
     let data = value
         .as_object_mut()
@@ -73,18 +107,22 @@ pub fn decode_owned(mut value: Value) -> Result<Msg, E> {
 /// A msg that passed [`decode`]'s checks, but for its data.
 struct CheckedFields {
     metadata: Metadata,
+    /// The canonical JSON of `metadata`, written to check its length.
+    canonical_metadata: String,
     sigkey: PubKey,
     sig: Signature,
 }
 
 impl CheckedFields {
-    fn with_data(self, data: Value) -> Msg {
-        Msg {
+    /// The msg, and its canonical metadata.
+    fn with_data(self, data: Value) -> (Msg, String) {
+        let msg = Msg {
             data,
             metadata: self.metadata,
             sigkey: self.sigkey,
             sig: self.sig,
-        }
+        };
+        (msg, self.canonical_metadata)
     }
 }
 
@@ -99,11 +137,11 @@ fn decode_checked(value: &Value) -> Result<(&Value, CheckedFields), E> {
     let domain = check_domain(meta.get("domain"))?;
     let metadata = metadata_fields(meta, data_size, domain)?;
     let sig = parse_sig(object.get("sig"))?;
-    let metadata_len = metadata.canonical().len();
-    if metadata_len > MSG_PART_BYTES_MAX {
+    let canonical_metadata = metadata.canonical();
+    if canonical_metadata.len() > MSG_PART_BYTES_MAX {
         return Err(E::TooLarge {
             part: "metadata",
-            len: metadata_len,
+            len: canonical_metadata.len(),
             max: MSG_PART_BYTES_MAX,
         });
     }
@@ -111,6 +149,7 @@ fn decode_checked(value: &Value) -> Result<(&Value, CheckedFields), E> {
         data,
         CheckedFields {
             metadata,
+            canonical_metadata,
             sigkey,
             sig,
         },

@@ -13,6 +13,7 @@
 
 mod create;
 mod decode;
+mod digest;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -20,11 +21,15 @@ use std::fmt;
 use serde::ser::SerializeStruct;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
-use sha2::{Digest, Sha512};
+use sha2::{Digest as _, Sha512};
 
 pub use create::{CreateError, Draft};
 pub(crate) use decode::REQUIRED_METADATA_FIELDS;
-pub use decode::{decode, decode_owned, decode_stored_metadata, decode_str, validate_domain};
+pub use decode::{
+    decode, decode_digested, decode_owned, decode_owned_digested, decode_stored_metadata,
+    decode_str, validate_domain,
+};
+pub use digest::{Digest, DigestedMsg};
 
 use crate::canon;
 use crate::ids::{AccountId, DataHash, DecodedLen, MsgId, PubKey, TangleId};

@@ -10,7 +10,7 @@ use super::SyncIndex;
 use crate::db::{AddError, Added, Db};
 use crate::gc;
 use crate::ids::{MsgId, TangleId};
-use crate::msg::{Account, Msg};
+use crate::msg::{Account, DigestedMsg, Msg};
 use crate::store::Store;
 use crate::tangle::DepthRange;
 
@@ -31,8 +31,8 @@ pub trait CommitObserver {
 /// Records nothing.
 impl CommitObserver for () {}
 
-/// How a shell adds one msg: [`Db::add_shared`] by default; the node adds with the verdicts
-/// and digests it computed ahead on every core.
+/// How a shell adds one msg: [`Db::add_digested`] with the digest the msg was received
+/// with by default; the node adds with the verdicts it computed ahead on every core.
 pub trait Adder<S: Store> {
     /// Adds `msg`, in `tangle` if given.
     ///
@@ -41,12 +41,13 @@ pub trait Adder<S: Store> {
     fn add(
         &mut self,
         db: &mut Db<S>,
-        msg: Arc<Msg>,
+        msg: DigestedMsg,
         tangle: Option<TangleId>,
     ) -> Result<Added, AddError<S::Error>>;
 }
 
-/// [`Db::add_shared`]: the msg's `Arc` is kept, so receivers of one msg object share it.
+/// [`Db::add_digested`]: the msg's `Arc` is kept, so receivers of one msg object share it,
+/// and its digest is not computed again.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct AddShared;
 
@@ -54,10 +55,11 @@ impl<S: Store> Adder<S> for AddShared {
     fn add(
         &mut self,
         db: &mut Db<S>,
-        msg: Arc<Msg>,
+        msg: DigestedMsg,
         tangle: Option<TangleId>,
     ) -> Result<Added, AddError<S::Error>> {
-        db.add_shared(msg, tangle)
+        let (msg, digest) = msg.into_parts();
+        db.add_digested(msg, digest, tangle)
     }
 }
 
@@ -65,12 +67,12 @@ impl<S: Store> Adder<S> for AddShared {
 impl<S, F> Adder<S> for F
 where
     S: Store,
-    F: FnMut(&mut Db<S>, Arc<Msg>, Option<TangleId>) -> Result<Added, AddError<S::Error>>,
+    F: FnMut(&mut Db<S>, DigestedMsg, Option<TangleId>) -> Result<Added, AddError<S::Error>>,
 {
     fn add(
         &mut self,
         db: &mut Db<S>,
-        msg: Arc<Msg>,
+        msg: DigestedMsg,
         tangle: Option<TangleId>,
     ) -> Result<Added, AddError<S::Error>> {
         self(db, msg, tangle)
@@ -101,13 +103,14 @@ pub fn commit_with<S: Store>(
     db: &mut Db<S>,
     index: &mut SyncIndex,
     tangle: &TangleId,
-    msgs: Vec<(MsgId, Arc<Msg>)>,
+    msgs: Vec<DigestedMsg>,
     adder: &mut impl Adder<S>,
     observer: &mut impl CommitObserver,
 ) -> Result<Committed, S::Error> {
     let mut committed = Committed::default();
-    for (id, msg) in msgs {
-        let hint = (msg.metadata.account != Account::OwnTangle).then_some(*tangle);
+    for msg in msgs {
+        let id = msg.id();
+        let hint = (msg.msg().metadata.account != Account::OwnTangle).then_some(*tangle);
         match adder.add(db, msg, hint) {
             Ok(added @ (Added::Appended(_) | Added::ReplacedErased(_))) => {
                 if let Some(stored) = db.get(&id)? {
@@ -135,8 +138,8 @@ pub fn commit_with<S: Store>(
     Ok(committed)
 }
 
-/// [`commit_with`] adding with [`Db::add_shared`] and recording nothing; returns the msgs
-/// added, as stored.
+/// [`commit_with`] adding with [`AddShared`] and recording nothing; returns the msgs added,
+/// as stored.
 ///
 /// # Errors
 /// Store failures (msgs before the failing one stay added).
@@ -144,7 +147,7 @@ pub fn commit<S: Store>(
     db: &mut Db<S>,
     index: &mut SyncIndex,
     tangle: &TangleId,
-    msgs: Vec<(MsgId, Arc<Msg>)>,
+    msgs: Vec<DigestedMsg>,
 ) -> Result<Vec<(MsgId, Arc<Msg>)>, S::Error> {
     commit_with(db, index, tangle, msgs, &mut AddShared, &mut ()).map(|done| done.added)
 }
@@ -152,33 +155,37 @@ pub fn commit<S: Store>(
 /// The reference's `filterReceivedMsgs`: keep account msgs, the tangle's own root, msgs
 /// without data (trails), and msgs with data at or above the want-range's bottom (there is no
 /// upper bound); then account msgs first, then by depth in the tangle (a stable sort).
-/// The sync session (phases 8 and 9) and `sync.reconcile` both filter what they commit with it.
+/// The sync session (phases 8 and 9) and `sync.reconcile` both filter what they commit with it;
+/// each msg's ID is the one its decode computed.
 pub(crate) fn filter_received(
     tangle: &TangleId,
-    msgs: Vec<Arc<Msg>>,
+    msgs: Vec<DigestedMsg>,
     want: DepthRange,
-) -> Vec<(MsgId, Arc<Msg>)> {
+) -> Vec<DigestedMsg> {
     let depth_of = |msg: &Msg| {
         msg.metadata
             .tangles
             .get(tangle)
             .map_or(0, |link| link.depth)
     };
-    let mut kept: Vec<(MsgId, Arc<Msg>)> = msgs
+    let mut kept: Vec<DigestedMsg> = msgs
         .into_iter()
-        .filter_map(|msg| {
-            let id = msg.id();
+        .filter(|digested| {
+            let msg = digested.msg();
             if msg.metadata.account == Account::OwnTangle {
-                return Some((id, msg));
+                return true;
             }
-            let depth = depth_of(&msg);
-            if depth == 0 && id != *tangle {
-                return None;
+            let depth = depth_of(msg);
+            if depth == 0 && digested.id() != *tangle {
+                return false;
             }
-            (!msg.has_data() || want.min <= depth).then_some((id, msg))
+            !msg.has_data() || want.min <= depth
         })
         .collect();
-    kept.sort_by_key(|(_, msg)| (msg.metadata.account != Account::OwnTangle, depth_of(msg)));
+    kept.sort_by_key(|digested| {
+        let msg = digested.msg();
+        (msg.metadata.account != Account::OwnTangle, depth_of(msg))
+    });
     kept
 }
 
@@ -260,9 +267,9 @@ mod tests {
             .add_shared(get(&mut source, &feed), None)
             .expect("moot");
         let batch = vec![
-            (feed, get(&mut source, &feed)),
-            (post, get(&mut source, &post)),
-            (foreign, get(&mut elsewhere, &foreign)),
+            DigestedMsg::new(get(&mut source, &feed)),
+            DigestedMsg::new(get(&mut source, &post)),
+            DigestedMsg::new(get(&mut elsewhere, &foreign)),
         ];
         let mut recorder = Recorder::default();
         let Ok(committed) = commit_with(
@@ -310,7 +317,7 @@ mod tests {
             &mut target,
             &mut index,
             &feed,
-            vec![(post, get(&mut source, &post))],
+            vec![DigestedMsg::new(get(&mut source, &post))],
             &mut AddShared,
             &mut recorder,
         );
@@ -329,13 +336,13 @@ mod tests {
             .add_shared(get(&mut source, &account), None)
             .expect("account root");
         let batch = vec![
-            (feed, get(&mut source, &feed)),
-            (first, get(&mut source, &first)),
+            DigestedMsg::new(get(&mut source, &feed)),
+            DigestedMsg::new(get(&mut source, &first)),
         ];
         let mut hints = Vec::new();
-        let mut adder = |db: &mut Db<MemStore>, msg: Arc<Msg>, tangle: Option<TangleId>| {
+        let mut adder = |db: &mut Db<MemStore>, msg: DigestedMsg, tangle: Option<TangleId>| {
             hints.push(tangle);
-            db.add_shared(msg, tangle)
+            db.add_shared(Arc::clone(msg.msg()), tangle)
         };
         let Ok(committed) = commit_with(
             &mut target,

@@ -16,7 +16,7 @@ use super::time::Time;
 use super::wire::{self, Payload, SyncMsg, WireError};
 use crate::goals::{self, Goal, Goals};
 use crate::ids::{MsgId, TangleId};
-use crate::msg::{Account, Msg};
+use crate::msg::{Account, DigestedMsg, Msg};
 use crate::tangle::DepthRange;
 
 mod numbering;
@@ -191,8 +191,8 @@ pub enum Output {
     Commit {
         /// The tangle synced.
         tangle: TangleId,
-        /// The msgs with their IDs, account msgs first, then by depth.
-        msgs: Vec<(MsgId, Arc<Msg>)>,
+        /// The msgs with their digests (IDs included), account msgs first, then by depth.
+        msgs: Vec<DigestedMsg>,
     },
     /// After the commit: keep only the newest `count` msgs of `tangle` (`crate::gc::plan_prune_newest`).
     PruneNewest {
@@ -1076,7 +1076,7 @@ impl Session {
     fn on_msgs_bloom<St: SyncStore>(
         &mut self,
         id: TangleId,
-        msgs: Vec<Arc<Msg>>,
+        msgs: Vec<DigestedMsg>,
         remote_bloom: &BloomFilter,
         store: &mut St,
         goals: &Goals,
@@ -1133,7 +1133,7 @@ impl Session {
     fn consume<St: SyncStore>(
         &mut self,
         id: TangleId,
-        msgs: Vec<Arc<Msg>>,
+        msgs: Vec<DigestedMsg>,
         store: &mut St,
         goals: &Goals,
         context: &mut Context<'_>,
@@ -1145,7 +1145,7 @@ impl Session {
             && let (Some(goal), Some(local_want)) = (goals.get(&id), local_want)
         {
             let valid = apply::filter_received(&id, msgs, local_want);
-            let ids: Vec<MsgId> = valid.iter().map(|(msg_id, _)| *msg_id).collect();
+            let ids: Vec<MsgId> = valid.iter().map(DigestedMsg::id).collect();
             if !self.note_receivable(id, &ids, out) {
                 return Ok(());
             }

@@ -28,7 +28,7 @@ use thiserror::Error;
 
 use super::bloom::{BloomError, BloomFilter};
 use crate::ids::{IdError, MsgId, TangleId};
-use crate::msg::{self, Msg, REQUIRED_METADATA_FIELDS};
+use crate::msg::{self, DigestedMsg, Msg, REQUIRED_METADATA_FIELDS};
 use crate::tangle::DepthRange;
 use crate::validate::ValidationError;
 
@@ -178,9 +178,11 @@ pub enum WireError {
     },
 }
 
-/// The payload of a data object, by phase.
+/// The payload of a data object, by phase. `M` is how a msg is held: a sent payload holds
+/// the stored msgs (`Arc<Msg>`), a received one the decoded msgs with their digests
+/// ([`DigestedMsg`], [`Received`]).
 #[derive(Debug, Clone, PartialEq)]
-pub enum Payload {
+pub enum Payload<M = Arc<Msg>> {
     /// Phase 1: the sender's have-range.
     Have(DepthRange),
     /// Phase 2: the responder's have-range and want-range.
@@ -207,12 +209,12 @@ pub enum Payload {
     /// Phase 8: msgs for the initiator, and the responder's last bloom.
     MsgsBloom {
         /// `msgs`.
-        msgs: Vec<Arc<Msg>>,
+        msgs: Vec<M>,
         /// `bloom`.
         bloom: BloomFilter,
     },
     /// Phase 9: msgs (the last exchange step, a shortcut, or a realtime push).
-    Msgs(Vec<Arc<Msg>>),
+    Msgs(Vec<M>),
 }
 
 /// One data object of the sync stream.
@@ -221,16 +223,16 @@ pub enum Payload {
 /// 3 ↔ [`Payload::WantBloom`], 4–7 ↔ [`Payload::IdsBloom`], 8 ↔ [`Payload::MsgsBloom`],
 /// 9 ↔ [`Payload::Msgs`] (checked by [`SyncMsg::is_consistent`]).
 #[derive(Debug, Clone, PartialEq)]
-pub struct SyncMsg {
+pub struct SyncMsg<M = Arc<Msg>> {
     /// The tangle.
     pub id: TangleId,
     /// 1–9.
     pub phase: u8,
     /// The payload.
-    pub payload: Payload,
+    pub payload: Payload<M>,
 }
 
-impl SyncMsg {
+impl<M: AsRef<Msg>> SyncMsg<M> {
     /// Whether the phase matches the payload's kind.
     #[must_use]
     pub fn is_consistent(&self) -> bool {
@@ -247,7 +249,7 @@ impl SyncMsg {
 
     /// The msgs carried (phases 8 and 9).
     #[must_use]
-    pub fn msgs(&self) -> &[Arc<Msg>] {
+    pub fn msgs(&self) -> &[M] {
         match &self.payload {
             Payload::MsgsBloom { msgs, .. } | Payload::Msgs(msgs) => msgs,
             _ => &[],
@@ -329,14 +331,14 @@ pub(crate) fn write_range(out: &mut String, range: DepthRange) {
 }
 
 /// Writes `[msg,…]`, returning the bytes of the msgs themselves.
-pub(crate) fn write_msgs(out: &mut String, msgs: &[Arc<Msg>]) -> usize {
+pub(crate) fn write_msgs<M: AsRef<Msg>>(out: &mut String, msgs: &[M]) -> usize {
     out.push('[');
     let mut msg_bytes = 0;
     for (index, msg) in msgs.iter().enumerate() {
         if index > 0 {
             out.push(',');
         }
-        let text = msg.to_json();
+        let text = msg.as_ref().to_json();
         msg_bytes += text.len();
         out.push_str(&text);
     }
@@ -356,10 +358,40 @@ pub struct DroppedMsg {
 /// A received object that passed the checks.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Received {
-    /// The typed object (undecodable msgs removed).
-    pub msg: SyncMsg,
+    /// The typed object (undecodable msgs removed); each msg keeps the digest its decode
+    /// computed.
+    pub msg: SyncMsg<DigestedMsg>,
     /// The msgs removed.
     pub dropped: Vec<DroppedMsg>,
+}
+
+impl Received {
+    /// A sent object as its receiver takes it without the JSON text (the protocol tier
+    /// hands objects over typed): each msg is digested here, as decoding would.
+    #[must_use]
+    pub fn of_sent(sent: SyncMsg) -> Self {
+        let digested = |msgs: Vec<Arc<Msg>>| msgs.into_iter().map(DigestedMsg::new).collect();
+        let payload = match sent.payload {
+            Payload::Have(have) => Payload::Have(have),
+            Payload::HaveWant { have, want } => Payload::HaveWant { have, want },
+            Payload::WantBloom { want, bloom } => Payload::WantBloom { want, bloom },
+            Payload::IdsBloom { msg_ids, bloom } => Payload::IdsBloom { msg_ids, bloom },
+            Payload::MsgsBloom { msgs, bloom } => Payload::MsgsBloom {
+                msgs: digested(msgs),
+                bloom,
+            },
+            Payload::Msgs(msgs) => Payload::Msgs(digested(msgs)),
+        };
+        let msg = SyncMsg {
+            id: sent.id,
+            phase: sent.phase,
+            payload,
+        };
+        Self {
+            msg,
+            dropped: Vec::new(),
+        }
+    }
 }
 
 /// Checks and types a received data object.
@@ -504,9 +536,9 @@ fn has_msg_shape(value: &Value) -> bool {
 pub(crate) fn msgs(
     value: Option<&Value>,
     dropped: &mut Vec<DroppedMsg>,
-) -> Result<Vec<Arc<Msg>>, WireError> {
+) -> Result<Vec<DigestedMsg>, WireError> {
     let items = checked_msg_items(value)?;
-    Ok(decode_each(items.iter().map(msg::decode), dropped))
+    Ok(decode_each(items.iter().map(msg::decode_digested), dropped))
 }
 
 /// [`msgs`] for a payload the caller gives up: each msg takes its item's `data` instead of
@@ -514,13 +546,13 @@ pub(crate) fn msgs(
 pub(crate) fn msgs_owned(
     value: Option<Value>,
     dropped: &mut Vec<DroppedMsg>,
-) -> Result<Vec<Arc<Msg>>, WireError> {
+) -> Result<Vec<DigestedMsg>, WireError> {
     checked_msg_items(value.as_ref())?;
     let Some(Value::Array(items)) = value else {
         unreachable!("invariant: checked_msg_items found an array");
     };
     Ok(decode_each(
-        items.into_iter().map(msg::decode_owned),
+        items.into_iter().map(msg::decode_owned_digested),
         dropped,
     ))
 }
@@ -545,15 +577,16 @@ fn checked_msg_items(value: Option<&Value>) -> Result<&Vec<Value>, WireError> {
 
 /// The msgs that decoded, in order; the others go to `dropped` with their index.
 fn decode_each(
-    verdicts: impl Iterator<Item = Result<Msg, ValidationError>>,
+    verdicts: impl Iterator<Item = Result<DigestedMsg, ValidationError>>,
     dropped: &mut Vec<DroppedMsg>,
-) -> Vec<Arc<Msg>> {
+) -> Vec<DigestedMsg> {
     let mut decoded = Vec::with_capacity(verdicts.size_hint().0);
     for (index, verdict) in verdicts.enumerate() {
         match verdict {
-            Ok(msg) => decoded.push(Arc::new(msg)),
+            Ok(msg) => decoded.push(msg),
             Err(error) => dropped.push(DroppedMsg { index, error }),
         }
     }
     decoded
 }
+

@@ -18,7 +18,8 @@ pub use ahead::{AheadVerdicts, SignatureVerdict, VERDICTS_AHEAD_MAX};
 pub use error::ValidationError;
 pub use verdicts::{VERDICTS_MAX, Verdicts};
 
-use crate::ids::{MsgId, PubKey};
+use crate::ids::PubKey;
+pub use crate::msg::Digest;
 use crate::msg::{self, Account, Msg, TangleLink};
 use crate::tangle::{Tangle, TangleKind};
 
@@ -92,27 +93,6 @@ impl Verifier {
             &msg::signable_of_canonical(canonical_metadata),
             msg.sig.bytes(),
         )
-    }
-}
-
-/// A msg with its ID and canonical metadata computed once.
-#[derive(Debug, Clone)]
-pub struct Digest {
-    /// The msg ID.
-    pub id: MsgId,
-    /// The canonical JSON of the metadata (what is hashed and signed).
-    pub canonical_metadata: String,
-}
-
-impl Digest {
-    /// Computes the digest of `msg`.
-    #[must_use]
-    pub fn of(msg: &Msg) -> Self {
-        let canonical_metadata = msg.metadata.canonical();
-        Self {
-            id: msg::id_of_canonical(&canonical_metadata),
-            canonical_metadata,
-        }
     }
 }
 

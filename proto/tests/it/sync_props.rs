@@ -617,6 +617,7 @@ fn warming_indexes_the_goal_tangles_up_to_the_bound() {
 /// lists every missing msg.
 #[test]
 fn large_ranges_list_every_missing_msg_with_scaled_blooms() {
+    use proto::msg::DigestedMsg;
     use proto::sync::{BloomSizing, Payload, SyncMsg};
     let keypair = Keypair::from_seed(&[21; 32]);
     let mut source = Db::new(MemStore::new());
@@ -668,7 +669,7 @@ fn large_ranges_list_every_missing_msg_with_scaled_blooms() {
                 let value: serde_json::Value = serde_json::from_str(&delivery.json).expect("JSON");
                 sync::wire::decode(&value).expect("valid").msg
             })
-            .find_map(|object: SyncMsg| match object.payload {
+            .find_map(|object: SyncMsg<DigestedMsg>| match object.payload {
                 Payload::IdsBloom { msg_ids, .. } if object.phase == 4 && object.id == feed => {
                     Some(msg_ids.len())
                 }

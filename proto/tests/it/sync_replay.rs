@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use proto::goals::Goal;
 use proto::ids::{MsgId, TangleId};
-use proto::msg::Msg;
+use proto::msg::{DigestedMsg, Msg};
 use proto::store::Store;
 use proto::sync::bloom::{BloomFilter, ERROR_RATE, ItemHashes, SEED_DEFAULT};
 use proto::sync::{
@@ -165,8 +165,12 @@ impl Replayer {
 /// Checks that `sent` (our objects) equals `expected` (what the JS peer received from the
 /// JS counterpart), tangle by tangle in order: byte-identical JSON for every object without
 /// msgs (found among the recorded frame bodies), equal msgs otherwise.
-fn assert_same_objects(sent: &[SyncMsg], expected: &[Value], frames: &BTreeSet<String>) {
-    let mut ours: BTreeMap<TangleId, Vec<&SyncMsg>> = BTreeMap::new();
+fn assert_same_objects<M: AsRef<Msg>>(
+    sent: &[SyncMsg<M>],
+    expected: &[Value],
+    frames: &BTreeSet<String>,
+) {
+    let mut ours: BTreeMap<TangleId, Vec<&SyncMsg<M>>> = BTreeMap::new();
     for object in sent {
         ours.entry(object.id).or_default().push(object);
     }
@@ -414,7 +418,10 @@ fn bob_pushes_m9(pair: &mut Pair, trace: &Trace) {
     pair.run().expect("quiescent");
 }
 
-fn transcript_objects(pair: &Pair, from: Side) -> Vec<SyncMsg> {
+/// A sync object as received: its msgs with their digests.
+type Decoded = SyncMsg<DigestedMsg>;
+
+fn transcript_objects(pair: &Pair, from: Side) -> Vec<Decoded> {
     pair.transcript
         .as_ref()
         .expect("recording")
@@ -525,7 +532,7 @@ fn payload_phase_pairs_are_consistent() {
         assert!(received.dropped.is_empty());
         assert!(received.msg.is_consistent());
         if let Payload::Msgs(msgs) = &received.msg.payload {
-            assert!(msgs.iter().all(|msg| msg.metadata.domain.len() >= 3));
+            assert!(msgs.iter().all(|msg| msg.msg().metadata.domain.len() >= 3));
         }
     }
 }
@@ -629,7 +636,7 @@ fn adaptive_rounds_sync_session_2_in_six_objects_per_tangle() {
         .flat_map(|(_, objects)| objects)
         .filter(|object| object["phase"].as_u64() < Some(5))
         .collect::<Vec<Value>>();
-    let alice_sent: Vec<SyncMsg> = transcript_objects(&pair, Side::Responder)
+    let alice_sent: Vec<Decoded> = transcript_objects(&pair, Side::Responder)
         .into_iter()
         .filter(|object| object.phase < 5)
         .collect();

@@ -9,11 +9,13 @@ use proto::collate;
 use proto::db::{AddError, Added};
 use proto::dict;
 use proto::ids::{AccountId, MsgId, PubKey};
+use proto::ingest;
 use proto::keys::Keypair;
 use proto::msg::{self, Msg};
 use proto::roots;
 use proto::set;
-use proto::validate::ValidationError;
+use proto::sync::{self, recon};
+use proto::validate::{Digest, ValidationError};
 use serde_json::{Value, json};
 
 use crate::support::{self, db, hex, keypair, load, text};
@@ -659,5 +661,92 @@ fn metadata_only_decode_agrees_with_the_full_decode() {
             format!("{verdict:?}").starts_with(expected),
             "{json_text}: {verdict:?}"
         );
+    }
+}
+
+/// Edge msgs for the digest a decode keeps: data with non-ASCII text, escapes and numbers
+/// at the edges of JSON, and a copy of each whose `dataSize` and depths are written as
+/// floats (`1.0`), which decode to the same integers and so sign and hash the same.
+fn edge_msgs() -> Vec<Value> {
+    let keypair = keypair("alice");
+    let mut db = db();
+    let account = db
+        .create_account(&keypair, "account", "edges")
+        .expect("account");
+    let data = [
+        json!({"text": "héllo wörld \u{1F600} 日本語 \u{2028}\u{2029}"}),
+        json!({"text": "\"quoted\" \\ back\nslash\ttab \u{0}\u{1f}\u{7f} </script>"}),
+        json!({"big": 1e300, "small": 5e-324, "max": u64::MAX, "min": i64::MIN, "neg": -0.0}),
+        json!({"nested": {"b": [1, 2.5, null, true], "a": {"\u{e9}": "\u{1F600}"}}}),
+    ];
+    let mut values = Vec::new();
+    for item in data {
+        let id = db
+            .publish(&keypair, &account, "post", item, &[])
+            .expect("publish");
+        let msg = db.get(&id).expect("mem").expect("stored");
+        let value = msg.to_value();
+        let mut floats = value.clone();
+        let size = floats["metadata"]["dataSize"].as_u64().expect("size");
+        #[expect(clippy::cast_precision_loss, reason = "small test numbers")]
+        let size = size as f64;
+        floats["metadata"]["dataSize"] = json!(size);
+        let tangles = floats["metadata"]["tangles"]
+            .as_object_mut()
+            .expect("tangles");
+        for link in tangles.values_mut() {
+            let depth = link["depth"].as_u64().expect("depth");
+            #[expect(clippy::cast_precision_loss, reason = "small test numbers")]
+            let depth = depth as f64;
+            link["depth"] = json!(depth);
+        }
+        values.push(value);
+        values.push(floats);
+    }
+    values
+}
+
+/// The digest a decode keeps (and a sync frame carries to the commit) is the digest of the
+/// msg it built, for every msg the reference made and for edge msgs; and the ID in it is
+/// the reference's (the hash of the canonical JSON of the metadata as received).
+#[test]
+fn a_decoded_msgs_digest_is_the_digest_of_the_msg() {
+    let pure = load("msgs-pure.json");
+    let db_vectors = load("msgs-db.json");
+    let mut values: Vec<Value> = Vec::new();
+    for entry in pure["vectors"].as_array().expect("vectors") {
+        values.push(entry["msg"].clone());
+    }
+    for entry in db_vectors["msgs"].as_array().expect("msgs") {
+        let decoded = msg::decode_digested(&entry["msg"]).expect("a valid msg");
+        assert_eq!(decoded.id().as_str(), text(entry, "id"));
+        values.push(entry["msg"].clone());
+    }
+    let edges = edge_msgs();
+    assert!(
+        edges
+            .iter()
+            .any(|value| value.to_string().contains("\"depth\":1.0"))
+    );
+    values.extend(edges);
+    for value in &values {
+        let decoded = msg::decode_digested(value).expect("a valid msg");
+        assert_eq!(decoded.digest(), &Digest::of(decoded.msg()), "{value}");
+        assert_eq!(Some(decoded.id()), ingest::id_of_json(value), "{value}");
+        assert_eq!(msg::decode_owned_digested(value.clone()), Ok(decoded));
+    }
+    // Carried through both sync methods' frames.
+    let tangle = msg::decode(&values[0]).expect("msg").id().to_string();
+    let pzp_sync = json!({"id": tangle, "phase": 9, "payload": values});
+    let received = sync::wire::decode(&pzp_sync).expect("a phase 9 object");
+    let reconcile = json!({"id": tangle, "phase": "done", "msgs": values, "need": []});
+    let Ok(recon::Incoming::Frame(frame)) = recon::decode_incoming_owned(reconcile) else {
+        panic!("a done frame");
+    };
+    for msgs in [received.msg.msgs(), frame.frame.frame.msgs()] {
+        assert_eq!(msgs.len(), values.len(), "every msg decodes");
+        for digested in msgs {
+            assert_eq!(digested.digest(), &Digest::of(digested.msg()));
+        }
     }
 }

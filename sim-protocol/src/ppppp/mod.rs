@@ -204,10 +204,7 @@ impl Replicator for Ppppp {
             }
             Input::Received { link, msg } => {
                 running.count_object(link, msg.tangle());
-                let decoded = Ok(Received {
-                    msg: msg.into_msg(),
-                    dropped: Vec::new(),
-                });
+                let decoded = Ok(Received::of_sent(msg.into_msg()));
                 SyncEvent::Decoded { key: link, decoded }
             }
             Input::Publish(item) => {

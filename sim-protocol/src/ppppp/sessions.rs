@@ -11,7 +11,7 @@ use baselines::{Collection, LinkId, Output, Report};
 use proto::db::AddError;
 use proto::gc::{self, GcAction};
 use proto::ids::{MsgId, TangleId};
-use proto::msg::Msg;
+use proto::msg::{DigestedMsg, Msg};
 use proto::store::Store;
 use proto::sync::{
     self, CommitObserver, Event as SyncEvent, IndexedDb, Output as SyncOutput, Time,
@@ -98,7 +98,7 @@ impl Ppppp {
         now: u64,
         link: LinkId,
         tangle: TangleId,
-        msgs: Vec<(MsgId, Arc<Msg>)>,
+        msgs: Vec<DigestedMsg>,
         out: &mut Outputs,
     ) -> Vec<SyncEvent<LinkId>> {
         let msg_bytes = self.shared.msg_bytes.borrow();

@@ -44,7 +44,7 @@ use super::store::ReconStore;
 use super::{RECONCILE_FRAME_BYTES_MAX, RECONCILE_ROUNDS_MAX};
 use crate::goals::{self, Goal, Goals};
 use crate::ids::{MsgId, TangleId};
-use crate::msg::Msg;
+use crate::msg::{DigestedMsg, Msg};
 use crate::tangle::DepthRange;
 
 /// Most IDs a `done` frame's `need` lists (the bound of pzp-sync's ID lists, checked on
@@ -111,8 +111,8 @@ pub enum Output {
     Commit {
         /// The tangle.
         tangle: TangleId,
-        /// Account msgs first, then by depth.
-        msgs: Vec<(MsgId, Arc<Msg>)>,
+        /// Account msgs first, then by depth, with their digests.
+        msgs: Vec<DigestedMsg>,
     },
     /// After the commit, keep only the newest `count` msgs of `tangle`.
     PruneNewest {
@@ -383,7 +383,7 @@ impl Exchange {
 
     fn receive<St: ReconStore>(
         &mut self,
-        frame: Frame,
+        frame: Frame<DigestedMsg>,
         store: &mut St,
         goals: &Goals,
         gate: &mut dyn FetchGate,
@@ -605,7 +605,7 @@ impl Exchange {
     /// inside aWant; then commit the remote's msgs.
     fn on_done<St: ReconStore>(
         &mut self,
-        msgs: Vec<Arc<Msg>>,
+        msgs: Vec<DigestedMsg>,
         need: &[MsgId],
         store: &mut St,
         goals: &Goals,
@@ -720,7 +720,7 @@ impl Exchange {
 
     /// Commits msgs from the remote as pzp-sync's `consumeMissingMsgs` does: only with a
     /// goal and a want-range, filtered and sorted.
-    fn commit(&mut self, msgs: Vec<Arc<Msg>>, goals: &Goals, out: &mut Vec<Output>) {
+    fn commit(&mut self, msgs: Vec<DigestedMsg>, goals: &Goals, out: &mut Vec<Output>) {
         let Some(want) = self.local_want else { return };
         if msgs.is_empty() || goals.get(&self.tangle).is_none() {
             return;

@@ -28,15 +28,16 @@ use thiserror::Error;
 use super::super::wire::{self, DroppedMsg, WireError};
 use super::RECONCILE_FRAME_BYTES_MAX;
 use crate::ids::{IdError, MsgId, TangleId};
-use crate::msg::Msg;
+use crate::msg::{DigestedMsg, Msg};
 use crate::tangle::DepthRange;
 
 /// Most base64 characters of a `msg` field: [`RECONCILE_FRAME_BYTES_MAX`] bytes, encoded.
 pub const MESSAGE_BASE64_MAX: usize = RECONCILE_FRAME_BYTES_MAX.div_ceil(3) * 4;
 
-/// What a frame says.
+/// What a frame says. `M` is how a msg is held: a sent frame holds the stored msgs
+/// (`Arc<Msg>`), a received one the decoded msgs with their digests ([`DigestedMsg`]).
 #[derive(Debug, Clone, PartialEq)]
-pub enum Frame {
+pub enum Frame<M = Arc<Msg>> {
     /// Message 1, dialer → responder: the dialer's have-range.
     Open {
         /// `have`.
@@ -59,7 +60,7 @@ pub enum Frame {
     /// Msgs sent ahead of a `done` whose msgs do not fit one frame.
     Msgs {
         /// `msgs`.
-        msgs: Vec<Arc<Msg>>,
+        msgs: Vec<M>,
     },
     /// Responder → dialer, between exchanges: open this tangle again. Only the dialer opens
     /// exchanges, so a responder that has msgs its remote may now want (the fixed pzp-sync's
@@ -68,13 +69,13 @@ pub enum Frame {
     /// The sender's last frame of the exchange.
     Done {
         /// `msgs`: the last (or only) of the msgs the sender sends.
-        msgs: Vec<Arc<Msg>>,
+        msgs: Vec<M>,
         /// `need`: the IDs the dialer lacks (empty from the responder).
         need: Vec<MsgId>,
     },
 }
 
-impl Frame {
+impl<M> Frame<M> {
     /// The `phase` string.
     #[must_use]
     pub fn phase(&self) -> &'static str {
@@ -90,7 +91,7 @@ impl Frame {
 
     /// The msgs carried.
     #[must_use]
-    pub fn msgs(&self) -> &[Arc<Msg>] {
+    pub fn msgs(&self) -> &[M] {
         match self {
             Self::Msgs { msgs } | Self::Done { msgs, .. } => msgs,
             _ => &[],
@@ -100,11 +101,11 @@ impl Frame {
 
 /// One frame of the stream, for one tangle.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ReconFrame {
+pub struct ReconFrame<M = Arc<Msg>> {
     /// The tangle.
     pub id: TangleId,
     /// What it says.
-    pub frame: Frame,
+    pub frame: Frame<M>,
 }
 
 /// Why a received frame was refused. One variant per check.
@@ -137,8 +138,9 @@ pub enum FrameError {
 /// A received frame that passed the checks.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Received {
-    /// The typed frame (undecodable msgs removed).
-    pub frame: ReconFrame,
+    /// The typed frame (undecodable msgs removed); each msg keeps the digest its decode
+    /// computed.
+    pub frame: ReconFrame<DigestedMsg>,
     /// The msgs removed.
     pub dropped: Vec<DroppedMsg>,
 }
@@ -167,7 +169,7 @@ pub fn decode_owned(mut value: Value) -> Result<Received, FrameError> {
 /// point [`decode`] checks them) decoded by `msgs`.
 fn decode_with(
     value: &Value,
-    msgs: impl FnOnce(&mut Vec<DroppedMsg>) -> Result<Vec<Arc<Msg>>, WireError>,
+    msgs: impl FnOnce(&mut Vec<DroppedMsg>) -> Result<Vec<DigestedMsg>, WireError>,
 ) -> Result<Received, FrameError> {
     let object = value.as_object().ok_or(FrameError::NotObject)?;
     let id = match object.get("id").and_then(Value::as_str) {
@@ -225,7 +227,7 @@ fn message(value: Option<&Value>) -> Result<Vec<u8>, FrameError> {
         .map_err(|_| FrameError::MessageNotBase64)
 }
 
-impl ReconFrame {
+impl<M: AsRef<Msg>> ReconFrame<M> {
     /// The JSON text.
     #[must_use]
     pub fn to_json(&self) -> String {

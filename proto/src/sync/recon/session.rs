@@ -49,7 +49,7 @@ use super::frame::{self, Frame, ReconFrame};
 use super::store::ReconStore;
 use crate::goals::{Goal, Goals};
 use crate::ids::{MsgId, TangleId};
-use crate::msg::Msg;
+use crate::msg::{DigestedMsg, Msg};
 use crate::sync::apply::filter_received;
 use crate::sync::claims::{Claims, SessionTag};
 use crate::sync::session::{CloseReason, owed_after, touched_tangles};
@@ -68,8 +68,8 @@ pub enum Incoming {
     Push {
         /// The tangle.
         tangle: TangleId,
-        /// The msgs that decoded.
-        msgs: Vec<Arc<Msg>>,
+        /// The msgs that decoded, with their digests.
+        msgs: Vec<DigestedMsg>,
     },
 }
 
@@ -500,7 +500,7 @@ impl ReconSession {
     }
 
     /// Why a frame naming a tangle without an exchange cannot create one, if it cannot.
-    fn refuse_new(&self, frame: &frame::Frame) -> Option<Refusal> {
+    fn refuse_new(&self, frame: &frame::Frame<DigestedMsg>) -> Option<Refusal> {
         if self.side == Side::Dialer {
             let phase = frame.phase();
             return Some(Refusal::NotOpened { phase });
@@ -515,7 +515,7 @@ impl ReconSession {
     fn consume_push<St: ReconStore>(
         &mut self,
         tangle: TangleId,
-        msgs: Vec<Arc<Msg>>,
+        msgs: Vec<DigestedMsg>,
         turn: &mut Turn<'_, St>,
     ) {
         let want = self.exchanges.get(&tangle).and_then(Exchange::local_want);
