@@ -330,19 +330,24 @@ pub(crate) fn write_range(out: &mut String, range: DepthRange) {
     let _ = write!(out, "[{},{}]", range.min, range.max);
 }
 
-/// Writes `[msg,…]`, returning the bytes of the msgs themselves.
+/// Writes `[msg,…]`, returning the bytes of the msgs themselves. Each msg is serialized
+/// straight into the frame's buffer (the bytes of [`Msg::to_json`], without a string of its
+/// own); the buffer is checked as UTF-8 once, at the end.
 pub(crate) fn write_msgs<M: AsRef<Msg>>(out: &mut String, msgs: &[M]) -> usize {
-    out.push('[');
+    let mut bytes = std::mem::take(out).into_bytes();
+    bytes.push(b'[');
     let mut msg_bytes = 0;
     for (index, msg) in msgs.iter().enumerate() {
         if index > 0 {
-            out.push(',');
+            bytes.push(b',');
         }
-        let text = msg.as_ref().to_json();
-        msg_bytes += text.len();
-        out.push_str(&text);
+        let before = bytes.len();
+        serde_json::to_writer(&mut bytes, msg.as_ref())
+            .expect("invariant: a Msg always serializes");
+        msg_bytes += bytes.len() - before;
     }
-    out.push(']');
+    bytes.push(b']');
+    *out = String::from_utf8(bytes).expect("invariant: serde_json writes UTF-8");
     msg_bytes
 }
 
@@ -590,3 +595,41 @@ fn decode_each(
     decoded
 }
 
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::db::Db;
+    use crate::keys::Keypair;
+    use crate::store::MemStore;
+
+    /// Msgs written straight into a payload are the bytes of [`Msg::to_json`], joined:
+    /// non-ASCII text, escapes and edge numbers included.
+    #[test]
+    fn msgs_written_into_a_payload_are_their_to_json_bytes() {
+        let keypair = Keypair::from_seed(&[9; 32]);
+        let mut db = Db::new(MemStore::new());
+        let account = db
+            .create_account(&keypair, "account", "n")
+            .expect("account");
+        let mut msgs = Vec::new();
+        for data in [
+            json!({"text": "héllo \u{1F600} \u{2028} \"q\" \\ \n\t\u{0}\u{1f}"}),
+            json!({"big": 1e300, "small": 5e-324, "max": u64::MAX, "min": i64::MIN}),
+        ] {
+            let id = db
+                .publish(&keypair, &account, "post", data, &[])
+                .expect("publish");
+            msgs.push(db.get(&id).expect("mem").expect("stored"));
+        }
+        let texts: Vec<String> = msgs.iter().map(|msg| msg.to_json()).collect();
+        let mut out = String::from("prefix");
+        let msg_bytes = write_msgs(&mut out, &msgs);
+        assert_eq!(out, format!("prefix[{}]", texts.join(",")));
+        assert_eq!(msg_bytes, texts.iter().map(String::len).sum::<usize>());
+        let mut empty = String::new();
+        assert_eq!(write_msgs::<Arc<Msg>>(&mut empty, &[]), 0);
+        assert_eq!(empty, "[]");
+    }
+}
