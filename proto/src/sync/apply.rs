@@ -182,10 +182,15 @@ pub(crate) fn filter_received(
             !msg.has_data() || want.min <= depth
         })
         .collect();
-    kept.sort_by_key(|digested| {
+    let order = |digested: &DigestedMsg| {
         let msg = digested.msg();
         (msg.metadata.account != Account::OwnTangle, depth_of(msg))
-    });
+    };
+    // Senders list msgs in this order already; a stable sort would still allocate a scratch
+    // copy of the batch to find that out.
+    if !kept.is_sorted_by_key(order) {
+        kept.sort_by_key(order);
+    }
     kept
 }
 
@@ -251,6 +256,28 @@ mod tests {
             .expect("post");
         let feed = msg::feed_id(&account, "post");
         (db, account, post, feed)
+    }
+
+    #[test]
+    fn received_msgs_are_kept_account_msgs_first_then_by_depth() {
+        let keypair = Keypair::from_string_seed("alice");
+        let (mut db, account, first, feed) = author("alice", json!({"text": "1"}));
+        let second = db
+            .publish(&keypair, &account, "post", json!({"text": "2"}), &[])
+            .expect("post");
+        let ids = |msgs: &[DigestedMsg]| msgs.iter().map(DigestedMsg::id).collect::<Vec<_>>();
+        let all = DepthRange { min: 0, max: 9 };
+        let sorted = [account, feed, first, second];
+        let mut digested = |order: &[MsgId]| -> Vec<DigestedMsg> {
+            order
+                .iter()
+                .map(|id| DigestedMsg::new(get(&mut db, id)))
+                .collect()
+        };
+        let shuffled = digested(&[second, feed, first, account]);
+        assert_eq!(ids(&filter_received(&feed, shuffled, all)), sorted);
+        let in_order = digested(&sorted);
+        assert_eq!(ids(&filter_received(&feed, in_order, all)), sorted);
     }
 
     #[test]
