@@ -70,13 +70,13 @@ struct TangleIndex {
 #[derive(Debug, Default)]
 struct KeptItems(Option<Arc<SortedItems>>);
 
-/// Keeps the vectors' spare capacity (see [`super::clone_keeping_capacity`]).
+/// Keeps the vectors' spare capacity (see [`super::recon::clone_keeping_capacity`]).
 impl Clone for TangleIndex {
     fn clone(&self) -> Self {
         Self {
             version: self.version,
             last_used: self.last_used,
-            entries: super::clone_keeping_capacity(&self.entries),
+            entries: super::recon::clone_keeping_capacity(&self.entries),
             tip_sets: self.tip_sets.clone(),
             tip_changes: self.tip_changes.clone(),
             sorted: self.sorted.clone(),

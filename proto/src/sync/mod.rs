@@ -124,15 +124,6 @@ mod store;
 mod time;
 pub mod wire;
 
-/// A copy of `items` with the original's spare capacity. The index's vectors grow by
-/// appending (a new msg sorts last), so a copy made with `Vec::clone`'s exact capacity would
-/// copy every item again on its first append, where the original, already grown, has room.
-fn clone_keeping_capacity<T: Clone>(items: &Vec<T>) -> Vec<T> {
-    let mut copy = Vec::with_capacity(items.capacity());
-    copy.extend_from_slice(items);
-    copy
-}
-
 pub use apply::{AddShared, Adder, CommitObserver, Committed, commit, commit_with, prune_newest};
 pub use claims::{Claims, FETCH_CLAIM_TTL_MS, SessionTag};
 pub use index::{INDEXED_TANGLES_MAX, IndexedDb, SyncIndex, WARMED_AT_START_MSGS_MAX};
@@ -146,28 +137,3 @@ pub use sessions::{Event, SessionOutput, SessionRef, Sessions};
 pub use store::{RangeItem, RangeItems, SyncStore};
 pub use time::Time;
 pub use wire::{Payload, SyncMsg};
-
-#[cfg(test)]
-mod tests {
-    use super::recon::{Item, SortedItems};
-
-    /// A copy of a grown set of items appends without moving: the bench's per-iteration
-    /// clones (and an exchange's copy on write) must not pay a whole copy on their first msg.
-    #[test]
-    fn clones_keep_the_room_to_grow() {
-        let item = |key| Item {
-            key,
-            id: [u8::try_from(key % 251).unwrap_or(0); 32],
-        };
-        let mut grown = SortedItems::new((0..1000).map(item).collect());
-        grown.insert(item(1000));
-        let mut copy = grown.clone();
-        assert_eq!(copy, grown);
-        let before = copy.items().as_ptr();
-        for key in 1001..1100 {
-            copy.insert(item(key));
-        }
-        assert_eq!(copy.items().as_ptr(), before, "the copy's items moved");
-        assert_eq!(copy.items().len(), 1100);
-    }
-}

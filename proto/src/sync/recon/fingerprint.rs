@@ -87,7 +87,7 @@ pub struct PrefixSums(Vec<IdSum>);
 
 impl Clone for PrefixSums {
     fn clone(&self) -> Self {
-        Self(crate::sync::clone_keeping_capacity(&self.0))
+        Self(super::item::clone_keeping_capacity(&self.0))
     }
 }
 

@@ -117,3 +117,12 @@ impl Bound {
 pub fn first_at_or_above(items: &[Item], bound: &Bound) -> usize {
     items.partition_point(|item| bound.cmp_item(item) == Ordering::Greater)
 }
+
+/// A copy of `items` with the original's spare capacity. The index's vectors grow by
+/// appending (a new msg sorts last), so a copy made with `Vec::clone`'s exact capacity would
+/// copy every item again on its first append, where the original, already grown, has room.
+pub(crate) fn clone_keeping_capacity<T: Clone>(items: &Vec<T>) -> Vec<T> {
+    let mut copy = Vec::with_capacity(items.capacity());
+    copy.extend_from_slice(items);
+    copy
+}

@@ -24,7 +24,7 @@ pub struct SortedItems {
 impl Clone for SortedItems {
     fn clone(&self) -> Self {
         Self {
-            items: crate::sync::clone_keeping_capacity(&self.items),
+            items: super::item::clone_keeping_capacity(&self.items),
             sums: self.sums.clone(),
         }
     }
@@ -192,6 +192,26 @@ impl ItemSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A copy of a grown set of items appends without moving: the bench's per-iteration
+    /// clones (and an exchange's copy on write) must not pay a whole copy on their first msg.
+    #[test]
+    fn clones_keep_the_room_to_grow() {
+        let item = |key| Item {
+            key,
+            id: [u8::try_from(key % 251).unwrap_or(0); 32],
+        };
+        let mut grown = SortedItems::new((0..1000).map(item).collect());
+        grown.insert(item(1000));
+        let mut copy = grown.clone();
+        assert_eq!(copy, grown);
+        let before = copy.items().as_ptr();
+        for key in 1001..1100 {
+            copy.insert(item(key));
+        }
+        assert_eq!(copy.items().as_ptr(), before, "the copy's items moved");
+        assert_eq!(copy.items().len(), 1100);
+    }
     use crate::sync::recon::fingerprint::IdSum;
 
     fn item(key: u64, byte: u8) -> Item {

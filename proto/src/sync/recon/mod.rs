@@ -25,6 +25,7 @@ pub use codec::{DecodeError, Message, Payload, Range, decode, encode};
 pub use exchange::{Alone, Exchange, FetchGate, NEED_IDS_MAX, Output, Refusal, Side};
 pub use fingerprint::{FINGERPRINT_BYTES, Fingerprint, IdSum, PrefixSums};
 pub use frame::{Frame, FrameError, MESSAGE_BASE64_MAX, ReconFrame};
+pub(crate) use item::clone_keeping_capacity;
 pub use item::{Bound, ID_BYTES, Id, Item, KEY_MAX};
 pub use item_set::{ItemSet, SortedItems};
 pub use reconciler::{ReconcileError, Reconciler, Reply, Role};
