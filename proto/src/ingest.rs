@@ -81,10 +81,11 @@ pub fn decode_json(text: &str) -> Decoded {
             ));
         }
     };
-    match msg::decode(&value) {
-        Ok(msg) => {
-            let digest = Digest::of(&msg);
-            Decoded::Msg(Box::new((msg, digest)))
+    // The decode writes the canonical metadata anyway; it keeps the digest of it.
+    match msg::decode_digested(&value) {
+        Ok(digested) => {
+            let (msg, digest) = digested.into_parts();
+            Decoded::Msg(Box::new((std::sync::Arc::unwrap_or_clone(msg), digest)))
         }
         Err(err) => Decoded::Refused(Verdict::Rejected(id_of_json(&value), err.to_string())),
     }
