@@ -633,12 +633,14 @@ impl ConnState {
         objects: &mut Vec<SyncObject>,
     ) -> Result<(), DisconnectReason> {
         if Some(id) == self.sync_call {
-            match body.parse_json::<Value>() {
-                Ok(object) if self.probing => self.probe_answered(myself, &object),
-                Ok(object) => objects.push(SyncObject::decode(self.sync_method, object)),
-                Err(error) => {
-                    tracing::debug!(target: "ppppp::conn", %error, "sync data is not JSON")
-                }
+            let decoded = if self.probing {
+                body.parse_json::<Value>()
+                    .map(|object| self.probe_answered(myself, &object))
+            } else {
+                SyncObject::decode_body(self.sync_method, body).map(|object| objects.push(object))
+            };
+            if let Err(error) = decoded {
+                tracing::debug!(target: "ppppp::conn", %error, "sync data is not JSON");
             }
         } else if Some(id) == self.ping_inbound {
             let now_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);

@@ -21,7 +21,7 @@ use super::reconcile::SyncMethod;
 use super::{AnyStore, ConnId, DialTarget, StoreFailure};
 use crate::net::BoxStream;
 use crate::transport::muxrpc::codec::Frame;
-use crate::transport::muxrpc::rpc::CallId;
+use crate::transport::muxrpc::rpc::{Body, BodyError, CallId};
 
 /// The root actor has no messages of its own; it only supervises.
 pub(crate) enum RootMsg {}
@@ -172,6 +172,27 @@ impl SyncObject {
         match method {
             SyncMethod::Connect => Self::Connect(wire::decode(&object)),
             SyncMethod::Reconcile => Self::Reconcile(recon::decode_incoming_owned(object)),
+        }
+    }
+
+    /// Decodes a data frame's body from a stream of `method`. A `sync.reconcile` frame is
+    /// read from its text ([`recon::decode_incoming_text`], which skips building a `Value`
+    /// for a frame that decodes whole); a `sync.connect` one through a `Value`.
+    ///
+    /// # Errors
+    /// A body that is not JSON.
+    pub(crate) fn decode_body(method: SyncMethod, body: &Body) -> Result<Self, BodyError> {
+        match (method, body) {
+            (SyncMethod::Reconcile, Body::Json(bytes)) => {
+                let text = std::str::from_utf8(bytes)
+                    .map_err(|error| BodyError::Json(error.to_string()))?;
+                recon::decode_incoming_text(text)
+                    .map(Self::Reconcile)
+                    .map_err(|error| BodyError::Json(error.to_string()))
+            }
+            _ => body
+                .parse_json::<Value>()
+                .map(|object| Self::decode(method, object)),
         }
     }
 

@@ -36,7 +36,7 @@ pub(crate) const REQUIRED_METADATA_FIELDS: [&str; 6] = [
 const SAFE_INTEGER_MAX: f64 = 9_007_199_254_740_991.0;
 
 /// Prefixes that make a `prev` item a URI rather than a hash (pzp-db and ppppp-db).
-const URI_PREFIXES: [&str; 2] = ["pzp:", "ppppp:"];
+pub(super) const URI_PREFIXES: [&str; 2] = ["pzp:", "ppppp:"];
 
 /// Parses JSON text and decodes it as a msg.
 ///
@@ -105,7 +105,7 @@ fn decode_owned_canonical(mut value: Value) -> Result<(Msg, String), E> {
 }
 
 /// A msg that passed [`decode`]'s checks, but for its data.
-struct CheckedFields {
+pub(super) struct CheckedFields {
     metadata: Metadata,
     /// The canonical JSON of `metadata`, written to check its length.
     canonical_metadata: String,
@@ -114,8 +114,26 @@ struct CheckedFields {
 }
 
 impl CheckedFields {
+    /// The fields, with the last context-free check: the canonical metadata's length.
+    pub(super) fn new(metadata: Metadata, sigkey: PubKey, sig: Signature) -> Result<Self, E> {
+        let canonical_metadata = metadata.canonical();
+        if canonical_metadata.len() > MSG_PART_BYTES_MAX {
+            return Err(E::TooLarge {
+                part: "metadata",
+                len: canonical_metadata.len(),
+                max: MSG_PART_BYTES_MAX,
+            });
+        }
+        Ok(Self {
+            metadata,
+            canonical_metadata,
+            sigkey,
+            sig,
+        })
+    }
+
     /// The msg, and its canonical metadata.
-    fn with_data(self, data: Value) -> (Msg, String) {
+    pub(super) fn with_data(self, data: Value) -> (Msg, String) {
         let msg = Msg {
             data,
             metadata: self.metadata,
@@ -137,23 +155,7 @@ fn decode_checked(value: &Value) -> Result<(&Value, CheckedFields), E> {
     let domain = check_domain(meta.get("domain"))?;
     let metadata = metadata_fields(meta, data_size, domain)?;
     let sig = parse_sig(object.get("sig"))?;
-    let canonical_metadata = metadata.canonical();
-    if canonical_metadata.len() > MSG_PART_BYTES_MAX {
-        return Err(E::TooLarge {
-            part: "metadata",
-            len: canonical_metadata.len(),
-            max: MSG_PART_BYTES_MAX,
-        });
-    }
-    Ok((
-        data,
-        CheckedFields {
-            metadata,
-            canonical_metadata,
-            sigkey,
-            sig,
-        },
-    ))
+    Ok((data, CheckedFields::new(metadata, sigkey, sig)?))
 }
 
 /// The metadata of a msg this peer stored after validating it in full, without decoding its
@@ -245,20 +247,25 @@ fn check_sigkey(sigkey: Option<&Value>) -> Result<PubKey, E> {
             sigkey: js::display(sigkey),
         });
     };
+    sigkey_of_text(text)
+}
+
+/// Step 2 for a string `sigkey`.
+pub(super) fn sigkey_of_text(text: &str) -> Result<PubKey, E> {
     match ids::decoded_len(text) {
         DecodedLen::NotBase58 => Err(E::SigkeyNotBase58 {
-            sigkey: text.clone(),
+            sigkey: text.to_owned(),
         }),
         DecodedLen::TooLong => Err(E::SigkeyTooLong { len: text.len() }),
         DecodedLen::Bytes(32) => PubKey::parse(text).map_err(|_| E::SigkeyNotBase58 {
-            sigkey: text.clone(),
+            sigkey: text.to_owned(),
         }),
         DecodedLen::Bytes(len) => Err(E::SigkeyWrongLength { len }),
     }
 }
 
 /// Step 3.
-fn check_data_type(data: &Value) -> Result<(), E> {
+pub(super) fn check_data_type(data: &Value) -> Result<(), E> {
     match data {
         Value::Null | Value::Object(_) | Value::String(_) => Ok(()),
         Value::Array(_) => Err(E::DataIsArray {
@@ -270,11 +277,16 @@ fn check_data_type(data: &Value) -> Result<(), E> {
     }
 }
 
+/// `integer` if JavaScript's `Number.isSafeInteger` accepts it.
+pub(super) fn safe_integer(integer: u64) -> Option<u64> {
+    (integer as f64 <= SAFE_INTEGER_MAX).then_some(integer)
+}
+
 /// A JSON number as a JavaScript safe integer, if it is one.
 fn as_safe_integer(value: &Value) -> Option<u64> {
     let number = value.as_number()?;
     if let Some(integer) = number.as_u64() {
-        return (integer as f64 <= SAFE_INTEGER_MAX).then_some(integer);
+        return safe_integer(integer);
     }
     // Written as a float (`5.0`, `1e2`) but integral: JavaScript cannot tell the difference.
     let double = number.as_f64()?;
@@ -301,25 +313,19 @@ fn check_data_hash_and_size(
     data_hash: Option<&Value>,
     data_size: u64,
 ) -> Result<(), E> {
-    if data.is_null() {
+    let Some(DataSums {
+        hash: expected,
+        size: expected_size,
+    }) = data_sums(data)?
+    else {
         return Ok(());
-    }
-    let canonical = canon::to_string(data);
-    if canonical.len() > MSG_PART_BYTES_MAX {
-        return Err(E::TooLarge {
-            part: "data",
-            len: canonical.len(),
-            max: MSG_PART_BYTES_MAX,
-        });
-    }
-    let expected = DataHash::from_bytes(&super::hash32(canonical.as_bytes()));
+    };
     if data_hash.and_then(Value::as_str) != Some(expected.as_str()) {
         return Err(E::DataHashMismatch {
             actual: js::display(data_hash),
             expected: expected.to_string(),
         });
     }
-    let expected_size = u64::try_from(canonical.len()).unwrap_or(u64::MAX);
     if data_size != expected_size {
         return Err(E::DataSizeMismatch {
             actual: data_size,
@@ -327,6 +333,36 @@ fn check_data_hash_and_size(
         });
     }
     Ok(())
+}
+
+/// The hash and size a msg's metadata must give for its data.
+pub(super) struct DataSums {
+    /// `dataHash`.
+    pub(super) hash: DataHash,
+    /// `dataSize`.
+    pub(super) size: u64,
+}
+
+/// Step 5's sums of non-null data (none for null data, which is not checked): the hash and
+/// length of its canonical JSON, bounded by [`MSG_PART_BYTES_MAX`].
+pub(super) fn data_sums(data: &Value) -> Result<Option<DataSums>, E> {
+    if data.is_null() {
+        return Ok(None);
+    }
+    // Room for a post's data at once, rather than five doublings from empty.
+    let mut canonical = String::with_capacity(256);
+    canon::write_value(&mut canonical, data);
+    if canonical.len() > MSG_PART_BYTES_MAX {
+        return Err(E::TooLarge {
+            part: "data",
+            len: canonical.len(),
+            max: MSG_PART_BYTES_MAX,
+        });
+    }
+    Ok(Some(DataSums {
+        hash: DataHash::from_bytes(&super::hash32(canonical.as_bytes())),
+        size: u64::try_from(canonical.len()).unwrap_or(u64::MAX),
+    }))
 }
 
 /// Step 6.
@@ -412,15 +448,22 @@ fn parse_data_hash(data_hash: Option<&Value>) -> Result<Option<DataHash>, E> {
 
 fn parse_account(account: Option<&Value>) -> Result<Account, E> {
     match account {
-        Some(Value::String(text)) if text == "self" => Ok(Account::OwnTangle),
-        Some(Value::String(text)) if text == "any" => Ok(Account::Any),
-        Some(Value::String(text)) => MsgId::parse(text)
-            .map(Account::Id)
-            .map_err(|err| malformed("account", err.to_string())),
+        Some(Value::String(text)) => account_of_text(text),
         other => Err(malformed(
             "account",
             format!("{:?} is not a string", js::display(other)),
         )),
+    }
+}
+
+/// `account` as a string: `"self"`, `"any"` or an account ID.
+pub(super) fn account_of_text(text: &str) -> Result<Account, E> {
+    match text {
+        "self" => Ok(Account::OwnTangle),
+        "any" => Ok(Account::Any),
+        _ => MsgId::parse(text)
+            .map(Account::Id)
+            .map_err(|err| malformed("account", err.to_string())),
     }
 }
 

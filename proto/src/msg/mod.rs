@@ -14,6 +14,7 @@
 mod create;
 mod decode;
 mod digest;
+mod text;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -30,6 +31,7 @@ pub use decode::{
     decode_str, validate_domain,
 };
 pub use digest::{Digest, DigestedMsg};
+pub(crate) use text::MsgText;
 
 use crate::canon;
 use crate::ids::{AccountId, DataHash, DecodedLen, MsgId, PubKey, TangleId};

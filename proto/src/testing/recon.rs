@@ -13,7 +13,7 @@ use crate::goals::Goal;
 use crate::ids::{MsgId, TangleId};
 use crate::msg::Msg;
 use crate::sync::recon::exchange::{self, Exchange, Output};
-use crate::sync::recon::session::{Input, ReconSession};
+use crate::sync::recon::session::{self, Input, ReconSession};
 use crate::sync::{self, IndexedDb, Time};
 
 /// Two peers with one `sync.reconcile` stream between them.
@@ -181,12 +181,12 @@ impl ReconPair {
             .expect("invariant: two sides");
         let batch: Vec<Delivery> = inbox.drain(..).collect();
         for delivery in &batch {
-            let value: serde_json::Value =
-                serde_json::from_str(&delivery.json).expect("invariant: sessions write JSON");
+            let decoded =
+                session::decode_text(&delivery.json).expect("invariant: sessions write JSON");
             if let Some(transcript) = &mut self.transcript {
                 transcript.push(delivery.clone());
             }
-            self.input(side, Input::Received(value), delivery.depth)?;
+            self.input(side, Input::Decoded(decoded), delivery.depth)?;
         }
         Ok(!batch.is_empty())
     }

@@ -21,7 +21,8 @@ use proto::msg::{self, Msg};
 use proto::set;
 use proto::store::{MemStore, Store};
 use proto::sync::recon::exchange::{Input, Output, Refusal};
-use proto::sync::recon::frame;
+use proto::sync::recon::frame::{self, Frame, ReconFrame};
+use proto::sync::recon::{self, Incoming};
 use proto::sync::recon::{
     DecodeError, Exchange, FrameError, IDLIST_ITEMS_ACCEPTED_MAX, MESSAGE_BASE64_MAX,
     RECONCILE_FRAME_BYTES_MAX, RECONCILE_RANGES_MAX, RECONCILE_ROUNDS_MAX, ReconcileError, Side,
@@ -29,6 +30,7 @@ use proto::sync::recon::{
 };
 use proto::sync::wire::{MSG_IDS_PER_PAYLOAD_MAX, WireError};
 use proto::sync::{Config, IndexedDb, Time};
+use proto::tangle::DepthRange;
 use proto::testing::recon::ReconPair;
 use proto::testing::{Metrics, Pair, Peer};
 use serde_json::{Value, json};
@@ -528,8 +530,13 @@ fn malformed_frames_are_refused_by_name() {
         ),
     ];
     for (value, error) in cases {
-        // Sessions decode the frames they are given by value; a shell may decode first.
+        // Sessions decode the frames they are given by value; a shell may decode first, by
+        // value or from the text.
         assert_eq!(frame::decode(&value), Err(error.clone()));
+        let from_text = recon::decode_incoming_text(&value.to_string()).expect("JSON");
+        let by_value = recon::decode_incoming_owned(value.clone());
+        assert!(by_value.is_err(), "{value}");
+        assert_eq!(from_text, by_value, "{value}");
         assert_eq!(
             refusals(&mut responder, &mut peer, value),
             [Refusal::Frame(error)]
@@ -565,7 +572,89 @@ fn decoding_a_frame_by_value_gives_the_same_msgs_and_drops() {
                 .collect::<Vec<_>>(),
             [1, 3]
         );
+        let from_text = recon::decode_incoming_text(&value.to_string()).expect("JSON");
+        assert_eq!(from_text, Ok(Incoming::Frame(by_reference.clone())));
         assert_eq!(frame::decode_owned(value), Ok(by_reference));
+    }
+}
+
+/// The frames of an exchange as a session writes them, one per phase, with msgs.
+fn written_frames(world: &Feed) -> Vec<String> {
+    let id = world.feed;
+    let have = DepthRange { min: 1, max: 40 };
+    let msgs: Vec<Arc<Msg>> = world.msgs.iter().take(5).cloned().map(Arc::new).collect();
+    let frames = [
+        Frame::Open { have },
+        Frame::Ranges { have, want: have },
+        Frame::Recon {
+            want: Some(have),
+            message: vec![VERSION, 0, 1, 2],
+        },
+        Frame::Recon {
+            want: None,
+            message: vec![VERSION],
+        },
+        Frame::Msgs { msgs: msgs.clone() },
+        Frame::Again,
+        Frame::Done {
+            msgs,
+            need: vec![world.msgs[0].id(), world.msgs[1].id()],
+        },
+    ];
+    frames
+        .into_iter()
+        .map(|frame| ReconFrame { id, frame }.to_json())
+        .collect()
+}
+
+/// What a frame's text decodes to, through a `Value` (the general path).
+fn through_a_value(text: &str) -> Option<Result<Incoming, Refusal>> {
+    serde_json::from_str(text)
+        .ok()
+        .map(recon::decode_incoming_owned)
+}
+
+#[test]
+fn frames_read_from_their_text_decode_as_through_a_value() {
+    let world = Feed::build(8);
+    for text in written_frames(&world) {
+        let from_text = recon::decode_incoming_text(&text).expect("JSON");
+        assert!(from_text.is_ok(), "{text}");
+        assert_eq!(Some(from_text), through_a_value(&text), "{text}");
+    }
+    // `"want": null` is not an absent want-range; a push (numbered phase) is no exchange
+    // frame; text that is not JSON is an error of its own.
+    let id = world.feed.as_str();
+    for value in [
+        json!({"id": id, "phase": "recon", "want": null, "msg": "cA=="}),
+        json!({"id": id, "phase": "recon", "msg": "cA==", "msg": 3}),
+        json!({"id": id, "phase": 9, "payload": []}),
+    ] {
+        let text = value.to_string();
+        let from_text = recon::decode_incoming_text(&text).expect("JSON");
+        assert_eq!(Some(from_text), through_a_value(&text), "{text}");
+    }
+    assert!(recon::decode_incoming_text("{\"id\":").is_err());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// A frame's text with any one byte changed decodes from the text exactly as through a
+    /// `Value`: the same msgs, drops and refusals, or JSON errors on both paths.
+    #[test]
+    fn a_changed_byte_decodes_from_the_text_as_through_a_value(
+        which in 0usize..7,
+        position in any::<prop::sample::Index>(),
+        byte in prop::sample::select(b"0123456789abcdefABCDEF\"\\{}[],:. -_xyzvn".to_vec()),
+    ) {
+        let world = Feed::build(8);
+        let mut bytes = written_frames(&world).swap_remove(which).into_bytes();
+        let at = position.index(bytes.len());
+        bytes[at] = byte;
+        let Ok(text) = String::from_utf8(bytes) else { return Ok(()) };
+        let from_text = recon::decode_incoming_text(&text).ok();
+        prop_assert_eq!(from_text, through_a_value(&text));
     }
 }
 

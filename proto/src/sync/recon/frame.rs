@@ -219,6 +219,11 @@ fn message(value: Option<&Value>) -> Result<Vec<u8>, FrameError> {
     let text = value
         .and_then(Value::as_str)
         .ok_or(FrameError::MessageNotString)?;
+    message_of_text(text)
+}
+
+/// A `msg` string's bytes, bounded by [`MESSAGE_BASE64_MAX`].
+pub(super) fn message_of_text(text: &str) -> Result<Vec<u8>, FrameError> {
     if text.len() > MESSAGE_BASE64_MAX {
         return Err(FrameError::MessageTooLong(text.len()));
     }

@@ -14,6 +14,7 @@ pub mod codec;
 pub mod exchange;
 pub mod fingerprint;
 pub mod frame;
+mod frame_text;
 mod item;
 mod item_set;
 mod reconciler;
@@ -31,6 +32,7 @@ pub use item_set::{ItemSet, SortedItems};
 pub use reconciler::{ReconcileError, Reconciler, Reply, Role};
 pub use session::{
     Incoming, ReconSession, decode as decode_incoming, decode_owned as decode_incoming_owned,
+    decode_text as decode_incoming_text,
 };
 pub use store::ReconStore;
 

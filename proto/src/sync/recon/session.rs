@@ -46,6 +46,7 @@ use serde_json::Value;
 
 use super::exchange::{self, Exchange, FetchGate, Output, Refusal, Side};
 use super::frame::{self, Frame, ReconFrame};
+use super::frame_text;
 use super::store::ReconStore;
 use crate::goals::{Goal, Goals};
 use crate::ids::{MsgId, TangleId};
@@ -60,7 +61,7 @@ use crate::sync::{
 };
 
 /// A checked frame from the remote: one of an exchange's, or a realtime push.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Incoming {
     /// An exchange's frame (`phase` is a string).
     Frame(frame::Received),
@@ -100,6 +101,29 @@ pub fn decode_owned(value: Value) -> Result<Incoming, Refusal> {
             .map_err(Refusal::Frame);
     }
     push(&value)
+}
+
+/// [`decode_owned`] of a frame's JSON text. A frame of an exchange that decodes whole is
+/// read straight from the text ([`super::frame_text`]); any other (a push, a refused frame,
+/// a dropped msg) is parsed into a `Value` and decoded as [`decode_owned`] decodes it, so
+/// the verdicts are [`decode_owned`]'s.
+///
+/// # Errors
+/// The JSON error of a text that is not JSON.
+pub fn decode_text(text: &str) -> Result<Result<Incoming, Refusal>, serde_json::Error> {
+    if let Some(received) = frame_text::decode(text) {
+        #[cfg(debug_assertions)]
+        {
+            let general = serde_json::from_str(text).map(decode_owned);
+            let general = general.ok().and_then(Result::ok);
+            assert!(
+                matches!(&general, Some(Incoming::Frame(frame)) if *frame == received),
+                "the fast decode of {text} differs from the general one: {general:?}"
+            );
+        }
+        return Ok(Ok(Incoming::Frame(received)));
+    }
+    serde_json::from_str(text).map(decode_owned)
 }
 
 /// A realtime push (`phase` 9), checked; any other numbered phase is refused.
