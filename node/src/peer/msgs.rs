@@ -306,3 +306,45 @@ pub(crate) struct AppCall {
     pub(crate) args: Vec<Value>,
     pub(crate) reply: tokio::sync::oneshot::Sender<Result<Value, String>>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json_body(value: &Value) -> Body {
+        Body::Json(value.to_string().into_bytes())
+    }
+
+    /// A `sync.reconcile` body decodes from its text as through a `Value`: frames the fast
+    /// path reads, frames it leaves to the general path, and pushes alike.
+    #[test]
+    fn reconcile_bodies_decode_from_their_text_as_through_a_value() {
+        let tangle = MsgId::from_bytes(&[7; 32]);
+        for value in [
+            serde_json::json!({"id": tangle.as_str(), "phase": "open", "have": [0, 5]}),
+            serde_json::json!({"id": tangle.as_str(), "phase": "open", "have": [0, 5.5]}),
+            serde_json::json!({"id": tangle.as_str(), "phase": 9, "payload": []}),
+        ] {
+            let Ok(SyncObject::Reconcile(from_text)) =
+                SyncObject::decode_body(SyncMethod::Reconcile, &json_body(&value))
+            else {
+                panic!("a reconcile object");
+            };
+            assert_eq!(
+                from_text,
+                recon::decode_incoming_owned(value.clone()),
+                "{value}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_body_that_is_not_json_text_is_an_error_not_an_object() {
+        let broken = Body::Json(b"{\"id\":\xff}".to_vec());
+        for method in [SyncMethod::Reconcile, SyncMethod::Connect] {
+            assert!(SyncObject::decode_body(method, &broken).is_err());
+            let truncated = Body::Json(b"{\"id\":".to_vec());
+            assert!(SyncObject::decode_body(method, &truncated).is_err());
+        }
+    }
+}
