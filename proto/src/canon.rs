@@ -70,7 +70,8 @@ pub fn write_value(out: &mut String, value: &Value) {
 /// The canonical JSON text of `value`.
 #[must_use]
 pub fn to_string(value: &Value) -> String {
-    let mut out = String::new();
+    // Room for a post's data at once, rather than five doublings from empty.
+    let mut out = String::with_capacity(256);
     write_value(&mut out, value);
     out
 }

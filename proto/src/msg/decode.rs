@@ -313,11 +313,7 @@ fn check_data_hash_and_size(
     data_hash: Option<&Value>,
     data_size: u64,
 ) -> Result<(), E> {
-    let Some(DataSums {
-        hash: expected,
-        size: expected_size,
-    }) = data_sums(data)?
-    else {
+    let Some((expected, expected_size)) = data_sums(data)? else {
         return Ok(());
     };
     if data_hash.and_then(Value::as_str) != Some(expected.as_str()) {
@@ -335,23 +331,14 @@ fn check_data_hash_and_size(
     Ok(())
 }
 
-/// The hash and size a msg's metadata must give for its data.
-pub(super) struct DataSums {
-    /// `dataHash`.
-    pub(super) hash: DataHash,
-    /// `dataSize`.
-    pub(super) size: u64,
-}
-
-/// Step 5's sums of non-null data (none for null data, which is not checked): the hash and
-/// length of its canonical JSON, bounded by [`MSG_PART_BYTES_MAX`].
-pub(super) fn data_sums(data: &Value) -> Result<Option<DataSums>, E> {
+/// Step 5's `(dataHash, dataSize)` of non-null data (none for null data, which is not
+/// checked), as [`super::represent_data`] gives them, with the canonical JSON bounded by
+/// [`MSG_PART_BYTES_MAX`].
+pub(super) fn data_sums(data: &Value) -> Result<Option<(DataHash, u64)>, E> {
     if data.is_null() {
         return Ok(None);
     }
-    // Room for a post's data at once, rather than five doublings from empty.
-    let mut canonical = String::with_capacity(256);
-    canon::write_value(&mut canonical, data);
+    let canonical = canon::to_string(data);
     if canonical.len() > MSG_PART_BYTES_MAX {
         return Err(E::TooLarge {
             part: "data",
@@ -359,10 +346,7 @@ pub(super) fn data_sums(data: &Value) -> Result<Option<DataSums>, E> {
             max: MSG_PART_BYTES_MAX,
         });
     }
-    Ok(Some(DataSums {
-        hash: DataHash::from_bytes(&super::hash32(canonical.as_bytes())),
-        size: u64::try_from(canonical.len()).unwrap_or(u64::MAX),
-    }))
+    Ok(Some(super::represent_canonical_data(&canonical)))
 }
 
 /// Step 6.

@@ -316,7 +316,11 @@ pub fn hash32(bytes: &[u8]) -> [u8; 32] {
 /// `(dataHash, dataSize)` of a data value.
 #[must_use]
 pub fn represent_data(data: &Value) -> (DataHash, u64) {
-    let canonical = canon::to_string(data);
+    represent_canonical_data(&canon::to_string(data))
+}
+
+/// [`represent_data`] of the data whose canonical JSON is `canonical`.
+fn represent_canonical_data(canonical: &str) -> (DataHash, u64) {
     let size = u64::try_from(canonical.len()).unwrap_or(u64::MAX);
     (DataHash::from_bytes(&hash32(canonical.as_bytes())), size)
 }

@@ -20,7 +20,7 @@ use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-use super::decode::{self, CheckedFields, DataSums, URI_PREFIXES};
+use super::decode::{self, CheckedFields, URI_PREFIXES};
 use super::{Digest, DigestedMsg, Metadata, Signature, TangleLink, VERSION};
 use crate::canon;
 use crate::ids::{DataHash, MsgId};
@@ -111,9 +111,7 @@ impl MsgText<'_> {
         let data_size = decode::safe_integer(meta.data_size)?;
         let sums_match = match decode::data_sums(&self.data).ok()? {
             None => true,
-            Some(DataSums { hash, size }) => {
-                meta.data_hash == Some(hash.as_str()) && size == data_size
-            }
+            Some((hash, size)) => meta.data_hash == Some(hash.as_str()) && size == data_size,
         };
         if !sums_match || meta.domain.is_empty() || decode::validate_domain(meta.domain).is_err() {
             return None;
